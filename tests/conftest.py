@@ -1,0 +1,92 @@
+"""Session fixtures: offline environment, import path, tiny models and a real vLLM OpenAI-compatible server."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GENERATION = os.path.join(ROOT, "generation")
+TESTS = os.path.dirname(os.path.abspath(__file__))
+for folder in (GENERATION, TESTS):
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+# No test may reach the hub or any website; API keys of the caller must not leak into tests.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+    "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
+    "TOKENIZERS_PARALLELISM": "false", "VLLM_LOGGING_LEVEL": "WARNING",
+}
+os.environ.update(OFFLINE_ENV)
+for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY", "OPENAI_BASE_URL"):
+    os.environ.pop(key, None)
+
+
+def script_path(name: str) -> str:
+    """Absolute path of a pipeline script in generation/."""
+    return os.path.join(GENERATION, name)
+
+
+def run_script(name: str, *args: str, env: dict | None = None, timeout: float = 600,
+               cwd: str | None = None) -> subprocess.CompletedProcess:
+    """Run a pipeline script in a subprocess with the offline environment; return the completed process."""
+    full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
+    return subprocess.run([sys.executable, script_path(name), *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=cwd or ROOT)
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model(tmp_path_factory) -> str:
+    """Path of a tiny random Llama chat model (Llama-3-style template) saved in this session."""
+    from tiny_models import build_chat_model
+
+    return build_chat_model(str(tmp_path_factory.mktemp("models") / "tiny-chat"))
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_chat_model, tmp_path_factory) -> str:
+    """A real vLLM OpenAI-compatible server on 127.0.0.1 serving the tiny chat model; yields its /v1 URL."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("vllm") / "server.log"
+    log = open(log_path, "w")
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", tiny_chat_model,
+           "--served-model-name", "tiny-chat", "--host", "127.0.0.1", "--port", str(port),
+           "--enforce-eager", "--max-model-len", "2048", "--dtype", "float32", "--max-num-seqs", "64"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **OFFLINE_ENV},
+                            start_new_session=True)
+    deadline = time.time() + 300
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"vLLM server exited early:\n{open(log_path).read()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"vLLM server did not start:\n{open(log_path).read()[-4000:]}")
+            time.sleep(1)
+        yield f"{url}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
