@@ -1,0 +1,299 @@
+"""Judging extracted answers: letter equality, math equivalence (math-verify plus value guards) under timeouts."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import random
+import re
+import signal
+import threading
+import time
+from collections import deque
+from fractions import Fraction
+from multiprocessing.connection import wait
+from typing import Callable, Iterator
+
+MATH_TIMEOUT_S = 5.0
+HARD_TIMEOUT_FACTOR = 3  # a worker silent for this many soft timeouts is killed
+PRECISION = 60  # significant digits of the value guard
+REL_TOL = 1e-12
+SPACING = re.compile(r"\\[,;:!> ]|\\(?:left|right|displaystyle|big|Big)\b|\s+")
+DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°")
+TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+PLAIN_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
+WORD = re.compile(r"[A-Za-z]{3,}")
+LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+DANGLING = re.compile(r"[-+*/^=,(]\s*$")
+
+
+class GradeTimeout(Exception):
+    """A math comparison ran past its time limit."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Raise GradeTimeout after `seconds` (SIGALRM, so only in a main thread; elsewhere no limit is applied)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise GradeTimeout(f"math comparison took longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def math_key(text: str | None) -> str | None:
+    """A conservative normal form of a math answer: equal keys mean equal answers (used for voting too)."""
+    if text is None:
+        return None
+    key = SPACING.sub("", text)
+    key = DEGREES.sub("", key).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("$", "")
+    previous = None
+    while previous != key:
+        previous = key
+        key = TEXT.sub(r"\1", key)
+    return key.rstrip(".").lower() if WORD.search(key) else key.rstrip(".")
+
+
+def plain_number(text: str) -> Fraction | None:
+    """The exact value of a plain decimal number (thousands separators allowed), else None."""
+    text = SPACING.sub("", text).replace("{,}", ",")
+    if not PLAIN_NUMBER.fullmatch(text):
+        return None
+    return Fraction(text.replace(",", ""))
+
+
+def repeating_to_fraction(match: re.Match) -> str:
+    """0.1\\overline{6} -> \\frac{1}{6}: a repeating decimal written with \\overline as an exact fraction."""
+    whole, fixed, period = match.groups()
+    value = Fraction(int(whole or 0)) + Fraction(int(fixed or 0), 10 ** len(fixed))
+    value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
+    return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+
+def prepare_latex(text: str) -> str:
+    """Rewrite forms math-verify misreads: \\mathrm{e}, repeating decimals, markdown bold, {,} separators."""
+    text = re.sub(r"\\(?:mathrm|mathit|operatorname)\s*\{([A-Za-z])\}", r"\1", text)
+    text = REPEATING.sub(repeating_to_fraction, text.replace("**", "").replace("{,}", ","))
+    return text.strip().strip("$").strip()
+
+
+def parse_math(text: str):
+    """math-verify's parse of one answer as a sympy object, or None when it cannot be read in full."""
+    from math_verify import parse
+
+    parsed = parse("\\boxed{" + prepare_latex(text) + "}", parsing_timeout=None)
+    if not parsed or isinstance(parsed[0], str):
+        return None
+    read = parsed[1] if len(parsed) > 1 and isinstance(parsed[1], str) else ""
+    return None if DANGLING.search(read) else parsed[0]
+
+
+def closed_value(expr):
+    """The high-precision value of a closed (symbol-free) sympy expression, or None."""
+    try:
+        if expr.free_symbols or not expr.is_number:
+            return None
+        value = expr.evalf(PRECISION)
+        return value if value.is_finite else None
+    except Exception:  # sympy raises many types on exotic values
+        return None
+
+
+def values_differ(first, second, percent: bool) -> bool:
+    """True when two closed expressions have provably different values (relative 1e-12; x100 allowed with %)."""
+    a, b = closed_value(first), closed_value(second)
+    if a is None or b is None:
+        return False
+    for scale in ((1, 100, Fraction(1, 100)) if percent else (1,)):
+        other = b * scale
+        if abs(a - other) <= REL_TOL * max(abs(a), abs(other)):
+            return False
+    return True
+
+
+def sample_points(symbols: set) -> list[dict]:
+    """Two fixed non-integer points for checking a symbolic identity numerically."""
+    import sympy
+
+    rng = random.Random(7)
+    return [{s: sympy.Rational(rng.randint(101, 999), 97) for s in sorted(symbols, key=str)} for _ in range(2)]
+
+
+def guard_differs(gold, pred, percent: bool) -> bool:
+    """Whether values prove a math-verify 'equal' wrong: numbers, tuples/sets of numbers, same-side equations."""
+    import sympy
+
+    if isinstance(gold, sympy.Eq) and isinstance(pred, sympy.Eq) and gold.lhs == pred.lhs:
+        gold, pred = gold.rhs, pred.rhs
+    if isinstance(gold, (sympy.Tuple, sympy.FiniteSet)) and isinstance(pred, type(gold)):
+        items = [list(gold.args), list(pred.args)]
+        if len(items[0]) != len(items[1]):
+            return False
+        if isinstance(gold, sympy.FiniteSet):
+            items = [sorted(group, key=sympy.default_sort_key) for group in items]
+        return any(guard_differs(g, p, percent) for g, p in zip(*items))
+    if not isinstance(gold, sympy.Expr) or not isinstance(pred, sympy.Expr):
+        return False
+    if not gold.free_symbols and not pred.free_symbols:
+        return values_differ(gold, pred, percent)
+    if gold.free_symbols != pred.free_symbols:
+        return False
+    return all(values_differ(gold.subs(point), pred.subs(point), percent)
+               for point in sample_points(gold.free_symbols))
+
+
+def is_word_answer(text: str) -> bool:
+    """Whether an answer is words (a name, a direction, 'no solution'), not mathematics."""
+    key = math_key(text) or ""
+    return bool(WORD.search(LATEX_COMMAND.sub("", key))) and not re.search(r"\d", key)
+
+
+def looks_textual(text: str) -> bool:
+    """Whether an answer holds words outside LaTeX commands (e.g. '5 or -3', 'no solution')."""
+    return bool(WORD.search(LATEX_COMMAND.sub("", TEXT.sub("", text))))
+
+
+def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -> tuple[bool | None, str]:
+    """(equivalent?, how): True/False when decided, None when the procedural path cannot decide."""
+    if math_key(pred) == math_key(gold):
+        return True, "same text"
+    exact_pred, exact_gold = plain_number(pred), plain_number(gold)
+    if exact_pred is not None and exact_gold is not None:
+        return exact_pred == exact_gold, "exact numbers"
+    try:
+        with deadline(timeout):
+            return _symbolic_verdict(pred, gold)
+    except GradeTimeout:
+        return None, "timeout"
+    except Exception as err:  # a crash in sympy/latex2sympy must not stop grading
+        return None, f"error: {type(err).__name__}"
+
+
+def _symbolic_verdict(pred: str, gold: str) -> tuple[bool | None, str]:
+    """math-verify's verdict with the value guards applied (no time limit of its own)."""
+    from math_verify import verify
+
+    if is_word_answer(gold):
+        return False, "text answers differ"
+    gold_expr, pred_expr = parse_math(gold), parse_math(pred)
+    if gold_expr is None or pred_expr is None:
+        return None, "unparsed " + ("gold" if gold_expr is None else "answer")
+    if not verify(gold_expr, pred_expr, timeout_seconds=None):
+        return (None, "textual answer") if looks_textual(pred) else (False, "math-verify")
+    if guard_differs(gold_expr, pred_expr, "%" in pred + gold):
+        return False, "values differ"
+    return True, "math-verify"
+
+
+def _worker_loop(conn, timeout: float) -> None:
+    """Worker process: grade (pred, gold) pairs from conn in this process's main thread until None arrives."""
+    quiet_math_logs()
+    while True:
+        item = conn.recv()
+        if item is None:
+            return
+        conn.send(math_verdict(item[0], item[1], timeout))
+
+
+def quiet_math_logs() -> None:
+    """Silence math-verify's and latex2sympy's per-item warnings (timeouts are handled here)."""
+    for name in ("math_verify", "latex2sympy2_extended"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+class MathWorkers:
+    """Worker processes grading one pair at a time; a worker past the hard limit is killed (that pair: timeout)."""
+
+    def __init__(self, count: int, timeout: float = MATH_TIMEOUT_S) -> None:
+        self.context = multiprocessing.get_context("spawn")
+        self.timeout = timeout
+        self.hard_limit = timeout * HARD_TIMEOUT_FACTOR + 30  # worker start-up (imports) included
+        self.workers = [self._start() for _ in range(count)]
+
+    def _start(self) -> dict:
+        """A fresh worker with its pipe."""
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_worker_loop, args=(child, self.timeout), daemon=True)
+        process.start()
+        child.close()
+        return {"process": process, "conn": parent, "index": None, "since": 0.0}
+
+    def _replace(self, worker: dict) -> None:
+        """Kill a stuck or dead worker and start another in its place."""
+        worker["process"].kill()
+        worker["process"].join()
+        worker["conn"].close()
+        worker.update(self._start())
+
+    def map(self, pairs: list[tuple[str, str]], progress: Callable[[int], None] = lambda n: None) -> list:
+        """Verdicts for every (pred, gold) pair, in order."""
+        results: list = [None] * len(pairs)
+        todo = deque(range(len(pairs)))
+        busy: dict = {}
+        while todo or busy:
+            for worker in self.workers:
+                if worker["index"] is None and todo:
+                    worker["index"], worker["since"] = todo.popleft(), time.monotonic()
+                    worker["conn"].send(pairs[worker["index"]])
+                    busy[worker["conn"]] = worker
+            for conn in wait(list(busy), timeout=0.5):
+                worker = busy.pop(conn)
+                try:
+                    results[worker["index"]] = conn.recv()
+                except (EOFError, OSError):
+                    results[worker["index"]] = (None, "worker died")
+                    self._replace(worker)
+                worker["index"] = None
+                progress(1)
+            for conn, worker in list(busy.items()):
+                if time.monotonic() - worker["since"] > self.hard_limit:
+                    del busy[conn]
+                    results[worker["index"]] = (None, "timeout")
+                    self._replace(worker)
+                    worker["index"] = None
+                    progress(1)
+        return results
+
+    def close(self) -> None:
+        """Stop every worker."""
+        for worker in self.workers:
+            with contextlib.suppress(OSError):
+                worker["conn"].send(None)
+            worker["process"].join(timeout=5)
+            if worker["process"].is_alive():
+                worker["process"].kill()
+
+    def __enter__(self) -> "MathWorkers":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def math_verdicts(pairs: list[tuple[str, str]], workers: int, progress: Callable[[int], None] = lambda n: None,
+                  timeout: float = MATH_TIMEOUT_S, pool_min: int = 64) -> list[tuple[bool | None, str]]:
+    """Verdicts for (pred, gold) pairs: in this (main) thread for few pairs or workers <= 1, else in worker processes."""
+    quiet_math_logs()
+    if workers <= 1 or len(pairs) < pool_min:
+        verdicts = []
+        for pred, gold in pairs:
+            verdicts.append(math_verdict(pred, gold, timeout))
+            progress(1)
+        return verdicts
+    with MathWorkers(min(workers, len(pairs)), timeout) as pool:
+        return pool.map(pairs, progress)
+
+
+def choice_correct(letter: str | None, gold: str, letters: str) -> bool:
+    """Multiple choice: the extracted letter equals the gold letter, both within the valid range."""
+    return letter is not None and letter in letters and letter == gold

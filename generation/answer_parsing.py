@@ -1,0 +1,204 @@
+"""Final-answer extraction from model samples (no judging): multiple-choice letters and math answers."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+THINK_END = "</think>"
+MARKDOWN = re.compile(r"\*{2,}|__|`+")
+# A statement that announces the answer: "The answer is: X", "Answer: X", "the correct option is X", "Final Answer:".
+STATEMENT = re.compile(
+    r"\b(?:answer|option|choice)s?\b(?:\s*[:=]|\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*:?)"
+    r"(?:\s*(?:therefore|thus|hence|clearly|likely|probably|definitely|indeed|then|option|choice|letter)\b)*",
+    re.IGNORECASE)
+# "Option C is correct", "choice (B) is the right one".
+LETTER_FIRST = re.compile(
+    r"\b(?:answer|option|choice)\s*\(?([A-Z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b", re.IGNORECASE)
+# Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{...
+LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
+LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’-])")
+# Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
+CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "with", "given", "due", "from", "here",
+              "in", "of", "this", "that", "the", "it", "so", "based", "per", "according", "option", "choice"}
+AMBIGUOUS_TAIL = re.compile(r"\s*[)\]}.*$]*\s*(?:,|\band\b|\bor\b|/|&)\s*(?:[(\[{$*]\s*)*([A-Z])(?![A-Za-z0-9])")
+ONLY_LETTER_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[\s)\]}.:$*]*$")
+BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{}]*)\}")
+MATH_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
+FINAL_ANSWER_LINE = re.compile(r"^\s*(?:#+\s*)?(?:final\s+answer|answer)\s*[:：]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+TRAILER = re.compile(r"\s*(?:I hope it is correct\.?|\.|,|;)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A multiple-choice extraction: the letter (None if none found) and whether the final statement named several."""
+
+    letter: str | None
+    ambiguous: bool = False
+
+
+def answer_segments(text: str) -> list[str]:
+    """Where to look for the final answer: the text after the last </think> first, then the whole text."""
+    if THINK_END in text:
+        tail = text.rsplit(THINK_END, 1)[1]
+        return [tail, text] if tail.strip() else [text]
+    return [text]
+
+
+def valid_letters(options: list | None, default: int = 4) -> str:
+    """The answer letters of a question: one per option (A-J for ten), else A-D."""
+    count = len(options) if options else default
+    return "".join(chr(65 + i) for i in range(count))
+
+
+def matching_braces(text: str, start: int) -> int | None:
+    """Index of the brace closing the one opened just before `start`, or None when unbalanced."""
+    depth = 1
+    for index in range(start, len(text)):
+        char = text[index]
+        if char == "{" and text[index - 1] != "\\":
+            depth += 1
+        elif char == "}" and text[index - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def boxed_contents(text: str) -> list[tuple[int, str]]:
+    """(position, content) of every \\boxed{...}/\\fbox{...} with nested braces, in order."""
+    found = []
+    for match in BOXED.finditer(text):
+        end = matching_braces(text, match.end())
+        if end is not None:
+            found.append((match.start(), text[match.end():end].strip()))
+    return found
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last non-empty \\boxed{...} in text, or None."""
+    contents = [content for _, content in boxed_contents(text) if content]
+    return contents[-1] if contents else None
+
+
+def normalize_option(text: str) -> str:
+    """Option text reduced for comparison: no markup, case, punctuation at the ends or repeated spaces."""
+    text = TEXT_WRAPPER.sub(r"\1", MARKDOWN.sub("", str(text)))
+    return " ".join(text.replace("$", "").split()).strip(" .:;,!\"'()[]{}").lower()
+
+
+def option_letter(text: str, options: list | None, letters: str) -> str | None:
+    """The letter of the option whose text `text` is exactly, if exactly one option matches."""
+    if not options:
+        return None
+    wanted = normalize_option(text)
+    hits = [letters[i] for i, option in enumerate(options[:len(letters)]) if wanted and normalize_option(option) == wanted]
+    return hits[0] if len(hits) == 1 else None
+
+
+def letter_after(text: str, start: int, letters: str) -> Choice | None:
+    """The answer letter right after a statement ending at `start`, honouring word boundaries and articles."""
+    prefix = LETTER_PREFIX.match(text, start)
+    match = LETTER.match(text, prefix.end())
+    if not match:
+        return None
+    letter = match.group(1)
+    if letter.islower():  # "(b)" is an answer; "a car" is an article
+        opened = any(c in prefix.group(0) for c in "([{")
+        if not (opened and text[match.end():match.end() + 1] in ")]}"):
+            return None
+        letter = letter.upper()
+    if letter not in letters:
+        return None
+    if letter in "AI":
+        word = re.match(r" +([a-z]+)", text[match.end():])
+        if word and word.group(1) not in CONNECTORS:
+            return None
+    tail = AMBIGUOUS_TAIL.match(text, match.end())
+    ambiguous = bool(tail and tail.group(1) in letters and tail.group(1) != letter)
+    return Choice(letter, ambiguous)
+
+
+def statement_text(text: str, start: int) -> str:
+    """The words of a statement up to the end of its line or sentence (for matching an option's text)."""
+    line = text[start:].split("\n", 1)[0]
+    return re.split(r"(?<=[^\d\s])\.(?:\s|$)", line, maxsplit=1)[0]
+
+
+def choice_candidates(text: str, letters: str, options: list | None) -> list[tuple[int, Choice]]:
+    """Every explicit answer statement in text as (position, choice)."""
+    found: list[tuple[int, Choice]] = []
+    for match in STATEMENT.finditer(text):
+        choice = letter_after(text, match.end(), letters)
+        if choice is None:
+            letter = option_letter(statement_text(text, match.end()), options, letters)
+            choice = Choice(letter) if letter else None
+        if choice:
+            found.append((match.start(), choice))
+    for match in LETTER_FIRST.finditer(text):
+        if match.group(1) in letters:
+            found.append((match.start(), Choice(match.group(1))))
+    for position, content in boxed_contents(text):
+        inner = TEXT_WRAPPER.sub(r"\1", content)
+        choice = letter_after(inner, 0, letters)
+        plain = re.fullmatch(r"[\s(\[]*([A-Z])[\s)\].:]*(?:\s.*)?", inner)
+        if choice and plain:
+            found.append((position, choice))
+        elif letter := option_letter(inner, options, letters):
+            found.append((position, Choice(letter)))
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines:
+        last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
+        if last and last.group(1) in letters:
+            found.append((len(text), Choice(last.group(1))))
+    return found
+
+
+def extract_choice(sample: str | None, letters: str = "ABCD", options: list | None = None) -> Choice:
+    """The answer letter of a multiple-choice sample: the last explicit answer statement wins."""
+    if sample is None:
+        return Choice(None)
+    for segment in answer_segments(sample):
+        candidates = choice_candidates(MARKDOWN.sub("", segment), letters, options)
+        if candidates:
+            return max(candidates, key=lambda item: item[0])[1]
+    return Choice(None)
+
+
+def clean_math(text: str) -> str | None:
+    """An extracted math answer without its sentence around it: first math span, no markdown, no trailing period."""
+    text = MARKDOWN.sub("", text).strip()
+    span = MATH_SPAN.search(text)
+    if span:
+        text = next(group for group in span.groups() if group is not None)
+    previous = None
+    while previous != text:
+        previous = text
+        text = TRAILER.sub("", text).strip()
+    if text.startswith("\\boxed"):
+        text = last_boxed(text) or text
+    return text or None
+
+
+def extract_math(sample: str | None) -> str | None:
+    """The final math answer of a sample, LaTeX as written: last \\boxed{}, else 'The answer is ...', else 'Answer: ...'."""
+    if sample is None:
+        return None
+    for segment in answer_segments(sample):
+        boxed = last_boxed(segment)
+        if boxed:
+            return clean_math(boxed)
+        plain = MARKDOWN.sub("", segment)
+        for pattern in (MATH_ANSWER_IS, FINAL_ANSWER_LINE):
+            lines = [m.group(1) for m in pattern.finditer(plain)]
+            answers = [answer for answer in map(clean_math, lines) if answer]
+            if answers:
+                return answers[-1]
+    return None
+
+
+def gold_math_answer(answer: str) -> str:
+    """The gold answer of a math row: the last \\boxed{} of a worked solution, else the answer as written."""
+    boxed = last_boxed(answer)
+    return boxed if boxed is not None else clean_math(answer) or answer.strip()

@@ -1,0 +1,53 @@
+"""Step 1: generate reasoning samples for a benchmark with an API model, vLLM or transformers (resumable)."""
+from __future__ import annotations
+
+import argparse
+
+from benchmarks import BENCHMARKS, MMLU_SUBJECTS
+from cli_support import positive_int, run_main
+from model_clients import add_api_arguments
+from sample_generation import generate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The Step 1 command line (the reference's flags and defaults, plus resume/backend/API options)."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", required=True, help="API model name, or a hub id / local folder for vLLM/transformers")
+    p.add_argument("--dataset", required=True, help=f"benchmark: {', '.join(BENCHMARKS)}")
+    p.add_argument("--output_path", required=True, help="output folder (DatasetDict with split 'data')")
+    p.add_argument("--dataset_path", default=None,
+                   help="read the benchmark from a local file or folder in its hub schema instead of the hub")
+    p.add_argument("--max_rows", type=positive_int, default=None, help="keep the first N problems")
+    p.add_argument("--samples_per_instruction", type=positive_int, default=1, help="samples per problem")
+    p.add_argument("--batch_size", type=positive_int, default=4,
+                   help="transformers: sequences per generate call (a problem's samples may span calls); "
+                        "vLLM sends every prompt with n samples, so it is not needed there; unused by APIs")
+    p.add_argument("--max_length", type=positive_int, default=2048, help="local models: prompt + output tokens")
+    p.add_argument("--max_new_tokens", type=positive_int, default=512, help="tokens per sample")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top_p", type=float, default=None,
+                   help="nucleus sampling; default 0.9 for local models, not sent to APIs unless given")
+    p.add_argument("--seed", type=int, default=42, help="sampling seed (where the backend takes one) and GPQA "
+                                                        "option order")
+    p.add_argument("--tensor_parallel_size", type=positive_int, default=None, help="vLLM; default: all GPUs (<= 8)")
+    p.add_argument("--gpu_memory_utilization", type=float, default=0.90, help="vLLM")
+    p.add_argument("--chat_format", choices=["s1"], default=None,
+                   help="s1: the Qwen/s1 ChatML prompt (also chosen when 's1' is a whole token of --model)")
+    p.add_argument("--mmlu_subjects", nargs="+", default=None, help="MMLU subject configs, in this order")
+    p.add_argument("--mmlu_category", choices=sorted(MMLU_SUBJECTS), default="college",
+                   help="built-in MMLU subject set when --mmlu_subjects is absent")
+    p.add_argument("--backend", choices=["auto", "api", "vllm", "transformers"], default="auto",
+                   help="auto: the API for API models, else vLLM when installed, else transformers")
+    p.add_argument("--push_to_hub", metavar="REPO", default=None, help="also push the output (split 'data', private)")
+    p.add_argument("--overwrite", action="store_true", help="discard this output's checkpoint and start again")
+    add_api_arguments(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run Step 1."""
+    return generate(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    run_main(main)

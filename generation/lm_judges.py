@@ -1,0 +1,262 @@
+"""Step 3 LM judges: resolve judges, ask each for K verdicts per sample (vLLM or API), cache answers, parse verdicts."""
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+
+from cli_support import UserError, positive_int
+from judge_prompts import (judge_messages, opens_thinking, parse_critique, parse_verdict, render_prompt,
+                           template_accepts_system)
+from judge_registry import JudgeSpec, parse_judge
+from record_store import RecordStore
+
+SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Sampling settings of one judge run, recorded in provenance."""
+
+    verdicts_per_sample: int
+    temperature: float
+    max_tokens: int
+    seed: int
+    critique: bool
+
+
+def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the judge-only flags (and the shared API flags unless the script already has them)."""
+    group = parser.add_argument_group("LM judges")
+    group.add_argument("--judge_max_tokens", type=positive_int, default=None,
+                       help="judgment budget in tokens, thinking included (default: the registry's suggestion, "
+                            "8192 for reasoning judges, 2048 otherwise)")
+    group.add_argument("--judge_temperature", type=float, default=None,
+                       help=f"sampling temperature (default 0.0 for one verdict, {SAMPLING_TEMPERATURE} when "
+                            "--verdicts_per_sample > 1; 0 with K > 1 is refused since the K verdicts would be copies)")
+    group.add_argument("--judge_seed", type=int, default=0, help="sampling seed of every judge request (default 0)")
+    group.add_argument("--judge_tensor_parallel_size", type=positive_int, default=None,
+                       help="GPUs per vLLM judge (default: the registry's suggestion, capped at the visible GPUs)")
+    group.add_argument("--judge_gpu_memory_utilization", type=float, default=0.90,
+                       help="fraction of GPU memory a vLLM judge may take (default 0.90)")
+    group.add_argument("--judge_dtype", default="auto", help="vLLM judge dtype (default auto)")
+    group.add_argument("--judge_enforce_eager", action="store_true",
+                       help="skip CUDA-graph capture in vLLM judges (faster start, slower decoding)")
+    group.add_argument("--judge_chunk_size", type=positive_int, default=1024,
+                       help="prompts per vLLM generate call; each finished chunk is checkpointed (default 1024)")
+    if "--max_concurrency" not in parser._option_string_actions:
+        from model_clients import add_api_arguments
+
+        add_api_arguments(parser)
+
+
+def judge_settings(spec: JudgeSpec, args: argparse.Namespace) -> JudgeSettings:
+    """The effective sampling settings of a judge; UserError for K > 1 at temperature 0."""
+    k = args.verdicts_per_sample
+    temperature = args.judge_temperature
+    if temperature is None:
+        temperature = 0.0 if k == 1 else SAMPLING_TEMPERATURE
+    if k > 1 and temperature <= 0:
+        raise UserError(f"--verdicts_per_sample {k} needs --judge_temperature > 0: at temperature 0 the {k} "
+                        "verdicts would be copies of one")
+    return JudgeSettings(verdicts_per_sample=k, temperature=temperature,
+                         max_tokens=args.judge_max_tokens or spec.max_tokens, seed=args.judge_seed,
+                         critique=bool(args.critique_mode))
+
+
+def resolve_judges(names: list[str], args: argparse.Namespace) -> list[JudgeSpec]:
+    """Judge specs for --lm_judges entries; UserError for unknown or duplicate names, bad settings, missing keys."""
+    specs = [parse_judge(name) for name in names if name.strip()]
+    seen = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise UserError(f"LM judge {spec.name!r} is listed twice in --lm_judges")
+        seen.add(spec.name)
+        judge_settings(spec, args)
+        if spec.backend == "api":
+            from model_clients import check_ready
+
+            check_ready(api_config(spec, args))
+    return specs
+
+
+def judge_columns(spec: JudgeSpec, critique: bool) -> list[str]:
+    """The columns a judge writes: verdicts ([[v1..vK]] per sample) and raw judgments ([[text1..textK]])."""
+    prefix = f"{spec.name}_critique" if critique else spec.name
+    return [f"{prefix}_verdicts", f"{prefix}_judgments"]
+
+
+def api_config(spec: JudgeSpec, args: argparse.Namespace):
+    """The model_clients ApiConfig of an API judge (--base_url, when given, applies to every API judge)."""
+    from model_clients import ApiConfig
+
+    return ApiConfig(model=spec.model, provider=spec.provider, base_url=getattr(args, "base_url", None),
+                     max_concurrency=args.max_concurrency, requests_per_minute=args.requests_per_minute)
+
+
+def prompt_key(*parts: object) -> str:
+    """A stable cache key for one local request: a hash of everything that shapes its answer."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def cache_path(cache_dir: str, spec: JudgeSpec, critique: bool) -> str:
+    """The judge's answer cache (JSONL RecordStore) inside the step's checkpoint folder."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.name)
+    return os.path.join(cache_dir, f"judge-{slug}{'-critique' if critique else ''}.jsonl")
+
+
+def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str) -> tuple[dict[str, list], dict]:
+    """Judge every sample K times; return the judge's columns (rectangular, per row and sample) and its stats."""
+    started = time.time()
+    settings = judge_settings(spec, args)
+    sample_rows = dataset["samples"]
+    chats = [judge_messages(instruction, sample, settings.critique) if sample is not None and instruction is not None
+             else None for instruction, samples in zip(dataset["instruction"], sample_rows) for sample in samples]
+    with RecordStore(cache_path(cache_dir, spec, settings.critique)) as store:
+        run = run_vllm_judge if spec.backend == "vllm" else run_api_judge
+        answers, stats = run(spec, chats, settings, store, args)
+    parse = parse_critique if settings.critique else parse_verdict
+    k = settings.verdicts_per_sample
+    counts = dict.fromkeys(("verdicts", "failures", "unparsed", "truncated"), 0)
+    flat_verdicts, flat_texts = [], []
+    for chat, answer in zip(chats, answers):
+        texts = answer["texts"] if answer else [None] * k
+        truncated = answer["truncated"] if answer else [False] * k
+        opened = bool(answer) and answer["opened_thinking"]
+        values = [parse(text, opened, cut) for text, cut in zip(texts, truncated)]
+        counts["verdicts"] += sum(v is not None for v in values)
+        counts["failures"] += sum(t is None for t in texts) if chat is not None else 0
+        counts["unparsed"] += sum(v is None and t is not None for v, t in zip(values, texts))
+        counts["truncated"] += sum(truncated)
+        flat_verdicts.append(values)
+        flat_texts.append(texts)
+    verdict_column, judgment_column = judge_columns(spec, settings.critique)
+    stats.update(counts, judge=spec.name, model=spec.model, backend=spec.backend, provider=spec.provider,
+                 samples=len(chats), missing_samples=sum(c is None for c in chats), **asdict(settings),
+                 seconds=round(time.time() - started, 3))
+    return {verdict_column: regroup(flat_verdicts, sample_rows), judgment_column: regroup(flat_texts, sample_rows)}, stats
+
+
+def regroup(flat: list, rows: list[list]) -> list[list]:
+    """Split a flat per-sample list back into rows shaped like `rows`."""
+    out, start = [], 0
+    for row in rows:
+        out.append(flat[start:start + len(row)])
+        start += len(row)
+    return out
+
+
+def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
+                  args: argparse.Namespace) -> tuple[list, dict]:
+    """Ask an API judge through the shared async client (n = K per request); answers are cached in store."""
+    from model_clients import ChatJob, request_key, run_cached
+
+    config = api_config(spec, args)
+    jobs = []
+    for messages in chats:
+        job = None
+        if messages is not None:
+            job = ChatJob(key="", messages=messages, n=settings.verdicts_per_sample,
+                          temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
+            job.key = request_key(config, job)
+        jobs.append(job)
+    stats: dict = {}
+    completions = run_cached(config, [job for job in jobs if job], store, desc=f"judge {spec.name}", stats=stats)
+    answers = [{"texts": completions[job.key].texts, "truncated": [False] * job.n, "opened_thinking": False}
+               if job else None for job in jobs]
+    return answers, {"requests": stats.get("jobs", 0) + stats.get("cached", 0), "cached": stats.get("cached", 0),
+                     "calls": stats.get("requests", 0), "retries": stats.get("retries", 0),
+                     "api_errors": stats.get("errors", {}), "prompt_tokens": stats.get("prompt_tokens", 0),
+                     "completion_tokens": stats.get("completion_tokens", 0)}
+
+
+def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
+                   args: argparse.Namespace) -> tuple[list, dict]:
+    """Ask a local judge with one vLLM engine (n = K per prompt); each finished chunk is cached in store."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
+    system_role = spec.system_role and template_accepts_system(tokenizer)
+    prompts = {}  # key -> rendered prompt; identical prompts are asked once
+    keys = []
+    for chat in chats:
+        prompt = render_prompt(tokenizer, chat, system_role) if chat is not None else None
+        key = None if prompt is None else prompt_key(spec.model, prompt, settings.verdicts_per_sample,
+                                                       settings.temperature, settings.max_tokens, settings.seed)
+        prompts.setdefault(key, prompt)
+        keys.append(key)
+    prompts.pop(None, None)
+    token_ids = {key: tokenizer(prompt, add_special_tokens=not tokenizer.chat_template)["input_ids"]
+                 for key, prompt in prompts.items() if key not in store}
+    context = model_context_length(spec)
+    too_long = {key for key, ids in token_ids.items() if context and len(ids) >= context}
+    todo = [(key, ids) for key, ids in token_ids.items() if key not in too_long]
+    if todo:
+        needed = max(len(ids) for _, ids in todo) + settings.max_tokens
+        generate_vllm(spec, args, settings, todo, store, min(context, needed) if context else needed)
+    answers = [dict(store.get(key), opened_thinking=opens_thinking(prompts[key])) if key in store else None
+               for key in keys]
+    return answers, {"requests": len(prompts), "cached": len(prompts) - len(token_ids), "calls": len(todo),
+                     "too_long": sum(key in too_long for key in keys), "context_length": context,
+                     "system_role": system_role, "chat_template": bool(tokenizer.chat_template)}
+
+
+def model_context_length(spec: JudgeSpec) -> int | None:
+    """The model's maximum positions from its config, or None when the config does not say."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
+    return getattr(config.get_text_config(), "max_position_embeddings", None)
+
+
+def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSettings,
+                  requests: list[tuple[str, list[int]]], store: RecordStore, max_model_len: int) -> None:
+    """Start one engine sized to the inputs, generate chunk by chunk into store, then tear the engine down."""
+    import torch
+    from vllm import LLM, SamplingParams, TokensPrompt
+
+    gpus = torch.cuda.device_count()
+    tensor_parallel = args.judge_tensor_parallel_size or max(1, min(spec.tensor_parallel, gpus))
+    llm = LLM(model=spec.model, trust_remote_code=spec.trust_remote_code, tensor_parallel_size=tensor_parallel,
+              gpu_memory_utilization=args.judge_gpu_memory_utilization, max_model_len=max_model_len,
+              seed=settings.seed, dtype=args.judge_dtype, enforce_eager=args.judge_enforce_eager or gpus == 0)
+    params = SamplingParams(n=settings.verdicts_per_sample, temperature=settings.temperature,
+                            seed=settings.seed, max_tokens=settings.max_tokens)
+    try:
+        for start in range(0, len(requests), args.judge_chunk_size):
+            chunk = requests[start:start + args.judge_chunk_size]
+            outputs = llm.generate([TokensPrompt(prompt_token_ids=ids) for _, ids in chunk], params, use_tqdm=True)
+            for (key, _), output in zip(chunk, outputs):
+                store.put(key, {"texts": [o.text for o in output.outputs],
+                                "truncated": [o.finish_reason == "length" for o in output.outputs]})
+    finally:
+        shutdown_engine(llm)
+        del llm
+        release_memory()
+
+
+def shutdown_engine(llm) -> None:
+    """Stop the engine's worker processes (vLLM v1 engine core) so their memory is returned."""
+    engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if engine_core is not None and hasattr(engine_core, "shutdown"):
+        engine_core.shutdown()
+
+
+def release_memory() -> None:
+    """Free what a torn-down engine left behind, so the next judge fits: distributed state, caches, GPU memory."""
+    import torch
+
+    gc.collect()
+    try:
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+    except ImportError:
+        cleanup_dist_env_and_memory = None
+    if cleanup_dist_env_and_memory is not None:
+        cleanup_dist_env_and_memory()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,166 @@
+"""Local generation backends for Step 1: vLLM (one engine, `n` samples per prompt) and transformers (batched)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from cli_support import UserError
+
+VLLM_CHUNK_PROMPTS = 256  # prompts per vLLM generate call: each chunk is checkpointed before the next starts
+S1_END = "<|im_end|>"
+
+OnResult = Callable[[str, list[str]], None]
+
+
+@dataclass
+class LocalRequest:
+    """One prompt to sample: checkpoint key, token ids, samples wanted, per-request seed."""
+
+    key: str
+    token_ids: list[int]
+    n: int
+    seed: int
+
+
+@dataclass
+class SamplingSettings:
+    """Sampling parameters shared by every request."""
+
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    max_length: int
+
+
+def load_tokenizer(model: str):
+    """The model's tokenizer; a model that cannot be loaded is a UserError."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model, padding_side="left")
+    except Exception as err:  # hub errors, missing files, bad configs all mean "cannot use this model"
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise UserError(f"model {model!r} is not a known API model, and its tokenizer cannot be loaded as a local "
+                        f"path or hub id ({type(err).__name__}: {reason}); for an API model pass --provider or "
+                        f"--base_url") from err
+
+
+def s1_chatml(messages: list[dict]) -> str:
+    """The hand-written Qwen/s1 ChatML prompt with an open assistant turn."""
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return f"{turns}<|im_start|>assistant\n"
+
+
+def prompt_text(tokenizer, messages: list[dict], s1: bool) -> str:
+    """The exact text the model sees: s1 ChatML, else the chat template with the generation prompt, else raw."""
+    if s1:
+        return s1_chatml(messages)
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "\n\n".join(m["content"] for m in messages)
+
+
+def prompt_ids(tokenizer, text: str, s1: bool) -> list[int]:
+    """Token ids of a prompt; templated prompts already carry their special tokens (no second BOS)."""
+    templated = s1 or bool(tokenizer.chat_template)
+    return tokenizer(text, add_special_tokens=not templated)["input_ids"]
+
+
+def stop_token_ids(tokenizer, s1: bool) -> list[int]:
+    """Token ids that end a sample: the tokenizer's EOS, plus `<|im_end|>` in s1 mode."""
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    if s1:
+        end = tokenizer.convert_tokens_to_ids(S1_END)
+        if end is not None and end != tokenizer.unk_token_id:
+            ids.append(end)
+    return ids
+
+
+def check_prompt_lengths(requests: list[LocalRequest], max_length: int) -> None:
+    """Fail before loading the model when a prompt leaves no room for output within --max_length."""
+    too_long = [r for r in requests if len(r.token_ids) >= max_length]
+    if too_long:
+        longest = max(len(r.token_ids) for r in too_long)
+        raise UserError(f"{len(too_long)} prompts are at least --max_length {max_length} tokens long "
+                        f"(longest {longest}); raise --max_length")
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    """Consecutive slices of at most size items."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class VllmBackend:
+    """One vLLM engine; each chunk of prompts is one `generate` call with `n` samples per prompt."""
+
+    def __init__(self, model: str, settings: SamplingSettings, stop_ids: list[int], seed: int,
+                 tensor_parallel_size: int | None, gpu_memory_utilization: float) -> None:
+        import torch
+        from vllm import LLM
+
+        gpus = torch.cuda.device_count()
+        self.settings = settings
+        self.stop_ids = stop_ids
+        self.llm = LLM(model=model, tensor_parallel_size=tensor_parallel_size or max(1, min(8, gpus)),
+                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=settings.max_length,
+                       seed=seed, enforce_eager=gpus == 0, trust_remote_code=False)
+
+    def run(self, requests: list[LocalRequest], on_result: OnResult, chunk_prompts: int = VLLM_CHUNK_PROMPTS) -> None:
+        """Generate every request, calling on_result(key, texts) for each prompt once its chunk is done."""
+        from vllm import SamplingParams
+
+        s = self.settings
+        for chunk in chunks(requests, chunk_prompts):
+            params = [SamplingParams(n=r.n, seed=r.seed, temperature=s.temperature, top_p=s.top_p,
+                                     max_tokens=s.max_new_tokens, stop_token_ids=self.stop_ids) for r in chunk]
+            prompts = [{"prompt_token_ids": r.token_ids} for r in chunk]
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+            for request, output in zip(chunk, outputs):
+                on_result(request.key, [completion.text for completion in output.outputs])
+
+
+class TransformersBackend:
+    """Batched `generate` with left padding; `batch_size` sequences (prompt copies) per call."""
+
+    def __init__(self, model: str, tokenizer, settings: SamplingSettings, stop_ids: list[int],
+                 batch_size: int) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype="auto").to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.stop_ids = stop_ids
+        self.batch_size = batch_size
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def run(self, requests: list[LocalRequest], on_result: OnResult) -> None:
+        """Generate every request, calling on_result(key, texts) for each prompt's samples in each batch."""
+        copies = [(r, i) for r in requests for i in range(r.n)]
+        for batch in chunks(copies, self.batch_size):
+            texts = self._generate([r.token_ids for r, _ in batch], seed=batch[0][0].seed + batch[0][1])
+            grouped: dict[str, list[str]] = {}
+            for (request, _), text in zip(batch, texts):
+                grouped.setdefault(request.key, []).append(text)
+            for key, group in grouped.items():
+                on_result(key, group)
+
+    def _generate(self, id_lists: list[list[int]], seed: int) -> list[str]:
+        """One left-padded generate call; returns the decoded continuations."""
+        import torch
+
+        s = self.settings
+        width = max(len(ids) for ids in id_lists)
+        input_ids = torch.tensor([[self.pad_id] * (width - len(ids)) + ids for ids in id_lists], device=self.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in id_lists], device=self.device)
+        sampling = {"do_sample": True, "temperature": s.temperature, "top_p": s.top_p} if s.temperature > 0 \
+            else {"do_sample": False}
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, pad_token_id=self.pad_id,
+                                      eos_token_id=self.stop_ids or None,
+                                      max_new_tokens=max(1, min(s.max_new_tokens, s.max_length - width)),
+                                      **sampling)
+        return self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)

@@ -1,0 +1,519 @@
+"""Reward-model scoring by loader kind: tokenise once, keep the answer when truncating, length-sorted batches."""
+from __future__ import annotations
+
+import gc
+import glob
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from reward_model_registry import RewardModelSpec
+
+STEP_TOKEN = "<extra_0>"
+HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+TORCH_DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class ScoreOptions:
+    """How to run a model: device, dtype, attention, batching and truncation."""
+
+    device: str = "cpu"
+    dtype: str = "auto"
+    attn_implementation: str = "auto"
+    batch_size: int = 4
+    max_input_length: int = 2048
+    device_map: str | None = None  # "auto" spreads a model over every visible GPU
+
+
+@dataclass
+class Encoded:
+    """One tokenised (instruction, sample) pair ready for the model."""
+
+    ids: list[int]
+    truncated: bool = False
+    prompt_len: int = 0
+    marks: list[int] = field(default_factory=list)  # step-end token positions (implicit PRM)
+
+
+@dataclass
+class ModelRun:
+    """What scoring one model produced: per-item results, failures with reasons, counts and timings."""
+
+    results: list[Any]
+    errors: dict[int, str]
+    truncated: int = 0
+    load_s: float = 0.0
+    score_s: float = 0.0
+    tokens: int = 0
+
+
+def resolve_dtype(spec: RewardModelSpec, options: ScoreOptions) -> str:
+    """The dtype to load with: the registry's on GPU, float32 on CPU, unless --dtype says otherwise."""
+    if options.dtype != "auto":
+        return options.dtype
+    return spec.dtype if options.device.startswith("cuda") else "float32"
+
+
+def resolve_attn(spec: RewardModelSpec, options: ScoreOptions) -> str | None:
+    """Attention implementation: flash_attention_2 on GPU when installed, else the registry's choice or sdpa."""
+    if options.attn_implementation != "auto":
+        return options.attn_implementation
+    if options.device.startswith("cuda"):
+        import importlib.util
+
+        if importlib.util.find_spec("flash_attn") is not None:
+            return "flash_attention_2"
+    if spec.attn:
+        return spec.attn
+    return None if spec.trust_remote_code else "sdpa"
+
+
+def cut_middle(ids: list[int], max_len: int, keep_head: int) -> tuple[list[int], Callable[[int], int | None]]:
+    """Drop tokens from the middle so the start (prompt side) and the end (the final answer) survive."""
+    if len(ids) <= max_len:
+        return ids, lambda p: p
+    head = max(0, min(keep_head, max_len // 4))
+    tail_start = len(ids) - (max_len - head)
+    shift = tail_start - head
+
+    def remap(pos: int) -> int | None:
+        """New index of an old position, None if it was cut."""
+        if pos < head:
+            return pos
+        return pos - shift if pos >= tail_start else None
+
+    return ids[:head] + ids[tail_start:], remap
+
+
+def split_steps(sample: str) -> list[str]:
+    """Reasoning steps: the non-empty blocks between blank lines, as the Qwen PRM and Eurus cards do."""
+    return [step.strip() for step in sample.split("\n\n") if step.strip()]
+
+
+class Scorer:
+    """A loaded reward model of any kind: encode() one pair, forward() a batch, close() to free memory."""
+
+    def __init__(self, spec: RewardModelSpec, options: ScoreOptions) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        self.spec, self.options, self.torch = spec, options, torch
+        self.dtype = getattr(torch, resolve_dtype(spec, options))
+        self.tokenizer = AutoTokenizer.from_pretrained(spec.hf_id, revision=spec.revision,
+                                                       trust_remote_code=spec.trust_remote_code)
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        self.model = self._load(spec.hf_id, spec.kind)
+        self.reference = self._load(spec.reference_model, "causal_lm") if spec.kind == "implicit_prm" else None
+        self.heads = self._load_heads() if spec.kind in ("gpm", "inform") else None
+        self.expected_bos = self._template_bos()
+        self.step_id = self._special_id(STEP_TOKEN) if spec.kind == "step_prm" else None
+        self.reward_token_id = getattr(self.model, "reward_token_id", None) if spec.kind == "internlm2" else None
+        if spec.kind == "internlm2" and self.reward_token_id is None:
+            raise RuntimeError(f"{spec.hf_id} has no reward_token_id; is it an InternLM2 reward model?")
+
+    # ---- loading -------------------------------------------------------------------------------------------
+    def _load(self, model_id: str, kind: str):
+        """Load weights with the auto class of the kind; refuse a checkpoint whose head would be random."""
+        import transformers
+
+        auto = {"sequence_classifier": "AutoModelForSequenceClassification",
+                "multi_objective": "AutoModelForSequenceClassification",
+                "decision_tree": "AutoModelForSequenceClassification",
+                "implicit_prm": "AutoModelForCausalLM", "causal_lm": "AutoModelForCausalLM"}.get(kind, "AutoModel")
+        kwargs: dict[str, Any] = dict(revision=self.spec.revision, trust_remote_code=self.spec.trust_remote_code,
+                                      dtype=self.dtype, output_loading_info=True)
+        if kind == "sequence_classifier":
+            kwargs["num_labels"] = 1
+        attn = resolve_attn(self.spec, self.options)
+        if attn:
+            kwargs["attn_implementation"] = attn
+        if self.options.device_map:
+            kwargs["device_map"] = self.options.device_map
+        transformers.logging.set_verbosity_error()
+        model, info = getattr(transformers, auto).from_pretrained(model_id, **kwargs)
+        missing = [k for k in info.get("missing_keys", []) if "rotary" not in k]
+        if missing:
+            raise RuntimeError(f"{model_id}: weights missing from the checkpoint would be random: {missing[:5]}")
+        unused = [k for k in info.get("unexpected_keys", []) if "rotary" not in k]
+        if unused and kind not in ("gpm", "inform"):
+            raise RuntimeError(f"{model_id}: checkpoint weights {unused[:5]} are unused by {type(model).__name__}; "
+                               f"wrong loader kind, or remote code not trusted?")
+        if not self.options.device_map:
+            model = model.to(self.options.device)
+        model.eval()
+        if getattr(model.config, "pad_token_id", None) is None:
+            model.config.pad_token_id = self.pad_id
+        return model
+
+    def _load_heads(self):
+        """Load the locally built heads of GPM (value/prompt) or INF-ORM (score MLP) from the checkpoint files."""
+        torch = self.torch
+        tensors = read_checkpoint_tensors(self.spec.hf_id, self.spec.revision,
+                                          ("value_head.", "prompt_head.") if self.spec.kind == "gpm" else ("score.",))
+        device = self.input_device
+        if self.spec.kind == "gpm":
+            value = torch.nn.Linear(tensors["value_head.weight"].shape[1], tensors["value_head.weight"].shape[0],
+                                    bias=False)
+            value.weight.data = tensors["value_head.weight"]
+            prompt = torch.nn.Linear(tensors["prompt_head.weight"].shape[1], tensors["prompt_head.weight"].shape[0],
+                                     bias=False)
+            prompt.weight.data = tensors["prompt_head.weight"]
+            heads = torch.nn.ModuleDict({"value": value, "prompt": prompt})
+        else:
+            w0, w2 = tensors["score.0.weight"], tensors["score.2.weight"]
+            first = torch.nn.Linear(w0.shape[1], w0.shape[0], bias="score.0.bias" in tensors)
+            last = torch.nn.Linear(w2.shape[1], w2.shape[0], bias="score.2.bias" in tensors)
+            first.weight.data, last.weight.data = w0, w2
+            if first.bias is not None:
+                first.bias.data = tensors["score.0.bias"]
+            if last.bias is not None:
+                last.bias.data = tensors["score.2.bias"]
+            heads = torch.nn.Sequential(first, torch.nn.ReLU(), last)
+        return heads.to(device=device, dtype=self.dtype).eval()
+
+    @property
+    def input_device(self):
+        """Where input tensors go: the device of the input embeddings."""
+        return self.model.get_input_embeddings().weight.device
+
+    def _special_id(self, token: str) -> int:
+        """Id of a special token the kind needs; an error if the tokenizer lacks it."""
+        token_id = self.tokenizer.convert_tokens_to_ids(token)
+        if token_id is None or token_id == self.tokenizer.unk_token_id:
+            raise RuntimeError(f"{self.spec.hf_id}: tokenizer has no {token} token")
+        return token_id
+
+    def _template_bos(self) -> int:
+        """1 if the chat template itself renders the BOS token, else 0: the number of BOS ids every input must start with."""
+        bos = self.tokenizer.bos_token
+        if not bos:
+            return 0
+        text = self.tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
+        return 1 if text.startswith(bos) else 0
+
+    # ---- encoding ------------------------------------------------------------------------------------------
+    def messages(self, instruction: str, sample: str) -> list[dict]:
+        """The chat the model is shown, by kind (steps marked for PRMs, card system prompts)."""
+        content = sample
+        if self.spec.kind == "step_prm":
+            steps = split_steps(sample)
+            if not steps:
+                raise ValueError("sample has no reasoning steps")
+            content = STEP_TOKEN.join(steps) + STEP_TOKEN
+        elif self.spec.kind == "implicit_prm":
+            steps = split_steps(sample)
+            if not steps:
+                raise ValueError("sample has no reasoning steps")
+            content = "\n\n".join(steps)
+        chat = [{"role": "user", "content": instruction}, {"role": "assistant", "content": content}]
+        if self.spec.system_prompt:
+            chat.insert(0, {"role": "system", "content": self.spec.system_prompt})
+        return chat
+
+    def _encode_text(self, text: str) -> list[int]:
+        """Token ids of rendered text; the template already holds the special tokens, so none are added."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode(self, instruction: str, sample: str) -> Encoded:
+        """Render the chat template once, tokenise once, check the BOS count, and cut the middle if too long."""
+        chat = self.messages(instruction, sample)
+        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=False)
+        ids = self._encode_text(text)
+        if self.reward_token_id is not None:
+            ids = ids + [self.reward_token_id]
+        if self.spec.kind == "gpm" and self.tokenizer.eos_token_id is not None:
+            ids[-1] = self.tokenizer.eos_token_id  # the GPM card forces the last token to EOS
+        bos_id = self.tokenizer.bos_token_id
+        leading = 0
+        while bos_id is not None and leading < len(ids) and ids[leading] == bos_id:
+            leading += 1
+        assert leading == self.expected_bos, (
+            f"{self.spec.name}: input starts with {leading} BOS tokens, expected {self.expected_bos}")
+        prompt_len = self._prompt_len(chat, text, ids)
+        marks = self._step_ends(text, chat[-1]["content"]) if self.spec.kind == "implicit_prm" else []
+        cut, remap = cut_middle(ids, self.options.max_input_length, prompt_len)
+        truncated = len(cut) < len(ids)
+        if truncated:
+            marks = [m for m in (remap(p) for p in marks) if m is not None]
+            new_prompt = remap(prompt_len - 1) if prompt_len else None
+            prompt_len = new_prompt + 1 if new_prompt is not None else min(prompt_len, self.options.max_input_length // 4)
+        return Encoded(ids=cut, truncated=truncated, prompt_len=prompt_len, marks=marks)
+
+    def _prompt_len(self, chat: list[dict], text: str, ids: list[int]) -> int:
+        """Number of tokens before the response (GPM: the prompt without the generation header, as its card)."""
+        gen_prompt = self.spec.kind != "gpm"
+        prefix = self.tokenizer.apply_chat_template(chat[:-1], tokenize=False, add_generation_prompt=gen_prompt)
+        if not text.startswith(prefix):
+            return 0
+        prefix_ids = self._encode_text(prefix)
+        return len(prefix_ids) if ids[:len(prefix_ids)] == prefix_ids else 0
+
+    def _step_ends(self, text: str, content: str) -> list[int]:
+        """Token index of the last token of each step (implicit PRM), found through character offsets."""
+        start = text.rfind(content)
+        if start < 0:
+            raise ValueError("response not found in the rendered chat")
+        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        ends, position = [], start
+        for step in content.split("\n\n"):
+            position += len(step)
+            ends.append(max(i for i, (a, _) in enumerate(offsets) if a < position))
+            position += 2
+        return ends
+
+    # ---- forward -------------------------------------------------------------------------------------------
+    def forward(self, batch: list[Encoded]) -> list[Any]:
+        """Score a batch (right-padded); returns one result per item (float, step list, or GPM vectors)."""
+        torch = self.torch
+        width = max(len(e.ids) for e in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, enc in enumerate(batch):
+            ids[row, :len(enc.ids)] = torch.tensor(enc.ids)
+            mask[row, :len(enc.ids)] = 1
+        ids, mask = ids.to(self.input_device), mask.to(self.input_device)
+        last = mask.sum(-1) - 1
+        with torch.no_grad():
+            kind = self.spec.kind
+            if kind == "step_prm":
+                return self._step_probs(ids, mask)
+            if kind == "implicit_prm":
+                return self._implicit(batch, ids, mask)
+            if kind in ("gpm", "inform"):
+                hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                pooled = hidden[torch.arange(len(batch), device=hidden.device), last.to(hidden.device)]
+                if kind == "inform":
+                    return self.heads(pooled.to(self.dtype)).float()[:, 0].tolist()
+                return self._gpm(batch, hidden, pooled)
+            out = self.model(input_ids=ids, attention_mask=mask)
+            values = self._read(out, last)
+        return values.float().tolist()
+
+    def _read(self, out, last):
+        """The field the kind reads: score, an attribute, or the first output column, as a [B] tensor."""
+        torch = self.torch
+        if self.spec.kind == "multi_objective":
+            return out.score.reshape(out.score.shape[0], -1)[:, 0]
+        if self.spec.kind == "decision_tree":
+            rewards = getattr(out, "rewards", None)
+            rewards = out.logits if rewards is None else rewards
+            names = tuple(getattr(self.model, "attributes", None) or HELPSTEER_ATTRIBUTES)
+            return rewards[:, names.index("correctness")]
+        values = out.logits if getattr(out, "logits", None) is not None else out[0]
+        if values.dim() == 3 or (values.dim() == 2 and values.shape[1] == int(last.max()) + 1 and values.shape[1] > 1):
+            values = values.reshape(values.shape[0], values.shape[1], -1)[:, :, 0]
+            return values[torch.arange(values.shape[0], device=values.device), last.to(values.device)]
+        return values.reshape(values.shape[0], -1)[:, 0]
+
+    def _step_probs(self, ids, mask) -> list[list[float]]:
+        """Qwen PRM: P(class 1) at every step token."""
+        out = self.model(input_ids=ids, attention_mask=mask)
+        logits = out.logits if getattr(out, "logits", None) is not None else out[0]
+        if logits.dim() != 3 or logits.shape[-1] != 2:
+            raise RuntimeError(f"{self.spec.hf_id}: expected per-token 2-class logits, got shape {tuple(logits.shape)}")
+        probs = logits.float().softmax(-1)[..., 1]
+        at_step = (ids == self.step_id) & (mask == 1)
+        results = [probs[row][at_step[row].to(probs.device)].tolist() for row in range(ids.shape[0])]
+        for steps in results:
+            if not steps:
+                raise ValueError("no step token survived in the input")
+        return results
+
+    def _implicit(self, batch: list[Encoded], ids, mask) -> list[list[float]]:
+        """Eurus implicit PRM: cumulative beta * (log p_policy - log p_ref) over the response, read at step ends."""
+        torch = self.torch
+
+        def token_logps(model):
+            logits = model(input_ids=ids.to(model.get_input_embeddings().weight.device),
+                           attention_mask=mask.to(model.get_input_embeddings().weight.device)).logits.float()
+            targets = ids[:, 1:].to(logits.device)
+            picked = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            return (picked - torch.logsumexp(logits[:, :-1], dim=-1)).to(ids.device)
+
+        ratio = self.spec.beta * (token_logps(self.model) - token_logps(self.reference))
+        per_token = torch.zeros(ids.shape, dtype=torch.float32, device=ids.device)
+        per_token[:, 1:] = ratio  # per_token[t]: reward of token t given the tokens before it
+        results = []
+        for row, enc in enumerate(batch):
+            contrib = per_token[row].clone()
+            contrib[:max(enc.prompt_len, 1)] = 0
+            cumulative = contrib.cumsum(-1)
+            if not enc.marks:
+                raise ValueError("no step end survived in the input")
+            results.append([float(cumulative[m]) for m in enc.marks])
+        return results
+
+    def _gpm(self, batch: list[Encoded], hidden, pooled) -> list[dict]:
+        """GPM: unit preference vector of the response and the prompt's eigenvalues (softmax of the prompt head)."""
+        torch = self.torch
+        vectors = torch.nn.functional.normalize(self.heads["value"](pooled.to(self.dtype)).float(), p=2, dim=-1)
+        prompt_pos = torch.tensor([max(e.prompt_len - 1, 0) for e in batch], device=hidden.device)
+        prompt_hidden = hidden[torch.arange(len(batch), device=hidden.device), prompt_pos]
+        eigen = self.heads["prompt"](prompt_hidden.to(self.dtype)).float().softmax(-1)
+        return [{"v": v, "r": r} for v, r in zip(vectors.tolist(), eigen.tolist())]
+
+    def close(self) -> None:
+        """Free the model memory."""
+        self.model = self.reference = self.heads = None
+        gc.collect()
+        if self.torch.cuda.is_available():
+            self.torch.cuda.empty_cache()
+
+
+def read_checkpoint_tensors(model_id: str, revision: str | None, prefixes: tuple[str, ...]) -> dict:
+    """Tensors whose names start with one of prefixes, read from a local folder or the hub cache."""
+    from safetensors import safe_open
+
+    if os.path.isdir(model_id):
+        files = sorted(glob.glob(os.path.join(model_id, "*.safetensors")))
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            index = hf_hub_download(model_id, "model.safetensors.index.json", revision=revision)
+            with open(index, encoding="utf-8") as handle:
+                weight_map = json.load(handle)["weight_map"]
+            names = sorted({f for k, f in weight_map.items() if k.startswith(prefixes)})
+        except Exception:  # single-file checkpoint: no index
+            names = ["model.safetensors"]
+        files = [hf_hub_download(model_id, name, revision=revision) for name in names]
+    tensors = {}
+    for path in files:
+        with safe_open(path, framework="pt") as handle:
+            for key in handle.keys():
+                if key.startswith(prefixes):
+                    tensors[key] = handle.get_tensor(key)
+    if not tensors:
+        raise RuntimeError(f"{model_id}: checkpoint has no tensors named {'/'.join(prefixes)}*")
+    return tensors
+
+
+def is_oom(err: BaseException) -> bool:
+    """Whether an exception is an out-of-memory error (CUDA or host)."""
+    return isinstance(err, MemoryError) or "out of memory" in str(err).lower()
+
+
+def run_batches(scorer: Scorer, encoded: dict[int, Encoded], batch_size: int,
+                on_result: Callable[[int, Any], None], on_error: Callable[[int, str], None],
+                progress: Callable[[int], None] = lambda n: None) -> None:
+    """Score items longest-first in batches of up to batch_size; halve the batch on OOM; isolate failing items."""
+    order = sorted(encoded, key=lambda i: -len(encoded[i].ids))
+    position, size, restore_at = 0, batch_size, -1
+    while position < len(order):
+        chunk = order[position:position + size]
+        try:
+            values = scorer.forward([encoded[i] for i in chunk])
+        except Exception as err:  # noqa: BLE001 - any model error is isolated to the items that cause it
+            _free_cuda(scorer)
+            if is_oom(err) and size > 1:
+                size = max(1, size // 2)  # longest first: later batches are shorter, so the smaller size is kept
+                continue
+            if len(chunk) > 1:
+                size, restore_at = 1, position + len(chunk)  # retry this batch one item at a time
+                continue
+            on_error(chunk[0], f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            values = None
+        if values is not None:
+            for index, value in zip(chunk, values):
+                if isinstance(value, float) and not math.isfinite(value):
+                    on_error(index, "non-finite score")
+                else:
+                    on_result(index, value)
+        position += len(chunk)
+        progress(len(chunk))
+        if position == restore_at:
+            size, restore_at = batch_size, -1
+
+
+def _free_cuda(scorer: Scorer) -> None:
+    """Release cached CUDA blocks after an error."""
+    gc.collect()
+    if scorer.torch.cuda.is_available():
+        scorer.torch.cuda.empty_cache()
+
+
+def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], options: ScoreOptions,
+                done: dict[int, Any] | None = None, on_result: Callable[[int, Any], None] = lambda i, v: None,
+                progress: Callable[[int], None] = lambda n: None) -> ModelRun:
+    """Load spec, score every (instruction, sample) item not in done, free the model; failures are None + reason."""
+    done = dict(done or {})
+    results: list[Any] = [done.get(i) for i in range(len(items))]
+    errors: dict[int, str] = {}
+    todo = [i for i in range(len(items)) if i not in done]
+    run = ModelRun(results=results, errors=errors)
+    progress(len(items) - len(todo))
+    if not todo:
+        return run
+    started = time.time()
+    scorer = Scorer(spec, options)
+    run.load_s = time.time() - started
+    try:
+        encoded: dict[int, Encoded] = {}
+        for i in todo:
+            instruction, sample = items[i]
+            if not isinstance(sample, str) or not sample.strip():
+                errors[i] = "sample is empty or missing"
+                progress(1)
+                continue
+            try:
+                encoded[i] = scorer.encode(instruction, sample)
+            except ValueError as err:
+                errors[i] = f"cannot encode: {err}"
+                progress(1)
+        run.truncated = sum(e.truncated for e in encoded.values())
+        run.tokens = sum(len(e.ids) for e in encoded.values())
+
+        def keep(index: int, value: Any) -> None:
+            results[index] = value
+            on_result(index, value)
+
+        started = time.time()
+        run_batches(scorer, encoded, options.batch_size, keep, errors.__setitem__, progress)
+        run.score_s = time.time() - started
+    finally:
+        scorer.close()
+    return run
+
+
+def gpm_pair_score(a: dict, b: dict) -> float:
+    """GPM preference score s(a > b | x) = <R(x) v_a, v_b> with R block-diagonal skew-symmetric (eigenvalues r)."""
+    va, vb, r = a["v"], b["v"], a["r"]
+    return sum(lam * (va[2 * m] * vb[2 * m + 1] - va[2 * m + 1] * vb[2 * m]) for m, lam in enumerate(r))
+
+
+def row_columns(spec: RewardModelSpec, results: list[Any], errors: dict[int, str],
+                row_sizes: list[int]) -> tuple[dict[str, list], dict[int, str]]:
+    """Turn per-item results into the model's per-row columns; a failed item is None (never 0.0)."""
+    errors = dict(errors)
+    columns: dict[str, list] = {name: [] for name in spec.columns()}
+    start = 0
+    for size in row_sizes:
+        indices = list(range(start, start + size))
+        start += size
+        values = [None if i in errors else results[i] for i in indices]
+        if spec.kind == "gpm":
+            valid = [i for i, v in zip(indices, values) if v is not None]
+            scores = []
+            for i, value in zip(indices, values):
+                others = [results[j] for j in valid if j != i]
+                if value is None or not others:
+                    errors.setdefault(i, "GPM needs at least two scored samples per prompt")
+                    scores.append(None)
+                else:
+                    scores.append(sum(gpm_pair_score(value, other) for other in others) / len(others))
+            columns[f"{spec.name}_scores"].append(scores)
+        elif spec.is_prm:
+            steps = [v if v is not None else [] for v in values]
+            columns[f"{spec.name}_min_scores"].append([min(s) if s else None for s in steps])
+            columns[f"{spec.name}_max_scores"].append([max(s) if s else None for s in steps])
+            columns[f"{spec.name}_avg_scores"].append([sum(s) / len(s) if s else None for s in steps])
+            columns[f"{spec.name}_step_scores"].append(steps)
+        else:
+            columns[f"{spec.name}_scores"].append(values)
+    return columns, errors

@@ -1,0 +1,265 @@
+"""Step 1 engine: prompts per row, a resumable sample checkpoint, the API/vLLM/transformers backends, the output."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import time
+from typing import Any
+
+from benchmarks import load_benchmark
+from cli_support import Provenance, UserError
+from dataset_io import check_output_path, checkpoint_dir, provenance_path, save_atomic
+from record_store import RecordStore
+
+S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
+S1_NAME = re.compile(r"(?<![a-z0-9])s1(?![a-z0-9])")
+FINGERPRINT_KEY = "fingerprint"
+LOCAL_TOP_P = 0.9  # the reference's --top_p default; API calls get top_p only when it is given
+
+
+def is_s1(model: str, chat_format: str | None) -> bool:
+    """s1 ChatML mode: --chat_format s1, or `s1` as a whole token of the model name (simplescaling/s1-32B)."""
+    return chat_format == "s1" or bool(S1_NAME.search(model.lower()))
+
+
+def chat_messages(instruction: str, s1: bool) -> list[dict]:
+    """The chat turns for one prompt: a single user turn, or the s1 system turn plus the suffixed user turn."""
+    if s1:
+        return [{"role": "system", "content": S1_SYSTEM}, {"role": "user", "content": instruction + S1_SUFFIX}]
+    return [{"role": "user", "content": instruction}]
+
+
+def text_hash(text: str) -> str:
+    """Short sha256 of a text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def derive_seed(seed: int, key: str, offset: int) -> int:
+    """Per-request seed from the run seed, the row key and how many samples the row already has."""
+    return int(hashlib.sha256(f"{seed}/{key}/{offset}".encode()).hexdigest()[:8], 16)
+
+
+class SampleCheckpoint:
+    """Samples per row in an append-only log beside the output; survives SIGKILL, refuses foreign settings."""
+
+    def __init__(self, output_path: str, fingerprint: dict, overwrite: bool) -> None:
+        self.path = os.path.join(checkpoint_dir(output_path), "samples.jsonl")
+        if overwrite and os.path.exists(self.path):
+            os.remove(self.path)
+        self.store = RecordStore(self.path, sync_every=1 << 30)  # flushed explicitly after each unit of work
+        stored = self.store.get(FINGERPRINT_KEY)
+        if stored is None:
+            self.store.put(FINGERPRINT_KEY, fingerprint)
+            self.store.flush()
+        elif stored != fingerprint:
+            self.store.close()
+            changed = ", ".join(f"{k}: {stored.get(k)!r} -> {fingerprint.get(k)!r}"
+                                for k in sorted(set(stored) | set(fingerprint)) if stored.get(k) != fingerprint.get(k))
+            raise UserError(f"the checkpoint {self.path} was made with other settings ({changed}); pass --overwrite "
+                            f"to start again, or use another --output_path")
+        parts: dict[str, list[tuple[int, list[str]]]] = {}
+        for key, value in self.store.records.items():
+            if key.startswith("s/"):
+                row, offset = key[2:].rsplit("/", 1)
+                parts.setdefault(row, []).append((int(offset), value))
+        self.texts = {row: [t for _, chunk in sorted(items) for t in chunk] for row, items in parts.items()}
+
+    def count(self, row: str) -> int:
+        """Samples stored for a row."""
+        return len(self.texts.get(row, ()))
+
+    def add(self, row: str, texts: list[str]) -> None:
+        """Append a row's new samples and make them durable before returning."""
+        if not texts:
+            return
+        held = self.texts.setdefault(row, [])
+        self.store.put(f"s/{row}/{len(held)}", texts)
+        self.store.flush()
+        held.extend(texts)
+
+    def samples(self, row: str, n: int) -> list[str | None]:
+        """Exactly n samples for a row: the first n stored, None for each still missing."""
+        held = self.texts.get(row, [])[:n]
+        return held + [None] * (n - len(held))
+
+    def close(self) -> None:
+        """Close the log."""
+        self.store.close()
+
+
+def choose_backend(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(backend, provider): auto is the API for API models, else vLLM when installed, else transformers."""
+    from model_clients import resolve_provider
+
+    provider = resolve_provider(args.model, args.provider, args.base_url)
+    if args.backend == "api" and provider is None:
+        raise UserError(f"--backend api: {args.model!r} is not a known API model; pass --provider or --base_url")
+    if args.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise UserError("--backend vllm: vllm is not installed (pip install -r requirements-gpu.txt), "
+                        "or use --backend transformers")
+    if args.backend != "auto":
+        return args.backend, provider if args.backend == "api" else None
+    if provider is not None:
+        return "api", provider
+    return ("vllm" if importlib.util.find_spec("vllm") is not None else "transformers"), None
+
+
+def fingerprint_of(args: argparse.Namespace, backend: str, s1: bool, top_p: float | None) -> dict:
+    """What determines the samples besides the prompt texts (those are part of each row's key)."""
+    return {"model": args.model, "dataset": args.dataset, "backend": backend, "temperature": args.temperature,
+            "top_p": top_p, "max_new_tokens": args.max_new_tokens,
+            "max_length": None if backend == "api" else args.max_length, "seed": args.seed, "s1": s1}
+
+
+def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]], checkpoint: SampleCheckpoint,
+            n: int, top_p: float | None) -> dict[str, Any]:
+    """One ChatJob per row with n = its missing samples; each result is checkpointed as it lands."""
+    from model_clients import ChatJob, api_config_from_args, run_chat_jobs
+
+    config = api_config_from_args(args, args.model)
+    jobs = [ChatJob(key=key, messages=msgs, n=n - checkpoint.count(key), temperature=args.temperature,
+                    max_tokens=args.max_new_tokens, top_p=top_p, seed=derive_seed(args.seed, key, checkpoint.count(key)))
+            for key, msgs in zip(keys, messages) if checkpoint.count(key) < n]
+
+    def on_result(job: Any, completion: Any) -> None:
+        checkpoint.add(job.key, [t for t in completion.texts[:job.n] if t is not None])
+
+    stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples")
+    return {"provider": config.provider, "base_url": config.base_url, "requests": stats.get("requests", 0),
+            "token_usage": {k: stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
+            "retries": stats.get("retries", 0), "errors": stats.get("errors", {})}
+
+
+def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, requests: list, s1: bool,
+              checkpoint: SampleCheckpoint) -> dict[str, Any]:
+    """Generate the missing samples with vLLM or transformers, checkpointing per chunk or batch."""
+    from tqdm import tqdm
+
+    import local_generation as lg
+
+    settings = lg.SamplingSettings(args.temperature, args.top_p if args.top_p is not None else LOCAL_TOP_P,
+                                   args.max_new_tokens, args.max_length)
+    stops = lg.stop_token_ids(tokenizer, s1)
+    with tqdm(total=sum(r.n for r in requests), desc=f"{os.path.basename(args.model.rstrip('/'))} samples",
+              unit="sample", smoothing=0.05) as bar:
+        def on_result(key: str, texts: list[str]) -> None:
+            checkpoint.add(key, texts)
+            bar.update(len(texts))
+
+        if backend == "vllm":
+            engine = lg.VllmBackend(args.model, settings, stops, args.seed, args.tensor_parallel_size,
+                                    args.gpu_memory_utilization)
+            engine.run(requests, on_result)
+        else:
+            lg.TransformersBackend(args.model, tokenizer, settings, stops, args.batch_size).run(requests, on_result)
+    return {"top_p": settings.top_p}
+
+
+def generate(args: argparse.Namespace) -> int:
+    """Step 1 from parsed arguments; returns the exit code (1 when samples are still missing)."""
+    provenance = Provenance("generate_reasoning_samples", args)
+    check_output_path(args.output_path)
+    backend, provider = choose_backend(args)
+    s1 = is_s1(args.model, args.chat_format)
+    tokenizer = None
+    if backend == "api":
+        from model_clients import api_config_from_args, check_ready
+
+        check_ready(api_config_from_args(args, args.model))
+    else:
+        from local_generation import load_tokenizer
+
+        tokenizer = load_tokenizer(args.model)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
+                             args.mmlu_category)
+    if len(dataset) == 0:
+        raise UserError(f"--dataset {args.dataset} has no rows to sample")
+    instructions = dataset["problem"]
+    messages = [chat_messages(text, s1) for text in instructions]
+    n = args.samples_per_instruction
+    top_p = args.top_p if backend == "api" else (args.top_p if args.top_p is not None else LOCAL_TOP_P)
+    if backend == "api":
+        prompts = [json.dumps(m, ensure_ascii=False) for m in messages]
+    else:
+        import local_generation as lg
+
+        prompts = [lg.prompt_text(tokenizer, m, s1) for m in messages]
+        token_ids = [lg.prompt_ids(tokenizer, p, s1) for p in prompts]
+        lg.check_prompt_lengths([lg.LocalRequest("", ids, n, 0) for ids in token_ids], args.max_length)
+    keys = [f"{i}-{text_hash(p)}" for i, p in enumerate(prompts)]
+    print(f"first prompt sent to the model:\n{prompts[0]}\n")
+
+    checkpoint = SampleCheckpoint(args.output_path, fingerprint_of(args, backend, s1, top_p), args.overwrite)
+    reused = sum(min(checkpoint.count(k), n) for k in keys)
+    started = time.time()
+    details: dict[str, Any] = {}
+    try:
+        if reused < n * len(keys):
+            if backend == "api":
+                details = run_api(args, keys, messages, checkpoint, n, top_p)
+            else:
+                import local_generation as lg
+
+                requests = [lg.LocalRequest(k, ids, n - checkpoint.count(k), derive_seed(args.seed, k, checkpoint.count(k)))
+                            for k, ids in zip(keys, token_ids) if checkpoint.count(k) < n]
+                details = run_local(args, backend, tokenizer, requests, s1, checkpoint)
+        samples = [checkpoint.samples(k, n) for k in keys]
+    finally:
+        checkpoint.close()
+    return finish(args, provenance, dataset, instructions, samples, backend, provider, s1, prompts[0],
+                  reused, time.time() - started, details)
+
+
+def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],
+           samples: list[list[str | None]], backend: str, provider: str | None, s1: bool, first_prompt: str,
+           reused: int, seconds: float, details: dict[str, Any]) -> int:
+    """Write the output and provenance, print the summary, push if asked; exit code 1 while holes remain."""
+    from datasets import List, Value
+
+    if "samples" in dataset.column_names:
+        dataset = dataset.remove_columns("samples")
+    dataset = dataset.add_column("instruction", instructions).add_column(
+        "samples", samples, feature=List(Value("string")))
+    save_atomic(dataset, args.output_path)
+    total = len(samples) * args.samples_per_instruction
+    holes = sum(t is None for row in samples for t in row)
+    generated = total - holes - reused
+    rows_with_holes = sum(any(t is None for t in row) for row in samples)
+    provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
+                      dataset_path=args.dataset_path, s1_format=s1, first_prompt=first_prompt,
+                      counts={"rows": len(samples), "samples_per_instruction": args.samples_per_instruction,
+                              "samples": total, "generated_this_run": generated, "reused_from_checkpoint": reused,
+                              "failed_samples": holes, "rows_with_failures": rows_with_holes},
+                      generation_time_s=round(seconds, 3), checkpoint=checkpoint_dir(args.output_path), **details)
+    provenance.write(provenance_path(args.output_path))
+    rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
+    print(f"Step 1 done: {len(samples)} rows x {args.samples_per_instruction} samples ({backend}); "
+          f"generated {generated}{rate}, reused {reused} from the checkpoint; saved to {args.output_path}")
+    code = 0
+    if holes:
+        errors = details.get("errors") or {}
+        reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])
+        print(f"FAILED: {holes} samples in {rows_with_holes} rows are still missing (None in `samples`)"
+              + (f": {reasons}" if reasons else "") + "; run the same command again to fill only those")
+        code = 1
+    if args.push_to_hub:
+        code = push(dataset, args.push_to_hub) or code
+    return code
+
+
+def push(dataset: Any, repo: str) -> int:
+    """Push DatasetDict({'data': dataset}) to the hub as a private dataset; 1 on failure (the local copy stays)."""
+    from datasets import DatasetDict
+
+    try:
+        DatasetDict({"data": dataset}).push_to_hub(repo, private=True)
+    except Exception as err:  # network, auth, permissions: the local output is already saved
+        print(f"push to {repo} failed ({type(err).__name__}: {err}); the local output is saved")
+        return 1
+    print(f"pushed to https://huggingface.co/datasets/{repo} (split 'data', private)")
+    return 0

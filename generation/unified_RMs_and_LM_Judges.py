@@ -1,0 +1,184 @@
+"""Step 3: score every sample with reward models and LM judges; each verifier's columns are checkpointed as it ends."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from cli_support import Provenance, UserError, positive_int, run_main
+from dataset_io import check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, save_atomic
+from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
+from reward_models import TORCH_DTYPES, ScoreOptions
+from verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
+
+DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemma,ArmorRM,QwenPRM,EurusPRMStage1,"
+                         "EurusPRMStage2,InternLM2Reward7B,DecisionTreeReward8B")
+
+
+def load_judges_module():
+    """The LM-judge half of the step (lm_judges.py), or None when it is not installed beside this script."""
+    try:
+        import lm_judges
+    except ImportError:
+        return None
+    return lm_judges
+
+
+def build_parser(judges_module) -> argparse.ArgumentParser:
+    """The Step 3 command line: the reference flags plus device, dtype, resume and registry options."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset_path", help="Step 2 output (or any dataset with instruction and samples)")
+    parser.add_argument("--output_path", help="where to save the dataset with verifier columns (may equal input)")
+    parser.add_argument("--reward_models", default=DEFAULT_REWARD_MODELS,
+                        help="comma-separated registry names and/or NAME=PATH:KIND entries; '' for none "
+                             f"(default: the reference's 14 models)")
+    parser.add_argument("--rm_registry", help="JSON file with extra reward-model entries (RewardModelSpec fields)")
+    parser.add_argument("--lm_judges", default="", help="comma-separated LM judge names (see --list)")
+    parser.add_argument("--batch_size", type=positive_int, default=4,
+                        help="reward-model batch size (length-sorted batches, halved on OOM) in every mode")
+    parser.add_argument("--max_input_length", type=positive_int, default=2048,
+                        help="reward-model input tokens; longer inputs lose their middle, never the final answer")
+    parser.add_argument("--verdicts_per_sample", type=positive_int, default=1)
+    parser.add_argument("--critique_mode", action="store_true")
+    parser.add_argument("--sequential_rm_processing", action="store_true",
+                        help="load, score and free one reward model at a time in this process "
+                             "(default on GPUs: one worker process per GPU)")
+    parser.add_argument("--start_row", type=int, default=0)
+    parser.add_argument("--end_row", type=int, default=None)
+    parser.add_argument("--max_rows", type=positive_int, default=None)
+    parser.add_argument("--max_samples", type=positive_int, default=None)
+    parser.add_argument("--push_to_hub", default=None, help="also push DatasetDict({'data': ...}) privately here")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--dtype", choices=("auto",) + TORCH_DTYPES, default="auto",
+                        help="reward-model dtype (auto: the registry's dtype on GPU, float32 on CPU)")
+    parser.add_argument("--attn_implementation", choices=("auto", "flash_attention_2", "sdpa", "eager"),
+                        default="auto", help="auto: flash_attention_2 on GPU when flash-attn is installed, "
+                                             "else eager for Gemma-2 RMs and sdpa otherwise")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute verifiers whose columns already exist (default: keep them)")
+    parser.add_argument("--list", action="store_true", help="print the reward models and judges, then exit")
+    if judges_module is not None:
+        judges_module.add_judge_arguments(parser)
+    return parser
+
+
+def print_registry() -> None:
+    """--list: the reward-model and judge tables."""
+    print("## Reward models\n")
+    print(markdown_table())
+    print("\n## Loader kinds\n")
+    print(kinds_table())
+    try:
+        import judge_registry
+    except ImportError:
+        return
+    print("\n## LM judges\n")
+    print(judge_registry.markdown_table())
+
+
+def pick_device(choice: str) -> str:
+    """cpu or cuda; UserError when CUDA is asked for and absent."""
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was given but no CUDA GPU is visible; use --device cpu or auto")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def load_rows(args: argparse.Namespace):
+    """Load, validate and slice the input dataset as the reference does (start/end, max_rows, max_samples)."""
+    dataset = load_any(args.dataset_path)
+    if "instruction" not in dataset.column_names and "problem" in dataset.column_names:
+        dataset = dataset.rename_column("problem", "instruction")
+    missing = [c for c in ("instruction", "samples") if c not in dataset.column_names]
+    if missing:
+        raise UserError(f"{args.dataset_path} lacks column(s) {', '.join(missing)}; Step 3 needs 'instruction' "
+                        f"(or 'problem') and 'samples' (it has {', '.join(dataset.column_names)})")
+    end = len(dataset) if args.end_row is None else min(args.end_row, len(dataset))
+    if args.start_row < 0 or args.start_row >= max(end, 1) and len(dataset):
+        raise UserError(f"--start_row {args.start_row} / --end_row {args.end_row} select no rows of "
+                        f"{len(dataset)}")
+    dataset = dataset.select(range(args.start_row, end))
+    if args.max_rows:
+        dataset = dataset.select(range(min(args.max_rows, len(dataset))))
+    dataset = limit_samples(dataset, args.max_samples)
+    sizes = [len(s) if isinstance(s, list) else -1 for s in dataset["samples"]]
+    if sizes:
+        common = max(set(sizes), key=sizes.count)
+        odd = [args.start_row + i for i, n in enumerate(sizes) if n != common]
+        if odd:
+            raise UserError(f"'samples' must hold the same number of samples in every row ({common} in most); "
+                            f"rows {odd[:10]}{' ...' if len(odd) > 10 else ''} differ. Re-run Step 1 for them "
+                            "or use --max_samples to cut every row to the same length")
+    return dataset
+
+
+def preflight(specs) -> None:
+    """Fail before any work when a reward model's config cannot be read (bad path, not cached offline, no access)."""
+    from transformers import AutoConfig
+
+    for spec in specs:
+        for model_id in filter(None, (spec.hf_id, spec.reference_model)):
+            if model_id.startswith(("/", ".", "~")) and not os.path.isdir(model_id):
+                raise UserError(f"reward model {spec.name} cannot be loaded: folder {model_id} does not exist")
+            try:
+                AutoConfig.from_pretrained(model_id, revision=spec.revision, trust_remote_code=spec.trust_remote_code)
+            except Exception as err:  # noqa: BLE001 - any reason is reported to the user
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise UserError(f"reward model {spec.name} ({model_id}) cannot be loaded: {reason}") from err
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run Step 3; return 1 when any verifier has failures left (re-run the same command to retry them)."""
+    judges_module = load_judges_module()
+    args = build_parser(judges_module).parse_args(argv)
+    if args.list:
+        print_registry()
+        return 0
+    if not args.dataset_path or not args.output_path:
+        raise UserError("--dataset_path and --output_path are required (or --list)")
+    check_output_path(args.output_path)
+    extra = load_registry_file(args.rm_registry) if args.rm_registry else []
+    rm_specs = resolve(args.reward_models, extra)
+    judge_names = [n.strip() for n in args.lm_judges.split(",") if n.strip()]
+    if judge_names and judges_module is None:
+        raise UserError("--lm_judges needs generation/lm_judges.py, which is missing from this installation")
+    judge_specs = judges_module.resolve_judges(judge_names, args) if judge_names else []
+    device = pick_device(args.device)
+    dataset = load_rows(args)
+    provenance = Provenance("step3_verifiers", args)
+    checkpoints = VerifierCheckpoints(checkpoint_dir(args.output_path), rows_fingerprint(dataset), args.overwrite)
+    options = ScoreOptions(device=device, dtype=args.dtype, attn_implementation=args.attn_implementation,
+                           batch_size=args.batch_size, max_input_length=args.max_input_length)
+    rm_todo = checkpoints.plan_reward_models(rm_specs, dataset, options)
+    preflight(rm_todo)
+    mode = checkpoints.run_reward_models(rm_todo, dataset, options, args.sequential_rm_processing)
+    for spec in judge_specs:
+        checkpoints.run_judge(spec, judges_module, dataset, args)
+    dataset = checkpoints.merge_into(dataset)
+    save_atomic(dataset, args.output_path)
+    pushed = push(dataset, args.push_to_hub) if args.push_to_hub else None
+    provenance.update(rows=len(dataset), samples=sum(len(s) for s in dataset["samples"]), device=device,
+                      rm_mode=mode, fingerprint=checkpoints.fingerprint, verifiers=checkpoints.report,
+                      failures={n: r["failures"] for n, r in checkpoints.report.items() if r.get("failures")},
+                      pushed_to_hub=pushed)
+    provenance.write(provenance_path(args.output_path))
+    return checkpoints.print_summary(args.output_path)
+
+
+def push(dataset, repo: str) -> str:
+    """Push privately to the hub; a failure is reported (the local output is already saved)."""
+    import datasets
+
+    try:
+        datasets.DatasetDict({"data": dataset}).push_to_hub(repo, private=True)
+        return "ok"
+    except Exception as err:  # noqa: BLE001 - the local save already succeeded
+        print(f"warning: push to {repo} failed: {err}", file=sys.stderr)
+        return f"failed: {err}"
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,202 @@
+"""Step 3a end to end: the script on tiny local RMs (resume, incremental add, shards, failures, bad input, workers)."""
+from __future__ import annotations
+
+import json
+import os
+
+import datasets
+import pytest
+
+import tiny_reward_models as tiny
+from conftest import GENERATION, run_script
+from dataset_io import provenance_path
+
+SCRIPT = "unified_RMs_and_LM_Judges.py"
+ROWS = [
+    {"instruction": f"Question {i}: What is {i} + {i}?",
+     "samples": [f"Step 1: add.\n\nStep 2: check.\n\nThe answer is: {2 * i}", "the of and " * (5 + 20 * i) +
+                 f"\n\nThe answer is: {i}", f"short {i}"],
+     "extracted_answers": [str(2 * i), str(i), None], "answer_correct": [True, False, False], "answer": str(2 * i)}
+    for i in range(4)
+]
+
+
+@pytest.fixture(scope="module")
+def rms(tmp_path_factory) -> dict[str, str]:
+    """Tiny models as NAME=PATH:KIND entries."""
+    root = str(tmp_path_factory.mktemp("cli-rms"))
+    return {"seq": f"TinySeq={tiny.build_sequence_classifier(f'{root}/seq')}:sequence_classifier",
+            "prm": f"TinyPRM={tiny.build_step_prm(f'{root}/prm')}:step_prm",
+            "gpm": f"TinyGPM={tiny.build_custom_head(f'{root}/gpm', 'gpm')}:gpm",
+            "gpm_path": f"{root}/gpm"}
+
+
+@pytest.fixture()
+def step2(tmp_path) -> str:
+    """A Step 2 style output: DatasetDict({'data': ...}) saved to disk."""
+    path = str(tmp_path / "step2.hf")
+    datasets.DatasetDict({"data": datasets.Dataset.from_list(ROWS)}).save_to_disk(path)
+    return path
+
+
+def load(path: str):
+    """The 'data' split of a saved output."""
+    return datasets.load_from_disk(path)["data"]
+
+
+def run(*args: str, cwd: str | None = None):
+    """Run the Step 3 script, returning the completed process."""
+    return run_script(SCRIPT, *args, cwd=cwd)
+
+
+def test_scores_columns_provenance_and_max_samples(rms, step2, tmp_path):
+    """Scores every sample, writes aligned columns (max_samples cuts every per-sample column) and provenance."""
+    out = str(tmp_path / "out.hf")
+    proc = run("--dataset_path", step2, "--output_path", out, "--reward_models", f"{rms['seq']},{rms['prm']}",
+               "--max_samples", "2", "--max_input_length", "64", "--batch_size", "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = load(out)
+    for row in data:
+        assert len(row["samples"]) == len(row["answer_correct"]) == len(row["extracted_answers"]) == 2
+        assert len(row["TinySeq_scores"]) == 2 and all(isinstance(s, float) for s in row["TinySeq_scores"])
+        assert [len(s) for s in row["TinyPRM_step_scores"]] == [3, 2]
+        assert row["TinyPRM_min_scores"][0] == min(row["TinyPRM_step_scores"][0])
+    prov = json.load(open(provenance_path(out)))
+    seq = prov["verifiers"]["TinySeq"]
+    assert seq["kind"] == "sequence_classifier" and seq["batch_size"] == 3 and seq["dtype"] == "float32"
+    assert seq["truncated"] >= 2 and seq["failures"] == 0 and "score_s" in seq
+    assert "TinySeq: scored" in proc.stdout and "truncated" in proc.stdout
+
+
+def test_rerun_skips_and_incremental_add_in_place(rms, step2, tmp_path):
+    """Re-running reuses checkpoints; adding a verifier to the step's own output keeps the earlier columns."""
+    out = str(tmp_path / "out.hf")
+    args = ["--dataset_path", step2, "--output_path", out, "--reward_models", rms["seq"]]
+    assert run(*args).returncode == 0
+    first = load(out)["TinySeq_scores"]
+    again = run(*args)
+    assert again.returncode == 0 and "TinySeq: reused checkpoint" in again.stdout
+    added = run("--dataset_path", out, "--output_path", out, "--reward_models", f"{rms['seq']},{rms['prm']}",
+                "--max_input_length", "4096")
+    assert added.returncode == 0, added.stderr[-3000:]
+    assert "TinySeq: kept existing columns" in added.stdout and "TinyPRM: scored" in added.stdout
+    data = load(out)
+    assert data["TinySeq_scores"] == first and "TinyPRM_avg_scores" in data.column_names
+    assert data["answer_correct"] == [r["answer_correct"] for r in ROWS]
+
+
+def test_resume_from_item_store(rms, step2, tmp_path):
+    """A model interrupted mid-way resumes from its per-item store instead of recomputing."""
+    out = str(tmp_path / "out.hf")
+    args = ["--dataset_path", step2, "--output_path", out, "--reward_models", rms["seq"]]
+    assert run(*args).returncode == 0
+    folder = out + ".checkpoint"
+    os.remove(os.path.join(folder, "verifier-TinySeq.json"))  # as if killed before the model finished
+    store = next(f for f in os.listdir(folder) if f.startswith("rm-TinySeq") and f.endswith(".jsonl"))
+    lines = open(os.path.join(folder, store)).read().splitlines()
+    marker = {"k": json.loads(lines[0])["k"], "v": 123.5}
+    with open(os.path.join(folder, store), "w") as handle:
+        handle.write("\n".join(lines[:3] + [json.dumps(marker)]) + '\n{"k": "torn')
+    proc = run(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    flat = [s for row in load(out)["TinySeq_scores"] for s in row]
+    assert 123.5 in flat and None not in flat
+    assert json.load(open(provenance_path(out)))["verifiers"]["TinySeq"]["resumed"] == 3
+
+
+def test_failures_are_none_and_exit_nonzero(rms, step2, tmp_path):
+    """A model that cannot load fails alone (others saved); unscorable samples are None; exit code 1."""
+    out = str(tmp_path / "out.hf")
+    wrong = f"Broken={rms['gpm_path']}:sequence_classifier"  # a causal-LM checkpoint has no classifier head
+    proc = run("--dataset_path", step2, "--output_path", out, "--reward_models", f"{rms['seq']},{wrong},{rms['gpm']}",
+               "--max_samples", "1")
+    assert proc.returncode == 1
+    assert "Broken: failed" in proc.stdout and "random" in proc.stdout
+    assert "TinyGPM: scored with failures, 4 failed samples" in proc.stdout
+    data = load(out)
+    assert data["TinyGPM_scores"] == [[None]] * 4 and "Broken_scores" not in data.column_names
+    assert all(isinstance(row[0], float) for row in data["TinySeq_scores"])
+    prov = json.load(open(provenance_path(out)))
+    assert prov["failures"] == {"Broken": 4, "TinyGPM": 4}
+
+
+def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
+    """Unknown names, missing columns, ragged rows, CUDA without GPU and unloadable models: one line, exit 2."""
+    out = str(tmp_path / "out.hf")
+    cases = [
+        (["--reward_models", "NoSuchRM"], "unknown reward model(s) NoSuchRM; known: ArmorRM"),
+        (["--reward_models", rms["seq"], "--device", "cuda"], "no CUDA GPU"),
+        (["--reward_models", "X=/no/such/folder:sequence_classifier"], "reward model X cannot be loaded"),
+        (["--reward_models", "X=/tmp:not_a_kind"], "unknown loader kind"),
+    ]
+    for extra, message in cases:
+        proc = run("--dataset_path", step2, "--output_path", out, *extra)
+        assert proc.returncode == 2 and message in proc.stderr, (extra, proc.stderr[-2000:])
+    ragged = str(tmp_path / "ragged.jsonl")
+    with open(ragged, "w") as handle:
+        for i, row in enumerate(ROWS):
+            handle.write(json.dumps({"instruction": row["instruction"], "samples": row["samples"][: 3 - (i == 2)]}) + "\n")
+    proc = run("--dataset_path", ragged, "--output_path", out, "--reward_models", rms["seq"])
+    assert proc.returncode == 2 and "rows [2] differ" in proc.stderr
+    no_samples = str(tmp_path / "nosamples.jsonl")
+    with open(no_samples, "w") as handle:
+        handle.write(json.dumps({"problem": "q", "answer": "1"}) + "\n")
+    proc = run("--dataset_path", no_samples, "--output_path", out, "--reward_models", rms["seq"])
+    assert proc.returncode == 2 and "lacks column(s) samples" in proc.stderr
+    assert not os.path.exists(out)
+
+
+def test_shards_merge_back(rms, step2, tmp_path):
+    """--start_row/--end_row shards merged with merge_shards.py equal a single run (run from generation/)."""
+    whole, parts = str(tmp_path / "whole.hf"), [str(tmp_path / "a.hf"), str(tmp_path / "b.hf")]
+    assert run("--dataset_path", step2, "--output_path", whole, "--reward_models", rms["seq"]).returncode == 0
+    for path, (start, end) in zip(parts, [("0", "3"), ("3", "4")]):
+        proc = run("--dataset_path", step2, "--output_path", path, "--reward_models", rms["seq"],
+                   "--start_row", start, "--end_row", end, cwd=GENERATION)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    merged = str(tmp_path / "merged.hf")
+    proc = run_script("merge_shards.py", "--shards", *parts, "--output_path", merged)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert load(merged)["TinySeq_scores"] == pytest.approx(load(whole)["TinySeq_scores"])
+    bad = run_script("merge_shards.py", "--shards", parts[0], step2, "--output_path", str(tmp_path / "x.hf"))
+    assert bad.returncode == 2 and "different columns" in bad.stderr
+
+
+def test_list_prints_registry():
+    """--list prints every registry entry and exits 0."""
+    proc = run("--list")
+    assert proc.returncode == 0
+    for name in ("GPM", "QwenPRM", "EurusPRMStage2", "INFORM", "SkyworkV2-Qwen3-0.6B", "step_prm"):
+        assert name in proc.stdout
+
+
+def test_parallel_workers_match_in_process(rms, step2, tmp_path):
+    """One worker process per (pretend) GPU scores the same as in-process; jobs are queued largest first."""
+    from gpu_allocation import Job, plan_order, run_all, run_parallel
+    from reward_model_registry import RewardModelSpec, parse_path_spec
+    from reward_models import ScoreOptions
+
+    items = [[r["instruction"], s] for r in ROWS for s in r["samples"]]
+    items_path = str(tmp_path / "items.json")
+    json.dump(items, open(items_path, "w"))
+    specs = [parse_path_spec(rms["seq"]), parse_path_spec(rms["prm"])]
+
+    def jobs(tag: str) -> list[Job]:
+        return [Job(s, ScoreOptions(batch_size=2), items_path, str(tmp_path / f"{tag}-{s.name}.jsonl"),
+                    str(tmp_path / f"{tag}-{s.name}.summary.json")) for s in specs]
+
+    done: dict[str, dict] = {}
+    run_parallel(jobs("par"), gpu_ids=[0, 1], per_gpu_gb=80, on_done=lambda j, s: done.__setitem__(j.spec.name, s),
+                 poll_s=0.1)
+    assert set(done) == {"TinySeq", "TinyPRM"} and not any("fatal" in s for s in done.values())
+    mode = run_all(jobs("seq"), "cpu", False, lambda j, s: None)
+    assert mode == "sequential (in-process) on CPU"
+    for spec in specs:
+        par = {r["k"]: r["v"] for r in map(json.loads, open(tmp_path / f"par-{spec.name}.jsonl"))}
+        seq = {r["k"]: r["v"] for r in map(json.loads, open(tmp_path / f"seq-{spec.name}.jsonl"))}
+        assert par.keys() == seq.keys() and len(par) == len(items)
+        for key, value in par.items():
+            assert value == pytest.approx(seq[key], abs=1e-5)
+    big = RewardModelSpec("Big", "x", "inform", memory_gb=150)
+    order = plan_order(jobs("p") + [Job(big, ScoreOptions(), "", "", "")], per_gpu_gb=80, n_gpus=4)
+    assert [(j.spec.name, n) for j, n in order][0] == ("Big", 3)

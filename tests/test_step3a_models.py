@@ -1,0 +1,208 @@
+"""Step 3a reward-model kinds on tiny local models: input layout, field read, truncation, batching, PRMs, failures."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+import tiny_reward_models as tiny
+from reward_model_registry import RewardModelSpec
+from reward_models import (Encoded, ScoreOptions, Scorer, cut_middle, gpm_pair_score, row_columns, run_batches,
+                           score_items)
+
+ITEMS = [
+    ("What is 2 + 2?", "Step 1: add the numbers.\n\nStep 2: check the result.\n\nThe answer is: B"),
+    ("Compute 1/2 + 1/4.", "The answer is \\boxed{\\frac{3}{4}}"),
+    ("What is 2 + 2?", "the of and to " * 40 + "\n\nThe answer is: C"),
+    ("Question: A B C D", "0 1 2 3\n\n4 5 6\n\nThe answer is: D"),
+]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, RewardModelSpec]:
+    """One tiny model per loader kind, as registry specs."""
+    root = str(tmp_path_factory.mktemp("rms"))
+    policy, reference = tiny.build_implicit_pair(os.path.join(root, "eurus"))
+    remote = dict(trust_remote_code=True)
+    return {
+        "llama": RewardModelSpec("llama", tiny.build_sequence_classifier(f"{root}/llama"), "sequence_classifier"),
+        "gemma": RewardModelSpec("gemma", tiny.build_sequence_classifier(f"{root}/gemma", "gemma2"),
+                                 "sequence_classifier", attn="eager"),
+        "gated": RewardModelSpec("gated", tiny.build_multi_objective(f"{root}/gated"), "multi_objective", **remote),
+        "tree": RewardModelSpec("tree", tiny.build_multi_objective(f"{root}/tree"), "decision_tree", **remote),
+        "scalar": RewardModelSpec("scalar", tiny.build_scalar_head(f"{root}/scalar"), "scalar_head",
+                                  system_prompt="Please reason step by step.", **remote),
+        "intern": RewardModelSpec("intern", tiny.build_internlm2(f"{root}/intern"), "internlm2", **remote),
+        "prm": RewardModelSpec("prm", tiny.build_step_prm(f"{root}/prm"), "step_prm",
+                               system_prompt="Please reason step by step.", **remote),
+        "eurus": RewardModelSpec("eurus", policy, "implicit_prm", reference_model=reference),
+        "gpm": RewardModelSpec("gpm", tiny.build_custom_head(f"{root}/gpm", "gpm"), "gpm"),
+        "inform": RewardModelSpec("inform", tiny.build_custom_head(f"{root}/inform", "inform"), "inform"),
+    }
+
+
+def options(**fields) -> ScoreOptions:
+    """CPU options with small inputs."""
+    return ScoreOptions(**{"batch_size": 4, "max_input_length": 96, **fields})
+
+
+@pytest.mark.parametrize("kind", ["llama", "gemma", "gated", "tree", "scalar", "intern", "prm", "eurus", "gpm",
+                                  "inform"])
+def test_batched_equals_one_by_one_and_one_bos(models, kind):
+    """Length-sorted batches give the same scores as batch 1, and every input starts with exactly one BOS."""
+    spec = models[kind]
+    batched = score_items(spec, ITEMS, options(batch_size=4))
+    single = score_items(spec, ITEMS, options(batch_size=1))
+    assert not batched.errors and not single.errors
+    flat = lambda values: [x for v in values for x in (v["v"] + v["r"] if isinstance(v, dict) else
+                                                       v if isinstance(v, list) else [v])]
+    assert flat(batched.results) == pytest.approx(flat(single.results), abs=1e-4)
+    assert batched.truncated == 1  # the long third sample
+    scorer = Scorer(spec, options())
+    try:
+        for instruction, sample in ITEMS:
+            ids = scorer.encode(instruction, sample).ids
+            bos = scorer.tokenizer.bos_token_id
+            assert ids[0] == bos and ids[1] != bos and ids.count(bos) == 1
+    finally:
+        scorer.close()
+
+
+def test_token_layout_step_prm_and_internlm2(models):
+    """The step PRM sees system, user and steps joined by <extra_0>; InternLM2 gets its reward token last."""
+    scorer = Scorer(models["prm"], options(max_input_length=4096))
+    try:
+        enc = scorer.encode(*ITEMS[0])
+        text = scorer.tokenizer.decode(enc.ids)
+        assert text.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nPlease reason step")
+        assert "Step 1: add the numbers.<extra_0>Step 2: check the result.<extra_0>The answer is: B<extra_0>" in text
+        assert enc.ids.count(scorer.step_id) == 3
+        tokens = scorer.tokenizer.convert_ids_to_tokens(enc.ids)
+        assert tokens.count("<|start_header_id|>") == 3 and tokens.count("<|eot_id|>") == 3
+    finally:
+        scorer.close()
+    scorer = Scorer(models["intern"], options())
+    try:
+        enc = scorer.encode(*ITEMS[1])
+        assert enc.ids[-1] == scorer.reward_token_id and enc.ids[-2] == scorer.tokenizer.eos_token_id
+    finally:
+        scorer.close()
+
+
+def test_internlm2_batched_matches_card_get_score(models):
+    """Batched scores equal the remote code's own get_score(tokenizer, chat), one chat at a time."""
+    run = score_items(models["intern"], ITEMS, options(max_input_length=4096))
+    scorer = Scorer(models["intern"], options())
+    try:
+        expected = [scorer.model.get_score(scorer.tokenizer, [{"role": "user", "content": q},
+                                                              {"role": "assistant", "content": a}]) for q, a in ITEMS]
+    finally:
+        scorer.close()
+    assert run.results == pytest.approx(expected, abs=1e-5)
+
+
+def test_fields_read(models):
+    """multi_objective reads `score` (not logits); decision_tree reads the correctness attribute."""
+    scorer = Scorer(models["gated"], options())
+    try:
+        enc = scorer.encode(*ITEMS[1])
+        with torch.no_grad():
+            out = scorer.model(input_ids=torch.tensor([enc.ids]))
+        assert scorer.forward([enc]) == pytest.approx([float(out.score[0, 0])])
+        assert float(out.logits[0, 0]) > 90  # the logits field is deliberately different
+    finally:
+        scorer.close()
+    scorer = Scorer(models["tree"], options())
+    try:
+        enc = scorer.encode(*ITEMS[1])
+        with torch.no_grad():
+            out = scorer.model(input_ids=torch.tensor([enc.ids]))
+        assert scorer.forward([enc]) == pytest.approx([float(out.rewards[0, 1])])
+    finally:
+        scorer.close()
+
+
+def test_truncation_keeps_the_final_answer(models):
+    """A long sample loses its middle: the start of the prompt and the end of the answer survive."""
+    scorer = Scorer(models["llama"], options(max_input_length=48))
+    try:
+        full = scorer.tokenizer.apply_chat_template(
+            [{"role": "user", "content": ITEMS[2][0]}, {"role": "assistant", "content": ITEMS[2][1]}], tokenize=False)
+        full_ids = scorer.tokenizer(full, add_special_tokens=False)["input_ids"]
+        enc = scorer.encode(*ITEMS[2])
+        assert enc.truncated and len(enc.ids) == 48
+        assert enc.ids[-12:] == full_ids[-12:]
+        assert scorer.tokenizer.decode(enc.ids).rstrip("<|eot_id|>").endswith("The answer is: C")
+        assert enc.ids[:4] == full_ids[:4]
+    finally:
+        scorer.close()
+    ids, remap = cut_middle(list(range(100)), 20, keep_head=10)
+    assert ids == list(range(5)) + list(range(85, 100)) and remap(90) == 10 and remap(50) is None
+
+
+def test_prm_aggregation_and_steps(models):
+    """PRM columns: min/max/avg of the step list; one step score per blank-line step."""
+    run = score_items(models["prm"], ITEMS, options(max_input_length=4096))
+    assert [len(steps) for steps in run.results] == [3, 1, 2, 3]
+    assert all(0 < p < 1 for steps in run.results for p in steps)
+    columns, errors = row_columns(models["prm"], run.results, {}, [2, 2])
+    assert not errors
+    assert columns["prm_step_scores"][0][0] == run.results[0]
+    assert columns["prm_min_scores"][0][0] == min(run.results[0])
+    assert columns["prm_max_scores"][1][1] == max(run.results[3])
+    assert columns["prm_avg_scores"][1][0] == pytest.approx(sum(run.results[2]) / 2)
+    eurus = score_items(models["eurus"], ITEMS, options(max_input_length=4096))
+    assert [len(steps) for steps in eurus.results] == [3, 1, 2, 3]
+    assert len({round(s, 8) for steps in eurus.results for s in steps}) > 4  # not constant
+
+
+def test_gpm_preference_scores_are_not_constant(models):
+    """GPM: the card's preference score against the other samples; antisymmetric pairs; one sample -> None."""
+    run = score_items(models["gpm"], ITEMS, options())
+    assert all(math.isclose(sum(x * x for x in r["v"]), 1.0, rel_tol=1e-4) for r in run.results)
+    columns, errors = row_columns(models["gpm"], run.results, {}, [3, 1])
+    scores = columns["gpm_scores"][0]
+    assert len({round(s, 6) for s in scores}) == 3
+    assert run.results[0]["r"] == pytest.approx(run.results[2]["r"], abs=1e-5)  # same prompt, same eigenvalues
+    assert gpm_pair_score(run.results[0], run.results[2]) == pytest.approx(
+        -gpm_pair_score(run.results[2], run.results[0]), abs=1e-6)
+    assert columns["gpm_scores"][1] == [None] and 3 in errors
+
+
+def test_failures_are_none_not_zero(models):
+    """A missing sample and a sample without steps become None with a reason, never 0.0."""
+    run = score_items(models["prm"], [ITEMS[0], ("q", None), ("q", "\n\n  \n\n")], options())
+    assert run.results[1] is None and run.results[2] is None
+    assert set(run.errors) == {1, 2}
+    columns, _ = row_columns(models["prm"], run.results, run.errors, [3])
+    assert columns["prm_min_scores"][0][1:] == [None, None] and columns["prm_step_scores"][0][1] == []
+
+
+class FlakyScorer:
+    """A scorer whose batches above two items run out of memory and whose item 'bad' always fails."""
+
+    torch = torch
+
+    def __init__(self) -> None:
+        self.batch_sizes: list[int] = []
+
+    def forward(self, batch: list[Encoded]) -> list[float]:
+        self.batch_sizes.append(len(batch))
+        if len(batch) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
+        if any(e.ids == [-1] for e in batch):
+            raise ValueError("bad input")
+        return [float(len(e.ids)) for e in batch]
+
+
+def test_oom_backoff_and_failure_isolation():
+    """OOM halves the batch; an item that fails alone is None with its reason; the rest are scored."""
+    encoded = {i: Encoded(ids=[0] * (i + 1)) for i in range(7)}
+    encoded[3] = Encoded(ids=[-1])
+    results, errors, scorer = {}, {}, FlakyScorer()
+    run_batches(scorer, encoded, 8, results.__setitem__, errors.__setitem__)
+    assert scorer.batch_sizes[:3] == [7, 4, 2]  # all 7 items, then halved twice
+    assert set(errors) == {3} and "bad input" in errors[3]
+    assert results == {i: float(i + 1) for i in range(7) if i != 3}
