@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from fractions import Fraction
 from multiprocessing.connection import wait
 from typing import Callable, Iterator
@@ -25,11 +26,12 @@ PLAIN_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
 WORD = re.compile(r"[A-Za-z]{3,}")
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
 DANGLING = re.compile(r"[-+*/^=,(]\s*$")
 
 
-class GradeTimeout(Exception):
-    """A math comparison ran past its time limit."""
+class GradeTimeout(BaseException):
+    """A math comparison ran past its time limit (BaseException: library `except Exception` cannot swallow it)."""
 
 
 @contextlib.contextmanager
@@ -159,8 +161,11 @@ def is_word_answer(text: str) -> bool:
 
 
 def looks_textual(text: str) -> bool:
-    """Whether an answer holds words outside LaTeX commands (e.g. '5 or -3', 'no solution')."""
-    return bool(WORD.search(LATEX_COMMAND.sub("", TEXT.sub("", text))))
+    """Whether an answer is worded ('5 or -3', '\\text{no solution}'), not a number with a unit in \\text{}."""
+    plain = ENVIRONMENT.sub("", text)
+    outside = LATEX_COMMAND.sub("", TEXT.sub("", plain))
+    inside = " ".join(TEXT.findall(plain))
+    return bool(WORD.search(outside)) or bool(WORD.search(inside)) and not re.search(r"\d", plain)
 
 
 def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -> tuple[bool | None, str]:
@@ -197,6 +202,7 @@ def _symbolic_verdict(pred: str, gold: str) -> tuple[bool | None, str]:
 
 def _worker_loop(conn, timeout: float) -> None:
     """Worker process: grade (pred, gold) pairs from conn in this process's main thread until None arrives."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the workers
     quiet_math_logs()
     while True:
         item = conn.recv()
@@ -235,8 +241,8 @@ class MathWorkers:
         worker["conn"].close()
         worker.update(self._start())
 
-    def map(self, pairs: list[tuple[str, str]], progress: Callable[[int], None] = lambda n: None) -> list:
-        """Verdicts for every (pred, gold) pair, in order."""
+    def map(self, pairs: list[tuple[str, str]], done: Callable[[int], None] = lambda index: None) -> list:
+        """Verdicts for every (pred, gold) pair, in order; done(index) after each."""
         results: list = [None] * len(pairs)
         todo = deque(range(len(pairs)))
         busy: dict = {}
@@ -253,15 +259,15 @@ class MathWorkers:
                 except (EOFError, OSError):
                     results[worker["index"]] = (None, "worker died")
                     self._replace(worker)
+                done(worker["index"])
                 worker["index"] = None
-                progress(1)
             for conn, worker in list(busy.items()):
                 if time.monotonic() - worker["since"] > self.hard_limit:
                     del busy[conn]
                     results[worker["index"]] = (None, "timeout")
                     self._replace(worker)
+                    done(worker["index"])
                     worker["index"] = None
-                    progress(1)
         return results
 
     def close(self) -> None:
@@ -280,20 +286,211 @@ class MathWorkers:
         self.close()
 
 
-def math_verdicts(pairs: list[tuple[str, str]], workers: int, progress: Callable[[int], None] = lambda n: None,
+def math_verdicts(pairs: list[tuple[str, str]], workers: int, done: Callable[[int], None] = lambda index: None,
                   timeout: float = MATH_TIMEOUT_S, pool_min: int = 64) -> list[tuple[bool | None, str]]:
-    """Verdicts for (pred, gold) pairs: in this (main) thread for few pairs or workers <= 1, else in worker processes."""
+    """Verdicts for (pred, gold) pairs: in this main thread for few pairs or one worker, else in worker processes."""
     quiet_math_logs()
     if workers <= 1 or len(pairs) < pool_min:
         verdicts = []
-        for pred, gold in pairs:
+        for index, (pred, gold) in enumerate(pairs):
             verdicts.append(math_verdict(pred, gold, timeout))
-            progress(1)
+            done(index)
         return verdicts
     with MathWorkers(min(workers, len(pairs)), timeout) as pool:
-        return pool.map(pairs, progress)
+        return pool.map(pairs, done)
 
 
 def choice_correct(letter: str | None, gold: str, letters: str) -> bool:
     """Multiple choice: the extracted letter equals the gold letter, both within the valid range."""
     return letter is not None and letter in letters and letter == gold
+
+
+# ---- grading a dataset: benchmark table, row checks, procedural grading, LLM fallback, summary ----
+
+CHOICE_COUNTS = {"gpqa": 4, "gpqa_diamond": 4, "mmlu": 4, "mmlu_pro": 10}  # default option count per benchmark
+DATASET_TYPES = ("math", *CHOICE_COUNTS)
+METHODS = ("procedural", "llm", "no_answer", "no_sample", "undecided")
+LETTER_ANSWER = re.compile(r"\(?([A-Z])\)?")
+JUDGE_TAIL_CHARS = 4000
+JUDGE_SYSTEM = "You grade one model response to a benchmark question. Reply with one JSON object and nothing else."
+JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+@dataclass
+class Graded:
+    """One sample's grade: extracted answer, correctness, and how it was decided (one of METHODS)."""
+
+    answer: str | None
+    correct: bool
+    method: str
+    note: str = ""
+
+
+def row_options(row: dict) -> list | None:
+    """A row's option texts: `options` (MMLU-Pro, GPQA) or `choices` (MMLU)."""
+    return row.get("options") or row.get("choices") or None
+
+
+def row_letters(row: dict, dataset_type: str) -> str:
+    """Valid answer letters of a multiple-choice row (A-D, or one per option)."""
+    from answer_parsing import valid_letters
+
+    return valid_letters(row_options(row), CHOICE_COUNTS[dataset_type])
+
+
+def gold_letter(answer: object) -> str | None:
+    """The gold letter of a multiple-choice row ('B', ' (B) '), or None when the answer is not a letter."""
+    match = LETTER_ANSWER.fullmatch(str(answer).strip()) if isinstance(answer, str) else None
+    return match.group(1) if match else None
+
+
+def check_rows(rows: list[dict], columns: list[str], dataset_type: str) -> None:
+    """UserError for input that cannot be graded as `dataset_type` (missing columns, wrong answer kind)."""
+    from cli_support import UserError
+
+    needed = ["samples", "instruction", "answer"] + (["options"] if dataset_type == "mmlu_pro" else [])
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise UserError(f"input has no {', '.join(repr(c) for c in missing)} column (it has {columns}); "
+                        f"pass a Step 1 output or a released dataset for --dataset_type {dataset_type}")
+    for index, row in enumerate(rows):
+        if not isinstance(row["samples"], list):
+            raise UserError(f"row {index}: 'samples' must be a list of strings, got {type(row['samples']).__name__}")
+        if row["answer"] is None or not str(row["answer"]).strip():
+            raise UserError(f"row {index} has an empty 'answer'; every row needs its ground-truth answer")
+        if dataset_type == "math":
+            continue
+        letter, letters = gold_letter(row["answer"]), row_letters(row, dataset_type)
+        if letter is None or letter not in letters:
+            raise UserError(f"row {index}: answer {row['answer']!r} is not one of the letters {letters[0]}-"
+                            f"{letters[-1]} that --dataset_type {dataset_type} expects; check --dataset_type "
+                            f"(math answers need --dataset_type math)")
+    if dataset_type == "math" and rows and ("options" in columns or "choices" in columns) and all(
+            gold_letter(row["answer"]) for row in rows):
+        raise UserError("every answer is a single letter and the rows have options: this is a multiple-choice "
+                        "dataset; pass --dataset_type gpqa, gpqa_diamond, mmlu or mmlu_pro")
+
+
+def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Callable[[int], None],
+               timeout: float = MATH_TIMEOUT_S) -> list[list[Graded]]:
+    """Procedural grades for every sample of every row (math pairs are judged once each, in worker processes)."""
+    from answer_parsing import extract_choice, extract_math, gold_math_answer
+
+    graded: list[list[Graded]] = []
+    pending: dict[tuple[str, str], list[Graded]] = {}
+    for row in rows:
+        grades = []
+        for sample in row["samples"]:
+            if sample is None:
+                grades.append(Graded(None, False, "no_sample"))
+            elif dataset_type == "math":
+                pred = extract_math(sample)
+                grade = Graded(pred, False, "no_answer" if pred is None else "undecided")
+                if pred is not None:
+                    pending.setdefault((pred, gold_math_answer(str(row["answer"]))), []).append(grade)
+                grades.append(grade)
+            else:
+                letters = row_letters(row, dataset_type)
+                choice = extract_choice(sample, letters, row_options(row))
+                if choice.ambiguous:
+                    grades.append(Graded(None, False, "undecided", "several letters in the final statement"))
+                elif choice.letter is None:
+                    grades.append(Graded(None, False, "no_answer"))
+                else:
+                    correct = choice_correct(choice.letter, gold_letter(row["answer"]), letters)
+                    grades.append(Graded(choice.letter, correct, "procedural"))
+        graded.append(grades)
+        progress(sum(grade.method != "undecided" or dataset_type != "math" for grade in grades))
+    groups = list(pending.values())
+    verdicts = math_verdicts(list(pending), workers, lambda index: progress(len(groups[index])), timeout)
+    for grades, (verdict, note) in zip(pending.values(), verdicts):
+        for grade in grades:
+            grade.correct, grade.note = bool(verdict), note
+            grade.method = "undecided" if verdict is None else "procedural"
+    return graded
+
+
+def fallback_targets(graded: list[list[Graded]], mode: str) -> list[tuple[int, int]]:
+    """(row, sample) positions the LLM judge should grade: undecided ones (auto), every present sample (always)."""
+    wanted = {"never": (), "auto": ("undecided",), "always": ("procedural", "no_answer", "undecided", "llm")}[mode]
+    return [(r, i) for r, grades in enumerate(graded) for i, grade in enumerate(grades) if grade.method in wanted]
+
+
+def judge_messages(row: dict, sample: str, dataset_type: str) -> list[dict]:
+    """Chat messages asking the judge for the final answer (and, for math, equivalence with the reference)."""
+    from answer_parsing import gold_math_answer
+
+    tail = sample[-JUDGE_TAIL_CHARS:]
+    if dataset_type == "math":
+        task = (f"Reference answer: {gold_math_answer(str(row['answer']))}\n\nResponse (its end):\n{tail}\n\n"
+                "Extract the response's final answer and decide whether it is mathematically equivalent to the "
+                'reference answer. Reply as JSON: {"extracted_answer": "<final answer as written, or null if the '
+                'response gives none>", "is_correct": true or false}')
+    else:
+        letters = row_letters(row, dataset_type)
+        task = (f"Response (its end):\n{tail}\n\nWhich option letter ({letters[0]}-{letters[-1]}) does the response "
+                'give as its final answer? Reply as JSON: {"extracted_answer": "<one letter, or null if the response '
+                'gives no single final answer>"}')
+    return [{"role": "system", "content": JUDGE_SYSTEM},
+            {"role": "user", "content": f"Question:\n{row['instruction']}\n\n{task}"}]
+
+
+def read_judge_reply(text: str | None, row: dict, dataset_type: str) -> Graded | None:
+    """The grade a judge reply gives, or None when the reply is not the JSON asked for."""
+    import json
+
+    match = JSON_OBJECT.search(text or "")
+    try:
+        reply = json.loads(match.group(0)) if match else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(reply, dict) or "extracted_answer" not in reply:
+        return None
+    answer = reply["extracted_answer"]
+    answer = None if answer in ("", "null", "None") else answer
+    if answer is not None and not isinstance(answer, str):
+        return None
+    if dataset_type == "math":
+        if answer is None:
+            return Graded(None, False, "llm", "judge found no final answer")
+        return Graded(answer, reply["is_correct"], "llm") if isinstance(reply.get("is_correct"), bool) else None
+    letters = row_letters(row, dataset_type)
+    letter = gold_letter(answer) if answer is not None else None
+    if answer is not None and (letter is None or letter not in letters):
+        return None
+    return Graded(letter, choice_correct(letter, gold_letter(row["answer"]), letters), "llm")
+
+
+def majority_correct(grades: list[Graded], dataset_type: str) -> bool:
+    """Whether the most frequent extracted answer (None excluded, ties to the earliest) is correct."""
+    votes: dict[str, list[Graded]] = {}
+    for grade in grades:
+        if grade.answer is not None:
+            key = grade.answer if dataset_type != "math" else math_key(grade.answer)
+            votes.setdefault(key, []).append(grade)
+    if not votes:
+        return False
+    winner = max(votes.values(), key=len)  # dicts keep first-seen order, so ties go to the earliest answer
+    return any(grade.correct for grade in winner)
+
+
+def summarize(graded: list[list[Graded]], dataset_type: str) -> dict:
+    """Sample, pass@k, majority-vote and first-sample accuracy, extraction failures and counts per method."""
+    flat = [grade for grades in graded for grade in grades]
+    problems = [grades for grades in graded if grades]
+    decided = [g for g in flat if g.method in ("procedural", "llm", "no_answer")]
+
+    def ratio(part: int, whole: int) -> float | None:
+        return round(part / whole, 6) if whole else None
+
+    lengths = sorted({len(grades) for grades in problems})
+    return {
+        "problems": len(graded), "samples": len(flat), "samples_per_problem": lengths,
+        "methods": {method: sum(g.method == method for g in flat) for method in METHODS},
+        "sample_accuracy": ratio(sum(g.correct for g in decided), len(decided)),
+        "pass_at_k": ratio(sum(any(g.correct for g in grades) for grades in problems), len(problems)),
+        "majority_vote_accuracy": ratio(sum(majority_correct(grades, dataset_type) for grades in problems),
+                                        len(problems)),
+        "first_sample_accuracy": ratio(sum(grades[0].correct for grades in problems), len(problems)),
+        "extraction_failure_rate": ratio(sum(g.answer is None for g in flat), len(flat)),
+    }

@@ -5,10 +5,12 @@ import re
 from dataclasses import dataclass
 
 THINK_END = "</think>"
+STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
 MARKDOWN = re.compile(r"\*{2,}|__|`+")
 # A statement that announces the answer: "The answer is: X", "Answer: X", "the correct option is X", "Final Answer:".
 STATEMENT = re.compile(
-    r"\b(?:answer|option|choice)s?\b(?:\s*[:=]|\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*:?)"
+    r"\b(?:answer|option|choice)s?\b(?:\s*[:=]|\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*:?"
+    r"|(?<=final answer)[ \t]*(?=\r?\n))"
     r"(?:\s*(?:therefore|thus|hence|clearly|likely|probably|definitely|indeed|then|option|choice|letter)\b)*",
     re.IGNORECASE)
 # "Option C is correct", "choice (B) is the right one".
@@ -18,15 +20,23 @@ LETTER_FIRST = re.compile(
 LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
 LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’-])")
 # Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
+NEXT_WORD = re.compile(r" +([a-z]+)")
 CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "with", "given", "due", "from", "here",
-              "in", "of", "this", "that", "the", "it", "so", "based", "per", "according", "option", "choice"}
+              "in", "of", "this", "that", "the", "it", "so", "based", "per", "according", "option", "choice", "or"}
 AMBIGUOUS_TAIL = re.compile(r"\s*[)\]}.*$]*\s*(?:,|\band\b|\bor\b|/|&)\s*(?:[(\[{$*]\s*)*([A-Z])(?![A-Za-z0-9])")
 ONLY_LETTER_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[\s)\]}.:$*]*$")
+LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+)$")
 BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+BRACE = re.compile(r"(?<!\\)[{}]")
 TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{}]*)\}")
 MATH_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
-FINAL_ANSWER_LINE = re.compile(r"^\s*(?:#+\s*)?(?:final\s+answer|answer)\s*[:：]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
-MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+# "Answer: x" / "**Final Answer:**" with x on the same line or up to two lines below; [ \t] keeps it linear.
+FINAL_ANSWER_LINE = re.compile(
+    r"^[ \t]*(?:#+[ \t]*)?(?:final[ \t]+answer|answer)[ \t]*[:：][ \t]*(?:\n[ \t]*){0,2}(.+)$",
+    re.IGNORECASE | re.MULTILINE)
+MATH_SPAN = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]",
+                       re.DOTALL)
+SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
 TRAILER = re.compile(r"\s*(?:I hope it is correct\.?|\.|,|;)\s*$", re.IGNORECASE)
 
 
@@ -52,28 +62,23 @@ def valid_letters(options: list | None, default: int = 4) -> str:
     return "".join(chr(65 + i) for i in range(count))
 
 
-def matching_braces(text: str, start: int) -> int | None:
-    """Index of the brace closing the one opened just before `start`, or None when unbalanced."""
-    depth = 1
-    for index in range(start, len(text)):
-        char = text[index]
-        if char == "{" and text[index - 1] != "\\":
-            depth += 1
-        elif char == "}" and text[index - 1] != "\\":
-            depth -= 1
-            if depth == 0:
-                return index
-    return None
+def closing_braces(text: str) -> dict[int, int]:
+    """Position of each unescaped '{' -> position of its matching '}' (unmatched ones are absent); one pass."""
+    stack: list[int] = []
+    pairs: dict[int, int] = {}
+    for match in BRACE.finditer(text):
+        if match.group(0) == "{":
+            stack.append(match.start())
+        elif stack:
+            pairs[stack.pop()] = match.start()
+    return pairs
 
 
 def boxed_contents(text: str) -> list[tuple[int, str]]:
     """(position, content) of every \\boxed{...}/\\fbox{...} with nested braces, in order."""
-    found = []
-    for match in BOXED.finditer(text):
-        end = matching_braces(text, match.end())
-        if end is not None:
-            found.append((match.start(), text[match.end():end].strip()))
-    return found
+    boxes = list(BOXED.finditer(text))
+    pairs = closing_braces(text) if boxes else {}
+    return [(box.start(), text[box.end():pairs[box.end() - 1]].strip()) for box in boxes if box.end() - 1 in pairs]
 
 
 def last_boxed(text: str) -> str | None:
@@ -88,12 +93,10 @@ def normalize_option(text: str) -> str:
     return " ".join(text.replace("$", "").split()).strip(" .:;,!\"'()[]{}").lower()
 
 
-def option_letter(text: str, options: list | None, letters: str) -> str | None:
-    """The letter of the option whose text `text` is exactly, if exactly one option matches."""
-    if not options:
-        return None
+def option_letter(text: str, normalized: list[str], letters: str) -> str | None:
+    """The letter of the option whose (normalized) text `text` is exactly, if exactly one option matches."""
     wanted = normalize_option(text)
-    hits = [letters[i] for i, option in enumerate(options[:len(letters)]) if wanted and normalize_option(option) == wanted]
+    hits = [letters[i] for i, option in enumerate(normalized[:len(letters)]) if wanted and option == wanted]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -112,7 +115,7 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
     if letter not in letters:
         return None
     if letter in "AI":
-        word = re.match(r" +([a-z]+)", text[match.end():])
+        word = NEXT_WORD.match(text, match.end())
         if word and word.group(1) not in CONNECTORS:
             return None
     tail = AMBIGUOUS_TAIL.match(text, match.end())
@@ -122,17 +125,19 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
 
 def statement_text(text: str, start: int) -> str:
     """The words of a statement up to the end of its line or sentence (for matching an option's text)."""
-    line = text[start:].split("\n", 1)[0]
+    end = text.find("\n", start)
+    line = text[start:end if end >= 0 else len(text)][:STATEMENT_CHARS]
     return re.split(r"(?<=[^\d\s])\.(?:\s|$)", line, maxsplit=1)[0]
 
 
 def choice_candidates(text: str, letters: str, options: list | None) -> list[tuple[int, Choice]]:
     """Every explicit answer statement in text as (position, choice)."""
     found: list[tuple[int, Choice]] = []
+    normalized = [normalize_option(option) for option in options or []]
     for match in STATEMENT.finditer(text):
         choice = letter_after(text, match.end(), letters)
         if choice is None:
-            letter = option_letter(statement_text(text, match.end()), options, letters)
+            letter = option_letter(statement_text(text, match.end()), normalized, letters)
             choice = Choice(letter) if letter else None
         if choice:
             found.append((match.start(), choice))
@@ -145,13 +150,16 @@ def choice_candidates(text: str, letters: str, options: list | None) -> list[tup
         plain = re.fullmatch(r"[\s(\[]*([A-Z])[\s)\].:]*(?:\s.*)?", inner)
         if choice and plain:
             found.append((position, choice))
-        elif letter := option_letter(inner, options, letters):
+        elif letter := option_letter(inner, normalized, letters):
             found.append((position, Choice(letter)))
     lines = [line for line in text.splitlines() if line.strip()]
     if lines:
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
         if last and last.group(1) in letters:
             found.append((len(text), Choice(last.group(1))))
+        labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
+        if labelled and option_letter(labelled.group(2), normalized, letters) == labelled.group(1):
+            found.append((len(text), Choice(labelled.group(1))))
     return found
 
 
@@ -172,6 +180,8 @@ def clean_math(text: str) -> str | None:
     span = MATH_SPAN.search(text)
     if span:
         text = next(group for group in span.groups() if group is not None)
+    else:
+        text = SENTENCE_END.split(text, maxsplit=1)[0]
     previous = None
     while previous != text:
         previous = text
@@ -182,7 +192,7 @@ def clean_math(text: str) -> str | None:
 
 
 def extract_math(sample: str | None) -> str | None:
-    """The final math answer of a sample, LaTeX as written: last \\boxed{}, else 'The answer is ...', else 'Answer: ...'."""
+    """A sample's final math answer, LaTeX as written: last \\boxed{}, else 'The answer is ...', else 'Answer: ...'."""
     if sample is None:
         return None
     for segment in answer_segments(sample):

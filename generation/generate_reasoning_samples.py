@@ -11,7 +11,7 @@ from sample_generation import generate
 
 def build_parser() -> argparse.ArgumentParser:
     """The Step 1 command line (the reference's flags and defaults, plus resume/backend/API options)."""
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="API model name, or a hub id / local folder for vLLM/transformers")
     p.add_argument("--dataset", required=True, help=f"benchmark: {', '.join(BENCHMARKS)}")
     p.add_argument("--output_path", required=True, help="output folder (DatasetDict with split 'data')")
@@ -24,13 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "vLLM sends every prompt with n samples, so it is not needed there; unused by APIs")
     p.add_argument("--max_length", type=positive_int, default=2048, help="local models: prompt + output tokens")
     p.add_argument("--max_new_tokens", type=positive_int, default=512, help="tokens per sample")
-    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
     p.add_argument("--top_p", type=float, default=None,
-                   help="nucleus sampling; default 0.9 for local models, not sent to APIs unless given")
+                   help="nucleus sampling; None means 0.9 for local models and not sent to APIs")
     p.add_argument("--seed", type=int, default=42, help="sampling seed (where the backend takes one) and GPQA "
                                                         "option order")
-    p.add_argument("--tensor_parallel_size", type=positive_int, default=None, help="vLLM; default: all GPUs (<= 8)")
-    p.add_argument("--gpu_memory_utilization", type=float, default=0.90, help="vLLM")
+    p.add_argument("--tensor_parallel_size", type=positive_int, default=None, help="vLLM; None: all GPUs (<= 8)")
+    p.add_argument("--gpu_memory_utilization", type=float, default=0.90, help="vLLM: share of GPU memory to use")
     p.add_argument("--chat_format", choices=["s1"], default=None,
                    help="s1: the Qwen/s1 ChatML prompt (also chosen when 's1' is a whole token of --model)")
     p.add_argument("--mmlu_subjects", nargs="+", default=None, help="MMLU subject configs, in this order")

@@ -49,7 +49,7 @@ def run_job(job: Job, show_progress: bool = True) -> dict:
     with open(job.items_path, encoding="utf-8") as handle:
         items = [tuple(pair) for pair in json.load(handle)]
     summary: dict = {"model": job.spec.name}
-    with RecordStore(job.store_path, sync_every=64) as store:
+    with RecordStore(job.store_path, sync_every=job.options.batch_size) as store:
         done = {int(k): v for k, v in store.records.items()}
         bar = tqdm(total=len(items), desc=f"{job.spec.name}", unit="sample", disable=not show_progress)
         try:

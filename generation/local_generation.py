@@ -9,7 +9,7 @@ from cli_support import UserError
 VLLM_CHUNK_PROMPTS = 256  # prompts per vLLM generate call: each chunk is checkpointed before the next starts
 S1_END = "<|im_end|>"
 
-OnResult = Callable[[str, list[str]], None]
+OnResult = Callable[[str, list[str], int], None]  # (key, texts, generated tokens)
 
 
 @dataclass
@@ -76,11 +76,11 @@ def stop_token_ids(tokenizer, s1: bool) -> list[int]:
     return ids
 
 
-def check_prompt_lengths(requests: list[LocalRequest], max_length: int) -> None:
+def check_prompt_lengths(id_lists: list[list[int]], max_length: int) -> None:
     """Fail before loading the model when a prompt leaves no room for output within --max_length."""
-    too_long = [r for r in requests if len(r.token_ids) >= max_length]
+    too_long = [len(ids) for ids in id_lists if len(ids) >= max_length]
     if too_long:
-        longest = max(len(r.token_ids) for r in too_long)
+        longest = max(too_long)
         raise UserError(f"{len(too_long)} prompts are at least --max_length {max_length} tokens long "
                         f"(longest {longest}); raise --max_length")
 
@@ -107,17 +107,24 @@ class VllmBackend:
                        seed=seed, enforce_eager=gpus == 0, trust_remote_code=False)
 
     def run(self, requests: list[LocalRequest], on_result: OnResult, chunk_prompts: int = VLLM_CHUNK_PROMPTS) -> None:
-        """Generate every request, calling on_result(key, texts) for each prompt once its chunk is done."""
+        """Generate every request, calling on_result(key, texts, tokens) for each prompt once its chunk is done."""
         from vllm import SamplingParams
 
         s = self.settings
         for chunk in chunks(requests, chunk_prompts):
             params = [SamplingParams(n=r.n, seed=r.seed, temperature=s.temperature, top_p=s.top_p,
-                                     max_tokens=s.max_new_tokens, stop_token_ids=self.stop_ids) for r in chunk]
+                                     max_tokens=min(s.max_new_tokens, s.max_length - len(r.token_ids)),
+                                     stop_token_ids=self.stop_ids) for r in chunk]
             prompts = [{"prompt_token_ids": r.token_ids} for r in chunk]
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
             for request, output in zip(chunk, outputs):
-                on_result(request.key, [completion.text for completion in output.outputs])
+                on_result(request.key, [c.text for c in output.outputs], sum(len(c.token_ids) for c in output.outputs))
+
+    def close(self) -> None:
+        """Stop the engine's worker processes (left running, they can keep the interpreter from exiting)."""
+        core = getattr(self.llm.llm_engine, "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
 
 
 class TransformersBackend:
@@ -137,18 +144,19 @@ class TransformersBackend:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def run(self, requests: list[LocalRequest], on_result: OnResult) -> None:
-        """Generate every request, calling on_result(key, texts) for each prompt's samples in each batch."""
+        """Generate every request, calling on_result(key, texts, tokens) for each prompt's samples in each batch."""
         copies = [(r, i) for r in requests for i in range(r.n)]
         for batch in chunks(copies, self.batch_size):
-            texts = self._generate([r.token_ids for r, _ in batch], seed=batch[0][0].seed + batch[0][1])
-            grouped: dict[str, list[str]] = {}
-            for (request, _), text in zip(batch, texts):
-                grouped.setdefault(request.key, []).append(text)
-            for key, group in grouped.items():
-                on_result(key, group)
+            outputs = self._generate([r.token_ids for r, _ in batch], seed=batch[0][0].seed + batch[0][1])
+            grouped: dict[str, tuple[list[str], int]] = {}
+            for (request, _), (text, tokens) in zip(batch, outputs):
+                texts, total = grouped.get(request.key, ([], 0))
+                grouped[request.key] = (texts + [text], total + tokens)
+            for key, (texts, tokens) in grouped.items():
+                on_result(key, texts, tokens)
 
-    def _generate(self, id_lists: list[list[int]], seed: int) -> list[str]:
-        """One left-padded generate call; returns the decoded continuations."""
+    def _generate(self, id_lists: list[list[int]], seed: int) -> list[tuple[str, int]]:
+        """One left-padded generate call; returns each decoded continuation and its token count (padding excluded)."""
         import torch
 
         s = self.settings
@@ -163,4 +171,6 @@ class TransformersBackend:
                                       eos_token_id=self.stop_ids or None,
                                       max_new_tokens=max(1, min(s.max_new_tokens, s.max_length - width)),
                                       **sampling)
-        return self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+        generated = out[:, width:]
+        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        return list(zip(texts, (generated != self.pad_id).sum(dim=1).tolist()))

@@ -30,7 +30,6 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -54,6 +53,7 @@ REASONING_MODEL = re.compile(r"^(o[1-9](-|$)|gpt-5(?!.*chat))")
 NO_DEVELOPER_ROLE = ("o1-mini", "o1-preview")  # early o1 models accept neither system nor developer messages
 SDK_MODULES = {"openai": "openai", "openai_compatible": "openai", "anthropic": "anthropic", "together": "together"}
 ROOT_URL_PROVIDERS = ("anthropic", "together")  # SDKs whose base URL is the server root (paths start with /v1)
+FATAL_CODES = ("insufficient_quota",)  # OpenAI's 429 for an exhausted quota: waiting cannot help
 MALFORMED_RETRIES = 2
 READY_TIMEOUT_S = 5.0
 PLACEHOLDER_KEY = "EMPTY"
@@ -263,6 +263,13 @@ def _usage(prompt: Any, completion: Any) -> dict[str, int]:
             "completion_tokens": completion if isinstance(completion, int) else 0}
 
 
+def _error_code(exc: Any) -> str | None:
+    """The provider's error code or type from an SDK status error's body, if any."""
+    body = getattr(exc, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    return (inner.get("code") or inner.get("type")) if isinstance(inner, dict) else None
+
+
 def _provider_message(exc: Any) -> str:
     """The provider's own error message from an SDK status error."""
     body = getattr(exc, "body", None)
@@ -324,6 +331,8 @@ class _Runner:
 
     async def run_job(self, job: ChatJob) -> Completion:
         """All `n` completions of one job (Anthropic: n separate calls, run concurrently)."""
+        if job.n < 1:
+            return Completion(texts=[])
         if self.config.provider == "anthropic":
             tasks = [asyncio.ensure_future(self._call(job, 1)) for _ in range(job.n)]
             try:
@@ -359,12 +368,12 @@ class _Runner:
                 reason = f"malformed reply ({_redact(exc, self.key)[:120]})"
             except self.sdk.APIStatusError as exc:
                 status = exc.status_code
-                if 400 <= status < 500 and status not in (408, 409, 429):
+                if 400 <= status < 500 and (status not in (408, 409, 429) or _error_code(exc) in FATAL_CODES):
                     raise FatalApiError(f"{self.config.provider} API refused the request (HTTP {status}): "
                                         f"{_redact(_provider_message(exc), self.key)}") from None
-                return [None] * n, {}, f"HTTP {status} after {self.config.max_retries} retries"
+                return [None] * n, {}, f"HTTP {status} after retries"
             except self.sdk.APIConnectionError as exc:
-                return [None] * n, {}, f"{type(exc).__name__} after {self.config.max_retries} retries"
+                return [None] * n, {}, f"{type(exc).__name__} after retries"
         return [None] * n, {}, reason
 
     async def _request(self, job: ChatJob, n: int) -> Any:
@@ -414,7 +423,11 @@ async def _run_all(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[
 
 def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callable[[ChatJob, Completion], None],
                   desc: str = "API requests") -> dict[str, Any]:
-    """Run every job asynchronously; on_result(job, completion) runs in this thread as each lands; -> stats."""
+    """Run every job asynchronously; on_result(job, completion) runs in this thread as each lands; -> stats.
+
+    stats: jobs, samples, failed_jobs, failed_samples, requests (SDK calls), http_attempts (including the SDK's
+    retries), retries, prompt_tokens, completion_tokens, wall_time_s, errors ({short reason: jobs}).
+    """
     jobs = list(jobs)
     stats = _new_stats()
     if not jobs:

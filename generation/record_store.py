@@ -50,9 +50,10 @@ class RecordStore:
         return self.records.get(key, default)
 
     def put(self, key: str, value: Any) -> None:
-        """Append one record and make it durable (fsync every `sync_every` records)."""
+        """Append one record: handed to the OS at once (survives SIGKILL), fsynced every `sync_every` records."""
         self.records[key] = value
         self._handle.write(json.dumps({"k": key, "v": value}, ensure_ascii=False) + "\n")
+        self._handle.flush()
         self._pending += 1
         if self._pending >= self.sync_every:
             self.flush()

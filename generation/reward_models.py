@@ -105,10 +105,11 @@ class Scorer:
         self.dtype = getattr(torch, resolve_dtype(spec, options))
         self.tokenizer = AutoTokenizer.from_pretrained(spec.hf_id, revision=spec.revision,
                                                        trust_remote_code=spec.trust_remote_code)
-        self.pad_id = self.tokenizer.pad_token_id
-        if self.pad_id is None:
-            self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        if spec.trust_remote_code:
+            add_remote_code_shims()
         self.model = self._load(spec.hf_id, spec.kind)
+        self.pad_id = self._pick_pad()
+        self.model.config.pad_token_id = self.pad_id  # the pooling of HF and remote heads compares against it
         self.reference = self._load(spec.reference_model, "causal_lm") if spec.kind == "implicit_prm" else None
         self.heads = self._load_heads() if spec.kind in ("gpm", "inform") else None
         self.expected_bos = self._template_bos()
@@ -146,10 +147,21 @@ class Scorer:
                                f"wrong loader kind, or remote code not trusted?")
         if not self.options.device_map:
             model = model.to(self.options.device)
-        model.eval()
-        if getattr(model.config, "pad_token_id", None) is None:
-            model.config.pad_token_id = self.pad_id
-        return model
+        return model.eval()
+
+    def _pick_pad(self) -> int:
+        """A padding id that never occurs in real inputs, so "last non-pad token" pooling finds the true last token.
+
+        Many RMs set pad = EOS/<|eot_id|>, which ends every chat: padding with it would move the pooled position.
+        """
+        tok = self.tokenizer
+        rendered = tok.apply_chat_template([{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}],
+                                           tokenize=False)
+        avoid = set(self._encode_text(rendered)) | {tok.eos_token_id, tok.bos_token_id}
+        for candidate in (getattr(self.model.config, "pad_token_id", None), tok.pad_token_id, tok.unk_token_id):
+            if isinstance(candidate, int) and candidate not in avoid:
+                return candidate
+        return self.model.get_input_embeddings().num_embeddings - 1
 
     def _load_heads(self):
         """Load the locally built heads of GPM (value/prompt) or INF-ORM (score MLP) from the checkpoint files."""
@@ -233,8 +245,9 @@ class Scorer:
         leading = 0
         while bos_id is not None and leading < len(ids) and ids[leading] == bos_id:
             leading += 1
-        assert leading == self.expected_bos, (
-            f"{self.spec.name}: input starts with {leading} BOS tokens, expected {self.expected_bos}")
+        if leading != self.expected_bos:  # a systematic tokenisation error: fails the whole model, never silently
+            raise AssertionError(f"{self.spec.name}: input starts with {leading} BOS tokens, "
+                                 f"expected exactly {self.expected_bos}")
         prompt_len = self._prompt_len(chat, text, ids)
         marks = self._step_ends(text, chat[-1]["content"]) if self.spec.kind == "implicit_prm" else []
         cut, remap = cut_middle(ids, self.options.max_input_length, prompt_len)
@@ -306,7 +319,8 @@ class Scorer:
             names = tuple(getattr(self.model, "attributes", None) or HELPSTEER_ATTRIBUTES)
             return rewards[:, names.index("correctness")]
         values = out.logits if getattr(out, "logits", None) is not None else out[0]
-        if values.dim() == 3 or (values.dim() == 2 and values.shape[1] == int(last.max()) + 1 and values.shape[1] > 1):
+        per_token = values.dim() == 3 or (values.dim() == 2 and values.shape[1] == int(last.max()) + 1 > 1)
+        if per_token and self.spec.kind in ("scalar_head", "internlm2"):  # remote heads that return every position
             values = values.reshape(values.shape[0], values.shape[1], -1)[:, :, 0]
             return values[torch.arange(values.shape[0], device=values.device), last.to(values.device)]
         return values.reshape(values.shape[0], -1)[:, 0]
@@ -364,6 +378,17 @@ class Scorer:
         gc.collect()
         if self.torch.cuda.is_available():
             self.torch.cuda.empty_cache()
+
+
+def add_remote_code_shims() -> None:
+    """Names that older remote reward-model code imports and transformers 5 dropped (docstring constants only)."""
+    import importlib
+
+    for module_name, constant in (("transformers.models.llama.modeling_llama", "LLAMA_INPUTS_DOCSTRING"),
+                                  ("transformers.models.gemma2.modeling_gemma2", "GEMMA2_INPUTS_DOCSTRING")):
+        module = importlib.import_module(module_name)
+        if not hasattr(module, constant):
+            setattr(module, constant, "")
 
 
 def read_checkpoint_tensors(model_id: str, revision: str | None, prefixes: tuple[str, ...]) -> dict:

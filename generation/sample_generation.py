@@ -10,7 +10,7 @@ import re
 import time
 from typing import Any
 
-from benchmarks import load_benchmark
+from benchmarks import BENCHMARKS, load_benchmark
 from cli_support import Provenance, UserError
 from dataset_io import check_output_path, checkpoint_dir, provenance_path, save_atomic
 from record_store import RecordStore
@@ -123,47 +123,57 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
 
     config = api_config_from_args(args, args.model)
     jobs = [ChatJob(key=key, messages=msgs, n=n - checkpoint.count(key), temperature=args.temperature,
-                    max_tokens=args.max_new_tokens, top_p=top_p, seed=derive_seed(args.seed, key, checkpoint.count(key)))
+                    max_tokens=args.max_new_tokens, top_p=top_p,
+                    seed=derive_seed(args.seed, key, checkpoint.count(key)))
             for key, msgs in zip(keys, messages) if checkpoint.count(key) < n]
 
     def on_result(job: Any, completion: Any) -> None:
         checkpoint.add(job.key, [t for t in completion.texts[:job.n] if t is not None])
 
     stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples")
-    return {"provider": config.provider, "base_url": config.base_url, "requests": stats.get("requests", 0),
+    return {"base_url": config.base_url, "requests": stats.get("requests", 0),
             "token_usage": {k: stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
             "retries": stats.get("retries", 0), "errors": stats.get("errors", {})}
 
 
-def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, requests: list, s1: bool,
-              checkpoint: SampleCheckpoint) -> dict[str, Any]:
+def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list[str], token_ids: list[list[int]],
+              s1: bool, top_p: float, checkpoint: SampleCheckpoint) -> dict[str, Any]:
     """Generate the missing samples with vLLM or transformers, checkpointing per chunk or batch."""
     from tqdm import tqdm
 
     import local_generation as lg
 
-    settings = lg.SamplingSettings(args.temperature, args.top_p if args.top_p is not None else LOCAL_TOP_P,
-                                   args.max_new_tokens, args.max_length)
+    n = args.samples_per_instruction
+    requests = [lg.LocalRequest(key, ids, n - checkpoint.count(key), derive_seed(args.seed, key, checkpoint.count(key)))
+                for key, ids in zip(keys, token_ids) if checkpoint.count(key) < n]
+    settings = lg.SamplingSettings(args.temperature, top_p, args.max_new_tokens, args.max_length)
     stops = lg.stop_token_ids(tokenizer, s1)
+    usage = {"completion_tokens": 0}
     with tqdm(total=sum(r.n for r in requests), desc=f"{os.path.basename(args.model.rstrip('/'))} samples",
               unit="sample", smoothing=0.05) as bar:
-        def on_result(key: str, texts: list[str]) -> None:
+        def on_result(key: str, texts: list[str], tokens: int) -> None:
             checkpoint.add(key, texts)
+            usage["completion_tokens"] += tokens
             bar.update(len(texts))
 
         if backend == "vllm":
             engine = lg.VllmBackend(args.model, settings, stops, args.seed, args.tensor_parallel_size,
                                     args.gpu_memory_utilization)
-            engine.run(requests, on_result)
+            try:
+                engine.run(requests, on_result)
+            finally:
+                engine.close()
         else:
             lg.TransformersBackend(args.model, tokenizer, settings, stops, args.batch_size).run(requests, on_result)
-    return {"top_p": settings.top_p}
+    return {"token_usage": usage}
 
 
 def generate(args: argparse.Namespace) -> int:
     """Step 1 from parsed arguments; returns the exit code (1 when samples are still missing)."""
     provenance = Provenance("generate_reasoning_samples", args)
     check_output_path(args.output_path)
+    if args.dataset not in BENCHMARKS:
+        raise UserError(f"unknown --dataset {args.dataset!r}; choose one of {', '.join(BENCHMARKS)}")
     backend, provider = choose_backend(args)
     s1 = is_s1(args.model, args.chat_format)
     tokenizer = None
@@ -181,8 +191,7 @@ def generate(args: argparse.Namespace) -> int:
         raise UserError(f"--dataset {args.dataset} has no rows to sample")
     instructions = dataset["problem"]
     messages = [chat_messages(text, s1) for text in instructions]
-    n = args.samples_per_instruction
-    top_p = args.top_p if backend == "api" else (args.top_p if args.top_p is not None else LOCAL_TOP_P)
+    top_p = args.top_p if backend == "api" or args.top_p is not None else LOCAL_TOP_P
     if backend == "api":
         prompts = [json.dumps(m, ensure_ascii=False) for m in messages]
     else:
@@ -190,11 +199,13 @@ def generate(args: argparse.Namespace) -> int:
 
         prompts = [lg.prompt_text(tokenizer, m, s1) for m in messages]
         token_ids = [lg.prompt_ids(tokenizer, p, s1) for p in prompts]
-        lg.check_prompt_lengths([lg.LocalRequest("", ids, n, 0) for ids in token_ids], args.max_length)
-    keys = [f"{i}-{text_hash(p)}" for i, p in enumerate(prompts)]
+        lg.check_prompt_lengths(token_ids, args.max_length)
+    keys = [f"{i}-{text_hash(p)}" for i, p in enumerate(prompts)]  # a changed prompt never reuses old samples
     print(f"first prompt sent to the model:\n{prompts[0]}\n")
 
-    checkpoint = SampleCheckpoint(args.output_path, fingerprint_of(args, backend, s1, top_p), args.overwrite)
+    n = args.samples_per_instruction
+    fingerprint = fingerprint_of(args, backend, s1, top_p)
+    checkpoint = SampleCheckpoint(args.output_path, fingerprint, args.overwrite)
     reused = sum(min(checkpoint.count(k), n) for k in keys)
     started = time.time()
     details: dict[str, Any] = {}
@@ -203,21 +214,20 @@ def generate(args: argparse.Namespace) -> int:
             if backend == "api":
                 details = run_api(args, keys, messages, checkpoint, n, top_p)
             else:
-                import local_generation as lg
-
-                requests = [lg.LocalRequest(k, ids, n - checkpoint.count(k), derive_seed(args.seed, k, checkpoint.count(k)))
-                            for k, ids in zip(keys, token_ids) if checkpoint.count(k) < n]
-                details = run_local(args, backend, tokenizer, requests, s1, checkpoint)
+                details = run_local(args, backend, tokenizer, keys, token_ids, s1, top_p, checkpoint)
         samples = [checkpoint.samples(k, n) for k in keys]
     finally:
         checkpoint.close()
-    return finish(args, provenance, dataset, instructions, samples, backend, provider, s1, prompts[0],
-                  reused, time.time() - started, details)
+    provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
+                      dataset_path=args.dataset_path, sampling=fingerprint, first_prompt=prompts[0],
+                      generation_time_s=round(time.time() - started, 3), checkpoint=checkpoint_dir(args.output_path),
+                      **details)
+    return finish(args, provenance, dataset, instructions, samples, backend, reused, time.time() - started,
+                  details.get("errors") or {})
 
 
 def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],
-           samples: list[list[str | None]], backend: str, provider: str | None, s1: bool, first_prompt: str,
-           reused: int, seconds: float, details: dict[str, Any]) -> int:
+           samples: list[list[str | None]], backend: str, reused: int, seconds: float, errors: dict) -> int:
     """Write the output and provenance, print the summary, push if asked; exit code 1 while holes remain."""
     from datasets import List, Value
 
@@ -230,19 +240,15 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     holes = sum(t is None for row in samples for t in row)
     generated = total - holes - reused
     rows_with_holes = sum(any(t is None for t in row) for row in samples)
-    provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
-                      dataset_path=args.dataset_path, s1_format=s1, first_prompt=first_prompt,
-                      counts={"rows": len(samples), "samples_per_instruction": args.samples_per_instruction,
+    provenance.update(counts={"rows": len(samples), "samples_per_instruction": args.samples_per_instruction,
                               "samples": total, "generated_this_run": generated, "reused_from_checkpoint": reused,
-                              "failed_samples": holes, "rows_with_failures": rows_with_holes},
-                      generation_time_s=round(seconds, 3), checkpoint=checkpoint_dir(args.output_path), **details)
+                              "failed_samples": holes, "rows_with_failures": rows_with_holes})
     provenance.write(provenance_path(args.output_path))
     rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
     print(f"Step 1 done: {len(samples)} rows x {args.samples_per_instruction} samples ({backend}); "
           f"generated {generated}{rate}, reused {reused} from the checkpoint; saved to {args.output_path}")
     code = 0
     if holes:
-        errors = details.get("errors") or {}
         reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])
         print(f"FAILED: {holes} samples in {rows_with_holes} rows are still missing (None in `samples`)"
               + (f": {reasons}" if reasons else "") + "; run the same command again to fill only those")

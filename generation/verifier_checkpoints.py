@@ -40,7 +40,6 @@ class VerifierCheckpoints:
 
     def __init__(self, folder: str, fingerprint: str, overwrite: bool) -> None:
         self.folder, self.fingerprint, self.overwrite = folder, fingerprint, overwrite
-        os.makedirs(folder, exist_ok=True)
         self.columns: dict[str, list] = {}
         self.report: dict[str, dict] = {}
 

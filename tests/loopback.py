@@ -66,6 +66,7 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms Nagle/delayed-ACK stall
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -110,6 +111,7 @@ class LoopbackServer:
         ThreadingHTTPServer.daemon_threads = True
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.request_queue_size = 256
+        self.httpd.socket.listen(self.httpd.request_queue_size)  # the socket listened with the default backlog (5)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

@@ -121,6 +121,26 @@ def test_fatal_errors_stop_the_run(monkeypatch, status, message):
     assert not finished and sent <= 3  # stopped at once: no retries, pending jobs cancelled
 
 
+def test_exhausted_quota_429_is_fatal():
+    error = {"message": "You exceeded your current quota", "code": "insufficient_quota"}
+    quota = Reply(status=429, body={"error": error}, headers=FAST)
+    with LoopbackServer(lambda path, request, count: quota) as server:
+        with pytest.raises(FatalApiError, match="HTTP 429.*exceeded your current quota"):
+            run(config(server, max_retries=1, max_concurrency=1), jobs(5))
+    assert len(server.requests) == 2  # the SDK's retry, then the run stops
+
+
+def test_an_error_in_on_result_stops_the_run():
+    def explode(job, completion):
+        raise OSError("disk full")
+
+    with LoopbackServer(lambda path, request, count: Reply(delay=0.05, body=openai_body(request, ["x"]))) as server:
+        with pytest.raises(OSError, match="disk full"):
+            run_chat_jobs(config(server, max_concurrency=2), jobs(40), explode)
+        time.sleep(0.2)
+    assert len(server.requests) <= 3
+
+
 def test_concurrency_bound_is_respected():
     lock = threading.Lock()
     state = {"now": 0, "max": 0}
@@ -198,7 +218,8 @@ def test_together_path(monkeypatch):
     request = server.requests[0]
     assert request["path"] == "/v1/chat/completions" and header(request, "authorization") == "Bearer tg-test"
     assert "Together" in header(request, "user-agent")
-    assert (request["json"]["model"], request["json"]["n"], request["json"]["seed"]) == ("deepseek-ai/DeepSeek-R1", 2, 3)
+    sent = request["json"]
+    assert (sent["model"], sent["n"], sent["seed"]) == ("deepseek-ai/DeepSeek-R1", 2, 3)
     assert all(len(c.texts) == 2 and None not in c.texts for c in results.values()) and stats["prompt_tokens"] == 20
 
 

@@ -8,6 +8,9 @@ import datasets
 import pytest
 
 import tiny_reward_models as tiny
+import merge_shards
+import unified_RMs_and_LM_Judges as step3
+from cli_support import UserError
 from conftest import GENERATION, run_script
 from dataset_io import provenance_path
 
@@ -44,17 +47,30 @@ def load(path: str):
     return datasets.load_from_disk(path)["data"]
 
 
-def run(*args: str, cwd: str | None = None):
-    """Run the Step 3 script, returning the completed process."""
-    return run_script(SCRIPT, *args, cwd=cwd)
+class Result:
+    """Exit code and printed summary of an in-process run."""
+
+    def __init__(self, returncode: int, stdout: str) -> None:
+        self.returncode, self.stdout = returncode, stdout
 
 
-def test_scores_columns_provenance_and_max_samples(rms, step2, tmp_path):
+@pytest.fixture()
+def run(capsys):
+    """Run Step 3's main in this process (imports are paid once), returning its exit code and stdout."""
+    def call(*args: str) -> Result:
+        capsys.readouterr()
+        code = step3.main(list(args))
+        return Result(code, capsys.readouterr().out)
+
+    return call
+
+
+def test_scores_columns_provenance_and_max_samples(rms, step2, tmp_path, run):
     """Scores every sample, writes aligned columns (max_samples cuts every per-sample column) and provenance."""
     out = str(tmp_path / "out.hf")
     proc = run("--dataset_path", step2, "--output_path", out, "--reward_models", f"{rms['seq']},{rms['prm']}",
                "--max_samples", "2", "--max_input_length", "64", "--batch_size", "3")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0
     data = load(out)
     for row in data:
         assert len(row["samples"]) == len(row["answer_correct"]) == len(row["extracted_answers"]) == 2
@@ -68,7 +84,7 @@ def test_scores_columns_provenance_and_max_samples(rms, step2, tmp_path):
     assert "TinySeq: scored" in proc.stdout and "truncated" in proc.stdout
 
 
-def test_rerun_skips_and_incremental_add_in_place(rms, step2, tmp_path):
+def test_rerun_skips_and_incremental_add_in_place(rms, step2, tmp_path, run):
     """Re-running reuses checkpoints; adding a verifier to the step's own output keeps the earlier columns."""
     out = str(tmp_path / "out.hf")
     args = ["--dataset_path", step2, "--output_path", out, "--reward_models", rms["seq"]]
@@ -78,14 +94,14 @@ def test_rerun_skips_and_incremental_add_in_place(rms, step2, tmp_path):
     assert again.returncode == 0 and "TinySeq: reused checkpoint" in again.stdout
     added = run("--dataset_path", out, "--output_path", out, "--reward_models", f"{rms['seq']},{rms['prm']}",
                 "--max_input_length", "4096")
-    assert added.returncode == 0, added.stderr[-3000:]
+    assert added.returncode == 0
     assert "TinySeq: kept existing columns" in added.stdout and "TinyPRM: scored" in added.stdout
     data = load(out)
     assert data["TinySeq_scores"] == first and "TinyPRM_avg_scores" in data.column_names
     assert data["answer_correct"] == [r["answer_correct"] for r in ROWS]
 
 
-def test_resume_from_item_store(rms, step2, tmp_path):
+def test_resume_from_item_store(rms, step2, tmp_path, run):
     """A model interrupted mid-way resumes from its per-item store instead of recomputing."""
     out = str(tmp_path / "out.hf")
     args = ["--dataset_path", step2, "--output_path", out, "--reward_models", rms["seq"]]
@@ -97,14 +113,13 @@ def test_resume_from_item_store(rms, step2, tmp_path):
     marker = {"k": json.loads(lines[0])["k"], "v": 123.5}
     with open(os.path.join(folder, store), "w") as handle:
         handle.write("\n".join(lines[:3] + [json.dumps(marker)]) + '\n{"k": "torn')
-    proc = run(*args)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert run(*args).returncode == 0
     flat = [s for row in load(out)["TinySeq_scores"] for s in row]
     assert 123.5 in flat and None not in flat
     assert json.load(open(provenance_path(out)))["verifiers"]["TinySeq"]["resumed"] == 3
 
 
-def test_failures_are_none_and_exit_nonzero(rms, step2, tmp_path):
+def test_failures_are_none_and_exit_nonzero(rms, step2, tmp_path, run):
     """A model that cannot load fails alone (others saved); unscorable samples are None; exit code 1."""
     out = str(tmp_path / "out.hf")
     wrong = f"Broken={rms['gpm_path']}:sequence_classifier"  # a causal-LM checkpoint has no classifier head
@@ -121,48 +136,51 @@ def test_failures_are_none_and_exit_nonzero(rms, step2, tmp_path):
 
 
 def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
-    """Unknown names, missing columns, ragged rows, CUDA without GPU and unloadable models: one line, exit 2."""
+    """Unknown names, missing columns, ragged rows, CUDA without GPU and unloadable models: clear error, no output."""
     out = str(tmp_path / "out.hf")
+    proc = run_script(SCRIPT, "--dataset_path", step2, "--output_path", out, "--reward_models", "NoSuchRM")
+    assert proc.returncode == 2 and "unknown reward model(s) NoSuchRM; known: ArmorRM" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
     cases = [
-        (["--reward_models", "NoSuchRM"], "unknown reward model(s) NoSuchRM; known: ArmorRM"),
         (["--reward_models", rms["seq"], "--device", "cuda"], "no CUDA GPU"),
         (["--reward_models", "X=/no/such/folder:sequence_classifier"], "reward model X cannot be loaded"),
         (["--reward_models", "X=/tmp:not_a_kind"], "unknown loader kind"),
     ]
     for extra, message in cases:
-        proc = run("--dataset_path", step2, "--output_path", out, *extra)
-        assert proc.returncode == 2 and message in proc.stderr, (extra, proc.stderr[-2000:])
+        with pytest.raises(UserError, match=message):
+            step3.main(["--dataset_path", step2, "--output_path", out, *extra])
     ragged = str(tmp_path / "ragged.jsonl")
     with open(ragged, "w") as handle:
         for i, row in enumerate(ROWS):
             handle.write(json.dumps({"instruction": row["instruction"], "samples": row["samples"][: 3 - (i == 2)]}) + "\n")
-    proc = run("--dataset_path", ragged, "--output_path", out, "--reward_models", rms["seq"])
-    assert proc.returncode == 2 and "rows [2] differ" in proc.stderr
+    with pytest.raises(UserError, match=r"rows \[2\] differ"):
+        step3.main(["--dataset_path", ragged, "--output_path", out, "--reward_models", rms["seq"]])
     no_samples = str(tmp_path / "nosamples.jsonl")
     with open(no_samples, "w") as handle:
         handle.write(json.dumps({"problem": "q", "answer": "1"}) + "\n")
-    proc = run("--dataset_path", no_samples, "--output_path", out, "--reward_models", rms["seq"])
-    assert proc.returncode == 2 and "lacks column(s) samples" in proc.stderr
-    assert not os.path.exists(out)
+    with pytest.raises(UserError, match=r"lacks column\(s\) samples"):
+        step3.main(["--dataset_path", no_samples, "--output_path", out, "--reward_models", rms["seq"]])
+    assert not os.path.exists(out) and not os.path.exists(out + ".checkpoint")
 
 
-def test_shards_merge_back(rms, step2, tmp_path):
+def test_shards_merge_back(rms, step2, tmp_path, run):
     """--start_row/--end_row shards merged with merge_shards.py equal a single run (run from generation/)."""
     whole, parts = str(tmp_path / "whole.hf"), [str(tmp_path / "a.hf"), str(tmp_path / "b.hf")]
     assert run("--dataset_path", step2, "--output_path", whole, "--reward_models", rms["seq"]).returncode == 0
-    for path, (start, end) in zip(parts, [("0", "3"), ("3", "4")]):
-        proc = run("--dataset_path", step2, "--output_path", path, "--reward_models", rms["seq"],
-                   "--start_row", start, "--end_row", end, cwd=GENERATION)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+    first = run_script(SCRIPT, "--dataset_path", step2, "--output_path", parts[0], "--reward_models", rms["seq"],
+                       "--start_row", "0", "--end_row", "3", cwd=GENERATION)  # as `cd generation && python ...`
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert run("--dataset_path", step2, "--output_path", parts[1], "--reward_models", rms["seq"],
+               "--start_row", "3", "--end_row", "4").returncode == 0
     merged = str(tmp_path / "merged.hf")
-    proc = run_script("merge_shards.py", "--shards", *parts, "--output_path", merged)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert load(merged)["TinySeq_scores"] == pytest.approx(load(whole)["TinySeq_scores"])
-    bad = run_script("merge_shards.py", "--shards", parts[0], step2, "--output_path", str(tmp_path / "x.hf"))
-    assert bad.returncode == 2 and "different columns" in bad.stderr
+    assert merge_shards.main(["--shards", *parts, "--output_path", merged]) == 0
+    for got, want in zip(load(merged)["TinySeq_scores"], load(whole)["TinySeq_scores"], strict=True):
+        assert got == pytest.approx(want, abs=1e-6)
+    with pytest.raises(UserError, match="different columns"):
+        merge_shards.main(["--shards", parts[0], step2, "--output_path", str(tmp_path / "x.hf")])
 
 
-def test_list_prints_registry():
+def test_list_prints_registry(run):
     """--list prints every registry entry and exits 0."""
     proc = run("--list")
     assert proc.returncode == 0
@@ -200,3 +218,24 @@ def test_parallel_workers_match_in_process(rms, step2, tmp_path):
     big = RewardModelSpec("Big", "x", "inform", memory_gb=150)
     order = plan_order(jobs("p") + [Job(big, ScoreOptions(), "", "", "")], per_gpu_gb=80, n_gpus=4)
     assert [(j.spec.name, n) for j, n in order][0] == ("Big", 3)
+
+
+def test_judge_failures_never_discard_reward_model_columns(rms, step2, tmp_path, run):
+    """RM and LM-judge columns checkpoint independently: a failing judge leaves the RM scores saved."""
+    from loopback import LoopbackServer, Reply, default_responder
+
+    out = str(tmp_path / "out.hf")
+    args = ["--dataset_path", step2, "--output_path", out, "--reward_models", rms["seq"],
+            "--lm_judges", "Loop=openai_compatible:judge"]
+    with LoopbackServer(lambda path, request, count: Reply(status=400, body={"error": "bad"})) as server:
+        failed = run(*args, "--base_url", server.url)
+    assert failed.returncode == 1 and "TinySeq: scored" in failed.stdout and "Loop: failed" in failed.stdout
+    data = load(out)  # the judge raised (HTTP 400 is fatal): its columns are absent, the RM's are saved
+    scores = data["TinySeq_scores"]
+    assert all(isinstance(s, float) for row in scores for s in row) and "Loop_verdicts" not in data.column_names
+    with LoopbackServer(default_responder) as server:
+        again = run(*args, "--base_url", server.url)
+        assert len(server.requests) == 12  # only the judge runs again
+    assert again.returncode == 0 and "TinySeq: reused checkpoint" in again.stdout
+    data = load(out)
+    assert data["TinySeq_scores"] == scores and len(data["Loop_verdicts"][0]) == 3

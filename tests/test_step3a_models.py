@@ -103,6 +103,23 @@ def test_internlm2_batched_matches_card_get_score(models):
     assert run.results == pytest.approx(expected, abs=1e-5)
 
 
+def test_padding_never_moves_the_pooled_token(tmp_path):
+    """An RM without a pad token (EOS ends every chat) scores like its own unpadded batch-1 forward."""
+    spec = RewardModelSpec("nopad", tiny.build_sequence_classifier(str(tmp_path / "nopad"), "llama-nopad"),
+                           "sequence_classifier")
+    run = score_items(spec, ITEMS, options(batch_size=4, max_input_length=4096))
+    scorer = Scorer(spec, options())
+    try:
+        assert scorer.pad_id not in (scorer.tokenizer.eos_token_id, scorer.tokenizer.bos_token_id)
+        scorer.model.config.pad_token_id = None  # the card's way: one chat, no padding, last token pooled
+        with torch.no_grad():
+            expected = [float(scorer.model(input_ids=torch.tensor([scorer.encode(q, a).ids])).logits[0, 0])
+                        for q, a in ITEMS]
+    finally:
+        scorer.close()
+    assert run.results == pytest.approx(expected, abs=1e-5)
+
+
 def test_fields_read(models):
     """multi_objective reads `score` (not logits); decision_tree reads the correctness attribute."""
     scorer = Scorer(models["gated"], options())

@@ -8,11 +8,10 @@ import sys
 import textwrap
 import time
 
-import pytest
 from datasets import Dataset
 
-from judge_registry import JUDGE_REGISTRY, parse_judge
-from lm_judges import cache_path, resolve_judges, run_judge
+from judge_registry import parse_judge
+from lm_judges import cache_path, request_seed, resolve_judges, run_judge
 from loopback import LoopbackServer, Reply, anthropic_body, openai_body
 from test_step3b_parsing import judge_args
 
@@ -38,7 +37,7 @@ def sample_index(request: dict) -> int:
 
 
 def scripted(path: str, request: dict, count: int) -> Reply:
-    """Reply with the scripted judgment of the sample (n copies with a copy number appended after the verdict)."""
+    """Reply with the scripted judgment of the sample (n identical copies; Anthropic: one per call)."""
     text = SCRIPT[sample_index(request)][0]
     if path.endswith("/messages"):
         return Reply(body=anthropic_body(request, text))
@@ -64,7 +63,7 @@ def test_scripted_judgments_parse_end_to_end(tmp_path):
     assert stats["unparsed"] == sum(v is None for _, v in SCRIPT) and stats["failures"] == 0
     assert stats["calls"] == 8 and stats["verdicts"] == 8 - stats["unparsed"]
     request = server.requests[0]["json"]
-    assert request["temperature"] == 0.0 and request["seed"] == 0 and "n" not in request
+    assert request["temperature"] == 0.0 and "n" not in request
     assert request["messages"][0]["role"] == "system"
 
 
@@ -78,7 +77,9 @@ def test_k_verdicts_with_n_and_registry_judge(tmp_path, monkeypatch):
     assert [len(texts) for texts in columns["GPT-4o-mini_judgments"][0]] == [3, 3, 3]
     assert len(server.requests) == 3  # one request per sample, n=3
     request = server.requests[0]["json"]
-    assert request["n"] == 3 and request["temperature"] > 0 and request["seed"] == 7
+    assert request["n"] == 3 and request["temperature"] > 0
+    assert request["seed"] == request_seed(7, request["messages"])  # derived per request from --judge_seed
+    assert len({r["json"]["seed"] for r in server.requests}) == 3
     assert request["model"] == "gpt-4o-mini"
     assert stats["temperature"] == request["temperature"] and stats["verdicts_per_sample"] == 3
 

@@ -187,7 +187,9 @@ def test_resolve_judges_errors_and_columns():
         resolve_judges(["Llama-3.1-8B-Instruct", "Llama-3.1-8B-Instruct"], args)
     with pytest.raises(UserError, match="OPENAI_API_KEY"):  # checked before any work
         resolve_judges(["GPT-4o"], args)
-    spec = resolve_judges(["Llama-3.1-8B-Instruct"], args)[0]
+    with pytest.raises(UserError, match="Llama-3.1-8B-Instruct .* cannot be loaded"):  # not cached, offline
+        resolve_judges(["Llama-3.1-8B-Instruct"], args)
+    spec = JUDGE_REGISTRY["Llama-3.1-8B-Instruct"]
     assert judge_columns(spec, False) == ["Llama-3.1-8B-Instruct_verdicts", "Llama-3.1-8B-Instruct_judgments"]
     assert judge_columns(spec, True) == ["Llama-3.1-8B-Instruct_critique_verdicts",
                                          "Llama-3.1-8B-Instruct_critique_judgments"]

@@ -6,7 +6,8 @@ import pytest
 from datasets import Dataset
 
 from judge_registry import parse_judge
-from lm_judges import cache_path, resolve_judges, run_judge
+from judge_prompts import judge_messages, render_prompt
+from lm_judges import cache_path, prompt_token_ids, resolve_judges, run_judge
 from record_store import RecordStore
 from test_step3b_parsing import judge_args
 from tiny_models import NO_SYSTEM_TEMPLATE
@@ -54,13 +55,19 @@ def test_offline_vllm_judge_k_verdicts_resume_and_teardown(no_system_model, tmp_
     texts = [t for row in judgments for sample in row for t in sample if t is not None]
     assert len(texts) == 10 and all(isinstance(t, str) for t in texts)
     assert any(len(set(sample)) == 2 for row in judgments for sample in row if sample[0] is not None)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(no_system_model)
+    prompt = render_prompt(tokenizer, judge_messages(DATA["instruction"][0], DATA["samples"][0][0]), False)
+    assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n") and "system<|end" not in prompt
+    assert prompt_token_ids(tokenizer, prompt).count(tokenizer.bos_token_id) == 1
     assert stats["system_role"] is False and stats["calls"] == 5 and stats["missing_samples"] == 1
     assert stats["failures"] == 0 and stats["context_length"] == 4096
     with RecordStore(cache_path(str(tmp_path), spec, critique=False)) as store:
         records = list(store.records.values())
     assert len(records) == 5 and all(len(r["texts"]) == 2 for r in records)
     # 6 tokens of random text: judgments cut at max_tokens are counted and give no verdict
-    assert stats["truncated"] == sum(sum(r["truncated"]) for r in records) > 0
+    assert stats["cut_at_max_tokens"] == sum(sum(r["truncated"]) for r in records) > 0
     for row_v, row_t in zip(verdicts, judgments):
         for values, sample_texts in zip(row_v, row_t):
             for value, text in zip(values, sample_texts):

@@ -27,20 +27,23 @@ def _save(model, tok, path: str) -> str:
     return path
 
 
-def build_sequence_classifier(path: str, arch: str = "llama", seed: int = 0) -> str:
-    """A tiny LlamaForSequenceClassification or Gemma2ForSequenceClassification (num_labels=1)."""
+def build_sequence_classifier(path: str, arch: str = "llama", seed: int = 0, **sizes) -> str:
+    """A tiny Llama/Gemma2 ForSequenceClassification (num_labels=1); arch llama-nopad has no pad token; sizes override."""
     import torch
     from transformers import Gemma2Config, Gemma2ForSequenceClassification, LlamaForSequenceClassification
 
     torch.manual_seed(seed)
     tok = build_tokenizer()
     ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    if arch == "llama-nopad":  # like Llama-3 RMs: no pad token anywhere, EOS (<|eot_id|>) ends every chat
+        tok.pad_token = None
+        ids["pad_token_id"] = None
     if arch == "gemma2":
         config = Gemma2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                               num_attention_heads=2, num_key_value_heads=2, head_dim=32, num_labels=1, **ids)
         model = Gemma2ForSequenceClassification(config)
     else:
-        model = LlamaForSequenceClassification(llama_config(len(tok), num_labels=1, **ids))
+        model = LlamaForSequenceClassification(llama_config(len(tok), num_labels=1, **ids, **sizes))
     return _save(model, tok, path)
 
 

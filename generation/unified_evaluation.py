@@ -1,0 +1,149 @@
+"""Step 2: grade every sample against the ground truth, procedurally first, with an LLM judge only where needed."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from tqdm import tqdm
+
+import answer_checking as grading
+import model_clients
+from cli_support import Provenance, UserError, positive_int, run_main
+from dataset_io import check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, save_atomic
+from record_store import RecordStore
+
+METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
+JUDGE_CACHE = "llm_judge.jsonl"
+JUDGE_MAX_TOKENS = 300
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The Step 2 command line (the reference's flags plus the LLM fallback and resume controls)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input_path", "-i", required=True, help="Step 1 output, a released dataset, file or hub id")
+    parser.add_argument("--output_path", "-o", required=True, help="folder for the graded dataset")
+    parser.add_argument("--dataset_type", "-t", required=True, choices=grading.DATASET_TYPES)
+    parser.add_argument("--parallel", "-p", type=positive_int, default=min(8, os.cpu_count() or 1),
+                        help="worker processes for math equivalence checks (default: CPU count, at most 8)")
+    parser.add_argument("--max_samples", "-m", type=positive_int, default=None,
+                        help="keep the first N samples of each row (every per-sample column is cut alike)")
+    parser.add_argument("--max_rows", "-r", type=positive_int, default=None, help="grade the first N rows")
+    parser.add_argument("--llm_fallback", choices=("auto", "never", "always"), default="auto",
+                        help="auto: the LLM judge grades only samples the procedural path cannot decide")
+    parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
+    parser.add_argument("--math_timeout", type=float, default=grading.MATH_TIMEOUT_S,
+                        help="seconds allowed for one math equivalence check (past it: undecided)")
+    parser.add_argument("--overwrite", action="store_true", help="forget cached LLM judge replies and start again")
+    model_clients.add_api_arguments(parser)
+    return parser
+
+
+def load_rows(args: argparse.Namespace):
+    """The input dataset cut to --max_rows/--max_samples, and its rows as dicts (validated)."""
+    if os.path.abspath(args.input_path) == os.path.abspath(args.output_path):
+        raise UserError("--output_path equals --input_path; write the graded dataset to a new folder")
+    check_output_path(args.output_path)
+    dataset = load_any(args.input_path)
+    if args.max_rows:
+        dataset = dataset.select(range(min(args.max_rows, len(dataset))))
+    columns = [c for c in ("samples", "instruction", "answer", "options", "choices") if c in dataset.column_names]
+    grading.check_rows(dataset.select_columns(columns).to_list(), dataset.column_names, args.dataset_type)
+    dataset = limit_samples(dataset, args.max_samples)
+    return dataset, dataset.select_columns(columns).to_list()
+
+
+def judge_config(args: argparse.Namespace) -> model_clients.ApiConfig | None:
+    """The judge's API configuration (no network, no key needed yet); None with --llm_fallback never."""
+    if args.llm_fallback == "never":
+        return None
+    return model_clients.api_config_from_args(args, args.judge_model)
+
+
+def run_fallback(args, config, rows: list[dict], graded: list[list[grading.Graded]]) -> dict:
+    """Let the LLM judge grade the fallback targets; replies are cached on disk so a re-run asks nothing twice."""
+    targets = grading.fallback_targets(graded, args.llm_fallback)
+    stats = {"mode": args.llm_fallback, "judge_model": args.judge_model, "targets": len(targets), "calls": 0,
+             "cached": 0, "unusable_replies": 0, "error": None}
+    if not targets:
+        return stats
+    keys = []
+    jobs: dict[str, model_clients.ChatJob] = {}
+    for r, i in targets:
+        job = model_clients.ChatJob(key="", messages=grading.judge_messages(rows[r], rows[r]["samples"][i],
+                                                                             args.dataset_type),
+                                    temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
+        job.key = model_clients.request_key(config, job)
+        jobs.setdefault(job.key, job)
+        keys.append(job.key)
+    with RecordStore(os.path.join(checkpoint_dir(args.output_path), JUDGE_CACHE)) as store:
+        if any(key not in store for key in jobs):
+            try:
+                model_clients.check_ready(config)
+            except UserError as err:
+                stats["error"] = str(err)
+                jobs = {key: job for key, job in jobs.items() if key in store}
+        run_stats: dict = {}
+        try:
+            model_clients.run_cached(config, jobs.values(), store, "LLM judge", run_stats)
+        except model_clients.FatalApiError as err:
+            stats["error"] = str(err)
+        stats.update(calls=run_stats.get("jobs", 0), cached=run_stats.get("cached", 0),
+                     failed_calls=run_stats.get("failed_jobs", 0),
+                     tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")})
+        for (r, i), key in zip(targets, keys):
+            record = store.get(key)
+            grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], args.dataset_type)
+            if grade is not None:
+                graded[r][i] = grade
+            elif record is not None:
+                stats["unusable_replies"] += 1
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Grade, save atomically with provenance, print the summary; exit 1 when a wanted LLM judgement is missing."""
+    args = build_parser().parse_args(argv)
+    provenance = Provenance("unified_evaluation", args)
+    config = judge_config(args)
+    dataset, rows = load_rows(args)
+    cache = os.path.join(checkpoint_dir(args.output_path), JUDGE_CACHE)
+    if args.overwrite and os.path.exists(cache):
+        os.remove(cache)
+    started = time.perf_counter()
+    with tqdm(total=sum(len(row["samples"]) for row in rows), desc="grading", unit="sample") as bar:
+        graded = grading.grade_rows(rows, args.dataset_type, args.parallel, bar.update, args.math_timeout)
+    timings = {"procedural_s": round(time.perf_counter() - started, 3)}
+    started = time.perf_counter()
+    llm = run_fallback(args, config, rows, graded)
+    timings["llm_fallback_s"] = round(time.perf_counter() - started, 3)
+    columns = {"extracted_answers": [[g.answer for g in grades] for grades in graded],
+               "answer_correct": [[bool(g.correct) for g in grades] for grades in graded],
+               METHOD_COLUMN: [[g.method for g in grades] for grades in graded]}
+    for name, values in columns.items():
+        if name in dataset.column_names:
+            dataset = dataset.remove_columns(name)
+        dataset = dataset.add_column(name, values)
+    save_atomic(dataset, args.output_path)
+    summary = {**grading.summarize(graded, args.dataset_type), "llm_calls": llm["calls"]}
+    notes: dict[str, int] = {}
+    for grade in (g for grades in graded for g in grades if g.method == "undecided"):
+        notes[grade.note or "unknown"] = notes.get(grade.note or "unknown", 0) + 1
+    provenance.update(dataset_type=args.dataset_type, rows=len(rows), summary=summary, llm_fallback=llm,
+                      undecided_reasons=notes, method_column=METHOD_COLUMN, timings=timings)
+    provenance.write(provenance_path(args.output_path))
+    print(json.dumps(summary, indent=2))
+    undecided = summary["methods"]["undecided"]
+    if undecided:
+        why = f" ({llm['error']})" if llm["error"] else ""
+        print(f"{undecided} sample(s) could not be graded procedurally and are undecided{why}: answer_correct is "
+              f"False for them and {METHOD_COLUMN} says 'undecided'. Decide them with --llm_fallback auto and an API "
+              f"key for --judge_model {args.judge_model} (or --base_url for an OpenAI-compatible server), then run "
+              "the same command again; cached judge replies are reused.", file=sys.stderr)
+    return 1 if undecided and args.llm_fallback != "never" else 0
+
+
+if __name__ == "__main__":
+    run_main(main)

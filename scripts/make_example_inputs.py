@@ -1,0 +1,31 @@
+"""Write offline inputs for the example: tiny MATH-500 and GPQA files in their hub schemas and a tiny chat model.
+
+Usage: python scripts/make_example_inputs.py FOLDER  ->  FOLDER/math.jsonl, FOLDER/gpqa.jsonl, FOLDER/tiny-chat/
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+
+from fixtures_benchmarks import write_benchmark  # noqa: E402
+from tiny_models import build_chat_model  # noqa: E402
+
+
+def main() -> None:
+    """Create the example inputs in the given folder (an existing tiny model is kept)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="where to write math.jsonl, gpqa.jsonl and tiny-chat/")
+    folder = parser.parse_args().folder
+    for name in ("math", "gpqa"):
+        print(write_benchmark(name, folder))
+    model = os.path.join(folder, "tiny-chat")
+    if not os.path.exists(os.path.join(model, "config.json")):
+        build_chat_model(model)
+    print(model)
+
+
+if __name__ == "__main__":
+    main()

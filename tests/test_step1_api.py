@@ -1,0 +1,251 @@
+"""Step 1 through the API path against loopback servers: n per row, holes and refills, resume, kill and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from cli_support import UserError
+from conftest import GENERATION, OFFLINE_ENV, ROOT, run_script
+from fixtures_benchmarks import write_benchmark
+from generate_reasoning_samples import main
+from loopback import LoopbackServer, Reply, openai_body
+
+N = 3
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("api_bench"))
+    for name in ("math", "mmlu_pro"):
+        write_benchmark(name, folder)
+    return folder
+
+
+def unique_responder():
+    """Replies whose texts are unique across the whole server, so duplicates would show."""
+    counter = Counter()
+    lock = threading.Lock()
+
+    def respond(path, request, count):
+        with lock:
+            counter["n"] += 1
+            serial = counter["n"]
+        n = int(request.get("n") or 1)
+        return Reply(body=openai_body(request, [f"reply {serial}.{j}\nThe answer is: B" for j in range(n)]))
+    return respond
+
+
+def prompt_of(request: dict) -> str:
+    """The user turn of a recorded chat request."""
+    return request["json"]["messages"][-1]["content"]
+
+
+def load_output(path):
+    from datasets import load_dataset, load_from_disk
+
+    data = load_dataset(path)["data"]
+    assert load_from_disk(path)["data"].num_rows == data.num_rows
+    return data
+
+
+def test_api_run_one_request_per_row_with_n(data_dir, tmp_path):
+    out = str(tmp_path / "math_api")
+    with LoopbackServer(unique_responder()) as server:
+        code = main(["--model", "loop", "--base_url", server.url, "--dataset", "math", "--dataset_path",
+                     os.path.join(data_dir, "math.jsonl"), "--output_path", out, "--samples_per_instruction", str(N),
+                     "--max_rows", "4", "--temperature", "0.5", "--seed", "7"])
+        requests = list(server.requests)
+    assert code == 0
+    assert len(requests) == 4 and all(r["json"]["n"] == N for r in requests)
+    assert all(r["json"]["temperature"] == 0.5 and "top_p" not in r["json"] for r in requests)
+    data = load_output(out)
+    assert data["instruction"] == data["problem"] and data["answer"] == ["2", "4", "6", "8"]
+    assert all(len(s) == N for s in data["samples"])
+    assert len({t for s in data["samples"] for t in s}) == 4 * N
+    prov = json.load(open(out + ".provenance.json"))
+    assert prov["backend"] == "api" and prov["provider"] == "openai_compatible"
+    assert prov["counts"]["generated_this_run"] == 4 * N and prov["counts"]["failed_samples"] == 0
+    assert prov["token_usage"]["completion_tokens"] > 0
+    with LoopbackServer(unique_responder()) as server:  # the same command again asks for nothing
+        assert main(["--model", "loop", "--base_url", server.url, "--dataset", "math", "--dataset_path",
+                     os.path.join(data_dir, "math.jsonl"), "--output_path", out, "--samples_per_instruction",
+                     str(N), "--max_rows", "4", "--temperature", "0.5", "--seed", "7"]) == 0
+        assert server.requests == []
+    assert load_output(out)["samples"] == data["samples"]
+
+
+def test_failed_samples_are_holes_and_a_rerun_fills_only_them(data_dir, tmp_path, capsys):
+    out = str(tmp_path / "holes")
+    args = ["--model", "loop", "--dataset", "math", "--dataset_path", os.path.join(data_dir, "math.jsonl"),
+            "--output_path", out, "--samples_per_instruction", str(N)]
+    bad = "Compute $2 + 2$"
+
+    def flaky(path, request, count):
+        if bad in prompt_of({"json": request}):
+            return Reply(status=500, body={"error": {"message": "boom"}}, headers={"retry-after-ms": "1"})
+        return unique_responder()(path, request, count)
+
+    with LoopbackServer(flaky) as server:
+        assert main(args + ["--base_url", server.url]) == 1
+    summary = capsys.readouterr().out
+    assert "FAILED: 3 samples in 1 rows are still missing" in summary
+    data = load_output(out)
+    holes = [i for i, s in enumerate(data["samples"]) if s == [None] * N]
+    assert holes == [1] and all(None not in s for i, s in enumerate(data["samples"]) if i != 1)
+    prov = json.load(open(out + ".provenance.json"))
+    assert prov["counts"]["failed_samples"] == N and prov["counts"]["rows_with_failures"] == 1
+    with LoopbackServer(unique_responder()) as server:
+        assert main(args + ["--base_url", server.url]) == 0
+        assert [bad in prompt_of(r) for r in server.requests] == [True] and server.requests[0]["json"]["n"] == N
+    assert "HTTP 500" in json.dumps(prov["errors"])
+    refilled = load_output(out)
+    assert all(len(s) == N and None not in s for s in refilled["samples"])
+    assert [s for i, s in enumerate(refilled["samples"]) if i != 1] == [s for i, s in enumerate(data["samples"])
+                                                                          if i != 1]
+
+
+def test_more_samples_later_extends_rows_and_other_settings_are_refused(data_dir, tmp_path):
+    out = str(tmp_path / "extend")
+    base = ["--model", "loop", "--dataset", "mmlu_pro", "--dataset_path", os.path.join(data_dir, "mmlu_pro.jsonl"),
+            "--output_path", out, "--max_rows", "3"]
+    with LoopbackServer(unique_responder()) as server:
+        assert main(base + ["--base_url", server.url, "--samples_per_instruction", "2"]) == 0
+        first = load_output(out)["samples"]
+        assert main(base + ["--base_url", server.url, "--samples_per_instruction", "5"]) == 0
+        assert [r["json"]["n"] for r in server.requests[3:]] == [3, 3, 3]
+        assert [s[:2] for s in load_output(out)["samples"]] == first
+        with pytest.raises(UserError, match=r"other settings \(temperature: 0.7 -> 0.2\).*--overwrite"):
+            main(base + ["--base_url", server.url, "--temperature", "0.2"])
+        before = len(server.requests)
+        assert main(base + ["--base_url", server.url, "--temperature", "0.2", "--overwrite"]) == 0
+        assert len(server.requests) == before + 3
+
+
+def test_s1_prompt_format_for_api_models(data_dir, tmp_path):
+    with LoopbackServer(unique_responder()) as server:
+        assert main(["--model", "simplescaling/s1-32B", "--base_url", server.url, "--dataset", "math",
+                     "--dataset_path", os.path.join(data_dir, "math.jsonl"), "--output_path",
+                     str(tmp_path / "s1"), "--max_rows", "1"]) == 0
+        assert main(["--model", "acme/models1-chat", "--base_url", server.url, "--dataset", "math",
+                     "--dataset_path", os.path.join(data_dir, "math.jsonl"), "--output_path",
+                     str(tmp_path / "not_s1"), "--max_rows", "1"]) == 0
+        s1, plain = (r["json"]["messages"] for r in server.requests)
+    assert s1[0]["role"] == "system" and "Qwen" in s1[0]["content"]
+    assert s1[1]["content"].endswith('with the format "The answer is: <answer here>"')
+    assert [m["role"] for m in plain] == ["user"]
+
+
+def test_kill_and_resume_never_repeats_a_finished_sample(data_dir, tmp_path):
+    out = str(tmp_path / "killed")
+    checkpoint = out + ".checkpoint/samples.jsonl"
+    responder = unique_responder()
+
+    def slow(path, request, count):
+        reply = responder(path, request, count)
+        reply.delay = 0.25
+        return reply
+
+    with LoopbackServer(slow) as server:
+        cmd = [sys.executable, os.path.join(GENERATION, "generate_reasoning_samples.py"), "--model", "loop",
+               "--base_url", server.url, "--dataset", "mmlu_pro", "--dataset_path",
+               os.path.join(data_dir, "mmlu_pro.jsonl"), "--output_path", out, "--samples_per_instruction", str(N),
+               "--max_concurrency", "2"]
+        env = {**os.environ, **OFFLINE_ENV}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline and (not os.path.exists(checkpoint)
+                                          or open(checkpoint).read().count('"s/') < 4):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done_before = {json.loads(line)["k"].split("/")[1] for line in open(checkpoint) if '"s/' in line}
+        assert 4 <= len(done_before) < 12 and not os.path.exists(out)
+        asked_before = len(server.requests)
+        finished = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert finished.returncode == 0, finished.stderr[-2000:]
+        per_prompt = Counter(prompt_of(r) for r in server.requests)
+        resumed = [prompt_of(r) for r in server.requests[asked_before:]]
+    data = load_output(out)
+    assert len(data) == 12 and all(len(s) == N and None not in s for s in data["samples"])
+    texts = [t for s in data["samples"] for t in s]
+    assert len(set(texts)) == len(texts)  # nothing duplicated
+    records = [json.loads(line)["k"] for line in open(checkpoint) if '"s/' in line]
+    assert len(records) == len(set(records)) == 12
+    keys = sorted(records, key=lambda k: int(k.split("/")[1].split("-")[0]))
+    for index, key in enumerate(keys):
+        prompt = data[index]["instruction"]
+        if key.split("/")[1] in done_before:
+            assert per_prompt[prompt] == 1 and prompt not in resumed  # finished before the kill: never asked again
+        else:
+            assert resumed.count(prompt) == 1
+
+
+def test_both_invocation_styles(data_dir, tmp_path):
+    with LoopbackServer(unique_responder()) as server:
+        common = ["--model", "loop", "--base_url", server.url, "--dataset", "math", "--dataset_path",
+                  os.path.join(data_dir, "math.jsonl"), "--max_rows", "2"]
+        from_root = subprocess.run([sys.executable, "generation/generate_reasoning_samples.py", *common,
+                                    "--output_path", str(tmp_path / "root")], cwd=ROOT, capture_output=True,
+                                   text=True, env={**os.environ, **OFFLINE_ENV}, timeout=120)
+        from_generation = subprocess.run([sys.executable, "generate_reasoning_samples.py", *common,
+                                          "--output_path", str(tmp_path / "gen")], cwd=GENERATION,
+                                         capture_output=True, text=True, env={**os.environ, **OFFLINE_ENV},
+                                         timeout=120)
+    assert from_root.returncode == 0, from_root.stderr[-2000:]
+    assert from_generation.returncode == 0, from_generation.stderr[-2000:]
+    assert "Step 1 done: 2 rows x 1 samples (api)" in from_root.stdout
+    assert load_output(str(tmp_path / "gen")).num_rows == 2
+
+
+def test_bad_input_one_line_error_and_nothing_written(data_dir, tmp_path):
+    math_file = os.path.join(data_dir, "math.jsonl")
+    out = tmp_path / "out"
+    existing_file = tmp_path / "file.txt"
+    existing_file.write_text("x")
+    cases = {
+        "unknown --dataset 'aime'": ["--model", "gpt-4o-mini", "--dataset", "aime"],
+        "OPENAI_API_KEY is not set": ["--model", "gpt-4o-mini", "--dataset", "math", "--dataset_path", math_file],
+        "cannot reach --base_url": ["--model", "loop", "--base_url", "http://127.0.0.1:9/v1", "--dataset", "math",
+                                    "--dataset_path", math_file],
+        "does not exist": ["--model", "loop", "--base_url", "{url}", "--dataset", "math", "--dataset_path",
+                           str(tmp_path / "missing.jsonl")],
+        "lacks columns required for --dataset mmlu_pro: question, options, answer_index, category":
+            ["--model", "loop", "--base_url", "{url}", "--dataset", "mmlu_pro", "--dataset_path", math_file],
+        "is not a known API model, and its tokenizer cannot be loaded":
+            ["--model", "no-such-org/no-such-model", "--dataset", "math", "--dataset_path", math_file,
+             "--backend", "transformers"],
+        "expected an integer >= 1, got 0": ["--model", "loop", "--base_url", "{url}", "--dataset", "math",
+                                            "--dataset_path", math_file, "--samples_per_instruction", "0"],
+    }
+    with LoopbackServer() as server:
+        for message, args in cases.items():
+            args = [a.replace("{url}", server.url) for a in args]
+            result = run_script("generate_reasoning_samples.py", *args, "--output_path", str(out), timeout=120)
+            assert result.returncode == 2, (message, result.stderr[-2000:])
+            assert message in result.stderr.strip().splitlines()[-1], (message, result.stderr[-2000:])
+            assert "Traceback" not in result.stderr
+            assert not os.path.exists(out) and not os.path.exists(str(out) + ".checkpoint")
+        result = run_script("generate_reasoning_samples.py", "--model", "loop", "--base_url", server.url,
+                            "--dataset", "math", "--dataset_path", math_file, "--output_path", str(existing_file))
+        assert result.returncode == 2 and "is an existing file" in result.stderr
+        assert server.requests == []
+
+
+def test_anthropic_provider_one_call_per_sample(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-not-secret")
+    out = str(tmp_path / "claude")
+    with LoopbackServer() as server:
+        assert main(["--model", "claude-3-5-haiku-latest", "--base_url", server.root, "--dataset", "math",
+                     "--dataset_path", os.path.join(data_dir, "math.jsonl"), "--output_path", out, "--max_rows", "2",
+                     "--samples_per_instruction", "2"]) == 0
+        paths = [r["path"] for r in server.requests]
+    assert paths == ["/v1/messages"] * 4
+    assert [len(s) for s in load_output(out)["samples"]] == [2, 2]
+    prov = open(out + ".provenance.json").read()
+    assert '"provider": "anthropic"' in prov and "test-key-not-secret" not in prov

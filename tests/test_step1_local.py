@@ -1,0 +1,93 @@
+"""Step 1 with local models: transformers in-process, one vLLM engine run in a subprocess, prompt formatting."""
+import json
+import os
+
+import pytest
+
+from conftest import run_script
+from fixtures_benchmarks import write_benchmark
+from generate_reasoning_samples import main
+from sample_generation import is_s1
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("local_bench"))
+    for name in ("math", "gpqa"):
+        write_benchmark(name, folder)
+    return folder
+
+
+def load_output(path):
+    from datasets import load_dataset, load_from_disk
+
+    data = load_dataset(path)["data"]
+    assert load_from_disk(path)["data"]["samples"] == data["samples"]
+    return data
+
+
+def test_s1_is_a_whole_token_of_the_model_name():
+    assert is_s1("simplescaling/s1-32B", None) and is_s1("simplescaling/s1.1-7B", None)
+    assert is_s1("/models/s1", None) and is_s1("meta-llama/Llama-3.1-8B-Instruct", "s1")
+    assert not is_s1("acme/models1", None) and not is_s1("/data/runs1/ckpt", None)
+    assert not is_s1("Qwen/Qwen2.5-7B-Instruct", None)
+
+
+def test_transformers_more_samples_than_batch_size_reproducible(tiny_chat_model, data_dir, tmp_path):
+    def run(name, *extra):
+        out = str(tmp_path / name)
+        code = main(["--model", tiny_chat_model, "--backend", "transformers", "--dataset", "math", "--dataset_path",
+                     os.path.join(data_dir, "math.jsonl"), "--output_path", out, "--max_rows", "3",
+                     "--samples_per_instruction", "5", "--batch_size", "2", "--max_new_tokens", "8", *extra])
+        assert code == 0
+        return load_output(out)
+
+    first = run("a")
+    assert [len(s) for s in first["samples"]] == [5, 5, 5]
+    assert all(isinstance(t, str) for s in first["samples"] for t in s)
+    assert len({t for s in first["samples"] for t in s}) > 3  # sampled, not one text copied
+    assert run("b")["samples"] == first["samples"]  # same seed, same samples
+    assert run("c", "--seed", "1")["samples"] != first["samples"]
+    prov = json.load(open(str(tmp_path / "a") + ".provenance.json"))
+    assert prov["backend"] == "transformers" and prov["counts"]["samples"] == 15
+    assert 0 < prov["token_usage"]["completion_tokens"] <= 15 * 8
+    assert prov["first_prompt"].startswith("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n")
+    assert prov["first_prompt"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+def test_transformers_prompt_longer_than_max_length_fails_early(tiny_chat_model, data_dir, tmp_path):
+    from cli_support import UserError
+
+    with pytest.raises(UserError, match="raise --max_length"):
+        main(["--model", tiny_chat_model, "--backend", "transformers", "--dataset", "math", "--dataset_path",
+              os.path.join(data_dir, "math.jsonl"), "--output_path", str(tmp_path / "o"), "--max_length", "16"])
+    assert not os.path.exists(tmp_path / "o.checkpoint")
+
+
+def test_vllm_engine_n_samples_chat_template_max_length(tiny_chat_model, data_dir, tmp_path):
+    out = str(tmp_path / "gpqa_vllm")
+    result = run_script("generate_reasoning_samples.py", "--model", tiny_chat_model, "--backend", "vllm",
+                        "--dataset", "gpqa", "--dataset_path", os.path.join(data_dir, "gpqa.jsonl"),
+                        "--output_path", out, "--samples_per_instruction", "5", "--batch_size", "2",
+                        "--max_new_tokens", "48", "--max_length", "200", timeout=400)  # prompt + 48 > 200
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = load_output(out)
+    assert len(data) == 8 and all(len(s) == 5 and None not in s for s in data["samples"])
+    assert len({t for s in data["samples"] for t in s}) > 8
+    prov = json.load(open(out + ".provenance.json"))
+    assert prov["backend"] == "vllm" and prov["counts"]["generated_this_run"] == 40
+    instruction = data[0]["instruction"]
+    assert instruction.startswith("Question: Which particle is number 0?") and "<|" not in instruction
+    assert prov["first_prompt"] == ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n" + instruction
+                                    + "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
+    rooms = [200 - len(tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=True,
+                                                      add_generation_prompt=True, return_dict=True)["input_ids"])
+             for text in data["instruction"]]
+    assert all(0 < room < 48 for room in rooms)  # prompt + --max_new_tokens exceeds --max_length: outputs cut to fit
+    assert 0 < prov["token_usage"]["completion_tokens"] <= 5 * sum(rooms)
+    records = [json.loads(line) for line in open(out + ".checkpoint/samples.jsonl")]
+    assert records[0]["k"] == "fingerprint" and records[0]["v"]["backend"] == "vllm"
+    assert sorted(len(r["v"]) for r in records[1:]) == [5] * 8  # one record of n samples per prompt
