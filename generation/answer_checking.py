@@ -25,6 +25,7 @@ TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]
 PLAIN_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
 WORD = re.compile(r"[A-Za-z]{3,}")
+WORD_ANSWER = re.compile(r"[A-Za-z][A-Za-z.,'()-]*")  # a name or phrase (spaces removed): compared without case
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
 DANGLING = re.compile(r"[-+*/^=,(]\s*$")
@@ -63,7 +64,8 @@ def math_key(text: str | None) -> str | None:
     while previous != key:
         previous = key
         key = TEXT.sub(r"\1", key)
-    return key.rstrip(".").lower() if WORD.search(key) else key.rstrip(".")
+    key = key.rstrip(".")
+    return key.lower() if WORD_ANSWER.fullmatch(key) and WORD.search(key) else key
 
 
 def plain_number(text: str) -> Fraction | None:

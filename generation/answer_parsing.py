@@ -8,8 +8,9 @@ THINK_END = "</think>"
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
 MARKDOWN = re.compile(r"\*{2,}|__|`+")
 # A statement that announces the answer: "The answer is: X", "Answer: X", "the correct option is X", "Final Answer:".
+# Singular only, so that a restated "Choices:\nA) ..." list is no statement.
 STATEMENT = re.compile(
-    r"\b(?:answer|option|choice)s?\b(?:\s*[:=]|\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*:?"
+    r"\b(?:answer|option|choice)\b(?:\s*[:=]|\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*:?"
     r"|(?<=final answer)[ \t]*(?=\r?\n))"
     r"(?:\s*(?:therefore|thus|hence|clearly|likely|probably|definitely|indeed|then|option|choice|letter)\b)*",
     re.IGNORECASE)

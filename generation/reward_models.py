@@ -488,8 +488,10 @@ def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], opti
                 continue
             try:
                 encoded[i] = scorer.encode(instruction, sample)
-            except ValueError as err:
-                errors[i] = f"cannot encode: {err}"
+            except AssertionError:
+                raise  # a BOS mismatch is systematic: the whole model fails loudly
+            except Exception as err:  # noqa: BLE001 - one odd sample (template error, no steps) is None, not fatal
+                errors[i] = f"cannot encode: {type(err).__name__}: {err}"
                 progress(1)
         run.truncated = sum(e.truncated for e in encoded.values())
         run.tokens = sum(len(e.ids) for e in encoded.values())

@@ -19,6 +19,7 @@ S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant
 S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
 S1_NAME = re.compile(r"(?<![a-z0-9])s1(?![a-z0-9])")
 FINGERPRINT_KEY = "fingerprint"
+SYNC_EVERY = 64  # records between fsyncs; every record reaches the OS at once, so SIGKILL loses nothing
 LOCAL_TOP_P = 0.9  # the reference's --top_p default; API calls get top_p only when it is given
 
 
@@ -47,39 +48,47 @@ def derive_seed(seed: int, key: str, offset: int) -> int:
 class SampleCheckpoint:
     """Samples per row in an append-only log beside the output; survives SIGKILL, refuses foreign settings."""
 
-    def __init__(self, output_path: str, fingerprint: dict, overwrite: bool) -> None:
+    def __init__(self, output_path: str, fingerprint: dict, keys: list[str], overwrite: bool) -> None:
         self.path = os.path.join(checkpoint_dir(output_path), "samples.jsonl")
         if overwrite and os.path.exists(self.path):
             os.remove(self.path)
-        self.store = RecordStore(self.path, sync_every=1 << 30)  # flushed explicitly after each unit of work
+        self.store = RecordStore(self.path, sync_every=SYNC_EVERY)
         stored = self.store.get(FINGERPRINT_KEY)
         if stored is None:
             self.store.put(FINGERPRINT_KEY, fingerprint)
             self.store.flush()
         elif stored != fingerprint:
-            self.store.close()
             changed = ", ".join(f"{k}: {stored.get(k)!r} -> {fingerprint.get(k)!r}"
                                 for k in sorted(set(stored) | set(fingerprint)) if stored.get(k) != fingerprint.get(k))
-            raise UserError(f"the checkpoint {self.path} was made with other settings ({changed}); pass --overwrite "
-                            f"to start again, or use another --output_path")
+            self._refuse(f"was made with other settings ({changed})")
         parts: dict[str, list[tuple[int, list[str]]]] = {}
         for key, value in self.store.records.items():
             if key.startswith("s/"):
                 row, offset = key[2:].rsplit("/", 1)
                 parts.setdefault(row, []).append((int(offset), value))
         self.texts = {row: [t for _, chunk in sorted(items) for t in chunk] for row, items in parts.items()}
+        stored_rows = {row.split("-", 1)[0]: row for row in self.texts}
+        moved = [key for key in keys if stored_rows.get(key.split("-", 1)[0], key) != key]
+        if moved:
+            self._refuse(f"holds samples for other prompts at {len(moved)} rows (first: row "
+                         f"{moved[0].split('-', 1)[0]}): the input file, subjects or prompt format changed")
+
+    def _refuse(self, why: str) -> None:
+        """Close the log and stop: its samples belong to another run."""
+        self.store.close()
+        raise UserError(f"the checkpoint {self.path} {why}; pass --overwrite to start again, or use another "
+                        f"--output_path")
 
     def count(self, row: str) -> int:
         """Samples stored for a row."""
         return len(self.texts.get(row, ()))
 
     def add(self, row: str, texts: list[str]) -> None:
-        """Append a row's new samples and make them durable before returning."""
+        """Append a row's new samples; they are in the OS's hands (safe from SIGKILL) before this returns."""
         if not texts:
             return
         held = self.texts.setdefault(row, [])
         self.store.put(f"s/{row}/{len(held)}", texts)
-        self.store.flush()
         held.extend(texts)
 
     def samples(self, row: str, n: int) -> list[str | None]:
@@ -200,12 +209,12 @@ def generate(args: argparse.Namespace) -> int:
         prompts = [lg.prompt_text(tokenizer, m, s1) for m in messages]
         token_ids = [lg.prompt_ids(tokenizer, p, s1) for p in prompts]
         lg.check_prompt_lengths(token_ids, args.max_length)
-    keys = [f"{i}-{text_hash(p)}" for i, p in enumerate(prompts)]  # a changed prompt never reuses old samples
+    keys = [f"{i}-{text_hash(p)}" for i, p in enumerate(prompts)]  # row index + the exact prompt sent
     print(f"first prompt sent to the model:\n{prompts[0]}\n")
 
     n = args.samples_per_instruction
     fingerprint = fingerprint_of(args, backend, s1, top_p)
-    checkpoint = SampleCheckpoint(args.output_path, fingerprint, args.overwrite)
+    checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, args.overwrite)
     reused = sum(min(checkpoint.count(k), n) for k in keys)
     started = time.time()
     details: dict[str, Any] = {}

@@ -97,9 +97,9 @@ def load_rows(args: argparse.Namespace):
         raise UserError(f"{args.dataset_path} lacks column(s) {', '.join(missing)}; Step 3 needs 'instruction' "
                         f"(or 'problem') and 'samples' (it has {', '.join(dataset.column_names)})")
     end = len(dataset) if args.end_row is None else min(args.end_row, len(dataset))
-    if args.start_row < 0 or args.start_row >= max(end, 1) and len(dataset):
-        raise UserError(f"--start_row {args.start_row} / --end_row {args.end_row} select no rows of "
-                        f"{len(dataset)}")
+    if not 0 <= args.start_row < end:
+        raise UserError(f"--start_row {args.start_row} / --end_row {args.end_row} select no rows of the "
+                        f"{len(dataset)} in {args.dataset_path}")
     dataset = dataset.select(range(args.start_row, end))
     if args.max_rows:
         dataset = dataset.select(range(min(args.max_rows, len(dataset))))

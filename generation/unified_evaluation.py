@@ -103,6 +103,40 @@ def run_fallback(args, config, rows: list[dict], graded: list[list[grading.Grade
     return stats
 
 
+def with_grades(dataset, graded: list[list[grading.Graded]]):
+    """The dataset with extracted_answers, answer_correct and the method column (replacing older ones)."""
+    columns = {"extracted_answers": [[g.answer for g in grades] for grades in graded],
+               "answer_correct": [[bool(g.correct) for g in grades] for grades in graded],
+               METHOD_COLUMN: [[g.method for g in grades] for grades in graded]}
+    for name, values in columns.items():
+        if name in dataset.column_names:
+            dataset = dataset.remove_columns(name)
+        dataset = dataset.add_column(name, values)
+    return dataset
+
+
+def undecided_reasons(graded: list[list[grading.Graded]]) -> dict[str, int]:
+    """How many samples stayed undecided, per reason."""
+    notes: dict[str, int] = {}
+    for grade in (g for grades in graded for g in grades if g.method == "undecided"):
+        notes[grade.note or "unknown"] = notes.get(grade.note or "unknown", 0) + 1
+    return notes
+
+
+def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
+    """Explain what is missing on stderr; 1 when a wanted judgement is missing, else 0."""
+    undecided = summary["methods"]["undecided"]
+    if llm["error"]:
+        print(f"LLM judge unavailable: {llm['error']}", file=sys.stderr)
+    if undecided:
+        print(f"{undecided} sample(s) could not be graded procedurally and are undecided: answer_correct is False "
+              f"for them and {METHOD_COLUMN} says 'undecided'. Decide them with --llm_fallback auto and an API key "
+              f"for --judge_model {args.judge_model} (or --base_url for an OpenAI-compatible server), then run the "
+              "same command again; cached judge replies are reused.", file=sys.stderr)
+    missing_judge = bool(llm["error"]) and args.llm_fallback == "always"
+    return 1 if undecided and args.llm_fallback != "never" or missing_judge else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Grade, save atomically with provenance, print the summary; exit 1 when a wanted LLM judgement is missing."""
     args = build_parser().parse_args(argv)
@@ -116,33 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     with tqdm(total=sum(len(row["samples"]) for row in rows), desc="grading", unit="sample") as bar:
         graded = grading.grade_rows(rows, args.dataset_type, args.parallel, bar.update, args.math_timeout)
     timings = {"procedural_s": round(time.perf_counter() - started, 3)}
-    started = time.perf_counter()
     llm = run_fallback(args, config, rows, graded)
-    timings["llm_fallback_s"] = round(time.perf_counter() - started, 3)
-    columns = {"extracted_answers": [[g.answer for g in grades] for grades in graded],
-               "answer_correct": [[bool(g.correct) for g in grades] for grades in graded],
-               METHOD_COLUMN: [[g.method for g in grades] for grades in graded]}
-    for name, values in columns.items():
-        if name in dataset.column_names:
-            dataset = dataset.remove_columns(name)
-        dataset = dataset.add_column(name, values)
-    save_atomic(dataset, args.output_path)
+    timings["llm_fallback_s"] = round(time.perf_counter() - started - timings["procedural_s"], 3)
+    save_atomic(with_grades(dataset, graded), args.output_path)
     summary = {**grading.summarize(graded, args.dataset_type), "llm_calls": llm["calls"]}
-    notes: dict[str, int] = {}
-    for grade in (g for grades in graded for g in grades if g.method == "undecided"):
-        notes[grade.note or "unknown"] = notes.get(grade.note or "unknown", 0) + 1
     provenance.update(dataset_type=args.dataset_type, rows=len(rows), summary=summary, llm_fallback=llm,
-                      undecided_reasons=notes, method_column=METHOD_COLUMN, timings=timings)
+                      undecided_reasons=undecided_reasons(graded), method_column=METHOD_COLUMN, timings=timings)
     provenance.write(provenance_path(args.output_path))
     print(json.dumps(summary, indent=2))
-    undecided = summary["methods"]["undecided"]
-    if undecided:
-        why = f" ({llm['error']})" if llm["error"] else ""
-        print(f"{undecided} sample(s) could not be graded procedurally and are undecided{why}: answer_correct is "
-              f"False for them and {METHOD_COLUMN} says 'undecided'. Decide them with --llm_fallback auto and an API "
-              f"key for --judge_model {args.judge_model} (or --base_url for an OpenAI-compatible server), then run "
-              "the same command again; cached judge replies are reused.", file=sys.stderr)
-    return 1 if undecided and args.llm_fallback != "never" else 0
+    return exit_code(args, summary, llm)
 
 
 if __name__ == "__main__":

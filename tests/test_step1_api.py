@@ -12,7 +12,7 @@ import pytest
 
 from cli_support import UserError
 from conftest import GENERATION, OFFLINE_ENV, ROOT, run_script
-from fixtures_benchmarks import write_benchmark
+from fixtures_benchmarks import mmlu_pro_rows, write_benchmark
 from generate_reasoning_samples import main
 from loopback import LoopbackServer, Reply, openai_body
 
@@ -122,6 +122,9 @@ def test_more_samples_later_extends_rows_and_other_settings_are_refused(data_dir
         assert [s[:2] for s in load_output(out)["samples"]] == first
         with pytest.raises(UserError, match=r"other settings \(temperature: 0.7 -> 0.2\).*--overwrite"):
             main(base + ["--base_url", server.url, "--temperature", "0.2"])
+        other_file = write_benchmark("mmlu_pro", str(tmp_path / "other"), rows=mmlu_pro_rows()[::-1])
+        with pytest.raises(UserError, match=r"holds samples for other prompts at 3 rows \(first: row 0\)"):
+            main(base[:5] + [other_file] + base[6:] + ["--base_url", server.url, "--samples_per_instruction", "5"])
         before = len(server.requests)
         assert main(base + ["--base_url", server.url, "--temperature", "0.2", "--overwrite"]) == 0
         assert len(server.requests) == before + 3

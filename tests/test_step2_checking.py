@@ -73,6 +73,7 @@ def test_math_key_is_conservative():
     assert math_key("\\dfrac{1}{2}.") == math_key("\\frac{1}{2}")
     assert math_key("\\text{Evelyn}") == math_key("evelyn")
     assert math_key("x") != math_key("X") and math_key("1/2") != math_key("2/1")
+    assert math_key("\\frac{X}{2}") != math_key("\\frac{x}{2}") and math_key("East") == math_key("east")
 
 
 def test_pool_matches_inline():

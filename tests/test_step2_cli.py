@@ -132,6 +132,10 @@ def test_undecided_without_key_is_written_and_exits_nonzero(tmp_path):
                        cwd=os.path.join(os.path.dirname(__file__), "..", "generation"))
     assert never.returncode == 0 and '"llm_calls": 0' in never.stdout  # the user declined the judge
     assert "1 sample(s) could not be graded" in never.stderr
+    rows = [{**MC_ROWS[1], "samples": ["Answer: B"]}]  # decided procedurally, but 'always' wants the judge
+    clear = save(rows, str(tmp_path / "clear"))
+    assert unified_evaluation.main(["-i", clear, "-o", out, "-t", "mmlu", "--llm_fallback", "always"]) == 1
+    assert graded(out)[0]["answer_extraction_method"] == ["procedural"]
 
 
 @pytest.mark.parametrize("rows, dataset_type, message", [

@@ -93,6 +93,7 @@ CHOICE_TRAPS = [
     ("I'd pick A", "ABCD", None),  # no explicit statement
     ("B) Paris is the answer I'd pick, and A) is wrong.", "ABCD", None),
     ("Answers: see above", "ABCD", None),
+    ("Let me restate them.\nChoices:\nA) London\nB) Paris\nI am unsure.", "ABCD", None),
     ("The answer is: A-B bond", "ABCD", None),  # the letter is part of a word
     ("The answer is A's value", "ABCD", None),
     ("The answer choice is B.", "ABCD", "B"),

@@ -239,3 +239,21 @@ def test_judge_failures_never_discard_reward_model_columns(rms, step2, tmp_path,
     assert again.returncode == 0 and "TinySeq: reused checkpoint" in again.stdout
     data = load(out)
     assert data["TinySeq_scores"] == scores and len(data["Loop_verdicts"][0]) == 3
+
+
+def test_registry_file_implicit_prm_and_overwrite(rms, step2, tmp_path, run):
+    """--rm_registry adds an implicit PRM with its reference model; --overwrite recomputes instead of reusing."""
+    policy, reference = tiny.build_implicit_pair(str(tmp_path / "eurus"))
+    registry = tiny.write_registry(str(tmp_path / "rms.json"), [
+        {"name": "TinyEurus", "hf_id": policy, "kind": "implicit_prm", "reference_model": reference, "beta": 0.001}])
+    out = str(tmp_path / "out.hf")
+    args = ["--dataset_path", step2, "--output_path", out, "--rm_registry", registry, "--reward_models", "TinyEurus",
+            "--max_samples", "2"]
+    assert run(*args).returncode == 0
+    data = load(out)
+    assert [len(steps) for steps in data["TinyEurus_step_scores"][1]] == [3, 2]
+    assert data["TinyEurus_avg_scores"][0][0] == pytest.approx(sum(data["TinyEurus_step_scores"][0][0]) / 3)
+    again = run(*args, "--overwrite")
+    assert again.returncode == 0 and "TinyEurus: scored" in again.stdout
+    flat = lambda rows: [s for row in rows for steps in row for s in steps]
+    assert flat(load(out)["TinyEurus_step_scores"]) == pytest.approx(flat(data["TinyEurus_step_scores"]), abs=1e-7)

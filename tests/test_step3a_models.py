@@ -70,6 +70,18 @@ def test_batched_equals_one_by_one_and_one_bos(models, kind):
         scorer.close()
 
 
+def test_a_second_bos_is_refused(models):
+    """Text rendered by the template and tokenised with special tokens again (the GRM card's pattern) is refused."""
+    scorer = Scorer(models["llama"], options())
+    try:
+        bos = scorer.tokenizer.bos_token
+        scorer._encode_text = lambda text: scorer.tokenizer(bos + text, add_special_tokens=False)["input_ids"]
+        with pytest.raises(AssertionError, match="starts with 2 BOS tokens, expected exactly 1"):
+            scorer.encode(*ITEMS[0])
+    finally:
+        scorer.close()
+
+
 def test_token_layout_step_prm_and_internlm2(models):
     """The step PRM sees system, user and steps joined by <extra_0>; InternLM2 gets its reward token last."""
     scorer = Scorer(models["prm"], options(max_input_length=4096))
@@ -108,7 +120,7 @@ def test_padding_never_moves_the_pooled_token(tmp_path):
     spec = RewardModelSpec("nopad", tiny.build_sequence_classifier(str(tmp_path / "nopad"), "llama-nopad"),
                            "sequence_classifier")
     run = score_items(spec, ITEMS, options(batch_size=4, max_input_length=4096))
-    scorer = Scorer(spec, options())
+    scorer = Scorer(spec, options(max_input_length=4096))
     try:
         assert scorer.pad_id not in (scorer.tokenizer.eos_token_id, scorer.tokenizer.bos_token_id)
         scorer.model.config.pad_token_id = None  # the card's way: one chat, no padding, last token pooled
