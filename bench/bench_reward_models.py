@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--max_input_length", type=int, default=2048)
     parser.add_argument("--hidden", type=int, default=64, help="hidden size of the random model (GPU: try 1024)")
     parser.add_argument("--layers", type=int, default=2, help="layers of the random model")
+    parser.add_argument("--vllm", action="store_true", help="also time vLLM's pooling runner (--rm_backend vllm)")
     args = parser.parse_args()
     path = args.model
     if path is None:
@@ -83,6 +84,18 @@ def main() -> None:
     print(f"batch 1 (reference mode): {len(items) / one_s:8.1f} samples/s ({one_s:.1f} s)")
     print(f"length-sorted batches of {args.batch_size}: {len(items) / batch_s:8.1f} samples/s ({batch_s:.1f} s)")
     print(f"speed-up: {one_s / batch_s:.1f}x; max score difference between modes {drift:.2e}")
+    if args.vllm:
+        from reward_models_vllm import CHUNK, VllmScorer
+
+        scorer.close()
+        engine = VllmScorer(spec, ScoreOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                                               max_input_length=args.max_input_length))
+        timed(engine, dict(list(encoded.items())[:8]), CHUNK, True)
+        vllm_s, scores = timed(engine, encoded, CHUNK, True)
+        engine.close()
+        print(f"vLLM pooling runner (max_num_seqs {args.batch_size}): {len(items) / vllm_s:8.1f} samples/s "
+              f"({vllm_s:.1f} s); {one_s / vllm_s:.1f}x batch 1; max difference to transformers "
+              f"{max(abs(scores[i] - batched[i]) for i in scores):.2e}")
 
 
 if __name__ == "__main__":

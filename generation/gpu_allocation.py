@@ -56,8 +56,8 @@ def run_job(job: Job, show_progress: bool = True) -> dict:
             run = score_items(job.spec, items, job.options, done=done,
                               on_result=lambda i, v: store.put(str(i), v), progress=bar.update)
             summary.update(errors={str(k): v for k, v in run.errors.items()}, truncated=run.truncated,
-                           load_s=round(run.load_s, 3), score_s=round(run.score_s, 3), tokens=run.tokens,
-                           resumed=len(done))
+                           backend=run.backend, load_s=round(run.load_s, 3), score_s=round(run.score_s, 3),
+                           tokens=run.tokens, resumed=len(done))
         except Exception as err:  # noqa: BLE001 - a model that cannot load or run is reported, not fatal
             summary["fatal"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         finally:

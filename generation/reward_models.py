@@ -13,6 +13,7 @@ from typing import Any, Callable
 from reward_model_registry import RewardModelSpec
 
 STEP_TOKEN = "<extra_0>"
+MASK_POOLING_KINDS = ("multi_objective", "decision_tree", "scalar_head", "internlm2")  # remote heads pool by mask
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 TORCH_DTYPES = ("float32", "bfloat16", "float16")
 
@@ -27,6 +28,7 @@ class ScoreOptions:
     batch_size: int = 4
     max_input_length: int = 2048
     device_map: str | None = None  # "auto" spreads a model over every visible GPU
+    backend: str = "transformers"  # or "vllm": sequence classifiers through vLLM's pooling runner
 
 
 @dataclass
@@ -49,6 +51,7 @@ class ModelRun:
     load_s: float = 0.0
     score_s: float = 0.0
     tokens: int = 0
+    backend: str = "transformers"
 
 
 def resolve_dtype(spec: RewardModelSpec, options: ScoreOptions) -> str:
@@ -98,13 +101,7 @@ class Scorer:
     """A loaded reward model of any kind: encode() one pair, forward() a batch, close() to free memory."""
 
     def __init__(self, spec: RewardModelSpec, options: ScoreOptions) -> None:
-        import torch
-        from transformers import AutoTokenizer
-
-        self.spec, self.options, self.torch = spec, options, torch
-        self.dtype = getattr(torch, resolve_dtype(spec, options))
-        self.tokenizer = AutoTokenizer.from_pretrained(spec.hf_id, revision=spec.revision,
-                                                       trust_remote_code=spec.trust_remote_code)
+        self._init_tokenizer(spec, options)
         if spec.trust_remote_code:
             add_remote_code_shims()
         self.model = self._load(spec.hf_id, spec.kind)
@@ -119,6 +116,16 @@ class Scorer:
             raise RuntimeError(f"{spec.hf_id} has no reward_token_id; is it an InternLM2 reward model?")
 
     # ---- loading -------------------------------------------------------------------------------------------
+    def _init_tokenizer(self, spec: RewardModelSpec, options: ScoreOptions) -> None:
+        """Settings and the model's own tokenizer (chat template included)."""
+        import torch
+        from transformers import AutoTokenizer
+
+        self.spec, self.options, self.torch = spec, options, torch
+        self.dtype = getattr(torch, resolve_dtype(spec, options))
+        self.tokenizer = AutoTokenizer.from_pretrained(spec.hf_id, revision=spec.revision,
+                                                       trust_remote_code=spec.trust_remote_code)
+
     def _load(self, model_id: str, kind: str):
         """Load weights with the auto class of the kind; refuse a checkpoint whose head would be random."""
         import transformers
@@ -202,7 +209,7 @@ class Scorer:
         return token_id
 
     def _template_bos(self) -> int:
-        """1 if the chat template itself renders the BOS token, else 0: the number of BOS ids every input must start with."""
+        """How many BOS ids every input must start with: 1 if the chat template renders the BOS token, else 0."""
         bos = self.tokenizer.bos_token
         if not bos:
             return 0
@@ -255,7 +262,8 @@ class Scorer:
         if truncated:
             marks = [m for m in (remap(p) for p in marks) if m is not None]
             new_prompt = remap(prompt_len - 1) if prompt_len else None
-            prompt_len = new_prompt + 1 if new_prompt is not None else min(prompt_len, self.options.max_input_length // 4)
+            head = min(prompt_len, self.options.max_input_length // 4)
+            prompt_len = new_prompt + 1 if new_prompt is not None else head
         return Encoded(ids=cut, truncated=truncated, prompt_len=prompt_len, marks=marks)
 
     def _prompt_len(self, chat: list[dict], text: str, ids: list[int]) -> int:
@@ -292,19 +300,22 @@ class Scorer:
             mask[row, :len(enc.ids)] = 1
         ids, mask = ids.to(self.input_device), mask.to(self.input_device)
         last = mask.sum(-1) - 1
+        # Causal models with right padding: real tokens never attend to the pads after them, so no mask is needed
+        # (and the fast causal attention kernels apply). Heads whose own pooling reads the mask still get it.
+        self.model_mask = mask if self.spec.kind in MASK_POOLING_KINDS else None
         with torch.no_grad():
             kind = self.spec.kind
             if kind == "step_prm":
                 return self._step_probs(ids, mask)
             if kind == "implicit_prm":
-                return self._implicit(batch, ids, mask)
+                return self._implicit(batch, ids)
             if kind in ("gpm", "inform"):
-                hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                hidden = self.model(input_ids=ids, attention_mask=self.model_mask).last_hidden_state
                 pooled = hidden[torch.arange(len(batch), device=hidden.device), last.to(hidden.device)]
                 if kind == "inform":
                     return self.heads(pooled.to(self.dtype)).float()[:, 0].tolist()
                 return self._gpm(batch, hidden, pooled)
-            out = self.model(input_ids=ids, attention_mask=mask)
+            out = self.model(input_ids=ids, attention_mask=self.model_mask)
             values = self._read(out, last)
         return values.float().tolist()
 
@@ -327,7 +338,7 @@ class Scorer:
 
     def _step_probs(self, ids, mask) -> list[list[float]]:
         """Qwen PRM: P(class 1) at every step token."""
-        out = self.model(input_ids=ids, attention_mask=mask)
+        out = self.model(input_ids=ids, attention_mask=self.model_mask)
         logits = out.logits if getattr(out, "logits", None) is not None else out[0]
         if logits.dim() != 3 or logits.shape[-1] != 2:
             raise RuntimeError(f"{self.spec.hf_id}: expected per-token 2-class logits, got shape {tuple(logits.shape)}")
@@ -339,13 +350,12 @@ class Scorer:
                 raise ValueError("no step token survived in the input")
         return results
 
-    def _implicit(self, batch: list[Encoded], ids, mask) -> list[list[float]]:
+    def _implicit(self, batch: list[Encoded], ids) -> list[list[float]]:
         """Eurus implicit PRM: cumulative beta * (log p_policy - log p_ref) over the response, read at step ends."""
         torch = self.torch
 
         def token_logps(model):
-            logits = model(input_ids=ids.to(model.get_input_embeddings().weight.device),
-                           attention_mask=mask.to(model.get_input_embeddings().weight.device)).logits.float()
+            logits = model(input_ids=ids.to(model.get_input_embeddings().weight.device)).logits.float()
             targets = ids[:, 1:].to(logits.device)
             picked = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
             return (picked - torch.logsumexp(logits[:, :-1], dim=-1)).to(ids.device)
@@ -463,6 +473,21 @@ def _free_cuda(scorer: Scorer) -> None:
         scorer.torch.cuda.empty_cache()
 
 
+def make_scorer(spec: RewardModelSpec, options: ScoreOptions) -> tuple[Scorer, str]:
+    """The scorer for the backend asked for; vLLM (sequence classifiers only) falls back to transformers."""
+    if options.backend != "vllm":
+        return Scorer(spec, options), "transformers"
+    if spec.kind != "sequence_classifier":
+        return Scorer(spec, options), f"transformers (vLLM serves only sequence_classifier, not {spec.kind})"
+    try:
+        from reward_models_vllm import VllmScorer
+
+        return VllmScorer(spec, options), "vllm"
+    except Exception as err:  # noqa: BLE001 - vLLM missing or the architecture unsupported: use transformers
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return Scorer(spec, options), f"transformers (vLLM failed: {reason[:200]})"
+
+
 def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], options: ScoreOptions,
                 done: dict[int, Any] | None = None, on_result: Callable[[int, Any], None] = lambda i, v: None,
                 progress: Callable[[int], None] = lambda n: None) -> ModelRun:
@@ -476,7 +501,7 @@ def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], opti
     if not todo:
         return run
     started = time.time()
-    scorer = Scorer(spec, options)
+    scorer, run.backend = make_scorer(spec, options)
     run.load_s = time.time() - started
     try:
         encoded: dict[int, Encoded] = {}
@@ -501,7 +526,8 @@ def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], opti
             on_result(index, value)
 
         started = time.time()
-        run_batches(scorer, encoded, options.batch_size, keep, errors.__setitem__, progress)
+        chunk = options.batch_size if run.backend == "transformers" else max(options.batch_size, 512)
+        run_batches(scorer, encoded, chunk, keep, errors.__setitem__, progress)
         run.score_s = time.time() - started
     finally:
         scorer.close()

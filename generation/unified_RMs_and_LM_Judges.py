@@ -54,6 +54,9 @@ def build_parser(judges_module) -> argparse.ArgumentParser:
     parser.add_argument("--attn_implementation", choices=("auto", "flash_attention_2", "sdpa", "eager"),
                         default="auto", help="auto: flash_attention_2 on GPU when flash-attn is installed, "
                                              "else eager for Gemma-2 RMs and sdpa otherwise")
+    parser.add_argument("--rm_backend", choices=("transformers", "vllm"), default="transformers",
+                        help="vllm: score sequence-classifier RMs with vLLM's pooling runner (falls back to "
+                             "transformers where vLLM is missing or the architecture unsupported)")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute verifiers whose columns already exist (default: keep them)")
     parser.add_argument("--list", action="store_true", help="print the reward models and judges, then exit")
@@ -151,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     provenance = Provenance("step3_verifiers", args)
     checkpoints = VerifierCheckpoints(checkpoint_dir(args.output_path), rows_fingerprint(dataset), args.overwrite)
     options = ScoreOptions(device=device, dtype=args.dtype, attn_implementation=args.attn_implementation,
-                           batch_size=args.batch_size, max_input_length=args.max_input_length)
+                           batch_size=args.batch_size, max_input_length=args.max_input_length,
+                           backend=args.rm_backend)
     rm_todo = checkpoints.plan_reward_models(rm_specs, dataset, options)
     preflight(rm_todo)
     mode = checkpoints.run_reward_models(rm_todo, dataset, options, args.sequential_rm_processing)

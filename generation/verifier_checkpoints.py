@@ -78,7 +78,7 @@ class VerifierCheckpoints:
     def rm_key(self, spec: RewardModelSpec, options: ScoreOptions) -> str:
         """Everything that shapes a reward model's scores."""
         return _hash([self.fingerprint, dataclasses.asdict(spec), options.max_input_length,
-                      resolve_dtype(spec, options)])
+                      resolve_dtype(spec, options), options.backend])
 
     def plan_reward_models(self, specs: list[RewardModelSpec], dataset, options: ScoreOptions) -> list:
         """The reward models that still need scoring (others are kept or reused)."""
@@ -116,7 +116,8 @@ class VerifierCheckpoints:
                  "dtype": resolve_dtype(spec, options), "attn_implementation": resolve_attn(spec, options),
                  "batch_size": options.batch_size, "max_input_length": options.max_input_length,
                  "device": options.device, "device_map": options.device_map,
-                 **{k: summary[k] for k in ("truncated", "load_s", "score_s", "tokens", "resumed") if k in summary}}
+                 **{k: summary[k] for k in ("backend", "truncated", "load_s", "score_s", "tokens", "resumed")
+                    if k in summary}}
         if "fatal" in summary:
             self.report[spec.name] = {**stats, "status": "failed", "failures": sum(row_sizes),
                                       "error": summary["fatal"]}

@@ -152,7 +152,8 @@ def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
     ragged = str(tmp_path / "ragged.jsonl")
     with open(ragged, "w") as handle:
         for i, row in enumerate(ROWS):
-            handle.write(json.dumps({"instruction": row["instruction"], "samples": row["samples"][: 3 - (i == 2)]}) + "\n")
+            samples = row["samples"][: 3 - (i == 2)]  # row 2 has one sample fewer
+            handle.write(json.dumps({"instruction": row["instruction"], "samples": samples}) + "\n")
     with pytest.raises(UserError, match=r"rows \[2\] differ"):
         step3.main(["--dataset_path", ragged, "--output_path", out, "--reward_models", rms["seq"]])
     no_samples = str(tmp_path / "nosamples.jsonl")
@@ -257,3 +258,17 @@ def test_registry_file_implicit_prm_and_overwrite(rms, step2, tmp_path, run):
     assert again.returncode == 0 and "TinyEurus: scored" in again.stdout
     flat = lambda rows: [s for row in rows for steps in row for s in steps]
     assert flat(load(out)["TinyEurus_step_scores"]) == pytest.approx(flat(data["TinyEurus_step_scores"]), abs=1e-7)
+
+
+def test_vllm_pooling_backend_matches_transformers(rms, step2, tmp_path, run):
+    """--rm_backend vllm scores sequence classifiers with vLLM's pooling runner: the same raw logits (no sigmoid)."""
+    hf_out, vllm_out = str(tmp_path / "hf.hf"), str(tmp_path / "vllm.hf")
+    assert run("--dataset_path", step2, "--output_path", hf_out, "--reward_models", rms["seq"]).returncode == 0
+    proc = run_script(SCRIPT, "--dataset_path", step2, "--output_path", vllm_out, "--reward_models",
+                      f"{rms['seq']},{rms['prm']}", "--rm_backend", "vllm", "--batch_size", "8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    verifiers = json.load(open(provenance_path(vllm_out)))["verifiers"]
+    assert verifiers["TinySeq"]["backend"] == "vllm"
+    assert verifiers["TinyPRM"]["backend"].startswith("transformers (vLLM serves only sequence_classifier")
+    for got, want in zip(load(vllm_out)["TinySeq_scores"], load(hf_out)["TinySeq_scores"], strict=True):
+        assert got == pytest.approx(want, abs=1e-4)
