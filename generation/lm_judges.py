@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import importlib.util
 import json
@@ -16,6 +15,7 @@ from judge_prompts import (judge_messages, opens_thinking, parse_critique, parse
                            template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
 from record_store import RecordStore
+from vllm_engine import start_engine, stop_engine
 
 SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
 # Cached answers reach the OS as each lands (a killed run loses none); an fsync per answer would stall the
@@ -256,13 +256,14 @@ def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSett
                   requests: list[tuple[str, list[int], int]], store: RecordStore, max_model_len: int) -> None:
     """Start one engine sized to the inputs, generate chunk by chunk into store, then tear the engine down."""
     import torch
-    from vllm import LLM, SamplingParams, TokensPrompt
+    from vllm import SamplingParams, TokensPrompt
 
     gpus = torch.cuda.device_count()
     tensor_parallel = args.judge_tensor_parallel_size or max(1, min(spec.tensor_parallel, gpus))
-    llm = LLM(model=spec.model, trust_remote_code=spec.trust_remote_code, tensor_parallel_size=tensor_parallel,
-              gpu_memory_utilization=args.judge_gpu_memory_utilization, max_model_len=max_model_len,
-              seed=settings.seed, dtype=args.judge_dtype, enforce_eager=args.judge_enforce_eager or gpus == 0)
+    llm = start_engine(model=spec.model, trust_remote_code=spec.trust_remote_code,
+                       tensor_parallel_size=tensor_parallel, gpu_memory_utilization=args.judge_gpu_memory_utilization,
+                       max_model_len=max_model_len, seed=settings.seed, dtype=args.judge_dtype,
+                       enforce_eager=args.judge_enforce_eager)
     try:
         for start in range(0, len(requests), args.judge_chunk_size):
             chunk = requests[start:start + args.judge_chunk_size]
@@ -274,28 +275,5 @@ def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSett
                                 "truncated": [o.finish_reason == "length" for o in output.outputs]})
             store.flush()
     finally:
-        shutdown_engine(llm)
-        del llm
-        release_memory()
+        stop_engine(llm)
 
-
-def shutdown_engine(llm) -> None:
-    """Stop the engine's worker processes (vLLM v1 engine core) so their memory is returned."""
-    engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
-    if engine_core is not None and hasattr(engine_core, "shutdown"):
-        engine_core.shutdown()
-
-
-def release_memory() -> None:
-    """Free what a torn-down engine left behind, so the next judge fits: distributed state, caches, GPU memory."""
-    import torch
-
-    gc.collect()
-    try:
-        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
-    except ImportError:  # a vLLM without this helper: the torch caches below are all there is to free
-        pass
-    else:
-        cleanup_dist_env_and_memory()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from cli_support import UserError
+from vllm_engine import start_engine, stop_engine
 
 VLLM_CHUNK_PROMPTS = 256  # prompts per vLLM generate call: each chunk is checkpointed before the next starts
 S1_END = "<|im_end|>"
@@ -97,14 +98,13 @@ class VllmBackend:
     def __init__(self, model: str, settings: SamplingSettings, stop_ids: list[int], seed: int,
                  tensor_parallel_size: int | None, gpu_memory_utilization: float) -> None:
         import torch
-        from vllm import LLM
 
         gpus = torch.cuda.device_count()
         self.settings = settings
         self.stop_ids = stop_ids
-        self.llm = LLM(model=model, tensor_parallel_size=tensor_parallel_size or max(1, min(8, gpus)),
-                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=settings.max_length,
-                       seed=seed, enforce_eager=gpus == 0, trust_remote_code=False)
+        self.llm = start_engine(model=model, tensor_parallel_size=tensor_parallel_size or max(1, min(8, gpus)),
+                                gpu_memory_utilization=gpu_memory_utilization, max_model_len=settings.max_length,
+                                seed=seed, trust_remote_code=False)
 
     def run(self, requests: list[LocalRequest], on_result: OnResult, chunk_prompts: int = VLLM_CHUNK_PROMPTS) -> None:
         """Generate every request, calling on_result(key, texts, tokens) for each prompt once its chunk is done."""
@@ -122,9 +122,7 @@ class VllmBackend:
 
     def close(self) -> None:
         """Stop the engine's worker processes (left running, they can keep the interpreter from exiting)."""
-        core = getattr(self.llm.llm_engine, "engine_core", None)
-        if core is not None and hasattr(core, "shutdown"):
-            core.shutdown()
+        stop_engine(self.llm)
 
 
 class TransformersBackend:

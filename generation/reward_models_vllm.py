@@ -1,10 +1,9 @@
 """Sequence-classifier reward models through vLLM's pooling runner (raw logits at the last token, no sigmoid)."""
 from __future__ import annotations
 
-import gc
-
 from reward_model_registry import RewardModelSpec
 from reward_models import Encoded, ScoreOptions, Scorer, resolve_dtype
+from vllm_engine import start_engine, stop_engine
 
 CHUNK = 512  # sequences handed to vLLM per call (each finished chunk is checkpointed)
 
@@ -14,18 +13,17 @@ class VllmScorer(Scorer):
 
     def __init__(self, spec: RewardModelSpec, options: ScoreOptions) -> None:
         import torch
-        from vllm import LLM
 
         self._init_tokenizer(spec, options)
         self.model = self.reference = self.heads = None
         self.step_id = self.reward_token_id = None
         self.expected_bos = self._template_bos()
         gpus = torch.cuda.device_count() if options.device.startswith("cuda") else 0
-        self.llm = LLM(model=spec.hf_id, revision=spec.revision, tokenizer=spec.hf_id, runner="pooling",
-                       convert="classify", trust_remote_code=spec.trust_remote_code,
-                       dtype=resolve_dtype(spec, options), max_model_len=options.max_input_length,
-                       max_num_seqs=options.batch_size, enforce_eager=not gpus,
-                       tensor_parallel_size=gpus if options.device_map and gpus > 1 else 1)
+        self.llm = start_engine(model=spec.hf_id, revision=spec.revision, tokenizer=spec.hf_id, runner="pooling",
+                                convert="classify", trust_remote_code=spec.trust_remote_code,
+                                dtype=resolve_dtype(spec, options), max_model_len=options.max_input_length,
+                                max_num_seqs=options.batch_size, enforce_eager=not gpus,
+                                tensor_parallel_size=gpus if options.device_map and gpus > 1 else 1)
 
     def forward(self, batch: list[Encoded]) -> list[float]:
         """Raw classifier logit of each sequence (use_activation=False: vLLM would apply a sigmoid otherwise)."""
@@ -38,10 +36,5 @@ class VllmScorer(Scorer):
 
     def close(self) -> None:
         """Stop the engine's processes and free their memory."""
-        engine_core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
-        if engine_core is not None and hasattr(engine_core, "shutdown"):
-            engine_core.shutdown()
+        stop_engine(self.llm)
         self.llm = None
-        gc.collect()
-        if self.torch.cuda.is_available():
-            self.torch.cuda.empty_cache()

@@ -31,7 +31,7 @@ def build_parser(judges_module) -> argparse.ArgumentParser:
     parser.add_argument("--output_path", help="where to save the dataset with verifier columns (may equal input)")
     parser.add_argument("--reward_models", default=DEFAULT_REWARD_MODELS,
                         help="comma-separated registry names and/or NAME=PATH:KIND entries; '' for none "
-                             f"(default: the reference's 14 models)")
+                             "(default: the reference's 14 models)")
     parser.add_argument("--rm_registry", help="JSON file with extra reward-model entries (RewardModelSpec fields)")
     parser.add_argument("--lm_judges", default="", help="comma-separated LM judge names (see --list)")
     parser.add_argument("--batch_size", type=positive_int, default=4,

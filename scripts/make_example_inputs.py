@@ -1,6 +1,7 @@
-"""Write offline inputs for the example: tiny MATH-500 and GPQA files in their hub schemas and a tiny chat model.
+"""Write offline inputs for the example: tiny MATH-500 and GPQA files in their hub schemas, a tiny chat model and a
+tiny reward model (random weights, locally trained tokenizer).
 
-Usage: python scripts/make_example_inputs.py FOLDER  ->  FOLDER/math.jsonl, FOLDER/gpqa.jsonl, FOLDER/tiny-chat/
+Usage: python scripts/make_example_inputs.py FOLDER  ->  FOLDER/{math,gpqa}.jsonl, FOLDER/tiny-chat/, FOLDER/tiny-rm/
 """
 from __future__ import annotations
 
@@ -12,19 +13,21 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 from fixtures_benchmarks import write_benchmark  # noqa: E402
 from tiny_models import build_chat_model  # noqa: E402
+from tiny_reward_models import build_sequence_classifier  # noqa: E402
 
 
 def main() -> None:
     """Create the example inputs in the given folder (an existing tiny model is kept)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", help="where to write math.jsonl, gpqa.jsonl and tiny-chat/")
+    parser.add_argument("folder", help="where to write math.jsonl, gpqa.jsonl, tiny-chat/ and tiny-rm/")
     folder = parser.parse_args().folder
     for name in ("math", "gpqa"):
         print(write_benchmark(name, folder))
-    model = os.path.join(folder, "tiny-chat")
-    if not os.path.exists(os.path.join(model, "config.json")):
-        build_chat_model(model)
-    print(model)
+    for name, build in (("tiny-chat", build_chat_model), ("tiny-rm", build_sequence_classifier)):
+        model = os.path.join(folder, name)
+        if not os.path.exists(os.path.join(model, "config.json")):
+            build(model)
+        print(model)
 
 
 if __name__ == "__main__":

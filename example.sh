@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole pipeline on one benchmark: Step 1 (generate samples), Step 2 (grade them), Step 3 (reward model + LM judge).
+# Defaults run offline on CPU, with no API key: tiny random-weight models and tiny benchmark files built locally, so
+# the numbers are meaningless but every step runs for real. Override any default with environment variables, e.g.
+#   MODEL=Qwen/Qwen2.5-0.5B-Instruct DATASET_PATH= MAX_ROWS=20 bash example.sh      # a real model, MATH-500 from the hub
+#   MODEL=gpt-4o-mini LLM_FALLBACK=auto LM_JUDGES=GPT-4o-mini bash example.sh         # API models (OPENAI_API_KEY set)
+#   REWARD_MODELS=Skywork-Reward-V2-Qwen3-0.6B bash example.sh                         # a real reward model
+set -euo pipefail
+cd "$(dirname "$0")"
+bash scripts/setup_env.sh
+. .venv/bin/activate
+
+OUT=${OUT:-datasets/example}                      # where the three outputs go
+INPUTS=${INPUTS:-$OUT/inputs}                     # tiny offline models and benchmark files
+DATASET=${DATASET:-math}                          # mmlu, mmlu_pro, math, gpqa, gpqa_diamond
+if [ -z "${MODEL:-}" ] || [ -z "${REWARD_MODELS+x}" ] || [ -z "${LM_JUDGES+x}" ] || [ -z "${DATASET_PATH+x}" ]; then
+  python scripts/make_example_inputs.py "$INPUTS" >/dev/null
+fi
+MODEL=${MODEL:-$INPUTS/tiny-chat}                 # an API model name, a hub id or a local folder
+DATASET_PATH=${DATASET_PATH-$INPUTS/$DATASET.jsonl}  # set it empty (DATASET_PATH=) to read the benchmark from the hub
+BACKEND=${BACKEND:-auto}                          # auto, api, vllm, transformers
+SAMPLES=${SAMPLES:-4}                             # samples per problem
+MAX_ROWS=${MAX_ROWS:-}                            # first N problems (empty: all)
+MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-64}
+TEMPERATURE=${TEMPERATURE:-0.7}
+LLM_FALLBACK=${LLM_FALLBACK:-never}               # Step 2: auto asks an LLM only for undecidable samples (needs a key)
+REWARD_MODELS=${REWARD_MODELS-TinyRM=$INPUTS/tiny-rm:sequence_classifier}
+LM_JUDGES=${LM_JUDGES-TinyJudge=$INPUTS/tiny-chat}
+JUDGE_MAX_TOKENS=${JUDGE_MAX_TOKENS:-64}
+
+step1_args=(--model "$MODEL" --dataset "$DATASET" --output_path "$OUT/samples.hf" --backend "$BACKEND"
+            --samples_per_instruction "$SAMPLES" --max_new_tokens "$MAX_NEW_TOKENS" --temperature "$TEMPERATURE")
+[ -n "$DATASET_PATH" ] && step1_args+=(--dataset_path "$DATASET_PATH")
+[ -n "$MAX_ROWS" ] && step1_args+=(--max_rows "$MAX_ROWS")
+
+echo "== Step 1: generate samples"
+python generation/generate_reasoning_samples.py "${step1_args[@]}"
+echo "== Step 2: grade samples"
+python generation/unified_evaluation.py --input_path "$OUT/samples.hf" --output_path "$OUT/evaluated.hf" \
+    --dataset_type "$DATASET" --llm_fallback "$LLM_FALLBACK"
+echo "== Step 3: reward models and LM judges"
+python generation/unified_RMs_and_LM_Judges.py --dataset_path "$OUT/evaluated.hf" --output_path "$OUT/verified.hf" \
+    --reward_models "$REWARD_MODELS" --lm_judges "$LM_JUDGES" --judge_max_tokens "$JUDGE_MAX_TOKENS" --batch_size 8
+echo "== Done: load it with  datasets.load_dataset('$OUT/verified.hf')['data']"
