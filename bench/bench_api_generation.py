@@ -8,7 +8,6 @@ child process (like a real API, it does not share the client's interpreter); the
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import resource
 import sys
@@ -17,7 +16,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests")]
 
-from loopback import LoopbackServer, Reply, openai_body  # noqa: E402
+from loopback import Reply, openai_body, serve_in_child  # noqa: E402
 from model_clients import ApiConfig, ChatJob, run_chat_jobs  # noqa: E402
 
 LATENCY_S = 0.2
@@ -26,13 +25,6 @@ LATENCY_S = 0.2
 def slow_responder(path: str, request: dict, count: int) -> Reply:
     """Every request answered after LATENCY_S with `n` completions."""
     return Reply(delay=LATENCY_S, body=openai_body(request, ["Reasoning.\nThe answer is: B"] * (request.get("n") or 1)))
-
-
-def serve(urls: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
-    """Child process: run the slow loopback server until told to stop."""
-    with LoopbackServer(slow_responder) as server:
-        urls.put(server.url)
-        stop.wait()
 
 
 def measure(url: str, problems: int, samples: int, concurrency: int, per_request: int = 1) -> tuple[float, dict]:
@@ -62,18 +54,10 @@ def main() -> None:
     args = parser.parse_args()
     ideal = args.max_concurrency / LATENCY_S
     import openai  # noqa: F401  (a one-off ~1.5 s import, not per-request cost)
-    context = multiprocessing.get_context("spawn")
-    urls, stop = context.Queue(), context.Event()
-    server = context.Process(target=serve, args=(urls, stop), daemon=True)
-    server.start()
-    try:
-        url = urls.get(timeout=60)
+    with serve_in_child(slow_responder) as url:
         rate, stats = measure(url, args.problems, args.samples, args.max_concurrency)
         base, _ = measure(url, args.baseline_requests, 1, 1)
         batched, _ = measure(url, args.problems, args.samples, args.max_concurrency, per_request=args.samples)
-    finally:
-        stop.set()
-        server.join(10)
     print(f"{args.problems} problems x {args.samples} samples = {stats['samples']} requests (n=1) at "
           f"max_concurrency {args.max_concurrency}: {rate:.1f} samples/s in {stats['wall_time_s']:.2f} s; "
           f"ideal {ideal:.0f} samples/s; ratio {rate / ideal:.2f} (goal >= 0.8); "

@@ -10,7 +10,6 @@ The server runs in a child process (like a real API, it does not share the clien
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -19,7 +18,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests")]
 
-from loopback import LoopbackServer, Reply, openai_body  # noqa: E402
+from loopback import Reply, openai_body, serve_in_child  # noqa: E402
 
 LATENCY_S = 0.2
 
@@ -27,13 +26,6 @@ LATENCY_S = 0.2
 def slow_judge(path: str, request: dict, count: int) -> Reply:
     """Every request answered after LATENCY_S with `n` judgments ending in a verdict."""
     return Reply(delay=LATENCY_S, body=openai_body(request, ["The steps hold.\nTrue"] * (request.get("n") or 1)))
-
-
-def serve(urls: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
-    """Child process: run the slow loopback server until told to stop."""
-    with LoopbackServer(slow_judge) as server:
-        urls.put(server.url)
-        stop.wait()
 
 
 def measure(url: str, samples: int, k: int, concurrency: int) -> dict:
@@ -74,18 +66,11 @@ def main() -> None:
     parser.add_argument("--max_concurrency", type=int, default=64)
     parser.add_argument("--baseline_samples", type=int, default=100)
     opts = parser.parse_args()
-    urls, stop = multiprocessing.Queue(), multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(urls, stop), daemon=True)
-    server.start()
-    try:
-        url = urls.get(timeout=30)
-        import openai  # noqa: F401 - SDK import outside the timed region
+    import openai  # noqa: F401 - SDK import outside the timed region
 
+    with serve_in_child(slow_judge) as url:
         result = measure(url, opts.samples, opts.verdicts, opts.max_concurrency)
         baseline = measure(url, opts.baseline_samples, opts.verdicts, 4)
-    finally:
-        stop.set()
-        server.join(timeout=10)
     print(f"\nK = {opts.verdicts} verdicts per sample, one request (n = K) per sample, {LATENCY_S * 1000:.0f} ms "
           f"server latency")
     for name, figures in (("measured", result), ("reference-like (4 at a time)", baseline)):

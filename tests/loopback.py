@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 @dataclass
@@ -131,3 +133,25 @@ class LoopbackServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _serve_until(responder: Callable[[str, dict, int], Reply], urls, stop) -> None:
+    """Child-process body of serve_in_child: run a server until `stop` is set."""
+    with LoopbackServer(responder) as server:
+        urls.put(server.url)
+        stop.wait()
+
+
+@contextmanager
+def serve_in_child(responder: Callable[[str, dict, int], Reply]) -> Iterator[str]:
+    """Run a LoopbackServer in a separate process (like a real API, it does not share the client's CPU time
+    with the client's interpreter lock); yields its /v1 URL. The responder must be a module-level function."""
+    context = multiprocessing.get_context("spawn")
+    urls, stop = context.Queue(), context.Event()
+    process = context.Process(target=_serve_until, args=(responder, urls, stop), daemon=True)
+    process.start()
+    try:
+        yield urls.get(timeout=60)
+    finally:
+        stop.set()
+        process.join(10)
