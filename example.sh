@@ -4,7 +4,7 @@
 # the numbers are meaningless but every step runs for real. Override any default with environment variables, e.g.
 #   MODEL=Qwen/Qwen2.5-0.5B-Instruct DATASET_PATH= MAX_ROWS=20 bash example.sh      # a real model, MATH-500 from the hub
 #   MODEL=gpt-4o-mini LLM_FALLBACK=auto LM_JUDGES=GPT-4o-mini bash example.sh         # API models (OPENAI_API_KEY set)
-#   REWARD_MODELS=Skywork-Reward-V2-Qwen3-0.6B bash example.sh                         # a real reward model
+#   REWARD_MODELS=SkyworkV2-Qwen3-0.6B bash example.sh                                  # a real reward model (hub)
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/setup_env.sh

@@ -16,6 +16,7 @@ STEP_TOKEN = "<extra_0>"
 MASK_POOLING_KINDS = ("multi_objective", "decision_tree", "scalar_head", "internlm2")  # remote heads pool by mask
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 TORCH_DTYPES = ("float32", "bfloat16", "float16")
+MISSING_SAMPLE = "sample is missing (failed generation) or has no steps"
 
 
 @dataclass
@@ -507,8 +508,8 @@ def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], opti
         encoded: dict[int, Encoded] = {}
         for i in todo:
             instruction, sample = items[i]
-            if not isinstance(sample, str) or not sample.strip():
-                errors[i] = "sample is empty or missing"
+            if not isinstance(sample, str) or (spec.is_prm and not sample.strip()):
+                errors[i] = MISSING_SAMPLE  # a failed generation, or no steps for a PRM to score
                 progress(1)
                 continue
             try:

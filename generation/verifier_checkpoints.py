@@ -12,9 +12,8 @@ from cli_support import write_json_atomic
 from gpu_allocation import Job, run_all
 from record_store import RecordStore
 from reward_model_registry import RewardModelSpec
-from reward_models import ScoreOptions, resolve_attn, resolve_dtype, row_columns
+from reward_models import MISSING_SAMPLE, ScoreOptions, resolve_attn, resolve_dtype, row_columns
 
-MISSING_SAMPLE = "sample is empty or missing"
 
 
 def _hash(payload) -> str:

@@ -209,6 +209,13 @@ def test_failures_are_none_not_zero(models):
     assert columns["prm_min_scores"][0][1:] == [None, None] and columns["prm_step_scores"][0][1] == []
 
 
+def test_empty_response_is_scored_by_an_outcome_rm(models):
+    """An empty response is a real (bad) output: an outcome RM scores it; only a failed generation (None) is None."""
+    run = score_items(models["llama"], [ITEMS[0], ("q", ""), ("q", None)], options())
+    assert isinstance(run.results[1], float) and run.results[2] is None
+    assert set(run.errors) == {2}
+
+
 class FlakyScorer:
     """A scorer whose batches above two items run out of memory and whose item 'bad' always fails."""
 
