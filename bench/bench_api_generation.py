@@ -4,18 +4,24 @@ Usage: python bench/bench_api_generation.py [--problems 200] [--samples 8] [--ma
 One request per sample (n=1), as the reference sends them, so the figure compares with its 5 samples/s
 (one request at a time). Ideal: max_concurrency / latency = 64 / 0.2 s = 320 samples/s. The server runs in a
 child process (like a real API, it does not share the client's interpreter); the SDK is imported before timing.
+Then the whole Step 1 command (generate_reasoning_samples.py: checkpoint, output, provenance) runs the same
+problems against the same server, sending one request per problem with n = samples, as it does by default.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests")]
 
+from fixtures_benchmarks import write_benchmark  # noqa: E402
 from loopback import Reply, openai_body, serve_in_child  # noqa: E402
 from model_clients import ApiConfig, ChatJob, run_chat_jobs  # noqa: E402
 
@@ -44,6 +50,25 @@ def measure(url: str, problems: int, samples: int, concurrency: int, per_request
     return stats["samples"] / elapsed, stats
 
 
+def measure_step1(url: str, problems: int, samples: int, concurrency: int) -> tuple[float, float]:
+    """Run the Step 1 command on `problems` MATH-style rows; return (samples/s over its generation time, wall s)."""
+    rows = [{"problem": f"Compute ${i} + {i}$.", "solution": f"$\\boxed{{{2 * i}}}$", "answer": str(2 * i),
+             "subject": "Prealgebra", "level": 1, "unique_id": f"test/{i}.json"} for i in range(problems)]
+    with tempfile.TemporaryDirectory() as folder:
+        data = write_benchmark("math", folder, rows=rows)
+        output = os.path.join(folder, "out.hf")
+        command = [sys.executable, os.path.join(ROOT, "generation", "generate_reasoning_samples.py"),
+                   "--model", "loop", "--provider", "openai_compatible", "--base_url", url, "--dataset", "math",
+                   "--dataset_path", data, "--output_path", output, "--samples_per_instruction", str(samples),
+                   "--max_concurrency", str(concurrency)]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        wall = time.perf_counter() - start
+        with open(output + ".provenance.json") as handle:
+            provenance = json.load(handle)
+    return provenance["counts"]["generated_this_run"] / provenance["generation_time_s"], wall
+
+
 def main() -> None:
     """Run the main measurement and the reference-style sequential baseline; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -58,6 +83,7 @@ def main() -> None:
         rate, stats = measure(url, args.problems, args.samples, args.max_concurrency)
         base, _ = measure(url, args.baseline_requests, 1, 1)
         batched, _ = measure(url, args.problems, args.samples, args.max_concurrency, per_request=args.samples)
+        step1_rate, step1_wall = measure_step1(url, args.problems, args.samples, args.max_concurrency)
     print(f"{args.problems} problems x {args.samples} samples = {stats['samples']} requests (n=1) at "
           f"max_concurrency {args.max_concurrency}: {rate:.1f} samples/s in {stats['wall_time_s']:.2f} s; "
           f"ideal {ideal:.0f} samples/s; ratio {rate / ideal:.2f} (goal >= 0.8); "
@@ -66,6 +92,8 @@ def main() -> None:
     print(f"reference default (one request at a time), {args.baseline_requests} requests: {base:.2f} samples/s "
           f"(ideal {1 / LATENCY_S:.0f}); speed-up {rate / base:.0f}x")
     print(f"one request per problem with n={args.samples} (OpenAI/Together/vLLM servers): {batched:.0f} samples/s")
+    print(f"Step 1 command (n={args.samples} per problem, checkpointed): {step1_rate:.0f} samples/s while generating; "
+          f"{step1_wall:.1f} s for the whole command including start-up, loading and saving")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "generation"))
 
-import answer_checking as grading  # noqa: E402
+import answer_grading as grading  # noqa: E402
 
 FILLER = ("We start by restating the problem and the quantities involved. Next, we set up the relevant relation "
           "and simplify step by step, checking each intermediate value against the constraints. ")

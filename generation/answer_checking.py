@@ -10,7 +10,6 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from fractions import Fraction
 from multiprocessing.connection import wait
 from typing import Callable, Iterator
@@ -18,7 +17,7 @@ from typing import Callable, Iterator
 MATH_TIMEOUT_S = 5.0
 HARD_TIMEOUT_FACTOR = 3  # a worker silent for this many soft timeouts is killed
 PRECISION = 60  # significant digits of the value guard
-REL_TOL = 1e-12
+REL_TOL = 1e-12  # for values written with a decimal approximation (a sympy Float)
 SPACING = re.compile(r"\\[,;:!> ]|\\(?:left|right|displaystyle|big|Big)\b|\s+")
 DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°")
 TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
@@ -29,6 +28,7 @@ WORD_ANSWER = re.compile(r"[A-Za-z][A-Za-z.,'()-]*")  # a name or phrase (spaces
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
 DANGLING = re.compile(r"[-+*/^=,(]\s*$")
+BASE_NUMBER = re.compile(r"\(?([0-9A-Za-z]+)\)?(?:_\{?(\d+)\}?)?")  # 1011_2, A3_{16}, (101)_{3}
 
 
 class GradeTimeout(BaseException):
@@ -108,19 +108,31 @@ def closed_value(expr):
         if expr.free_symbols or not expr.is_number:
             return None
         value = expr.evalf(PRECISION)
+        if getattr(value, "_prec", PRECISION) < 10:  # no reliable digits: sin(pi) evaluates to 0.e-136
+            return None
         return value if value.is_finite else None
     except Exception:  # sympy raises many types on exotic values
         return None
 
 
 def values_differ(first, second, percent: bool) -> bool:
-    """True when two closed expressions have provably different values (relative 1e-12; x100 allowed with %)."""
+    """True when two closed expressions have provably different values (x100 allowed with %).
+
+    Exact values differ when their difference evaluates to a non-zero number (so 1/10^20 differs from
+    1/(10^20+1)); a value written with a decimal approximation (a sympy Float) must agree to REL_TOL.
+    """
+    import sympy
+
     a, b = closed_value(first), closed_value(second)
     if a is None or b is None:
         return False
+    exact = not (first.has(sympy.Float) or second.has(sympy.Float))
     for scale in ((1, 100, Fraction(1, 100)) if percent else (1,)):
-        other = b * scale
-        if abs(a - other) <= REL_TOL * max(abs(a), abs(other)):
+        if exact:
+            gap = closed_value(first - second * sympy.Rational(scale))
+            if gap is None or gap == 0:  # None: no reliable digit, i.e. zero as far as 60 digits can tell
+                return False
+        elif abs(a - b * scale) <= REL_TOL * max(abs(a), abs(b * scale)):
             return False
     return True
 
@@ -133,17 +145,29 @@ def sample_points(symbols: set) -> list[dict]:
     return [{s: sympy.Rational(rng.randint(101, 999), 97) for s in sorted(symbols, key=str)} for _ in range(2)]
 
 
-def guard_differs(gold, pred, percent: bool) -> bool:
-    """Whether values prove a math-verify 'equal' wrong: numbers, tuples/sets of numbers, same-side equations."""
+def assigned_value(expr):
+    """The right side of an assignment 'x = 5', else the expression itself."""
     import sympy
 
-    if isinstance(gold, sympy.Eq) and isinstance(pred, sympy.Eq) and gold.lhs == pred.lhs:
-        gold, pred = gold.rhs, pred.rhs
-    if isinstance(gold, (sympy.Tuple, sympy.FiniteSet)) and isinstance(pred, type(gold)):
+    return expr.rhs if isinstance(expr, sympy.Eq) and isinstance(expr.lhs, sympy.Symbol) else expr
+
+
+def guard_differs(gold, pred, percent: bool) -> bool:
+    """Whether values prove a math-verify 'equal' wrong: numbers, tuples, sets, intervals, relations, 'x = 5'."""
+    import sympy
+
+    if isinstance(gold, sympy.Eq) != isinstance(pred, sympy.Eq):
+        gold, pred = assigned_value(gold), assigned_value(pred)
+    if isinstance(gold, sympy.core.relational.Relational) and type(gold) is type(pred):
+        if gold.lhs == pred.lhs:
+            gold, pred = gold.rhs, pred.rhs
+        elif gold.rhs == pred.rhs:
+            gold, pred = gold.lhs, pred.lhs
+    if isinstance(gold, (sympy.Tuple, sympy.FiniteSet, sympy.Interval, sympy.Union)) and type(gold) is type(pred):
         items = [list(gold.args), list(pred.args)]
         if len(items[0]) != len(items[1]):
             return False
-        if isinstance(gold, sympy.FiniteSet):
+        if isinstance(gold, (sympy.FiniteSet, sympy.Union)):
             items = [sorted(group, key=sympy.default_sort_key) for group in items]
         return any(guard_differs(g, p, percent) for g, p in zip(*items))
     if not isinstance(gold, sympy.Expr) or not isinstance(pred, sympy.Expr):
@@ -154,6 +178,29 @@ def guard_differs(gold, pred, percent: bool) -> bool:
         return False
     return all(values_differ(gold.subs(point), pred.subs(point), percent)
                for point in sample_points(gold.free_symbols))
+
+
+def base_number(text: str) -> tuple[str, int | None] | None:
+    """(digits, base) of an integer written in a base, '1011_2' -> ('1011', 2); ('1011', None) without one."""
+    match = BASE_NUMBER.fullmatch(math_key(text) or "")
+    if not match:
+        return None
+    digits, base = match.group(1).upper().lstrip("0") or "0", match.group(2)
+    if base is None:
+        return (digits, None) if digits.isdigit() else None
+    if not 2 <= int(base) <= 36 or not re.search(r"\d", match.group(1) + base) or any(
+            int(digit, 36) >= int(base) for digit in digits):
+        return None
+    return digits, int(base)
+
+
+def base_verdict(pred: str, gold: str) -> bool | None:
+    """Numbers with a base subscript: the same digits in the same base (a missing subscript is the asked one)."""
+    numbers = base_number(pred), base_number(gold)
+    if None in numbers or (numbers[0][1] is None and numbers[1][1] is None):
+        return None
+    (pred_digits, pred_base), (gold_digits, gold_base) = numbers
+    return pred_digits == gold_digits and (pred_base == gold_base or None in (pred_base, gold_base))
 
 
 def is_word_answer(text: str) -> bool:
@@ -174,6 +221,9 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
     """(equivalent?, how): True/False when decided, None when the procedural path cannot decide."""
     if math_key(pred) == math_key(gold):
         return True, "same text"
+    based = base_verdict(pred, gold)
+    if based is not None:
+        return based, "base digits"
     exact_pred, exact_gold = plain_number(pred), plain_number(gold)
     if exact_pred is not None and exact_gold is not None:
         return exact_pred == exact_gold, "exact numbers"
@@ -305,194 +355,3 @@ def math_verdicts(pairs: list[tuple[str, str]], workers: int, done: Callable[[in
 def choice_correct(letter: str | None, gold: str, letters: str) -> bool:
     """Multiple choice: the extracted letter equals the gold letter, both within the valid range."""
     return letter is not None and letter in letters and letter == gold
-
-
-# ---- grading a dataset: benchmark table, row checks, procedural grading, LLM fallback, summary ----
-
-CHOICE_COUNTS = {"gpqa": 4, "gpqa_diamond": 4, "mmlu": 4, "mmlu_pro": 10}  # default option count per benchmark
-DATASET_TYPES = ("math", *CHOICE_COUNTS)
-METHODS = ("procedural", "llm", "no_answer", "no_sample", "undecided")
-LETTER_ANSWER = re.compile(r"\(?([A-Z])\)?")
-JUDGE_TAIL_CHARS = 4000
-JUDGE_SYSTEM = "You grade one model response to a benchmark question. Reply with one JSON object and nothing else."
-JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-
-
-@dataclass
-class Graded:
-    """One sample's grade: extracted answer, correctness, and how it was decided (one of METHODS)."""
-
-    answer: str | None
-    correct: bool
-    method: str
-    note: str = ""
-
-
-def row_options(row: dict) -> list | None:
-    """A row's option texts: `options` (MMLU-Pro, GPQA) or `choices` (MMLU)."""
-    return row.get("options") or row.get("choices") or None
-
-
-def row_letters(row: dict, dataset_type: str) -> str:
-    """Valid answer letters of a multiple-choice row (A-D, or one per option)."""
-    from answer_parsing import valid_letters
-
-    return valid_letters(row_options(row), CHOICE_COUNTS[dataset_type])
-
-
-def gold_letter(answer: object) -> str | None:
-    """The gold letter of a multiple-choice row ('B', ' (B) '), or None when the answer is not a letter."""
-    match = LETTER_ANSWER.fullmatch(str(answer).strip()) if isinstance(answer, str) else None
-    return match.group(1) if match else None
-
-
-def check_rows(rows: list[dict], columns: list[str], dataset_type: str) -> None:
-    """UserError for input that cannot be graded as `dataset_type` (missing columns, wrong answer kind)."""
-    from cli_support import UserError
-
-    needed = ["samples", "instruction", "answer"] + (["options"] if dataset_type == "mmlu_pro" else [])
-    missing = [c for c in needed if c not in columns]
-    if missing:
-        raise UserError(f"input has no {', '.join(repr(c) for c in missing)} column (it has {columns}); "
-                        f"pass a Step 1 output or a released dataset for --dataset_type {dataset_type}")
-    for index, row in enumerate(rows):
-        if not isinstance(row["samples"], list):
-            raise UserError(f"row {index}: 'samples' must be a list of strings, got {type(row['samples']).__name__}")
-        if row["answer"] is None or not str(row["answer"]).strip():
-            raise UserError(f"row {index} has an empty 'answer'; every row needs its ground-truth answer")
-        if dataset_type == "math":
-            continue
-        letter, letters = gold_letter(row["answer"]), row_letters(row, dataset_type)
-        if letter is None or letter not in letters:
-            raise UserError(f"row {index}: answer {row['answer']!r} is not one of the letters {letters[0]}-"
-                            f"{letters[-1]} that --dataset_type {dataset_type} expects; check --dataset_type "
-                            f"(math answers need --dataset_type math)")
-    if dataset_type == "math" and rows and ("options" in columns or "choices" in columns) and all(
-            gold_letter(row["answer"]) for row in rows):
-        raise UserError("every answer is a single letter and the rows have options: this is a multiple-choice "
-                        "dataset; pass --dataset_type gpqa, gpqa_diamond, mmlu or mmlu_pro")
-
-
-def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Callable[[int], None],
-               timeout: float = MATH_TIMEOUT_S) -> list[list[Graded]]:
-    """Procedural grades for every sample of every row (math pairs are judged once each, in worker processes)."""
-    from answer_parsing import extract_choice, extract_math, gold_math_answer
-
-    graded: list[list[Graded]] = []
-    pending: dict[tuple[str, str], list[Graded]] = {}
-    for row in rows:
-        grades = []
-        for sample in row["samples"]:
-            if sample is None:
-                grades.append(Graded(None, False, "no_sample"))
-            elif dataset_type == "math":
-                pred = extract_math(sample)
-                grade = Graded(pred, False, "no_answer" if pred is None else "undecided")
-                if pred is not None:
-                    pending.setdefault((pred, gold_math_answer(str(row["answer"]))), []).append(grade)
-                grades.append(grade)
-            else:
-                letters = row_letters(row, dataset_type)
-                choice = extract_choice(sample, letters, row_options(row))
-                if choice.ambiguous:
-                    grades.append(Graded(None, False, "undecided", "several letters in the final statement"))
-                elif choice.letter is None:
-                    grades.append(Graded(None, False, "no_answer"))
-                else:
-                    correct = choice_correct(choice.letter, gold_letter(row["answer"]), letters)
-                    grades.append(Graded(choice.letter, correct, "procedural"))
-        graded.append(grades)
-        progress(sum(grade.method != "undecided" or dataset_type != "math" for grade in grades))
-    groups = list(pending.values())
-    verdicts = math_verdicts(list(pending), workers, lambda index: progress(len(groups[index])), timeout)
-    for grades, (verdict, note) in zip(pending.values(), verdicts):
-        for grade in grades:
-            grade.correct, grade.note = bool(verdict), note
-            grade.method = "undecided" if verdict is None else "procedural"
-    return graded
-
-
-def fallback_targets(graded: list[list[Graded]], mode: str) -> list[tuple[int, int]]:
-    """(row, sample) positions the LLM judge should grade: undecided ones (auto), every present sample (always)."""
-    wanted = {"never": (), "auto": ("undecided",), "always": ("procedural", "no_answer", "undecided", "llm")}[mode]
-    return [(r, i) for r, grades in enumerate(graded) for i, grade in enumerate(grades) if grade.method in wanted]
-
-
-def judge_messages(row: dict, sample: str, dataset_type: str) -> list[dict]:
-    """Chat messages asking the judge for the final answer (and, for math, equivalence with the reference)."""
-    from answer_parsing import gold_math_answer
-
-    tail = sample[-JUDGE_TAIL_CHARS:]
-    if dataset_type == "math":
-        task = (f"Reference answer: {gold_math_answer(str(row['answer']))}\n\nResponse (its end):\n{tail}\n\n"
-                "Extract the response's final answer and decide whether it is mathematically equivalent to the "
-                'reference answer. Reply as JSON: {"extracted_answer": "<final answer as written, or null if the '
-                'response gives none>", "is_correct": true or false}')
-    else:
-        letters = row_letters(row, dataset_type)
-        task = (f"Response (its end):\n{tail}\n\nWhich option letter ({letters[0]}-{letters[-1]}) does the response "
-                'give as its final answer? Reply as JSON: {"extracted_answer": "<one letter, or null if the response '
-                'gives no single final answer>"}')
-    return [{"role": "system", "content": JUDGE_SYSTEM},
-            {"role": "user", "content": f"Question:\n{row['instruction']}\n\n{task}"}]
-
-
-def read_judge_reply(text: str | None, row: dict, dataset_type: str) -> Graded | None:
-    """The grade a judge reply gives, or None when the reply is not the JSON asked for."""
-    import json
-
-    match = JSON_OBJECT.search(text or "")
-    try:
-        reply = json.loads(match.group(0)) if match else None
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(reply, dict) or "extracted_answer" not in reply:
-        return None
-    answer = reply["extracted_answer"]
-    answer = None if answer in ("", "null", "None") else answer
-    if answer is not None and not isinstance(answer, str):
-        return None
-    if dataset_type == "math":
-        if answer is None:
-            return Graded(None, False, "llm", "judge found no final answer")
-        return Graded(answer, reply["is_correct"], "llm") if isinstance(reply.get("is_correct"), bool) else None
-    letters = row_letters(row, dataset_type)
-    letter = gold_letter(answer) if answer is not None else None
-    if answer is not None and (letter is None or letter not in letters):
-        return None
-    return Graded(letter, choice_correct(letter, gold_letter(row["answer"]), letters), "llm")
-
-
-def majority_correct(grades: list[Graded], dataset_type: str) -> bool:
-    """Whether the most frequent extracted answer (None excluded, ties to the earliest) is correct."""
-    votes: dict[str, list[Graded]] = {}
-    for grade in grades:
-        if grade.answer is not None:
-            key = grade.answer if dataset_type != "math" else math_key(grade.answer)
-            votes.setdefault(key, []).append(grade)
-    if not votes:
-        return False
-    winner = max(votes.values(), key=len)  # dicts keep first-seen order, so ties go to the earliest answer
-    return any(grade.correct for grade in winner)
-
-
-def summarize(graded: list[list[Graded]], dataset_type: str) -> dict:
-    """Sample, pass@k, majority-vote and first-sample accuracy, extraction failures and counts per method."""
-    flat = [grade for grades in graded for grade in grades]
-    problems = [grades for grades in graded if grades]
-    decided = [g for g in flat if g.method in ("procedural", "llm", "no_answer")]
-
-    def ratio(part: int, whole: int) -> float | None:
-        return round(part / whole, 6) if whole else None
-
-    lengths = sorted({len(grades) for grades in problems})
-    return {
-        "problems": len(graded), "samples": len(flat), "samples_per_problem": lengths,
-        "methods": {method: sum(g.method == method for g in flat) for method in METHODS},
-        "sample_accuracy": ratio(sum(g.correct for g in decided), len(decided)),
-        "pass_at_k": ratio(sum(any(g.correct for g in grades) for grades in problems), len(problems)),
-        "majority_vote_accuracy": ratio(sum(majority_correct(grades, dataset_type) for grades in problems),
-                                        len(problems)),
-        "first_sample_accuracy": ratio(sum(grades[0].correct for grades in problems), len(problems)),
-        "extraction_failure_rate": ratio(sum(g.answer is None for g in flat), len(flat)),
-    }

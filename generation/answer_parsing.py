@@ -7,16 +7,24 @@ from dataclasses import dataclass
 THINK_END = "</think>"
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
 MARKDOWN = re.compile(r"\*{2,}|__|`+")
-# A statement that announces the answer: "The answer is: X", "Answer: X", "the correct option is X", "Final Answer:".
-# Singular only, so that a restated "Choices:\nA) ..." list is no statement.
+# A statement that announces the answer: "The answer is: X", "Answer: X", "the correct option is X", "Final Answer:",
+# "The answer to this question is X". Singular only, so that a restated "Choices:\nA) ..." list is no statement;
+# "option:"/"choice:" only at a line's start (letter on that line) or as "correct/best/final/my option:", so that
+# "each option:\nA. ..." is none either; a "wrong answer is X" or "incorrect option is X" states no answer.
 STATEMENT = re.compile(
-    r"\b(?:answer|option|choice)\b(?:\s*[:=]|\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*:?"
-    r"|(?<=final answer)[ \t]*(?=\r?\n))"
+    r"(?<!wrong\s)(?<!incorrect\s)(?<!tempting\s)(?:"
+    r"\banswer\s*[:=]|\b(?:correct|right|best|final|my)\s+(?:option|choice)\s*[:=]"
+    r"|(?<![^\n])[ \t]*(?:option|choice)[ \t]*[:=](?![ \t]*\r?\n)"
+    r"|\b(?:answer|option|choice)(?:\s+to\s+(?:this|the)\s+(?:question|problem))?"
+    r"\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*:?"
+    r"|\banswer(?<=final answer)[ \t]*(?=\r?\n))"
     r"(?:\s*(?:therefore|thus|hence|clearly|likely|probably|definitely|indeed|then|option|choice|letter)\b)*",
     re.IGNORECASE)
-# "Option C is correct", "choice (B) is the right one".
+# "Option C is correct", "choice (B) is the right one"; "C is the correct answer", "(B) is the best option".
 LETTER_FIRST = re.compile(
-    r"\b(?:answer|option|choice)\s*\(?([A-Z])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\b", re.IGNORECASE)
+    r"\b(?i:answer|option|choice)\s*\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?i:correct|right|best)\b"
+    r"|(?<![A-Za-z0-9'’-])\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?i:(?:correct|right|best|final)\s+)?"
+    r"(?i:answer|option|choice)\b")
 # Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{...
 LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
 LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’-])")
@@ -24,19 +32,32 @@ LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’-])")
 NEXT_WORD = re.compile(r" +([a-z]+)")
 CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "with", "given", "due", "from", "here",
               "in", "of", "this", "that", "the", "it", "so", "based", "per", "according", "option", "choice", "or"}
+REJECTED = re.compile(r"\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)", re.IGNORECASE)  # "A is wrong"
+BARE_LETTER = re.compile(r"[\s(\[{$*'\"]*[A-Za-z][\s)\]}.:$*'\"]*")  # "(I)" is a letter even if an option reads "I"
+NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\(([A-Z])\)")  # "Paris (B)"
 AMBIGUOUS_TAIL = re.compile(r"\s*[)\]}.*$]*\s*(?:,|\band\b|\bor\b|/|&)\s*(?:[(\[{$*]\s*)*([A-Z])(?![A-Za-z0-9])")
 ONLY_LETTER_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[\s)\]}.:$*]*$")
 LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+)$")
+# A \boxed{} holding a letter, alone or labelling text ("(B) Paris", "C. 4 m"); "E = mc^2" is no letter.
+BOXED_LETTER = re.compile(r"[\s(\[]*[A-Z]\s*(?:[)\].:].*)?", re.DOTALL)
 BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 BRACE = re.compile(r"(?<!\\)[{}]")
+# Between boxes that list several answers on one line: "$\boxed{2}$ and $\boxed{3}$", "\boxed{2}, x = \boxed{3}".
+BOX_LINK = re.compile(
+    r"[ \t$]*(?:,|;|\band\b|\bor\b|\\text\s*\{\s*(?:and|or)\s*\}|\\q?quad)[ \t$,;]*(?:[A-Za-z][ \t]*=[ \t]*)?")
 TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{}]*)\}")
-MATH_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*(.+)", re.IGNORECASE)
-# "Answer: x" / "**Final Answer:**" with x on the same line or up to two lines below; [ \t] keeps it linear.
+DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a display block over lines, else the line
+MATH_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*" + DISPLAY_OR_LINE, re.IGNORECASE)
+# "Answer: x" / "**Final Answer:**" / a "## Final Answer" heading, with x on the same line or up to two lines below;
+# [ \t] keeps it linear.
 FINAL_ANSWER_LINE = re.compile(
-    r"^[ \t]*(?:#+[ \t]*)?(?:final[ \t]+answer|answer)[ \t]*[:：][ \t]*(?:\n[ \t]*){0,2}(.+)$",
-    re.IGNORECASE | re.MULTILINE)
-MATH_SPAN = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]",
-                       re.DOTALL)
+    r"^[ \t]*(?:#+[ \t]*)?(?:final[ \t]+answer|answer)[ \t]*(?:[:：]|(?=\n))[ \t]*(?:\n[ \t]*){0,2}"
+    + DISPLAY_OR_LINE, re.IGNORECASE | re.MULTILINE)
+# $...$, $$...$$, \(...\), \[...\]; at most 1,000 characters each, so that unclosed ones cost linear time.
+MATH_SPAN = re.compile(r"(?<!\\)\$\$(.{1,1000}?)(?<!\\)\$\$|(?<!\\)\$(.{1,1000}?)(?<!\\)\$|\\\((.{1,1000}?)\\\)"
+                       r"|\\\[(.{1,1000}?)\\\]", re.DOTALL)
+# Where the answer's sentence goes on to explain it: "5, since 2+3=5", "12 because ...".
+CLAUSE = re.compile(r",?\s+(?:because|since|as|which|where|given)\b", re.IGNORECASE)
 SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
 TRAILER = re.compile(r"\s*(?:I hope it is correct\.?|\.|,|;)\s*$", re.IGNORECASE)
 
@@ -75,17 +96,26 @@ def closing_braces(text: str) -> dict[int, int]:
     return pairs
 
 
-def boxed_contents(text: str) -> list[tuple[int, str]]:
-    """(position, content) of every \\boxed{...}/\\fbox{...} with nested braces, in order."""
+def boxed_contents(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of every \\boxed{...}/\\fbox{...} with nested braces, in order."""
     boxes = list(BOXED.finditer(text))
     pairs = closing_braces(text) if boxes else {}
-    return [(box.start(), text[box.end():pairs[box.end() - 1]].strip()) for box in boxes if box.end() - 1 in pairs]
+    return [(box.start(), pairs[box.end() - 1] + 1, text[box.end():pairs[box.end() - 1]].strip())
+            for box in boxes if box.end() - 1 in pairs]
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last non-empty \\boxed{...} in text, or None."""
-    contents = [content for _, content in boxed_contents(text) if content]
-    return contents[-1] if contents else None
+    """The final boxed answer: the last non-empty \\boxed{...}, joined with the boxes listed just before it on its line
+    ("$\\boxed{2}$ and $\\boxed{3}$" -> "2, 3", so that two boxed solutions, or a hedge, are never read as one)."""
+    boxes = [box for box in boxed_contents(text) if box[2]]
+    if not boxes:
+        return None
+    listed = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        if not BOX_LINK.fullmatch(text, box[1], listed[-1][0]):
+            break
+        listed.append(box)
+    return ", ".join(dict.fromkeys(content for _, _, content in reversed(listed)))
 
 
 def normalize_option(text: str) -> str:
@@ -101,6 +131,14 @@ def option_letter(text: str, normalized: list[str], letters: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def named_option(text: str, normalized: list[str], letters: str) -> str | None:
+    """The letter of the option a statement names by its text: "Paris", or "Paris (B)" when both agree."""
+    labelled = NAMED_WITH_LETTER.fullmatch(text.strip().rstrip(".!"))
+    if labelled and option_letter(labelled.group(1), normalized, letters) == labelled.group(2):
+        return labelled.group(2)
+    return option_letter(text, normalized, letters)
+
+
 def letter_after(text: str, start: int, letters: str) -> Choice | None:
     """The answer letter right after a statement ending at `start`, honouring word boundaries and articles."""
     prefix = LETTER_PREFIX.match(text, start)
@@ -114,6 +152,8 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
             return None
         letter = letter.upper()
     if letter not in letters:
+        return None
+    if REJECTED.match(text, match.end()):
         return None
     if letter in "AI":
         word = NEXT_WORD.match(text, match.end())
@@ -136,20 +176,19 @@ def choice_candidates(text: str, letters: str, options: list | None) -> list[tup
     found: list[tuple[int, Choice]] = []
     normalized = [normalize_option(option) for option in options or []]
     for match in STATEMENT.finditer(text):
-        choice = letter_after(text, match.end(), letters)
-        if choice is None:
-            letter = option_letter(statement_text(text, match.end()), normalized, letters)
-            choice = Choice(letter) if letter else None
+        words = statement_text(text, match.end()) if normalized else ""
+        letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
+        choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
         if choice:
             found.append((match.start(), choice))
     for match in LETTER_FIRST.finditer(text):
-        if match.group(1) in letters:
-            found.append((match.start(), Choice(match.group(1))))
-    for position, content in boxed_contents(text):
+        letter = match.group(1) or match.group(2)
+        if letter in letters:
+            found.append((match.start(), Choice(letter)))
+    for position, _, content in boxed_contents(text):
         inner = TEXT_WRAPPER.sub(r"\1", content)
         choice = letter_after(inner, 0, letters)
-        plain = re.fullmatch(r"[\s(\[]*([A-Z])[\s)\].:]*(?:\s.*)?", inner)
-        if choice and plain:
+        if choice and BOXED_LETTER.fullmatch(inner):
             found.append((position, choice))
         elif letter := option_letter(inner, normalized, letters):
             found.append((position, Choice(letter)))
@@ -159,7 +198,8 @@ def choice_candidates(text: str, letters: str, options: list | None) -> list[tup
         if last and last.group(1) in letters:
             found.append((len(text), Choice(last.group(1))))
         labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
-        if labelled and option_letter(labelled.group(2), normalized, letters) == labelled.group(1):
+        listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list
+        if labelled and not listed and option_letter(labelled.group(2), normalized, letters) == labelled.group(1):
             found.append((len(text), Choice(labelled.group(1))))
     return found
 
@@ -175,14 +215,27 @@ def extract_choice(sample: str | None, letters: str = "ABCD", options: list | No
     return Choice(None)
 
 
+def first_clause(text: str) -> str:
+    """Text up to an explaining clause ("because", "since", ...) that starts outside math spans and braces."""
+    spans = [match.span() for match in MATH_SPAN.finditer(text)]
+    for match in CLAUSE.finditer(text):
+        cut = match.start()
+        if not any(start <= cut < end for start, end in spans) and text.count("{", 0, cut) == text.count("}", 0, cut):
+            return text[:cut]
+    return text
+
+
 def clean_math(text: str) -> str | None:
-    """An extracted math answer without its sentence around it: first math span, no markdown, no trailing period."""
-    text = MARKDOWN.sub("", text).strip()
-    span = MATH_SPAN.search(text)
-    if span:
-        text = next(group for group in span.groups() if group is not None)
-    else:
-        text = SENTENCE_END.split(text, maxsplit=1)[0]
+    """An extracted math answer without its sentence around it: its math span, no markdown, no trailing period.
+
+    A sentence with several math spans ("$1$ or $2$") is kept whole, without the $, so a hedge stays a hedge.
+    """
+    text = first_clause(SENTENCE_END.split(MARKDOWN.sub("", text).strip(), maxsplit=1)[0])
+    spans = [next(group for group in span.groups() if group is not None) for span in MATH_SPAN.finditer(text)]
+    if len(spans) == 1:
+        text = spans[0]
+    elif spans:
+        text = MATH_SPAN.sub(lambda span: next(group for group in span.groups() if group is not None), text)
     previous = None
     while previous != text:
         previous = text

@@ -4,10 +4,13 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from cli_support import UserError
-from dataset_io import load_any
+from dataset_io import is_per_sample_column, load_any
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 SOLVE = "Please solve this step by step, then output your answer on a new line as 'The answer is: X'"
 ABCD_TAIL = " where X is A, B, C, or D."
@@ -107,7 +110,7 @@ def mmlu_subject_list(subjects: list[str] | None, category: str) -> list[str]:
     return list(dict.fromkeys(subjects)) if subjects else list(MMLU_SUBJECTS[category])
 
 
-def _load_hub(bench: Benchmark, configs: list[str | None]):
+def _load_hub(bench: Benchmark, configs: list[str | None]) -> Dataset:
     """Load and concatenate the benchmark's hub configs; a missing subject or gated dataset is a UserError."""
     import datasets
 
@@ -126,7 +129,7 @@ def _load_hub(bench: Benchmark, configs: list[str | None]):
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
-def _select_mmlu_subjects(dataset, subjects: list[str], source: str):
+def _select_mmlu_subjects(dataset: Dataset, subjects: list[str], source: str) -> Dataset:
     """Keep rows of the chosen subjects, grouped in the given subject order (stable within a subject)."""
     if "subject" not in dataset.column_names:
         raise UserError(f"{source} lacks the 'subject' column that cais/mmlu rows carry")
@@ -139,7 +142,18 @@ def _select_mmlu_subjects(dataset, subjects: list[str], source: str):
     return dataset.select([i for _, i in keep])
 
 
-def check_columns(dataset, bench: Benchmark, source: str) -> None:
+def drop_generated_columns(dataset: Dataset) -> Dataset:
+    """A Step 1 (or later) output used as input: drop its prompts and per-sample columns, restore MATH's raw problem."""
+    generated = [c for c in dataset.column_names if c == "instruction" or is_per_sample_column(c)]
+    if "original_problem" in dataset.column_names and "problem" in dataset.column_names:
+        generated.append("problem")
+    dataset = dataset.remove_columns(generated)
+    if "original_problem" in dataset.column_names and "problem" not in dataset.column_names:
+        dataset = dataset.rename_column("original_problem", "problem")
+    return dataset
+
+
+def check_columns(dataset: Dataset, bench: Benchmark, source: str) -> None:
     """Fail with the names of the required columns the input lacks."""
     missing = [c for c in bench.required if c not in dataset.column_names]
     if missing:
@@ -148,7 +162,7 @@ def check_columns(dataset, bench: Benchmark, source: str) -> None:
 
 
 def load_benchmark(name: str, dataset_path: str | None = None, seed: int = 42, max_rows: int | None = None,
-                   mmlu_subjects: list[str] | None = None, mmlu_category: str = "college"):
+                   mmlu_subjects: list[str] | None = None, mmlu_category: str = "college") -> Dataset:
     """Load a benchmark (hub or local file in its hub schema) as prompts: its columns plus `problem`."""
     if name not in BENCHMARKS:
         raise UserError(f"unknown --dataset {name!r}; choose one of {', '.join(BENCHMARKS)}")
@@ -157,14 +171,16 @@ def load_benchmark(name: str, dataset_path: str | None = None, seed: int = 42, m
     if dataset_path:
         source = dataset_path
         dataset = load_any(dataset_path)
+        step_output = "instruction" in dataset.column_names  # a Step 1 (or later) output: already in benchmark order
+        dataset = drop_generated_columns(dataset)
         if subjects is not None:
             check_columns(dataset, bench, source)
             dataset = _select_mmlu_subjects(dataset, subjects, source)
     else:
-        source = bench.hub_id
+        source, step_output = bench.hub_id, False
         dataset = _load_hub(bench, subjects if subjects is not None else list(bench.configs))
     check_columns(dataset, bench, source)
-    if bench.shuffle_seed is not None:
+    if bench.shuffle_seed is not None and not step_output:
         dataset = dataset.shuffle(seed=bench.shuffle_seed, keep_in_memory=True)
     if max_rows is not None:
         dataset = dataset.select(range(min(max_rows, len(dataset))))

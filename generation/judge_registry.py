@@ -24,6 +24,7 @@ class JudgeSpec:
     tensor_parallel: int = 1  # suggested GPUs for vLLM
     memory_gb: int = 0  # approximate weight memory (bf16 unless quantised); 0 for API judges
     trust_remote_code: bool = False
+    temperature: float | None = None  # the card's sampling temperature when it advises against greedy decoding
     notes: str = ""
 
 
@@ -39,12 +40,13 @@ def _api(name: str, provider: str, model: str, **extra) -> JudgeSpec:
     return JudgeSpec(name, model, "api", provider=provider, **extra)
 
 
-R1_NOTE = "R1 card: no system prompt, instructions in the user turn"
+R1_NOTE = "R1 card: no system prompt, instructions in the user turn; temperature 0.6, not greedy (repetitions)"
+CARD_TEMPERATURE = 0.6  # DeepSeek-R1 distills and QwQ-32B: greedy decoding can repeat endlessly
 JUDGES: tuple[JudgeSpec, ...] = (
     _vllm("DeepSeekLlama70B", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B", 141, 4, reasoning=True,
-          system_role=False, notes=R1_NOTE),
+          system_role=False, temperature=CARD_TEMPERATURE, notes=R1_NOTE),
     _vllm("DeepSeekQwen32B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", 66, 2, reasoning=True,
-          system_role=False, notes=R1_NOTE),
+          system_role=False, temperature=CARD_TEMPERATURE, notes=R1_NOTE),
     _vllm("SkyT1", "NovaSky-AI/Sky-T1-32B-Preview", 66, 2, reasoning=True,
           notes="thinks between <|begin_of_thought|> and <|end_of_thought|>"),
     _vllm("Llama-3.3-70B-Instruct", "meta-llama/Llama-3.3-70B-Instruct", 141, 4),
@@ -52,14 +54,14 @@ JUDGES: tuple[JudgeSpec, ...] = (
           "neuralmagic/Meta-Llama-3.1-405B-Instruct-quantized.w8a16", 410, 8, notes="INT8 weights"),
     _vllm("Qwen/Qwen2.5-72B-Instruct", "Qwen/Qwen2.5-72B-Instruct", 146, 4,
           notes="the name contains a slash, as in the released datasets"),
-    _vllm("QwQ-32B", "Qwen/QwQ-32B", 66, 2, reasoning=True,
-          notes="weaver's name map knows QwQ-32B-Preview, not QwQ-32B"),
+    _vllm("QwQ-32B", "Qwen/QwQ-32B", 66, 2, reasoning=True, temperature=CARD_TEMPERATURE,
+          notes="card: temperature 0.6, not greedy; weaver's name map knows QwQ-32B-Preview, not QwQ-32B"),
     _vllm("WizardLM-2-8x22B", "alpindale/WizardLM-2-8x22B", 282, 8, notes="Vicuna format if no chat template"),
     _vllm("Mixtral-8x22B-Instruct-v0.1", "mistralai/Mixtral-8x22B-Instruct-v0.1", 282, 8),
     _vllm("DeepSeekLlama8B", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", 16, reasoning=True,
-          system_role=False, notes=R1_NOTE),
+          system_role=False, temperature=CARD_TEMPERATURE, notes=R1_NOTE),
     _vllm("DeepSeekQwen7B", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", 16, reasoning=True,
-          system_role=False, notes=R1_NOTE),
+          system_role=False, temperature=CARD_TEMPERATURE, notes=R1_NOTE),
     _vllm("Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", 16),
     _vllm("Gemma-3-12B-Instruct", "google/gemma-3-12b-it", 24, notes="template merges the system turn itself"),
     _vllm("Gemma-3-4B-Instruct", "google/gemma-3-4b-it", 9, notes="template merges the system turn itself"),
@@ -111,14 +113,15 @@ def parse_judge(entry: str) -> JudgeSpec:
 
 def markdown_table() -> str:
     """The registry as a Markdown table (for VERIFIERS.md)."""
-    head = ("| Judge (column prefix) | Model | Backend | System role | Reasoning | max_tokens | GPUs (TP) "
-            "| Weights (GB) | Notes |\n|---|---|---|---|---|---|---|---|---|")
+    head = ("| Judge (column prefix) | Model | Backend | System role | Reasoning | max_tokens | Temperature "
+            "| GPUs (TP) | Weights (GB) | Notes |\n|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for spec in JUDGES:
         where = f"API ({spec.provider})" if spec.backend == "api" else "vLLM"
         tp = str(spec.tensor_parallel) if spec.backend == "vllm" else "-"
         memory = str(spec.memory_gb) if spec.memory_gb else "-"
         system = "yes" if spec.system_role else "folded into user turn"
+        temperature = f"{spec.temperature:g}" if spec.temperature is not None else "default"
         rows.append(f"| `{spec.name}` | `{spec.model}` | {where} | {system} | {'yes' if spec.reasoning else 'no'} "
-                    f"| {spec.max_tokens} | {tp} | {memory} | {spec.notes} |")
+                    f"| {spec.max_tokens} | {temperature} | {tp} | {memory} | {spec.notes} |")
     return "\n".join([head, *rows])

@@ -41,7 +41,8 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                        help="judgment budget in tokens, thinking included (default: the registry's suggestion, "
                             "8192 for reasoning judges, 2048 otherwise)")
     group.add_argument("--judge_temperature", type=float, default=None,
-                       help=f"sampling temperature (default 0.0 for one verdict, {SAMPLING_TEMPERATURE} when "
+                       help=f"sampling temperature (default: the card's for judges whose card advises against "
+                            f"greedy decoding, else 0.0 for one verdict and {SAMPLING_TEMPERATURE} when "
                             "--verdicts_per_sample > 1; 0 with K > 1 is refused since the K verdicts would be copies)")
     group.add_argument("--judge_seed", type=int, default=0,
                        help="base sampling seed; each request's seed is derived from it and the prompt (default 0)")
@@ -64,6 +65,8 @@ def judge_settings(spec: JudgeSpec, args: argparse.Namespace) -> JudgeSettings:
     """The effective sampling settings of a judge; UserError for K > 1 at temperature 0."""
     k = args.verdicts_per_sample
     temperature = args.judge_temperature
+    if temperature is None and spec.temperature is not None:
+        temperature = spec.temperature  # the card advises against greedy decoding for this model
     if temperature is None:
         temperature = 0.0 if k == 1 else SAMPLING_TEMPERATURE
     if k > 1 and temperature <= 0:

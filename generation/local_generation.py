@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from cli_support import UserError
 from vllm_engine import start_engine, stop_engine
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 VLLM_CHUNK_PROMPTS = 256  # prompts per vLLM generate call: each chunk is checkpointed before the next starts
 S1_END = "<|im_end|>"
@@ -33,7 +36,7 @@ class SamplingSettings:
     max_length: int
 
 
-def load_tokenizer(model: str):
+def load_tokenizer(model: str) -> PreTrainedTokenizerBase:
     """The model's tokenizer; a model that cannot be loaded is a UserError."""
     from transformers import AutoTokenizer
 
@@ -52,7 +55,7 @@ def s1_chatml(messages: list[dict]) -> str:
     return f"{turns}<|im_start|>assistant\n"
 
 
-def prompt_text(tokenizer, messages: list[dict], s1: bool) -> str:
+def prompt_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict], s1: bool) -> str:
     """The exact text the model sees: s1 ChatML, else the chat template with the generation prompt, else raw."""
     if s1:
         return s1_chatml(messages)
@@ -61,13 +64,13 @@ def prompt_text(tokenizer, messages: list[dict], s1: bool) -> str:
     return "\n\n".join(m["content"] for m in messages)
 
 
-def prompt_ids(tokenizer, text: str, s1: bool) -> list[int]:
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, text: str, s1: bool) -> list[int]:
     """Token ids of a prompt; templated prompts already carry their special tokens (no second BOS)."""
     templated = s1 or bool(tokenizer.chat_template)
     return tokenizer(text, add_special_tokens=not templated)["input_ids"]
 
 
-def stop_token_ids(tokenizer, s1: bool) -> list[int]:
+def stop_token_ids(tokenizer: PreTrainedTokenizerBase, s1: bool) -> list[int]:
     """Token ids that end a sample: the tokenizer's EOS, plus `<|im_end|>` in s1 mode."""
     ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     if s1:
@@ -128,7 +131,7 @@ class VllmBackend:
 class TransformersBackend:
     """Batched `generate` with left padding; `batch_size` sequences (prompt copies) per call."""
 
-    def __init__(self, model: str, tokenizer, settings: SamplingSettings, stop_ids: list[int],
+    def __init__(self, model: str, tokenizer: PreTrainedTokenizerBase, settings: SamplingSettings, stop_ids: list[int],
                  batch_size: int) -> None:
         import torch
         from transformers import AutoModelForCausalLM

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from cli_support import Provenance, UserError, run_main
 from dataset_io import check_output_path, load_any, provenance_path, save_atomic
@@ -15,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", nargs="+", required=True, help="shard outputs, in row order")
     parser.add_argument("--output_path", required=True)
     args = parser.parse_args(argv)
-    if args.output_path in args.shards:
+    if os.path.realpath(args.output_path) in {os.path.realpath(path) for path in args.shards}:
         raise UserError("--output_path must differ from every shard (shards are inputs and are never modified)")
     check_output_path(args.output_path)
     shards = [load_any(path) for path in args.shards]

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable
 
 from tqdm import tqdm
 
-from cli_support import UserError, positive_int
+from cli_support import UserError, bounded_float, positive_int
 
 PROVIDERS = ("openai", "anthropic", "together", "openai_compatible")
 ENV_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "together": "TOGETHER_API_KEY",
@@ -483,19 +483,8 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
                        help="API base URL, e.g. an OpenAI-compatible server such as http://127.0.0.1:8000/v1")
     group.add_argument("--max_concurrency", "--num_workers", dest="max_concurrency", type=positive_int, default=16,
                        help="API requests in flight at once (--num_workers is the reference's name); default 16")
-    group.add_argument("--requests_per_minute", type=_positive_float, default=None,
+    group.add_argument("--requests_per_minute", type=bounded_float(0.0, float("inf")), default=None,
                        help="cap on API requests started per minute (default: no cap)")
-
-
-def _positive_float(text: str) -> float:
-    """argparse type: a number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return value
 
 
 def api_config_from_args(args: argparse.Namespace, model: str) -> ApiConfig:

@@ -21,6 +21,9 @@ KINDS = {
     "gpm": "General Preference Model: base LM plus value head (2k dims) and prompt head (k eigenvalues) built locally; "
            "score = mean preference score s(y_i > y_j | x) against the other samples of the same prompt",
     "inform": "INF-ORM: LlamaModel plus a Linear-ReLU-Linear head built locally, pooled at the last token",
+    "ldl": "LDL-Reward (label distribution learning): base model plus the regression and gating MLPs of "
+           "regression_layer.pt / gating_layer.pt, built locally and pooled at the last token; score = expected "
+           "value on [0, 1] of the gated 10-bin rating distribution",
     "internlm2": "InternLM2 reward (remote code): the chat template plus the model's reward token, "
                  "batched exactly like its get_score; reads outputs[0]",
     "step_prm": "Qwen2.5-Math PRM (remote code): steps split on blank lines, joined by <extra_0>; "
@@ -97,8 +100,10 @@ REGISTRY: tuple[RewardModelSpec, ...] = (
         notes="The reference could not load it (tokenizer path built with dirname); loaded from its own id here."),
     _rm("QRMGemma", "nicolinho/QRM-Gemma-2-27B", "multi_objective", trust_remote_code=True, memory_gb=60.0,
         params_b=27.2, attn=GEMMA_ATTN),
-    _rm("LDLRewardGemma", "ShikaiChen/LDL-Reward-Gemma-2-27B-v0.1", "sequence_classifier", trust_remote_code=True,
-        memory_gb=60.0, params_b=27.2, attn=GEMMA_ATTN),
+    _rm("LDLRewardGemma", "ShikaiChen/LDL-Reward-Gemma-2-27B-v0.1", "ldl", memory_gb=60.0, params_b=27.2,
+        attn=GEMMA_ATTN,
+        notes="The card and reward-bench load it with their own LDLRewardModel27B class (Gemma2Model plus heads "
+              "stored as .pt files); the reference loaded a plain sequence classifier, whose `score` head is random."),
     _rm("QwenPRM", "Qwen/Qwen2.5-Math-PRM-7B", "step_prm", trust_remote_code=True, memory_gb=17.0, params_b=7.1,
         system_prompt=QWEN_MATH_SYSTEM,
         input_format="system (card prompt) + user + assistant steps joined by <extra_0> plus a final <extra_0>",

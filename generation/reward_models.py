@@ -14,6 +14,8 @@ from reward_model_registry import RewardModelSpec
 
 STEP_TOKEN = "<extra_0>"
 MASK_POOLING_KINDS = ("multi_objective", "decision_tree", "scalar_head", "internlm2")  # remote heads pool by mask
+LOCAL_HEAD_KINDS = ("gpm", "inform", "ldl")  # a base model plus heads built here from the checkpoint's files
+LDL_BINS = 10  # LDL-Reward: each rating distribution has 10 bins spread evenly over [0, 1]
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 TORCH_DTYPES = ("float32", "bfloat16", "float16")
 MISSING_SAMPLE = "sample is missing (failed generation) or has no steps"
@@ -109,7 +111,7 @@ class Scorer:
         self.pad_id = self._pick_pad()
         self.model.config.pad_token_id = self.pad_id  # the pooling of HF and remote heads compares against it
         self.reference = self._load(spec.reference_model, "causal_lm") if spec.kind == "implicit_prm" else None
-        self.heads = self._load_heads() if spec.kind in ("gpm", "inform") else None
+        self.heads = self._load_heads() if spec.kind in LOCAL_HEAD_KINDS else None
         self.expected_bos = self._template_bos()
         self.step_id = self._special_id(STEP_TOKEN) if spec.kind == "step_prm" else None
         self.reward_token_id = getattr(self.model, "reward_token_id", None) if spec.kind == "internlm2" else None
@@ -137,8 +139,8 @@ class Scorer:
                 "implicit_prm": "AutoModelForCausalLM", "causal_lm": "AutoModelForCausalLM"}.get(kind, "AutoModel")
         kwargs: dict[str, Any] = dict(revision=self.spec.revision, trust_remote_code=self.spec.trust_remote_code,
                                       dtype=self.dtype, output_loading_info=True)
-        if kind == "sequence_classifier":
-            kwargs["num_labels"] = 1
+        if kind == "sequence_classifier" and not self.spec.trust_remote_code:
+            kwargs["num_labels"] = 1  # remote heads (URM) size their outputs from their own config: keep it
         attn = resolve_attn(self.spec, self.options)
         if attn:
             kwargs["attn_implementation"] = attn
@@ -150,7 +152,7 @@ class Scorer:
         if missing:
             raise RuntimeError(f"{model_id}: weights missing from the checkpoint would be random: {missing[:5]}")
         unused = [k for k in info.get("unexpected_keys", []) if "rotary" not in k]
-        if unused and kind not in ("gpm", "inform"):
+        if unused and kind not in LOCAL_HEAD_KINDS:
             raise RuntimeError(f"{model_id}: checkpoint weights {unused[:5]} are unused by {type(model).__name__}; "
                                f"wrong loader kind, or remote code not trusted?")
         if not self.options.device_map:
@@ -172,30 +174,26 @@ class Scorer:
         return self.model.get_input_embeddings().num_embeddings - 1
 
     def _load_heads(self):
-        """Load the locally built heads of GPM (value/prompt) or INF-ORM (score MLP) from the checkpoint files."""
-        torch = self.torch
+        """Build the locally defined heads from the checkpoint: GPM value/prompt, INF-ORM score MLP, LDL MLPs."""
+        torch, kind = self.torch, self.spec.kind
+        if kind == "ldl":  # float32 heads, as the card's class runs them
+            files = {name: torch.load(checkpoint_file(self.spec.hf_id, self.spec.revision, f"{name}_layer.pt"),
+                                      map_location="cpu", weights_only=True) for name in ("regression", "gating")}
+            heads = torch.nn.ModuleDict({name: mlp_from_state(torch, state, "network.", torch.nn.LeakyReLU)
+                                         for name, state in files.items()})
+            # the gating options live in config.json; transformers drops `temperature` from the loaded config
+            with open(checkpoint_file(self.spec.hf_id, self.spec.revision, "config.json"), encoding="utf-8") as fh:
+                raw = json.load(fh)
+            self.ldl_gate = (bool(raw.get("softmax", False)), float(raw.get("temperature", 1.0)))
+            return heads.to(device=self.input_device, dtype=torch.float32).eval()
         tensors = read_checkpoint_tensors(self.spec.hf_id, self.spec.revision,
-                                          ("value_head.", "prompt_head.") if self.spec.kind == "gpm" else ("score.",))
-        device = self.input_device
-        if self.spec.kind == "gpm":
-            value = torch.nn.Linear(tensors["value_head.weight"].shape[1], tensors["value_head.weight"].shape[0],
-                                    bias=False)
-            value.weight.data = tensors["value_head.weight"]
-            prompt = torch.nn.Linear(tensors["prompt_head.weight"].shape[1], tensors["prompt_head.weight"].shape[0],
-                                     bias=False)
-            prompt.weight.data = tensors["prompt_head.weight"]
-            heads = torch.nn.ModuleDict({"value": value, "prompt": prompt})
+                                          ("value_head.", "prompt_head.") if kind == "gpm" else ("score.",))
+        if kind == "gpm":
+            heads = torch.nn.ModuleDict({name: linear_layer(torch, tensors[f"{name}_head.weight"])
+                                         for name in ("value", "prompt")})
         else:
-            w0, w2 = tensors["score.0.weight"], tensors["score.2.weight"]
-            first = torch.nn.Linear(w0.shape[1], w0.shape[0], bias="score.0.bias" in tensors)
-            last = torch.nn.Linear(w2.shape[1], w2.shape[0], bias="score.2.bias" in tensors)
-            first.weight.data, last.weight.data = w0, w2
-            if first.bias is not None:
-                first.bias.data = tensors["score.0.bias"]
-            if last.bias is not None:
-                last.bias.data = tensors["score.2.bias"]
-            heads = torch.nn.Sequential(first, torch.nn.ReLU(), last)
-        return heads.to(device=device, dtype=self.dtype).eval()
+            heads = mlp_from_state(torch, tensors, "score.", torch.nn.ReLU)
+        return heads.to(device=self.input_device, dtype=self.dtype).eval()
 
     @property
     def input_device(self):
@@ -303,18 +301,23 @@ class Scorer:
         last = mask.sum(-1) - 1
         # Causal models with right padding: real tokens never attend to the pads after them, so no mask is needed
         # (and the fast causal attention kernels apply). Heads whose own pooling reads the mask still get it.
-        self.model_mask = mask if self.spec.kind in MASK_POOLING_KINDS else None
+        remote_pooling = self.spec.kind in MASK_POOLING_KINDS or self.spec.trust_remote_code
+        self.model_mask = mask if remote_pooling else None
         with torch.no_grad():
             kind = self.spec.kind
             if kind == "step_prm":
                 return self._step_probs(ids, mask)
             if kind == "implicit_prm":
                 return self._implicit(batch, ids)
-            if kind in ("gpm", "inform"):
+            if kind in LOCAL_HEAD_KINDS:
                 hidden = self.model(input_ids=ids, attention_mask=self.model_mask).last_hidden_state
+                # with device_map the last hidden state may sit on another GPU than the heads
+                hidden = hidden.to(self.input_device)
                 pooled = hidden[torch.arange(len(batch), device=hidden.device), last.to(hidden.device)]
                 if kind == "inform":
                     return self.heads(pooled.to(self.dtype)).float()[:, 0].tolist()
+                if kind == "ldl":
+                    return self._ldl(pooled)
                 return self._gpm(batch, hidden, pooled)
             out = self.model(input_ids=ids, attention_mask=self.model_mask)
             values = self._read(out, last)
@@ -356,6 +359,7 @@ class Scorer:
         torch = self.torch
 
         def token_logps(model):
+            """Log-probability of each next token under model, [B, T-1]."""
             logits = model(input_ids=ids.to(model.get_input_embeddings().weight.device)).logits.float()
             targets = ids[:, 1:].to(logits.device)
             picked = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
@@ -383,6 +387,19 @@ class Scorer:
         eigen = self.heads["prompt"](prompt_hidden.to(self.dtype)).float().softmax(-1)
         return [{"v": v, "r": r} for v, r in zip(vectors.tolist(), eigen.tolist())]
 
+    def _ldl(self, pooled) -> list[float]:
+        """LDL-Reward: expected value on [0, 1] of the gate-weighted mix of the per-objective rating distributions."""
+        torch = self.torch
+        features = pooled.float()
+        bins = self.heads["regression"](features)
+        distributions = bins.view(bins.shape[0], -1, LDL_BINS).softmax(-1)  # [B, objectives, bins]
+        weights = self.heads["gating"](features)
+        softmax, temperature = self.ldl_gate
+        if softmax:
+            weights = (weights / temperature).softmax(-1)
+        mixed = torch.bmm(weights.unsqueeze(1), distributions).squeeze(1)  # [B, bins]
+        return (mixed * torch.linspace(0, 1, LDL_BINS, device=mixed.device)).sum(-1).tolist()
+
     def close(self) -> None:
         """Free the model memory."""
         self.model = self.reference = self.heads = None
@@ -400,6 +417,34 @@ def add_remote_code_shims() -> None:
         module = importlib.import_module(module_name)
         if not hasattr(module, constant):
             setattr(module, constant, "")
+
+
+def mlp_from_state(torch, state: dict, prefix: str, activation) -> Any:
+    """A Sequential of the Linear layers stored as {prefix}{i}.weight/.bias, with activation between them."""
+    indices = sorted({int(key[len(prefix):].split(".")[0]) for key in state if key.startswith(prefix)})
+    layers = []
+    for index in indices:
+        layers += [linear_layer(torch, state[f"{prefix}{index}.weight"], state.get(f"{prefix}{index}.bias")),
+                   activation()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def linear_layer(torch, weight, bias=None) -> Any:
+    """A Linear layer holding the given checkpoint tensors."""
+    layer = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    layer.weight.data = weight
+    if bias is not None:
+        layer.bias.data = bias
+    return layer
+
+
+def checkpoint_file(model_id: str, revision: str | None, filename: str) -> str:
+    """Path of one file of a checkpoint: in its local folder, or fetched into the hub cache."""
+    if os.path.isdir(model_id):
+        return os.path.join(model_id, filename)
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(model_id, filename, revision=revision)
 
 
 def read_checkpoint_tensors(model_id: str, revision: str | None, prefixes: tuple[str, ...]) -> dict:
@@ -523,6 +568,7 @@ def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], opti
         run.tokens = sum(len(e.ids) for e in encoded.values())
 
         def keep(index: int, value: Any) -> None:
+            """Record a scored item here and in the caller's store."""
             results[index] = value
             on_result(index, value)
 

@@ -8,11 +8,14 @@ import json
 import os
 import re
 import time
+from collections import Counter
 from typing import Any
 
 from benchmarks import BENCHMARKS, load_benchmark
 from cli_support import Provenance, UserError
-from dataset_io import check_output_path, checkpoint_dir, provenance_path, save_atomic
+from dataset_io import (
+    check_output_path, checkpoint_dir, is_saved_dataset, load_any, provenance_path, save_atomic,
+)
 from record_store import RecordStore
 
 S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -48,11 +51,27 @@ def derive_seed(seed: int, key: str, offset: int) -> int:
 class SampleCheckpoint:
     """Samples per row in an append-only log beside the output; survives SIGKILL, refuses foreign settings."""
 
-    def __init__(self, output_path: str, fingerprint: dict, keys: list[str], overwrite: bool) -> None:
+    def __init__(self, output_path: str, fingerprint: dict, keys: list[str], instructions: list[str],
+                 overwrite: bool) -> None:
         self.path = os.path.join(checkpoint_dir(output_path), "samples.jsonl")
         if overwrite and os.path.exists(self.path):
             os.remove(self.path)
+        fresh = not overwrite and not os.path.exists(self.path)
+        self.adopted = existing_output_samples(output_path, fingerprint, instructions) if fresh else []
         self.store = RecordStore(self.path, sync_every=SYNC_EVERY)
+        self._check_settings(fingerprint)
+        self.usage: Counter = Counter()  # tokens of every stored sample, over all runs
+        self.texts = self._load_samples()
+        stored_rows = {row.split("-", 1)[0]: row for row in self.texts}
+        moved = [key for key in keys if stored_rows.get(key.split("-", 1)[0], key) != key]
+        if moved:
+            self._refuse(f"holds samples for other prompts at {len(moved)} rows (first: row "
+                         f"{moved[0].split('-', 1)[0]}): the input file, subjects or prompt format changed")
+        for key, texts in zip(keys, self.adopted):
+            self.add(key, texts)
+
+    def _check_settings(self, fingerprint: dict) -> None:
+        """Record the run's settings in a new log; refuse a log made with other settings."""
         stored = self.store.get(FINGERPRINT_KEY)
         if stored is None:
             self.store.put(FINGERPRINT_KEY, fingerprint)
@@ -61,17 +80,18 @@ class SampleCheckpoint:
             changed = ", ".join(f"{k}: {stored.get(k)!r} -> {fingerprint.get(k)!r}"
                                 for k in sorted(set(stored) | set(fingerprint)) if stored.get(k) != fingerprint.get(k))
             self._refuse(f"was made with other settings ({changed})")
+
+    def _load_samples(self) -> dict[str, list[str]]:
+        """The stored samples per row key, in the order they were added; sums their token usage."""
         parts: dict[str, list[tuple[int, list[str]]]] = {}
         for key, value in self.store.records.items():
             if key.startswith("s/"):
                 row, offset = key[2:].rsplit("/", 1)
-                parts.setdefault(row, []).append((int(offset), value))
-        self.texts = {row: [t for _, chunk in sorted(items) for t in chunk] for row, items in parts.items()}
-        stored_rows = {row.split("-", 1)[0]: row for row in self.texts}
-        moved = [key for key in keys if stored_rows.get(key.split("-", 1)[0], key) != key]
-        if moved:
-            self._refuse(f"holds samples for other prompts at {len(moved)} rows (first: row "
-                         f"{moved[0].split('-', 1)[0]}): the input file, subjects or prompt format changed")
+                if isinstance(value, list):  # a checkpoint written before usage was recorded
+                    value = {"texts": value, "usage": {}}
+                parts.setdefault(row, []).append((int(offset), value["texts"]))
+                self.usage.update(value["usage"])
+        return {row: [t for _, chunk in sorted(items) for t in chunk] for row, items in parts.items()}
 
     def _refuse(self, why: str) -> None:
         """Close the log and stop: its samples belong to another run."""
@@ -83,13 +103,14 @@ class SampleCheckpoint:
         """Samples stored for a row."""
         return len(self.texts.get(row, ()))
 
-    def add(self, row: str, texts: list[str]) -> None:
-        """Append a row's new samples; they are in the OS's hands (safe from SIGKILL) before this returns."""
+    def add(self, row: str, texts: list[str], usage: dict[str, int] | None = None) -> None:
+        """Append a row's new samples and their token usage; in the OS's hands (safe from SIGKILL) on return."""
         if not texts:
             return
         held = self.texts.setdefault(row, [])
-        self.store.put(f"s/{row}/{len(held)}", texts)
+        self.store.put(f"s/{row}/{len(held)}", {"texts": texts, "usage": usage or {}})
         held.extend(texts)
+        self.usage.update(usage or {})
 
     def samples(self, row: str, n: int) -> list[str | None]:
         """Exactly n samples for a row: the first n stored, None for each still missing."""
@@ -99,6 +120,29 @@ class SampleCheckpoint:
     def close(self) -> None:
         """Close the log."""
         self.store.close()
+
+
+def existing_output_samples(output_path: str, fingerprint: dict, instructions: list[str]) -> list[list[str]]:
+    """The samples per row of an output whose checkpoint is gone, so that none is asked for again ([] if no output).
+
+    UserError when its provenance shows other settings or it holds rows this run would not write back.
+    """
+    if not is_saved_dataset(output_path):
+        return []
+    redo = "pass --overwrite to replace it, or use another --output_path"
+    try:
+        with open(provenance_path(output_path)) as handle:
+            sampling = json.load(handle).get("sampling")
+    except (OSError, ValueError, AttributeError):
+        sampling = None
+    if sampling != fingerprint:
+        raise UserError(f"{output_path} exists without its checkpoint, and its provenance does not show this "
+                        f"run's settings; {redo}")
+    old = load_any(output_path)
+    if old.num_rows > len(instructions) or old["instruction"] != instructions[:old.num_rows]:
+        raise UserError(f"{output_path} exists without its checkpoint and holds {old.num_rows} rows that differ "
+                        f"from this run's first {len(instructions)} prompts; {redo}")
+    return [[t for t in row if t is not None] for row in old["samples"]]
 
 
 def choose_backend(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -137,7 +181,8 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
             for key, msgs in zip(keys, messages) if checkpoint.count(key) < n]
 
     def on_result(job: Any, completion: Any) -> None:
-        checkpoint.add(job.key, [t for t in completion.texts[:job.n] if t is not None])
+        """Checkpoint a job's successful samples and their usage."""
+        checkpoint.add(job.key, [t for t in completion.texts[:job.n] if t is not None], completion.usage)
 
     stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples")
     return {"base_url": config.base_url, "requests": stats.get("requests", 0),
@@ -161,7 +206,8 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
     with tqdm(total=sum(r.n for r in requests), desc=f"{os.path.basename(args.model.rstrip('/'))} samples",
               unit="sample", smoothing=0.05) as bar:
         def on_result(key: str, texts: list[str], tokens: int) -> None:
-            checkpoint.add(key, texts)
+            """Checkpoint a prompt's new samples and count them."""
+            checkpoint.add(key, texts, {"completion_tokens": tokens})
             usage["completion_tokens"] += tokens
             bar.update(len(texts))
 
@@ -214,10 +260,12 @@ def generate(args: argparse.Namespace) -> int:
 
     n = args.samples_per_instruction
     fingerprint = fingerprint_of(args, backend, s1, top_p)
-    checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, args.overwrite)
+    checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, args.overwrite)
+    if checkpoint.adopted:
+        print(f"{args.output_path} had no checkpoint: its {sum(map(len, checkpoint.adopted))} samples are kept")
     reused = sum(min(checkpoint.count(k), n) for k in keys)
     started = time.time()
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = {"token_usage": {"prompt_tokens": 0, "completion_tokens": 0}}  # nothing to generate
     try:
         if reused < n * len(keys):
             if backend == "api":
@@ -230,7 +278,7 @@ def generate(args: argparse.Namespace) -> int:
     provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
                       dataset_path=args.dataset_path, sampling=fingerprint, first_prompt=prompts[0],
                       generation_time_s=round(time.time() - started, 3), checkpoint=checkpoint_dir(args.output_path),
-                      **details)
+                      token_usage_all_runs=dict(checkpoint.usage), **details)
     return finish(args, provenance, dataset, instructions, samples, backend, reused, time.time() - started,
                   details.get("errors") or {})
 
@@ -240,8 +288,6 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     """Write the output and provenance, print the summary, push if asked; exit code 1 while holes remain."""
     from datasets import List, Value
 
-    if "samples" in dataset.column_names:
-        dataset = dataset.remove_columns("samples")
     dataset = dataset.add_column("instruction", instructions).add_column(
         "samples", samples, feature=List(Value("string")))
     save_atomic(dataset, args.output_path)

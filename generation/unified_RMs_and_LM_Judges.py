@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -93,6 +94,8 @@ def pick_device(choice: str) -> str:
 def load_rows(args: argparse.Namespace):
     """Load, validate and slice the input dataset as the reference does (start/end, max_rows, max_samples)."""
     dataset = load_any(args.dataset_path)
+    before = (len(dataset), sum(len(s) for s in dataset["samples"] if isinstance(s, list))
+              if "samples" in dataset.column_names else 0)
     if "instruction" not in dataset.column_names and "problem" in dataset.column_names:
         dataset = dataset.rename_column("problem", "instruction")
     missing = [c for c in ("instruction", "samples") if c not in dataset.column_names]
@@ -107,6 +110,11 @@ def load_rows(args: argparse.Namespace):
     if args.max_rows:
         dataset = dataset.select(range(min(args.max_rows, len(dataset))))
     dataset = limit_samples(dataset, args.max_samples)
+    after = (len(dataset), sum(len(s) for s in dataset["samples"] if isinstance(s, list)))
+    if after != before and os.path.realpath(args.dataset_path) == os.path.realpath(args.output_path):
+        raise UserError(f"--start_row/--end_row/--max_rows/--max_samples keep {after[0]} of {before[0]} rows and "
+                        f"{after[1]} of {before[1]} samples: writing them over the input would delete the rest; "
+                        "give a different --output_path")
     sizes = [len(s) if isinstance(s, list) else -1 for s in dataset["samples"]]
     if sizes:
         common = max(set(sizes), key=sizes.count)
@@ -166,10 +174,30 @@ def main(argv: list[str] | None = None) -> int:
     pushed = push(dataset, args.push_to_hub) if args.push_to_hub else None
     provenance.update(rows=len(dataset), samples=sum(len(s) for s in dataset["samples"]), device=device,
                       rm_mode=mode, fingerprint=checkpoints.fingerprint, verifiers=checkpoints.report,
+                      earlier_verifiers=earlier_verifiers(args.dataset_path, checkpoints.report, dataset.column_names),
                       failures={n: r["failures"] for n, r in checkpoints.report.items() if r.get("failures")},
                       pushed_to_hub=pushed)
     provenance.write(provenance_path(args.output_path))
     return checkpoints.print_summary(args.output_path)
+
+
+def earlier_verifiers(dataset_path: str, report: dict, columns: list[str]) -> dict:
+    """The input's Step 3 provenance records of verifier columns kept, not recomputed, by this run."""
+    try:
+        with open(provenance_path(dataset_path), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    known = {**record.get("earlier_verifiers", {}),
+             **{name: entry for name, entry in record.get("verifiers", {}).items() if not _kept(entry)}}
+    recomputed = {name for name, entry in report.items() if not _kept(entry)}
+    return {name: entry for name, entry in known.items()
+            if name not in recomputed and any(column.startswith(f"{name}_") for column in columns)}
+
+
+def _kept(entry: dict) -> bool:
+    """Whether a provenance entry only says the verifier's columns were kept from the input."""
+    return entry.get("status") == "kept existing columns"
 
 
 def push(dataset, repo: str) -> str:

@@ -7,9 +7,10 @@ import os
 import sys
 import time
 
+import datasets
 from tqdm import tqdm
 
-import answer_checking as grading
+import answer_grading as grading
 import model_clients
 from cli_support import Provenance, UserError, positive_int, run_main
 from dataset_io import check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, save_atomic
@@ -41,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_rows(args: argparse.Namespace):
+def judge_cache_path(output_path: str) -> str:
+    """The LLM judge's reply cache beside the output."""
+    return os.path.join(checkpoint_dir(output_path), JUDGE_CACHE)
+
+
+def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
     """The input dataset cut to --max_rows/--max_samples, and its rows as dicts (validated)."""
     if os.path.abspath(args.input_path) == os.path.abspath(args.output_path):
         raise UserError("--output_path equals --input_path; write the graded dataset to a new folder")
@@ -62,7 +68,8 @@ def judge_config(args: argparse.Namespace) -> model_clients.ApiConfig | None:
     return model_clients.api_config_from_args(args, args.judge_model)
 
 
-def run_fallback(args, config, rows: list[dict], graded: list[list[grading.Graded]]) -> dict:
+def run_fallback(args: argparse.Namespace, config: model_clients.ApiConfig | None, rows: list[dict],
+                 graded: list[list[grading.Graded]]) -> dict:
     """Let the LLM judge grade the fallback targets; replies are cached on disk so a re-run asks nothing twice."""
     targets = grading.fallback_targets(graded, args.llm_fallback)
     stats = {"mode": args.llm_fallback, "judge_model": args.judge_model, "targets": len(targets), "calls": 0,
@@ -78,7 +85,7 @@ def run_fallback(args, config, rows: list[dict], graded: list[list[grading.Grade
         job.key = model_clients.request_key(config, job)
         jobs.setdefault(job.key, job)
         keys.append(job.key)
-    with RecordStore(os.path.join(checkpoint_dir(args.output_path), JUDGE_CACHE)) as store:
+    with RecordStore(judge_cache_path(args.output_path)) as store:
         if any(key not in store for key in jobs):
             try:
                 model_clients.check_ready(config)
@@ -103,7 +110,7 @@ def run_fallback(args, config, rows: list[dict], graded: list[list[grading.Grade
     return stats
 
 
-def with_grades(dataset, graded: list[list[grading.Graded]]):
+def with_grades(dataset: datasets.Dataset, graded: list[list[grading.Graded]]) -> datasets.Dataset:
     """The dataset with extracted_answers, answer_correct and the method column (replacing older ones)."""
     columns = {"extracted_answers": [[g.answer for g in grades] for grades in graded],
                "answer_correct": [[bool(g.correct) for g in grades] for grades in graded],
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     provenance = Provenance("unified_evaluation", args)
     config = judge_config(args)
     dataset, rows = load_rows(args)
-    cache = os.path.join(checkpoint_dir(args.output_path), JUDGE_CACHE)
+    cache = judge_cache_path(args.output_path)
     if args.overwrite and os.path.exists(cache):
         os.remove(cache)
     started = time.perf_counter()

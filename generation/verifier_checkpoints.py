@@ -15,7 +15,6 @@ from reward_model_registry import RewardModelSpec
 from reward_models import MISSING_SAMPLE, ScoreOptions, resolve_attn, resolve_dtype, row_columns
 
 
-
 def _hash(payload) -> str:
     """Short stable hash of a JSON-able value."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -27,6 +26,13 @@ def rows_fingerprint(dataset) -> str:
     for instruction, samples in zip(dataset["instruction"], dataset["samples"]):
         digest.update(json.dumps([instruction, samples]).encode())
     return digest.hexdigest()[:16]
+
+
+def _nones_for_present_samples(dataset, column: str) -> int:
+    """How many samples that exist have a None (or a None verdict) in a verifier column."""
+    return sum(value is None or (isinstance(value, list) and None in value)
+               for values, samples in zip(dataset[column], dataset["samples"])
+               for value, sample in zip(values, samples) if sample is not None)
 
 
 def _slug(name: str) -> str:
@@ -44,6 +50,7 @@ class VerifierCheckpoints:
 
     # ---- checkpoint files ------------------------------------------------------------------------------------
     def _path(self, name: str) -> str:
+        """The checkpoint file of one verifier."""
         return os.path.join(self.folder, f"verifier-{_slug(name)}.json")
 
     def _load(self, name: str, key: str) -> dict | None:
@@ -69,7 +76,8 @@ class VerifierCheckpoints:
             self.report[name] = {**saved["stats"], "status": "reused checkpoint"}
             return True
         if not self.overwrite and saved is None and all(c in dataset.column_names for c in wanted):
-            self.report[name] = {"status": "kept existing columns", "failures": 0}
+            self.report[name] = {"status": "kept existing columns", "failures": 0,
+                                 "kept_nones": _nones_for_present_samples(dataset, wanted[0])}
             return True
         return False
 
@@ -104,6 +112,7 @@ class VerifierCheckpoints:
             jobs.append(Job(spec, options, items_path, base + ".jsonl", base + ".summary.json"))
 
         def finished(job: Job, summary: dict) -> None:
+            """Checkpoint a model's columns as soon as its job ends."""
             self._finish_rm(job, summary, row_sizes)
 
         return run_all(jobs, options.device, sequential, finished)
@@ -138,21 +147,23 @@ class VerifierCheckpoints:
         """Run one LM judge (it caches its own requests); a failure is recorded and never discards other columns."""
         critique = bool(args.critique_mode)
         wanted = judges_module.judge_columns(spec, critique)
+        name = wanted[0].removesuffix("_verdicts")  # the column prefix: standard and critique runs keep apart
         settings = {k: getattr(args, k, None) for k in ("verdicts_per_sample", "critique_mode", "judge_temperature",
                                                         "judge_seed", "judge_max_tokens")}
         key = _hash([self.fingerprint, dataclasses.asdict(spec), settings])
-        if self._skip_or_reuse(spec.name, key, wanted, dataset):
+        if self._skip_or_reuse(name, key, wanted, dataset):
             return
         try:
             columns, stats = judges_module.run_judge(spec, dataset, args, self.folder)
         except Exception as err:  # noqa: BLE001 - one judge's failure must not lose the other verifiers
-            self.report[spec.name] = {"status": "failed", "failures": sum(len(s) for s in dataset["samples"]),
-                                      "error": f"{type(err).__name__}: {err}"}
+            self.report[name] = {"status": "failed", "failures": sum(len(s) for s in dataset["samples"]),
+                                 "error": f"{type(err).__name__}: {err}"}
             return
         failures = int(stats.get("failures", 0))
-        stats = {**stats, "failures": failures, "status": "judged" if not failures else "judged with failures"}
-        self._save(spec.name, key, columns, stats, complete=not failures)
-        self.report[spec.name] = stats
+        stats = {**stats, "failures": failures, "failure_reasons": sorted(stats.get("api_errors") or {})[:5],
+                 "status": "judged" if not failures else "judged with failures"}
+        self._save(name, key, columns, stats, complete=not failures)
+        self.report[name] = stats
 
     # ---- output ----------------------------------------------------------------------------------------------
     def merge_into(self, dataset):
@@ -180,6 +191,12 @@ class VerifierCheckpoints:
                 detail += f", {report['truncated']} inputs truncated (middle cut, answer kept)"
             if report.get("missing_samples"):
                 detail += f", {report['missing_samples']} missing samples left as None"
+            if report.get("kept_nones"):
+                detail += f", {report['kept_nones']} None values kept from the input (--overwrite recomputes them)"
+            if report.get("unparsed"):
+                detail += f", {report['unparsed']} judgments without a verdict (None)"
+            if report.get("too_long"):
+                detail += f", {report['too_long']} prompts longer than the judge's context (None)"
             print(f"  {name}: {report['status']}{detail}")
         if failed:
             print("Failures are None in the data. Run the same command again to retry only them.")

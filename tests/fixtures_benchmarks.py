@@ -57,3 +57,19 @@ def write_benchmark(name: str, folder: str, fmt: str = "jsonl", rows: list[dict]
     else:
         dataset.to_json(path, lines=True)
     return path
+
+
+def write_benchmarks(folder: str, names: tuple[str, ...]) -> str:
+    """Write several benchmarks' fixture files into folder; return the folder."""
+    for name in names:
+        write_benchmark(name, folder)
+    return folder
+
+
+def load_output(path: str):
+    """A Step 1 output's `data` split, checking that load_dataset and load_from_disk both read it alike."""
+    from datasets import load_dataset, load_from_disk
+
+    data = load_dataset(path)["data"]
+    assert load_from_disk(path)["data"]["samples"] == data["samples"]
+    return data

@@ -120,15 +120,17 @@ def test_record_store_survives_torn_tail(tmp_path):
 
 
 def test_provenance_never_records_secrets(tmp_path, monkeypatch):
-    monkeypatch.setattr("sys.argv", ["script.py", "--model", "m", "--api_key=sk-secret"])
-    prov = Provenance("step", {"model": "m", "api_key": "sk-secret", "hf_token": "hf_x", "batch_size": 4})
+    monkeypatch.setattr("sys.argv", ["script.py", "--model", "m", "--api_key=sk-secret", "--max_new_tokens=8"])
+    prov = Provenance("step", {"model": "m", "api_key": "sk-secret", "hf_token": "hf_x", "batch_size": 4,
+                               "max_new_tokens": 8, "judge_max_tokens": 16, "ANTHROPIC_API_KEY": "sk-ant"})
     prov.update(counts={"rows": 2})
     path = str(tmp_path / "p.json")
     prov.write(path)
     text = open(path).read()
-    assert "sk-secret" not in text and "hf_x" not in text
+    assert "sk-secret" not in text and "hf_x" not in text and "sk-ant" not in text
     record = json.loads(text)
-    assert record["arguments"] == {"model": "m", "batch_size": 4}
+    assert record["arguments"] == {"model": "m", "batch_size": 4, "max_new_tokens": 8, "judge_max_tokens": 16}
+    assert record["command"] == ["script.py", "--model", "m", "--max_new_tokens=8"]  # token counts are no secrets
     assert record["counts"] == {"rows": 2} and "wall_time_s" in record and "datasets" in record["packages"]
 
 
@@ -136,3 +138,15 @@ def test_write_json_atomic_creates_parent(tmp_path):
     path = tmp_path / "a" / "b.json"
     write_json_atomic(str(path), {"x": 1})
     assert json.loads(path.read_text()) == {"x": 1}
+
+
+def test_output_path_that_is_a_folder_of_other_files_is_refused(tmp_path, dataset):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not a saved dataset"):
+        save_atomic(dataset, str(folder))
+    assert (folder / "notes.txt").read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    save_atomic(dataset, str(tmp_path / "empty"))  # an empty folder, like an existing output, may be (re)written
+    assert len(load_any(str(tmp_path / "empty"))) == 2

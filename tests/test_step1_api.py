@@ -1,6 +1,7 @@
 """Step 1 through the API path against loopback servers: n per row, holes and refills, resume, kill and resume."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from cli_support import UserError
 from conftest import GENERATION, OFFLINE_ENV, ROOT, run_script
-from fixtures_benchmarks import mmlu_pro_rows, write_benchmark
+from fixtures_benchmarks import load_output, mmlu_pro_rows, write_benchmark, write_benchmarks
 from generate_reasoning_samples import main
 from loopback import LoopbackServer, Reply, openai_body
 
@@ -21,10 +22,7 @@ N = 3
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("api_bench"))
-    for name in ("math", "mmlu_pro"):
-        write_benchmark(name, folder)
-    return folder
+    return write_benchmarks(str(tmp_path_factory.mktemp("api_bench")), ("math", "mmlu_pro"))
 
 
 def unique_responder():
@@ -44,14 +42,6 @@ def unique_responder():
 def prompt_of(request: dict) -> str:
     """The user turn of a recorded chat request."""
     return request["json"]["messages"][-1]["content"]
-
-
-def load_output(path):
-    from datasets import load_dataset, load_from_disk
-
-    data = load_dataset(path)["data"]
-    assert load_from_disk(path)["data"].num_rows == data.num_rows
-    return data
 
 
 def test_api_run_one_request_per_row_with_n(data_dir, tmp_path):
@@ -78,6 +68,9 @@ def test_api_run_one_request_per_row_with_n(data_dir, tmp_path):
                      str(N), "--max_rows", "4", "--temperature", "0.5", "--seed", "7"]) == 0
         assert server.requests == []
     assert load_output(out)["samples"] == data["samples"]
+    again = json.load(open(out + ".provenance.json"))
+    assert again["token_usage"] == {"prompt_tokens": 0, "completion_tokens": 0}
+    assert again["token_usage_all_runs"] == prov["token_usage"] and again["counts"]["reused_from_checkpoint"] == 4 * N
 
 
 def test_failed_samples_are_holes_and_a_rerun_fills_only_them(data_dir, tmp_path, capsys):
@@ -176,6 +169,9 @@ def test_kill_and_resume_never_repeats_a_finished_sample(data_dir, tmp_path):
         resumed = [prompt_of(r) for r in server.requests[asked_before:]]
     data = load_output(out)
     assert len(data) == 12 and all(len(s) == N and None not in s for s in data["samples"])
+    prov = json.load(open(out + ".provenance.json"))  # the loopback bills 10 prompt + 5 tokens per completion
+    assert prov["token_usage_all_runs"] == {"prompt_tokens": 12 * 10, "completion_tokens": 12 * N * 5}
+    assert prov["token_usage"]["completion_tokens"] == (12 - len(done_before)) * N * 5
     texts = [t for s in data["samples"] for t in s]
     assert len(set(texts)) == len(texts)  # nothing duplicated
     records = [json.loads(line)["k"] for line in open(checkpoint) if '"s/' in line]
@@ -237,6 +233,13 @@ def test_bad_input_one_line_error_and_nothing_written(data_dir, tmp_path):
         result = run_script("generate_reasoning_samples.py", "--model", "loop", "--base_url", server.url,
                             "--dataset", "math", "--dataset_path", math_file, "--output_path", str(existing_file))
         assert result.returncode == 2 and "is an existing file" in result.stderr
+        folder = tmp_path / "results"
+        folder.mkdir()
+        (folder / "notes.txt").write_text("keep me")
+        result = run_script("generate_reasoning_samples.py", "--model", "loop", "--base_url", server.url,
+                            "--dataset", "math", "--dataset_path", math_file, "--output_path", str(folder))
+        assert result.returncode == 2 and "not a saved dataset" in result.stderr
+        assert os.listdir(folder) == ["notes.txt"]
         assert server.requests == []
 
 
@@ -252,3 +255,67 @@ def test_anthropic_provider_one_call_per_sample(data_dir, tmp_path, monkeypatch)
     assert [len(s) for s in load_output(out)["samples"]] == [2, 2]
     prov = open(out + ".provenance.json").read()
     assert '"provider": "anthropic"' in prov and "test-key-not-secret" not in prov
+
+
+def test_output_without_its_checkpoint_keeps_its_samples(data_dir, tmp_path, capsys):
+    out = str(tmp_path / "no_checkpoint")
+    base = ["--model", "loop", "--dataset", "math", "--dataset_path", os.path.join(data_dir, "math.jsonl"),
+            "--output_path", out]
+    with LoopbackServer(unique_responder()) as server:
+        assert main(base + ["--base_url", server.url, "--max_rows", "3", "--samples_per_instruction", "2"]) == 0
+        first = load_output(out)["samples"]
+        shutil.rmtree(out + ".checkpoint")
+        asked = len(server.requests)
+        assert main(base + ["--base_url", server.url, "--max_rows", "4", "--samples_per_instruction", "3"]) == 0
+        assert sorted(r["json"].get("n", 1) for r in server.requests[asked:]) == [1, 1, 1, 3]
+        assert "its 6 samples are kept" in capsys.readouterr().out
+        data = load_output(out)
+        assert [s[:2] for s in data["samples"][:3]] == first and all(len(s) == 3 for s in data["samples"])
+        shutil.rmtree(out + ".checkpoint")
+        for extra, message in ((["--max_rows", "2"], "holds 4 rows"), (["--temperature", "0.1"], "settings")):
+            with pytest.raises(UserError, match=message + ".*--overwrite"):
+                main(base + ["--base_url", server.url, "--samples_per_instruction", "3", *extra])
+            assert not os.path.exists(out + ".checkpoint")
+        asked = len(server.requests)
+        assert main(base + ["--base_url", server.url, "--max_rows", "2", "--overwrite"]) == 0
+        assert len(server.requests) == asked + 2 and load_output(out).num_rows == 2
+
+
+def test_a_step1_output_is_a_valid_dataset_path(data_dir, tmp_path):
+    first, second = str(tmp_path / "first"), str(tmp_path / "second")
+    common = ["--model", "loop", "--dataset", "math", "--max_rows", "2"]
+    with LoopbackServer(unique_responder()) as server:
+        assert main(common + ["--base_url", server.url, "--dataset_path", os.path.join(data_dir, "math.jsonl"),
+                              "--output_path", first]) == 0
+        assert main(common + ["--base_url", server.url, "--dataset_path", first, "--output_path", second]) == 0
+        prompts = [prompt_of(r) for r in server.requests]
+    assert prompts[:2] == prompts[2:] and prompts[0].startswith("Problem: Compute")  # not wrapped twice
+    old, new = load_output(first), load_output(second)
+    assert new["instruction"] == old["instruction"] and new["original_problem"] == old["original_problem"]
+    assert new["answer"] == old["answer"] and new["samples"] != old["samples"]
+
+
+def test_a_checkpoint_from_before_usage_was_recorded_is_read(tmp_path):
+    from sample_generation import SampleCheckpoint
+
+    out, fingerprint = str(tmp_path / "old"), {"model": "m"}
+    os.makedirs(out + ".checkpoint")
+    with open(out + ".checkpoint/samples.jsonl", "w") as log:
+        for key, value in (("fingerprint", fingerprint), ("s/0-abc/0", ["a", "b"])):
+            log.write(json.dumps({"k": key, "v": value}) + "\n")
+    checkpoint = SampleCheckpoint(out, fingerprint, ["0-abc"], ["q"], overwrite=False)
+    checkpoint.add("0-abc", ["c"], {"completion_tokens": 3})
+    checkpoint.close()
+    again = SampleCheckpoint(out, fingerprint, ["0-abc"], ["q"], overwrite=False)
+    assert again.samples("0-abc", 4) == ["a", "b", "c", None] and again.usage == {"completion_tokens": 3}
+    again.close()
+
+
+@pytest.mark.parametrize("flag,value", [("--temperature", "-0.5"), ("--top_p", "0"), ("--top_p", "1.2"),
+                                        ("--gpu_memory_utilization", "1.5"), ("--temperature", "hot")])
+def test_out_of_range_sampling_flags_are_usage_errors(flag, value, capsys):
+    from generate_reasoning_samples import build_parser
+
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["--model", "m", "--dataset", "math", "--output_path", "o", flag, value])
+    assert info.value.code == 2 and f"argument {flag}: expected a number" in capsys.readouterr().err

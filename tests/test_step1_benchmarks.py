@@ -106,3 +106,17 @@ def test_bad_inputs_are_user_errors(data_dir, tmp_path):
     broken.write_text("not parquet")
     with pytest.raises(UserError, match="cannot read dataset"):
         load_benchmark("math", str(broken))
+
+
+def test_a_later_step_output_as_input_is_read_as_the_benchmark(data_dir, tmp_path):
+    from datasets import DatasetDict
+
+    for name in ("math", "mmlu_pro", "mmlu"):
+        original = load_benchmark(name, os.path.join(data_dir, f"{name}.jsonl"))
+        graded = original.add_column("instruction", original["problem"])
+        for column in ("samples", "answer_correct", "GRM_scores"):
+            graded = graded.add_column(column, [[None, "x"]] * len(original))
+        DatasetDict({"data": graded}).save_to_disk(str(tmp_path / name))
+        again = load_benchmark(name, str(tmp_path / name))
+        assert sorted(again.column_names) == sorted(original.column_names)
+        assert again.to_list() == original.to_list()

@@ -5,25 +5,14 @@ import os
 import pytest
 
 from conftest import run_script
-from fixtures_benchmarks import write_benchmark
+from fixtures_benchmarks import load_output, write_benchmarks
 from generate_reasoning_samples import main
 from sample_generation import is_s1
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("local_bench"))
-    for name in ("math", "gpqa"):
-        write_benchmark(name, folder)
-    return folder
-
-
-def load_output(path):
-    from datasets import load_dataset, load_from_disk
-
-    data = load_dataset(path)["data"]
-    assert load_from_disk(path)["data"]["samples"] == data["samples"]
-    return data
+    return write_benchmarks(str(tmp_path_factory.mktemp("local_bench")), ("math", "gpqa"))
 
 
 def test_s1_is_a_whole_token_of_the_model_name():
@@ -90,4 +79,6 @@ def test_vllm_engine_n_samples_chat_template_max_length(tiny_chat_model, data_di
     assert 0 < prov["token_usage"]["completion_tokens"] <= 5 * sum(rooms)
     records = [json.loads(line) for line in open(out + ".checkpoint/samples.jsonl")]
     assert records[0]["k"] == "fingerprint" and records[0]["v"]["backend"] == "vllm"
-    assert sorted(len(r["v"]) for r in records[1:]) == [5] * 8  # one record of n samples per prompt
+    assert sorted(len(r["v"]["texts"]) for r in records[1:]) == [5] * 8  # one record of n samples per prompt
+    assert sum(r["v"]["usage"]["completion_tokens"] for r in records[1:]) == prov["token_usage_all_runs"][
+        "completion_tokens"] == prov["token_usage"]["completion_tokens"]

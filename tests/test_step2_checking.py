@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from answer_checking import (Graded, MathWorkers, choice_correct, math_key, math_verdict, math_verdicts,
-                             read_judge_reply, summarize)
+from answer_checking import MathWorkers, choice_correct, math_key, math_verdict, math_verdicts
+from answer_grading import Graded, read_judge_reply, summarize
 
 # (gold, prediction) pairs that must be judged equivalent: the grading policy in README.md.
 EQUIVALENT = [
@@ -30,6 +30,8 @@ EQUIVALENT = [
     ("4!", "24"), ("\\binom{5}{2}", "10"), ("\\log_2 8", "3"), ("**73**", "73"), ("73", "**73**"),
     ("\\frac{1}{2006!}", "\\frac{1}{2006!}"), ("2^{10}", "1024"), ("10^{-3}", "0.001"),
     ("1-\\frac{1}{\\mathrm{e}}", "1-1/e"),
+    ("1011_2", "1011"), ("1011_2", "1011_{2}"), ("A3_{16}", "a3_{16}"), ("11", "11_{10}"),  # base subscripts
+    ("0", "\\sin\\pi"),  # evaluates to 0.e-136: no digit proves a difference
 ]
 
 # Pairs that must not be judged equivalent, including math-verify's known false positives (Math-Verify #14).
@@ -46,6 +48,14 @@ DIFFERENT = [
     ("\\sqrt{2}", "\\sqrt{3}"), ("2\\sqrt{3}", "3\\sqrt{2}"), ("\\text{Evelyn}", "Bob"), ("\\text{east}", "west"),
     ("\\text{(C)}", "(D)"), ("10\\%", "20"), ("x^2", "x^3"), ("\\infty", "-\\infty"), ("3+2i", "3-2i"),
     ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 2 \\\\ 1 \\end{pmatrix}"), ("2", "5 or 2"),
+    # math-verify says equal to all of these: a base is not dropped, values beyond float precision count
+    ("1011_2", "1011_3"), ("1011_3", "1011_2"), ("101_2", "1011_2"), ("A3_{16}", "A4_{16}"),
+    ("\\frac{1}{10^{20}}", "\\frac{1}{10^{20}+1}"), ("x^{2}+\\frac{1}{2^{99}}", "x^{2}+\\frac{1}{2^{98}}"),
+    ("(0, \\frac{1}{2^{99}})", "(0, \\frac{1}{2^{98}})"), ("[0, \\frac{1}{2^{99}}]", "[0, \\frac{1}{2^{98}}]"),
+    ("(-\\infty, \\frac{1}{2^{99}})", "(-\\infty, \\frac{1}{2^{98}})"),
+    ("\\frac{1}{2^{99}} < x", "\\frac{1}{2^{98}}<x"),
+    ("x=\\frac{1}{2^{99}}", "\\frac{1}{2^{98}}"), ("\\frac{1}{2^{99}}", "x=\\frac{1}{2^{98}}"),
+    ("\\frac{1}{2}x+\\frac{1}{2^{60}}", "\\frac{1}{2}x+\\frac{1}{2^{61}}"),
 ]
 
 
@@ -110,6 +120,10 @@ MATH_ROW = {"instruction": "q", "answer": "\\boxed{5}", "samples": []}
     ('{"extracted_answer": "6", "is_correct": "yes"}', MATH_ROW, "math", None),
     ('{"extracted_answer": null, "is_correct": true}', MATH_ROW, "math",
      Graded(None, False, "llm", "judge found no final answer")),
+    # LaTeX with single backslashes: "\\f" must not become a form feed, "\\s" must not make the JSON unreadable
+    ('{"extracted_answer": "\\frac{1}{2}", "is_correct": true}', MATH_ROW, "math", Graded("\\frac{1}{2}", True, "llm")),
+    ('{"extracted_answer": "\\sqrt{2}", "is_correct": false}', MATH_ROW, "math", Graded("\\sqrt{2}", False, "llm")),
+    ('{"extracted_answer": "\\\\sqrt{2}", "is_correct": false}', MATH_ROW, "math", Graded("\\sqrt{2}", False, "llm")),
     ("yes.", MATH_ROW, "math", None),
     ("{not json}", MC_ROW, "gpqa", None),
     (None, MC_ROW, "gpqa", None),
@@ -168,7 +182,10 @@ def generated_pairs() -> list[tuple[str, str, bool]]:
         cases += [(f"\\frac{{1}}{{{n}!}}", f"\\frac{{1}}{{{n + 2}!}}", False),
                   (f"\\frac{{1}}{{2^{{{n}}}}}", f"\\frac{{1}}{{2^{{{n - 1}}}}}", False),
                   (f"10^{{-{n}}}", f"10^{{-{n + 1}}}", False), (f"e^{{-{n}}}", f"e^{{-{n + 1}}}", False),
-                  (f"\\frac{{1}}{{2^{{{n}}}}}", f"2^{{-{n}}}", True), (f"{n}!", f"{n}!", True)]
+                  (f"\\frac{{1}}{{2^{{{n}}}}}", f"2^{{-{n}}}", True), (f"{n}!", f"{n}!", True),
+                  (f"(0, 10^{{-{n}}})", f"(0, 10^{{-{n + 1}}})", False),  # intervals
+                  (f"x = \\frac{{1}}{{2^{{{n}}}}}", f"\\frac{{1}}{{2^{{{n - 1}}}}}", False),  # an assignment
+                  (f"y = x + \\frac{{1}}{{{n}!}}", f"y = x + \\frac{{1}}{{{n + 2}!}}", False)]  # in a variable
     return cases
 
 

@@ -40,6 +40,10 @@ CHOICE_STYLES = {
     "answer-is-option-word": "Having ruled out the rest, the answer is option {L}.",
     "lower-paren": "Thus the answer is ({l}).",
     "trailing-text-with-I": "The answer is {L} because I computed it twice and a check agrees.",
+    "claude-letter-is-correct": "Weighing all of this, ({W}) fails, so {L} is the correct answer.",
+    "gpt-recap-after-answer": "**Answer: {L}**\n\nFor reference, the options were:\nA) London\nB) Paris\nC) Rome",
+    "claude-text-then-letter": "Only one city fits. The answer is {O} ({L}).",
+    "answer-to-question": "The answer to this question is {L}.",
 }
 
 
@@ -103,12 +107,51 @@ CHOICE_TRAPS = [
     ("The answer is: **B**", "ABCD", "B"),
     ("The answer is `C`", "ABCD", "C"),
     ("Answer: \\(\\text{D}\\)", "ABCD", "D"),
+    # a boxed formula whose variable is a capital letter is no answer letter
+    ("The area is $\\boxed{A = 12}$.", "ABCD", None), ("So \\boxed{E = mc^2}", "ABCDEFGHIJ", None),
+    ("The current is $\\boxed{I = 2.5\\text{ A}}$", "ABCDEFGHIJ", None), ("\\boxed{C \\approx 3}", "ABCD", None),
+    ("\\boxed{(B) Paris}", "ABCD", "B"), ("\\boxed{B: Paris}", "ABCD", "B"), ("\\boxed{C. 4 m}", "ABCD", "C"),
+    # a wrong answer named after the real one, or an option list after the answer, is no statement
+    ("The correct answer is C. The most tempting wrong answer is A.", "ABCD", "C"),
+    ("Answer: C\n\nA common incorrect answer is B because it ignores friction.", "ABCD", "C"),
+    ("The answer is C.\n\nChoices recap:\nA) London\nB) Paris\nC) Rome\nD) Berlin", "ABCD", "C"),
+    ("Let's go through each option:\nA. wrong\nB. right", "ABCD", None),
+    ("Let's check each option: A. London is in England", "ABCD", None),
+    ("Answer: A is incorrect because it ignores friction.", "ABCD", None),
+    ("Best choice: D", "ABCD", "D"), ("Reasoning first.\nChoice: C", "ABCD", "C"), ("Option: B", "ABCD", "B"),
+    ("Therefore, C is the correct answer.", "ABCD", "C"), ("Therefore (C) is the correct answer.", "ABCD", "C"),
+    ("I is the best option here.", "ABCDEFGHIJ", "I"), ("A is the correct answer.", "ABCD", "A"),
+    ("The answer to this question is C.", "ABCD", "C"),
+    ("The answer is Rome (C).", "ABCD", "C"), ("Answer: Paris (B)", "ABCD", "B"),
+    ("The answer is Rome (B).", "ABCD", None),  # the text and the letter disagree
 ]
 
 
 @pytest.mark.parametrize("text, letters, expected", CHOICE_TRAPS)
 def test_choice_traps(text, letters, expected):
     assert extract_choice(text, letters, OPTIONS[:len(letters)]).letter == expected
+
+
+ROMAN = ["I only", "II only", "III only", "I and II", "I and III", "II and III", "I, II and III", "None", "I or II",
+         "All"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("The answer is I and II.", "D"), ("The answer is: I, II and III", "G"), ("\\boxed{I and II}", "D"),
+    ("The answer is II only.", "B"), ("Answer: I only", "A"), ("The answer is (D) I and II", "D"),
+    ("The answer is I.", "I"), ("The answer is (I).", "I"),
+])
+def test_roman_numeral_options(text, expected):
+    """MMLU-Pro options written with roman numerals: a statement naming an option's text picks that option."""
+    assert extract_choice(text, valid_letters(ROMAN), ROMAN).letter == expected
+
+
+@pytest.mark.parametrize("text, expected", [("The answer is (I).", "I"), ("The answer is I.", "I"),
+                                            ("The answer is II.", "B"), ("Answer: (A) I", "A")])
+def test_bare_letter_beats_an_option_reading_like_it(text, expected):
+    """Options "I", "II", ...: a bare "(I)" is the letter I (the format asked for), a longer text names its option."""
+    options = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X"]
+    assert extract_choice(text, valid_letters(options), options).letter == expected
 
 
 @pytest.mark.parametrize("text", ["The answer is A and C.", "Answer: B, D", "The answer is (A) or (B)",
@@ -123,6 +166,8 @@ def test_several_letters_are_ambiguous(text):
     ("The answer is: B. " * 5000, "B", "B"),
     ("\\boxed{1} " * 5000, None, "1"),
     ("Answer: Paris " * 5000, None, None),  # two options read "Paris": no single letter
+    ("The answer is \\[" * 10000, None, None),  # unclosed math spans
+    ("answer is $" * 10000, None, None),
 ])
 def test_pathological_inputs(text, letter, math):
     """Extraction stays linear on adversarial text (each case once took seconds to a minute)."""
@@ -185,6 +230,18 @@ MATH_TRAPS = [
     ("\\boxed{1} then the answer is 2", "1"),  # \boxed outranks 'the answer is'
     ("unbalanced \\boxed{\\frac{1}{2}", None),
     (None, None),
+    ("Final answer:\n\n$$\n2\\sqrt{3}\n$$", "2\\sqrt{3}"),  # a display block on its own lines
+    ("The answer is:\n$$\n7\n$$", "7"), ("Therefore the answer is\n\\[\n\\frac{3}{4}\n\\]", "\\frac{3}{4}"),
+    ("## Final Answer\n$$2\\sqrt{3}$$", "2\\sqrt{3}"),  # a heading without a colon
+    ("<think>\nso the answer is 3\n</think>\n\n**Final Answer**\n4", "4"),
+    ("The answer is 5, since 2+3=5.", "5"), ("The answer is 12 because each side is 3.", "12"),
+    ("The answer is $5$, which is $\\frac{10}{2}$.", "5"),
+    ("The answer is $x=1$ or $x=2$.", "x=1 or x=2"),  # a hedge stays whole (never just its first value)
+    ("The answer is $1$ and $2$.", "1 and 2"),
+    # several boxes listed on the final line are one list (two solutions, or a hedge), never just the last one
+    ("The solutions are $\\boxed{2}$ and $\\boxed{-3}$.", "2, -3"), ("\\boxed{2}, \\boxed{-3}", "2, -3"),
+    ("So $x=\\boxed{2}$ or $x=\\boxed{-3}$.", "2, -3"), ("\\boxed{3} \\text{ or } \\boxed{4}", "3, 4"),
+    ("Thus $\\boxed{5}$, that is, $\\boxed{5}$", "5"), ("$\\boxed{5}$, $\\boxed{5}$", "5"),
 ]
 
 
@@ -199,6 +256,7 @@ def test_math_traps(text, expected):
     ("Step 1 \\boxed{2}. Finally \\boxed{\\{1,2\\}}", "\\{1,2\\}"),
     (" 42 ", "42"),
     ("$5$", "5"),
+    ("\\text{Yes, as shown}", "\\text{Yes, as shown}"),  # a clause inside braces is part of the answer
 ])
 def test_gold_math_answer(answer, gold):
     assert gold_math_answer(answer) == gold

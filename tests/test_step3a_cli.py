@@ -99,6 +99,11 @@ def test_rerun_skips_and_incremental_add_in_place(rms, step2, tmp_path, run):
     data = load(out)
     assert data["TinySeq_scores"] == first and "TinyPRM_avg_scores" in data.column_names
     assert data["answer_correct"] == [r["answer_correct"] for r in ROWS]
+    # the provenance still says which model made the kept columns, also after a further incremental run
+    for extra in (["--reward_models", ""], ["--reward_models", rms["prm"], "--max_input_length", "4096"]):
+        assert run("--dataset_path", out, "--output_path", out, *extra).returncode == 0
+        earlier = json.load(open(provenance_path(out)))["earlier_verifiers"]
+        assert earlier["TinySeq"]["kind"] == "sequence_classifier" and earlier["TinySeq"]["hf_id"]
 
 
 def test_resume_from_item_store(rms, step2, tmp_path, run):
@@ -162,6 +167,10 @@ def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
     with pytest.raises(UserError, match=r"lacks column\(s\) samples"):
         step3.main(["--dataset_path", no_samples, "--output_path", out, "--reward_models", rms["seq"]])
     assert not os.path.exists(out) and not os.path.exists(out + ".checkpoint")
+    for cut in (["--max_rows", "2"], ["--max_samples", "1"], ["--start_row", "1"]):  # in place: rest would be lost
+        with pytest.raises(UserError, match="writing them over the input would delete the rest"):
+            step3.main(["--dataset_path", step2, "--output_path", step2, "--reward_models", rms["seq"], *cut])
+    assert load(step2)["samples"] == [row["samples"] for row in ROWS]
 
 
 def test_shards_merge_back(rms, step2, tmp_path, run):
@@ -179,6 +188,9 @@ def test_shards_merge_back(rms, step2, tmp_path, run):
         assert got == pytest.approx(want, abs=1e-6)
     with pytest.raises(UserError, match="different columns"):
         merge_shards.main(["--shards", parts[0], step2, "--output_path", str(tmp_path / "x.hf")])
+    same_shard = os.path.join(str(tmp_path), ".", "a.hf")  # the first shard, spelled differently
+    with pytest.raises(UserError, match="must differ from every shard"):
+        merge_shards.main(["--shards", *parts, "--output_path", same_shard])
 
 
 def test_list_prints_registry(run):

@@ -40,6 +40,7 @@ def models(tmp_path_factory) -> dict[str, RewardModelSpec]:
         "eurus": RewardModelSpec("eurus", policy, "implicit_prm", reference_model=reference),
         "gpm": RewardModelSpec("gpm", tiny.build_custom_head(f"{root}/gpm", "gpm"), "gpm"),
         "inform": RewardModelSpec("inform", tiny.build_custom_head(f"{root}/inform", "inform"), "inform"),
+        "ldl": RewardModelSpec("ldl", tiny.build_ldl(f"{root}/ldl"), "ldl"),
     }
 
 
@@ -49,7 +50,7 @@ def options(**fields) -> ScoreOptions:
 
 
 @pytest.mark.parametrize("kind", ["llama", "gemma", "gated", "tree", "scalar", "intern", "prm", "eurus", "gpm",
-                                  "inform"])
+                                  "inform", "ldl"])
 def test_batched_equals_one_by_one_and_one_bos(models, kind):
     """Length-sorted batches give the same scores as batch 1, and every input starts with exactly one BOS."""
     spec = models[kind]
@@ -198,6 +199,58 @@ def test_gpm_preference_scores_are_not_constant(models):
     assert gpm_pair_score(run.results[0], run.results[2]) == pytest.approx(
         -gpm_pair_score(run.results[2], run.results[0]), abs=1e-6)
     assert columns["gpm_scores"][1] == [None] and 3 in errors
+
+
+def test_ldl_reads_the_gated_rating_distribution(models):
+    """LDL-Reward: base model + regression/gating MLPs from the .pt files, scored as the card's class does."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = models["ldl"].hf_id
+    scores = score_items(models["ldl"], ITEMS[:2], options(max_input_length=4096)).results
+    tok, base = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    expected = []
+    for instruction, sample in ITEMS[:2]:
+        chat = [{"role": "user", "content": instruction}, {"role": "assistant", "content": sample}]
+        ids = tok(tok.apply_chat_template(chat, tokenize=False), add_special_tokens=False, return_tensors="pt")
+        with torch.no_grad():
+            pooled = base(**ids).last_hidden_state[:, -1]
+            heads = {n: torch.load(os.path.join(path, f"{n}_layer.pt")) for n in ("regression", "gating")}
+            h = pooled
+            for i in (0, 2, 4):
+                h = torch.nn.functional.linear(h, heads["regression"][f"network.{i}.weight"],
+                                               heads["regression"][f"network.{i}.bias"])
+                h = torch.nn.functional.leaky_relu(h) if i < 4 else h
+            dist = h.view(1, -1, 10).softmax(-1)
+            g = pooled
+            for i in (0, 3, 6):
+                g = torch.nn.functional.linear(g, heads["gating"][f"network.{i}.weight"],
+                                               heads["gating"][f"network.{i}.bias"])
+                g = torch.nn.functional.leaky_relu(g) if i < 6 else g
+            weights = (g / 0.5).softmax(-1)
+            mixed = torch.bmm(weights.unsqueeze(1), dist).squeeze(1)
+            expected.append(float((mixed * torch.linspace(0, 1, 10)).sum()))
+    assert scores == pytest.approx(expected, abs=1e-5)
+    assert all(0.0 <= s <= 1.0 for s in scores) and scores[0] != scores[1]
+
+
+def test_remote_code_classifier_keeps_its_own_head(tmp_path):
+    """A remote-code sequence classifier (URM-like, 2 outputs) loads with its own config and gets the attention mask."""
+    from transformers import AutoModelForSequenceClassification
+
+    path = tiny.build_remote_classifier(str(tmp_path / "urm"))
+    spec = RewardModelSpec("urm", path, "sequence_classifier", trust_remote_code=True)
+    run = score_items(spec, ITEMS[:2], options(max_input_length=4096))
+    assert not run.errors
+    model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True).eval()
+    scorer = Scorer(spec, options(max_input_length=4096))
+    try:
+        for (instruction, sample), score in zip(ITEMS[:2], run.results):
+            ids = torch.tensor([scorer.encode(instruction, sample).ids])
+            with torch.no_grad():
+                expected = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, 0].item()
+            assert score == pytest.approx(expected, abs=1e-5)
+    finally:
+        scorer.close()
 
 
 def test_failures_are_none_not_zero(models):

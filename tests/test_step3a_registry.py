@@ -25,6 +25,8 @@ def test_every_verifiers_reward_model_is_registered():
                                             "QwenPRM_step_scores"]
     assert BY_NAME["Qwen72BPRM"].is_prm and BY_NAME["EurusPRMStage1"].reference_model
     assert BY_NAME["GRM"].columns() == ["GRM_scores"]
+    # the card's own class (base model + .pt heads), not a sequence classifier with a random `score` head
+    assert BY_NAME["LDLRewardGemma"].kind == "ldl" and not BY_NAME["LDLRewardGemma"].trust_remote_code
 
 
 def test_verifiers_md_matches_the_registries():

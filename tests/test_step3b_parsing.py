@@ -177,6 +177,10 @@ def test_settings_temperature_rules():
     assert many.temperature > 0 and many.verdicts_per_sample == 3
     assert judge_settings(spec, judge_args("--judge_max_tokens", "64")).max_tokens == 64
     assert judge_settings(JUDGE_REGISTRY["DeepSeekLlama8B"], judge_args()).max_tokens == 8192
+    # R1 distills and QwQ: their cards advise temperature 0.6, not greedy decoding; an explicit flag still wins
+    assert judge_settings(JUDGE_REGISTRY["DeepSeekQwen7B"], judge_args()).temperature == 0.6
+    assert judge_settings(JUDGE_REGISTRY["QwQ-32B"], judge_args("--verdicts_per_sample", "3")).temperature == 0.6
+    assert judge_settings(JUDGE_REGISTRY["DeepSeekQwen7B"], judge_args("--judge_temperature", "0")).temperature == 0
     with pytest.raises(UserError, match="judge_temperature"):
         judge_settings(spec, judge_args("--verdicts_per_sample", "3", "--judge_temperature", "0"))
 

@@ -50,6 +50,19 @@ class TinyGatedRM(_Base):
         return GatedOutput(logits=rewards[:, 4:5] + 100.0, rewards=rewards, score=score)
 
 
+class TinyTwoOutputRM(_Base):
+    """URM-like remote sequence classifier: its head has config.num_labels outputs; logits[:, 0] is the reward."""
+
+    def __init__(self, config) -> None:
+        super().__init__(config, config.num_labels)
+
+    def forward(self, input_ids=None, attention_mask=None, **kwargs):
+        if attention_mask is None:
+            raise ValueError("this head pools with the attention mask")
+        _, pooled = self.hidden(input_ids, attention_mask)
+        return GatedOutput(logits=self.head(pooled))
+
+
 class TinyScalarRM(_Base):
     """Qwen2.5-Math-RM-like: returns a tuple whose first element is one scalar per sequence."""
 

@@ -72,6 +72,11 @@ def build_multi_objective(path: str) -> str:
     return _remote(path, "TinyGatedRM", "AutoModelForSequenceClassification")
 
 
+def build_remote_classifier(path: str) -> str:
+    """URM-like remote-code sequence classifier with two outputs per sequence (num_labels=2 in its config)."""
+    return _remote(path, "TinyTwoOutputRM", "AutoModelForSequenceClassification", num_labels=2)
+
+
 def build_scalar_head(path: str) -> str:
     """Qwen2.5-Math-RM-like AutoModel returning (scores,)."""
     return _remote(path, "TinyScalarRM", "AutoModel")
@@ -117,6 +122,32 @@ def build_custom_head(path: str, kind: str, seed: int = 0) -> str:
     save_file(tensors, os.path.join(path, "model.safetensors"), metadata={"format": "pt"})
     config.save_pretrained(path)
     tok.save_pretrained(path)
+    return path
+
+
+def build_ldl(path: str, seed: int = 0, objectives: int = 4) -> str:
+    """An LDL-Reward-like checkpoint: a base model saved alone plus regression_layer.pt and gating_layer.pt."""
+    import torch
+    from transformers import LlamaModel
+
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    config = llama_config(len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                          pad_token_id=tok.pad_token_id)
+    hidden = config.hidden_size
+    _save(LlamaModel(config), tok, path)
+    with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
+        fields = json.load(handle)
+    fields.update(softmax=True, temperature=0.5)  # the card class's gating options, read from config.json
+    with open(os.path.join(path, "config.json"), "w", encoding="utf-8") as handle:
+        json.dump(fields, handle)
+    regression = torch.nn.Sequential(torch.nn.Linear(hidden, 16), torch.nn.LeakyReLU(), torch.nn.Linear(16, 16),
+                                     torch.nn.LeakyReLU(), torch.nn.Linear(16, objectives * 10))
+    gating = torch.nn.Sequential(torch.nn.Linear(hidden, 8), torch.nn.LeakyReLU(), torch.nn.Dropout(0.0),
+                                 torch.nn.Linear(8, 8), torch.nn.LeakyReLU(), torch.nn.Dropout(0.0),
+                                 torch.nn.Linear(8, objectives))
+    for name, module in (("regression", regression), ("gating", gating)):
+        torch.save({f"network.{k}": v for k, v in module.state_dict().items()}, os.path.join(path, f"{name}_layer.pt"))
     return path
 
 
