@@ -13,10 +13,10 @@ MARKDOWN = re.compile(r"\*{2,}|__|`+")
 # "each option:\nA. ..." is none either; a "wrong answer is X" or "incorrect option is X" states no answer.
 STATEMENT = re.compile(
     r"(?<!wrong\s)(?<!incorrect\s)(?<!tempting\s)(?:"
-    r"\banswer\s*[:=]|\b(?:correct|right|best|final|my)\s+(?:option|choice)\s*[:=]"
-    r"|(?<![^\n])[ \t]*(?:option|choice)[ \t]*[:=](?![ \t]*\r?\n)"
+    r"\banswer\s*[:=：]|\b(?:correct|right|best|final|my)\s+(?:option|choice)\s*[:=：]"
+    r"|(?<![^\n])[ \t]*(?:option|choice)[ \t]*[:=：](?![ \t]*\r?\n)"
     r"|\b(?:answer|option|choice)(?:\s+to\s+(?:this|the)\s+(?:question|problem))?"
-    r"\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*:?"
+    r"\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*[:：]?"
     r"|\banswer(?<=final answer)[ \t]*(?=\r?\n))"
     r"(?:\s*(?:therefore|thus|hence|clearly|likely|probably|definitely|indeed|then|option|choice|letter)\b)*",
     re.IGNORECASE)
@@ -47,7 +47,7 @@ BOX_LINK = re.compile(
     r"[ \t$]*(?:,|;|\band\b|\bor\b|\\text\s*\{\s*(?:and|or)\s*\}|\\q?quad)[ \t$,;]*(?:[A-Za-z][ \t]*=[ \t]*)?")
 TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{}]*)\}")
 DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a display block over lines, else the line
-MATH_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*" + DISPLAY_OR_LINE, re.IGNORECASE)
+MATH_ANSWER_IS = re.compile(r"answer\s+is\s*[:：]?\s*" + DISPLAY_OR_LINE, re.IGNORECASE)
 # "Answer: x" / "**Final Answer:**" / a "## Final Answer" heading, with x on the same line or up to two lines below;
 # [ \t] keeps it linear.
 FINAL_ANSWER_LINE = re.compile(

@@ -49,11 +49,11 @@ def load_any(path: str, split: str | None = None):
     except Exception as err:  # datasets raises many types for unreadable input
         raise UserError(f"cannot read dataset {path}: {type(err).__name__}: {_first_line(err)}") from err
     if isinstance(loaded, datasets.DatasetDict):
-        if split is not None:
-            if split not in loaded:
-                raise UserError(f"{path} has no split {split!r}; it has {sorted(loaded)}")
-            return loaded[split]
-        return pick_split(loaded, path)
+        if split is not None and split not in loaded:
+            raise UserError(f"{path} has no split {split!r}; it has {sorted(loaded)}")
+        loaded = loaded[split] if split is not None else pick_split(loaded, path)
+    if len(loaded) == 0:
+        raise UserError(f"dataset {path} holds no rows; pass a dataset with at least one row")
     return loaded
 
 

@@ -15,6 +15,10 @@ from reward_model_registry import RewardModelSpec
 STEP_TOKEN = "<extra_0>"
 MASK_POOLING_KINDS = ("multi_objective", "decision_tree", "scalar_head", "internlm2")  # remote heads pool by mask
 LOCAL_HEAD_KINDS = ("gpm", "inform", "ldl")  # a base model plus heads built here from the checkpoint's files
+AUTO_CLASSES = {"sequence_classifier": "AutoModelForSequenceClassification",
+                "multi_objective": "AutoModelForSequenceClassification",
+                "decision_tree": "AutoModelForSequenceClassification",
+                "implicit_prm": "AutoModelForCausalLM", "causal_lm": "AutoModelForCausalLM"}  # other kinds: AutoModel
 LDL_BINS = 10  # LDL-Reward: each rating distribution has 10 bins spread evenly over [0, 1]
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 TORCH_DTYPES = ("float32", "bfloat16", "float16")
@@ -133,10 +137,7 @@ class Scorer:
         """Load weights with the auto class of the kind; refuse a checkpoint whose head would be random."""
         import transformers
 
-        auto = {"sequence_classifier": "AutoModelForSequenceClassification",
-                "multi_objective": "AutoModelForSequenceClassification",
-                "decision_tree": "AutoModelForSequenceClassification",
-                "implicit_prm": "AutoModelForCausalLM", "causal_lm": "AutoModelForCausalLM"}.get(kind, "AutoModel")
+        auto = AUTO_CLASSES.get(kind, "AutoModel")
         kwargs: dict[str, Any] = dict(revision=self.spec.revision, trust_remote_code=self.spec.trust_remote_code,
                                       dtype=self.dtype, output_loading_info=True)
         if kind == "sequence_classifier" and not self.spec.trust_remote_code:

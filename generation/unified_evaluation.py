@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 import answer_grading as grading
 import model_clients
-from cli_support import Provenance, UserError, positive_int, run_main
+from cli_support import Provenance, UserError, bounded_float, positive_int, run_main
 from dataset_io import check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, save_atomic
 from record_store import RecordStore
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--llm_fallback", choices=("auto", "never", "always"), default="auto",
                         help="auto: the LLM judge grades only samples the procedural path cannot decide")
     parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
-    parser.add_argument("--math_timeout", type=float, default=grading.MATH_TIMEOUT_S,
+    parser.add_argument("--math_timeout", type=bounded_float(0, 3600), default=grading.MATH_TIMEOUT_S,
                         help="seconds allowed for one math equivalence check (past it: undecided)")
     parser.add_argument("--overwrite", action="store_true", help="forget cached LLM judge replies and start again")
     model_clients.add_api_arguments(parser)

@@ -50,6 +50,16 @@ def test_load_any_missing_path_is_user_error(bad):
         load_any(bad)
 
 
+def test_load_any_empty_file_is_user_error(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    with pytest.raises(UserError, match="no rows|cannot read"):
+        load_any(str(path))
+    Dataset.from_dict({"instruction": []}).to_parquet(str(tmp_path / "empty.parquet"))
+    with pytest.raises(UserError, match="no rows|no data"):
+        load_any(str(tmp_path / "empty.parquet"))
+
+
 def test_load_any_unsupported_file(tmp_path):
     path = tmp_path / "x.txt"
     path.write_text("hello")

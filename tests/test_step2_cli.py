@@ -159,6 +159,15 @@ def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, rows, dataset_
     assert not out.exists() and not os.path.exists(str(out) + ".provenance.json")
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_math_timeout_must_be_positive(tmp_path, value):
+    """A zero or negative --math_timeout would silently switch the time limit off."""
+    with pytest.raises(SystemExit) as exit_info:
+        unified_evaluation.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "-t", "math",
+                                 "--math_timeout", value])
+    assert exit_info.value.code == 2 and not (tmp_path / "o").exists()
+
+
 def test_unreadable_input_exits_2(tmp_path):
     result = run_script("unified_evaluation.py", "-i", str(tmp_path / "missing"), "-o", str(tmp_path / "o"),
                         "-t", "math")

@@ -118,6 +118,7 @@ CHOICE_TRAPS = [
     ("Let's go through each option:\nA. wrong\nB. right", "ABCD", None),
     ("Let's check each option: A. London is in England", "ABCD", None),
     ("Answer: A is incorrect because it ignores friction.", "ABCD", None),
+    ("Answer：C", "ABCD", "C"), ("The answer is：B", "ABCD", "B"),  # full-width colons (Qwen)
     ("Best choice: D", "ABCD", "D"), ("Reasoning first.\nChoice: C", "ABCD", "C"), ("Option: B", "ABCD", "B"),
     ("Therefore, C is the correct answer.", "ABCD", "C"), ("Therefore (C) is the correct answer.", "ABCD", "C"),
     ("I is the best option here.", "ABCDEFGHIJ", "I"), ("A is the correct answer.", "ABCD", "A"),
@@ -238,6 +239,7 @@ MATH_TRAPS = [
     ("The answer is $5$, which is $\\frac{10}{2}$.", "5"),
     ("The answer is $x=1$ or $x=2$.", "x=1 or x=2"),  # a hedge stays whole (never just its first value)
     ("The answer is $1$ and $2$.", "1 and 2"),
+    ("The answer is：$\\frac{1}{2}$", "\\frac{1}{2}"),  # a full-width colon
     # several boxes listed on the final line are one list (two solutions, or a hedge), never just the last one
     ("The solutions are $\\boxed{2}$ and $\\boxed{-3}$.", "2, -3"), ("\\boxed{2}, \\boxed{-3}", "2, -3"),
     ("So $x=\\boxed{2}$ or $x=\\boxed{-3}$.", "2, -3"), ("\\boxed{3} \\text{ or } \\boxed{4}", "3, 4"),

@@ -166,6 +166,12 @@ def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
         handle.write(json.dumps({"problem": "q", "answer": "1"}) + "\n")
     with pytest.raises(UserError, match=r"lacks column\(s\) samples"):
         step3.main(["--dataset_path", no_samples, "--output_path", out, "--reward_models", rms["seq"]])
+    needs_package = tiny.build_multi_objective(str(tmp_path / "needs-package"))  # like sklearn for decision trees
+    with open(os.path.join(needs_package, "modeling_tiny_rm.py"), "a") as handle:
+        handle.write("\nimport package_missing_here_xyz  # noqa\n")
+    with pytest.raises(UserError, match="reward model Needy .*package_missing_here_xyz"):
+        step3.main(["--dataset_path", step2, "--output_path", out,
+                    "--reward_models", f"Needy={needs_package}:multi_objective"])
     assert not os.path.exists(out) and not os.path.exists(out + ".checkpoint")
     for cut in (["--max_rows", "2"], ["--max_samples", "1"], ["--start_row", "1"]):  # in place: rest would be lost
         with pytest.raises(UserError, match="writing them over the input would delete the rest"):
