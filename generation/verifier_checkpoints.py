@@ -15,6 +15,15 @@ from reward_model_registry import RewardModelSpec
 from reward_models import MISSING_SAMPLE, ScoreOptions, resolve_attn, resolve_dtype, row_columns
 
 
+SUMMARY_COUNTS = (  # report counts named in the summary line after the failures: (key, what they are)
+    ("truncated", "inputs truncated (middle cut, answer kept)"),
+    ("missing_samples", "missing samples left as None"),
+    ("kept_nones", "None values kept from the input (--overwrite recomputes them)"),
+    ("unparsed", "judgments without a verdict (None)"),
+    ("too_long", "prompts longer than the judge's context (None)"),
+)
+
+
 def _hash(payload) -> str:
     """Short stable hash of a JSON-able value."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -187,16 +196,7 @@ class VerifierCheckpoints:
                 detail += f" ({report['error']})"
             elif report.get("failure_reasons"):
                 detail += f" ({'; '.join(report['failure_reasons'])})"
-            if report.get("truncated"):
-                detail += f", {report['truncated']} inputs truncated (middle cut, answer kept)"
-            if report.get("missing_samples"):
-                detail += f", {report['missing_samples']} missing samples left as None"
-            if report.get("kept_nones"):
-                detail += f", {report['kept_nones']} None values kept from the input (--overwrite recomputes them)"
-            if report.get("unparsed"):
-                detail += f", {report['unparsed']} judgments without a verdict (None)"
-            if report.get("too_long"):
-                detail += f", {report['too_long']} prompts longer than the judge's context (None)"
+            detail += "".join(f", {report[key]} {text}" for key, text in SUMMARY_COUNTS if report.get(key))
             print(f"  {name}: {report['status']}{detail}")
         if failed:
             print("Failures are None in the data. Run the same command again to retry only them.")
