@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 
-from cli_support import UserError, positive_int
+from cli_support import UserError, bounded_float, positive_int
 from judge_prompts import (judge_messages, opens_thinking, parse_critique, parse_verdict, render_prompt,
                            template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
@@ -40,7 +40,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge_max_tokens", type=positive_int, default=None,
                        help="judgment budget in tokens, thinking included (default: the registry's suggestion, "
                             "8192 for reasoning judges, 2048 otherwise)")
-    group.add_argument("--judge_temperature", type=float, default=None,
+    group.add_argument("--judge_temperature", type=bounded_float(0.0, 2.0, low_inclusive=True), default=None,
                        help=f"sampling temperature (default: the card's for judges whose card advises against "
                             f"greedy decoding, else 0.0 for one verdict and {SAMPLING_TEMPERATURE} when "
                             "--verdicts_per_sample > 1; 0 with K > 1 is refused since the K verdicts would be copies)")
@@ -48,7 +48,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                        help="base sampling seed; each request's seed is derived from it and the prompt (default 0)")
     group.add_argument("--judge_tensor_parallel_size", type=positive_int, default=None,
                        help="GPUs per vLLM judge (default: the registry's suggestion, capped at the visible GPUs)")
-    group.add_argument("--judge_gpu_memory_utilization", type=float, default=0.90,
+    group.add_argument("--judge_gpu_memory_utilization", type=bounded_float(0.0, 1.0), default=0.90,
                        help="fraction of GPU memory a vLLM judge may take (default 0.90)")
     group.add_argument("--judge_dtype", default="auto", help="vLLM judge dtype (default auto)")
     group.add_argument("--judge_enforce_eager", action="store_true",
@@ -202,8 +202,8 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
         jobs.append(job)
     stats: dict = {}
     completions = run_cached(config, [job for job in jobs if job], store, desc=f"judge {spec.name}", stats=stats)
-    answers = [{"texts": completions[job.key].texts, "truncated": [False] * job.n, "opened_thinking": False}
-               if job else None for job in jobs]
+    answers = [{"texts": completions[job.key].texts, "opened_thinking": False,
+                "truncated": completions[job.key].truncated or [False] * job.n} if job else None for job in jobs]
     return answers, {"requests": stats.get("jobs", 0) + stats.get("cached", 0), "cached": stats.get("cached", 0),
                      "calls": stats.get("requests", 0), "retries": stats.get("retries", 0),
                      "api_seconds": stats.get("wall_time_s", 0.0),

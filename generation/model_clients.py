@@ -93,6 +93,7 @@ class Completion:
     texts: list[str | None]
     usage: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    truncated: list[bool] = field(default_factory=list)  # per text: stopped by max_tokens (empty when unknown)
 
 
 class FatalApiError(UserError):
@@ -234,8 +235,8 @@ def _anthropic_params(config: ApiConfig, job: ChatJob) -> dict[str, Any]:
     return params
 
 
-def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int]]:
-    """Texts and usage of a chat.completions reply; MalformedResponse when it is not one."""
+def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[bool]]:
+    """Texts, usage and cut-at-max_tokens flags of a chat.completions reply; MalformedResponse when it is not one."""
     choices = getattr(reply, "choices", None)
     if not isinstance(choices, list) or len(choices) != n:
         got = len(choices) if isinstance(choices, list) else type(choices).__name__
@@ -243,18 +244,20 @@ def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int]]
     texts = [getattr(getattr(c, "message", None), "content", None) for c in choices]
     usage = getattr(reply, "usage", None)
     return ([t if isinstance(t, str) else None for t in texts],
-            _usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)))
+            _usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)),
+            [getattr(c, "finish_reason", None) == "length" for c in choices])
 
 
-def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int]]:
-    """The text of an Anthropic messages reply; MalformedResponse when it is not one."""
+def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[bool]]:
+    """Text, usage and cut-at-max_tokens flag of an Anthropic messages reply; MalformedResponse when it is not one."""
     blocks = getattr(reply, "content", None)
     if not isinstance(blocks, list):
         raise MalformedResponse(f"expected a content list, got {type(blocks).__name__}")
     parts = [b.text for b in blocks if getattr(b, "type", None) == "text" and isinstance(b.text, str)]
     usage = getattr(reply, "usage", None)
-    return ["".join(parts) if parts else None], _usage(getattr(usage, "input_tokens", 0),
-                                                       getattr(usage, "output_tokens", 0))
+    return (["".join(parts) if parts else None],
+            _usage(getattr(usage, "input_tokens", 0), getattr(usage, "output_tokens", 0)),
+            [getattr(reply, "stop_reason", None) == "max_tokens"])
 
 
 def _usage(prompt: Any, completion: Any) -> dict[str, int]:
@@ -342,15 +345,16 @@ class _Runner:
                     task.cancel()
         else:
             parts = [await self._call(job, job.n)]
-        texts = [t for part_texts, _, _ in parts for t in part_texts]
-        usage = {k: sum(u.get(k, 0) for _, u, _ in parts) for k in ("prompt_tokens", "completion_tokens")}
-        error = next((e for _, _, e in parts if e), None)
+        texts = [t for part in parts for t in part[0]]
+        usage = {k: sum(part[1].get(k, 0) for part in parts) for k in ("prompt_tokens", "completion_tokens")}
+        truncated = [cut for part in parts for cut in part[2]]
+        error = next((part[3] for part in parts if part[3]), None)
         if error is None and any(t is None for t in texts):
             error = "reply had no text content"
-        return Completion(texts=texts, usage=usage, error=error)
+        return Completion(texts=texts, usage=usage, error=error, truncated=truncated)
 
-    async def _call(self, job: ChatJob, n: int) -> tuple[list[str | None], dict[str, int], str | None]:
-        """One request (with the SDK's retries, plus bounded re-asks for malformed replies) -> texts, usage, error."""
+    async def _call(self, job: ChatJob, n: int) -> tuple[list[str | None], dict[str, int], list[bool], str | None]:
+        """One request (the SDK's retries, plus bounded re-asks for malformed replies) -> texts, usage, cut, error."""
         reason = ""
         for attempt in range(MALFORMED_RETRIES + 1):
             if attempt:
@@ -362,8 +366,8 @@ class _Runner:
                     self.stats["requests"] += 1
                     reply = await self._request(job, n)
                 parse = _anthropic_texts if self.config.provider == "anthropic" else _openai_texts
-                texts, usage = parse(reply, n)
-                return texts, usage, None
+                texts, usage, truncated = parse(reply, n)
+                return texts, usage, truncated, None
             except (MalformedResponse, json.JSONDecodeError) as exc:
                 reason = f"malformed reply ({_redact(exc, self.key)[:120]})"
             except self.sdk.APIStatusError as exc:
@@ -371,10 +375,10 @@ class _Runner:
                 if 400 <= status < 500 and (status not in (408, 409, 429) or _error_code(exc) in FATAL_CODES):
                     raise FatalApiError(f"{self.config.provider} API refused the request (HTTP {status}): "
                                         f"{_redact(_provider_message(exc), self.key)}") from None
-                return [None] * n, {}, f"HTTP {status} after retries"
+                return [None] * n, {}, [False] * n, f"HTTP {status} after retries"
             except self.sdk.APIConnectionError as exc:
-                return [None] * n, {}, f"{type(exc).__name__} after retries"
-        return [None] * n, {}, reason
+                return [None] * n, {}, [False] * n, f"{type(exc).__name__} after retries"
+        return [None] * n, {}, [False] * n, reason
 
     async def _request(self, job: ChatJob, n: int) -> Any:
         """Send one request through the SDK."""
@@ -453,14 +457,16 @@ def run_cached(config: ApiConfig, jobs: Iterable[ChatJob], store: Any, desc: str
     for job in jobs:
         record = store.get(job.key)
         if _usable(record, job.n):
-            results[job.key] = Completion(texts=list(record["texts"]), usage={})
+            results[job.key] = Completion(texts=list(record["texts"]), usage={},
+                                          truncated=list(record.get("truncated") or []))
         else:
             todo.setdefault(job.key, job)
 
     def keep(job: ChatJob, completion: Completion) -> None:
         results[job.key] = completion
         if completion.texts and all(t is not None for t in completion.texts):
-            store.put(job.key, {"texts": completion.texts, "usage": completion.usage})
+            store.put(job.key, {"texts": completion.texts, "usage": completion.usage,
+                                "truncated": completion.truncated})
 
     run_stats = run_chat_jobs(config, todo.values(), keep, desc)
     if stats is not None:

@@ -29,22 +29,22 @@ def default_text(request: dict) -> str:
     return f"Reasoning about {len(last)} characters.\nThe answer is: B"
 
 
-def openai_body(request: dict, texts: list[str], model: str | None = None) -> dict:
+def openai_body(request: dict, texts: list[str], model: str | None = None, finish_reason: str = "stop") -> dict:
     """An OpenAI chat.completions response with one choice per text."""
     return {
         "id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()),
         "model": model or request.get("model", "loopback"),
-        "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+        "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": finish_reason}
                     for i, t in enumerate(texts)],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5 * len(texts), "total_tokens": 10 + 5 * len(texts)},
     }
 
 
-def anthropic_body(request: dict, text: str) -> dict:
+def anthropic_body(request: dict, text: str, stop_reason: str = "end_turn") -> dict:
     """An Anthropic messages response."""
     return {
         "id": "msg_loopback", "type": "message", "role": "assistant", "model": request.get("model", "loopback"),
-        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+        "content": [{"type": "text", "text": text}], "stop_reason": stop_reason, "stop_sequence": None,
         "usage": {"input_tokens": 10, "output_tokens": 5},
     }
 

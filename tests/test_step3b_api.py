@@ -67,6 +67,27 @@ def test_scripted_judgments_parse_end_to_end(tmp_path):
     assert request["messages"][0]["role"] == "system"
 
 
+def test_api_judgment_cut_at_max_tokens_is_none(tmp_path, monkeypatch):
+    """A reply the provider stopped at max_tokens has no trustworthy verdict, even if its last line reads True."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+
+    def cut(path: str, request: dict, count: int) -> Reply:
+        text = "Step 1 is true. True"
+        if path.endswith("/messages"):
+            return Reply(body=anthropic_body(request, text, stop_reason="max_tokens"))
+        return Reply(body=openai_body(request, [text], finish_reason="length"))
+
+    for name in ("Loop=openai_compatible:judge-model", "Claude=anthropic:claude-x"):
+        with LoopbackServer(cut) as server:
+            args = judge_args("--base_url", server.url)
+            spec = resolve_judges([name], args)[0]
+            columns, stats = run_judge(spec, dataset(1, 2), args, str(tmp_path / spec.name))
+            again, _ = run_judge(spec, dataset(1, 2), args, str(tmp_path / spec.name))  # from the cache
+        column = f"{spec.name}_verdicts"
+        assert columns[column] == [[[None], [None]]] == again[column]
+        assert stats["cut_at_max_tokens"] == 2 and stats["failures"] == 0
+
+
 def test_k_verdicts_with_n_and_registry_judge(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with LoopbackServer(scripted) as server:
