@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 
 from cli_support import UserError
@@ -89,6 +90,20 @@ def save_atomic(dataset, output_path: str) -> None:
         os.rename(target, old)
     os.rename(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def push_to_hub(dataset, repo: str) -> str | None:
+    """Push DatasetDict({'data': dataset}) privately to the hub; None on success, else the reason (local copy stays)."""
+    import datasets
+
+    try:
+        datasets.DatasetDict({"data": dataset}).push_to_hub(repo, private=True)
+    except Exception as err:  # noqa: BLE001 - network, auth, permissions: the local output is already saved
+        reason = f"{type(err).__name__}: {_first_line(err)}"
+        print(f"warning: push to {repo} failed ({reason}); the local output is saved", file=sys.stderr)
+        return reason
+    print(f"pushed to https://huggingface.co/datasets/{repo} (split 'data', private)")
+    return None
 
 
 def sidecar_path(output_path: str, suffix: str) -> str:

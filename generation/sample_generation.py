@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks import BENCHMARKS, load_benchmark
 from cli_support import Provenance, UserError
 from dataset_io import (
-    check_output_path, checkpoint_dir, is_saved_dataset, load_any, provenance_path, save_atomic,
+    check_output_path, checkpoint_dir, is_saved_dataset, load_any, provenance_path, push_to_hub, save_atomic,
 )
 from record_store import RecordStore
 
@@ -309,18 +309,5 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
               + (f": {reasons}" if reasons else "") + "; run the same command again to fill only those")
         code = 1
     if args.push_to_hub:
-        code = push(dataset, args.push_to_hub) or code
+        code = 1 if push_to_hub(dataset, args.push_to_hub) else code
     return code
-
-
-def push(dataset: Any, repo: str) -> int:
-    """Push DatasetDict({'data': dataset}) to the hub as a private dataset; 1 on failure (the local copy stays)."""
-    from datasets import DatasetDict
-
-    try:
-        DatasetDict({"data": dataset}).push_to_hub(repo, private=True)
-    except Exception as err:  # network, auth, permissions: the local output is already saved
-        print(f"push to {repo} failed ({type(err).__name__}: {err}); the local output is saved")
-        return 1
-    print(f"pushed to https://huggingface.co/datasets/{repo} (split 'data', private)")
-    return 0

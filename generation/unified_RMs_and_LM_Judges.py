@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from cli_support import Provenance, UserError, positive_int, run_main
-from dataset_io import check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, save_atomic
+from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, push_to_hub,
+                        save_atomic)
 from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
 from reward_models import AUTO_CLASSES, TORCH_DTYPES, ScoreOptions
 from verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
@@ -149,7 +149,7 @@ def preflight(specs) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run Step 3; return 1 when any verifier has failures left (re-run the same command to retry them)."""
+    """Run Step 3; return 1 when any verifier has failures left (re-run to retry them) or the hub push failed."""
     judges_module = load_judges_module()
     args = build_parser(judges_module).parse_args(argv)
     if args.list:
@@ -178,14 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         checkpoints.run_judge(spec, judges_module, dataset, args)
     dataset = checkpoints.merge_into(dataset)
     save_atomic(dataset, args.output_path)
-    pushed = push(dataset, args.push_to_hub) if args.push_to_hub else None
+    push_error = push_to_hub(dataset, args.push_to_hub) if args.push_to_hub else None
     provenance.update(rows=len(dataset), samples=sum(len(s) for s in dataset["samples"]), device=device,
                       rm_mode=mode, fingerprint=checkpoints.fingerprint, verifiers=checkpoints.report,
                       earlier_verifiers=earlier_verifiers(args.dataset_path, checkpoints.report, dataset.column_names),
                       failures={n: r["failures"] for n, r in checkpoints.report.items() if r.get("failures")},
-                      pushed_to_hub=pushed)
+                      pushed_to_hub=args.push_to_hub and (push_error or "ok"))
     provenance.write(provenance_path(args.output_path))
-    return checkpoints.print_summary(args.output_path)
+    code = checkpoints.print_summary(args.output_path)
+    return 1 if push_error else code
 
 
 def earlier_verifiers(dataset_path: str, report: dict, columns: list[str]) -> dict:
@@ -205,18 +206,6 @@ def earlier_verifiers(dataset_path: str, report: dict, columns: list[str]) -> di
 def _kept(entry: dict) -> bool:
     """Whether a provenance entry only says the verifier's columns were kept from the input."""
     return entry.get("status") == "kept existing columns"
-
-
-def push(dataset, repo: str) -> str:
-    """Push privately to the hub; a failure is reported (the local output is already saved)."""
-    import datasets
-
-    try:
-        datasets.DatasetDict({"data": dataset}).push_to_hub(repo, private=True)
-        return "ok"
-    except Exception as err:  # noqa: BLE001 - the local save already succeeded
-        print(f"warning: push to {repo} failed: {err}", file=sys.stderr)
-        return f"failed: {err}"
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import pytest
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from cli_support import Provenance, UserError, write_json_atomic
-from dataset_io import check_output_path, limit_samples, load_any, per_sample_columns, save_atomic
+from dataset_io import check_output_path, limit_samples, load_any, per_sample_columns, push_to_hub, save_atomic
 from record_store import RecordStore
 
 ROWS = {"instruction": ["q1", "q2"], "samples": [["a", "b", "c"], ["d", None, "f"]], "answer": ["A", "B"],
@@ -160,3 +160,21 @@ def test_output_path_that_is_a_folder_of_other_files_is_refused(tmp_path, datase
     (tmp_path / "empty").mkdir()
     save_atomic(dataset, str(tmp_path / "empty"))  # an empty folder, like an existing output, may be (re)written
     assert len(load_any(str(tmp_path / "empty"))) == 2
+
+
+def test_push_to_hub_sends_split_data_privately_and_reports_failure(dataset, monkeypatch, capsys):
+    calls = []
+
+    def fake_push(self, repo, private=None, **kwargs):
+        calls.append((list(self), repo, private, len(self["data"])))
+
+    monkeypatch.setattr(DatasetDict, "push_to_hub", fake_push)
+    assert push_to_hub(dataset, "me/repo") is None
+    assert calls == [(["data"], "me/repo", True, 2)]
+
+    def refuse(self, repo, **kwargs):
+        raise PermissionError("403 Forbidden: no write access\nmore detail")
+
+    monkeypatch.setattr(DatasetDict, "push_to_hub", refuse)
+    assert push_to_hub(dataset, "me/repo") == "PermissionError: 403 Forbidden: no write access"
+    assert "the local output is saved" in capsys.readouterr().err
