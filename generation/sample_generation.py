@@ -152,6 +152,10 @@ def choose_backend(args: argparse.Namespace) -> tuple[str, str | None]:
     provider = resolve_provider(args.model, args.provider, args.base_url)
     if args.backend == "api" and provider is None:
         raise UserError(f"--backend api: {args.model!r} is not a known API model; pass --provider or --base_url")
+    local_name = "/" in args.model or os.path.exists(args.model)  # a hub id or a path (DeepSeek-R1 is both)
+    if args.backend in ("vllm", "transformers") and provider is not None and not local_name:
+        raise UserError(f"--backend {args.backend}: {args.model!r} is an API model ({provider}), not a local model; "
+                        "use --backend api (or auto), or pass a local path or hub id")
     if args.backend == "vllm" and importlib.util.find_spec("vllm") is None:
         raise UserError("--backend vllm: vllm is not installed (pip install -r requirements-gpu.txt), "
                         "or use --backend transformers")

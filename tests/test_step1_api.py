@@ -311,6 +311,14 @@ def test_a_checkpoint_from_before_usage_was_recorded_is_read(tmp_path):
     again.close()
 
 
+def test_an_api_model_name_with_a_local_backend_is_named_as_such(data_dir, tmp_path, capsys):
+    out = tmp_path / "out.hf"
+    with pytest.raises(UserError, match="is an API model \\(openai\\), not a local model"):
+        main(["--model", "gpt-4o-mini", "--backend", "transformers", "--dataset", "math",
+              "--dataset_path", os.path.join(data_dir, "math.jsonl"), "--output_path", str(out)])
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("flag,value", [("--temperature", "-0.5"), ("--top_p", "0"), ("--top_p", "1.2"),
                                         ("--gpu_memory_utilization", "1.5"), ("--temperature", "hot")])
 def test_out_of_range_sampling_flags_are_usage_errors(flag, value, capsys):
