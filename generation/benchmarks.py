@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from cli_support import UserError
+from cli_support import UserError, error_line
 from dataset_io import is_per_sample_column, load_any
 
 if TYPE_CHECKING:
@@ -120,8 +120,7 @@ def _load_hub(bench: Benchmark, configs: list[str | None]) -> Dataset:
             part = datasets.load_dataset(bench.hub_id, config, split=bench.split)
         except Exception as err:  # network, gating, unknown config: all reported the same way
             where = bench.hub_id + (f" ({config})" if config else "")
-            reason = (str(err).strip().splitlines() or [""])[0]
-            raise UserError(f"cannot load {where} from the hub: {type(err).__name__}: {reason}; "
+            raise UserError(f"cannot load {where} from the hub: {error_line(err)}; "
                             f"for offline runs pass --dataset_path with a local copy") from err
         if config and bench.name == "mmlu":
             part = part.map(lambda row, s=config: {"subject": row.get("subject") or s}, keep_in_memory=True)

@@ -37,6 +37,12 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
     sys.exit(code or 0)
 
 
+def error_line(err: BaseException) -> str:
+    """An exception as one line for reports: its type and the first line of its message."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:

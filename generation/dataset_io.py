@@ -6,7 +6,7 @@ import shutil
 import sys
 import uuid
 
-from cli_support import UserError
+from cli_support import UserError, error_line
 
 SPLIT_PREFERENCE = ("data", "test", "train")
 FILE_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
@@ -48,7 +48,7 @@ def load_any(path: str, split: str | None = None):
     except FileNotFoundError as err:
         raise UserError(f"cannot read dataset {path}: {err}") from err
     except Exception as err:  # datasets raises many types for unreadable input
-        raise UserError(f"cannot read dataset {path}: {type(err).__name__}: {_first_line(err)}") from err
+        raise UserError(f"cannot read dataset {path}: {error_line(err)}") from err
     if isinstance(loaded, datasets.DatasetDict):
         if split is not None and split not in loaded:
             raise UserError(f"{path} has no split {split!r}; it has {sorted(loaded)}")
@@ -99,7 +99,7 @@ def push_to_hub(dataset, repo: str) -> str | None:
     try:
         datasets.DatasetDict({"data": dataset}).push_to_hub(repo, private=True)
     except Exception as err:  # noqa: BLE001 - network, auth, permissions: the local output is already saved
-        reason = f"{type(err).__name__}: {_first_line(err)}"
+        reason = error_line(err)
         print(f"warning: push to {repo} failed ({reason}); the local output is saved", file=sys.stderr)
         return reason
     print(f"pushed to https://huggingface.co/datasets/{repo} (split 'data', private)")
@@ -119,12 +119,6 @@ def provenance_path(output_path: str) -> str:
 def checkpoint_dir(output_path: str) -> str:
     """Folder beside the output holding a step's checkpoints and caches."""
     return sidecar_path(output_path, ".checkpoint")
-
-
-def _first_line(err: BaseException) -> str:
-    """The first line of an exception message."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else ""
 
 
 PER_SAMPLE_NAMES = ("samples", "extracted_answers", "answer_correct")

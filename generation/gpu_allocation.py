@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from cli_support import write_json_atomic
+from cli_support import error_line, write_json_atomic
 from record_store import RecordStore
 from reward_model_registry import RewardModelSpec
 from reward_models import ScoreOptions, score_items
@@ -59,7 +59,7 @@ def run_job(job: Job, show_progress: bool = True) -> dict:
                            backend=run.backend, load_s=round(run.load_s, 3), score_s=round(run.score_s, 3),
                            tokens=run.tokens, resumed=len(done))
         except Exception as err:  # noqa: BLE001 - a model that cannot load or run is reported, not fatal
-            summary["fatal"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            summary["fatal"] = error_line(err)
         finally:
             bar.close()
     write_json_atomic(job.summary_path, summary)

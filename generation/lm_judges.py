@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 
-from cli_support import UserError, bounded_float, positive_int
+from cli_support import UserError, bounded_float, error_line, positive_int
 from judge_prompts import (judge_messages, opens_thinking, parse_critique, parse_verdict, render_prompt,
                            template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
@@ -105,8 +105,7 @@ def check_local_judge(spec: JudgeSpec) -> None:
     try:
         AutoConfig.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
     except Exception as err:  # noqa: BLE001 - hub, file and config errors all mean "cannot load this judge"
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise UserError(f"LM judge {spec.name} ({spec.model}) cannot be loaded: {reason}") from err
+        raise UserError(f"LM judge {spec.name} ({spec.model}) cannot be loaded: {error_line(err)}") from err
 
 
 def judge_columns(spec: JudgeSpec, critique: bool) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from cli_support import UserError
+from cli_support import UserError, error_line
 from vllm_engine import start_engine, stop_engine
 
 if TYPE_CHECKING:
@@ -43,9 +43,8 @@ def load_tokenizer(model: str) -> PreTrainedTokenizerBase:
     try:
         return AutoTokenizer.from_pretrained(model, padding_side="left")
     except Exception as err:  # hub errors, missing files, bad configs all mean "cannot use this model"
-        reason = (str(err).strip().splitlines() or [""])[0]
         raise UserError(f"model {model!r} is not a known API model, and its tokenizer cannot be loaded as a local "
-                        f"path or hub id ({type(err).__name__}: {reason}); for an API model pass --provider or "
+                        f"path or hub id ({error_line(err)}); for an API model pass --provider or "
                         f"--base_url") from err
 
 

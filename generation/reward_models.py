@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from cli_support import error_line
 from reward_model_registry import RewardModelSpec
 
 STEP_TOKEN = "<extra_0>"
@@ -499,7 +500,7 @@ def run_batches(scorer: Scorer, encoded: dict[int, Encoded], batch_size: int,
             if len(chunk) > 1:
                 size, restore_at = 1, position + len(chunk)  # retry this batch one item at a time
                 continue
-            on_error(chunk[0], f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            on_error(chunk[0], error_line(err))
             values = None
         if values is not None:
             for index, value in zip(chunk, values):
@@ -531,8 +532,7 @@ def make_scorer(spec: RewardModelSpec, options: ScoreOptions) -> tuple[Scorer, s
 
         return VllmScorer(spec, options), "vllm"
     except Exception as err:  # noqa: BLE001 - vLLM missing or the architecture unsupported: use transformers
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return Scorer(spec, options), f"transformers (vLLM failed: {reason[:200]})"
+        return Scorer(spec, options), f"transformers (vLLM failed: {error_line(err)[:200]})"
 
 
 def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], options: ScoreOptions,

@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 
-from cli_support import Provenance, UserError, positive_int, run_main
+from cli_support import Provenance, UserError, error_line, positive_int, run_main
 from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, push_to_hub,
                         save_atomic)
 from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
@@ -144,8 +144,7 @@ def preflight(specs) -> None:
                     # fetches the model's code and checks its imports (e.g. sklearn for the decision-tree RMs)
                     get_class_from_dynamic_module(remote_class, model_id, revision=spec.revision)
             except Exception as err:  # noqa: BLE001 - any reason is reported to the user
-                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise UserError(f"reward model {spec.name} ({model_id}) cannot be loaded: {reason}") from err
+                raise UserError(f"reward model {spec.name} ({model_id}) cannot be loaded: {error_line(err)}") from err
 
 
 def main(argv: list[str] | None = None) -> int:
