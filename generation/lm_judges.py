@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
-import json
 import os
 import re
 import time
@@ -14,7 +12,7 @@ from cli_support import UserError, bounded_float, error_line, positive_int
 from judge_prompts import (judge_messages, opens_thinking, parse_critique, parse_verdict, render_prompt,
                            template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
-from record_store import RecordStore
+from record_store import RecordStore, derived_seed, stable_hash
 from vllm_engine import start_engine, stop_engine
 
 SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
@@ -124,12 +122,12 @@ def api_config(spec: JudgeSpec, args: argparse.Namespace):
 
 def prompt_key(*parts: object) -> str:
     """A stable cache key for one local request: a hash of everything that shapes its answer."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
+    return stable_hash(parts)[:32]
 
 
 def request_seed(seed: int, messages: object) -> int:
     """The seed of one request: derived from --judge_seed and its content, so samples get uncorrelated draws."""
-    return int(prompt_key(seed, messages)[:8], 16)
+    return derived_seed(seed, messages)
 
 
 def cache_path(cache_dir: str, spec: JudgeSpec, critique: bool) -> str:

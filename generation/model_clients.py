@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import importlib
 import json
 import os
@@ -36,6 +35,7 @@ from typing import Any, Callable, Iterable
 from tqdm import tqdm
 
 from cli_support import UserError, bounded_float, positive_int
+from record_store import stable_hash
 
 PROVIDERS = ("openai", "anthropic", "together", "openai_compatible")
 ENV_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "together": "TOGETHER_API_KEY",
@@ -169,7 +169,7 @@ def request_key(config: ApiConfig, job: ChatJob) -> str:
                "temperature": job.temperature, "max_tokens": job.max_tokens, "top_p": job.top_p, "seed": job.seed}
     if config.reasoning_effort is not None:
         payload["reasoning_effort"] = config.reasoning_effort
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return stable_hash(payload)
 
 
 class RateLimiter:

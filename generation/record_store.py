@@ -1,9 +1,21 @@
 """Append-only JSONL checkpoint: each finished unit of work is on disk before the next one is asked for."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any, Iterator
+
+
+def stable_hash(payload: Any) -> str:
+    """Hex sha256 of a JSON-able value (key order ignored): cache keys and fingerprints that survive restarts."""
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def derived_seed(*parts: Any) -> int:
+    """A 32-bit seed derived from a base seed and what identifies one request."""
+    return int(stable_hash(parts)[:8], 16)
 
 
 class RecordStore:

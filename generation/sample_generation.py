@@ -16,7 +16,7 @@ from cli_support import Provenance, UserError
 from dataset_io import (
     check_output_path, checkpoint_dir, is_saved_dataset, load_any, provenance_path, push_to_hub, save_atomic,
 )
-from record_store import RecordStore
+from record_store import RecordStore, derived_seed
 
 S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
@@ -41,11 +41,6 @@ def chat_messages(instruction: str, s1: bool) -> list[dict]:
 def text_hash(text: str) -> str:
     """Short sha256 of a text."""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def derive_seed(seed: int, key: str, offset: int) -> int:
-    """Per-request seed from the run seed, the row key and how many samples the row already has."""
-    return int(hashlib.sha256(f"{seed}/{key}/{offset}".encode()).hexdigest()[:8], 16)
 
 
 class SampleCheckpoint:
@@ -181,7 +176,7 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
     config = api_config_from_args(args, args.model)
     jobs = [ChatJob(key=key, messages=msgs, n=n - checkpoint.count(key), temperature=args.temperature,
                     max_tokens=args.max_new_tokens, top_p=top_p,
-                    seed=derive_seed(args.seed, key, checkpoint.count(key)))
+                    seed=derived_seed(args.seed, key, checkpoint.count(key)))
             for key, msgs in zip(keys, messages) if checkpoint.count(key) < n]
 
     def on_result(job: Any, completion: Any) -> None:
@@ -202,7 +197,7 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
     import local_generation as lg
 
     n = args.samples_per_instruction
-    requests = [lg.LocalRequest(key, ids, n - checkpoint.count(key), derive_seed(args.seed, key, checkpoint.count(key)))
+    requests = [lg.LocalRequest(key, ids, n - checkpoint.count(key), derived_seed(args.seed, key, checkpoint.count(key)))
                 for key, ids in zip(keys, token_ids) if checkpoint.count(key) < n]
     settings = lg.SamplingSettings(args.temperature, top_p, args.max_new_tokens, args.max_length)
     stops = lg.stop_token_ids(tokenizer, s1)

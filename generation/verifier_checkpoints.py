@@ -10,7 +10,7 @@ import time
 
 from cli_support import write_json_atomic
 from gpu_allocation import Job, run_all
-from record_store import RecordStore
+from record_store import RecordStore, stable_hash
 from reward_model_registry import RewardModelSpec
 from reward_models import MISSING_SAMPLE, ScoreOptions, resolve_attn, resolve_dtype, row_columns
 
@@ -26,7 +26,7 @@ SUMMARY_COUNTS = (  # report counts named in the summary line after the failures
 
 def _hash(payload) -> str:
     """Short stable hash of a JSON-able value."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return stable_hash(payload)[:16]
 
 
 def rows_fingerprint(dataset) -> str:
