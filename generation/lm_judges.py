@@ -13,7 +13,7 @@ from judge_prompts import (judge_messages, opens_thinking, parse_critique, parse
                            template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
 from record_store import RecordStore, derived_seed, stable_hash
-from vllm_engine import start_engine, stop_engine
+from vllm_engine import chunks, start_engine, stop_engine
 
 SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
 # Cached answers reach the OS as each lands (a killed run loses none); an fsync per answer would stall the
@@ -265,8 +265,7 @@ def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSett
                        max_model_len=max_model_len, seed=settings.seed, dtype=args.judge_dtype,
                        enforce_eager=args.judge_enforce_eager)
     try:
-        for start in range(0, len(requests), args.judge_chunk_size):
-            chunk = requests[start:start + args.judge_chunk_size]
+        for chunk in chunks(requests, args.judge_chunk_size):
             params = [SamplingParams(n=settings.verdicts_per_sample, temperature=settings.temperature, seed=seed,
                                      max_tokens=settings.max_tokens) for _, _, seed in chunk]
             outputs = llm.generate([TokensPrompt(prompt_token_ids=ids) for _, ids, _ in chunk], params, use_tqdm=True)

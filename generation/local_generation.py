@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 from cli_support import UserError, error_line
-from vllm_engine import start_engine, stop_engine
+from vllm_engine import chunks, start_engine, stop_engine
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -86,12 +86,6 @@ def check_prompt_lengths(id_lists: list[list[int]], max_length: int) -> None:
         longest = max(too_long)
         raise UserError(f"{len(too_long)} prompts are at least --max_length {max_length} tokens long "
                         f"(longest {longest}); raise --max_length")
-
-
-def chunks(items: list, size: int) -> Iterator[list]:
-    """Consecutive slices of at most size items."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 class VllmBackend:

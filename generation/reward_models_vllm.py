@@ -5,8 +5,6 @@ from reward_model_registry import RewardModelSpec
 from reward_models import Encoded, ScoreOptions, Scorer, resolve_dtype
 from vllm_engine import start_engine, stop_engine
 
-CHUNK = 512  # sequences handed to vLLM per call (each finished chunk is checkpointed)
-
 
 class VllmScorer(Scorer):
     """Same encoding as the transformers Scorer; the forward pass runs in a vLLM pooling engine."""

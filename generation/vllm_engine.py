@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import gc
 import os
+from typing import Iterator
 
 CPU_KV_CACHE_GIB = "4"  # vLLM's CPU backend otherwise reserves gpu_memory_utilization of all RAM for its KV cache
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    """Consecutive slices of at most size items (prompts per generate call, sequences per batch)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def start_engine(**llm_kwargs):
