@@ -23,6 +23,7 @@ MMLU_SUBJECTS = {
                      "professional_psychology"),
 }
 GPQA_OPTION_COLUMNS = ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
+GPQA_STORED = ("original_instruction", "options", "answer", "correct_answer", "type", "subject")
 
 
 def letter(index: int) -> str:
@@ -69,14 +70,19 @@ def math_row(row: dict, seed: int) -> dict:
 
 
 def gpqa_row(row: dict, seed: int, kind: str) -> dict:
-    """Idavidrein/gpqa row -> seeded option order, answer letter, the reference's GPQA columns."""
-    question = row["Question"].strip()
-    texts = [str(row[column]).strip() for column in GPQA_OPTION_COLUMNS]
+    """Idavidrein/gpqa row -> seeded option order, answer letter, the reference's GPQA columns (texts kept as is)."""
+    question = row["Question"]
+    texts = [str(row[column]) for column in GPQA_OPTION_COLUMNS]
     order = gpqa_permutation(seed, question)
     options = [texts[i] for i in order]
     answer = letter(order.index(0))
     return {"problem": choice_prompt(question, options, LETTER_TAIL), "original_instruction": question,
             "type": kind, "options": options, "answer": answer, "correct_answer": answer, "subject": "science"}
+
+
+def gpqa_stored_row(row: dict, seed: int) -> dict:
+    """A GPQA Step 1 output row: its stored option order and letters kept, the prompt rebuilt from them."""
+    return {"problem": choice_prompt(row["original_instruction"], list(row["options"]), LETTER_TAIL)}
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class Benchmark:
     build_row: Callable[[dict, int], dict]
     keep_source_columns: bool
     shuffle_seed: int | None = None
+    stored_required: tuple[str, ...] = ()  # columns of its own Step 1 output, when those lack `required`
+    build_stored_row: Callable[[dict, int], dict] | None = None
 
 
 BENCHMARKS = {b.name: b for b in (
@@ -99,9 +107,9 @@ BENCHMARKS = {b.name: b for b in (
               ("question", "options", "answer_index", "category"), mmlu_pro_row, True, MMLU_PRO_SEED),
     Benchmark("math", "HuggingFaceH4/MATH-500", (None,), "test", ("problem", "solution", "answer"), math_row, True),
     Benchmark("gpqa", "Idavidrein/gpqa", ("gpqa_main",), "train", ("Question",) + GPQA_OPTION_COLUMNS,
-              lambda row, seed: gpqa_row(row, seed, "main"), False),
+              lambda row, seed: gpqa_row(row, seed, "main"), False, None, GPQA_STORED, gpqa_stored_row),
     Benchmark("gpqa_diamond", "Idavidrein/gpqa", ("gpqa_diamond",), "train", ("Question",) + GPQA_OPTION_COLUMNS,
-              lambda row, seed: gpqa_row(row, seed, "diamond"), False),
+              lambda row, seed: gpqa_row(row, seed, "diamond"), False, None, GPQA_STORED, gpqa_stored_row),
 )}
 
 
@@ -178,12 +186,16 @@ def load_benchmark(name: str, dataset_path: str | None = None, seed: int = 42, m
     else:
         source, step_output = bench.hub_id, False
         dataset = _load_hub(bench, subjects if subjects is not None else list(bench.configs))
-    check_columns(dataset, bench, source)
+    build_row, keep_columns = bench.build_row, bench.keep_source_columns
+    if step_output and bench.build_stored_row and all(c in dataset.column_names for c in bench.stored_required):
+        build_row, keep_columns = bench.build_stored_row, True  # its own output: the stored option order is kept
+    else:
+        check_columns(dataset, bench, source)
     if bench.shuffle_seed is not None and not step_output:
         dataset = dataset.shuffle(seed=bench.shuffle_seed, keep_in_memory=True)
     if max_rows is not None:
         dataset = dataset.select(range(min(max_rows, len(dataset))))
-    removed = [] if bench.keep_source_columns else dataset.column_names
+    removed = [] if keep_columns else dataset.column_names
     # keep_in_memory: never write cache files beside a save_to_disk input (the input is read-only to us)
-    return dataset.map(lambda row: bench.build_row(row, seed), remove_columns=removed, keep_in_memory=True,
+    return dataset.map(lambda row: build_row(row, seed), remove_columns=removed, keep_in_memory=True,
                        desc=f"building {name} prompts")

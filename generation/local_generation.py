@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from cli_support import UserError, error_line
 from vllm_engine import chunks, start_engine, stop_engine
@@ -36,25 +36,32 @@ class SamplingSettings:
     max_length: int
 
 
-def load_tokenizer(model: str) -> PreTrainedTokenizerBase:
-    """The model's tokenizer; a model that cannot be loaded is a UserError."""
-    from transformers import AutoTokenizer
+def remote_code_hint(err: Exception, trust_remote_code: bool) -> str:
+    """What to do when a model failed to load because it needs its own code (else nothing)."""
+    needs_code = not trust_remote_code and "trust_remote_code" in str(err)
+    return "; the model runs its own code: pass --trust_remote_code if you trust it" if needs_code else ""
+
+
+def load_tokenizer(model: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """The model's tokenizer, after checking its config loads; a model that cannot be loaded is a UserError."""
+    from transformers import AutoConfig, AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(model, padding_side="left")
+        AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(model, padding_side="left", trust_remote_code=trust_remote_code)
     except Exception as err:  # hub errors, missing files, bad configs all mean "cannot use this model"
-        raise UserError(f"model {model!r} is not a known API model, and its tokenizer cannot be loaded as a local "
-                        f"path or hub id ({error_line(err)}); for an API model pass --provider or "
-                        f"--base_url") from err
+        hint = remote_code_hint(err, trust_remote_code)
+        raise UserError(f"model {model!r} is not a known API model, and it cannot be loaded as a local path or hub "
+                        f"id ({error_line(err)}){hint or '; for an API model pass --provider or --base_url'}") from err
 
 
 def s1_chatml(messages: list[dict]) -> str:
     """The hand-written Qwen/s1 ChatML prompt with an open assistant turn."""
-    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}\n<|im_end|>\n" for m in messages)
     return f"{turns}<|im_start|>assistant\n"
 
 
-def prompt_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict], s1: bool) -> str:
+def prompt_text(tokenizer: PreTrainedTokenizerBase | None, messages: list[dict], s1: bool) -> str:
     """The exact text the model sees: s1 ChatML, else the chat template with the generation prompt, else raw."""
     if s1:
         return s1_chatml(messages)
@@ -79,6 +86,24 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase, s1: bool) -> list[int]:
     return ids
 
 
+def model_stop_ids(stop_ids: list[int], generation_config: Any) -> list[int]:
+    """stop_ids plus the model's generation_config EOS ids (Llama-3's <|eot_id|>, Gemma's <end_of_turn>)."""
+    configured = getattr(generation_config, "eos_token_id", None)
+    configured = configured if isinstance(configured, list) else [] if configured is None else [configured]
+    return list(dict.fromkeys([*stop_ids, *configured]))
+
+
+def lowered_max_new_tokens(id_lists: list[list[int]], max_new_tokens: int, max_length: int) -> dict[str, Any]:
+    """Prompts whose --max_new_tokens is lowered to fit --max_length: said once (when any), returned for provenance."""
+    rooms = [max_length - len(ids) for ids in id_lists if len(ids) + max_new_tokens > max_length]
+    summary = {"prompts": len(rooms), "of": len(id_lists), "lowest": min(rooms, default=None),
+               "highest": max(rooms, default=None)}
+    if rooms:
+        print(f"--max_new_tokens {max_new_tokens} lowered to fit --max_length {max_length}: {len(rooms)} of "
+              f"{len(id_lists)} prompts get {min(rooms)} to {max(rooms)} new tokens")
+    return summary
+
+
 def check_prompt_lengths(id_lists: list[list[int]], max_length: int) -> None:
     """Fail before loading the model when a prompt leaves no room for output within --max_length."""
     too_long = [len(ids) for ids in id_lists if len(ids) >= max_length]
@@ -92,7 +117,8 @@ class VllmBackend:
     """One vLLM engine; each chunk of prompts is one `generate` call with `n` samples per prompt."""
 
     def __init__(self, model: str, settings: SamplingSettings, stop_ids: list[int], seed: int,
-                 tensor_parallel_size: int | None, gpu_memory_utilization: float) -> None:
+                 tensor_parallel_size: int | None, gpu_memory_utilization: float,
+                 trust_remote_code: bool = False) -> None:
         import torch
 
         gpus = torch.cuda.device_count()
@@ -100,7 +126,7 @@ class VllmBackend:
         self.stop_ids = stop_ids
         self.llm = start_engine(model=model, tensor_parallel_size=tensor_parallel_size or max(1, min(8, gpus)),
                                 gpu_memory_utilization=gpu_memory_utilization, max_model_len=settings.max_length,
-                                seed=seed, trust_remote_code=False)
+                                seed=seed, trust_remote_code=trust_remote_code)
 
     def run(self, requests: list[LocalRequest], on_result: OnResult, chunk_prompts: int = VLLM_CHUNK_PROMPTS) -> None:
         """Generate every request, calling on_result(key, texts, tokens) for each prompt once its chunk is done."""
@@ -125,15 +151,20 @@ class TransformersBackend:
     """Batched `generate` with left padding; `batch_size` sequences (prompt copies) per call."""
 
     def __init__(self, model: str, tokenizer: PreTrainedTokenizerBase, settings: SamplingSettings, stop_ids: list[int],
-                 batch_size: int) -> None:
+                 batch_size: int, trust_remote_code: bool = False) -> None:
         import torch
         from transformers import AutoModelForCausalLM
 
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype="auto").to(self.device).eval()
+        try:
+            loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto", trust_remote_code=trust_remote_code)
+        except Exception as err:  # missing weights, unknown architecture, remote code: the model cannot be used
+            raise UserError(f"cannot load {model!r} with transformers ({error_line(err)})"
+                            f"{remote_code_hint(err, trust_remote_code)}") from err
+        self.model = loaded.to(self.device).eval()
         self.tokenizer = tokenizer
         self.settings = settings
-        self.stop_ids = stop_ids
+        self.stop_ids = model_stop_ids(stop_ids, self.model.generation_config)
         self.batch_size = batch_size
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
@@ -150,11 +181,15 @@ class TransformersBackend:
                 on_result(key, texts, tokens)
 
     def _generate(self, id_lists: list[list[int]], seed: int) -> list[tuple[str, int]]:
-        """One left-padded generate call; returns each decoded continuation and its token count (padding excluded)."""
+        """One left-padded generate call; returns each decoded continuation and its token count (padding excluded).
+
+        Each row keeps at most min(--max_new_tokens, --max_length - its own prompt) tokens, as with vLLM.
+        """
         import torch
 
         s = self.settings
         width = max(len(ids) for ids in id_lists)
+        caps = [max(1, min(s.max_new_tokens, s.max_length - len(ids))) for ids in id_lists]
         input_ids = torch.tensor([[self.pad_id] * (width - len(ids)) + ids for ids in id_lists], device=self.device)
         mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in id_lists], device=self.device)
         sampling = {"do_sample": True, "temperature": s.temperature, "top_p": s.top_p} if s.temperature > 0 \
@@ -163,8 +198,7 @@ class TransformersBackend:
         with torch.no_grad():
             out = self.model.generate(input_ids=input_ids, attention_mask=mask, pad_token_id=self.pad_id,
                                       eos_token_id=self.stop_ids or None,
-                                      max_new_tokens=max(1, min(s.max_new_tokens, s.max_length - width)),
-                                      **sampling)
-        generated = out[:, width:]
+                                      max_new_tokens=max(caps), **sampling)
+        generated = [row[:cap] for row, cap in zip(out[:, width:], caps)]
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-        return list(zip(texts, (generated != self.pad_id).sum(dim=1).tolist()))
+        return [(text, int((row != self.pad_id).sum())) for text, row in zip(texts, generated)]

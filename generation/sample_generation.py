@@ -212,13 +212,14 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
 
         if backend == "vllm":
             engine = lg.VllmBackend(args.model, settings, stops, args.seed, args.tensor_parallel_size,
-                                    args.gpu_memory_utilization)
+                                    args.gpu_memory_utilization, trust_remote_code=args.trust_remote_code)
             try:
                 engine.run(requests, on_result)
             finally:
                 engine.close()
         else:
-            lg.TransformersBackend(args.model, tokenizer, settings, stops, args.batch_size).run(requests, on_result)
+            lg.TransformersBackend(args.model, tokenizer, settings, stops, args.batch_size,
+                                   trust_remote_code=args.trust_remote_code).run(requests, on_result)
     return {"token_usage": usage}
 
 
@@ -238,7 +239,7 @@ def generate(args: argparse.Namespace) -> int:
     else:
         from local_generation import load_tokenizer
 
-        tokenizer = load_tokenizer(args.model)
+        tokenizer = load_tokenizer(args.model, args.trust_remote_code)
     dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
                              args.mmlu_category)
     if len(dataset) == 0:
@@ -246,6 +247,7 @@ def generate(args: argparse.Namespace) -> int:
     instructions = dataset["problem"]
     messages = [chat_messages(text, s1) for text in instructions]
     top_p = args.top_p if backend == "api" or args.top_p is not None else LOCAL_TOP_P
+    lowered = None  # APIs have no --max_length
     if backend == "api":
         prompts = [json.dumps(m, ensure_ascii=False) for m in messages]
     else:
@@ -254,6 +256,7 @@ def generate(args: argparse.Namespace) -> int:
         prompts = [lg.prompt_text(tokenizer, m, s1) for m in messages]
         token_ids = [lg.prompt_ids(tokenizer, p, s1) for p in prompts]
         lg.check_prompt_lengths(token_ids, args.max_length)
+        lowered = lg.lowered_max_new_tokens(token_ids, args.max_new_tokens, args.max_length)
     keys = [f"{i}-{text_hash(p)}" for i, p in enumerate(prompts)]  # row index + the exact prompt sent
     print(f"first prompt sent to the model:\n{prompts[0]}\n")
 
@@ -276,6 +279,7 @@ def generate(args: argparse.Namespace) -> int:
         checkpoint.close()
     provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
                       dataset_path=args.dataset_path, sampling=fingerprint, first_prompt=prompts[0],
+                      trust_remote_code=args.trust_remote_code, max_new_tokens_lowered=lowered,
                       generation_time_s=round(time.time() - started, 3), checkpoint=checkpoint_dir(args.output_path),
                       token_usage_all_runs=dict(checkpoint.usage), **details)
     return finish(args, provenance, dataset, instructions, samples, backend, reused, time.time() - started,

@@ -111,7 +111,7 @@ def test_bad_inputs_are_user_errors(data_dir, tmp_path):
 def test_a_later_step_output_as_input_is_read_as_the_benchmark(data_dir, tmp_path):
     from datasets import DatasetDict
 
-    for name in ("math", "mmlu_pro", "mmlu"):
+    for name in BENCHMARKS:
         original = load_benchmark(name, os.path.join(data_dir, f"{name}.jsonl"))
         graded = original.add_column("instruction", original["problem"])
         for column in ("samples", "answer_correct", "GRM_scores"):
@@ -120,3 +120,14 @@ def test_a_later_step_output_as_input_is_read_as_the_benchmark(data_dir, tmp_pat
         again = load_benchmark(name, str(tmp_path / name))
         assert sorted(again.column_names) == sorted(original.column_names)
         assert again.to_list() == original.to_list()
+
+
+def test_gpqa_question_and_options_are_kept_as_they_are(tmp_path):
+    rows = gpqa_rows()[:2]
+    rows[0]["Question"] = "  Which particle?\n"
+    rows[0]["Correct Answer"] = " right \n"
+    path = write_benchmark("gpqa", str(tmp_path), rows=rows)
+    row = load_benchmark("gpqa", path)[0]
+    assert row["original_instruction"] == "  Which particle?\n" and " right \n" in row["options"]
+    assert row["problem"].startswith("Question:   Which particle?\n\n\nChoices:\n")
+    assert f"{row['answer']})  right \n\n" in row["problem"]
