@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu_memory_utilization", type=bounded_float(0.0, 1.0), default=0.90,
                    help="vLLM: share of GPU memory to use")
     p.add_argument("--trust_remote_code", action="store_true",
-                   help="local models: run the model's own code from its folder or hub repo (only for models you trust)")
+                   help="local models: run the model's own code from its folder or hub repo (trusted models only)")
     p.add_argument("--chat_format", choices=["s1"], default=None,
                    help="s1: the Qwen/s1 ChatML prompt (also chosen when 's1' is a whole token of --model)")
     p.add_argument("--mmlu_subjects", nargs="+", default=None, help="MMLU subject configs, in this order")

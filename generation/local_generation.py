@@ -50,9 +50,9 @@ def load_tokenizer(model: str, trust_remote_code: bool = False) -> PreTrainedTok
         AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
         return AutoTokenizer.from_pretrained(model, padding_side="left", trust_remote_code=trust_remote_code)
     except Exception as err:  # hub errors, missing files, bad configs all mean "cannot use this model"
-        hint = remote_code_hint(err, trust_remote_code)
-        raise UserError(f"model {model!r} is not a known API model, and it cannot be loaded as a local path or hub "
-                        f"id ({error_line(err)}){hint or '; for an API model pass --provider or --base_url'}") from err
+        hint = remote_code_hint(err, trust_remote_code) or "; for an API model pass --provider or --base_url"
+        raise UserError(f"model {model!r} is not a known API model, and its tokenizer cannot be loaded as a local "
+                        f"path or hub id ({error_line(err)}){hint}") from err
 
 
 def s1_chatml(messages: list[dict]) -> str:
