@@ -107,9 +107,11 @@ BENCHMARKS = {b.name: b for b in (
               ("question", "options", "answer_index", "category"), mmlu_pro_row, True, MMLU_PRO_SEED),
     Benchmark("math", "HuggingFaceH4/MATH-500", (None,), "test", ("problem", "solution", "answer"), math_row, True),
     Benchmark("gpqa", "Idavidrein/gpqa", ("gpqa_main",), "train", ("Question",) + GPQA_OPTION_COLUMNS,
-              lambda row, seed: gpqa_row(row, seed, "main"), False, None, GPQA_STORED, gpqa_stored_row),
+              lambda row, seed: gpqa_row(row, seed, "main"), False, stored_required=GPQA_STORED,
+              build_stored_row=gpqa_stored_row),
     Benchmark("gpqa_diamond", "Idavidrein/gpqa", ("gpqa_diamond",), "train", ("Question",) + GPQA_OPTION_COLUMNS,
-              lambda row, seed: gpqa_row(row, seed, "diamond"), False, None, GPQA_STORED, gpqa_stored_row),
+              lambda row, seed: gpqa_row(row, seed, "diamond"), False, stored_required=GPQA_STORED,
+              build_stored_row=gpqa_stored_row),
 )}
 
 
