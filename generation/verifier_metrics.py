@@ -12,6 +12,7 @@ from answer_grading import Graded, majority_correct
 DECIDED = ("procedural", "llm", "no_answer")  # Step 2's decided methods: sample_accuracy counts only these
 RESAMPLES = 200  # random k-subsets per row for the majority-vote curve
 RESAMPLE_SEED = 0
+DRAW_CELLS = 5_000_000  # random draws held in memory at once (draws x rows x samples)
 
 
 def share(values: np.ndarray) -> float | None:
@@ -114,18 +115,20 @@ def vote_groups(answers: list[list[str | None]], dataset_type: str) -> np.ndarra
 
 
 def majority_of_k(groups: np.ndarray, correct: np.ndarray, ks: list[int],
-                  progress: Callable[[], None] = lambda: None) -> list[float]:
+                  progress: Callable[[int], None] = lambda draws: None) -> list[float]:
     """Majority-vote accuracy of random k-subsets (RESAMPLES seeded draws per row; the full set is exact)."""
     rows, samples = groups.shape
-    order = np.argsort(np.random.default_rng(RESAMPLE_SEED).random((RESAMPLES, rows, samples)), axis=2)
-    results = []
-    for k in ks:
-        picked = np.sort(order[:, :, :k], axis=2) if k < samples else np.arange(samples)[None, None, :]
-        picked = np.broadcast_to(picked, (picked.shape[0], rows, k))
-        results.append(vote_accuracy(np.take_along_axis(groups[None], picked, axis=2),
-                                     np.take_along_axis(correct[None], picked, axis=2)))
-        progress()
-    return results
+    rng = np.random.default_rng(RESAMPLE_SEED)
+    per_chunk = max(1, min(RESAMPLES, DRAW_CELLS // (rows * samples)))  # bounded memory for 1,000-sample rows
+    totals = [0.0] * len(ks)
+    for start in range(0, RESAMPLES, per_chunk):
+        order = np.argsort(rng.random((min(per_chunk, RESAMPLES - start), rows, samples)), axis=2)
+        for index, k in enumerate(ks):
+            picked = np.sort(order[:, :, :k], axis=2)
+            totals[index] += len(order) * vote_accuracy(np.take_along_axis(groups[None], picked, axis=2),
+                                                        np.take_along_axis(correct[None], picked, axis=2))
+        progress(len(order))
+    return [total / RESAMPLES for total in totals]
 
 
 def vote_accuracy(groups: np.ndarray, correct: np.ndarray) -> float:

@@ -112,7 +112,7 @@ def compute(verifiers, arrays: dict, scores: dict[str, np.ndarray], dataset_type
     curves = {name: metrics.best_of_k(scores[name], correct, ks) for name in render.ranked(report)
               if name not in empty}
     if arrays["answers"] is not None:
-        with tqdm(total=len(ks), desc="majority vote of k", unit="k") as bar:
+        with tqdm(total=metrics.RESAMPLES, desc="majority vote of k", unit="draw") as bar:
             groups = metrics.vote_groups(arrays["answers"], dataset_type)
             curves["majority vote"] = metrics.majority_of_k(groups, correct, ks, bar.update)
     curves["pass@k"] = metrics.pass_at_k(correct, ks)
