@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+JUDGES = ("GPT-4o", "GPT-4o-mini", "Claude-3-7-Sonnet", "Claude-3-5-Sonnet", "SkyT1")  # names weaver maps (export)
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
@@ -33,9 +34,9 @@ def build(path: str, rows: int, samples: int) -> None:
 
     for i in range(30):
         columns[f"RM{i}_scores"] = noisy(i / 15)
-    for i in range(5):
+    for name in JUDGES:
         verdicts = (rng.random((rows, samples, 3)) < 0.3 + 0.4 * correct[..., None]).astype(float)
-        columns[f"Judge{i}_verdicts"] = verdicts.tolist()
+        columns[f"{name}_verdicts"] = verdicts.tolist()
     for i in range(5):
         for part in ("min", "max", "avg"):
             columns[f"PRM{i}_{part}_scores"] = noisy(1.0)
