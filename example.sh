@@ -41,4 +41,9 @@ python generation/unified_evaluation.py --input_path "$OUT/samples.hf" --output_
 echo "== Step 3: reward models and LM judges"
 python generation/unified_RMs_and_LM_Judges.py --dataset_path "$OUT/evaluated.hf" --output_path "$OUT/verified.hf" \
     --reward_models "$REWARD_MODELS" --lm_judges "$LM_JUDGES" --judge_max_tokens "$JUDGE_MAX_TOKENS" --batch_size 8
-echo "== Done: load it with  datasets.load_dataset('$OUT/verified.hf')['data']"
+if [ -n "$REWARD_MODELS$LM_JUDGES" ]; then
+  echo "== Step 4: verifier report (which verifiers pick correct samples; figures; a copy for Weaver)"
+  python generation/verifier_report.py --dataset_path "$OUT/verified.hf" --output_dir "$OUT/report" \
+      --export_weaver "$OUT/weaver.hf"
+fi
+echo "== Done: load it with  datasets.load_dataset('$OUT/verified.hf')['data']; report: $OUT/report/report.html"

@@ -1,0 +1,190 @@
+"""Step 4: a verifier report (JSON, Markdown, HTML, figures) of a Step 3 dataset, and an optional Weaver export."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+import report_render as render
+import verifier_metrics as metrics
+from answer_grading import DATASET_TYPES
+from cli_support import Provenance, UserError, run_main
+from dataset_io import is_saved_dataset, load_any, provenance_path
+from verifier_scores import (COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists)
+from weaver_export import weaver_dataset
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The report's command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset_path", required=True,
+                        help="Step 3 output, a released Weaver dataset (hub id) or a plain Dataset folder")
+    parser.add_argument("--output_dir", required=True, help="folder for report.json/.md/.html and the PNG figures")
+    parser.add_argument("--split", help="split to read (default: data, else test, else train)")
+    parser.add_argument("--verifiers", help="comma-separated verifier names to report (default: all)")
+    parser.add_argument("--dataset_type", choices=("auto", *DATASET_TYPES), default="auto",
+                        help="how majority vote compares answers (as Step 2); auto: multiple choice when the "
+                             "dataset has options/choices, else math")
+    parser.add_argument("--export_weaver", metavar="DIR",
+                        help="also write a plain Dataset folder that Weaver's local loader reads")
+    return parser
+
+
+def answer_type(requested: str, columns: list[str]) -> str:
+    """The dataset type whose answer comparison majority vote uses."""
+    if requested != "auto":
+        return requested
+    return "mmlu_pro" if "options" in columns else "mmlu" if "choices" in columns else "math"
+
+
+def check_target(path: str, is_own: Callable[[str], bool], what: str) -> None:
+    """Refuse an output path that is a file or a folder this tool did not write."""
+    if os.path.isfile(path) or os.path.isdir(path) and os.listdir(path) and not is_own(path):
+        raise UserError(f"{what} {path} exists and is not an earlier {what.split()[0]} output (it would be "
+                        f"replaced); pass a new folder path")
+
+
+def staged(path: str) -> str:
+    """A fresh temporary folder beside path, to be renamed onto it."""
+    target = os.path.abspath(path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    return f"{target}.tmp-{uuid.uuid4().hex[:8]}"
+
+
+def publish(tmp: str, path: str) -> None:
+    """Move a finished temporary folder onto path, replacing an earlier output only after it is complete."""
+    target = os.path.abspath(path)
+    old = f"{target}.old-{uuid.uuid4().hex[:8]}"
+    if os.path.exists(target):
+        os.rename(target, old)
+    os.rename(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_dataset(args: argparse.Namespace):
+    """The dataset, its verifiers (the --verifiers subset) and its arrays: correctness, answers, methods."""
+    dataset = load_any(args.dataset_path, args.split)
+    if "answer_correct" not in dataset.column_names:
+        raise UserError(f"{args.dataset_path} has no 'answer_correct' column; grade the samples first with Step 2 "
+                        f"(python generation/unified_evaluation.py --input_path ... --output_path ...)")
+    wanted = [n.strip() for n in args.verifiers.split(",") if n.strip()] if args.verifiers else None
+    verifiers = choose(discover(dataset.column_names), wanted)
+    if not verifiers:
+        raise UserError(f"{args.dataset_path} has no verifier columns (*_scores, *_verdicts); run Step 3 "
+                        f"(python generation/unified_RMs_and_LM_Judges.py) first")
+    needed = ["answer_correct", "extracted_answers", "answer_extraction_method", *(v.column for v in verifiers)]
+    table = dataset.select_columns([c for c in needed if c in dataset.column_names]).with_format("arrow")[:]
+    samples = sample_count(table)
+    arrays = {"correct": correctness(table, samples),
+              "answers": text_lists(table, "extracted_answers", samples),
+              "methods": text_lists(table, "answer_extraction_method", samples)}
+    scores = {v.name: score_matrix(table, v.column, samples)
+              for v in tqdm(verifiers, desc="reading verifier columns", unit="verifier")}
+    return dataset, verifiers, arrays, scores
+
+
+def compute(verifiers, arrays: dict, scores: dict[str, np.ndarray], dataset_type: str) -> tuple[dict, dict]:
+    """report.json's content and the best-of-k curves."""
+    correct = arrays["correct"]
+    kinds = {v.name: v.kind for v in verifiers}
+    empty = [name for name, values in scores.items() if np.isnan(values).all()]
+    for name in empty:
+        column = next(v.column for v in verifiers if v.name == name)
+        print(f"warning: verifier {name} has no score at all (column {column!r} is all None): reported with "
+              f"coverage 0 and null metrics; re-run Step 3 for it or leave it out with --verifiers", file=sys.stderr)
+    combined = metrics.normalised_mean([scores[name] for name in scores if name not in empty])
+    if combined is not None:
+        scores = {**scores, COMBINED: combined}
+        kinds[COMBINED] = "reward_model"
+    report = {"rows": int(correct.shape[0]), "samples_per_row": int(correct.shape[1]),
+              "baselines": metrics.baselines(correct, arrays["answers"], arrays["methods"], dataset_type),
+              "verifiers": {name: metrics.verifier_stats(kinds[name], values, correct)
+                            for name, values in tqdm(scores.items(), desc="verifier metrics", unit="verifier")}}
+    ks = metrics.k_values(correct.shape[1])
+    curves = {name: metrics.best_of_k(scores[name], correct, ks) for name in render.ranked(report)
+              if name not in empty}
+    if arrays["answers"] is not None:
+        with tqdm(total=metrics.RESAMPLES, desc="majority vote of k", unit="draw") as bar:
+            groups = metrics.vote_groups(arrays["answers"], dataset_type)
+            curves["majority vote"] = metrics.majority_of_k(groups, correct, ks, bar.update)
+    curves["pass@k"] = metrics.pass_at_k(correct, ks)
+    return report, {"ks": ks, "curves": curves, "scores": scores, "empty": empty}
+
+
+def write_report(folder: str, report: dict, extra: dict, correct: np.ndarray, source: str) -> None:
+    """report.json, the three figures, report.md and report.html into folder."""
+    os.makedirs(folder)
+    with open(os.path.join(folder, "report.json"), "w") as handle:
+        json.dump(report, handle, indent=2)
+    render.draw_auroc(report, os.path.join(folder, "auroc.png"))
+    render.draw_best_of_k(extra["curves"], extra["ks"], os.path.join(folder, "best_of_k.png"))
+    top = [n for n in render.ranked(report) if n not in extra["empty"]][:render.TOP_DISTRIBUTIONS]
+    render.draw_distributions({n: extra["scores"][n] for n in top}, correct,
+                              os.path.join(folder, "score_distributions.png"))
+    with open(os.path.join(folder, "report.md"), "w") as handle:
+        handle.write(render.markdown(report, source))
+    with open(os.path.join(folder, "report.html"), "w") as handle:
+        handle.write(render.page(report, source, folder))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Read, compute, then write the report folder (and the Weaver export) atomically."""
+    args = build_parser().parse_args(argv)
+    check_target(args.output_dir, lambda p: os.path.isfile(os.path.join(p, "report.json")), "report folder")
+    if args.export_weaver:
+        check_target(args.export_weaver, is_saved_dataset, "dataset folder")
+    if args.export_weaver and os.path.abspath(args.export_weaver) == os.path.abspath(args.output_dir):
+        raise UserError("--export_weaver must differ from --output_dir")
+    provenance = Provenance("verifier_report", args)
+    dataset, verifiers, arrays, scores = read_dataset(args)
+    dataset_type = answer_type(args.dataset_type, dataset.column_names)
+    started = time.time()
+    report, extra = compute(verifiers, arrays, scores, dataset_type)
+    staging = []
+    try:
+        if args.export_weaver:
+            judges = {v.name: scores[v.name] for v in verifiers if v.kind == "judge"}
+            exported, mapping = weaver_dataset(dataset, verifiers, judges)
+            staging.append((staged(args.export_weaver), args.export_weaver))
+            exported.flatten_indices().save_to_disk(staging[-1][0])
+            provenance.update(weaver_export=mapping)
+            extra["weaver"] = mapping
+        staging.append((staged(args.output_dir), args.output_dir))
+        write_report(staging[-1][0], report, extra, arrays["correct"], args.dataset_path)
+    except BaseException:
+        for tmp, _ in staging:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for tmp, path in staging:
+        publish(tmp, path)
+    provenance.update(verifiers={v.name: {"kind": v.kind, "column": v.column} for v in verifiers},
+                      dataset_type=dataset_type, all_none_verifiers=extra["empty"],
+                      compute_time_s=round(time.time() - started, 3))
+    provenance.write(provenance_path(args.output_dir))
+    print_summary(report, args, extra)
+    return 0
+
+
+def print_summary(report: dict, args: argparse.Namespace, extra: dict) -> None:
+    """A short summary: baselines, the best verifiers, where the files are."""
+    print(f"{report['rows']} problems x {report['samples_per_row']} samples; {render.baseline_line(report)}")
+    for name in render.ranked(report)[:5]:
+        stats = report["verifiers"][name]
+        print(f"  {name}: select@1 {render.cell(stats['select_at_1'])}, AUROC {render.cell(stats['auroc'])}")
+    print(f"report: {os.path.join(args.output_dir, 'report.md')} (and report.html, report.json, 3 PNG figures)")
+    if args.export_weaver:
+        mapping = extra["weaver"]
+        print(f"weaver export: {args.export_weaver} (plain Dataset; load_from_disk); renamed {mapping['renamed']}; "
+              f"left out (weaver has no name for them): {mapping['dropped'] or 'none'}")
+
+
+if __name__ == "__main__":
+    run_main(main)
