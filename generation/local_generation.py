@@ -1,6 +1,7 @@
 """Local generation backends for Step 1: vLLM (one engine, `n` samples per prompt) and transformers (batched)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -46,6 +47,21 @@ def load_tokenizer(model: str) -> PreTrainedTokenizerBase:
         raise UserError(f"model {model!r} is not a known API model, and its tokenizer cannot be loaded as a local "
                         f"path or hub id ({error_line(err)}); for an API model pass --provider or "
                         f"--base_url") from err
+
+
+def check_weights(model: str) -> None:
+    """Fail before any work when a local model folder's safetensors files cannot be read (corrupt or cut short)."""
+    if not os.path.isdir(model):
+        return
+    from safetensors import safe_open
+
+    for name in sorted(f for f in os.listdir(model) if f.endswith(".safetensors")):
+        try:
+            with safe_open(os.path.join(model, name), framework="pt") as weights:
+                weights.keys()
+        except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for every defect
+            raise UserError(f"model folder {model}: weights file {name} is unreadable ({error_line(err)}); "
+                            "download or save the model again") from err
 
 
 def s1_chatml(messages: list[dict]) -> str:
@@ -130,7 +146,11 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM
 
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype="auto").to(self.device).eval()
+        try:
+            self.model = AutoModelForCausalLM.from_pretrained(model, dtype="auto").to(self.device).eval()
+        except (OSError, ValueError, RuntimeError) as err:  # unreadable or mismatched weights
+            raise UserError(f"model {model}: its weights cannot be loaded ({error_line(err)}); download or save "
+                            "the model again") from err
         self.tokenizer = tokenizer
         self.settings = settings
         self.stop_ids = stop_ids
