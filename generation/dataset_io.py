@@ -6,6 +6,7 @@ import fcntl
 import glob
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -17,6 +18,9 @@ from cli_support import UserError, error_line
 
 SPLIT_PREFERENCE = ("data", "test", "train")
 FILE_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
+REAL_ESCAPE = r"(?<!\\)(?:\\\\)*"  # a backslash escape, not an escaped backslash followed by text
+HIGH, LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+LONE_SURROGATE_ESCAPE = re.compile(f"{REAL_ESCAPE}(?:{HIGH}(?!{LOW})|(?<!{HIGH}){LOW})")
 SAVE_PAUSE_ENV = "PIPELINE_TEST_SAVE_PAUSE_S"  # test hook: seconds to wait between a save's two renames
 SAVE_METADATA_BYTES = 1 << 20  # room for dataset_dict.json, state.json, dataset_info.json beside the arrow data
 
@@ -47,6 +51,8 @@ def load_any(path: str, split: str | None = None):
             ext = os.path.splitext(path)[1].lower()
             if ext not in FILE_FORMATS:
                 raise UserError(f"cannot read {path}: unsupported file type {ext!r}; use one of {sorted(FILE_FORMATS)}")
+            if FILE_FORMATS[ext] == "json":
+                check_json_text(path)
             loaded = datasets.load_dataset(FILE_FORMATS[ext], data_files=path)
         elif path.startswith((".", "/", "~")) or os.sep in path.rstrip(os.sep) and path.count("/") != 1:
             raise UserError(f"input path {path} does not exist; pass an existing dataset folder, file or hub id")
@@ -66,6 +72,22 @@ def load_any(path: str, split: str | None = None):
     if len(loaded) == 0:
         raise UserError(f"dataset {path} holds no rows; pass a dataset with at least one row")
     return loaded
+
+
+def check_json_text(path: str) -> None:
+    """UserError naming the line of a JSON file that is not UTF-8 or holds a lone surrogate escape (json loaders
+    would fail or silently cut the text there)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise UserError(f"cannot read dataset {path}: line {number} is not UTF-8 text (byte "
+                                f"{raw[err.start:err.start + 1]!r}); re-export the file as UTF-8") from None
+            if "\\u" in line and LONE_SURROGATE_ESCAPE.search(line):
+                raise UserError(f"cannot read dataset {path}: line {number} holds a lone UTF-16 surrogate escape "
+                                f"({LONE_SURROGATE_ESCAPE.search(line).group()[-6:]}) that no text can hold; replace it "
+                                "(e.g. with \\ufffd) and run again")
 
 
 def read_error(err: BaseException) -> str:
@@ -158,7 +180,7 @@ def output_lock(output_path: str) -> Iterator[None]:
     try:
         previous = handle.read().strip()
         if previous:
-            print(f"notice: taking over the lock {path} left by a run that no longer holds it ({previous})",
+            print(f"notice: taking over the lock {path} left by {_owner(previous)}, which no longer holds it",
                   file=sys.stderr)
         handle.seek(0)
         handle.truncate()
@@ -171,6 +193,15 @@ def output_lock(output_path: str) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         handle.close()
+
+
+def _owner(record: str) -> str:
+    """Who a lock file names, in words."""
+    try:
+        owner = json.loads(record)
+        return f"pid {owner['pid']} on {owner['host']} (since {owner['started']})"
+    except (ValueError, TypeError, KeyError):
+        return "another run"
 
 
 def _locked_file(path: str, output_path: str):
@@ -186,7 +217,7 @@ def _locked_file(path: str, output_path: str):
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = handle.read().strip() or "another run"
+            owner = _owner(handle.read().strip())
             handle.close()
             raise UserError(f"output {output_path} is in use by {owner} (lock {path}); wait for that run to "
                             "finish or choose another --output_path") from None
