@@ -159,15 +159,17 @@ def test_step3_judge_stores_replies_with_lone_surrogates(tmp_path):
 
 
 # ---- 3. one-line errors, nothing half-written --------------------------------------------------------------------
-BAD_FILES = {"not_utf8.jsonl": b'{"instruction": "q", "samples": ["a"]}\n\xff\xfe\n',
-             "surrogate.jsonl": b'{"instruction": "q\\ud800", "samples": ["a"], "answer": "A"}\n',
-             "empty.jsonl": b"", "blank.json": b"\n\n"}
+BAD_FILES = {  # file -> (content, what the error line must say)
+    "not_utf8.jsonl": (b'{"instruction": "q", "samples": ["a"]}\n\xff\xfe\n', "line 2 is not UTF-8"),
+    "surrogate.jsonl": (b'{"instruction": "q\\ud800", "samples": ["a"], "answer": "A"}\n', "surrogate escape"),
+    "empty.jsonl": (b"", "holds no data"), "blank.json": (b"\n\n", "holds no data")}
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
 def test_bad_input_files_are_one_line_errors_in_every_step(tmp_path, capsys, name):
     source = tmp_path / name
-    source.write_bytes(BAD_FILES[name])
+    content, reason = BAD_FILES[name]
+    source.write_bytes(content)
     runs = {"s2": (unified_evaluation.main, step2_args(str(source), str(tmp_path / "s2"))),
             "s3": (step3.main, step3_args(str(source), str(tmp_path / "s3"))),
             "s1": (generate_reasoning_samples.main, ["--model", "loop", "--dataset", "math", "--dataset_path",
@@ -176,7 +178,7 @@ def test_bad_input_files_are_one_line_errors_in_every_step(tmp_path, capsys, nam
     for out, (main, argv) in runs.items():
         with LoopbackServer() as server:
             code, err = cli(main, [a.replace("http://127.0.0.1:9/v1", server.url) for a in argv], capsys)
-        assert_one_line_error(code, err, str(source))
+        assert_one_line_error(code, err, str(source), reason)
         assert sorted(os.listdir(tmp_path)) == [name], out  # no output, checkpoint, lock or temp folder
 
 
