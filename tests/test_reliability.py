@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -205,6 +206,14 @@ def test_disk_full_is_one_line_error_and_leaves_nothing(tmp_path, capsys, monkey
         with pytest.raises(UserError, match="No space left"):
             save_atomic(datasets.load_from_disk(source)["data"], out)
         assert os.listdir(mount) == []
+
+
+def test_storage_errors_mid_run_are_one_line(capsys):
+    def fills_disk(argv):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/out.checkpoint/samples.jsonl")
+
+    code, err = cli(fills_disk, [], capsys)
+    assert_one_line_error(code, err, "/data/out.checkpoint/samples.jsonl", "No space left", "checkpointed")
 
 
 @pytest.fixture(scope="module")
