@@ -94,7 +94,7 @@ def read_error(err: BaseException) -> str:
     """The most telling one-line reason an input could not be read (datasets wraps the parser's own error)."""
     while err.__cause__ is not None:
         err = err.__cause__
-    if isinstance(err, StopIteration) or "corresponds to no data" in str(err):
+    if isinstance(err, (StopIteration, IndexError)) or "corresponds to no data" in str(err):  # no rows, no shards
         return "it holds no data"
     if isinstance(err, UnicodeDecodeError):
         return f"it is not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at offset {err.start})"

@@ -163,14 +163,18 @@ def test_step3_judge_stores_replies_with_lone_surrogates(tmp_path):
 BAD_FILES = {  # file -> (content, what the error line must say)
     "not_utf8.jsonl": (b'{"instruction": "q", "samples": ["a"]}\n\xff\xfe\n', "line 2 is not UTF-8"),
     "surrogate.jsonl": (b'{"instruction": "q\\ud800", "samples": ["a"], "answer": "A"}\n', "surrogate escape"),
-    "empty.jsonl": (b"", "holds no data"), "blank.json": (b"\n\n", "holds no data")}
+    "empty.jsonl": (b"", "holds no data"), "blank.json": (b"\n\n", "holds no data"),
+    "empty.hf": (None, "holds no data")}  # a save_to_disk folder of zero rows
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
 def test_bad_input_files_are_one_line_errors_in_every_step(tmp_path, capsys, name):
     source = tmp_path / name
     content, reason = BAD_FILES[name]
-    source.write_bytes(content)
+    if content is None:
+        save_rows(source, [])
+    else:
+        source.write_bytes(content)
     runs = {"s2": (unified_evaluation.main, step2_args(str(source), str(tmp_path / "s2"))),
             "s3": (step3.main, step3_args(str(source), str(tmp_path / "s3"))),
             "s1": (generate_reasoning_samples.main, ["--model", "loop", "--dataset", "math", "--dataset_path",
