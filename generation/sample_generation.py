@@ -103,8 +103,8 @@ class SampleCheckpoint:
         if not texts:
             return
         held = self.texts.setdefault(row, [])
-        self.store.put(f"s/{row}/{len(held)}", {"texts": texts, "usage": usage or {}})
-        held.extend(texts)
+        stored = self.store.put(f"s/{row}/{len(held)}", {"texts": texts, "usage": usage or {}})
+        held.extend(stored["texts"])
         self.usage.update(usage or {})
 
     def samples(self, row: str, n: int) -> list[str | None]:
@@ -237,9 +237,10 @@ def generate(args: argparse.Namespace) -> int:
 
         check_ready(api_config_from_args(args, args.model))
     else:
-        from local_generation import load_tokenizer
+        from local_generation import check_weights, load_tokenizer
 
         tokenizer = load_tokenizer(args.model, args.trust_remote_code)
+        check_weights(args.model)
     dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
                              args.mmlu_category)
     if len(dataset) == 0:
@@ -281,7 +282,8 @@ def generate(args: argparse.Namespace) -> int:
                       dataset_path=args.dataset_path, sampling=fingerprint, first_prompt=prompts[0],
                       trust_remote_code=args.trust_remote_code, max_new_tokens_lowered=lowered,
                       generation_time_s=round(time.time() - started, 3), checkpoint=checkpoint_dir(args.output_path),
-                      token_usage_all_runs=dict(checkpoint.usage), **details)
+                      token_usage_all_runs=dict(checkpoint.usage),
+                      replaced_code_points=checkpoint.store.replaced_code_points, **details)
     return finish(args, provenance, dataset, instructions, samples, backend, reused, time.time() - started,
                   details.get("errors") or {})
 

@@ -6,8 +6,8 @@ import json
 import os
 
 from cli_support import Provenance, UserError, error_line, positive_int, run_main
-from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, push_to_hub,
-                        save_atomic)
+from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_any, output_lock, provenance_path,
+                        push_to_hub, save_atomic)
 from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
 from reward_models import AUTO_CLASSES, TORCH_DTYPES, ScoreOptions
 from verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
@@ -156,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.dataset_path or not args.output_path:
         raise UserError("--dataset_path and --output_path are required (or --list)")
+    with output_lock(args.output_path):
+        return score(args, judges_module)
+
+
+def score(args: argparse.Namespace, judges_module) -> int:
+    """Run Step 3 on a held output; return 1 when any verifier has failures left or the hub push failed."""
     check_output_path(args.output_path)
     extra = load_registry_file(args.rm_registry) if args.rm_registry else []
     rm_specs = resolve(args.reward_models, extra)

@@ -13,7 +13,8 @@ from tqdm import tqdm
 import answer_grading as grading
 import model_clients
 from cli_support import Provenance, UserError, bounded_float, positive_int, run_main
-from dataset_io import check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, save_atomic
+from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_any, output_lock, provenance_path,
+                        real_path, save_atomic)
 from record_store import RecordStore
 
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
@@ -49,7 +50,7 @@ def judge_cache_path(output_path: str) -> str:
 
 def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
     """The input dataset cut to --max_rows/--max_samples, and its rows as dicts (validated)."""
-    if os.path.abspath(args.input_path) == os.path.abspath(args.output_path):
+    if real_path(args.input_path) == real_path(args.output_path):
         raise UserError("--output_path equals --input_path; write the graded dataset to a new folder")
     check_output_path(args.output_path)
     dataset = load_any(args.input_path)
@@ -107,6 +108,7 @@ def run_fallback(args: argparse.Namespace, config: model_clients.ApiConfig | Non
                 graded[r][i] = grade
             elif record is not None:
                 stats["unusable_replies"] += 1
+        stats["replaced_code_points"] = store.replaced_code_points
     return stats
 
 
@@ -145,8 +147,14 @@ def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Grade, save atomically with provenance, print the summary; exit 1 when a wanted LLM judgement is missing."""
+    """Grade while holding the output's lock; exit 1 when a wanted LLM judgement is missing."""
     args = build_parser().parse_args(argv)
+    with output_lock(args.output_path):
+        return grade(args)
+
+
+def grade(args: argparse.Namespace) -> int:
+    """Grade, save atomically with provenance, print the summary; exit 1 when a wanted LLM judgement is missing."""
     provenance = Provenance("unified_evaluation", args)
     config = judge_config(args)
     dataset, rows = load_rows(args)
