@@ -5,6 +5,7 @@ import argparse
 import importlib.util
 import os
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -27,7 +28,7 @@ class JudgeSettings:
 
     verdicts_per_sample: int
     temperature: float
-    max_tokens: int
+    max_tokens: int | None  # None: no cap (API reasoning judges without --judge_max_tokens)
     seed: int
     critique: bool
 
@@ -70,8 +71,12 @@ def judge_settings(spec: JudgeSpec, args: argparse.Namespace) -> JudgeSettings:
     if k > 1 and temperature <= 0:
         raise UserError(f"--verdicts_per_sample {k} needs --judge_temperature > 0: at temperature 0 the {k} "
                         "verdicts would be copies of one")
-    return JudgeSettings(verdicts_per_sample=k, temperature=temperature,
-                         max_tokens=args.judge_max_tokens or spec.max_tokens, seed=args.judge_seed,
+    max_tokens = args.judge_max_tokens or spec.max_tokens
+    if spec.backend == "api" and not args.judge_max_tokens:
+        from model_clients import is_reasoning_model
+
+        max_tokens = None if is_reasoning_model(api_config(spec, args)) else max_tokens  # hidden reasoning shares it
+    return JudgeSettings(verdicts_per_sample=k, temperature=temperature, max_tokens=max_tokens, seed=args.judge_seed,
                          critique=bool(args.critique_mode))
 
 
@@ -114,10 +119,9 @@ def judge_columns(spec: JudgeSpec, critique: bool) -> list[str]:
 
 def api_config(spec: JudgeSpec, args: argparse.Namespace):
     """The model_clients ApiConfig of an API judge (--base_url, when given, applies to every API judge)."""
-    from model_clients import ApiConfig
+    from model_clients import api_config_from_args
 
-    return ApiConfig(model=spec.model, provider=spec.provider, base_url=getattr(args, "base_url", None),
-                     max_concurrency=args.max_concurrency, requests_per_minute=args.requests_per_minute)
+    return api_config_from_args(args, spec.model, spec.provider)
 
 
 def prompt_key(*parts: object) -> str:
@@ -148,7 +152,7 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
         answers, stats = run(spec, chats, settings, store, args)
     parse = parse_critique if settings.critique else parse_verdict
     k = settings.verdicts_per_sample
-    counts = dict.fromkeys(("verdicts", "failures", "failed_verdicts", "unparsed", "cut_at_max_tokens"), 0)
+    counts = dict.fromkeys(("verdicts", "failures", "failed_verdicts", "unparsed", "truncated_samples"), 0)
     flat_verdicts, flat_texts = [], []
     for answer in answers:  # None: nothing was asked (missing sample, or prompt longer than the context)
         texts = answer["texts"] if answer else [None] * k
@@ -160,7 +164,7 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
         counts["failures"] += bool(failed)
         counts["failed_verdicts"] += failed
         counts["unparsed"] += sum(v is None and t is not None for v, t in zip(values, texts))
-        counts["cut_at_max_tokens"] += sum(truncated)
+        counts["truncated_samples"] += sum(truncated)
         flat_verdicts.append(values)
         flat_texts.append(texts)
     verdict_column, judgment_column = judge_columns(spec, settings.critique)
@@ -168,8 +172,12 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
                  samples=len(chats), missing_samples=sum(c is None for c in chats), **asdict(settings),
                  seconds=round(time.time() - started, 3))
     print(f"judge {spec.name}: {counts['verdicts']} verdicts, {counts['unparsed']} judgments without a verdict "
-          f"({counts['cut_at_max_tokens']} cut at max_tokens), {counts['failed_verdicts']} failed judgments, "
+          f"({counts['truncated_samples']} cut at max_tokens), {counts['failed_verdicts']} failed judgments, "
           f"{stats.get('too_long', 0)} prompts too long, {stats['missing_samples']} missing samples")
+    asked = sum(len(answer["texts"]) for answer in answers if answer)
+    if asked and counts["truncated_samples"] > asked / 2:
+        print(f"WARNING: judge {spec.name}: {counts['truncated_samples']} of {asked} judgments were cut at "
+              f"max_tokens={settings.max_tokens} and have no verdict; raise --judge_max_tokens", file=sys.stderr)
     columns = {verdict_column: regroup(flat_verdicts, sample_rows), judgment_column: regroup(flat_texts, sample_rows)}
     return columns, stats
 
