@@ -325,7 +325,7 @@ def sent_parameters(config: ApiConfig, job: ChatJob) -> dict[str, Any]:
     sent = sorted(set(params) - {"model", "messages", "system"})
     wanted = {"temperature": job.temperature, "top_p": job.top_p, "seed": job.seed}
     missing = [name for name, value in wanted.items() if value is not None and name not in params]
-    if missing and not (config.provider == "anthropic" and "seed" in missing and len(missing) == 1):
+    if missing:
         notice_once(f"{config.provider} {config.model}: {', '.join(missing)} not sent (the model or the installed "
                     "SDK's API version does not take it); the model's own setting is used")
     return {"sent": sent, "not_sent": missing, "reasoning_effort": params.get("reasoning_effort"),
