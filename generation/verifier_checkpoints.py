@@ -160,7 +160,7 @@ class VerifierCheckpoints:
         settings = {k: getattr(args, k, None) for k in ("verdicts_per_sample", "critique_mode", "judge_temperature",
                                                         "judge_seed", "judge_max_tokens")}
         key = _hash([self.fingerprint, dataclasses.asdict(spec), settings])
-        if self._skip_or_reuse(name, key, wanted, dataset):
+        if self._skip_or_reuse(name, key, wanted[:1], dataset):  # released datasets hold only `_verdicts`
             return
         try:
             columns, stats = judges_module.run_judge(spec, dataset, args, self.folder)
