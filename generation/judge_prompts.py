@@ -36,6 +36,10 @@ LATEX_WRAPPER = re.compile(r"\\(?:boxed|text|textbf|mathrm|mathbf)\{([^{}]*)\}")
 BARE_VERDICT = re.compile(
     r"[\W_]*(?:(?:final\s+)?(?:verdict|answer|judge?ment|conclusion|decision|evaluation)[\W_]*)?"
     r"(?:not\s+)?(?:true|false)[\W_]*", re.IGNORECASE)
+LABELLED_VERDICT = re.compile(  # "Final verdict: False (...)": the word right after the label
+    r"\b(?:verdict|answer|judge?ment|conclusion|decision|evaluation)\s*(?::|=|\bis\b)[\W_]*"
+    r"(?P<neg>not\s+)?(?P<word>true|false)\b", re.IGNORECASE)
+SOLUTION_MARKERS = re.compile(r"<\|(?:begin|end)_of_solution\|>")  # Sky-T1 wraps its answer in these
 BOXED_INTEGER = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
@@ -124,25 +128,30 @@ def line_verdict(line: str) -> float | None:
 def parse_verdict(text: str | None, opened_thinking: bool = False, truncated: bool = False) -> float | None:
     """The verdict of a standard judgment: 1.0 (True), 0.0 (False) or None (no final verdict, or cut off).
 
-    The verdict is read from the final non-empty line after any thinking block; a bare verdict line
-    ("True", "**Verdict: False**") followed only by a sign-off also counts. Matching is on whole words, so
-    "untrue" is no verdict, "not true" is False, and "false positive"/"true negative" are not verdicts.
+    After any thinking block (and Sky-T1's solution markers), two readings: the last bare verdict line ("True",
+    "**Verdict: False**", the format the prompt asks for) and the word right after the last label ("Final
+    verdict: False (... true only for n=2)"). When they disagree the verdict is None; when neither exists, the
+    last verdict word of the final line counts. Matching is on whole words, so "untrue" is no verdict, "not
+    true" is False, and "false positive"/"true negative" are not verdicts.
     """
     if text is None or truncated:
         return None
     answer = strip_thinking(text, opened_thinking)
     if answer is None:
         return None
-    lines = [line.strip() for line in answer.splitlines() if line.strip()]
+    lines = [_unwrap(line.strip()) for line in SOLUTION_MARKERS.sub("\n", answer).splitlines() if line.strip()]
     if not lines:
         return None
-    verdict = line_verdict(lines[-1])
-    if verdict is not None:
-        return verdict
-    for line in reversed(lines[:-1]):
-        if BARE_VERDICT.fullmatch(_unwrap(line)):
-            return line_verdict(line)
-    return None
+    bare = next((line_verdict(line) for line in reversed(lines) if BARE_VERDICT.fullmatch(line)), None)
+    labels = list(LABELLED_VERDICT.finditer("\n".join(lines)))
+    labelled = None
+    if labels:
+        labelled = float((labels[-1].group("word").lower() == "true") != bool(labels[-1].group("neg")))
+    if bare is not None and labelled is not None and bare != labelled:
+        return None
+    if bare is not None or labelled is not None:
+        return bare if bare is not None else labelled
+    return line_verdict(lines[-1])
 
 
 def parse_critique(text: str | None, opened_thinking: bool = False, truncated: bool = False) -> float | None:
