@@ -86,8 +86,10 @@ def render_prompt(tokenizer, messages: list[dict], system_role: bool) -> str:
     if not getattr(tokenizer, "chat_template", None):
         turns = "\n\n".join(PLAIN_ROLES[m["role"]] + m["content"] for m in messages)
         return f"{turns}\n\nASSISTANT:"
+    from local_generation import fixed_date_kwargs
+
     chat = messages if system_role else fold_system(messages)
-    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True, **fixed_date_kwargs())
 
 
 def opens_thinking(prompt: str) -> bool:

@@ -13,6 +13,7 @@ from cli_support import UserError, bounded_float, error_line, positive_int
 from judge_prompts import (judge_messages, opens_thinking, parse_critique, parse_verdict, render_prompt,
                            template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
+from local_generation import TEMPLATE_DATE
 from record_store import RecordStore, derived_seed, stable_hash
 from vllm_engine import chunks, start_engine, stop_engine
 
@@ -244,7 +245,8 @@ def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store:
                for key in keys]
     return answers, {"requests": len(prompts), "cached": len(prompts) - len(token_ids), "calls": len(todo),
                      "too_long": sum(key in too_long for key in keys), "context_length": context,
-                     "system_role": system_role, "chat_template": bool(tokenizer.chat_template)}
+                     "system_role": system_role, "chat_template": bool(tokenizer.chat_template),
+                     "chat_template_date": TEMPLATE_DATE}
 
 
 def prompt_token_ids(tokenizer, prompt: str) -> list[int]:

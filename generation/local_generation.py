@@ -1,6 +1,7 @@
 """Local generation backends for Step 1: vLLM (one engine, `n` samples per prompt) and transformers (batched)."""
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
 
 VLLM_CHUNK_PROMPTS = 256  # prompts per vLLM generate call: each chunk is checkpointed before the next starts
 S1_END = "<|im_end|>"
+TEMPLATE_DATE = "2024-07-26"  # "today" for chat templates (Llama 3.1's own fallback date), recorded in provenance
 
 OnResult = Callable[[str, list[str], int], None]  # (key, texts, generated tokens)
 
@@ -54,12 +56,20 @@ def s1_chatml(messages: list[dict]) -> str:
     return f"{turns}<|im_start|>assistant\n"
 
 
+def fixed_date_kwargs() -> dict:
+    """Chat-template variables that pin "today" to TEMPLATE_DATE (Llama 3.x templates insert the date), so that a
+    rerun on another day renders the same prompts and resumes its checkpoint."""
+    day = datetime.date.fromisoformat(TEMPLATE_DATE)
+    return {"date_string": day.strftime("%d %b %Y"), "strftime_now": day.strftime}
+
+
 def prompt_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict], s1: bool) -> str:
     """The exact text the model sees: s1 ChatML, else the chat template with the generation prompt, else raw."""
     if s1:
         return s1_chatml(messages)
     if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                             **fixed_date_kwargs())
     return "\n\n".join(m["content"] for m in messages)
 
 

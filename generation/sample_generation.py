@@ -290,6 +290,7 @@ def generate(args: argparse.Namespace) -> int:
         checkpoint.close()
     provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
                       dataset_path=args.dataset_path, sampling=fingerprint, first_prompt=prompts[0],
+                      chat_template_date=None if backend == "api" or s1 else lg.TEMPLATE_DATE,
                       generation_time_s=round(time.time() - started, 3), checkpoint=checkpoint_dir(args.output_path),
                       token_usage_all_runs=dict(checkpoint.usage), **details)
     return finish(args, provenance, dataset, instructions, samples, backend, reused, time.time() - started,
