@@ -150,3 +150,51 @@ def test_base_url_credentials_work_and_are_redacted(persona, url, tmp_path, caps
     with pytest.raises(UserError) as info:
         check_ready(api_config_from_args(judge_args("--base_url", gone), "served"))
     assert "cannot reach" in str(info.value) and "s3cretpw" not in str(info.value) and "tok3n" not in str(info.value)
+
+
+def test_openai_compatible_servers_get_their_own_key(tmp_path, monkeypatch, capsys):
+    for own, expected in (("sk-own", "Bearer sk-own"), (None, "Bearer sk-test")):  # then OPENAI_API_KEY, with a notice
+        if own:
+            monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", own)
+        else:
+            monkeypatch.delenv("OPENAI_COMPATIBLE_API_KEY")
+        _, _, _, requests, _ = step1(VLLM, tmp_path / str(own), 1, rows=1)
+        assert {k.lower(): v for k, v in requests[0]["headers"].items()}["authorization"] == expected
+    assert "OPENAI_COMPATIBLE_API_KEY is not set: sending OPENAI_API_KEY" in capsys.readouterr().err
+
+
+def test_request_timeout_and_long_429_spells(tmp_path, capsys):
+    from loopback import Reply, default_responder
+    from model_clients import ChatJob, run_chat_jobs
+
+    def slow_then_limited(path, request, count):
+        if count == 1:
+            return Reply(delay=1.5, body={})  # longer than --request_timeout: the SDK retries it
+        if count <= 6:  # more 429s than the SDK retries: waited out (Retry-After), not holes
+            return Reply(status=429, body={"error": {"message": "slow down"}}, headers={"retry-after-ms": "50"})
+        return default_responder(path, request, count)
+
+    args = judge_args("--request_timeout", "0.5")
+    with LoopbackServer(slow_then_limited) as server:
+        config = api_config_from_args(judge_args("--base_url", server.url, "--request_timeout", "0.5"), "served")
+        config.max_retries = 1
+        assert config.timeout == 0.5 and args.request_timeout == 0.5
+        done = []
+        stats = run_chat_jobs(config, [ChatJob(key="k", messages=[{"role": "user", "content": "q"}])],
+                              lambda job, c: done.append(c))
+    assert done[0].texts[0] and stats["rate_limit_wait_s"] > 0 and stats["failed_samples"] == 0
+    assert "rate limited (HTTP 429): waiting" in capsys.readouterr().err
+    with LoopbackServer(lambda *a: Reply(status=429, body={}, headers={"retry-after-ms": "50"})) as server:
+        config = api_config_from_args(judge_args("--base_url", server.url), "served")
+        config.max_retries, config.rate_limit_wait_s = 0, 0.3  # the bound: then the job is a failure, not a hang
+        stats = run_chat_jobs(config, [ChatJob(key="k", messages=[{"role": "user", "content": "q"}])],
+                              lambda job, c: done.append(c))
+    assert done[-1].texts == [None] and "429" in done[-1].error and stats["rate_limit_wait_s"] <= 0.3
+
+
+def test_retired_claude_judges_are_named_in_the_list(capsys):
+    from unified_RMs_and_LM_Judges import main as step3
+
+    assert step3(["--list"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "claude-3-" in line]
+    assert len(rows) == 3 and all("RETIRED" in row and "NAME=anthropic:" in row for row in rows)
