@@ -1,7 +1,11 @@
 """LM-judge prompts (standard and paragraph critique), chat rendering, and verdict parsing as pure functions."""
 from __future__ import annotations
 
+import json
 import re
+
+from cli_support import UserError
+from record_store import stable_hash
 
 STANDARD_SYSTEM = (
     "You are a strict grader of solutions to reasoning problems in mathematics, science, coding, logic and "
@@ -27,6 +31,9 @@ CRITIQUE_USER = (
     "Check the paragraphs in order. If one of them contains an error, give the index of the earliest such "
     "paragraph; if every paragraph is correct, give -1. Put your final index in \\boxed{{}}."
 )
+DEFAULT_PROMPTS = {"standard": {"system": STANDARD_SYSTEM, "user": STANDARD_USER},
+                   "critique": {"system": CRITIQUE_SYSTEM, "user": CRITIQUE_USER}}
+PLACEHOLDERS = {"standard": ("instruction", "sample"), "critique": ("instruction", "paragraphs")}
 PLAIN_ROLES = {"system": "", "user": "USER: ", "assistant": "ASSISTANT: "}
 
 THINK_MARKERS = (("<think>", "</think>"), ("<|begin_of_thought|>", "<|end_of_thought|>"))
@@ -49,15 +56,51 @@ def split_paragraphs(sample: str) -> list[str]:
     return [part.strip() for part in PARAGRAPH_BREAK.split(sample) if part.strip()]
 
 
-def judge_messages(instruction: str, sample: str, critique: bool = False) -> list[dict]:
+def load_judge_prompts(path: str) -> dict:
+    """--judge_prompts FILE: JSON {"standard"|"critique": {"system": ..., "user": ...}}; modes not given keep ours.
+
+    UserError (one line) for an unreadable file, unknown keys, or a user template missing its placeholders."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            given = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise UserError(f"--judge_prompts {path}: cannot read it as JSON ({err}); see README, LM judges") from None
+    if not isinstance(given, dict) or not given or set(given) - set(DEFAULT_PROMPTS):
+        raise UserError(f"--judge_prompts {path}: expected an object with keys among {sorted(DEFAULT_PROMPTS)}")
+    prompts = dict(DEFAULT_PROMPTS)
+    for mode, templates in given.items():
+        if not isinstance(templates, dict) or set(templates) != {"system", "user"} or not all(
+                isinstance(t, str) for t in templates.values()):
+            raise UserError(f"--judge_prompts {path}: {mode!r} must be {{\"system\": str, \"user\": str}}")
+        fields = {name: "x" for name in PLACEHOLDERS[mode]}
+        try:
+            templates["user"].format(**fields)
+            templates["system"].format()
+        except (KeyError, IndexError, ValueError) as err:
+            raise UserError(f"--judge_prompts {path}: {mode} templates may use only {{{'}, {'.join(fields)}}} "
+                            f"(user) and no placeholder (system; write {{{{ }}}} for braces): {err!r}") from None
+        missing = [name for name in fields if "{" + name + "}" not in templates["user"]]
+        if missing:
+            raise UserError(f"--judge_prompts {path}: the {mode} user template lacks {{{'}, {'.join(missing)}}}")
+        prompts[mode] = templates
+    return prompts
+
+
+def prompts_hash(prompts: dict | None, critique: bool) -> str:
+    """Short sha256 of the templates a judge run uses (recorded in provenance and the verifier's checkpoint key)."""
+    return stable_hash((prompts or DEFAULT_PROMPTS)["critique" if critique else "standard"])[:16]
+
+
+def judge_messages(instruction: str, sample: str, critique: bool = False, prompts: dict | None = None) -> list[dict]:
     """The [system, user] chat asking for a True/False verdict, or (critique) the earliest wrong paragraph."""
+    templates = (prompts or DEFAULT_PROMPTS)["critique" if critique else "standard"]
     if not critique:
-        user = STANDARD_USER.format(instruction=instruction, sample=sample)
-        return [{"role": "system", "content": STANDARD_SYSTEM}, {"role": "user", "content": user}]
-    tagged = "\n\n".join(f"<paragraph_{i}>\n{text}\n</paragraph_{i}>"
-                         for i, text in enumerate(split_paragraphs(sample)))
-    user = CRITIQUE_USER.format(instruction=instruction, paragraphs=tagged)
-    return [{"role": "system", "content": CRITIQUE_SYSTEM}, {"role": "user", "content": user}]
+        user = templates["user"].format(instruction=instruction, sample=sample)
+    else:
+        tagged = "\n\n".join(f"<paragraph_{i}>\n{text}\n</paragraph_{i}>"
+                             for i, text in enumerate(split_paragraphs(sample)))
+        user = templates["user"].format(instruction=instruction, paragraphs=tagged)
+    return [{"role": "system", "content": templates["system"].format()}, {"role": "user", "content": user}]
 
 
 def fold_system(messages: list[dict]) -> list[dict]:

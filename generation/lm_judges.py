@@ -10,8 +10,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from cli_support import UserError, bounded_float, error_line, positive_int
-from judge_prompts import (judge_messages, opens_thinking, parse_critique, parse_verdict, render_prompt,
-                           template_accepts_system)
+from judge_prompts import (judge_messages, load_judge_prompts, opens_thinking, parse_critique, parse_verdict,
+                           prompts_hash, render_prompt, template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
 from local_generation import TEMPLATE_DATE
 from record_store import RecordStore, derived_seed, stable_hash
@@ -32,6 +32,7 @@ class JudgeSettings:
     max_tokens: int | None  # None: no cap (API reasoning judges without --judge_max_tokens)
     seed: int
     critique: bool
+    prompts_hash: str  # of the system and user templates used
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +54,9 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge_dtype", default="auto", help="vLLM judge dtype (default auto)")
     group.add_argument("--judge_enforce_eager", action="store_true",
                        help="skip CUDA-graph capture in vLLM judges (faster start, slower decoding)")
+    group.add_argument("--judge_prompts", metavar="FILE", default=None,
+                       help="JSON with the judge's system and user templates per mode (standard, critique), e.g. "
+                            "the study's own prompt; placeholders in README; its hash goes into provenance")
     group.add_argument("--judge_chunk_size", type=positive_int, default=1024,
                        help="prompts per vLLM generate call; each finished chunk is checkpointed (default 1024)")
     if "--max_concurrency" not in parser._option_string_actions:
@@ -78,7 +82,13 @@ def judge_settings(spec: JudgeSpec, args: argparse.Namespace) -> JudgeSettings:
 
         max_tokens = None if is_reasoning_model(api_config(spec, args)) else max_tokens  # hidden reasoning shares it
     return JudgeSettings(verdicts_per_sample=k, temperature=temperature, max_tokens=max_tokens, seed=args.judge_seed,
-                         critique=bool(args.critique_mode))
+                         critique=bool(args.critique_mode),
+                         prompts_hash=prompts_hash(custom_prompts(args), bool(args.critique_mode)))
+
+
+def custom_prompts(args: argparse.Namespace) -> dict | None:
+    """The --judge_prompts templates, or None for ours."""
+    return load_judge_prompts(args.judge_prompts) if getattr(args, "judge_prompts", None) else None
 
 
 def resolve_judges(names: list[str], args: argparse.Namespace) -> list[JudgeSpec]:
@@ -146,7 +156,9 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
     started = time.time()
     settings = judge_settings(spec, args)
     sample_rows = dataset["samples"]
-    chats = [judge_messages(instruction, sample, settings.critique) if sample is not None and instruction is not None
+    prompts = custom_prompts(args)
+    chats = [judge_messages(instruction, sample, settings.critique, prompts)
+             if sample is not None and instruction is not None
              else None for instruction, samples in zip(dataset["instruction"], sample_rows) for sample in samples]
     with RecordStore(cache_path(cache_dir, spec, settings.critique), sync_every=STORE_SYNC_EVERY) as store:
         run = run_vllm_judge if spec.backend == "vllm" else run_api_judge

@@ -198,3 +198,22 @@ def test_retired_claude_judges_are_named_in_the_list(capsys):
     assert step3(["--list"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if "claude-3-" in line]
     assert len(rows) == 3 and all("RETIRED" in row and "NAME=anthropic:" in row for row in rows)
+
+
+def test_judge_prompts_file_is_sent_and_hashed(tmp_path):
+    study = {"standard": {"system": "Study system {{verbatim}}.",
+                          "user": "Q: {instruction}\nA: {sample}\nReply True or False."}}
+    path = tmp_path / "prompts.json"
+    path.write_text(json.dumps(study))
+    _, stats, requests = judge(OPENAI, tmp_path, ["the sample"], "--judge_prompts", str(path))
+    sent = requests[0]["json"]["messages"]
+    assert sent == [{"role": "system", "content": "Study system {verbatim}."},
+                    {"role": "user", "content": "Q: Problem\nA: the sample\nReply True or False."}]
+    _, ours, _ = judge(OPENAI, tmp_path / "ours", ["the sample"])
+    assert len(stats["prompts_hash"]) == 16 and stats["prompts_hash"] != ours["prompts_hash"]
+    for bad, why in (({"standard": {"system": "s", "user": "no placeholders"}}, "lacks {instruction}, {sample}"),
+                     ({"standard": {"system": "s", "user": "{instruction} {sample} {other}"}}, "may use only"),
+                     ({"judge": {}}, "expected an object")):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(UserError, match=why):
+            resolve_judges(["GPT-4o-mini"], judge_args("--judge_prompts", str(path)))
