@@ -87,6 +87,11 @@ class CountingJudges:
     def __init__(self) -> None:
         self.modes: list[bool] = []
 
+    @staticmethod
+    def judge_settings(spec, args) -> argparse.Namespace:
+        """Only the prompts' hash is read by the bookkeeping."""
+        return argparse.Namespace(prompts_hash="ours")
+
     def run_judge(self, spec, dataset, args, folder):
         """Record the mode asked for and answer every sample with one verdict."""
         self.modes.append(args.critique_mode)
