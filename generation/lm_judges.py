@@ -207,7 +207,7 @@ def regroup(flat: list, rows: list[list]) -> list[list]:
 def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
                   args: argparse.Namespace) -> tuple[list, dict]:
     """Ask an API judge through the shared async client (n = K per request); answers are cached in store."""
-    from model_clients import ChatJob, request_key, run_cached
+    from model_clients import ChatJob, request_key, run_cached, sent_parameters
 
     config = api_config(spec, args)
     jobs = []
@@ -219,14 +219,17 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
             job.key = request_key(config, job)
         jobs.append(job)
     stats: dict = {}
-    completions = run_cached(config, [job for job in jobs if job], store, desc=f"judge {spec.name}", stats=stats)
+    asked = [job for job in jobs if job]
+    sent = sent_parameters(config, asked[0]) if asked else {}
+    completions = run_cached(config, asked, store, desc=f"judge {spec.name}", stats=stats)
     answers = [{"texts": completions[job.key].texts, "opened_thinking": False,
                 "truncated": completions[job.key].truncated or [False] * job.n} if job else None for job in jobs]
     return answers, {"requests": stats.get("jobs", 0) + stats.get("cached", 0), "cached": stats.get("cached", 0),
                      "calls": stats.get("requests", 0), "retries": stats.get("retries", 0),
                      "api_seconds": stats.get("wall_time_s", 0.0),
-                     "api_errors": stats.get("errors", {}), "prompt_tokens": stats.get("prompt_tokens", 0),
-                     "completion_tokens": stats.get("completion_tokens", 0)}
+                     "api_errors": stats.get("errors", {}), "api_parameters": sent,
+                     "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0),
+                     "prompt_tokens": stats.get("prompt_tokens", 0), "completion_tokens": stats.get("completion_tokens", 0)}
 
 
 def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,

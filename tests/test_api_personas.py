@@ -130,6 +130,8 @@ def test_anthropic_sampling_parameters_are_reported_honestly(tmp_path, capsys):
     assert code == 0 and "temperature" not in requests[0]["json"]
     assert provenance["api_parameters"]["not_sent"] == ["temperature", "seed"]  # the Messages API has no seed
     assert "temperature, seed not sent" in capsys.readouterr().err
+    _, stats, requests = judge(ANTHROPIC, tmp_path, ["a"], "--verdicts_per_sample", "2")
+    assert "temperature" not in requests[0]["json"] and stats["api_parameters"]["not_sent"] == ["temperature", "seed"]
 
 
 @pytest.mark.parametrize("persona,url", [
