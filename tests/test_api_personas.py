@@ -134,6 +134,8 @@ def test_anthropic_sampling_parameters_are_reported_honestly(tmp_path, capsys):
     assert "temperature" not in requests[0]["json"] and stats["api_parameters"]["not_sent"] == ["temperature", "seed"]
 
 
+
+
 @pytest.mark.parametrize("persona,url", [
     (Persona("vllm+basic", basic_auth="alice:s3cretpw"), lambda s: s.url.replace("://", "://alice:s3cretpw@")),
     (Persona("vllm+query", query_token="tok3n"), lambda s: s.url + "?token=tok3n")], ids=["basic", "query"])
