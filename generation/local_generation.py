@@ -15,7 +15,7 @@ VLLM_CHUNK_PROMPTS = 256  # prompts per vLLM generate call: each chunk is checkp
 S1_END = "<|im_end|>"
 TEMPLATE_DATE = "2024-07-26"  # "today" for chat templates (Llama 3.1's own fallback date), recorded in provenance
 
-OnResult = Callable[[str, list[str], int], None]  # (key, texts, generated tokens)
+OnResult = Callable[[str, list[str], int, int], None]  # (key, texts, generated tokens, texts cut at the token limit)
 
 
 @dataclass
@@ -113,7 +113,7 @@ class VllmBackend:
                                 seed=seed, trust_remote_code=False)
 
     def run(self, requests: list[LocalRequest], on_result: OnResult, chunk_prompts: int = VLLM_CHUNK_PROMPTS) -> None:
-        """Generate every request, calling on_result(key, texts, tokens) for each prompt once its chunk is done."""
+        """Generate every request, calling on_result(key, texts, tokens, cut) for each prompt once its chunk is done."""
         from vllm import SamplingParams
 
         s = self.settings
@@ -124,7 +124,8 @@ class VllmBackend:
             prompts = [{"prompt_token_ids": r.token_ids} for r in chunk]
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
             for request, output in zip(chunk, outputs):
-                on_result(request.key, [c.text for c in output.outputs], sum(len(c.token_ids) for c in output.outputs))
+                on_result(request.key, [c.text for c in output.outputs], sum(len(c.token_ids) for c in output.outputs),
+                          sum(c.finish_reason == "length" for c in output.outputs))
 
     def close(self) -> None:
         """Stop the engine's worker processes (left running, they can keep the interpreter from exiting)."""
@@ -148,19 +149,20 @@ class TransformersBackend:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def run(self, requests: list[LocalRequest], on_result: OnResult) -> None:
-        """Generate every request, calling on_result(key, texts, tokens) for each prompt's samples in each batch."""
+        """Generate every request, calling on_result(key, texts, tokens, cut) for each prompt's samples in each batch."""
         copies = [(r, i) for r in requests for i in range(r.n)]
         for batch in chunks(copies, self.batch_size):
             outputs = self._generate([r.token_ids for r, _ in batch], seed=batch[0][0].seed + batch[0][1])
-            grouped: dict[str, tuple[list[str], int]] = {}
-            for (request, _), (text, tokens) in zip(batch, outputs):
-                texts, total = grouped.get(request.key, ([], 0))
-                grouped[request.key] = (texts + [text], total + tokens)
-            for key, (texts, tokens) in grouped.items():
-                on_result(key, texts, tokens)
+            grouped: dict[str, tuple[list[str], int, int]] = {}
+            for (request, _), (text, tokens, cut) in zip(batch, outputs):
+                texts, total, cuts = grouped.get(request.key, ([], 0, 0))
+                grouped[request.key] = (texts + [text], total + tokens, cuts + cut)
+            for key, (texts, tokens, cuts) in grouped.items():
+                on_result(key, texts, tokens, cuts)
 
-    def _generate(self, id_lists: list[list[int]], seed: int) -> list[tuple[str, int]]:
-        """One left-padded generate call; returns each decoded continuation and its token count (padding excluded)."""
+    def _generate(self, id_lists: list[list[int]], seed: int) -> list[tuple[str, int, bool]]:
+        """One left-padded generate call; returns each decoded continuation, its token count (padding excluded) and
+        whether it was cut at the token limit (no stop token generated)."""
         import torch
 
         s = self.settings
@@ -177,4 +179,6 @@ class TransformersBackend:
                                       **sampling)
         generated = out[:, width:]
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-        return list(zip(texts, (generated != self.pad_id).sum(dim=1).tolist()))
+        stops = torch.tensor(self.stop_ids, dtype=generated.dtype, device=generated.device)
+        stopped = torch.isin(generated, stops).any(dim=1)
+        return list(zip(texts, (generated != self.pad_id).sum(dim=1).tolist(), (~stopped).tolist()))

@@ -210,12 +210,14 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
     settings = lg.SamplingSettings(args.temperature, top_p, args.max_new_tokens, args.max_length)
     stops = lg.stop_token_ids(tokenizer, s1)
     usage = {"completion_tokens": 0}
+    cut = {"truncated_samples": 0}
     with tqdm(total=sum(r.n for r in requests), desc=f"{os.path.basename(args.model.rstrip('/'))} samples",
               unit="sample", smoothing=0.05) as bar:
-        def on_result(key: str, texts: list[str], tokens: int) -> None:
-            """Checkpoint a prompt's new samples and count them."""
+        def on_result(key: str, texts: list[str], tokens: int, truncated: int) -> None:
+            """Checkpoint a prompt's new samples and count them (and those cut at max_new_tokens)."""
             checkpoint.add(key, texts, {"completion_tokens": tokens})
             usage["completion_tokens"] += tokens
+            cut["truncated_samples"] += truncated
             bar.update(len(texts))
 
         if backend == "vllm":
@@ -227,7 +229,7 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
                 engine.close()
         else:
             lg.TransformersBackend(args.model, tokenizer, settings, stops, args.batch_size).run(requests, on_result)
-    return {"token_usage": usage}
+    return {"token_usage": usage, **cut}
 
 
 def generate(args: argparse.Namespace) -> int:
