@@ -192,6 +192,12 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
         print(f"WARNING: judge {spec.name}: {counts['truncated_samples']} of {asked} judgments were cut at "
               f"max_tokens={settings.max_tokens} and have no verdict; raise --judge_max_tokens", file=sys.stderr)
     columns = {verdict_column: regroup(flat_verdicts, sample_rows), judgment_column: regroup(flat_texts, sample_rows)}
+    failed_rows = [i for i, (row, texts) in enumerate(zip(sample_rows, columns[judgment_column]))
+                   if any(t is None and s is not None for s, k in zip(row, texts) for t in k)]
+    stats["failed_rows"] = failed_rows[:1000]
+    if failed_rows:
+        shown = ", ".join(map(str, failed_rows[:10])) + (", ..." if len(failed_rows) > 10 else "")
+        print(f"judge {spec.name}: failed judgments in rows {shown} (a rerun asks only for them)")
     return columns, stats
 
 

@@ -73,7 +73,8 @@ def test_a_prompt_error_fails_only_its_row(persona, tmp_path, capsys):
     assert "(row 1)" in printed and "about this prompt" in printed
     assert provenance["counts"]["failed_rows"] == [1]
     verdicts, stats, _ = judge(persona, tmp_path, ["fine", BAD, "also fine"])
-    assert verdicts == [[1.0], [None], [1.0]] and stats["failures"] == 1
+    assert verdicts == [[1.0], [None], [1.0]] and stats["failures"] == 1 and stats["failed_rows"] == [0]
+    assert "failed judgments in rows 0" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("persona,limit,extra", [(OPENAI, 128, ()), (TOGETHER, 128, ()),
