@@ -88,7 +88,7 @@ class Persona:
 
 OPENAI = Persona("openai", max_n=128, flagged="FLAGGED")
 OPENAI_REASONING = Persona("openai-reasoning", max_n=128, reasoning=True)
-ANTHROPIC = Persona("anthropic", max_n=1, refuses_sampling=True)
+ANTHROPIC = Persona("anthropic", max_n=1, refuses_sampling=True, context_chars=2000)
 TOGETHER = Persona("together", max_n=128)
 VLLM = Persona("vllm", context_chars=2000)
 OLLAMA = Persona("ollama", honours_n=False)
@@ -130,6 +130,10 @@ def _refusal(persona: Persona, path: str, request: dict, headers: dict) -> Reply
     if persona.flagged and persona.flagged in text:
         return _error(400, "Invalid prompt: your prompt was flagged as potentially violating our usage policy. "
                            "Please try again with a different prompt.", code="invalid_prompt")
+    if persona.context_chars and len(text) > persona.context_chars and path.split("?")[0].endswith("/messages"):
+        return Reply(status=400, body={"type": "error", "error": {
+            "type": "invalid_request_error",
+            "message": f"prompt is too long: {len(text)} tokens > {persona.context_chars} maximum"}})
     if persona.context_chars and len(text) > persona.context_chars:
         return _error(400, f"This model's maximum context length is {persona.context_chars} tokens. However, your "
                            f"prompt contains {len(text)} input tokens, which exceeds this limit even without any "

@@ -14,7 +14,7 @@ from loopback import (ANTHROPIC, OLLAMA, OPENAI, OPENAI_REASONING, TOGETHER, VLL
 from model_clients import api_config_from_args, check_ready
 from test_step3b_parsing import judge_args
 
-BAD = "FLAGGED " + "x" * 2500  # OpenAI flags it; a vLLM server with a 2000-token context refuses it
+BAD = "FLAGGED " + "x" * 2500  # OpenAI flags it; vLLM and Anthropic personas with a 2000-token context refuse it
 # persona -> (Step 1 model flags, judge name)
 ROUTES = {
     "openai": (["--model", "gpt-4o-mini", "--provider", "openai"], "J=openai:gpt-4o-mini"),
@@ -64,7 +64,7 @@ def judge(persona: Persona, tmp_path, samples: list[str], *extra: str, url=None)
     return columns["J_verdicts"][0], stats, requests
 
 
-@pytest.mark.parametrize("persona", [OPENAI, VLLM], ids=lambda p: p.name)
+@pytest.mark.parametrize("persona", [OPENAI, VLLM, ANTHROPIC], ids=lambda p: p.name)
 def test_a_prompt_error_fails_only_its_row(persona, tmp_path, capsys):
     code, samples, provenance, _, _ = step1(persona, tmp_path, 2, bad_row=1)
     printed = capsys.readouterr().out
