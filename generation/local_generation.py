@@ -149,7 +149,7 @@ class TransformersBackend:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def run(self, requests: list[LocalRequest], on_result: OnResult) -> None:
-        """Generate every request, calling on_result(key, texts, tokens, cut) for each prompt's samples in each batch."""
+        """Generate every request, calling on_result(key, texts, tokens, cut) per prompt's samples in each batch."""
         copies = [(r, i) for r in requests for i in range(r.n)]
         for batch in chunks(copies, self.batch_size):
             outputs = self._generate([r.token_ids for r, _ in batch], seed=batch[0][0].seed + batch[0][1])

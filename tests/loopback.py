@@ -119,8 +119,8 @@ def _refusal(persona: Persona, path: str, request: dict, headers: dict) -> Reply
         return _error(400, f"Invalid 'n': integer above maximum value. Expected a value <= {persona.max_n}, but got "
                            f"{n} instead.", code="integer_above_max_value", param="n")
     if persona.refuses_sampling and ("temperature" in request or "top_p" in request):
-        return Reply(status=400, body={"type": "error", "error": {"type": "invalid_request_error",
-                                                                   "message": "temperature: Extra inputs are not permitted"}})
+        return Reply(status=400, body={"type": "error", "error": {
+            "type": "invalid_request_error", "message": "temperature: Extra inputs are not permitted"}})
     if persona.reasoning:
         for name in ("max_tokens", "temperature", "top_p"):
             if name in request:

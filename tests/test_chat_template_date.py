@@ -1,4 +1,4 @@
-"""Chat templates that insert today's date (Llama 3.1/3.2/3.3) render a fixed date, so a rerun on another day resumes."""
+"""Chat templates that insert today's date (Llama 3.1-3.3) render a fixed date, so a rerun on another day resumes."""
 import time
 
 import pytest
