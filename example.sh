@@ -13,6 +13,8 @@ bash scripts/setup_env.sh
 OUT=${OUT:-datasets/example}                      # where the three outputs go
 INPUTS=${INPUTS:-$OUT/inputs}                     # tiny offline models and benchmark files
 DATASET=${DATASET:-math}                          # mmlu, mmlu_pro, math, gpqa, gpqa_diamond
+TINY_MODEL=$([ -z "${MODEL:-}" ] && echo yes || true)   # the tiny defaults get tiny token budgets, real models not
+TINY_JUDGE=$([ -z "${LM_JUDGES+x}" ] && echo yes || true)
 if [ -z "${MODEL:-}" ] || [ -z "${REWARD_MODELS+x}" ] || [ -z "${LM_JUDGES+x}" ] || [ -z "${DATASET_PATH+x}" ]; then
   python scripts/make_example_inputs.py "$INPUTS" >/dev/null
 fi
@@ -21,15 +23,18 @@ DATASET_PATH=${DATASET_PATH-$INPUTS/$DATASET.jsonl}  # set it empty (DATASET_PAT
 BACKEND=${BACKEND:-auto}                          # auto, api, vllm, transformers
 SAMPLES=${SAMPLES:-4}                             # samples per problem
 MAX_ROWS=${MAX_ROWS:-}                            # first N problems (empty: all)
-MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-64}
+MAX_NEW_TOKENS=${MAX_NEW_TOKENS-${TINY_MODEL:+64}}   # empty: Step 1's default (512; none for reasoning API models)
 TEMPERATURE=${TEMPERATURE:-0.7}
 LLM_FALLBACK=${LLM_FALLBACK:-never}               # Step 2: auto asks an LLM only for undecidable samples (needs a key)
 REWARD_MODELS=${REWARD_MODELS-TinyRM=$INPUTS/tiny-rm:sequence_classifier}
 LM_JUDGES=${LM_JUDGES-TinyJudge=$INPUTS/tiny-chat}
-JUDGE_MAX_TOKENS=${JUDGE_MAX_TOKENS:-64}
+JUDGE_MAX_TOKENS=${JUDGE_MAX_TOKENS-${TINY_JUDGE:+64}}  # empty: each judge's registry budget (2048, 8192 reasoning)
 
 step1_args=(--model "$MODEL" --dataset "$DATASET" --output_path "$OUT/samples.hf" --backend "$BACKEND"
-            --samples_per_instruction "$SAMPLES" --max_new_tokens "$MAX_NEW_TOKENS" --temperature "$TEMPERATURE")
+            --samples_per_instruction "$SAMPLES" --temperature "$TEMPERATURE")
+[ -n "$MAX_NEW_TOKENS" ] && step1_args+=(--max_new_tokens "$MAX_NEW_TOKENS")
+judge_args=()
+[ -n "$JUDGE_MAX_TOKENS" ] && judge_args+=(--judge_max_tokens "$JUDGE_MAX_TOKENS")
 [ -n "$DATASET_PATH" ] && step1_args+=(--dataset_path "$DATASET_PATH")
 [ -n "$MAX_ROWS" ] && step1_args+=(--max_rows "$MAX_ROWS")
 
@@ -40,7 +45,7 @@ python generation/unified_evaluation.py --input_path "$OUT/samples.hf" --output_
     --dataset_type "$DATASET" --llm_fallback "$LLM_FALLBACK"
 echo "== Step 3: reward models and LM judges"
 python generation/unified_RMs_and_LM_Judges.py --dataset_path "$OUT/evaluated.hf" --output_path "$OUT/verified.hf" \
-    --reward_models "$REWARD_MODELS" --lm_judges "$LM_JUDGES" --judge_max_tokens "$JUDGE_MAX_TOKENS" --batch_size 8
+    --reward_models "$REWARD_MODELS" --lm_judges "$LM_JUDGES" "${judge_args[@]}" --batch_size 8
 if [ -n "$REWARD_MODELS$LM_JUDGES" ]; then
   echo "== Step 4: verifier report (which verifiers pick correct samples; figures; a copy for Weaver)"
   python generation/verifier_report.py --dataset_path "$OUT/verified.hf" --output_dir "$OUT/report" \

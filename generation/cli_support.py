@@ -124,12 +124,12 @@ class Provenance:
         self.record: dict[str, Any] = {
             "step": step,
             "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
-            "arguments": public_args(args),
+            "arguments": {k: redact_url(v) if isinstance(v, str) else v for k, v in public_args(args).items()},
             "python": platform.python_version(),
             "packages": package_versions(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
         }
-        self.record["command"] = [a for a in self.record["command"] if not _looks_secret(a)]
+        self.record["command"] = [redact_url(a) for a in self.record["command"] if not _looks_secret(a)]
 
     def update(self, **fields: Any) -> None:
         """Add or replace top-level fields."""
@@ -139,6 +139,17 @@ class Provenance:
         """Write the record (with wall time so far) atomically to path."""
         self.record["wall_time_s"] = round(time.time() - self.started, 3)
         write_json_atomic(path, self.record)
+
+
+URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+URL_QUERY_VALUE = re.compile(r"(?<=[?&])([^=&#\s]+)=[^&#\s]*")
+
+
+def redact_url(text: str) -> str:
+    """Text with URL credentials masked: user:password@ becomes ***@ and every query value becomes ***."""
+    if "://" not in text:
+        return text
+    return URL_QUERY_VALUE.sub(r"\1=***", URL_USERINFO.sub("***@", text))
 
 
 def _looks_secret(arg: str) -> bool:

@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="transformers: sequences per generate call (a problem's samples may span calls); "
                         "vLLM sends every prompt with n samples, so it is not needed there; unused by APIs")
     p.add_argument("--max_length", type=positive_int, default=2048, help="local models: prompt + output tokens")
-    p.add_argument("--max_new_tokens", type=positive_int, default=512, help="tokens per sample")
+    p.add_argument("--max_new_tokens", type=positive_int, default=None,
+                   help="tokens per sample (default 512; reasoning API models such as o3-mini: no cap unless given, "
+                        "since their hidden reasoning shares it)")
     p.add_argument("--temperature", type=bounded_float(0.0, float("inf"), low_inclusive=True), default=0.7,
                    help="sampling temperature")
     p.add_argument("--top_p", type=bounded_float(0.0, 1.0), default=None,

@@ -1,7 +1,11 @@
 """LM-judge prompts (standard and paragraph critique), chat rendering, and verdict parsing as pure functions."""
 from __future__ import annotations
 
+import json
 import re
+
+from cli_support import UserError
+from record_store import stable_hash
 
 STANDARD_SYSTEM = (
     "You are a strict grader of solutions to reasoning problems in mathematics, science, coding, logic and "
@@ -27,6 +31,9 @@ CRITIQUE_USER = (
     "Check the paragraphs in order. If one of them contains an error, give the index of the earliest such "
     "paragraph; if every paragraph is correct, give -1. Put your final index in \\boxed{{}}."
 )
+DEFAULT_PROMPTS = {"standard": {"system": STANDARD_SYSTEM, "user": STANDARD_USER},
+                   "critique": {"system": CRITIQUE_SYSTEM, "user": CRITIQUE_USER}}
+PLACEHOLDERS = {"standard": ("instruction", "sample"), "critique": ("instruction", "paragraphs")}
 PLAIN_ROLES = {"system": "", "user": "USER: ", "assistant": "ASSISTANT: "}
 
 THINK_MARKERS = (("<think>", "</think>"), ("<|begin_of_thought|>", "<|end_of_thought|>"))
@@ -36,6 +43,10 @@ LATEX_WRAPPER = re.compile(r"\\(?:boxed|text|textbf|mathrm|mathbf)\{([^{}]*)\}")
 BARE_VERDICT = re.compile(
     r"[\W_]*(?:(?:final\s+)?(?:verdict|answer|judge?ment|conclusion|decision|evaluation)[\W_]*)?"
     r"(?:not\s+)?(?:true|false)[\W_]*", re.IGNORECASE)
+LABELLED_VERDICT = re.compile(  # "Final verdict: False (...)": the word right after the label
+    r"\b(?:verdict|answer|judge?ment|conclusion|decision|evaluation)\s*(?::|=|\bis\b)[\W_]*"
+    r"(?P<neg>not\s+)?(?P<word>true|false)\b", re.IGNORECASE)
+SOLUTION_MARKERS = re.compile(r"<\|(?:begin|end)_of_solution\|>")  # Sky-T1 wraps its answer in these
 BOXED_INTEGER = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
@@ -45,15 +56,51 @@ def split_paragraphs(sample: str) -> list[str]:
     return [part.strip() for part in PARAGRAPH_BREAK.split(sample) if part.strip()]
 
 
-def judge_messages(instruction: str, sample: str, critique: bool = False) -> list[dict]:
+def load_judge_prompts(path: str) -> dict:
+    """--judge_prompts FILE: JSON {"standard"|"critique": {"system": ..., "user": ...}}; modes not given keep ours.
+
+    UserError (one line) for an unreadable file, unknown keys, or a user template missing its placeholders."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            given = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise UserError(f"--judge_prompts {path}: cannot read it as JSON ({err}); see README, LM judges") from None
+    if not isinstance(given, dict) or not given or set(given) - set(DEFAULT_PROMPTS):
+        raise UserError(f"--judge_prompts {path}: expected an object with keys among {sorted(DEFAULT_PROMPTS)}")
+    prompts = dict(DEFAULT_PROMPTS)
+    for mode, templates in given.items():
+        if not isinstance(templates, dict) or set(templates) != {"system", "user"} or not all(
+                isinstance(t, str) for t in templates.values()):
+            raise UserError(f"--judge_prompts {path}: {mode!r} must be {{\"system\": str, \"user\": str}}")
+        fields = {name: "x" for name in PLACEHOLDERS[mode]}
+        try:
+            templates["user"].format(**fields)
+            templates["system"].format()
+        except (KeyError, IndexError, ValueError) as err:
+            raise UserError(f"--judge_prompts {path}: {mode} templates may use only {{{'}, {'.join(fields)}}} "
+                            f"(user) and no placeholder (system; write {{{{ }}}} for braces): {err!r}") from None
+        missing = [name for name in fields if "{" + name + "}" not in templates["user"]]
+        if missing:
+            raise UserError(f"--judge_prompts {path}: the {mode} user template lacks {{{'}, {'.join(missing)}}}")
+        prompts[mode] = templates
+    return prompts
+
+
+def prompts_hash(prompts: dict | None, critique: bool) -> str:
+    """Short sha256 of the templates a judge run uses (recorded in provenance and the verifier's checkpoint key)."""
+    return stable_hash((prompts or DEFAULT_PROMPTS)["critique" if critique else "standard"])[:16]
+
+
+def judge_messages(instruction: str, sample: str, critique: bool = False, prompts: dict | None = None) -> list[dict]:
     """The [system, user] chat asking for a True/False verdict, or (critique) the earliest wrong paragraph."""
+    templates = (prompts or DEFAULT_PROMPTS)["critique" if critique else "standard"]
     if not critique:
-        user = STANDARD_USER.format(instruction=instruction, sample=sample)
-        return [{"role": "system", "content": STANDARD_SYSTEM}, {"role": "user", "content": user}]
-    tagged = "\n\n".join(f"<paragraph_{i}>\n{text}\n</paragraph_{i}>"
-                         for i, text in enumerate(split_paragraphs(sample)))
-    user = CRITIQUE_USER.format(instruction=instruction, paragraphs=tagged)
-    return [{"role": "system", "content": CRITIQUE_SYSTEM}, {"role": "user", "content": user}]
+        user = templates["user"].format(instruction=instruction, sample=sample)
+    else:
+        tagged = "\n\n".join(f"<paragraph_{i}>\n{text}\n</paragraph_{i}>"
+                             for i, text in enumerate(split_paragraphs(sample)))
+        user = templates["user"].format(instruction=instruction, paragraphs=tagged)
+    return [{"role": "system", "content": templates["system"].format()}, {"role": "user", "content": user}]
 
 
 def fold_system(messages: list[dict]) -> list[dict]:
@@ -82,8 +129,10 @@ def render_prompt(tokenizer, messages: list[dict], system_role: bool) -> str:
     if not getattr(tokenizer, "chat_template", None):
         turns = "\n\n".join(PLAIN_ROLES[m["role"]] + m["content"] for m in messages)
         return f"{turns}\n\nASSISTANT:"
+    from local_generation import fixed_date_kwargs
+
     chat = messages if system_role else fold_system(messages)
-    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True, **fixed_date_kwargs())
 
 
 def opens_thinking(prompt: str) -> bool:
@@ -124,25 +173,30 @@ def line_verdict(line: str) -> float | None:
 def parse_verdict(text: str | None, opened_thinking: bool = False, truncated: bool = False) -> float | None:
     """The verdict of a standard judgment: 1.0 (True), 0.0 (False) or None (no final verdict, or cut off).
 
-    The verdict is read from the final non-empty line after any thinking block; a bare verdict line
-    ("True", "**Verdict: False**") followed only by a sign-off also counts. Matching is on whole words, so
-    "untrue" is no verdict, "not true" is False, and "false positive"/"true negative" are not verdicts.
+    After any thinking block (and Sky-T1's solution markers), two readings: the last bare verdict line ("True",
+    "**Verdict: False**", the format the prompt asks for) and the word right after the last label ("Final
+    verdict: False (... true only for n=2)"). When they disagree the verdict is None; when neither exists, the
+    last verdict word of the final line counts. Matching is on whole words, so "untrue" is no verdict, "not
+    true" is False, and "false positive"/"true negative" are not verdicts.
     """
     if text is None or truncated:
         return None
     answer = strip_thinking(text, opened_thinking)
     if answer is None:
         return None
-    lines = [line.strip() for line in answer.splitlines() if line.strip()]
+    lines = [_unwrap(line.strip()) for line in SOLUTION_MARKERS.sub("\n", answer).splitlines() if line.strip()]
     if not lines:
         return None
-    verdict = line_verdict(lines[-1])
-    if verdict is not None:
-        return verdict
-    for line in reversed(lines[:-1]):
-        if BARE_VERDICT.fullmatch(_unwrap(line)):
-            return line_verdict(line)
-    return None
+    bare = next((line_verdict(line) for line in reversed(lines) if BARE_VERDICT.fullmatch(line)), None)
+    labels = list(LABELLED_VERDICT.finditer("\n".join(lines)))
+    labelled = None
+    if labels:
+        labelled = float((labels[-1].group("word").lower() == "true") != bool(labels[-1].group("neg")))
+    if bare is not None and labelled is not None and bare != labelled:
+        return None
+    if bare is not None or labelled is not None:
+        return bare if bare is not None else labelled
+    return line_verdict(lines[-1])
 
 
 def parse_critique(text: str | None, opened_thinking: bool = False, truncated: bool = False) -> float | None:

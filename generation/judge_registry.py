@@ -41,6 +41,8 @@ def _api(name: str, provider: str, model: str, **extra) -> JudgeSpec:
 
 
 R1_NOTE = "R1 card: no system prompt, instructions in the user turn; temperature 0.6, not greedy (repetitions)"
+CLAUDE_RETIRED = ("RETIRED by Anthropic (requests fail; released columns stay usable): judge with a "
+                  "current model as NAME=anthropic:<model id> under a new NAME; no `n`: K verdicts are K calls")
 CARD_TEMPERATURE = 0.6  # DeepSeek-R1 distills and QwQ-32B: greedy decoding can repeat endlessly
 JUDGES: tuple[JudgeSpec, ...] = (
     _vllm("DeepSeekLlama70B", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B", 141, 4, reasoning=True,
@@ -73,9 +75,9 @@ JUDGES: tuple[JudgeSpec, ...] = (
           notes="template rejects the system role"),
     _api("GPT-4o", "openai", "gpt-4o"),
     _api("GPT-4o-mini", "openai", "gpt-4o-mini"),
-    _api("Claude-3-7-Sonnet", "anthropic", "claude-3-7-sonnet-latest", notes="no `n`: K verdicts are K calls"),
-    _api("Claude-3-5-Sonnet", "anthropic", "claude-3-5-sonnet-latest", notes="no `n`: K verdicts are K calls"),
-    _api("Claude-3-5-Haiku", "anthropic", "claude-3-5-haiku-latest", notes="no `n`: K verdicts are K calls"),
+    _api("Claude-3-7-Sonnet", "anthropic", "claude-3-7-sonnet-latest", notes=CLAUDE_RETIRED),
+    _api("Claude-3-5-Sonnet", "anthropic", "claude-3-5-sonnet-latest", notes=CLAUDE_RETIRED),
+    _api("Claude-3-5-Haiku", "anthropic", "claude-3-5-haiku-latest", notes=CLAUDE_RETIRED),
     _api("Llama-3.1-8B-Instruct-Together", "together", "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"),
     _api("Llama-3.1-70B-Instruct-Together", "together", "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo"),
 )

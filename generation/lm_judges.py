@@ -5,13 +5,15 @@ import argparse
 import importlib.util
 import os
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass
 
 from cli_support import UserError, bounded_float, error_line, positive_int
-from judge_prompts import (judge_messages, opens_thinking, parse_critique, parse_verdict, render_prompt,
-                           template_accepts_system)
+from judge_prompts import (judge_messages, load_judge_prompts, opens_thinking, parse_critique, parse_verdict,
+                           prompts_hash, render_prompt, template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
+from local_generation import TEMPLATE_DATE
 from record_store import RecordStore, derived_seed, stable_hash
 from vllm_engine import chunks, start_engine, stop_engine
 
@@ -27,9 +29,10 @@ class JudgeSettings:
 
     verdicts_per_sample: int
     temperature: float
-    max_tokens: int
+    max_tokens: int | None  # None: no cap (API reasoning judges without --judge_max_tokens)
     seed: int
     critique: bool
+    prompts_hash: str  # of the system and user templates used
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +54,9 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge_dtype", default="auto", help="vLLM judge dtype (default auto)")
     group.add_argument("--judge_enforce_eager", action="store_true",
                        help="skip CUDA-graph capture in vLLM judges (faster start, slower decoding)")
+    group.add_argument("--judge_prompts", metavar="FILE", default=None,
+                       help="JSON with the judge's system and user templates per mode (standard, critique), e.g. "
+                            "the study's own prompt; placeholders in README; its hash goes into provenance")
     group.add_argument("--judge_chunk_size", type=positive_int, default=1024,
                        help="prompts per vLLM generate call; each finished chunk is checkpointed (default 1024)")
     if "--max_concurrency" not in parser._option_string_actions:
@@ -70,9 +76,19 @@ def judge_settings(spec: JudgeSpec, args: argparse.Namespace) -> JudgeSettings:
     if k > 1 and temperature <= 0:
         raise UserError(f"--verdicts_per_sample {k} needs --judge_temperature > 0: at temperature 0 the {k} "
                         "verdicts would be copies of one")
-    return JudgeSettings(verdicts_per_sample=k, temperature=temperature,
-                         max_tokens=args.judge_max_tokens or spec.max_tokens, seed=args.judge_seed,
-                         critique=bool(args.critique_mode))
+    max_tokens = args.judge_max_tokens or spec.max_tokens
+    if spec.backend == "api" and not args.judge_max_tokens:
+        from model_clients import is_reasoning_model
+
+        max_tokens = None if is_reasoning_model(api_config(spec, args)) else max_tokens  # hidden reasoning shares it
+    return JudgeSettings(verdicts_per_sample=k, temperature=temperature, max_tokens=max_tokens, seed=args.judge_seed,
+                         critique=bool(args.critique_mode),
+                         prompts_hash=prompts_hash(custom_prompts(args), bool(args.critique_mode)))
+
+
+def custom_prompts(args: argparse.Namespace) -> dict | None:
+    """The --judge_prompts templates, or None for ours."""
+    return load_judge_prompts(args.judge_prompts) if getattr(args, "judge_prompts", None) else None
 
 
 def resolve_judges(names: list[str], args: argparse.Namespace) -> list[JudgeSpec]:
@@ -114,10 +130,9 @@ def judge_columns(spec: JudgeSpec, critique: bool) -> list[str]:
 
 def api_config(spec: JudgeSpec, args: argparse.Namespace):
     """The model_clients ApiConfig of an API judge (--base_url, when given, applies to every API judge)."""
-    from model_clients import ApiConfig
+    from model_clients import api_config_from_args
 
-    return ApiConfig(model=spec.model, provider=spec.provider, base_url=getattr(args, "base_url", None),
-                     max_concurrency=args.max_concurrency, requests_per_minute=args.requests_per_minute)
+    return api_config_from_args(args, spec.model, spec.provider)
 
 
 def prompt_key(*parts: object) -> str:
@@ -141,7 +156,9 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
     started = time.time()
     settings = judge_settings(spec, args)
     sample_rows = dataset["samples"]
-    chats = [judge_messages(instruction, sample, settings.critique) if sample is not None and instruction is not None
+    prompts = custom_prompts(args)
+    chats = [judge_messages(instruction, sample, settings.critique, prompts)
+             if sample is not None and instruction is not None
              else None for instruction, samples in zip(dataset["instruction"], sample_rows) for sample in samples]
     with RecordStore(cache_path(cache_dir, spec, settings.critique), sync_every=STORE_SYNC_EVERY) as store:
         run = run_vllm_judge if spec.backend == "vllm" else run_api_judge
@@ -149,7 +166,7 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
         stats["replaced_code_points"] = store.replaced_code_points
     parse = parse_critique if settings.critique else parse_verdict
     k = settings.verdicts_per_sample
-    counts = dict.fromkeys(("verdicts", "failures", "failed_verdicts", "unparsed", "cut_at_max_tokens"), 0)
+    counts = dict.fromkeys(("verdicts", "failures", "failed_verdicts", "unparsed", "truncated_samples"), 0)
     flat_verdicts, flat_texts = [], []
     for answer in answers:  # None: nothing was asked (missing sample, or prompt longer than the context)
         texts = answer["texts"] if answer else [None] * k
@@ -161,7 +178,7 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
         counts["failures"] += bool(failed)
         counts["failed_verdicts"] += failed
         counts["unparsed"] += sum(v is None and t is not None for v, t in zip(values, texts))
-        counts["cut_at_max_tokens"] += sum(truncated)
+        counts["truncated_samples"] += sum(truncated)
         flat_verdicts.append(values)
         flat_texts.append(texts)
     verdict_column, judgment_column = judge_columns(spec, settings.critique)
@@ -169,9 +186,19 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
                  samples=len(chats), missing_samples=sum(c is None for c in chats), **asdict(settings),
                  seconds=round(time.time() - started, 3))
     print(f"judge {spec.name}: {counts['verdicts']} verdicts, {counts['unparsed']} judgments without a verdict "
-          f"({counts['cut_at_max_tokens']} cut at max_tokens), {counts['failed_verdicts']} failed judgments, "
+          f"({counts['truncated_samples']} cut at max_tokens), {counts['failed_verdicts']} failed judgments, "
           f"{stats.get('too_long', 0)} prompts too long, {stats['missing_samples']} missing samples")
+    asked = sum(len(answer["texts"]) for answer in answers if answer)
+    if asked and counts["truncated_samples"] > asked / 2:
+        print(f"WARNING: judge {spec.name}: {counts['truncated_samples']} of {asked} judgments were cut at "
+              f"max_tokens={settings.max_tokens} and have no verdict; raise --judge_max_tokens", file=sys.stderr)
     columns = {verdict_column: regroup(flat_verdicts, sample_rows), judgment_column: regroup(flat_texts, sample_rows)}
+    failed_rows = [i for i, (row, texts) in enumerate(zip(sample_rows, columns[judgment_column]))
+                   if any(t is None and s is not None for s, k in zip(row, texts) for t in k)]
+    stats["failed_rows"] = failed_rows[:1000]
+    if failed_rows:
+        shown = ", ".join(map(str, failed_rows[:10])) + (", ..." if len(failed_rows) > 10 else "")
+        print(f"judge {spec.name}: failed judgments in rows {shown} (a rerun asks only for them)")
     return columns, stats
 
 
@@ -187,7 +214,7 @@ def regroup(flat: list, rows: list[list]) -> list[list]:
 def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
                   args: argparse.Namespace) -> tuple[list, dict]:
     """Ask an API judge through the shared async client (n = K per request); answers are cached in store."""
-    from model_clients import ChatJob, request_key, run_cached
+    from model_clients import ChatJob, request_key, run_cached, sent_parameters
 
     config = api_config(spec, args)
     jobs = []
@@ -199,13 +226,17 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
             job.key = request_key(config, job)
         jobs.append(job)
     stats: dict = {}
-    completions = run_cached(config, [job for job in jobs if job], store, desc=f"judge {spec.name}", stats=stats)
+    asked = [job for job in jobs if job]
+    sent = sent_parameters(config, asked[0]) if asked else {}
+    completions = run_cached(config, asked, store, desc=f"judge {spec.name}", stats=stats)
     answers = [{"texts": completions[job.key].texts, "opened_thinking": False,
                 "truncated": completions[job.key].truncated or [False] * job.n} if job else None for job in jobs]
     return answers, {"requests": stats.get("jobs", 0) + stats.get("cached", 0), "cached": stats.get("cached", 0),
                      "calls": stats.get("requests", 0), "retries": stats.get("retries", 0),
                      "api_seconds": stats.get("wall_time_s", 0.0),
-                     "api_errors": stats.get("errors", {}), "prompt_tokens": stats.get("prompt_tokens", 0),
+                     "api_errors": stats.get("errors", {}), "api_parameters": sent,
+                     "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0),
+                     "prompt_tokens": stats.get("prompt_tokens", 0),
                      "completion_tokens": stats.get("completion_tokens", 0)}
 
 
@@ -237,7 +268,8 @@ def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store:
                for key in keys]
     return answers, {"requests": len(prompts), "cached": len(prompts) - len(token_ids), "calls": len(todo),
                      "too_long": sum(key in too_long for key in keys), "context_length": context,
-                     "system_role": system_role, "chat_template": bool(tokenizer.chat_template)}
+                     "system_role": system_role, "chat_template": bool(tokenizer.chat_template),
+                     "chat_template_date": TEMPLATE_DATE}
 
 
 def prompt_token_ids(tokenizer, prompt: str) -> list[int]:

@@ -1,6 +1,7 @@
 """Local generation backends for Step 1: vLLM (one engine, `n` samples per prompt) and transformers (batched)."""
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -13,8 +14,9 @@ if TYPE_CHECKING:
 
 VLLM_CHUNK_PROMPTS = 256  # prompts per vLLM generate call: each chunk is checkpointed before the next starts
 S1_END = "<|im_end|>"
+TEMPLATE_DATE = "2024-07-26"  # "today" for chat templates (Llama 3.1's own fallback date), recorded in provenance
 
-OnResult = Callable[[str, list[str], int], None]  # (key, texts, generated tokens)
+OnResult = Callable[[str, list[str], int, int], None]  # (key, texts, generated tokens, texts cut at the token limit)
 
 
 @dataclass
@@ -77,12 +79,20 @@ def s1_chatml(messages: list[dict]) -> str:
     return f"{turns}<|im_start|>assistant\n"
 
 
+def fixed_date_kwargs() -> dict:
+    """Chat-template variables that pin "today" to TEMPLATE_DATE (Llama 3.x templates insert the date), so that a
+    rerun on another day renders the same prompts and resumes its checkpoint."""
+    day = datetime.date.fromisoformat(TEMPLATE_DATE)
+    return {"date_string": day.strftime("%d %b %Y"), "strftime_now": day.strftime}
+
+
 def prompt_text(tokenizer: PreTrainedTokenizerBase | None, messages: list[dict], s1: bool) -> str:
     """The exact text the model sees: s1 ChatML, else the chat template with the generation prompt, else raw."""
     if s1:
         return s1_chatml(messages)
     if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                             **fixed_date_kwargs())
     return "\n\n".join(m["content"] for m in messages)
 
 
@@ -145,7 +155,7 @@ class VllmBackend:
                                 seed=seed, trust_remote_code=trust_remote_code)
 
     def run(self, requests: list[LocalRequest], on_result: OnResult, chunk_prompts: int = VLLM_CHUNK_PROMPTS) -> None:
-        """Generate every request, calling on_result(key, texts, tokens) for each prompt once its chunk is done."""
+        """Generate every request, calling on_result(key, texts, tokens, cut) for each prompt once its chunk is done."""
         from vllm import SamplingParams
 
         s = self.settings
@@ -156,7 +166,8 @@ class VllmBackend:
             prompts = [{"prompt_token_ids": r.token_ids} for r in chunk]
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
             for request, output in zip(chunk, outputs):
-                on_result(request.key, [c.text for c in output.outputs], sum(len(c.token_ids) for c in output.outputs))
+                on_result(request.key, [c.text for c in output.outputs], sum(len(c.token_ids) for c in output.outputs),
+                          sum(c.finish_reason == "length" for c in output.outputs))
 
     def close(self) -> None:
         """Stop the engine's worker processes (left running, they can keep the interpreter from exiting)."""
@@ -185,19 +196,20 @@ class TransformersBackend:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def run(self, requests: list[LocalRequest], on_result: OnResult) -> None:
-        """Generate every request, calling on_result(key, texts, tokens) for each prompt's samples in each batch."""
+        """Generate every request, calling on_result(key, texts, tokens, cut) per prompt's samples in each batch."""
         copies = [(r, i) for r in requests for i in range(r.n)]
         for batch in chunks(copies, self.batch_size):
             outputs = self._generate([r.token_ids for r, _ in batch], seed=batch[0][0].seed + batch[0][1])
-            grouped: dict[str, tuple[list[str], int]] = {}
-            for (request, _), (text, tokens) in zip(batch, outputs):
-                texts, total = grouped.get(request.key, ([], 0))
-                grouped[request.key] = (texts + [text], total + tokens)
-            for key, (texts, tokens) in grouped.items():
-                on_result(key, texts, tokens)
+            grouped: dict[str, tuple[list[str], int, int]] = {}
+            for (request, _), (text, tokens, cut) in zip(batch, outputs):
+                texts, total, cuts = grouped.get(request.key, ([], 0, 0))
+                grouped[request.key] = (texts + [text], total + tokens, cuts + cut)
+            for key, (texts, tokens, cuts) in grouped.items():
+                on_result(key, texts, tokens, cuts)
 
-    def _generate(self, id_lists: list[list[int]], seed: int) -> list[tuple[str, int]]:
-        """One left-padded generate call; returns each decoded continuation and its token count (padding excluded).
+    def _generate(self, id_lists: list[list[int]], seed: int) -> list[tuple[str, int, bool]]:
+        """One left-padded generate call; returns each decoded continuation, its token count (padding excluded) and
+        whether it was cut at the token limit (no stop token generated).
 
         Each row keeps at most min(--max_new_tokens, --max_length - its own prompt) tokens, as with vLLM.
         """
@@ -217,4 +229,6 @@ class TransformersBackend:
                                       max_new_tokens=max(caps), **sampling)
         generated = [row[:cap] for row, cap in zip(out[:, width:], caps)]
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-        return [(text, int((row != self.pad_id).sum())) for text, row in zip(texts, generated)]
+        stops = torch.tensor(self.stop_ids, dtype=out.dtype, device=out.device)
+        return [(text, int((row != self.pad_id).sum()), not bool(torch.isin(row, stops).any()))
+                for text, row in zip(texts, generated)]

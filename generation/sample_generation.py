@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from benchmarks import BENCHMARKS, load_benchmark
-from cli_support import Provenance, UserError
+from cli_support import Provenance, UserError, redact_url
 from dataset_io import (
     check_output_path, checkpoint_dir, is_saved_dataset, load_any, provenance_path, push_to_hub, save_atomic,
 )
@@ -23,6 +23,7 @@ S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with th
 S1_NAME = re.compile(r"(?<![a-z0-9])s1(?![a-z0-9])")
 FINGERPRINT_KEY = "fingerprint"
 SYNC_EVERY = 64  # records between fsyncs; every record reaches the OS at once, so SIGKILL loses nothing
+DEFAULT_MAX_NEW_TOKENS = 512  # reasoning API models get no cap unless --max_new_tokens is given
 LOCAL_TOP_P = 0.9  # the reference's --top_p default; API calls get top_p only when it is given
 
 
@@ -161,17 +162,21 @@ def choose_backend(args: argparse.Namespace) -> tuple[str, str | None]:
     return ("vllm" if importlib.util.find_spec("vllm") is not None else "transformers"), None
 
 
-def fingerprint_of(args: argparse.Namespace, backend: str, s1: bool, top_p: float | None) -> dict:
+def fingerprint_of(args: argparse.Namespace, backend: str, s1: bool, top_p: float | None,
+                   reasoning_effort: str | None = None) -> dict:
     """What determines the samples besides the prompt texts (those are part of each row's key)."""
-    return {"model": args.model, "dataset": args.dataset, "backend": backend, "temperature": args.temperature,
-            "top_p": top_p, "max_new_tokens": args.max_new_tokens,
-            "max_length": None if backend == "api" else args.max_length, "seed": args.seed, "s1": s1}
+    fingerprint = {"model": args.model, "dataset": args.dataset, "backend": backend, "temperature": args.temperature,
+                   "top_p": top_p, "max_new_tokens": args.max_new_tokens,
+                   "max_length": None if backend == "api" else args.max_length, "seed": args.seed, "s1": s1}
+    if reasoning_effort is not None:
+        fingerprint["reasoning_effort"] = reasoning_effort
+    return fingerprint
 
 
 def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]], checkpoint: SampleCheckpoint,
             n: int, top_p: float | None) -> dict[str, Any]:
     """One ChatJob per row with n = its missing samples; each result is checkpointed as it lands."""
-    from model_clients import ChatJob, api_config_from_args, run_chat_jobs
+    from model_clients import ChatJob, api_config_from_args, run_chat_jobs, sent_parameters
 
     config = api_config_from_args(args, args.model)
     jobs = [ChatJob(key=key, messages=msgs, n=n - checkpoint.count(key), temperature=args.temperature,
@@ -183,10 +188,13 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
         """Checkpoint a job's successful samples and their usage."""
         checkpoint.add(job.key, [t for t in completion.texts[:job.n] if t is not None], completion.usage)
 
+    sent = sent_parameters(config, jobs[0]) if jobs else {}
     stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples")
-    return {"base_url": config.base_url, "requests": stats.get("requests", 0),
+    return {"base_url": redact_url(config.base_url or "") or None, "requests": stats.get("requests", 0),
             "token_usage": {k: stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
-            "retries": stats.get("retries", 0), "errors": stats.get("errors", {})}
+            "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,
+            "truncated_samples": stats.get("truncated_samples", 0),
+            "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0)}
 
 
 def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list[str], token_ids: list[list[int]],
@@ -202,12 +210,14 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
     settings = lg.SamplingSettings(args.temperature, top_p, args.max_new_tokens, args.max_length)
     stops = lg.stop_token_ids(tokenizer, s1)
     usage = {"completion_tokens": 0}
+    cut = {"truncated_samples": 0}
     with tqdm(total=sum(r.n for r in requests), desc=f"{os.path.basename(args.model.rstrip('/'))} samples",
               unit="sample", smoothing=0.05) as bar:
-        def on_result(key: str, texts: list[str], tokens: int) -> None:
-            """Checkpoint a prompt's new samples and count them."""
+        def on_result(key: str, texts: list[str], tokens: int, truncated: int) -> None:
+            """Checkpoint a prompt's new samples and count them (and those cut at max_new_tokens)."""
             checkpoint.add(key, texts, {"completion_tokens": tokens})
             usage["completion_tokens"] += tokens
+            cut["truncated_samples"] += truncated
             bar.update(len(texts))
 
         if backend == "vllm":
@@ -220,7 +230,7 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
         else:
             lg.TransformersBackend(args.model, tokenizer, settings, stops, args.batch_size,
                                    trust_remote_code=args.trust_remote_code).run(requests, on_result)
-    return {"token_usage": usage}
+    return {"token_usage": usage, **cut}
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -232,11 +242,17 @@ def generate(args: argparse.Namespace) -> int:
     backend, provider = choose_backend(args)
     s1 = is_s1(args.model, args.chat_format)
     tokenizer = None
+    reasoning_effort = None
     if backend == "api":
-        from model_clients import api_config_from_args, check_ready
+        from model_clients import api_config_from_args, check_ready, is_reasoning_model, model_rules
 
-        check_ready(api_config_from_args(args, args.model))
+        config = api_config_from_args(args, args.model)
+        check_ready(config)
+        if args.max_new_tokens is None and not is_reasoning_model(config):
+            args.max_new_tokens = DEFAULT_MAX_NEW_TOKENS  # reasoning models: no cap unless one is given
+        reasoning_effort = config.reasoning_effort if model_rules(config).effort else None
     else:
+        args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
         from local_generation import check_weights, load_tokenizer
 
         tokenizer = load_tokenizer(args.model, args.trust_remote_code)
@@ -262,7 +278,7 @@ def generate(args: argparse.Namespace) -> int:
     print(f"first prompt sent to the model:\n{prompts[0]}\n")
 
     n = args.samples_per_instruction
-    fingerprint = fingerprint_of(args, backend, s1, top_p)
+    fingerprint = fingerprint_of(args, backend, s1, top_p, reasoning_effort)
     checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, args.overwrite)
     if checkpoint.adopted:
         print(f"{args.output_path} had no checkpoint: its {sum(map(len, checkpoint.adopted))} samples are kept")
@@ -281,6 +297,7 @@ def generate(args: argparse.Namespace) -> int:
     provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
                       dataset_path=args.dataset_path, sampling=fingerprint, first_prompt=prompts[0],
                       trust_remote_code=args.trust_remote_code, max_new_tokens_lowered=lowered,
+                      chat_template_date=None if backend == "api" or s1 else lg.TEMPLATE_DATE,
                       generation_time_s=round(time.time() - started, 3), checkpoint=checkpoint_dir(args.output_path),
                       token_usage_all_runs=dict(checkpoint.usage),
                       replaced_code_points=checkpoint.store.replaced_code_points, **details)
@@ -299,18 +316,23 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     total = len(samples) * args.samples_per_instruction
     holes = sum(t is None for row in samples for t in row)
     generated = total - holes - reused
-    rows_with_holes = sum(any(t is None for t in row) for row in samples)
+    failed_rows = [i for i, row in enumerate(samples) if any(t is None for t in row)]
+    rows_with_holes = len(failed_rows)
+    truncated = provenance.record.get("truncated_samples", 0)
     provenance.update(counts={"rows": len(samples), "samples_per_instruction": args.samples_per_instruction,
                               "samples": total, "generated_this_run": generated, "reused_from_checkpoint": reused,
-                              "failed_samples": holes, "rows_with_failures": rows_with_holes})
+                              "failed_samples": holes, "rows_with_failures": rows_with_holes,
+                              "failed_rows": failed_rows[:1000]}, truncated_samples=truncated)
     provenance.write(provenance_path(args.output_path))
     rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
     print(f"Step 1 done: {len(samples)} rows x {args.samples_per_instruction} samples ({backend}); "
-          f"generated {generated}{rate}, reused {reused} from the checkpoint; saved to {args.output_path}")
+          f"generated {generated}{rate} ({truncated} cut at max_new_tokens), reused {reused} from the checkpoint; "
+          f"saved to {args.output_path}")
     code = 0
     if holes:
         reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])
-        print(f"FAILED: {holes} samples in {rows_with_holes} rows are still missing (None in `samples`)"
+        shown = ", ".join(map(str, failed_rows[:10])) + (", ..." if rows_with_holes > 10 else "")
+        print(f"FAILED: {holes} samples in {rows_with_holes} rows (row {shown}) are still missing (None in `samples`)"
               + (f": {reasons}" if reasons else "") + "; run the same command again to fill only those")
         code = 1
     if args.push_to_hub:

@@ -159,8 +159,9 @@ class VerifierCheckpoints:
         name = wanted[0].removesuffix("_verdicts")  # the column prefix: standard and critique runs keep apart
         settings = {k: getattr(args, k, None) for k in ("verdicts_per_sample", "critique_mode", "judge_temperature",
                                                         "judge_seed", "judge_max_tokens")}
+        settings["prompts_hash"] = judges_module.judge_settings(spec, args).prompts_hash  # --judge_prompts
         key = _hash([self.fingerprint, dataclasses.asdict(spec), settings])
-        if self._skip_or_reuse(name, key, wanted, dataset):
+        if self._skip_or_reuse(name, key, wanted[:1], dataset):  # released datasets hold only `_verdicts`
             return
         try:
             columns, stats = judges_module.run_judge(spec, dataset, args, self.folder)

@@ -1,6 +1,8 @@
-"""A scripted HTTP server on 127.0.0.1 speaking the OpenAI, Together and Anthropic chat formats, for fault tests."""
+"""A scripted HTTP server on 127.0.0.1 speaking the OpenAI, Together and Anthropic chat formats, for fault tests,
+with provider personas (OpenAI, Anthropic, Together, a vLLM server, Ollama) that behave as their docs say."""
 from __future__ import annotations
 
+import base64
 import json
 import multiprocessing
 import threading
@@ -57,6 +59,111 @@ def default_responder(path: str, request: dict, count: int) -> Reply:
     return Reply(body=openai_body(request, [default_text(request)] * n))
 
 
+def _error(status: int, message: str, kind: str = "invalid_request_error", code: Any = None,
+           param: str | None = None) -> Reply:
+    """An OpenAI-format error body (vLLM and Together use the same shape)."""
+    return Reply(status=status, body={"error": {"message": message, "type": kind, "param": param, "code": code}})
+
+
+@dataclass(frozen=True)
+class Persona:
+    """A provider's documented behaviour (its API reference, SDK source and server code), for tests.
+
+    Every reply is `words` words long; a cap below that cuts it (finish_reason "length", Anthropic stop_reason
+    "max_tokens"). Reasoning models spend `hidden_reasoning` tokens before the visible answer, inside the cap.
+    """
+
+    name: str
+    max_n: int | None = None  # n above it: 400 (OpenAI and Together: 128); 1: no `n` at all (Anthropic: 400)
+    honours_n: bool = True  # False: one choice whatever `n` asks (Ollama's OpenAI endpoint)
+    flagged: str | None = None  # prompts containing it: OpenAI's 400 invalid_prompt
+    context_chars: int | None = None  # prompts longer than this (chars ~ tokens here): vLLM's context 400
+    reasoning: bool = False  # OpenAI o-series rules: 400 for max_tokens/temperature/top_p; hidden reasoning
+    hidden_reasoning: int = 1000
+    words: int = 40
+    basic_auth: str | None = None  # "user:password" the server requires (a proxy in front of vLLM)
+    query_token: str | None = None  # ?token=... the server requires
+    refuses_sampling: bool = False  # Anthropic API version 2026-10-21: temperature/top_p are 400
+
+
+OPENAI = Persona("openai", max_n=128, flagged="FLAGGED")
+OPENAI_REASONING = Persona("openai-reasoning", max_n=128, reasoning=True)
+ANTHROPIC = Persona("anthropic", max_n=1, refuses_sampling=True, context_chars=2000)
+TOGETHER = Persona("together", max_n=128)
+VLLM = Persona("vllm", context_chars=2000)
+OLLAMA = Persona("ollama", honours_n=False)
+
+
+def _prompt_text(request: dict) -> str:
+    """All message text of a chat request (and Anthropic's system parameter)."""
+    parts = [request.get("system") or ""]
+    for message in request.get("messages", []):
+        content = message.get("content", "")
+        parts.append(content if isinstance(content, str) else " ".join(p.get("text", "") for p in content))
+    return "\n".join(parts)
+
+
+def _refusal(persona: Persona, path: str, request: dict, headers: dict) -> Reply | None:
+    """The persona's 4xx for this request, or None when it is accepted."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    if persona.basic_auth and lower.get("authorization") != "Basic " + base64.b64encode(
+            persona.basic_auth.encode()).decode():
+        return _error(401, "Unauthorized", "authentication_error")
+    if persona.query_token and f"token={persona.query_token}" not in path:
+        return _error(401, "missing or wrong token", "authentication_error")
+    n = int(request.get("n") or 1)
+    if persona.max_n == 1 and "n" in request:
+        return Reply(status=400, body={"type": "error", "error": {"type": "invalid_request_error",
+                                                                   "message": "n: Extra inputs are not permitted"}})
+    if persona.max_n and n > persona.max_n:
+        return _error(400, f"Invalid 'n': integer above maximum value. Expected a value <= {persona.max_n}, but got "
+                           f"{n} instead.", code="integer_above_max_value", param="n")
+    if persona.refuses_sampling and ("temperature" in request or "top_p" in request):
+        return Reply(status=400, body={"type": "error", "error": {
+            "type": "invalid_request_error", "message": "temperature: Extra inputs are not permitted"}})
+    if persona.reasoning:
+        for name in ("max_tokens", "temperature", "top_p"):
+            if name in request:
+                return _error(400, f"Unsupported parameter: '{name}' is not supported with this model.",
+                              code="unsupported_parameter", param=name)
+    text = _prompt_text(request)
+    if persona.flagged and persona.flagged in text:
+        return _error(400, "Invalid prompt: your prompt was flagged as potentially violating our usage policy. "
+                           "Please try again with a different prompt.", code="invalid_prompt")
+    if persona.context_chars and len(text) > persona.context_chars and path.split("?")[0].endswith("/messages"):
+        return Reply(status=400, body={"type": "error", "error": {
+            "type": "invalid_request_error",
+            "message": f"prompt is too long: {len(text)} tokens > {persona.context_chars} maximum"}})
+    if persona.context_chars and len(text) > persona.context_chars:
+        return _error(400, f"This model's maximum context length is {persona.context_chars} tokens. However, your "
+                           f"prompt contains {len(text)} input tokens, which exceeds this limit even without any "
+                           f"output tokens. Please reduce the length of the input prompt.", "BadRequestError",
+                      code=400, param="input_tokens")
+    return None
+
+
+def persona_responder(persona: Persona) -> Callable[[str, dict, int], Reply]:
+    """A responder answering as `persona`: its refusals, its n handling, its cut replies."""
+    def respond(path: str, request: dict, count: int, headers: dict | None = None) -> Reply:
+        refusal = _refusal(persona, path, request, headers or {})
+        if refusal:
+            return refusal
+        cap = request.get("max_completion_tokens", request.get("max_tokens"))
+        hidden = persona.hidden_reasoning if persona.reasoning else 0
+        visible = persona.words if cap is None else max(0, min(persona.words, cap - hidden))
+        cut = visible < persona.words
+        n = 1 if not persona.honours_n else int(request.get("n") or 1)
+        seed = request.get("seed")
+        texts = [" ".join([f"s{seed}c{i}"] + ["word"] * (persona.words - 2) + ["True"])
+                 for i in range(n)]
+        texts = [" ".join(t.split()[:visible]) for t in texts]
+        if path.split("?")[0].endswith("/messages"):
+            return Reply(body=anthropic_body(request, texts[0], stop_reason="max_tokens" if cut else "end_turn"))
+        return Reply(body=openai_body(request, texts, finish_reason="length" if cut else "stop"))
+    respond.accepts_headers = True
+    return respond
+
+
 class LoopbackServer:
     """Threaded server; `responder(path, request_json, count)` decides each Reply. Records every request."""
 
@@ -87,7 +194,10 @@ class LoopbackServer:
                 with outer.lock:
                     outer.requests.append({"path": self.path, "json": request, "headers": dict(self.headers)})
                     count = len(outer.requests)
-                reply = outer.responder(self.path, request, count)
+                if getattr(outer.responder, "accepts_headers", False):
+                    reply = outer.responder(self.path, request, count, dict(self.headers))
+                else:
+                    reply = outer.responder(self.path, request, count)
                 if reply.delay:
                     time.sleep(reply.delay)
                 if isinstance(reply.body, (dict, list)):

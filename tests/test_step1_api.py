@@ -87,7 +87,7 @@ def test_failed_samples_are_holes_and_a_rerun_fills_only_them(data_dir, tmp_path
     with LoopbackServer(flaky) as server:
         assert main(args + ["--base_url", server.url]) == 1
     summary = capsys.readouterr().out
-    assert "FAILED: 3 samples in 1 rows are still missing" in summary
+    assert "FAILED: 3 samples in 1 rows (row 1) are still missing" in summary
     data = load_output(out)
     holes = [i for i, s in enumerate(data["samples"]) if s == [None] * N]
     assert holes == [1] and all(None not in s for i, s in enumerate(data["samples"]) if i != 1)

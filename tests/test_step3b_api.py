@@ -85,7 +85,7 @@ def test_api_judgment_cut_at_max_tokens_is_none(tmp_path, monkeypatch):
             again, _ = run_judge(spec, dataset(1, 2), args, str(tmp_path / spec.name))  # from the cache
         column = f"{spec.name}_verdicts"
         assert columns[column] == [[[None], [None]]] == again[column]
-        assert stats["cut_at_max_tokens"] == 2 and stats["failures"] == 0
+        assert stats["truncated_samples"] == 2 and stats["failures"] == 0
 
 
 def test_k_verdicts_with_n_and_registry_judge(tmp_path, monkeypatch):

@@ -87,6 +87,11 @@ class CountingJudges:
     def __init__(self) -> None:
         self.modes: list[bool] = []
 
+    @staticmethod
+    def judge_settings(spec, args) -> argparse.Namespace:
+        """Only the prompts' hash is read by the bookkeeping."""
+        return argparse.Namespace(prompts_hash="ours")
+
     def run_judge(self, spec, dataset, args, folder):
         """Record the mode asked for and answer every sample with one verdict."""
         self.modes.append(args.critique_mode)
@@ -105,3 +110,20 @@ def test_standard_and_critique_runs_keep_separate_checkpoints(tmp_path):
         reports.append(checkpoints.report)
     assert judges.modes == [False, True]
     assert reports[2]["Loop"]["status"] == reports[3]["Loop_critique"]["status"] == "reused checkpoint"
+
+
+def test_a_released_verdicts_column_is_kept_unless_overwrite(tmp_path):
+    """Released datasets hold `{judge}_verdicts` without `_judgments`: it is the paper's column, never re-asked."""
+    from unified_RMs_and_LM_Judges import main
+
+    released = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
+    source = str(tmp_path / "released.hf")
+    rows = [{**row, "Loop_verdicts": verdicts} for row, verdicts in zip(ROWS, released)]
+    datasets.DatasetDict({"data": datasets.Dataset.from_list(rows)}).save_to_disk(source)
+    command = ["--dataset_path", source, "--reward_models", "", "--lm_judges", "Loop=openai_compatible:judge"]
+    with LoopbackServer(scripted) as server:
+        assert main(command + ["--output_path", str(tmp_path / "kept.hf"), "--base_url", server.url]) == 0
+        assert not server.requests
+        assert datasets.load_from_disk(str(tmp_path / "kept.hf"))["data"]["Loop_verdicts"] == released
+        main(command + ["--output_path", str(tmp_path / "redone.hf"), "--base_url", server.url, "--overwrite"])
+        assert len(server.requests) == 6

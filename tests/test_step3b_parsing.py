@@ -32,6 +32,11 @@ VERDICTS = [
     ("<|begin_of_thought|>true?<|end_of_thought|>\n<|begin_of_solution|>False<|end_of_solution|>", 0.0),
     ("", None),
     ("   \n  ", None),
+    ("False.\n\n(Note: the first two steps are true, the third is not.)", 0.0),  # a note after the verdict line
+    ("True\n\nNote: some steps were false starts.", 1.0),
+    ("Final verdict: False (the identity holds true only for n=2)", 0.0),  # the word after the label
+    ("<|begin_of_solution|>\nThe algebra holds.\n\nTrue\n<|end_of_solution|>", 1.0),  # Sky-T1's markers
+    ("Verdict: True\n\nFalse", None),  # two readings disagree: no verdict
     (None, None),
 ]
 

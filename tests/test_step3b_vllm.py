@@ -67,7 +67,7 @@ def test_offline_vllm_judge_k_verdicts_resume_and_teardown(no_system_model, tmp_
         records = list(store.records.values())
     assert len(records) == 5 and all(len(r["texts"]) == 2 for r in records)
     # 6 tokens of random text: judgments cut at max_tokens are counted and give no verdict
-    assert stats["cut_at_max_tokens"] == sum(sum(r["truncated"]) for r in records) > 0
+    assert stats["truncated_samples"] == sum(sum(r["truncated"]) for r in records) > 0
     for row_v, row_t in zip(verdicts, judgments):
         for values, sample_texts in zip(row_v, row_t):
             for value, text in zip(values, sample_texts):
