@@ -7,35 +7,77 @@ from dataclasses import dataclass
 THINK_END = "</think>"
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
 MARKDOWN = re.compile(r"\*{2,}|__|`+")
+# Words for "answer" and "the answer is" in the languages of MMLU-style use (zh, es, fr, de, ru, ja, pt).
+FOREIGN_ANSWER = (r"(?:正确答案|正確答案|答案|答え|正解|解答)\s*(?:是|为|為|は|：|:)|(?:故|因此|所以|应|應)选(?:择|擇)?"
+                  r"|\b(?:la\s+)?respuesta(?:\s+correcta)?\s*(?:es\b|[:：])|\bopci[oó]n\s+correcta\s+es\b"
+                  r"|\b(?:la\s+)?(?:bonne\s+)?r[ée]ponse(?:\s+correcte)?\s*(?:est\b|[:：])"
+                  r"|\b(?:die\s+)?(?:richtige\s+)?antwort\s*(?:ist\b|lautet\b|[:：])|\bl[öo]sung\s*[:：]"
+                  r"|(?<!\w)(?:правильный\s+)?ответ\s*(?:[:：—–-]|это\b)"
+                  r"|\b(?:a\s+)?resposta(?:\s+correta)?\s*(?:é|[:：])|\balternativa\s+correta\s+é")
 # A statement that announces the answer: "The answer is: X", "Answer: X", "the correct option is X", "Final Answer:",
-# "The answer to this question is X". Singular only, so that a restated "Choices:\nA) ..." list is no statement;
+# "The answer to this question is X", "I'll go with X", "it should be X", "which is option X", and FOREIGN_ANSWER.
+# Singular only, so that a restated "Choices:\nA) ..." list is no statement;
 # "option:"/"choice:" only at a line's start (letter on that line) or as "correct/best/final/my option:", so that
 # "each option:\nA. ..." is none either; a "wrong answer is X" or "incorrect option is X" states no answer.
+# Hedge words between the statement and its letter ("most likely", "I believe it's", "here") are skipped.
 STATEMENT = re.compile(
     r"(?<!wrong\s)(?<!incorrect\s)(?<!tempting\s)(?:"
     r"\banswer\s*[:=：]|\b(?:correct|right|best|final|my)\s+(?:option|choice)\s*[:=：]"
     r"|(?<![^\n])[ \t]*(?:option|choice)[ \t]*[:=：](?![ \t]*\r?\n)"
-    r"|\b(?:answer|option|choice)(?:\s+to\s+(?:this|the)\s+(?:question|problem))?"
-    r"\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b\s*[:：]?"
-    r"|\banswer(?<=final answer)[ \t]*(?=\r?\n))"
-    r"(?:\s*(?:therefore|thus|hence|clearly|likely|probably|definitely|indeed|then|option|choice|letter)\b)*",
+    r"|\b(?:answer|option|choice)(?:\s+(?:here|in\s+this\s+case|to\s+(?:this|the)\s+(?:question|problem)))?"
+    r"(?:\s*,\s*(?:I\s+(?:believe|think)|therefore|then|thus|then|of\s+course)\s*,)?"
+    r"\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be|has\s+to\s+be|is\s+going\s+to\s+be)\b\s*[:：]?"
+    r"|\banswer(?<=final answer)[ \t]*(?=\r?\n)"
+    r"|\bI(?:['’]ll|['’]d|\s+will|\s+would|\s+am\s+going\s+to|['’]m\s+going\s+to|['’]m|\s+am)?"
+    r"\s+(?:go(?:ing)?\s+with|choose|choosing|select|selecting|pick|picking|answer|opt\s+for|settle\s+on)\b"
+    r"|\b(?:let['’]s|let\s+us|we['’]ll|we\s+will)\s+(?:go\s+with|choose|select|pick)\b|(?<![^\n])[ \t]*going\s+with\b"
+    r"|\bmy\s+(?:pick|selection)\s*(?:[:：]|\bis\b)"
+    r"|\b(?:it|that|this|the\s+answer)\s+(?:should|must|has\s+to)\s+be\b"
+    r"|\b(?:actually|wait|no|instead|rather|correction|on\s+second\s+thought|so|hmm)\b[,:;!.—–-]*\s*"
+    r"(?:(?:it|that)(?:['’]s|\s+is)\b)?(?=[\s(*]*\(?[A-Za-z]\)?[\s*)]*(?:[.!]|$))"
+    r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?:but\s+)?(?:rather\s+)?(?:(?:it|that)(?:['’]s|\s+is)\b)?"
+    r"|\b(?:change|changing|switch|switching|revise|revising)\s+(?:my\s+)?(?:answer\s+)?to\b"
+    r"|\b(?:i\.e\.|that\s+is|which\s+is|which\s+corresponds\s+to|corresponds\s+to|corresponding\s+to|matching)"
+    r"[,:]?\s+(?:option|choice|answer)\b|\b(?:which\s+is|corresponds\s+to|corresponding\s+to|i\.e\.,?)(?=\s*\()"
+    r"|\bclosest(?:\s+(?:option|choice|answer|match))?\s+is\b|" + FOREIGN_ANSWER + ")"
+    r"(?:\s*(?:therefore|thus|hence|clearly|most\s+likely|likely(?:\s+to\s+be)?|probably|almost\s+certainly"
+    r"|definitely|indeed|then|here|actually|still|option|choice|letter|,"
+    r"|I\s+(?:believe|think|guess|would\s+say)(?:\s+(?:it['’]s|it\s+is|that))?|I['’]d\s+say|it['’]s|it\s+is)\b)*",
     re.IGNORECASE)
-# "Option C is correct", "choice (B) is the right one"; "C is the correct answer", "(B) is the best option".
+# "Option C is correct", "choice (B) is the right one"; "C is the correct answer", "(B) is the best option",
+# "So B is correct", "Hence (C) is right" (committed: see COMMITTED_AFTER).
 LETTER_FIRST = re.compile(
     r"\b(?i:answer|option|choice)\s*\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?i:correct|right|best)\b"
-    r"|(?<![A-Za-z0-9'’-])\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?i:(?:correct|right|best|final)\s+)?"
-    r"(?i:answer|option|choice)\b")
+    r"|(?<![A-Za-z0-9'’-])\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?:(?i:(?:correct|right|best|final)\s+)?"
+    r"(?i:answer|option|choice|one)\b|(?i:correct|right)\b)")
+# What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only").
+LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|therefore|then|only|clearly|obviously"
+                                 r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
+# A statement only counts where it commits: not in a question, nor under a condition ("only when", "if", ", but").
+UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[\s*)\].]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b|provided\b"
+                               r"|assuming\b|as\s+long\s+as\b|except\b|under\b|but\b|though\b|although\b|whereas\b)",
+                               re.IGNORECASE)
+UNCOMMITTED_BEFORE = re.compile(r"\b(?:if|whether|suppose|supposing|assuming|unless)\b"
+                                r"[^.!?\n]*$", re.IGNORECASE)
 # Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{...
-LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
+LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
 LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’-])")
 # Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
 NEXT_WORD = re.compile(r" +([a-z]+)")
 CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "with", "given", "due", "from", "here",
-              "in", "of", "this", "that", "the", "it", "so", "based", "per", "according", "option", "choice", "or"}
+              "in", "of", "this", "that", "the", "it", "so", "based", "per", "according", "option", "choice", "or",
+              "porque", "pois", "car", "parce", "weil", "da", "denn", "ya", "puisque"}
 REJECTED = re.compile(r"\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)", re.IGNORECASE)  # "A is wrong"
 BARE_LETTER = re.compile(r"[\s(\[{$*'\"]*[A-Za-z][\s)\]}.:$*'\"]*")  # "(I)" is a letter even if an option reads "I"
 NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\(([A-Z])\)")  # "Paris (B)"
-AMBIGUOUS_TAIL = re.compile(r"\s*[)\]}.*$]*\s*(?:,|\band\b|\bor\b|/|&)\s*(?:[(\[{$*]\s*)*([A-Z])(?![A-Za-z0-9])")
+AMBIGUOUS_TAIL = re.compile(r"\s*[)\]}.*$]*\s*(?:,|\(|\band\b|\bor\b|/|&)\s*(?:(?:or|and|possibly|maybe|perhaps|also"
+                            r"|alternatively|option|choice)\b\s*)*(?:[(\[{$*]\s*)*([A-Z])(?![A-Za-z0-9])")
+# "B, but C is also possible", "B, though D could be right": a second letter the statement leaves open.
+HEDGE_TAIL = re.compile(r"[\s*)\].]*,?\s*(?:but|though|although|or)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+"
+                        r"(?:is|could|might|may|would)\s+(?:also|be|equally|possibly)\b", re.IGNORECASE)
+EITHER = re.compile(r"\b(?:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
+                    r"(?:option\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z0-9])")  # "either B or D": a hedge
+LETTER_LINE_END = re.compile(r"[\s.)\]}*]*(?:$|\n)")  # a lower-case letter counts where it ends its line
 ONLY_LETTER_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[\s)\]}.:$*]*$")
 LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+)$")
 # A \boxed{} holding a letter, alone or labelling text ("(B) Paris", "C. 4 m"); "E = mc^2" is no letter.
@@ -64,10 +106,12 @@ TRAILER = re.compile(r"\s*(?:I hope it is correct\.?|\.|,|;)\s*$", re.IGNORECASE
 
 @dataclass(frozen=True)
 class Choice:
-    """A multiple-choice extraction: the letter (None if none found) and whether the final statement named several."""
+    """A multiple-choice extraction: the letter (None if none found); ambiguous: the final statement cannot be read
+    as one valid letter (several letters, a hedge, a letter out of range), with the reason in `note`."""
 
     letter: str | None
     ambiguous: bool = False
+    note: str = ""
 
 
 def answer_segments(text: str) -> list[str]:
@@ -140,28 +184,33 @@ def named_option(text: str, normalized: list[str], letters: str) -> str | None:
 
 
 def letter_after(text: str, start: int, letters: str) -> Choice | None:
-    """The answer letter right after a statement ending at `start`, honouring word boundaries and articles."""
+    """The answer letter right after a statement ending at `start`, honouring word boundaries and articles.
+
+    A letter outside `letters` is an undecided choice (never a reason to fall back to an earlier statement);
+    a statement left open ("B or possibly D", "B, but C is also possible") is undecided too.
+    """
     prefix = LETTER_PREFIX.match(text, start)
     match = LETTER.match(text, prefix.end())
     if not match:
         return None
     letter = match.group(1)
-    if letter.islower():  # "(b)" is an answer; "a car" is an article
-        opened = any(c in prefix.group(0) for c in "([{")
-        if not (opened and text[match.end():match.end() + 1] in ")]}"):
+    if letter.islower():  # "(b)" or a line-ending "answer: c" is an answer; "a car" is an article
+        opened = any(c in prefix.group(0) for c in "([{（")
+        if not (opened and text[match.end():match.end() + 1] in ")]}）" or LETTER_LINE_END.match(text, match.end())):
             return None
         letter = letter.upper()
-    if letter not in letters:
-        return None
-    if REJECTED.match(text, match.end()):
+    if REJECTED.match(text, match.end()) or UNCOMMITTED_AFTER.match(text, match.end()):
         return None
     if letter in "AI":
         word = NEXT_WORD.match(text, match.end())
         if word and word.group(1) not in CONNECTORS:
             return None
-    tail = AMBIGUOUS_TAIL.match(text, match.end())
-    ambiguous = bool(tail and tail.group(1) in letters and tail.group(1) != letter)
-    return Choice(letter, ambiguous)
+    if letter not in letters:
+        return Choice(None, True, f"letter {letter} is not one of {letters[0]}-{letters[-1]}")
+    for tail in (AMBIGUOUS_TAIL.match(text, match.end()), HEDGE_TAIL.match(text, match.end())):
+        if tail and tail.group(1) in letters and tail.group(1) != letter:
+            return Choice(None, True, "several letters in the final statement")
+    return Choice(letter)
 
 
 def statement_text(text: str, start: int) -> str:
@@ -169,6 +218,11 @@ def statement_text(text: str, start: int) -> str:
     end = text.find("\n", start)
     line = text[start:end if end >= 0 else len(text)][:STATEMENT_CHARS]
     return re.split(r"(?<=[^\d\s])\.(?:\s|$)", line, maxsplit=1)[0]
+
+
+def committed(text: str, position: int) -> bool:
+    """Whether a statement at `position` is no question or condition ("if the answer is B", "whether C is ...")."""
+    return not UNCOMMITTED_BEFORE.search(text, max(0, position - 200), position)
 
 
 def choice_candidates(text: str, letters: str, options: list | None) -> list[tuple[int, Choice]]:
@@ -179,12 +233,17 @@ def choice_candidates(text: str, letters: str, options: list | None) -> list[tup
         words = statement_text(text, match.end()) if normalized else ""
         letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
-        if choice:
+        if choice and committed(text, match.start()):
             found.append((match.start(), choice))
     for match in LETTER_FIRST.finditer(text):
         letter = match.group(1) or match.group(2)
-        if letter in letters:
+        if match.group(2) and not LETTER_FIRST_BEFORE.search(text, max(0, match.start() - 40), match.start()):
+            continue  # "Statement I is correct", "vitamin C is the right one"
+        if letter in letters and committed(text, match.start()) and not UNCOMMITTED_AFTER.match(text, match.end()):
             found.append((match.start(), Choice(letter)))
+    for match in EITHER.finditer(text):
+        if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters):
+            found.append((match.start(), Choice(None, True, "a hedge between two letters")))
     for position, _, content in boxed_contents(text):
         inner = TEXT_WRAPPER.sub(r"\1", content)
         choice = letter_after(inner, 0, letters)
@@ -197,6 +256,9 @@ def choice_candidates(text: str, letters: str, options: list | None) -> list[tup
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
         if last and last.group(1) in letters:
             found.append((len(text), Choice(last.group(1))))
+        elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
+            bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1)  # a reply that is only "b" or "(c)"
+            found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, "letter out of range")))
         labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
         listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list
         if labelled and not listed and option_letter(labelled.group(2), normalized, letters) == labelled.group(1):

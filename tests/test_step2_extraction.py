@@ -69,7 +69,7 @@ CHOICE_TRAPS = [
     ("The answer is B because a car moves.", "ABCD", "B"),  # lm-eval #4188: the article a must not win
     ("The answer is C because I computed the flux.", "ABCDEFGHIJ", "C"),  # the pronoun I must not win
     ("I think the answer is a good one to consider.", "ABCD", None),
-    ("The answer is I think B.", "ABCDEFGHIJ", None),
+    ("The answer is I think B.", "ABCDEFGHIJ", "B"),  # issue 11: a hedge word, not a pronoun answer
     ("The answer is I.", "ABCDEFGHIJ", "I"),
     ("Answer: I", "ABCDEFGHIJ", "I"),
     ("The answer is A because the force is zero.", "ABCD", "A"),
@@ -79,7 +79,7 @@ CHOICE_TRAPS = [
     ("The answer is: E", "ABCDE", "E"),
     ("Answer: (J)", "ABCDEFGHIJ", "J"),
     ("The answer is: (b)", "ABCD", "B"),
-    ("the answer is b", "ABCD", None),
+    ("the answer is b", "ABCD", "B"),  # issue 11: a line-ending lower-case letter
     ("Analysis of All options. Answer: B", "ABCD", "B"),
     ("Apples are Best. Clearly Definitely.", "ABCD", None),
     ("", "ABCD", None),
@@ -94,7 +94,7 @@ CHOICE_TRAPS = [
     ("Final answer: Rome", "ABCD", "C"),  # the option's text itself
     ("The answer is: berlin.", "ABCD", "D"),
     ("The answer is: Atlantis", "ABCD", None),
-    ("I'd pick A", "ABCD", None),  # no explicit statement
+    ("I'd pick A", "ABCD", "A"),  # issue 11: "I pick X" commits
     ("B) Paris is the answer I'd pick, and A) is wrong.", "ABCD", None),
     ("Answers: see above", "ABCD", None),
     ("Let me restate them.\nChoices:\nA) London\nB) Paris\nI am unsure.", "ABCD", None),
