@@ -84,12 +84,39 @@ LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+)$")
 BOXED_LETTER = re.compile(r"[\s(\[]*[A-Z]\s*(?:[)\].:].*)?", re.DOTALL)
 BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 BRACE = re.compile(r"(?<!\\)[{}]")
-# Between boxes that list several answers on one line: "$\boxed{2}$ and $\boxed{3}$", "\boxed{2}, x = \boxed{3}".
-BOX_LINK = re.compile(
-    r"[ \t$]*(?:,|;|\band\b|\bor\b|\\text\s*\{\s*(?:and|or)\s*\}|\\q?quad)[ \t$,;]*(?:[A-Za-z][ \t]*=[ \t]*)?")
+# Between boxes that list several answers ("$\boxed{2}$ and $\boxed{3}$", "x_1=\boxed{2}, x_2=\boxed{3}",
+# "\)\quad\text{and}\quad\(", display lines) or hedge between them ("\boxed{3}$ or possibly $\boxed{4}").
+BOX_GAP_TOKEN = (r"\s|\$|\\[()\[\]]|\\q?quad\b|\\[,;: !]|[,;&]|\\\\|\band\b|\bboth\b|"
+                 r"[A-Za-z](?:_\{?\w+\}?)?\s*=")
+BOX_LIST_GAP = re.compile(f"(?:{BOX_GAP_TOKEN})*")
+BOX_HEDGE_GAP = re.compile(rf"(?:{BOX_GAP_TOKEN}|[()]|\b(?:or|either|possibly|maybe|perhaps|else)\b)*")
+HEDGE_WORD = re.compile(r"\b(?:or|possibly|maybe|perhaps|either)\b", re.IGNORECASE)
+BOX_GAP_CHARS = 80
 TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{}]*)\}")
+LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+DANGLING = re.compile(r"[-+*/^=,(]\s*$")
 DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a display block over lines, else the line
-MATH_ANSWER_IS = re.compile(r"answer\s+is\s*[:：]?\s*" + DISPLAY_OR_LINE, re.IGNORECASE)
+MATH_ANSWER_IS = re.compile(r"(?:answer\s+(?:is|should\s+be|must\s+be)(?:\s+actually)?\s*[:：]?|"
+                            + FOREIGN_ANSWER + r")\s*" + DISPLAY_OR_LINE, re.IGNORECASE)
+# Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
+NOT_AN_ANSWER = re.compile(r"(?:in|a|an|the|that|this|not|correct|right|wrong|consistent|reasonable|valid|indeed"
+                           r"|confirmed|verified|plausible|likely|unique|independent|given|expressed|written|as|to"
+                           r"|of|for|above|below|same|different|undefined)\b", re.IGNORECASE)
+# A last line that concludes without a box: "Therefore, $x = 5$.", "So the total is 42 square units."
+CONCLUSION = re.compile(r"(?:therefore|thus|hence|so|finally|in\s+conclusion|in\s+total|altogether)\b[^$\n]{0,120}?"
+                        r"(\$\$?[^$\n]{1,200}\$\$?|\\\([^\n]{1,200}?\\\)|(?<![\w.])-?\d[\d,]*(?:\.\d+)?)"
+                        r"([ \t]+[A-Za-z]+(?:[ \t]+[A-Za-z]+)?)?[ \t]*[.!]?[ \t]*", re.IGNORECASE)
+WORDS = re.compile(r"[A-Za-z]{3,}")
+BARE_EQUATION = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?\s*=[^=]*")  # "x = 5" may stand alone; "2 + 3 = 5" may not
+# Samples that hold no answer: cut at the token limit (mid-sentence, a repetition loop), refusals.
+CUT_END = re.compile(r"[\w,;:+=({\[\\/&|^_-]")
+REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t)\s+(?:answer|help"
+                     r"|determine|provide|choose|select|solve|pick)", re.IGNORECASE)
+NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:above|options|choices|answers|these|them)\b"
+                          r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)",
+                          re.IGNORECASE)
+LOOP_PROBE = 60
+LOOP_WINDOW = 4000
 # "Answer: x" / "**Final Answer:**" / a "## Final Answer" heading, with x on the same line or up to two lines below;
 # [ \t] keeps it linear.
 FINAL_ANSWER_LINE = re.compile(
@@ -148,18 +175,52 @@ def boxed_contents(text: str) -> list[tuple[int, int, str]]:
             for box in boxes if box.end() - 1 in pairs]
 
 
-def last_boxed(text: str) -> str | None:
-    """The final boxed answer: the last non-empty \\boxed{...}, joined with the boxes listed just before it on its line
-    ("$\\boxed{2}$ and $\\boxed{3}$" -> "2, 3", so that two boxed solutions, or a hedge, are never read as one)."""
-    boxes = [box for box in boxed_contents(text) if box[2]]
-    if not boxes:
+@dataclass(frozen=True)
+class MathReading:
+    """A math extraction: the answer as written (None if none read); note says why it is undecided (a hedge)."""
+
+    answer: str | None
+    note: str = ""
+
+
+def box_link(text: str, start: int, end: int) -> str | None:
+    """How the text between two boxes joins them: 'list' ("2 and 3"), 'hedge' ("3 or possibly 4"), else None."""
+    if end - start > BOX_GAP_CHARS:
         return None
-    listed = [boxes[-1]]
-    for box in reversed(boxes[:-1]):
-        if not BOX_LINK.fullmatch(text, box[1], listed[-1][0]):
-            break
-        listed.append(box)
-    return ", ".join(dict.fromkeys(content for _, _, content in reversed(listed)))
+    gap = TEXT_WRAPPER.sub(r" \1 ", text[start:end])
+    if not gap.strip(" \t\n$"):
+        return None  # boxes side by side with nothing between them are no list
+    if BOX_LIST_GAP.fullmatch(gap):
+        return "list"
+    return "hedge" if HEDGE_WORD.search(gap) and BOX_HEDGE_GAP.fullmatch(gap) else None
+
+
+def box_groups(text: str) -> list[tuple[int, MathReading]]:
+    """(position of the last box, reading) of every run of boxes listed together; a run joined by "or" is a hedge."""
+    groups: list[tuple[int, MathReading]] = []
+    previous = None
+    for start, end, content in boxed_contents(text):
+        if not content:
+            continue
+        link = box_link(text, previous[1], start) if previous else None
+        if link and groups:
+            answers = groups[-1][1].answer.split(" or " if groups[-1][1].note else ", ")
+            hedged = bool(groups[-1][1].note) or link == "hedge"
+            answers = list(dict.fromkeys(answers + [content]))
+            reading = MathReading((" or " if hedged else ", ").join(answers) if len(answers) > 1 else answers[0],
+                                  "a hedge between answers" if hedged and len(answers) > 1 else "")
+            groups[-1] = (start, reading)
+        else:
+            groups.append((start, MathReading(content)))
+        previous = (start, end)
+    return groups
+
+
+def last_boxed(text: str) -> str | None:
+    """The final boxed answer: the last non-empty \\boxed{...}, joined with the boxes listed just before it
+    ("$\\boxed{2}$ and $\\boxed{3}$" -> "2, 3"; "\\boxed{3} or \\boxed{4}" -> "3 or 4", a hedge)."""
+    groups = box_groups(text)
+    return groups[-1][1].answer if groups else None
 
 
 def normalize_option(text: str) -> str:
@@ -307,20 +368,81 @@ def clean_math(text: str) -> str | None:
     return text or None
 
 
-def extract_math(sample: str | None) -> str | None:
-    """A sample's final math answer, LaTeX as written: last \\boxed{}, else 'The answer is ...', else 'Answer: ...'."""
-    if sample is None:
+def bare_answer(line: str) -> str | None:
+    """A line that is only an answer ("4", "$\\frac12$", "**42**", "x = 5"), as written; else None."""
+    answer = clean_math(line) if len(line) <= 100 else None
+    if not answer or WORDS.search(LATEX_COMMAND.sub("", TEXT_WRAPPER.sub("", line))) or DANGLING.search(answer):
         return None
+    if "=" in answer and not BARE_EQUATION.fullmatch(answer) or answer.startswith("="):
+        return None
+    return answer
+
+
+def stated(answer: str) -> MathReading:
+    """The reading of a stated answer: a hedge ("3 or 4", "5, possibly 6") is undecided."""
+    return MathReading(answer, "a hedge between answers" if HEDGE_WORD.search(TEXT_WRAPPER.sub(r"\1", answer)) else "")
+
+
+def math_candidates(segment: str) -> list[tuple[int, MathReading]]:
+    """Every committed final answer in a segment as (position, reading): boxes, "the answer is", "Answer:" lines."""
+    found = box_groups(segment)
+    plain = MARKDOWN.sub("", segment)
+    for pattern in (MATH_ANSWER_IS, FINAL_ANSWER_LINE):
+        for match in pattern.finditer(plain):
+            answer = clean_math(match.group(1))
+            if answer and not NOT_AN_ANSWER.match(answer) and committed(plain, match.start()):
+                found.append((match.start(), stated(answer)))
+    if found:
+        return found
+    lines = [line.strip() for line in plain.splitlines() if line.strip()]
+    bare = bare_answer(plain.strip()) or (bare_answer(lines[-1]) if lines else None)
+    if bare:
+        return [(len(segment), stated(bare))]
+    conclusion = CONCLUSION.fullmatch(lines[-1]) if lines else None
+    if conclusion:
+        answer = clean_math(conclusion.group(1)) or ""
+        return [(len(segment), stated(answer + (conclusion.group(2) or "")))]
+    return []
+
+
+def read_math(sample: str | None) -> MathReading:
+    """A sample's final math answer, LaTeX as written: the last committed \\boxed{}, "The answer is ..." or
+    "Answer: ..." (a correction after a box wins); else a sample or last line that is only an answer, or a
+    concluding "Therefore, $x = 5$."."""
+    if sample is None:
+        return MathReading(None)
     for segment in answer_segments(sample):
-        boxed = last_boxed(segment)
-        if boxed:
-            return clean_math(boxed)
-        plain = MARKDOWN.sub("", segment)
-        for pattern in (MATH_ANSWER_IS, FINAL_ANSWER_LINE):
-            lines = [m.group(1) for m in pattern.finditer(plain)]
-            answers = [answer for answer in map(clean_math, lines) if answer]
-            if answers:
-                return answers[-1]
+        candidates = math_candidates(segment)
+        if candidates:
+            return max(candidates, key=lambda item: item[0])[1]
+    return MathReading(None)
+
+
+def extract_math(sample: str | None) -> str | None:
+    """A sample's final math answer as written (see read_math), or None."""
+    return read_math(sample).answer
+
+
+def looping(text: str) -> bool:
+    """Whether a text ends in a repetition loop (its last characters occur three times in its last few thousand)."""
+    probe = text[-LOOP_PROBE:].strip()
+    return len(probe) >= 20 and text.count(probe, max(0, len(text) - LOOP_WINDOW)) >= 3
+
+
+def no_answer_reason(sample: str, choices: bool) -> str | None:
+    """Why a sample whose answer was not read holds none (empty, cut off, a refusal), or None if it ended normally."""
+    text = sample.rstrip()
+    if not text:
+        return "empty"
+    if looping(text):
+        return "cut off in a repetition loop"
+    if "<think>" in text and THINK_END not in text:
+        return "cut off inside <think>"
+    if CUT_END.fullmatch(text[-1]):
+        return "cut off mid-sentence"
+    tail = text[-300:]
+    if REFUSAL.search(tail) or choices and NONE_OF_THEM.search(tail):
+        return "refusal or none of the options"
     return None
 
 
