@@ -48,6 +48,7 @@ STATEMENT = re.compile(
 # "So B is correct", "Hence (C) is right" (committed: see COMMITTED_AFTER).
 LETTER_FIRST = re.compile(
     r"\b(?i:answer|option|choice)\s*\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?i:correct|right|best)\b"
+    r"(?:\s+(?i:answer|option|choice|one)\b)?"
     r"|(?<![A-Za-z0-9'’-])\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?:(?i:(?:correct|right|best|final)\s+)?"
     r"(?i:answer|option|choice|one)\b|(?i:correct|right)\b)")
 # What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only").
@@ -57,6 +58,10 @@ LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|t
 UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[\s*)\].]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b|provided\b"
                                r"|assuming\b|as\s+long\s+as\b|except\b|under\b|but\b|though\b|although\b|whereas\b)",
                                re.IGNORECASE)
+# An "X is correct" sentence that goes on to qualify it ("... in classical mechanics, but not here") before any
+# "because" explains it.
+QUALIFIED = re.compile(r"(?:(?!\b(?:because|since)\b)[^.!?\n])*?\b(?:only|if|when|whenever|unless|provided|assuming"
+                       r"|except|but|though|although|whereas|for\s+an?)\b", re.IGNORECASE)
 UNCOMMITTED_BEFORE = re.compile(r"\b(?:if|whether|suppose|supposing|assuming|unless)\b"
                                 r"[^.!?\n]*$", re.IGNORECASE)
 # Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{...
@@ -70,8 +75,9 @@ CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "wit
 REJECTED = re.compile(r"\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)", re.IGNORECASE)  # "A is wrong"
 BARE_LETTER = re.compile(r"[\s(\[{$*'\"]*[A-Za-z][\s)\]}.:$*'\"]*")  # "(I)" is a letter even if an option reads "I"
 NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\(([A-Z])\)")  # "Paris (B)"
-AMBIGUOUS_TAIL = re.compile(r"\s*[)\]}.*$]*\s*(?:,|\(|\band\b|\bor\b|/|&)\s*(?:(?:or|and|possibly|maybe|perhaps|also"
-                            r"|alternatively|option|choice)\b\s*)*(?:[(\[{$*]\s*)*([A-Z])(?![A-Za-z0-9])")
+AMBIGUOUS_TAIL = re.compile(r"[ \t]*[)\]}.*$]*[ \t]*(?:,|\(|\band\b|\bor\b|/|&)[ \t]*(?:(?:or|and|possibly|maybe"
+                            r"|perhaps|also|alternatively|option|choice)\b[ \t]*)*(?:[(\[{$*][ \t]*)*([A-Z])"
+                            r"(?![A-Za-z0-9])")
 # "B, but C is also possible", "B, though D could be right": a second letter the statement leaves open.
 HEDGE_TAIL = re.compile(r"[\s*)\].]*,?\s*(?:but|though|although|or)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+"
                         r"(?:is|could|might|may|would)\s+(?:also|be|equally|possibly)\b", re.IGNORECASE)
@@ -96,7 +102,7 @@ TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 DANGLING = re.compile(r"[-+*/^=,(]\s*$")
 DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a display block over lines, else the line
-MATH_ANSWER_IS = re.compile(r"(?:answer\s+(?:is|should\s+be|must\s+be)(?:\s+actually)?\s*[:：]?|"
+MATH_ANSWER_IS = re.compile(r"(?:answer\s+(?:is|should\s+be|must\s+be)(?:\s+actually)?\s*[:：]?|\banswer\s*[:：]|"
                             + FOREIGN_ANSWER + r")\s*" + DISPLAY_OR_LINE, re.IGNORECASE)
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
 NOT_AN_ANSWER = re.compile(r"(?:in|a|an|the|that|this|not|correct|right|wrong|consistent|reasonable|valid|indeed"
@@ -300,7 +306,8 @@ def choice_candidates(text: str, letters: str, options: list | None) -> list[tup
         letter = match.group(1) or match.group(2)
         if match.group(2) and not LETTER_FIRST_BEFORE.search(text, max(0, match.start() - 40), match.start()):
             continue  # "Statement I is correct", "vitamin C is the right one"
-        if letter in letters and committed(text, match.start()) and not UNCOMMITTED_AFTER.match(text, match.end()):
+        if letter in letters and committed(text, match.start()) and not QUALIFIED.match(text, match.end()) \
+                and not UNCOMMITTED_AFTER.match(text, match.end()):
             found.append((match.start(), Choice(letter)))
     for match in EITHER.finditer(text):
         if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters):
