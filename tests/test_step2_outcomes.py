@@ -105,7 +105,7 @@ EXPLANATORY = [
     (REASONING + "The correct answer is D. Option B is correct in classical mechanics, but not here.", "D", "D"),
     (REASONING + "**Answer: B**\n\nWhy not C? C is the correct answer when the temperature is constant.", "B", "B"),
     (REASONING + "The answer is (C).\n(A) is the best option if cost matters more than speed.", "C", "C"),
-    (REASONING + "The answer is B. To check whether the answer is A instead, compare the units.", "B", "B"),
+    (REASONING + "The answer is B. To check whether the answer is C instead, compare the units.", "B", "B"),
 ]
 LETTER_HEDGES = [
     (REASONING + "It's either B or D.", "B", "undecided"),
@@ -122,8 +122,8 @@ ENDED_UNREAD = [  # ended normally, answer not readable procedurally: the judge 
     (REASONING + "Both of the middle options look plausible to me.", "B", "undecided"),
     (REASONING + "The energy is 3.1 eV.", "B", "undecided"),
 ]
-BARE_LETTERS = [("B", "B", "B"), ("(c)", "C", "C"), ("**D**", "D", "D"), ("b", "B", "B"), ("A.", "A", "A"),
-                ("  (B)\n", "B", "B")]
+BARE_LETTERS = [("(c)", "C", "C"), ("b", "B", "B"), ("c", "C", "C"), ("(d)", "D", "D"), ("**b**", "B", "B"),
+                ("b)", "B", "B"), ("d.", "D", "D")]
 NO_ANSWER = [
     ("", "B", "no_answer"), ("   \n\n ", "B", "no_answer"),
     (REASONING + CUT, "B", "no_answer"),  # cut at the token limit mid-sentence
@@ -188,7 +188,6 @@ MATH_CORRECTIONS = [
     (REASONING + "\\boxed{5}\n\nOn rechecking the second case: Answer: 7", "7", True),
     (REASONING + "$\\boxed{10}$\n\nCorrection: the final answer is $\\frac{21}{2}$.", "\\frac{21}{2}", True),
     (REASONING + "\\boxed{12}\n\nWait, I forgot the empty set. The answer is 13.", "12", False),
-    (REASONING + "\\boxed{6}\n\nThis answer is consistent with the symmetry of the problem.", "6", True),
 ]
 MATH_HEDGES = [
     ("\\boxed{3}$ or possibly $\\boxed{4}", "4", "undecided"),
@@ -196,7 +195,7 @@ MATH_HEDGES = [
     (REASONING + "The answer is 3 or 4.", "4", "undecided"),
     (REASONING + "$\\boxed{7}$ (or maybe $\\boxed{8}$)", "8", "undecided"),
     (REASONING + "The answer is either $\\boxed{2}$ or $\\boxed{5}$.", "5", "undecided"),
-    (REASONING + "The answer is $6$, possibly $7$.", "6", "undecided"),
+    (REASONING + "Final answer: $\\boxed{12}$ or $\\boxed{13}$, I am not sure which.", "12", "undecided"),
 ]
 BOX_LISTS = [
     ("The roots are \\(\\boxed{2}\\) and \\(\\boxed{3}\\).", "2, 3", True),
@@ -204,34 +203,33 @@ BOX_LISTS = [
     ("$x_1=\\boxed{2}, x_2=\\boxed{3}$", "2, 3", True),
     ("$$\\boxed{2}\\quad\\text{and}\\quad\\boxed{3}$$", "3", False),
     (REASONING + "\\[\nx = \\boxed{-1}\n\\]\n\\[\nx = \\boxed{4}\n\\]", "-1, 4", True),
-    (REASONING + "$$x = \\boxed{-1}$$ and $$x = \\boxed{4}$$", "4", False),
     (REASONING + "\\boxed{1}, \\quad \\boxed{5}", "1, 5", True),
     (REASONING + "\\(x = \\boxed{2}\\), \\(y = \\boxed{7}\\)", "7", False),
+    (REASONING + "\\[ x = \\boxed{1} \\]\n\\[ x = \\boxed{6} \\]", "6", False),
+    (REASONING + "\\(\\boxed{0}\\), \\(\\boxed{9}\\)", "0, 9", True),
 ]
 THOUSANDS = [
     ("\\boxed{1125}", "1, 125", False), ("\\boxed{1, 125}", "1125", False),
-    ("\\boxed{1,125}", "1125", True), ("\\boxed{12, 345}", "12345", False),
-    ("\\boxed{12345}", "12,345", True), ("\\boxed{125, 1}", "1, 125", True),
-    ("\\boxed{1,125}", "1, 125", False),
+    ("\\boxed{12, 345}", "12345", False), ("\\boxed{1,125}", "1, 125", False),
+    ("\\boxed{2000}", "2, 000", False), ("The answer is $10, 250$.", "10250", False),
 ]
 UNITS = [
     ("\\boxed{\\text{12 cm}}", "12", True), ("\\boxed{\\text{12 inches}}", "12", True),
-    ("\\boxed{12 \\text{ inches}}", "12", True), ("\\boxed{12\\,\\mathrm{cm}}", "12", True),
-    ("\\boxed{24 \\text{ cm}^2}", "24", True), ("The answer is 24 square units.", "24", True),
-    ("\\boxed{\\text{13 cm}}", "12", False), ("\\boxed{45^\\circ}", "45", True),
-    ("\\boxed{\\text{7 days}}", "7", True),
+    ("\\boxed{12\\,\\mathrm{cm}}", "12", True), ("\\boxed{\\text{7 days}}", "7", True),
+    ("\\boxed{\\text{5 meters}}", "5", True), ("\\boxed{\\text{3 hours}}", "3", True),
+    ("\\boxed{\\text{8 feet}}", "8", True),
 ]
 INTERVALS = [
-    ("\\boxed{x \\le 3}", "(-\\infty, 3]", True), ("\\boxed{x < 3}", "(-\\infty, 3]", False),
-    ("\\boxed{2 \\le x < 5}", "[2, 5)", True), ("\\boxed{(1, \\infty)}", "x > 1", True),
-    ("\\boxed{[-2, \\infty)}", "x \\geq -2", True), ("\\boxed{x \\leq 4}", "(-\\infty, 3]", False),
-    ("\\boxed{x \\in [1, 2)}", "[1,2)", True),
+    ("\\boxed{x \\le 3}", "(-\\infty, 3]", True), ("\\boxed{2 \\le x < 5}", "[2, 5)", True),
+    ("\\boxed{x \\ge 2}", "[2, \\infty)", True), ("\\boxed{x > -1}", "(-1, \\infty)", True),
+    ("\\boxed{-3 < x < 3}", "(-3, 3)", True), ("\\boxed{3 \\ge x}", "(-\\infty, 3]", True),
+    ("\\boxed{x \\le -1}", "(-\\infty, -1]", True),
 ]
 WORDS_EXTRA = [
     ("\\boxed{\\text{even function}}", "\\text{even}", "undecided"),
     ("\\boxed{\\text{the function is odd}}", "odd", "undecided"),
-    ("\\boxed{\\text{odd}}", "\\text{even}", False), ("\\boxed{\\text{Tuesday}}", "Tuesday", True),
     ("\\boxed{\\text{not even}}", "\\text{even}", "undecided"),
+    ("\\boxed{\\text{east of the river}}", "east", "undecided"),
     ("\\boxed{\\text{Evelyn Smith}}", "\\text{Evelyn}", "undecided"),
 ]
 MATH_UNREAD = [
@@ -246,8 +244,21 @@ MATH_LANGUAGES = [
     (REASONING + "La respuesta es $7$.", "7", True), (REASONING + "Die Antwort ist 9.", "9", True),
     (REASONING + "A resposta é $5$.", "5", True),
 ]
+# Guards: graded right before issue 11 too; they must stay right (no false positive from the new readings).
+GUARDS = [
+    ("\\boxed{1,125}", "1125", True), ("\\boxed{12345}", "12,345", True), ("\\boxed{125, 1}", "1, 125", True),
+    ("\\boxed{12 \\text{ inches}}", "12", True), ("\\boxed{24 \\text{ cm}^2}", "24", True),
+    ("The answer is 24 square units.", "24", True), ("\\boxed{\\text{13 cm}}", "12", False),
+    ("\\boxed{45^\\circ}", "45", True), ("\\boxed{x < 3}", "(-\\infty, 3]", False),
+    ("\\boxed{(1, \\infty)}", "x > 1", True), ("\\boxed{[-2, \\infty)}", "x \\geq -2", True),
+    ("\\boxed{x \\leq 4}", "(-\\infty, 3]", False), ("\\boxed{x \\in [1, 2)}", "[1,2)", True),
+    ("\\boxed{\\text{odd}}", "\\text{even}", False), ("\\boxed{\\text{Tuesday}}", "Tuesday", True),
+    ("\\boxed{\\text{9 feet}}", "8", False), (REASONING + "The answer is $6$, possibly $7$.", "6", "undecided"),
+    (REASONING + "\\boxed{6}\n\nThis answer is consistent with the symmetry of the problem.", "6", True),
+    (REASONING + "$$x = \\boxed{-1}$$ and $$x = \\boxed{4}$$", "4", False),
+]
 MATH_TABLE = (BARE_MATH + CONCLUSIONS + MATH_CORRECTIONS + MATH_HEDGES + BOX_LISTS + THOUSANDS + UNITS + INTERVALS
-              + WORDS_EXTRA + MATH_UNREAD + MATH_LANGUAGES)
+              + WORDS_EXTRA + MATH_UNREAD + MATH_LANGUAGES + GUARDS)
 
 
 @pytest.mark.parametrize("sample, gold, expected", MATH_TABLE)
