@@ -39,6 +39,7 @@ UNITS = ("mm|cm|dm|m|km|in|inch|inches|ft|foot|feet|yd|yards?|mi|miles?|(?:milli
          "|units?|degrees?|deg|rad|radians?|dollars?|cents?|euros?|s|sec|seconds?|min|minutes?|h|hr|hrs|hours?|days?"
          "|weeks?|months?|years?|g|kg|mg|grams?|kilograms?|lbs?|pounds?|oz|ounces?|l|ml|liters?|litres?|gallons?"
          "|mph|km/h|m/s|ways|times")
+UNIT_WORD = re.compile(f"(?:{UNITS})|square|cubic", re.IGNORECASE)
 WITH_UNIT = re.compile(rf"(.*?\d[^A-Za-z]*?)\s*(?:{UNITS})\.?\s*(?:\^\s*\{{?[23]\}}?|²|³)?\s*\.?", re.IGNORECASE)
 UNIT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}|\\[,;:! ]|~")
 # One-variable inequalities, normalised (no spaces, <= and >=): "x<=3", "-2<x<=5", "3>=x"; and "x \in [1, 2)".
@@ -231,11 +232,11 @@ def is_word_answer(text: str) -> bool:
 
 
 def looks_textual(text: str) -> bool:
-    """Whether an answer is worded ('5 or -3', '\\text{no solution}'), not a number with a unit in \\text{}."""
+    """Whether an answer is worded ('5 or -3', '\\text{no solution}', '\\text{about } 5'), not a number with a unit."""
     plain = ENVIRONMENT.sub("", text)
     outside = LATEX_COMMAND.sub("", TEXT.sub("", plain))
-    inside = " ".join(TEXT.findall(plain))
-    return bool(WORD.search(outside)) or bool(WORD.search(inside)) and not re.search(r"\d", plain)
+    inside = [word for word in WORD.findall(" ".join(TEXT.findall(plain))) if not UNIT_WORD.fullmatch(word)]
+    return bool(WORD.search(outside)) or bool(inside)
 
 
 def without_unit(text: str) -> str | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 THINK_END = "</think>"
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
@@ -20,7 +21,7 @@ FOREIGN_ANSWER = (r"(?:正确答案|正確答案|答案|答え|正解|解答)\s*
 # "option:"/"choice:" only at a line's start (letter on that line) or as "correct/best/final/my option:", so that
 # "each option:\nA. ..." is none either; a "wrong answer is X" or "incorrect option is X" states no answer.
 # Hedge words between the statement and its letter ("most likely", "I believe it's", "here") are skipped.
-STATEMENT = re.compile(
+STATEMENT_SOURCE = (
     r"(?<!wrong\s)(?<!incorrect\s)(?<!tempting\s)(?:"
     r"\banswer\s*[:=：]|\b(?:correct|right|best|final|my)\s+(?:option|choice)\s*[:=：]"
     r"|(?<![^\n])[ \t]*(?:option|choice)[ \t]*[:=：](?![ \t]*\r?\n)"
@@ -39,11 +40,10 @@ STATEMENT = re.compile(
     r"|\b(?:change|changing|switch|switching|revise|revising)\s+(?:my\s+)?(?:answer\s+)?to\b"
     r"|\b(?:i\.e\.|that\s+is|which\s+is|which\s+corresponds\s+to|corresponds\s+to|corresponding\s+to|matching)"
     r"[,:]?\s+(?:option|choice|answer)\b|\b(?:which\s+is|corresponds\s+to|corresponding\s+to|i\.e\.,?)(?=\s*\()"
-    r"|\bclosest(?:\s+(?:option|choice|answer|match))?\s+is\b|" + FOREIGN_ANSWER + ")"
+    r"|\bclosest(?:\s+(?:option|choice|answer|match))?\s+is\b<FOREIGN>)"
     r"(?:\s*(?:therefore|thus|hence|clearly|most\s+likely|likely(?:\s+to\s+be)?|probably|almost\s+certainly"
     r"|definitely|indeed|then|here|actually|still|option|choice|letter|,"
-    r"|I\s+(?:believe|think|guess|would\s+say)(?:\s+(?:it['’]s|it\s+is|that))?|I['’]d\s+say|it['’]s|it\s+is)\b)*",
-    re.IGNORECASE)
+    r"|I\s+(?:believe|think|guess|would\s+say)(?:\s+(?:it['’]s|it\s+is|that))?|I['’]d\s+say|it['’]s|it\s+is)\b)*")
 # "Option C is correct", "choice (B) is the right one"; "C is the correct answer", "(B) is the best option",
 # "So B is correct", "Hence (C) is right" (committed: see COMMITTED_AFTER).
 LETTER_FIRST = re.compile(
@@ -102,8 +102,14 @@ TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 DANGLING = re.compile(r"[-+*/^=,(]\s*$")
 DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a display block over lines, else the line
-MATH_ANSWER_IS = re.compile(r"(?:answer\s+(?:is|should\s+be|must\s+be)(?:\s+actually)?\s*[:：]?|\banswer\s*[:：]|"
-                            + FOREIGN_ANSWER + r")\s*" + DISPLAY_OR_LINE, re.IGNORECASE)
+MATH_ANSWER_IS_SOURCE = (r"(?:answer\s+(?:is|should\s+be|must\s+be)(?:\s+actually)?\s*[:：]?|\banswer\s*[:：]"
+                         r"<FOREIGN>)\s*" + DISPLAY_OR_LINE)
+# The statement patterns without and with FOREIGN_ANSWER (slower: searched only where FOREIGN_HINT says so).
+STATEMENTS, MATH_ANSWER_IS = ({foreign: re.compile(source.replace("<FOREIGN>", "|" + FOREIGN_ANSWER if foreign else ""),
+                                                   re.IGNORECASE) for foreign in (False, True)}
+                              for source in (STATEMENT_SOURCE, MATH_ANSWER_IS_SOURCE))
+FOREIGN_HINT = re.compile(r"[^\x00-\x7f]|respuesta|antwort|resposta|opcion|alternativa|reponse|losung", re.IGNORECASE)
+TAIL_CHARS = 1500  # the final answer is looked for in a sample's last lines first, then in all of it
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
 NOT_AN_ANSWER = re.compile(r"(?:in|a|an|the|that|this|not|correct|right|wrong|consistent|reasonable|valid|indeed"
                            r"|confirmed|verified|plausible|likely|unique|independent|given|expressed|written|as|to"
@@ -292,27 +298,41 @@ def committed(text: str, position: int) -> bool:
     return not UNCOMMITTED_BEFORE.search(text, max(0, position - 200), position)
 
 
-def choice_candidates(text: str, letters: str, options: list | None) -> list[tuple[int, Choice]]:
-    """Every explicit answer statement in text as (position, choice)."""
+def tail_start(text: str) -> int:
+    """Where a text's last TAIL_CHARS characters begin, moved back to a line start."""
+    return text.rfind("\n", 0, len(text) - TAIL_CHARS) + 1 if len(text) > TAIL_CHARS else 0
+
+
+def last_candidate(text: str, find: Callable[[str, int], list]) -> object | None:
+    """The value of the last candidate find(text, start) gives, searching the text's tail first."""
+    start = tail_start(text)
+    candidates = find(text, start) or (find(text, 0) if start else [])
+    return max(candidates, key=lambda item: item[0])[1] if candidates else None
+
+
+def choice_candidates(text: str, letters: str, options: list | None, start: int = 0) -> list[tuple[int, Choice]]:
+    """Every explicit answer statement in text from `start` on as (position, choice)."""
     found: list[tuple[int, Choice]] = []
     normalized = [normalize_option(option) for option in options or []]
-    for match in STATEMENT.finditer(text):
+    for match in STATEMENTS[bool(FOREIGN_HINT.search(text, start))].finditer(text, start):
         words = statement_text(text, match.end()) if normalized else ""
         letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
         if choice and committed(text, match.start()):
             found.append((match.start(), choice))
-    for match in LETTER_FIRST.finditer(text):
+    for match in LETTER_FIRST.finditer(text, start):
         letter = match.group(1) or match.group(2)
         if match.group(2) and not LETTER_FIRST_BEFORE.search(text, max(0, match.start() - 40), match.start()):
             continue  # "Statement I is correct", "vitamin C is the right one"
         if letter in letters and committed(text, match.start()) and not QUALIFIED.match(text, match.end()) \
                 and not UNCOMMITTED_AFTER.match(text, match.end()):
             found.append((match.start(), Choice(letter)))
-    for match in EITHER.finditer(text):
+    for match in EITHER.finditer(text, start):
         if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters):
             found.append((match.start(), Choice(None, True, "a hedge between two letters")))
     for position, _, content in boxed_contents(text):
+        if position < start:
+            continue
         inner = TEXT_WRAPPER.sub(r"\1", content)
         choice = letter_after(inner, 0, letters)
         if choice and BOXED_LETTER.fullmatch(inner):
@@ -339,9 +359,10 @@ def extract_choice(sample: str | None, letters: str = "ABCD", options: list | No
     if sample is None:
         return Choice(None)
     for segment in answer_segments(sample):
-        candidates = choice_candidates(MARKDOWN.sub("", segment), letters, options)
-        if candidates:
-            return max(candidates, key=lambda item: item[0])[1]
+        choice = last_candidate(MARKDOWN.sub("", segment),
+                                lambda text, start: choice_candidates(text, letters, options, start))
+        if choice:
+            return choice
     return Choice(None)
 
 
@@ -390,26 +411,29 @@ def stated(answer: str) -> MathReading:
     return MathReading(answer, "a hedge between answers" if HEDGE_WORD.search(TEXT_WRAPPER.sub(r"\1", answer)) else "")
 
 
-def math_candidates(segment: str) -> list[tuple[int, MathReading]]:
-    """Every committed final answer in a segment as (position, reading): boxes, "the answer is", "Answer:" lines."""
-    found = box_groups(segment)
-    plain = MARKDOWN.sub("", segment)
-    for pattern in (MATH_ANSWER_IS, FINAL_ANSWER_LINE):
-        for match in pattern.finditer(plain):
+def math_candidates(plain: str, start: int = 0) -> list[tuple[int, MathReading]]:
+    """Every committed final answer in a segment (markdown removed) from `start` on as (position, reading): boxes,
+    "the answer is", "Answer:" lines."""
+    found = [group for group in box_groups(plain) if group[0] >= start]
+    for pattern in (MATH_ANSWER_IS[bool(FOREIGN_HINT.search(plain, start))], FINAL_ANSWER_LINE):
+        for match in pattern.finditer(plain, start):
             answer = clean_math(match.group(1))
             if answer and not NOT_AN_ANSWER.match(answer) and committed(plain, match.start()):
                 found.append((match.start(), stated(answer)))
-    if found:
-        return found
+    return found
+
+
+def unannounced_answer(plain: str) -> MathReading | None:
+    """The answer of a segment with no statement: all of it, or its last line, is only an answer, or its last line
+    concludes with one ("Therefore, $x = 5$.")."""
     lines = [line.strip() for line in plain.splitlines() if line.strip()]
     bare = bare_answer(plain.strip()) or (bare_answer(lines[-1]) if lines else None)
     if bare:
-        return [(len(segment), stated(bare))]
+        return stated(bare)
     conclusion = CONCLUSION.fullmatch(lines[-1]) if lines else None
     if conclusion:
-        answer = clean_math(conclusion.group(1)) or ""
-        return [(len(segment), stated(answer + (conclusion.group(2) or "")))]
-    return []
+        return stated((clean_math(conclusion.group(1)) or "") + (conclusion.group(2) or ""))
+    return None
 
 
 def read_math(sample: str | None) -> MathReading:
@@ -418,11 +442,12 @@ def read_math(sample: str | None) -> MathReading:
     concluding "Therefore, $x = 5$."."""
     if sample is None:
         return MathReading(None)
-    for segment in answer_segments(sample):
-        candidates = math_candidates(segment)
-        if candidates:
-            return max(candidates, key=lambda item: item[0])[1]
-    return MathReading(None)
+    segments = [MARKDOWN.sub("", segment) for segment in answer_segments(sample)]
+    for plain in segments:
+        reading = last_candidate(plain, math_candidates)
+        if reading:
+            return reading
+    return unannounced_answer(segments[0]) or MathReading(None)
 
 
 def extract_math(sample: str | None) -> str | None:
