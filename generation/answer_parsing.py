@@ -105,11 +105,12 @@ DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a dis
 MATH_ANSWER_IS_SOURCE = (r"(?:answer\s+(?:is|should\s+be|must\s+be)(?:\s+actually)?\s*[:：]?|\banswer\s*[:：]"
                          r"<FOREIGN>)\s*" + DISPLAY_OR_LINE)
 # The statement patterns without and with FOREIGN_ANSWER (slower: searched only where FOREIGN_HINT says so).
-STATEMENTS, MATH_ANSWER_IS = ({foreign: re.compile(source.replace("<FOREIGN>", "|" + FOREIGN_ANSWER if foreign else ""),
-                                                   re.IGNORECASE) for foreign in (False, True)}
+# (The lookahead on the first character only makes the regex engine skip faster: it matches where any branch can.)
+STATEMENTS, MATH_ANSWER_IS = ({foreign: re.compile(r"(?=[^\W\d_]|[ \t\n])" + source.replace(
+    "<FOREIGN>", "|" + FOREIGN_ANSWER if foreign else ""), re.IGNORECASE) for foreign in (False, True)}
                               for source in (STATEMENT_SOURCE, MATH_ANSWER_IS_SOURCE))
-FOREIGN_HINT = re.compile(r"[^\x00-\x7f]|respuesta|antwort|resposta|opcion|alternativa|reponse|losung", re.IGNORECASE)
-TAIL_CHARS = 1500  # the final answer is looked for in a sample's last lines first, then in all of it
+FOREIGN_WORDS = ("respuesta", "antwort", "resposta", "opcion", "alternativa", "reponse", "losung")
+TAIL_CHARS = 600  # the final answer is looked for in a sample's last lines first, then in all of it
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
 NOT_AN_ANSWER = re.compile(r"(?:in|a|an|the|that|this|not|correct|right|wrong|consistent|reasonable|valid|indeed"
                            r"|confirmed|verified|plausible|likely|unique|independent|given|expressed|written|as|to"
@@ -298,9 +299,20 @@ def committed(text: str, position: int) -> bool:
     return not UNCOMMITTED_BEFORE.search(text, max(0, position - 200), position)
 
 
+def foreign_hint(text: str) -> bool:
+    """Whether a text may state its answer in another language (non-ASCII characters or a FOREIGN_WORDS word)."""
+    if not text.isascii():
+        return True
+    lower = text.lower()
+    return any(word in lower for word in FOREIGN_WORDS)
+
+
 def tail_start(text: str) -> int:
-    """Where a text's last TAIL_CHARS characters begin, moved back to a line start."""
-    return text.rfind("\n", 0, len(text) - TAIL_CHARS) + 1 if len(text) > TAIL_CHARS else 0
+    """Where a text's last TAIL_CHARS characters begin, moved back to a line start (or a word start in a long line)."""
+    if len(text) <= TAIL_CHARS:
+        return 0
+    start = text.rfind("\n", 0, len(text) - TAIL_CHARS) + 1
+    return start if len(text) - start <= 2 * TAIL_CHARS else text.rfind(" ", 0, len(text) - TAIL_CHARS) + 1
 
 
 def last_candidate(text: str, find: Callable[[str, int], list]) -> object | None:
@@ -314,7 +326,7 @@ def choice_candidates(text: str, letters: str, options: list | None, start: int 
     """Every explicit answer statement in text from `start` on as (position, choice)."""
     found: list[tuple[int, Choice]] = []
     normalized = [normalize_option(option) for option in options or []]
-    for match in STATEMENTS[bool(FOREIGN_HINT.search(text, start))].finditer(text, start):
+    for match in STATEMENTS[foreign_hint(text)].finditer(text, start):
         words = statement_text(text, match.end()) if normalized else ""
         letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
@@ -415,7 +427,7 @@ def math_candidates(plain: str, start: int = 0) -> list[tuple[int, MathReading]]
     """Every committed final answer in a segment (markdown removed) from `start` on as (position, reading): boxes,
     "the answer is", "Answer:" lines."""
     found = [group for group in box_groups(plain) if group[0] >= start]
-    for pattern in (MATH_ANSWER_IS[bool(FOREIGN_HINT.search(plain, start))], FINAL_ANSWER_LINE):
+    for pattern in (MATH_ANSWER_IS[foreign_hint(plain)], FINAL_ANSWER_LINE):
         for match in pattern.finditer(plain, start):
             answer = clean_math(match.group(1))
             if answer and not NOT_AN_ANSWER.match(answer) and committed(plain, match.start()):
