@@ -33,9 +33,11 @@ MC_ENDINGS = [  # Llama, Qwen, GPT, Claude and R1-like endings; {L} answer, {W} 
 ]
 UNTIDY_MC = [  # the less tidy endings of issue 11, each still naming one letter
     "Therefore, {L} is correct.", "The answer is most likely {L}.", "I'll go with {L}.", "答案：{L}",
-    "Answer: {W}\n\nActually, wait. Redoing the last step, it should be {L}.", "We get that value, which is choice ({L}).",
-    "answer: {l}", "{L}", "La respuesta correcta es {L}.", "The answer is {L}.\nOption {W} is correct only when friction "
-    "is ignored.", "So I'd answer {L}.",
+    "Answer: {W}\n\nActually, wait. Redoing the last step, it should be {L}.",
+    "We get that value, which is choice ({L}).", "answer: {l}", "La respuesta correcta es {L}.",
+    "The answer is {L}.\nOption {W} is correct only when friction is ignored.", "So I'd answer {L}.",
+    "I'm going with ({L}).", "**{L} is correct.**", "因此，正确答案是 {L}。", "Ответ: {L}",
+    "The answer is ({L}). " * 30,  # a Llama loop repeating its answer until the token limit
 ]
 UNREAD_MC = ["After comparing the options, the closest match is the one about {O}.",  # ended normally: judge reads it
              "It is either {L} or {W}; the answer is {L} or {W}.", "The answer is {L}, or possibly {W}."]
@@ -48,8 +50,9 @@ MATH_ENDINGS = [
     "**Final Answer:** ${A}$",
     "<think>\nIs it {W}? No, recompute.\n</think>\n\nThe final answer is \\(\\boxed{{{A}}}\\).",
 ]
-UNTIDY_MATH = ["Therefore, ${A}$.", "**{A}**", "$\\boxed{{{W}}}$\n\nWait, I made an arithmetic slip. The answer is ${A}$.",
-               "答案：${A}$", "So the result is $\\boxed{{{A}}}$ and nothing else changes."]
+UNTIDY_MATH = ["Therefore, ${A}$.", "**{A}**", "答案：${A}$",
+               "$\\boxed{{{W}}}$\n\nWait, I made an arithmetic slip. The answer is ${A}$.",
+               "So the result is $\\boxed{{{A}}}$ and nothing else changes.", "{A}"]
 
 
 def cut_off(rng: random.Random) -> str:

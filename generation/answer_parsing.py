@@ -110,7 +110,14 @@ STATEMENTS, MATH_ANSWER_IS = ({foreign: re.compile(r"(?=[^\W\d_]|[ \t\n])" + sou
     "<FOREIGN>", "|" + FOREIGN_ANSWER if foreign else ""), re.IGNORECASE) for foreign in (False, True)}
                               for source in (STATEMENT_SOURCE, MATH_ANSWER_IS_SOURCE))
 FOREIGN_WORDS = ("respuesta", "antwort", "resposta", "opcion", "alternativa", "reponse", "losung")
-TAIL_CHARS = 600  # the final answer is looked for in a sample's last lines first, then in all of it
+# The words an English STATEMENT can open with; in ASCII text it is tried only at these words and at line starts.
+STATEMENT_OPENERS = frozenset(
+    "answer correct right best final my option choice i let we going it that this the actually wait no instead "
+    "rather correction on so hmm not change changing switch switching revise revising which corresponds "
+    "corresponding matching closest".split())
+ASCII_WORD = re.compile(r"[A-Za-z]+")
+NEWLINE = re.compile(r"\n")
+TAIL_CHARS = 400  # the final answer is looked for in a sample's last lines first, then in all of it
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
 NOT_AN_ANSWER = re.compile(r"(?:in|a|an|the|that|this|not|correct|right|wrong|consistent|reasonable|valid|indeed"
                            r"|confirmed|verified|plausible|likely|unique|independent|given|expressed|written|as|to"
@@ -307,6 +314,42 @@ def foreign_hint(text: str) -> bool:
     return any(word in lower for word in FOREIGN_WORDS)
 
 
+def matches_at(pattern: re.Pattern, text: str, positions: list[int]) -> list[re.Match]:
+    """What pattern.finditer gives when every match must start at one of `positions` (ascending), found by trying
+    only there (much faster than the regex engine trying every position of a long text)."""
+    found: list[re.Match] = []
+    end = 0
+    for position in positions:
+        if position >= end and (match := pattern.match(text, position)):
+            found.append(match)
+            end = max(match.end(), position + 1)
+    return found
+
+
+def statement_matches(text: str, start: int) -> list[re.Match]:
+    """Every STATEMENT from `start` on (the foreign-language one where foreign_hint says so)."""
+    if foreign_hint(text):
+        return list(STATEMENTS[True].finditer(text, start))
+    starts = {start} if start == 0 or text[start - 1] == "\n" else set()
+    starts.update(match.end() for match in NEWLINE.finditer(text, start))
+    starts.update(match.start() for match in ASCII_WORD.finditer(text, start)
+                  if match.group().lower() in STATEMENT_OPENERS)
+    return matches_at(STATEMENTS[False], text, sorted(starts))
+
+
+def answer_is_matches(text: str, start: int) -> list[re.Match]:
+    """Every MATH_ANSWER_IS match from `start` on; in ASCII text each one starts at a word "answer"."""
+    if foreign_hint(text):
+        return list(MATH_ANSWER_IS[True].finditer(text, start))
+    lower = text.lower()
+    positions = []
+    position = lower.find("answer", start)
+    while position >= 0:
+        positions.append(position)
+        position = lower.find("answer", position + 1)
+    return matches_at(MATH_ANSWER_IS[False], text, positions)
+
+
 def tail_start(text: str) -> int:
     """Where a text's last TAIL_CHARS characters begin, moved back to a line start (or a word start in a long line)."""
     if len(text) <= TAIL_CHARS:
@@ -326,7 +369,7 @@ def choice_candidates(text: str, letters: str, options: list | None, start: int 
     """Every explicit answer statement in text from `start` on as (position, choice)."""
     found: list[tuple[int, Choice]] = []
     normalized = [normalize_option(option) for option in options or []]
-    for match in STATEMENTS[foreign_hint(text)].finditer(text, start):
+    for match in statement_matches(text, start):
         words = statement_text(text, match.end()) if normalized else ""
         letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
@@ -427,11 +470,10 @@ def math_candidates(plain: str, start: int = 0) -> list[tuple[int, MathReading]]
     """Every committed final answer in a segment (markdown removed) from `start` on as (position, reading): boxes,
     "the answer is", "Answer:" lines."""
     found = [group for group in box_groups(plain) if group[0] >= start]
-    for pattern in (MATH_ANSWER_IS[foreign_hint(plain)], FINAL_ANSWER_LINE):
-        for match in pattern.finditer(plain, start):
-            answer = clean_math(match.group(1))
-            if answer and not NOT_AN_ANSWER.match(answer) and committed(plain, match.start()):
-                found.append((match.start(), stated(answer)))
+    for match in answer_is_matches(plain, start) + list(FINAL_ANSWER_LINE.finditer(plain, start)):
+        answer = clean_math(match.group(1))
+        if answer and not NOT_AN_ANSWER.match(answer) and committed(plain, match.start()):
+            found.append((match.start(), stated(answer)))
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from answer_grading import Graded, fallback_targets, grade_rows
+from answer_parsing import MATH_ANSWER_IS, STATEMENTS, answer_is_matches, foreign_hint, statement_matches
 
 OPTIONS4 = ["2 eV", "3.1 eV", "4.5 eV", "6 eV"]
 OPTIONS10 = [f"{n} J" for n in range(10, 110, 10)]
@@ -277,3 +278,13 @@ def test_auto_sends_every_undecided_sample_and_no_empty_one():
     undecided = len(ENDED_UNREAD + LETTER_HEDGES + OUT_OF_RANGE[:5])
     assert fallback_targets(graded, "auto") == [(0, i) for i in range(undecided)]
     assert fallback_targets(graded, "never") == []
+
+
+@pytest.mark.parametrize("text", [sample for sample, _, _ in CHOICE_TABLE + MATH_TABLE]
+                         + ["The answer is B.\n  Option: C\n\tgoing with D\nFinal Answer\nA", "x_answer is 5; 3answer: 4"])
+def test_fast_statement_search_equals_the_regex_scan(text):
+    """Trying the statement regexes only at opening words and line starts finds what a full regex scan finds."""
+    spans = [match.span() for match in statement_matches(text, 0)]
+    assert spans == [match.span() for match in STATEMENTS[foreign_hint(text)].finditer(text)]
+    spans = [match.span() for match in answer_is_matches(text, 0)]
+    assert spans == [match.span() for match in MATH_ANSWER_IS[foreign_hint(text)].finditer(text)]
