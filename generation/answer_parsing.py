@@ -26,7 +26,7 @@ STATEMENT_SOURCE = (
     r"\banswer\s*[:=：]|\b(?:correct|right|best|final|my)\s+(?:option|choice)\s*[:=：]"
     r"|(?<![^\n])[ \t]*(?:option|choice)[ \t]*[:=：](?![ \t]*\r?\n)"
     r"|\b(?:answer|option|choice)(?:\s+(?:here|in\s+this\s+case|to\s+(?:this|the)\s+(?:question|problem)))?"
-    r"(?:\s*,\s*(?:I\s+(?:believe|think)|therefore|then|thus|then|of\s+course)\s*,)?"
+    r"(?:\s*,\s*(?:I\s+(?:believe|think)|therefore|then|thus|of\s+course)\s*,)?"
     r"\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be|has\s+to\s+be|is\s+going\s+to\s+be)\b\s*[:：]?"
     r"|\banswer(?<=final answer)[ \t]*(?=\r?\n)"
     r"|\bI(?:['’]ll|['’]d|\s+will|\s+would|\s+am\s+going\s+to|['’]m\s+going\s+to|['’]m|\s+am)?"
@@ -45,7 +45,7 @@ STATEMENT_SOURCE = (
     r"|definitely|indeed|then|here|actually|still|option|choice|letter|,"
     r"|I\s+(?:believe|think|guess|would\s+say)(?:\s+(?:it['’]s|it\s+is|that))?|I['’]d\s+say|it['’]s|it\s+is)\b)*")
 # "Option C is correct", "choice (B) is the right one"; "C is the correct answer", "(B) is the best option",
-# "So B is correct", "Hence (C) is right" (committed: see COMMITTED_AFTER).
+# "So B is correct", "Hence (C) is right" (counted only where committed: see QUALIFIED and UNCOMMITTED_AFTER).
 LETTER_FIRST = re.compile(
     r"\b(?i:answer|option|choice)\s*\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?i:correct|right|best)\b"
     r"(?:\s+(?i:answer|option|choice|one)\b)?"
@@ -54,10 +54,9 @@ LETTER_FIRST = re.compile(
 # What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only").
 LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|therefore|then|only|clearly|obviously"
                                  r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
-# A statement only counts where it commits: not in a question, nor under a condition ("only when", "if", ", but").
+# A statement only counts where it commits: not in a question, nor under a condition ("only when", "if").
 UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[\s*)\].]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b|provided\b"
-                               r"|assuming\b|as\s+long\s+as\b|except\b|under\b|but\b|though\b|although\b|whereas\b)",
-                               re.IGNORECASE)
+                               r"|assuming\b|as\s+long\s+as\b)", re.IGNORECASE)
 # An "X is correct" sentence that goes on to qualify it ("... in classical mechanics, but not here") before any
 # "because" explains it.
 QUALIFIED = re.compile(r"(?:(?!\b(?:because|since)\b)[^.!?\n])*?\b(?:only|if|when|whenever|unless|provided|assuming"

@@ -135,8 +135,20 @@ NO_ANSWER = [
     (REASONING + "None of the options is correct.", "B", "no_answer"),
     (REASONING + "I cannot determine the answer from the information given.", "B", "no_answer"),
 ]
+# Guards for the new readings: remarks after the answer that must not replace it (most were right before too).
+CHOICE_GUARDS = [
+    ("The answer is B.\n\nStatement I is correct, and statement II is wrong.", "B", "B"),
+    ("The answer is C.\n\nVitamin C is the right one for scurvy, which is why.", "C", "C"),
+    ("Answer: B\n\nSo it's not A.", "B", "B"), ("Answer: D\n\nI think A is correct only in vacuum.", "D", "D"),
+    ("Answer: B\nNote: if the answer were C, the units would differ.", "B", "B"),
+    ("Answer: B\n\nMaybe the answer is C?", "B", "B"), ("Answer: A\n\nWait, is it C? No, A is right.", "A", "A"),
+    ("Answer: B\n\nIt should be noted that A is close.", "B", "B"),
+    ("Before I answer, note that C is tempting.\n\nAnswer: B", "B", "B"),
+    ("The answer is B. None of the other options fit.", "B", "B"),
+    ("The answer is B, but let me double-check the units once more. They agree.", "B", "B"),
+]
 CHOICE_TABLE = (LETTER_IS_CORRECT + HEDGE_WORDS + CHOOSE + LANGUAGES + LOWER_CASE + NAMED_LATER + CORRECTIONS
-                + OUT_OF_RANGE + EXPLANATORY + LETTER_HEDGES + ENDED_UNREAD + BARE_LETTERS + NO_ANSWER)
+                + OUT_OF_RANGE + EXPLANATORY + LETTER_HEDGES + ENDED_UNREAD + BARE_LETTERS + NO_ANSWER + CHOICE_GUARDS)
 
 
 def grade_one(sample: str, gold: str, dataset_type: str, options: list | None = None) -> Graded:
@@ -257,6 +269,9 @@ GUARDS = [
     ("\\boxed{\\text{9 feet}}", "8", False), (REASONING + "The answer is $6$, possibly $7$.", "6", "undecided"),
     (REASONING + "\\boxed{6}\n\nThis answer is consistent with the symmetry of the problem.", "6", True),
     (REASONING + "$$x = \\boxed{-1}$$ and $$x = \\boxed{4}$$", "4", False),
+    ("\\boxed{5}\n\nThe answer is in the form a/b.", "5", True), ("\\boxed{5}\n\nIf the answer is 6, then", "5", True),
+    ("The answer is 5.\n\nWe can verify: 2 + 3 = 5", "5", True), ("\\boxed{12}\n\nSo the answer is 12 cm.", "12", True),
+    ("Thus the answer is $\\boxed{12}$.\n\nThis is the final answer.", "12", True),
 ]
 MATH_TABLE = (BARE_MATH + CONCLUSIONS + MATH_CORRECTIONS + MATH_HEDGES + BOX_LISTS + THOUSANDS + UNITS + INTERVALS
               + WORDS_EXTRA + MATH_UNREAD + MATH_LANGUAGES + GUARDS)
@@ -280,8 +295,10 @@ def test_auto_sends_every_undecided_sample_and_no_empty_one():
     assert fallback_targets(graded, "never") == []
 
 
-@pytest.mark.parametrize("text", [sample for sample, _, _ in CHOICE_TABLE + MATH_TABLE]
-                         + ["The answer is B.\n  Option: C\n\tgoing with D\nFinal Answer\nA", "x_answer is 5; 3answer: 4"])
+EDGES = ["The answer is B.\n  Option: C\n\tgoing with D\nFinal Answer\nA", "x_answer is 5; 3answer: 4"]
+
+
+@pytest.mark.parametrize("text", [sample for sample, _, _ in CHOICE_TABLE + MATH_TABLE] + EDGES)
 def test_fast_statement_search_equals_the_regex_scan(text):
     """Trying the statement regexes only at opening words and line starts finds what a full regex scan finds."""
     spans = [match.span() for match in statement_matches(text, 0)]
