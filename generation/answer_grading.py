@@ -117,8 +117,9 @@ def unread(sample: str, choices: bool) -> Graded:
     """The grade of a sample whose answer was not read: no_answer if it holds none (empty, cut off, a refusal),
     else undecided (it ended normally, so its answer is there for a judge to read)."""
     reason = no_answer_reason(sample, choices)
-    return Graded(None, False, "no_answer", reason) if reason else Graded(None, False, "undecided",
-                                                                         "no answer statement read")
+    if reason:
+        return Graded(None, False, "no_answer", reason)
+    return Graded(None, False, "undecided", "no answer statement read")
 
 
 def fallback_targets(graded: list[list[Graded]], mode: str) -> list[tuple[int, int]]:
