@@ -14,6 +14,8 @@ from fractions import Fraction
 from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
+from answer_parsing import DANGLING, LATEX_COMMAND
+
 MATH_TIMEOUT_S = 5.0
 HARD_TIMEOUT_FACTOR = 3  # a worker silent for this many soft timeouts is killed
 PRECISION = 60  # significant digits of the value guard
@@ -25,10 +27,8 @@ PLAIN_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
 WORD = re.compile(r"[A-Za-z]{3,}")
 WORD_ANSWER = re.compile(r"[A-Za-z][A-Za-z.,'()-]*")  # a name or phrase (spaces removed): compared without case
-LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 WORD_ANSWER_TOKEN = re.compile(r"[a-z]+")
 ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
-DANGLING = re.compile(r"[-+*/^=,(]\s*$")
 BASE_NUMBER = re.compile(r"\(?([0-9A-Za-z]+)\)?(?:_\{?(\d+)\}?)?")  # 1011_2, A3_{16}, (101)_{3}
 THOUSANDS_GAP = re.compile(r"(?<=\d),(?:\s|\\[,;: ])+(?=\d)")  # "1, 125" is two numbers; "1,125" may be one
 LIST_NOT_THOUSANDS = re.compile(r"(?<=\d),(?:\s|\\[,;: ])+(?=\d{3}(?!\d))")  # kept apart from "1,125" in keys
