@@ -85,7 +85,7 @@ def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Call
             elif dataset_type == "math":
                 reading = read_math(sample)
                 if reading.answer is None:
-                    grades.append(unread(sample, False))
+                    grades.append(unread(sample, None))
                 elif reading.note:
                     grades.append(Graded(reading.answer, False, "undecided", reading.note))
                 else:
@@ -98,7 +98,7 @@ def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Call
                 if choice.ambiguous:
                     grades.append(Graded(None, False, "undecided", choice.note))
                 elif choice.letter is None:
-                    grades.append(unread(sample, True))
+                    grades.append(unread(sample, row_options(row) or list(letters)))
                 else:
                     correct = choice_correct(choice.letter, gold_letter(row["answer"]), letters)
                     grades.append(Graded(choice.letter, correct, "procedural"))
@@ -113,10 +113,10 @@ def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Call
     return graded
 
 
-def unread(sample: str, choices: bool) -> Graded:
+def unread(sample: str, options: list | None) -> Graded:
     """The grade of a sample whose answer was not read: no_answer if it holds none (empty, cut off, a refusal),
     else undecided (it ended normally, so its answer is there for a judge to read)."""
-    reason = no_answer_reason(sample, choices)
+    reason = no_answer_reason(sample, options)
     if reason:
         return Graded(None, False, "no_answer", reason)
     return Graded(None, False, "undecided", "no answer statement read")

@@ -134,6 +134,7 @@ REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+ab
 NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:above|options|choices|answers|these|them)\b"
                           r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)",
                           re.IGNORECASE)
+NONE_OPTION = re.compile(r"\b(?:none|neither)\b", re.IGNORECASE)  # an option that is itself "none of the above"
 LOOP_PROBE = 60
 LOOP_WINDOW = 4000
 # "Answer: x" / "**Final Answer:**" / a "## Final Answer" heading, with x on the same line or up to two lines below;
@@ -514,8 +515,9 @@ def looping(text: str) -> bool:
     return len(probe) >= 20 and text.count(probe, max(0, len(text) - LOOP_WINDOW)) >= 3
 
 
-def no_answer_reason(sample: str, choices: bool) -> str | None:
-    """Why a sample whose answer was not read holds none (empty, cut off, a refusal), or None if it ended normally."""
+def no_answer_reason(sample: str, options: list | None = None) -> str | None:
+    """Why a sample whose answer was not read holds none (empty, cut off, a refusal, for a multiple-choice question
+    with `options` "none of the options" unless one of them says so), or None if it ended normally."""
     text = sample.rstrip()
     if not text:
         return "empty"
@@ -526,7 +528,8 @@ def no_answer_reason(sample: str, choices: bool) -> str | None:
     if CUT_END.fullmatch(text[-1]):
         return "cut off mid-sentence"
     tail = text[-300:]
-    if REFUSAL.search(tail) or choices and NONE_OF_THEM.search(tail):
+    offers_none = any(NONE_OPTION.search(str(option)) for option in options or [])
+    if REFUSAL.search(tail) or options and not offers_none and NONE_OF_THEM.search(tail):
         return "refusal or none of the options"
     return None
 

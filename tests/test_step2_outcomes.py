@@ -285,6 +285,14 @@ def test_math_outcomes(sample, gold, expected):
         assert grade.correct is False and grade.note
 
 
+@pytest.mark.parametrize("options, expected", [(OPTIONS4, "no_answer"), (OPTIONS4[:3] + ["None of the above"],
+                                                                          "undecided")])
+def test_none_of_the_above_is_an_answer_where_an_option_says_so(options, expected):
+    """"None of the above is correct" names no option on most questions, but is the answer where an option reads so."""
+    grade = grade_one(REASONING + "After checking each value, none of the above is correct.", "D", "mmlu", options)
+    assert grade.method == expected
+
+
 def test_auto_sends_every_undecided_sample_and_no_empty_one():
     """--llm_fallback auto targets exactly the undecided samples; cut-off and empty ones stay no_answer."""
     row = {"instruction": "q", "answer": "B", "options": OPTIONS4,
