@@ -38,9 +38,9 @@ STATEMENT_SOURCE = (
     r"(?:(?:it|that)(?:['’]s|\s+is)\b)?(?=[\s(*]*\(?[A-Za-z]\)?[\s*)]*(?:[.!]|$))"
     r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?:but\s+)?(?:rather\s+)?(?:(?:it|that)(?:['’]s|\s+is)\b)?"
     r"|\b(?:change|changing|switch|switching|revise|revising)\s+(?:my\s+)?(?:answer\s+)?to\b"
-    r"|\b(?:i\.e\.|that\s+is|which\s+is|which\s+corresponds\s+to|corresponds\s+to|corresponding\s+to|matching)"
+    r"|\b(?:i\.e\.|that\s+is|which\s+is|which\s+corresponds\s+to|corresponds\s+to|corresponding\s+to|matching|matches)"
     r"[,:]?\s+(?:option|choice|answer)\b|\b(?:which\s+is|corresponds\s+to|corresponding\s+to|i\.e\.,?)(?=\s*\()"
-    r"|\bclosest(?:\s+(?:option|choice|answer|match))?\s+is\b<FOREIGN>)"
+    r"|\bclosest\b(?:[^.\n]|\.(?=\d)){0,40}?\bis\b<FOREIGN>)"
     r"(?:\s*(?:therefore|thus|hence|clearly|most\s+likely|likely(?:\s+to\s+be)?|probably|almost\s+certainly"
     r"|definitely|indeed|then|here|actually|still|option|choice|letter|,"
     r"|I\s+(?:believe|think|guess|would\s+say)(?:\s+(?:it['’]s|it\s+is|that))?|I['’]d\s+say|it['’]s|it\s+is)\b)*")
@@ -113,7 +113,7 @@ FOREIGN_WORDS = ("respuesta", "antwort", "resposta", "opcion", "alternativa", "r
 STATEMENT_OPENERS = frozenset(
     "answer correct right best final my option choice i let we going it that this the actually wait no instead "
     "rather correction on so hmm not change changing switch switching revise revising which corresponds "
-    "corresponding matching closest".split())
+    "corresponding matching matches closest".split())
 ASCII_WORD = re.compile(r"[A-Za-z]+")
 NEWLINE = re.compile(r"\n")
 TAIL_CHARS = 400  # the final answer is looked for in a sample's last lines first, then in all of it

@@ -79,6 +79,8 @@ NAMED_LATER = [
     (REASONING + "We get 3.1 eV, which corresponds to option B.", "B", "B"),
     (REASONING + "That gives 4.4 eV, matching option C.", "C", "C"),
     (REASONING + "The result is 6 eV, corresponding to (D).", "D", "D"),
+    (REASONING + "The closest option to our value of 3.1 eV is (B).", "B", "B"),  # Llama on MMLU-Pro
+    (REASONING + "This matches option C.", "C", "C"),
 ]
 CORRECTIONS = [
     ("Answer: B\n\nActually, wait. I mixed up the wavelength; redoing it, it should be D.", "D", "D"),  # R1
