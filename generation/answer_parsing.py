@@ -85,6 +85,8 @@ EITHER = re.compile(r"\b(?:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\
 LETTER_LINE_END = re.compile(r"[\s.)\]}*]*(?:$|\n)")  # a lower-case letter counts where it ends its line
 ONLY_LETTER_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[\s)\]}.:$*]*$")
 LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+)$")
+SHORT_REPLY = 150  # a one-line reply this short that opens with an option label is that option
+NEGATED = re.compile(r"\b(?:not|wrong|incorrect|false|isn['’]t|but)\b", re.IGNORECASE)
 # A \boxed{} holding a letter, alone or labelling text ("(B) Paris", "C. 4 m"); "E = mc^2" is no letter.
 BOXED_LETTER = re.compile(r"[\s(\[]*[A-Z]\s*(?:[)\].:].*)?", re.DOTALL)
 BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
@@ -406,6 +408,9 @@ def choice_candidates(text: str, letters: str, options: list | None, start: int 
         listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list
         if labelled and not listed and option_letter(labelled.group(2), normalized, letters) == labelled.group(1):
             found.append((len(text), Choice(labelled.group(1))))
+        elif labelled and len(lines) == 1 and len(text) <= SHORT_REPLY and labelled.group(1) in letters \
+                and not NEGATED.search(labelled.group(2)):
+            found.append((len(text), Choice(labelled.group(1))))  # a short reply "B) 3.1 eV photon"
     return found
 
 

@@ -126,7 +126,9 @@ ENDED_UNREAD = [  # ended normally, answer not readable procedurally: the judge 
     (REASONING + "The energy is 3.1 eV.", "B", "undecided"),
 ]
 BARE_LETTERS = [("(c)", "C", "C"), ("b", "B", "B"), ("c", "C", "C"), ("(d)", "D", "D"), ("**b**", "B", "B"),
-                ("b)", "B", "B"), ("d.", "D", "D")]
+                ("b)", "B", "B"), ("d.", "D", "D"),
+                ("B) 3.1 eV photon", "B", "B"), ("**C.** 4.5 eV, from E = hc/lambda", "C", "C"),  # o-series replies
+                ("A. This one is wrong because the units differ.", "A", "undecided")]
 NO_ANSWER = [
     ("", "B", "no_answer"), ("   \n\n ", "B", "no_answer"),
     (REASONING + CUT, "B", "no_answer"),  # cut at the token limit mid-sentence
