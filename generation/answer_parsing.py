@@ -34,7 +34,8 @@ STATEMENT_SOURCE = (
     r"|\b(?:let['’]s|let\s+us|we['’]ll|we\s+will)\s+(?:go\s+with|choose|select|pick)\b|(?<![^\n])[ \t]*going\s+with\b"
     r"|\bmy\s+(?:pick|selection)\s*(?:[:：]|\bis\b)"
     r"|\b(?:it|that|this|the\s+answer)\s+(?:should|must|has\s+to)\s+be\b"
-    r"|\b(?:actually|wait|no|instead|rather|correction|on\s+second\s+thought|so|hmm)\b[,:;!.—–-]*\s*"
+    r"|\b(?:(?:actually|wait|instead|rather|correction|on\s+second\s+thought|so|hmm)\b[,:;!.—–-]*"
+    r"|no\b[,:;!.—–-]+)\s*"  # "No, B." (but "it has no C." names no answer)
     r"(?:(?:it|that)(?:['’]s|\s+is)\b)?(?=[\s(*]*\(?[A-Za-z]\)?[\s*)]*(?:[.!]|$))"
     r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?:but\s+)?(?:rather\s+)?(?:(?:it|that)(?:['’]s|\s+is)\b)?"
     r"|\b(?:change|changing|switch|switching|revise|revising)\s+(?:my\s+)?(?:answer\s+)?to\b"
@@ -105,7 +106,7 @@ DANGLING = re.compile(r"[-+*/^=,(]\s*$")
 DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a display block over lines, else the line
 MATH_ANSWER_IS_SOURCE = (r"(?:answer\s+(?:is|should\s+be|must\s+be)(?:\s+actually)?\s*[:：]?|\banswer\s*[:：]"
                          r"<FOREIGN>)\s*" + DISPLAY_OR_LINE)
-# The statement patterns without and with FOREIGN_ANSWER (slower: searched only where FOREIGN_HINT says so).
+# The statement patterns without and with FOREIGN_ANSWER (slower: searched only where foreign_hint says so).
 # (The lookahead on the first character only makes the regex engine skip faster: it matches where any branch can.)
 STATEMENTS, MATH_ANSWER_IS = ({foreign: re.compile(r"(?=[^\W\d_]|[ \t\n])" + source.replace(
     "<FOREIGN>", "|" + FOREIGN_ANSWER if foreign else ""), re.IGNORECASE) for foreign in (False, True)}

@@ -150,6 +150,7 @@ CHOICE_GUARDS = [
     ("Before I answer, note that C is tempting.\n\nAnswer: B", "B", "B"),
     ("The answer is B. None of the other options fit.", "B", "B"),
     ("The answer is B, but let me double-check the units once more. They agree.", "B", "B"),
+    ("The answer is B.\n\nNote that the product has no C.", "B", "B"),
 ]
 CHOICE_TABLE = (LETTER_IS_CORRECT + HEDGE_WORDS + CHOOSE + LANGUAGES + LOWER_CASE + NAMED_LATER + CORRECTIONS
                 + OUT_OF_RANGE + EXPLANATORY + LETTER_HEDGES + ENDED_UNREAD + BARE_LETTERS + NO_ANSWER + CHOICE_GUARDS)
