@@ -40,8 +40,9 @@ STATEMENT_SOURCE = (
     r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?:but\s+)?(?:rather\s+)?(?:(?:it|that)(?:['’]s|\s+is)\b)?"
     r"|\b(?:change|changing|switch|switching|revise|revising)\s+(?:my\s+)?(?:answer\s+)?to\b"
     r"|\b(?:i\.e\.|that\s+is|which\s+is|which\s+corresponds\s+to|corresponds\s+to|corresponding\s+to|matching|matches)"
-    r"[,:]?\s+(?:option|choice|answer)\b|\b(?:which\s+is|corresponds\s+to|corresponding\s+to|i\.e\.,?)(?=\s*\()"
-    r"|\bclosest\b(?:[^.\n]|\.(?=\d)){0,40}?\bis\b<FOREIGN>)"
+    r"[,:]?\s+(?:option|choice|answer)\b(?=\s*\(?[A-Z]\)?[\s*)]*(?:[.,;!]|$))"
+    r"|\b(?:which\s+is|corresponds\s+to|corresponding\s+to|i\.e\.,?)(?=\s*\([A-Z]\)[\s*]*(?:[.,;!]|$))"
+    r"|\bclosest\b(?:(?!\b(?:wrong|incorrect|false)\b)(?:[^.\n]|\.(?=\d))){0,40}?\bis\b<FOREIGN>)"
     r"(?:\s*(?:therefore|thus|hence|clearly|most\s+likely|likely(?:\s+to\s+be)?|probably|almost\s+certainly"
     r"|definitely|indeed|then|here|actually|still|option|choice|letter|,"
     r"|I\s+(?:believe|think|guess|would\s+say)(?:\s+(?:it['’]s|it\s+is|that))?|I['’]d\s+say|it['’]s|it\s+is)\b)*")
@@ -57,7 +58,7 @@ LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|t
                                  r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
 # A statement only counts where it commits: not in a question, nor under a condition ("only when", "if").
 UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[\s*)\].]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b|provided\b"
-                               r"|assuming\b|as\s+long\s+as\b)", re.IGNORECASE)
+                               r"|assuming\b|as\s+long\s+as\b|would\b|could\b|might\b)", re.IGNORECASE)
 # An "X is correct" sentence that goes on to qualify it ("... in classical mechanics, but not here") before any
 # "because" explains it.
 QUALIFIED = re.compile(r"(?:(?!\b(?:because|since)\b)[^.!?\n])*?\b(?:only|if|when|whenever|unless|provided|assuming"

@@ -151,6 +151,11 @@ CHOICE_GUARDS = [
     ("The answer is B. None of the other options fit.", "B", "B"),
     ("The answer is B, but let me double-check the units once more. They agree.", "B", "B"),
     ("The answer is B.\n\nNote that the product has no C.", "B", "B"),
+    ("The answer is B.\n\nThat is, option D overestimates it.", "B", "B"),
+    ("The answer is B.\n\nGoing with D would be wrong.", "B", "B"),
+    ("The answer is B.\n\nThe closest wrong option is D.", "B", "B"),
+    ("The answer is B.\n\nI'd go with D if we ignored friction.", "B", "B"),
+    ("The answer is B.\n\nIs it D? No.", "B", "B"),
 ]
 CHOICE_TABLE = (LETTER_IS_CORRECT + HEDGE_WORDS + CHOOSE + LANGUAGES + LOWER_CASE + NAMED_LATER + CORRECTIONS
                 + OUT_OF_RANGE + EXPLANATORY + LETTER_HEDGES + ENDED_UNREAD + BARE_LETTERS + NO_ANSWER + CHOICE_GUARDS)
