@@ -124,7 +124,8 @@ TAIL_CHARS = 400  # the final answer is looked for in a sample's last lines firs
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
 NOT_AN_ANSWER = re.compile(r"(?:in|a|an|the|that|this|not|correct|right|wrong|consistent|reasonable|valid|indeed"
                            r"|confirmed|verified|plausible|likely|unique|independent|given|expressed|written|as|to"
-                           r"|of|for|above|below|same|different|undefined)\b", re.IGNORECASE)
+                           r"|of|for|above|below|same|different|undefined|exactly|what|also|still)\b", re.IGNORECASE)
+QUESTION = re.compile(r"[^.!?\n]*\?")  # "Is the answer 12 or 13?" states no answer
 # A last line that concludes without a box: "Therefore, $x = 5$.", "So the total is 42 square units."
 CONCLUSION = re.compile(r"(?:therefore|thus|hence|so|finally|in\s+conclusion|in\s+total|altogether)\b[^$\n]{0,120}?"
                         r"(\$\$?[^$\n]{1,200}\$\$?|\\\([^\n]{1,200}?\\\)|(?<![\w.])-?\d[\d,]*(?:\.\d+)?)"
@@ -479,7 +480,8 @@ def math_candidates(plain: str, start: int = 0) -> list[tuple[int, MathReading]]
     found = [group for group in box_groups(plain) if group[0] >= start]
     for match in answer_is_matches(plain, start) + list(FINAL_ANSWER_LINE.finditer(plain, start)):
         answer = clean_math(match.group(1))
-        if answer and not NOT_AN_ANSWER.match(answer) and committed(plain, match.start()):
+        if answer and not NOT_AN_ANSWER.match(answer) and committed(plain, match.start()) \
+                and not QUESTION.match(plain, match.start(1)):
             found.append((match.start(), stated(answer)))
     return found
 

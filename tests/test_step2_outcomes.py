@@ -282,6 +282,10 @@ GUARDS = [
     ("\\boxed{5}\n\nThe answer is in the form a/b.", "5", True), ("\\boxed{5}\n\nIf the answer is 6, then", "5", True),
     ("The answer is 5.\n\nWe can verify: 2 + 3 = 5", "5", True), ("\\boxed{12}\n\nSo the answer is 12 cm.", "12", True),
     ("Thus the answer is $\\boxed{12}$.\n\nThis is the final answer.", "12", True),
+    ("So we get $\\boxed{12}$.\n\nHmm, the answer is 12 or 13? It is 12.", "12", True),
+    ("So we get $\\boxed{12}$.\n\nThe answer is exactly what we expected.", "12", True),
+    ("So we get $\\boxed{12}$.\n\nNote: the answer is an integer, as expected.", "12", True),
+    ("So we get $\\boxed{12}$.\n\nThe answer is 12 cm^2.", "12", True),
 ]
 MATH_TABLE = (BARE_MATH + CONCLUSIONS + MATH_CORRECTIONS + MATH_HEDGES + BOX_LISTS + THOUSANDS + UNITS + INTERVALS
               + WORDS_EXTRA + MATH_UNREAD + MATH_LANGUAGES + GUARDS)
