@@ -91,6 +91,7 @@ CORRECTIONS = [
     ("The answer is B. Correction: D.", "D", "D"),
     ("Answer: C\n\nHmm, no. It must be B.", "B", "B"),
     ("Answer: D. Wait, that's not right; I'll change my answer to A.", "A", "A"),
+    (REASONING + "$\\boxed{B}$\n\nHmm, wait: I misread the sign. It should be D.", "D", "D"),  # Qwen box, then R1-like
 ]
 OUT_OF_RANGE = [
     (REASONING + "The answer is C.\n\nHmm, none of these match 7 J exactly; the answer is E.", "C", "undecided"),
