@@ -31,7 +31,16 @@ MC_ENDINGS = [  # Llama, Qwen, GPT, Claude and R1-like endings; {L} answer, {W} 
     "The correct option is **{L}**.",
     "After weighing everything:\n\n{L}",
 ]
-IRREGULAR_MC = "It is either {L} or {W}; the answer is {L} or {W}."  # hedged: the judge must decide
+UNTIDY_MC = [  # the less tidy endings of issue 11, each still naming one letter
+    "Therefore, {L} is correct.", "The answer is most likely {L}.", "I'll go with {L}.", "答案：{L}",
+    "Answer: {W}\n\nActually, wait. Redoing the last step, it should be {L}.",
+    "We get that value, which is choice ({L}).", "answer: {l}", "La respuesta correcta es {L}.",
+    "The answer is {L}.\nOption {W} is correct only when friction is ignored.", "So I'd answer {L}.",
+    "I'm going with ({L}).", "**{L} is correct.**", "因此，正确答案是 {L}。", "Ответ: {L}",
+    "The answer is ({L}). " * 30,  # a Llama loop repeating its answer until the token limit
+]
+UNREAD_MC = ["After comparing the options, the closest match is the one about {O}.",  # ended normally: judge reads it
+             "It is either {L} or {W}; the answer is {L} or {W}.", "The answer is {L}, or possibly {W}."]
 IRREGULAR_MATH = ["The answer is: {A} square units, roughly", "The answer is: {A} or maybe {W}",
                   "The answer is: $\\text{{about }} {A}$"]
 MATH_ENDINGS = [
@@ -41,19 +50,31 @@ MATH_ENDINGS = [
     "**Final Answer:** ${A}$",
     "<think>\nIs it {W}? No, recompute.\n</think>\n\nThe final answer is \\(\\boxed{{{A}}}\\).",
 ]
+UNTIDY_MATH = ["Therefore, ${A}$.", "**{A}**", "答案：${A}$",
+               "$\\boxed{{{W}}}$\n\nWait, I made an arithmetic slip. The answer is ${A}$.",
+               "So the result is $\\boxed{{{A}}}$ and nothing else changes.", "{A}"]
+
+
+def cut_off(rng: random.Random) -> str:
+    """A sample stopped by the token limit: mid-sentence, or in a repetition loop."""
+    if rng.random() < 0.5:
+        text = FILLER * 20
+        return text[:rng.randrange(len(text) // 2, len(text))].rstrip(" .")
+    return FILLER * 3 + "Wait, let me re-check that step once more. " * rng.randint(30, 60)
 
 
 def math_problem(rng: random.Random) -> tuple[str, list[str], list[str]]:
     """A gold answer, equivalent ways to write it, and plausible wrong answers."""
     a, b = rng.randint(2, 40), rng.randint(2, 40)
+    b += b == a  # so that no "wrong" form equals the gold one
     kind = rng.randrange(8)
     if kind == 0:
         value = a * b
-        return str(value), [str(value), f"{value}.0", f"\\text{{{value}}}"], [str(value + 1), str(a + b), str(a)]
+        return str(value), [str(value), f"{value}.0", f"\\text{{{value}}}"], [str(value + 1), str(a + b + 1), str(a)]
     if kind == 1:
         q = b + a + 1
         return (f"\\frac{{{a}}}{{{q}}}", [f"\\frac{{{a}}}{{{q}}}", f"\\dfrac{{{a}}}{{{q}}}", f"{a}/{q}"],
-                [f"\\frac{{{q}}}{{{a}}}", f"\\frac{{{a + 1}}}{{{q}}}", str(round(a / q, 2))])
+                [f"\\frac{{{q}}}{{{a}}}", f"\\frac{{{a + 1}}}{{{q}}}", f"{a / q + 0.001:.3f}"])
     if kind == 2:
         return (f"{a}\\sqrt{{{b + 1}}}", [f"{a}\\sqrt{{{b + 1}}}", f"{a} \\sqrt{{{b + 1}}}"],
                 [f"{b + 1}\\sqrt{{{a}}}", f"{a + 1}\\sqrt{{{b + 1}}}"])
@@ -74,49 +95,65 @@ def sample_text(rng: random.Random, ending: str, **fields: str) -> str:
     return FILLER * rng.randint(3, 12) + "\n\n" + ending.format(**fields)
 
 
-def build_rows(rng: random.Random, problems: int, per_problem: int) -> list[tuple[str, dict]]:
-    """(dataset_type, row) pairs: half math, half multiple choice (MMLU-style 4 options, MMLU-Pro-style 10)."""
+def build_rows(rng: random.Random, problems: int, per_problem: int) -> list[tuple[str, dict, list]]:
+    """(dataset_type, row, labels) triples: half math, half multiple choice (MMLU-style 4 options, MMLU-Pro-style 10);
+    labels: per sample True/False when its ending states a right/wrong answer, None when no grader could say."""
     rows = []
     for index in range(problems):
         samples: list[str | None] = []
+        labels: list[bool | None] = []
         if index % 2 == 0:
             gold, forms, wrong = math_problem(rng)
             for _ in range(per_problem):
                 roll = rng.random()
+                answer = rng.choice(forms) if rng.random() < 0.5 else rng.choice(wrong)
+                label = answer in forms
                 if roll < 0.01:
                     samples.append(None)  # failed generation
+                    label = None
                 elif roll < 0.04:
-                    samples.append(FILLER * 20)  # truncated at max tokens: no final answer
+                    samples.append(cut_off(rng))
+                    label = None
                 elif roll < 0.05:  # worded or hedged answers
-                    samples.append(sample_text(rng, rng.choice(IRREGULAR_MATH), A=rng.choice(forms + wrong),
-                                               W=rng.choice(wrong)))
+                    samples.append(sample_text(rng, rng.choice(IRREGULAR_MATH), A=answer, W=rng.choice(wrong)))
+                    label = None
+                elif roll < 0.15:
+                    samples.append(sample_text(rng, rng.choice(UNTIDY_MATH), A=answer, W=rng.choice(wrong)))
                 else:
-                    answer = rng.choice(forms) if roll < 0.55 else rng.choice(wrong)
                     samples.append(sample_text(rng, rng.choice(MATH_ENDINGS), A=answer, W=rng.choice(wrong)))
-            rows.append(("math", {"instruction": f"Problem {index}", "answer": gold, "samples": samples}))
+                labels.append(label)
+            rows.append(("math", {"instruction": f"Problem {index}", "answer": gold, "samples": samples}, labels))
             continue
         options = [f"option text {index}-{k}" for k in range(rng.choice((4, 10)))]
         letters = "".join(chr(65 + k) for k in range(len(options)))
         gold = rng.choice(letters)
         for _ in range(per_problem):
             roll = rng.random()
+            letter = gold if rng.random() < 0.5 else rng.choice(letters)
+            fields = {"L": letter, "l": letter.lower(), "W": rng.choice(letters.replace(letter, "")),
+                      "O": options[letters.index(letter)]}
+            label = letter == gold
             if roll < 0.01:
                 samples.append(None)
+                label = None
             elif roll < 0.03:
-                samples.append(FILLER * 20)
+                samples.append(cut_off(rng))
+                label = None
             elif roll < 0.035:
-                samples.append(sample_text(rng, IRREGULAR_MC, L=gold, W=rng.choice(letters.replace(gold, ""))))
+                samples.append(sample_text(rng, rng.choice(UNREAD_MC), **fields))
+                label = None
+            elif roll < 0.15:
+                samples.append(sample_text(rng, rng.choice(UNTIDY_MC), **fields))
             else:
-                letter = gold if roll < 0.55 else rng.choice(letters)
-                samples.append(sample_text(rng, rng.choice(MC_ENDINGS), L=letter, W=rng.choice(letters),
-                                           O=options[letters.index(letter)]))
+                samples.append(sample_text(rng, rng.choice(MC_ENDINGS), **fields))
+            labels.append(label)
         dataset_type = "mmlu_pro" if len(options) == 10 else "mmlu"
         rows.append((dataset_type, {"instruction": f"Question {index}", "answer": gold, "options": options,
-                                    "samples": samples}))
+                                    "samples": samples}, labels))
     return rows
 
 
-def run_cli(rows: list[tuple[str, dict]], parallel: int) -> float:
+def run_cli(rows: list[tuple[str, dict, list]], parallel: int) -> float:
     """Seconds the real CLI takes (load, grade, save) on the math rows and on the MCQ rows."""
     import datasets
 
@@ -125,7 +162,7 @@ def run_cli(rows: list[tuple[str, dict]], parallel: int) -> float:
     total = 0.0
     with tempfile.TemporaryDirectory() as folder:
         for name, kinds in (("math", ("math",)), ("mmlu_pro", ("mmlu", "mmlu_pro"))):
-            subset = [row for kind, row in rows if kind in kinds]
+            subset = [row for kind, row, _ in rows if kind in kinds]
             if name == "mmlu_pro":
                 subset = [{**row, "options": row["options"] + [""] * (10 - len(row["options"]))} for row in subset]
             source = os.path.join(folder, name)
@@ -146,20 +183,33 @@ def main() -> None:
     parser.add_argument("--cli", action="store_true", help="also time the full CLI (dataset load and save included)")
     args = parser.parse_args()
     rows = build_rows(random.Random(0), args.samples // args.per_problem, args.per_problem)
-    total = sum(len(row["samples"]) for _, row in rows)
+    total = sum(len(row["samples"]) for _, row, _ in rows)
+    load = os.getloadavg()
     started = time.perf_counter()
     methods: Counter = Counter()
+    wrong: Counter = Counter()
     targets = 0
     for kind in ("math", "mmlu", "mmlu_pro"):
-        subset = [row for row_kind, row in rows if row_kind == kind]
-        graded = grading.grade_rows(subset, kind, args.parallel, lambda n: None)
+        subset = [(row, labels) for row_kind, row, labels in rows if row_kind == kind]
+        graded = grading.grade_rows([row for row, _ in subset], kind, args.parallel, lambda n: None)
         methods.update(g.method for grades in graded for g in grades)
         targets += len(grading.fallback_targets(graded, "auto"))
+        for grades, (_, labels) in zip(graded, subset):
+            for grade, label in zip(grades, labels):
+                if grade.method != "procedural":
+                    continue
+                if grade.correct and label is not True:
+                    wrong["false positive"] += 1
+                elif not grade.correct and label is True:
+                    wrong["false negative"] += 1
+                elif label is None:
+                    wrong["irregular answer decided incorrect"] += 1
     elapsed = time.perf_counter() - started
     print(f"samples: {total} ({len(rows)} problems, half math, half MCQ), workers: {args.parallel}, "
-          f"CPUs: {os.cpu_count()}")
+          f"CPUs: {os.cpu_count()}, load average before: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(f"procedural grading: {elapsed:.1f} s, {total / elapsed:.0f} samples/s")
-    print(f"methods: {dict(methods)}")
+    print(f"methods: {dict(methods)}; undecided: {100 * methods['undecided'] / total:.2f}% of samples")
+    print(f"procedural grades against the synthetic labels: {dict(wrong) or 'all right'}")
     print(f"--llm_fallback auto would make {targets} LLM calls: {100 * targets / total:.2f} per 100 samples "
           f"(the reference makes 100-200)")
     if args.cli:

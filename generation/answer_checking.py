@@ -14,6 +14,8 @@ from fractions import Fraction
 from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
+from answer_parsing import DANGLING, LATEX_COMMAND
+
 MATH_TIMEOUT_S = 5.0
 HARD_TIMEOUT_FACTOR = 3  # a worker silent for this many soft timeouts is killed
 PRECISION = 60  # significant digits of the value guard
@@ -25,10 +27,27 @@ PLAIN_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
 WORD = re.compile(r"[A-Za-z]{3,}")
 WORD_ANSWER = re.compile(r"[A-Za-z][A-Za-z.,'()-]*")  # a name or phrase (spaces removed): compared without case
-LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+WORD_ANSWER_TOKEN = re.compile(r"[a-z]+")
 ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")
-DANGLING = re.compile(r"[-+*/^=,(]\s*$")
 BASE_NUMBER = re.compile(r"\(?([0-9A-Za-z]+)\)?(?:_\{?(\d+)\}?)?")  # 1011_2, A3_{16}, (101)_{3}
+THOUSANDS_GAP = re.compile(r"(?<=\d),(?:\s|\\[,;: ])+(?=\d)")  # "1, 125" is two numbers; "1,125" may be one
+LIST_NOT_THOUSANDS = re.compile(r"(?<=\d),(?:\s|\\[,;: ])+(?=\d{3}(?!\d))")  # kept apart from "1,125" in keys
+# Units a number may carry ("12 cm", "\text{12 inches}", "5\,\mathrm{m}^2"); other words after a number make a
+# worded answer ("12 apples, roughly"), which the procedural path leaves undecided.
+UNITS = ("mm|cm|dm|m|km|in|inch|inches|ft|foot|feet|yd|yards?|mi|miles?|(?:milli|centi|kilo)?(?:meters?|metres?)"
+         "|(?:square|sq\.?|cubic)\s+(?:units?|mm|cm|m|km|in|inch|inches|ft|feet|foot|yards?|miles?|meters?|metres?)"
+         "|units?|degrees?|deg|rad|radians?|dollars?|cents?|euros?|s|sec|seconds?|min|minutes?|h|hr|hrs|hours?|days?"
+         "|weeks?|months?|years?|g|kg|mg|grams?|kilograms?|lbs?|pounds?|oz|ounces?|l|ml|liters?|litres?|gallons?"
+         "|mph|km/h|m/s|ways|times")
+UNIT_WORD = re.compile(f"(?:{UNITS})|square|cubic", re.IGNORECASE)
+WITH_UNIT = re.compile(rf"(.*?\d[^A-Za-z]*?)\s*(?:{UNITS})\.?\s*(?:\^\s*\{{?[23]\}}?|²|³)?\s*\.?", re.IGNORECASE)
+UNIT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}|\\[,;:! ]|~")
+# One-variable inequalities, normalised (no spaces, <= and >=): "x<=3", "-2<x<=5", "3>=x"; and "x \in [1, 2)".
+RELATIONS = (("\\leq", "<="), ("\\le", "<="), ("\\geq", ">="), ("\\ge", ">="), ("\\lt", "<"), ("\\gt", ">"),
+             ("≤", "<="), ("≥", ">="))
+ONE_SIDED = re.compile(r"([a-z])(<=|<|>=|>)([^<>=]+)|([^<>=]+)(<=|<|>=|>)([a-z])")
+TWO_SIDED = re.compile(r"([^<>=]+)(<=|<)([a-z])(<=|<)([^<>=]+)|([^<>=]+)(>=|>)([a-z])(>=|>)([^<>=]+)")
+MEMBER = re.compile(r"[a-z]\\in(.+)")
 
 
 class GradeTimeout(BaseException):
@@ -58,7 +77,7 @@ def math_key(text: str | None) -> str | None:
     """A conservative normal form of a math answer: equal keys mean equal answers (used for voting too)."""
     if text is None:
         return None
-    key = SPACING.sub("", text)
+    key = SPACING.sub("", LIST_NOT_THOUSANDS.sub(";", text))
     key = DEGREES.sub("", key).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("$", "")
     previous = None
     while previous != key:
@@ -70,7 +89,10 @@ def math_key(text: str | None) -> str | None:
 
 def plain_number(text: str) -> Fraction | None:
     """The exact value of a plain decimal number (thousands separators allowed), else None."""
-    text = SPACING.sub("", text).replace("{,}", ",")
+    text = text.replace("{,}", ",").replace(",\\!", ",")
+    if THOUSANDS_GAP.search(text):
+        return None
+    text = SPACING.sub("", text)
     if not PLAIN_NUMBER.fullmatch(text):
         return None
     return Fraction(text.replace(",", ""))
@@ -210,11 +232,52 @@ def is_word_answer(text: str) -> bool:
 
 
 def looks_textual(text: str) -> bool:
-    """Whether an answer is worded ('5 or -3', '\\text{no solution}'), not a number with a unit in \\text{}."""
+    """Whether an answer is worded ('5 or -3', '\\text{no solution}', '\\text{about } 5'), not a number with a unit."""
     plain = ENVIRONMENT.sub("", text)
     outside = LATEX_COMMAND.sub("", TEXT.sub("", plain))
-    inside = " ".join(TEXT.findall(plain))
-    return bool(WORD.search(outside)) or bool(WORD.search(inside)) and not re.search(r"\d", plain)
+    inside = [word for word in WORD.findall(" ".join(TEXT.findall(plain))) if not UNIT_WORD.fullmatch(word)]
+    return bool(WORD.search(outside)) or bool(inside)
+
+
+def without_unit(text: str) -> str | None:
+    """The number of an answer that is a number with a unit ("\\text{12 cm}" -> "12"), else None."""
+    match = WITH_UNIT.fullmatch(UNIT_WRAPPER.sub(lambda m: f" {m.group(1) or ''} ", text).strip())
+    return match.group(1).strip() if match and not re.search(r"[A-Za-z]{2,}", LATEX_COMMAND.sub("", match.group(1)))\
+        else None
+
+
+def as_interval(text: str) -> str | None:
+    """A one-variable inequality as an interval ("x \\le 3" -> "(-\\infty,3]"), else None."""
+    key = SPACING.sub("", text).replace("$", "")
+    for latex, plain in RELATIONS:
+        key = key.replace(latex, plain)
+    member = MEMBER.fullmatch(key)
+    if member:
+        return member.group(1)
+    two = TWO_SIDED.fullmatch(key)
+    if two:
+        low, low_op, _, high_op, high = two.groups()[:5] if two.group(1) else two.groups()[9:4:-1]
+        return ("[" if low_op in ("<=", ">=") else "(") + f"{low},{high}" + ("]" if high_op in ("<=", ">=") else ")")
+    one = ONE_SIDED.fullmatch(key)
+    if not one:
+        return None
+    if one.group(1):
+        op, bound = one.group(2), one.group(3)
+    else:
+        op, bound = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[one.group(5)], one.group(4)
+    closed = "=" in op
+    if op.startswith("<"):
+        return f"(-\\infty,{bound}" + ("]" if closed else ")")
+    return ("[" if closed else "(") + f"{bound},\\infty)"
+
+
+def word_verdict(pred: str, gold: str) -> tuple[bool | None, str]:
+    """Word answers: other words are incorrect; the gold's words among extra ones ("even function") undecided."""
+    gold_words = set(WORD_ANSWER_TOKEN.findall((math_key(gold) or "").lower()))
+    pred_words = set(WORD_ANSWER_TOKEN.findall(TEXT.sub(r" \1 ", pred).lower()))
+    if gold_words and gold_words < pred_words:
+        return None, "answer has words beyond the gold answer"
+    return False, "text answers differ"
 
 
 def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -> tuple[bool | None, str]:
@@ -224,6 +287,16 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
     based = base_verdict(pred, gold)
     if based is not None:
         return based, "base digits"
+    pred_number, gold_number = without_unit(pred), without_unit(gold)
+    if pred_number is not None or gold_number is not None:
+        if pred_number is not None and gold_number is not None and math_key(pred) != math_key(gold):
+            units = [SPACING.sub("", UNIT_WRAPPER.sub(lambda m: m.group(1) or "", t)).lower() for t in (pred, gold)]
+            if units[0].replace(pred_number.replace(" ", ""), "") != units[1].replace(gold_number.replace(" ", ""), ""):
+                return None, "different units"
+        return math_verdict(pred_number or pred, gold_number or gold, timeout)
+    intervals = as_interval(pred), as_interval(gold)
+    if (intervals[0] is None) != (intervals[1] is None):
+        return math_verdict(intervals[0] or pred, intervals[1] or gold, timeout)
     exact_pred, exact_gold = plain_number(pred), plain_number(gold)
     if exact_pred is not None and exact_gold is not None:
         return exact_pred == exact_gold, "exact numbers"
@@ -241,7 +314,7 @@ def _symbolic_verdict(pred: str, gold: str) -> tuple[bool | None, str]:
     from math_verify import verify
 
     if is_word_answer(gold):
-        return False, "text answers differ"
+        return word_verdict(pred, gold)
     gold_expr, pred_expr = parse_math(gold), parse_math(pred)
     if gold_expr is None or pred_expr is None:
         return None, "unparsed " + ("gold" if gold_expr is None else "answer")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from answer_checking import MATH_TIMEOUT_S, choice_correct, math_key, math_verdicts
-from answer_parsing import extract_choice, extract_math, gold_math_answer, valid_letters
+from answer_parsing import extract_choice, gold_math_answer, no_answer_reason, read_math, valid_letters
 from cli_support import UserError
 
 CHOICE_COUNTS = {"gpqa": 4, "gpqa_diamond": 4, "mmlu": 4, "mmlu_pro": 10}  # default option count per benchmark
@@ -83,23 +83,27 @@ def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Call
             if sample is None:
                 grades.append(Graded(None, False, "no_sample"))
             elif dataset_type == "math":
-                pred = extract_math(sample)
-                grade = Graded(pred, False, "no_answer" if pred is None else "undecided")
-                if pred is not None:
-                    pending.setdefault((pred, gold_math_answer(str(row["answer"]))), []).append(grade)
-                grades.append(grade)
+                reading = read_math(sample)
+                if reading.answer is None:
+                    grades.append(unread(sample, None))
+                elif reading.note:
+                    grades.append(Graded(reading.answer, False, "undecided", reading.note))
+                else:
+                    grade = Graded(reading.answer, False, "undecided")
+                    pending.setdefault((reading.answer, gold_math_answer(str(row["answer"]))), []).append(grade)
+                    grades.append(grade)
             else:
                 letters = row_letters(row, dataset_type)
                 choice = extract_choice(sample, letters, row_options(row))
                 if choice.ambiguous:
-                    grades.append(Graded(None, False, "undecided", "several letters in the final statement"))
+                    grades.append(Graded(None, False, "undecided", choice.note))
                 elif choice.letter is None:
-                    grades.append(Graded(None, False, "no_answer"))
+                    grades.append(unread(sample, row_options(row) or list(letters)))
                 else:
                     correct = choice_correct(choice.letter, gold_letter(row["answer"]), letters)
                     grades.append(Graded(choice.letter, correct, "procedural"))
         graded.append(grades)
-        progress(sum(grade.method != "undecided" or dataset_type != "math" for grade in grades))
+        progress(sum(grade.method != "undecided" or bool(grade.note) for grade in grades))
     groups = list(pending.values())
     verdicts = math_verdicts(list(pending), workers, lambda index: progress(len(groups[index])), timeout)
     for grades, (verdict, note) in zip(pending.values(), verdicts):
@@ -107,6 +111,15 @@ def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Call
             grade.correct, grade.note = bool(verdict), note
             grade.method = "undecided" if verdict is None else "procedural"
     return graded
+
+
+def unread(sample: str, options: list | None) -> Graded:
+    """The grade of a sample whose answer was not read: no_answer if it holds none (empty, cut off, a refusal),
+    else undecided (it ended normally, so its answer is there for a judge to read)."""
+    reason = no_answer_reason(sample, options)
+    if reason:
+        return Graded(None, False, "no_answer", reason)
+    return Graded(None, False, "undecided", "no answer statement read")
 
 
 def fallback_targets(graded: list[list[Graded]], mode: str) -> list[tuple[int, int]]:

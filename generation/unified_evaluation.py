@@ -124,10 +124,10 @@ def with_grades(dataset: datasets.Dataset, graded: list[list[grading.Graded]]) -
     return dataset
 
 
-def undecided_reasons(graded: list[list[grading.Graded]]) -> dict[str, int]:
-    """How many samples stayed undecided, per reason."""
+def reasons(graded: list[list[grading.Graded]], method: str) -> dict[str, int]:
+    """How many samples have `method` (undecided, no_answer), per reason."""
     notes: dict[str, int] = {}
-    for grade in (g for grades in graded for g in grades if g.method == "undecided"):
+    for grade in (g for grades in graded for g in grades if g.method == method):
         notes[grade.note or "unknown"] = notes.get(grade.note or "unknown", 0) + 1
     return notes
 
@@ -170,7 +170,8 @@ def grade(args: argparse.Namespace) -> int:
     save_atomic(with_grades(dataset, graded), args.output_path)
     summary = {**grading.summarize(graded, args.dataset_type), "llm_calls": llm["calls"]}
     provenance.update(dataset_type=args.dataset_type, rows=len(rows), summary=summary, llm_fallback=llm,
-                      undecided_reasons=undecided_reasons(graded), method_column=METHOD_COLUMN, timings=timings)
+                      undecided_reasons=reasons(graded, "undecided"),
+                      no_answer_reasons=reasons(graded, "no_answer"), method_column=METHOD_COLUMN, timings=timings)
     provenance.write(provenance_path(args.output_path))
     print(json.dumps(summary, indent=2))
     return exit_code(args, summary, llm)

@@ -193,3 +193,25 @@ def test_fallback_interrupted_keeps_finished_replies(tmp_path):
         assert unified_evaluation.main(args + ["--base_url", server.url]) == 0
         assert len(server.requests) == 2
     assert graded(out)[0]["answer_extraction_method"] == ["llm"] * 3
+
+
+def test_auto_judges_unread_samples_that_ended_normally_only(tmp_path):
+    """Issue 11: a sample that ended normally but states no readable letter goes to the judge under auto; a cut-off
+    or empty one is no_answer and costs no call; with never it stays undecided (False), counted in provenance."""
+    samples = ["The answer is: B", "After comparing them, the closest match is the third option.",
+               "We substitute the values and the numerator becomes", ""]
+    source = save([{**MC_ROWS[0], "samples": samples}], str(tmp_path / "in"))
+    out = str(tmp_path / "out")
+    args = ["-i", source, "-o", out, "-t", "mmlu", "--provider", "openai_compatible"]
+    assert unified_evaluation.main(args + ["--llm_fallback", "never"]) == 0
+    row = graded(out)[0]
+    assert row["answer_extraction_method"] == ["procedural", "undecided", "no_answer", "no_answer"]
+    assert row["answer_correct"] == [True, False, False, False]
+    record = json.load(open(out + ".provenance.json"))
+    assert record["summary"]["methods"]["undecided"] == 1 and record["summary"]["llm_calls"] == 0
+    assert record["undecided_reasons"] == {"no answer statement read": 1}
+    assert record["no_answer_reasons"] == {"cut off mid-sentence": 1, "empty": 1}
+    with LoopbackServer(judge_responder) as server:
+        assert unified_evaluation.main(args + ["--base_url", server.url]) == 0
+        assert len(server.requests) == 1 and "closest match" in server.requests[0]["json"]["messages"][-1]["content"]
+    assert graded(out)[0]["answer_extraction_method"] == ["procedural", "llm", "no_answer", "no_answer"]

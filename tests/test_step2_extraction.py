@@ -69,7 +69,7 @@ CHOICE_TRAPS = [
     ("The answer is B because a car moves.", "ABCD", "B"),  # lm-eval #4188: the article a must not win
     ("The answer is C because I computed the flux.", "ABCDEFGHIJ", "C"),  # the pronoun I must not win
     ("I think the answer is a good one to consider.", "ABCD", None),
-    ("The answer is I think B.", "ABCDEFGHIJ", None),
+    ("The answer is I think B.", "ABCDEFGHIJ", "B"),  # issue 11: a hedge word, not a pronoun answer
     ("The answer is I.", "ABCDEFGHIJ", "I"),
     ("Answer: I", "ABCDEFGHIJ", "I"),
     ("The answer is A because the force is zero.", "ABCD", "A"),
@@ -79,7 +79,7 @@ CHOICE_TRAPS = [
     ("The answer is: E", "ABCDE", "E"),
     ("Answer: (J)", "ABCDEFGHIJ", "J"),
     ("The answer is: (b)", "ABCD", "B"),
-    ("the answer is b", "ABCD", None),
+    ("the answer is b", "ABCD", "B"),  # issue 11: a line-ending lower-case letter
     ("Analysis of All options. Answer: B", "ABCD", "B"),
     ("Apples are Best. Clearly Definitely.", "ABCD", None),
     ("", "ABCD", None),
@@ -94,7 +94,7 @@ CHOICE_TRAPS = [
     ("Final answer: Rome", "ABCD", "C"),  # the option's text itself
     ("The answer is: berlin.", "ABCD", "D"),
     ("The answer is: Atlantis", "ABCD", None),
-    ("I'd pick A", "ABCD", None),  # no explicit statement
+    ("I'd pick A", "ABCD", "A"),  # issue 11: "I pick X" commits
     ("B) Paris is the answer I'd pick, and A) is wrong.", "ABCD", None),
     ("Answers: see above", "ABCD", None),
     ("Let me restate them.\nChoices:\nA) London\nB) Paris\nI am unsure.", "ABCD", None),
@@ -228,7 +228,7 @@ MATH_TRAPS = [
     ("No final statement here, just 12.", None),
     ("The answer is 5. Answer: 6", "5"),  # 'the answer is' outranks a final-answer line
     ("Answer: 6\nMore text.\nAnswer: 7", "7"),
-    ("\\boxed{1} then the answer is 2", "1"),  # \boxed outranks 'the answer is'
+    ("\\boxed{1} then the answer is 2", "2"),  # issue 11: the last committed answer wins (was 1)
     ("unbalanced \\boxed{\\frac{1}{2}", None),
     (None, None),
     ("Final answer:\n\n$$\n2\\sqrt{3}\n$$", "2\\sqrt{3}"),  # a display block on its own lines
@@ -242,7 +242,8 @@ MATH_TRAPS = [
     ("The answer is：$\\frac{1}{2}$", "\\frac{1}{2}"),  # a full-width colon
     # several boxes listed on the final line are one list (two solutions, or a hedge), never just the last one
     ("The solutions are $\\boxed{2}$ and $\\boxed{-3}$.", "2, -3"), ("\\boxed{2}, \\boxed{-3}", "2, -3"),
-    ("So $x=\\boxed{2}$ or $x=\\boxed{-3}$.", "2, -3"), ("\\boxed{3} \\text{ or } \\boxed{4}", "3, 4"),
+    ("So $x=\\boxed{2}$ or $x=\\boxed{-3}$.", "2 or -3"),  # issue 11: boxes joined by "or" are a hedge
+    ("\\boxed{3} \\text{ or } \\boxed{4}", "3 or 4"),
     ("Thus $\\boxed{5}$, that is, $\\boxed{5}$", "5"), ("$\\boxed{5}$, $\\boxed{5}$", "5"),
 ]
 
