@@ -23,7 +23,7 @@ rows = [{"instruction": f"Q{i}: {i} + {i}?", "samples": [f"Step 1.\n\nThe answer
         for i in range(6)]
 datasets.DatasetDict({"data": datasets.Dataset.from_list(rows)}).save_to_disk(f"{work}/in.hf")
 tiny.build_sequence_classifier(f"{work}/seq")
-tiny.build_step_prm(f"{work}/prm")
+tiny.build_qwen2_rm(f"{work}/prm", 2)
 PYEOF
 RMS="Seq=$WORK/seq:sequence_classifier,PRM=$WORK/prm:step_prm"
 $PY generation/unified_RMs_and_LM_Judges.py --dataset_path "$WORK/in.hf" --output_path "$WORK/par.hf" --reward_models "$RMS" --device cuda; echo "parallel rc=$?"

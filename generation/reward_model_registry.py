@@ -17,22 +17,24 @@ KINDS = {
                        "reads the `score` field (the preference score), not `logits`",
     "decision_tree": "RLHFlow multi-objective model (remote code); reads the HelpSteer2 `correctness` attribute "
                      "from the model's attribute rewards",
-    "scalar_head": "AutoModel with the model's own reward head (remote code); reads outputs[0], one scalar per sequence",
+    "scalar_head": "Qwen2.5-Math-RM: transformers' Qwen2Model plus the checkpoint's `score` head "
+                   "(Linear-ReLU-Linear to 1), read at the last token",
     "gpm": "General Preference Model: base LM plus value head (2k dims) and prompt head (k eigenvalues) built locally; "
            "score = mean preference score s(y_i > y_j | x) against the other samples of the same prompt",
     "inform": "INF-ORM: LlamaModel plus a Linear-ReLU-Linear head built locally, pooled at the last token",
     "ldl": "LDL-Reward (label distribution learning): base model plus the regression and gating MLPs of "
            "regression_layer.pt / gating_layer.pt, built locally and pooled at the last token; score = expected "
            "value on [0, 1] of the gated 10-bin rating distribution",
-    "internlm2": "InternLM2 reward (remote code): the chat template plus the model's reward token, "
-                 "batched exactly like its get_score; reads outputs[0]",
-    "step_prm": "Qwen2.5-Math PRM (remote code): steps split on blank lines, joined by <extra_0>; "
-                "per-step softmax P(correct) at each <extra_0>",
+    "internlm2": "InternLM2 reward: the InternLM2 weights mapped onto transformers' LlamaModel (wqkv split per "
+                 "key/value group) plus the checkpoint's `v_head`, read at the reward token appended to the chat",
+    "step_prm": "Qwen2.5-Math PRM: transformers' Qwen2Model plus the checkpoint's `score` head (Linear-ReLU-Linear "
+                "to 2); steps split on blank lines, joined by <extra_0>; per-step softmax P(correct) at each <extra_0>",
     "implicit_prm": "Implicit PRM (Eurus): beta * (log p_policy - log p_reference) summed over the response "
                     "and read at the end of each step",
 }
 PRM_KINDS = ("step_prm", "implicit_prm")
-REMOTE_CODE_KINDS = ("multi_objective", "decision_tree", "scalar_head", "internlm2", "step_prm")
+REMOTE_MODEL_KINDS = ("multi_objective", "decision_tree")  # the model class comes from the checkpoint's own code
+REMOTE_CODE_KINDS = REMOTE_MODEL_KINDS + ("internlm2",)  # internlm2: remote code for its tokenizer only
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def _rm(name: str, hf_id: str, kind: str, **fields) -> RewardModelSpec:
     return RewardModelSpec(name=name, hf_id=hf_id, kind=kind, **fields)
 
 
+INTERNLM2_NOTE = "Remote code only for the tokenizer; the model is loaded natively (its hub code targets transformers 4)."
 GEMMA_ATTN = "eager"  # Gemma-2 RMs: flash_attention_2 or eager, never SDPA (reward-bench #169)
 
 REGISTRY: tuple[RewardModelSpec, ...] = (
@@ -104,16 +107,16 @@ REGISTRY: tuple[RewardModelSpec, ...] = (
         attn=GEMMA_ATTN,
         notes="The card and reward-bench load it with their own LDLRewardModel27B class (Gemma2Model plus heads "
               "stored as .pt files); the reference loaded a plain sequence classifier, whose `score` head is random."),
-    _rm("QwenPRM", "Qwen/Qwen2.5-Math-PRM-7B", "step_prm", trust_remote_code=True, memory_gb=17.0, params_b=7.1,
+    _rm("QwenPRM", "Qwen/Qwen2.5-Math-PRM-7B", "step_prm", memory_gb=17.0, params_b=7.1,
         system_prompt=QWEN_MATH_SYSTEM,
         input_format="system (card prompt) + user + assistant steps joined by <extra_0> plus a final <extra_0>",
         notes="Card: steps split on blank lines ('\\n\\n') and the boxed system prompt. The reference split on every "
               "line and used 'Please reason step by step.'"),
-    _rm("Qwen72B", "Qwen/Qwen2.5-Math-RM-72B", "scalar_head", trust_remote_code=True, memory_gb=150.0,
+    _rm("Qwen72B", "Qwen/Qwen2.5-Math-RM-72B", "scalar_head", memory_gb=150.0,
         params_b=72.7, system_prompt=QWEN_MATH_SYSTEM,
         input_format="system (card prompt) + user + assistant, tokenised once",
         notes="Card system prompt; the reference used 'Please reason step by step.' and averaged outputs[0]."),
-    _rm("Qwen72BPRM", "Qwen/Qwen2.5-Math-PRM-72B", "step_prm", trust_remote_code=True, memory_gb=150.0,
+    _rm("Qwen72BPRM", "Qwen/Qwen2.5-Math-PRM-72B", "step_prm", memory_gb=150.0,
         params_b=72.7, system_prompt=QWEN_MATH_SYSTEM,
         input_format="system (card prompt) + user + assistant steps joined by <extra_0> plus a final <extra_0>",
         notes="The reference never treated it as a PRM, so every score was None. Same calling as QwenPRM."),
@@ -127,9 +130,9 @@ REGISTRY: tuple[RewardModelSpec, ...] = (
         input_format="user + assistant steps joined by '\\n\\n' (policy and reference model see the same ids)",
         notes="As EurusPRMStage1."),
     _rm("InternLM2RewardModel", "internlm/internlm2-20b-reward", "internlm2", trust_remote_code=True,
-        dtype="float16", memory_gb=45.0, params_b=19.9),
+        dtype="float16", memory_gb=45.0, params_b=19.9, notes=INTERNLM2_NOTE),
     _rm("InternLM2Reward7B", "internlm/internlm2-7b-reward", "internlm2", trust_remote_code=True, dtype="float16",
-        memory_gb=17.0, params_b=7.7),
+        memory_gb=17.0, params_b=7.7, notes=INTERNLM2_NOTE),
     _rm("DecisionTreeReward8B", "RLHFlow/Decision-Tree-Reward-Llama-3.1-8B", "decision_tree",
         trust_remote_code=True,
         notes="The reference called compare(x, y, y) one sample at a time and kept the correctness attribute; "

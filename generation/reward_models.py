@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 import gc
-import glob
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cli_support import error_line
-from reward_model_registry import RewardModelSpec
+from reward_model_native import (checkpoint_file, load_internlm2, read_checkpoint_tensors, read_config,
+                                 restore_buffers)
+from reward_model_registry import REMOTE_MODEL_KINDS, RewardModelSpec
 
 STEP_TOKEN = "<extra_0>"
-MASK_POOLING_KINDS = ("multi_objective", "decision_tree", "scalar_head", "internlm2")  # remote heads pool by mask
-LOCAL_HEAD_KINDS = ("gpm", "inform", "ldl")  # a base model plus heads built here from the checkpoint's files
+# a transformers base model plus heads built here from the checkpoint's own tensors (no remote code)
+LOCAL_HEAD_KINDS = ("gpm", "inform", "ldl", "step_prm", "scalar_head", "internlm2")
+HEAD_OUTPUTS = {"step_prm": 2, "scalar_head": 1}  # Qwen2.5-Math PRM / RM: score = Linear-ReLU-Linear to 2 / 1
 AUTO_CLASSES = {"sequence_classifier": "AutoModelForSequenceClassification",
                 "multi_objective": "AutoModelForSequenceClassification",
                 "decision_tree": "AutoModelForSequenceClassification",
@@ -80,7 +81,7 @@ def resolve_attn(spec: RewardModelSpec, options: ScoreOptions) -> str | None:
             return "flash_attention_2"
     if spec.attn:
         return spec.attn
-    return None if spec.trust_remote_code else "sdpa"
+    return None if uses_remote_model(spec) else "sdpa"
 
 
 def cut_middle(ids: list[int], max_len: int, keep_head: int) -> tuple[list[int], Callable[[int], int | None]]:
@@ -109,19 +110,19 @@ class Scorer:
     """A loaded reward model of any kind: encode() one pair, forward() a batch, close() to free memory."""
 
     def __init__(self, spec: RewardModelSpec, options: ScoreOptions) -> None:
-        self._init_tokenizer(spec, options)
         if spec.trust_remote_code:
             add_remote_code_shims()
+        self._init_tokenizer(spec, options)
+        self.reward_token_id = self._internlm2_reward_token() if spec.kind == "internlm2" else None
+        self.heads = None
         self.model = self._load(spec.hf_id, spec.kind)
         self.pad_id = self._pick_pad()
         self.model.config.pad_token_id = self.pad_id  # the pooling of HF and remote heads compares against it
         self.reference = self._load(spec.reference_model, "causal_lm") if spec.kind == "implicit_prm" else None
-        self.heads = self._load_heads() if spec.kind in LOCAL_HEAD_KINDS else None
+        if spec.kind in LOCAL_HEAD_KINDS and self.heads is None:
+            self.heads = self._load_heads()
         self.expected_bos = self._template_bos()
         self.step_id = self._special_id(STEP_TOKEN) if spec.kind == "step_prm" else None
-        self.reward_token_id = getattr(self.model, "reward_token_id", None) if spec.kind == "internlm2" else None
-        if spec.kind == "internlm2" and self.reward_token_id is None:
-            raise RuntimeError(f"{spec.hf_id} has no reward_token_id; is it an InternLM2 reward model?")
 
     # ---- loading -------------------------------------------------------------------------------------------
     def _init_tokenizer(self, spec: RewardModelSpec, options: ScoreOptions) -> None:
@@ -134,14 +135,28 @@ class Scorer:
         self.tokenizer = AutoTokenizer.from_pretrained(spec.hf_id, revision=spec.revision,
                                                        trust_remote_code=spec.trust_remote_code)
 
+    def _internlm2_reward_token(self) -> int:
+        """The reward token id InternLM2 reward models append to every chat (config.json `reward_token_id`)."""
+        token_id = read_config(self.spec.hf_id, self.spec.revision).get("reward_token_id")
+        if not isinstance(token_id, int):
+            raise RuntimeError(f"{self.spec.hf_id} has no reward_token_id in its config; "
+                               "is it an InternLM2 reward model?")
+        return token_id
+
     def _load(self, model_id: str, kind: str):
         """Load weights with the auto class of the kind; refuse a checkpoint whose head would be random."""
         import transformers
 
+        if kind == "internlm2":
+            device = "cpu" if self.options.device_map else self.options.device
+            model, tensors = load_internlm2(model_id, self.spec.revision, self.dtype, device)
+            self.heads = linear_layer(self.torch, tensors["v_head.weight"]).to(device=device, dtype=self.dtype)
+            return model
+        remote = uses_remote_model(self.spec) and kind != "causal_lm"
         auto = AUTO_CLASSES.get(kind, "AutoModel")
-        kwargs: dict[str, Any] = dict(revision=self.spec.revision, trust_remote_code=self.spec.trust_remote_code,
-                                      dtype=self.dtype, output_loading_info=True)
-        if kind == "sequence_classifier" and not self.spec.trust_remote_code:
+        kwargs: dict[str, Any] = dict(revision=self.spec.revision, trust_remote_code=remote, dtype=self.dtype,
+                                      output_loading_info=True)
+        if kind == "sequence_classifier" and not remote:
             kwargs["num_labels"] = 1  # remote heads (URM) size their outputs from their own config: keep it
         attn = resolve_attn(self.spec, self.options)
         if attn:
@@ -157,6 +172,12 @@ class Scorer:
         if unused and kind not in LOCAL_HEAD_KINDS:
             raise RuntimeError(f"{model_id}: checkpoint weights {unused[:5]} are unused by {type(model).__name__}; "
                                f"wrong loader kind, or remote code not trusted?")
+        if remote:
+            model.config.use_cache = False  # legacy code builds DynamicCache.from_legacy_cache when it is on
+            restored = restore_buffers(model, f"{self.spec.name} ({model_id})")
+            if restored:
+                print(f"{self.spec.name}: restored {restored} non-persistent buffer(s) that transformers left "
+                      "uninitialised in the remote code's modules")
         if not self.options.device_map:
             model = model.to(self.options.device)
         return model.eval()
@@ -195,6 +216,7 @@ class Scorer:
                                          for name in ("value", "prompt")})
         else:
             heads = mlp_from_state(torch, tensors, "score.", torch.nn.ReLU)
+            check_head(heads, self.model.config.hidden_size, HEAD_OUTPUTS.get(kind, 1), f"{self.spec.hf_id} score")
         return heads.to(device=self.input_device, dtype=self.dtype).eval()
 
     @property
@@ -303,31 +325,29 @@ class Scorer:
         last = mask.sum(-1) - 1
         # Causal models with right padding: real tokens never attend to the pads after them, so no mask is needed
         # (and the fast causal attention kernels apply). Heads whose own pooling reads the mask still get it.
-        remote_pooling = self.spec.kind in MASK_POOLING_KINDS or self.spec.trust_remote_code
-        self.model_mask = mask if remote_pooling else None
+        self.model_mask = mask if uses_remote_model(self.spec) else None
         with torch.no_grad():
             kind = self.spec.kind
-            if kind == "step_prm":
-                return self._step_probs(ids, mask)
             if kind == "implicit_prm":
                 return self._implicit(batch, ids)
             if kind in LOCAL_HEAD_KINDS:
-                hidden = self.model(input_ids=ids, attention_mask=self.model_mask).last_hidden_state
+                hidden = self.model(input_ids=ids, attention_mask=self.model_mask, use_cache=False).last_hidden_state
                 # with device_map the last hidden state may sit on another GPU than the heads
                 hidden = hidden.to(self.input_device)
+                if kind == "step_prm":
+                    return self._step_probs(self.heads(hidden.to(self.dtype)), ids, mask)
                 pooled = hidden[torch.arange(len(batch), device=hidden.device), last.to(hidden.device)]
-                if kind == "inform":
+                if kind in ("inform", "scalar_head", "internlm2"):
                     return self.heads(pooled.to(self.dtype)).float()[:, 0].tolist()
                 if kind == "ldl":
                     return self._ldl(pooled)
                 return self._gpm(batch, hidden, pooled)
-            out = self.model(input_ids=ids, attention_mask=self.model_mask)
-            values = self._read(out, last)
+            out = self.model(input_ids=ids, attention_mask=self.model_mask, use_cache=False)
+            values = self._read(out)
         return values.float().tolist()
 
-    def _read(self, out, last):
+    def _read(self, out):
         """The field the kind reads: score, an attribute, or the first output column, as a [B] tensor."""
-        torch = self.torch
         if self.spec.kind == "multi_objective":
             return out.score.reshape(out.score.shape[0], -1)[:, 0]
         if self.spec.kind == "decision_tree":
@@ -336,18 +356,10 @@ class Scorer:
             names = tuple(getattr(self.model, "attributes", None) or HELPSTEER_ATTRIBUTES)
             return rewards[:, names.index("correctness")]
         values = out.logits if getattr(out, "logits", None) is not None else out[0]
-        per_token = values.dim() == 3 or (values.dim() == 2 and values.shape[1] == int(last.max()) + 1 > 1)
-        if per_token and self.spec.kind in ("scalar_head", "internlm2"):  # remote heads that return every position
-            values = values.reshape(values.shape[0], values.shape[1], -1)[:, :, 0]
-            return values[torch.arange(values.shape[0], device=values.device), last.to(values.device)]
         return values.reshape(values.shape[0], -1)[:, 0]
 
-    def _step_probs(self, ids, mask) -> list[list[float]]:
-        """Qwen PRM: P(class 1) at every step token."""
-        out = self.model(input_ids=ids, attention_mask=self.model_mask)
-        logits = out.logits if getattr(out, "logits", None) is not None else out[0]
-        if logits.dim() != 3 or logits.shape[-1] != 2:
-            raise RuntimeError(f"{self.spec.hf_id}: expected per-token 2-class logits, got shape {tuple(logits.shape)}")
+    def _step_probs(self, logits, ids, mask) -> list[list[float]]:
+        """Qwen PRM: P(class 1) of the per-token 2-class logits at every step token."""
         probs = logits.float().softmax(-1)[..., 1]
         at_step = (ids == self.step_id) & (mask == 1)
         results = [probs[row][at_step[row].to(probs.device)].tolist() for row in range(ids.shape[0])]
@@ -362,7 +374,7 @@ class Scorer:
 
         def token_logps(model):
             """Log-probability of each next token under model, [B, T-1]."""
-            logits = model(input_ids=ids.to(model.get_input_embeddings().weight.device)).logits.float()
+            logits = model(input_ids=ids.to(model.get_input_embeddings().weight.device), use_cache=False).logits.float()
             targets = ids[:, 1:].to(logits.device)
             picked = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
             return (picked - torch.logsumexp(logits[:, :-1], dim=-1)).to(ids.device)
@@ -410,8 +422,14 @@ class Scorer:
             self.torch.cuda.empty_cache()
 
 
+def uses_remote_model(spec: RewardModelSpec) -> bool:
+    """Whether the model class comes from the checkpoint's own (remote) code rather than from transformers."""
+    return spec.trust_remote_code and spec.kind in REMOTE_MODEL_KINDS + ("sequence_classifier",)
+
+
 def add_remote_code_shims() -> None:
-    """Names that older remote reward-model code imports and transformers 5 dropped (docstring constants only)."""
+    """Names that older remote reward-model code imports and transformers 5 dropped (docstring constants only);
+    installed before anything imports remote code (preflight included)."""
     import importlib
 
     for module_name, constant in (("transformers.models.llama.modeling_llama", "LLAMA_INPUTS_DOCSTRING"),
@@ -431,6 +449,14 @@ def mlp_from_state(torch, state: dict, prefix: str, activation) -> Any:
     return torch.nn.Sequential(*layers[:-1])
 
 
+def check_head(head, hidden: int, outputs: int, label: str) -> None:
+    """A checkpoint head must read the trunk's hidden size and give the kind's number of outputs."""
+    linears = [m for m in head.modules() if hasattr(m, "in_features")]
+    if not linears or linears[0].in_features != hidden or linears[-1].out_features != outputs:
+        shapes = [tuple(m.weight.shape) for m in linears]
+        raise RuntimeError(f"{label} head has Linear shapes {shapes}; expected input {hidden} and {outputs} output(s)")
+
+
 def linear_layer(torch, weight, bias=None) -> Any:
     """A Linear layer holding the given checkpoint tensors."""
     layer = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
@@ -438,43 +464,6 @@ def linear_layer(torch, weight, bias=None) -> Any:
     if bias is not None:
         layer.bias.data = bias
     return layer
-
-
-def checkpoint_file(model_id: str, revision: str | None, filename: str) -> str:
-    """Path of one file of a checkpoint: in its local folder, or fetched into the hub cache."""
-    if os.path.isdir(model_id):
-        return os.path.join(model_id, filename)
-    from huggingface_hub import hf_hub_download
-
-    return hf_hub_download(model_id, filename, revision=revision)
-
-
-def read_checkpoint_tensors(model_id: str, revision: str | None, prefixes: tuple[str, ...]) -> dict:
-    """Tensors whose names start with one of prefixes, read from a local folder or the hub cache."""
-    from safetensors import safe_open
-
-    if os.path.isdir(model_id):
-        files = sorted(glob.glob(os.path.join(model_id, "*.safetensors")))
-    else:
-        from huggingface_hub import hf_hub_download
-
-        try:
-            index = hf_hub_download(model_id, "model.safetensors.index.json", revision=revision)
-            with open(index, encoding="utf-8") as handle:
-                weight_map = json.load(handle)["weight_map"]
-            names = sorted({f for k, f in weight_map.items() if k.startswith(prefixes)})
-        except Exception:  # single-file checkpoint: no index
-            names = ["model.safetensors"]
-        files = [hf_hub_download(model_id, name, revision=revision) for name in names]
-    tensors = {}
-    for path in files:
-        with safe_open(path, framework="pt") as handle:
-            for key in handle.keys():
-                if key.startswith(prefixes):
-                    tensors[key] = handle.get_tensor(key)
-    if not tensors:
-        raise RuntimeError(f"{model_id}: checkpoint has no tensors named {'/'.join(prefixes)}*")
-    return tensors
 
 
 def is_oom(err: BaseException) -> bool:

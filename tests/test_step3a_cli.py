@@ -29,7 +29,7 @@ def rms(tmp_path_factory) -> dict[str, str]:
     """Tiny models as NAME=PATH:KIND entries."""
     root = str(tmp_path_factory.mktemp("cli-rms"))
     return {"seq": f"TinySeq={tiny.build_sequence_classifier(f'{root}/seq')}:sequence_classifier",
-            "prm": f"TinyPRM={tiny.build_step_prm(f'{root}/prm')}:step_prm",
+            "prm": f"TinyPRM={tiny.build_qwen2_rm(f'{root}/prm', 2)}:step_prm",
             "gpm": f"TinyGPM={tiny.build_custom_head(f'{root}/gpm', 'gpm')}:gpm",
             "gpm_path": f"{root}/gpm"}
 

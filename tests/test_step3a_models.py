@@ -32,11 +32,11 @@ def models(tmp_path_factory) -> dict[str, RewardModelSpec]:
                                  "sequence_classifier", attn="eager"),
         "gated": RewardModelSpec("gated", tiny.build_multi_objective(f"{root}/gated"), "multi_objective", **remote),
         "tree": RewardModelSpec("tree", tiny.build_multi_objective(f"{root}/tree"), "decision_tree", **remote),
-        "scalar": RewardModelSpec("scalar", tiny.build_scalar_head(f"{root}/scalar"), "scalar_head",
-                                  system_prompt="Please reason step by step.", **remote),
-        "intern": RewardModelSpec("intern", tiny.build_internlm2(f"{root}/intern"), "internlm2", **remote),
-        "prm": RewardModelSpec("prm", tiny.build_step_prm(f"{root}/prm"), "step_prm",
-                               system_prompt="Please reason step by step.", **remote),
+        "scalar": RewardModelSpec("scalar", tiny.build_qwen2_rm(f"{root}/scalar", 1), "scalar_head",
+                                  system_prompt="Please reason step by step."),
+        "intern": RewardModelSpec("intern", tiny.build_internlm2(f"{root}/intern"), "internlm2"),
+        "prm": RewardModelSpec("prm", tiny.build_qwen2_rm(f"{root}/prm", 2), "step_prm",
+                               system_prompt="Please reason step by step."),
         "eurus": RewardModelSpec("eurus", policy, "implicit_prm", reference_model=reference),
         "gpm": RewardModelSpec("gpm", tiny.build_custom_head(f"{root}/gpm", "gpm"), "gpm"),
         "inform": RewardModelSpec("inform", tiny.build_custom_head(f"{root}/inform", "inform"), "inform"),
@@ -102,18 +102,6 @@ def test_token_layout_step_prm_and_internlm2(models):
         assert enc.ids[-1] == scorer.reward_token_id and enc.ids[-2] == scorer.tokenizer.eos_token_id
     finally:
         scorer.close()
-
-
-def test_internlm2_batched_matches_card_get_score(models):
-    """Batched scores equal the remote code's own get_score(tokenizer, chat), one chat at a time."""
-    run = score_items(models["intern"], ITEMS, options(max_input_length=4096))
-    scorer = Scorer(models["intern"], options())
-    try:
-        expected = [scorer.model.get_score(scorer.tokenizer, [{"role": "user", "content": q},
-                                                              {"role": "assistant", "content": a}]) for q, a in ITEMS]
-    finally:
-        scorer.close()
-    assert run.results == pytest.approx(expected, abs=1e-5)
 
 
 def test_padding_never_moves_the_pooled_token(tmp_path):
