@@ -63,6 +63,24 @@ def read_checkpoint_tensors(model_id: str, revision: str | None, prefixes: tuple
     return tensors
 
 
+def tensor_names(model_id: str, revision: str | None) -> set[str]:
+    """Names of a checkpoint's tensors, from its safetensors index (or the single file's header)."""
+    from safetensors import safe_open
+
+    try:
+        with open(checkpoint_file(model_id, revision, "model.safetensors.index.json"), encoding="utf-8") as handle:
+            return set(json.load(handle)["weight_map"])
+    except Exception:  # noqa: BLE001 - no index: a single-file checkpoint
+        pass
+    files = (sorted(glob.glob(os.path.join(model_id, "*.safetensors"))) if os.path.isdir(model_id)
+             else [checkpoint_file(model_id, revision, "model.safetensors")])
+    names: set[str] = set()
+    for path in files:
+        with safe_open(path, framework="pt") as handle:
+            names.update(handle.keys())
+    return names
+
+
 @contextlib.contextmanager
 def parameters_on_meta() -> Iterator[None]:
     """Build modules whose parameters live on the meta device (no memory) while buffers are computed on the CPU."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 import gc
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cli_support import error_line
 from reward_model_native import (checkpoint_file, load_internlm2, read_checkpoint_tensors, read_config,
-                                 restore_buffers)
+                                 restore_buffers, tensor_names)
 from reward_model_registry import REMOTE_MODEL_KINDS, RewardModelSpec
 
 STEP_TOKEN = "<extra_0>"
@@ -425,6 +426,35 @@ class Scorer:
 def uses_remote_model(spec: RewardModelSpec) -> bool:
     """Whether the model class comes from the checkpoint's own (remote) code rather than from transformers."""
     return spec.trust_remote_code and spec.kind in REMOTE_MODEL_KINDS + ("sequence_classifier",)
+
+
+NATIVE_HEADS = {"step_prm": "score.", "scalar_head": "score.", "internlm2": "v_head."}  # head tensors of native kinds
+
+
+def check_loadable(spec: RewardModelSpec) -> None:
+    """Fail before any work when spec cannot be loaded: no such folder, not cached offline, no access, head weights
+    missing, or remote code that cannot be imported here (shims are installed first, as for loading)."""
+    from transformers import AutoConfig
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    if spec.trust_remote_code:
+        add_remote_code_shims()
+    for model_id in filter(None, (spec.hf_id, spec.reference_model)):
+        if model_id.startswith(("/", ".", "~")) and not os.path.isdir(model_id):
+            raise RuntimeError(f"folder {model_id} does not exist")
+        if model_id == spec.hf_id and spec.kind in NATIVE_HEADS:
+            raw = read_config(model_id, spec.revision)
+            if spec.kind == "internlm2" and raw.get("model_type") != "internlm2":
+                raise RuntimeError(f"{model_id} has model_type {raw.get('model_type')!r}, not internlm2")
+            if not any(name.startswith(NATIVE_HEADS[spec.kind]) for name in tensor_names(model_id, spec.revision)):
+                raise RuntimeError(f"{model_id} has no {NATIVE_HEADS[spec.kind]}* head weights; "
+                                   f"not a {spec.kind} checkpoint")
+            continue
+        remote = uses_remote_model(spec) and model_id == spec.hf_id
+        config = AutoConfig.from_pretrained(model_id, revision=spec.revision, trust_remote_code=remote)
+        remote_class = (getattr(config, "auto_map", None) or {}).get(AUTO_CLASSES.get(spec.kind, "AutoModel"))
+        if remote and remote_class:  # fetches the model's code and checks its imports (sklearn for decision trees)
+            get_class_from_dynamic_module(remote_class, model_id, revision=spec.revision)
 
 
 def add_remote_code_shims() -> None:

@@ -9,7 +9,7 @@ from cli_support import Provenance, UserError, error_line, positive_int, run_mai
 from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, push_to_hub,
                         save_atomic)
 from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
-from reward_models import AUTO_CLASSES, TORCH_DTYPES, ScoreOptions
+from reward_models import TORCH_DTYPES, ScoreOptions, check_loadable
 from verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
 DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemma,ArmorRM,QwenPRM,EurusPRMStage1,"
@@ -127,24 +127,12 @@ def load_rows(args: argparse.Namespace):
 
 
 def preflight(specs) -> None:
-    """Fail before any work when a reward model cannot be loaded: bad path, not cached offline, no access, or remote
-    code that imports a package missing here."""
-    from transformers import AutoConfig
-    from transformers.dynamic_module_utils import get_class_from_dynamic_module
-
+    """Fail before any work when a reward model cannot be loaded (see reward_models.check_loadable)."""
     for spec in specs:
-        for model_id in filter(None, (spec.hf_id, spec.reference_model)):
-            if model_id.startswith(("/", ".", "~")) and not os.path.isdir(model_id):
-                raise UserError(f"reward model {spec.name} cannot be loaded: folder {model_id} does not exist")
-            try:
-                config = AutoConfig.from_pretrained(model_id, revision=spec.revision,
-                                                    trust_remote_code=spec.trust_remote_code)
-                remote_class = (getattr(config, "auto_map", None) or {}).get(AUTO_CLASSES.get(spec.kind, "AutoModel"))
-                if spec.trust_remote_code and remote_class and model_id == spec.hf_id:
-                    # fetches the model's code and checks its imports (e.g. sklearn for the decision-tree RMs)
-                    get_class_from_dynamic_module(remote_class, model_id, revision=spec.revision)
-            except Exception as err:  # noqa: BLE001 - any reason is reported to the user
-                raise UserError(f"reward model {spec.name} ({model_id}) cannot be loaded: {error_line(err)}") from err
+        try:
+            check_loadable(spec)
+        except Exception as err:  # noqa: BLE001 - any reason is reported to the user
+            raise UserError(f"reward model {spec.name} cannot be loaded ({spec.hf_id}): {error_line(err)}") from err
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,8 @@ def test_verifiers_md_matches_the_registries():
 def test_registration_by_path_and_file(tmp_path):
     """NAME=PATH:KIND and --rm_registry entries resolve; bad ones name what is wrong."""
     spec = parse_path_spec(f"Mine={tmp_path}:step_prm")
-    assert spec.hf_id == str(tmp_path) and spec.trust_remote_code and spec.is_prm
+    assert spec.hf_id == str(tmp_path) and not spec.trust_remote_code and spec.is_prm  # loaded natively
+    assert parse_path_spec(f"Gated={tmp_path}:multi_objective").trust_remote_code
     assert not parse_path_spec(f"Plain={tmp_path}:sequence_classifier").trust_remote_code
     path = tmp_path / "reg.json"
     path.write_text(json.dumps([{"name": "Eu", "hf_id": "a/b", "kind": "implicit_prm", "reference_model": "c/d"}]))

@@ -63,18 +63,23 @@ def legacy_docstring():
             del modeling_llama.LLAMA_INPUTS_DOCSTRING
 
 
-def _remote(path: str, cls: str, auto: str, seed: int = 0, **config_fields) -> str:
-    """Save a model whose legacy class lives in a modeling file in its folder (loaded with trust_remote_code)."""
+def legacy_class(name: str):
+    """A class of the legacy stand-in module (tiny_remote_rm.py), imported as this process's builder code."""
     import importlib
 
+    with legacy_docstring():
+        return getattr(importlib.import_module("tiny_remote_rm"), name)
+
+
+def _remote(path: str, cls: str, auto: str, seed: int = 0, **config_fields) -> str:
+    """Save a model whose legacy class lives in a modeling file in its folder (loaded with trust_remote_code)."""
     import torch
 
     torch.manual_seed(seed)
     tok = build_tokenizer(chat_template=SYSTEM_TEMPLATE)
     config = llama_config(len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                           pad_token_id=tok.pad_token_id, use_cache=True, **config_fields)
-    with legacy_docstring():
-        model = getattr(importlib.import_module("tiny_remote_rm"), cls)(config)
+    model = legacy_class(cls)(config)
     model.config.auto_map = {auto: f"modeling_tiny_rm.{cls}"}
     _save(model, tok, path)
     shutil.copy(REMOTE_FILE, os.path.join(path, "modeling_tiny_rm.py"))
