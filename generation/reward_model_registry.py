@@ -10,31 +10,48 @@ from cli_support import UserError
 
 QWEN_MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
-# Loader kinds: how a checkpoint is loaded and which output is read. Each kind is implemented once in reward_models.py.
+NATIVE, REMOTE = "native", "remote code"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A loader kind: where its model class comes from, what vLLM has built in for it, how it is read."""
+
+    loading: str
+    text: str
+    vllm: str | None = None  # vLLM's own class used with --rm_backend vllm
+
+
+# Loader kinds: how a checkpoint is loaded and which output is read. Each is one row of LOADERS in reward_models.py.
 KINDS = {
-    "sequence_classifier": "AutoModelForSequenceClassification; reads logits[:, 0] (the raw scalar reward)",
-    "multi_objective": "AutoModelForSequenceClassification with the model's own gating/quantile head (remote code); "
-                       "reads the `score` field (the preference score), not `logits`",
-    "decision_tree": "RLHFlow multi-objective model (remote code); reads the HelpSteer2 `correctness` attribute "
-                     "from the model's attribute rewards",
-    "scalar_head": "Qwen2.5-Math-RM: transformers' Qwen2Model plus the checkpoint's `score` head "
-                   "(Linear-ReLU-Linear to 1), read at the last token",
-    "gpm": "General Preference Model: base LM plus value head (2k dims) and prompt head (k eigenvalues) built locally; "
-           "score = mean preference score s(y_i > y_j | x) against the other samples of the same prompt",
-    "inform": "INF-ORM: LlamaModel plus a Linear-ReLU-Linear head built locally, pooled at the last token",
-    "ldl": "LDL-Reward (label distribution learning): base model plus the regression and gating MLPs of "
-           "regression_layer.pt / gating_layer.pt, built locally and pooled at the last token; score = expected "
-           "value on [0, 1] of the gated 10-bin rating distribution",
-    "internlm2": "InternLM2 reward: the InternLM2 weights mapped onto transformers' LlamaModel (wqkv split per "
-                 "key/value group) plus the checkpoint's `v_head`, read at the reward token appended to the chat",
-    "step_prm": "Qwen2.5-Math PRM: transformers' Qwen2Model plus the checkpoint's `score` head (Linear-ReLU-Linear "
-                "to 2); steps split on blank lines, joined by <extra_0>; per-step softmax P(correct) at each <extra_0>",
-    "implicit_prm": "Implicit PRM (Eurus): beta * (log p_policy - log p_reference) summed over the response "
-                    "and read at the end of each step",
+    "sequence_classifier": Kind(NATIVE, "AutoModelForSequenceClassification; reads logits[:, 0] (the raw scalar "
+                                "reward). Remote code only when the entry trusts it (URM)",
+                                "its own *ForSequenceClassification"),
+    "multi_objective": Kind(REMOTE, "AutoModelForSequenceClassification with the model's own gating/quantile head; "
+                            "reads the `score` field (the preference score), not `logits`"),
+    "decision_tree": Kind(REMOTE, "RLHFlow multi-objective model; reads the HelpSteer2 `correctness` attribute from "
+                          "the model's attribute rewards"),
+    "scalar_head": Kind(NATIVE, "Qwen2.5-Math-RM: transformers' Qwen2Model plus the checkpoint's `score` head "
+                        "(Linear-ReLU-Linear to 1), read at the last token"),
+    "gpm": Kind(NATIVE, "General Preference Model: base LM plus value head (2k dims) and prompt head (k eigenvalues) "
+                "built locally; score = mean preference score s(y_i > y_j | x) against the other samples of the "
+                "same prompt"),
+    "inform": Kind(NATIVE, "INF-ORM: LlamaModel plus a Linear-ReLU-Linear head built locally, pooled at the last token"),
+    "ldl": Kind(NATIVE, "LDL-Reward (label distribution learning): base model plus the regression and gating MLPs of "
+                "regression_layer.pt / gating_layer.pt, built locally and pooled at the last token; score = expected "
+                "value on [0, 1] of the gated 10-bin rating distribution"),
+    "internlm2": Kind(NATIVE, "InternLM2 reward: its weights mapped onto transformers' LlamaModel (wqkv split per "
+                      "key/value group) plus the checkpoint's `v_head`, read at the reward token appended to the "
+                      "chat; remote code only for the tokenizer"),
+    "step_prm": Kind(NATIVE, "Qwen2.5-Math PRM: transformers' Qwen2Model plus the checkpoint's `score` head "
+                     "(Linear-ReLU-Linear to 2); steps split on blank lines, joined by <extra_0>; per-step softmax "
+                     "P(correct) at each <extra_0>"),
+    "implicit_prm": Kind(NATIVE, "Implicit PRM (Eurus card): beta * (log p_policy - log p_reference) per token from "
+                         "the last prompt token on, summed up to each step's separator plus the next token "
+                         "(<|im_end|> for the last step)"),
 }
 PRM_KINDS = ("step_prm", "implicit_prm")
-REMOTE_MODEL_KINDS = ("multi_objective", "decision_tree")  # the model class comes from the checkpoint's own code
-REMOTE_CODE_KINDS = REMOTE_MODEL_KINDS + ("internlm2",)  # internlm2: remote code for its tokenizer only
+REMOTE_CODE_KINDS = ("multi_objective", "decision_tree", "internlm2")  # internlm2: remote code for its tokenizer
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,16 @@ class RewardModelSpec:
     attn: str | None = None
     notes: str = ""
     extra: dict = field(default_factory=dict)
+
+    @property
+    def remote_model(self) -> bool:
+        """Whether the model class comes from the checkpoint's own (remote) code rather than from transformers."""
+        return self.trust_remote_code and self.kind in ("sequence_classifier", "multi_objective", "decision_tree")
+
+    @property
+    def loading(self) -> str:
+        """How the model is loaded: native (transformers' own classes) or remote code."""
+        return REMOTE if self.remote_model else KINDS[self.kind].loading
 
     @property
     def is_prm(self) -> bool:
@@ -217,21 +244,22 @@ def resolve(names_csv: str, extra: list[RewardModelSpec] = ()) -> list[RewardMod
 
 def markdown_table(specs: tuple[RewardModelSpec, ...] = REGISTRY) -> str:
     """The reward-model table of VERIFIERS.md."""
-    lines = ["| name | HF id (revision) | size | memory | kind | dtype | remote code | input | columns | notes |",
+    lines = ["| name | HF id (revision) | size | memory | kind | loaded | dtype | input | columns | notes |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in specs:
         columns = ", ".join(f"`{c}`" for c in s.columns())
         system = f"; system: \"{s.system_prompt}\"" if s.system_prompt else ""
         reference = f"; reference model `{s.reference_model}`, beta {s.beta}" if s.reference_model else ""
         attn = f"; attention {s.attn}" if s.attn else ""
+        vllm = f"; vLLM: {KINDS[s.kind].vllm}" if KINDS[s.kind].vllm and not s.remote_model else ""
         lines.append(f"| {s.name} | `{s.hf_id}` ({s.revision or 'main'}) | {s.params_b:g}B | ~{s.memory_gb:g} GB "
-                     f"| {s.kind} | {s.dtype} | {'yes' if s.trust_remote_code else 'no'} "
+                     f"| {s.kind} | {s.loading}{vllm} | {s.dtype} "
                      f"| {s.input_format}{system}{reference}{attn} | {columns} | {s.notes} |")
     return "\n".join(lines)
 
 
 def kinds_table() -> str:
     """The loader-kind table of VERIFIERS.md."""
-    rows = ["| kind | loading and read-out |", "|---|---|"]
-    rows += [f"| {kind} | {text} |" for kind, text in KINDS.items()]
+    rows = ["| kind | loaded | with --rm_backend vllm | loading and read-out |", "|---|---|---|---|"]
+    rows += [f"| {kind} | {k.loading} | {k.vllm or 'transformers'} | {k.text} |" for kind, k in KINDS.items()]
     return "\n".join(rows)

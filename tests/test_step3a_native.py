@@ -95,7 +95,7 @@ def test_native_loader_matches_reference_forward(root, kind):
     scorer = Scorer(spec, options)
     try:
         encoded = [scorer.encode(q, a).ids for q, a in ITEMS]
-        step_id = scorer.step_id
+        step_id = scorer.encoder.step_id
     finally:
         scorer.close()
     for ids, got in zip(encoded, run.results):
@@ -122,3 +122,43 @@ def test_bad_native_checkpoints_are_one_line_errors(root, tmp_path):
         Scorer(RewardModelSpec("rm", wrong_labels, "step_prm"), ScoreOptions())
     with pytest.raises(RuntimeError, match="is it an InternLM2 reward model"):
         Scorer(RewardModelSpec("x", wrong_labels, "internlm2"), ScoreOptions())
+
+
+def card_implicit_prm(policy, reference, tok, question: str, steps: list[str], beta: float) -> list[float]:
+    """The EurusPRM card's read-out, written out step by step from the card (one sample, no batching)."""
+    def chat(content: str) -> str:
+        return tok.apply_chat_template([{"role": "user", "content": question}, {"role": "assistant", "content": content}],
+                                       tokenize=False, add_generation_prompt=False)
+
+    input_ids = tok(chat("\n\n".join(steps)), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    step_last_tokens = []
+    for k in range(len(steps) + 1):
+        conv = chat("\n\n".join(steps[:k])).strip()
+        if k != 0 and k != len(steps):
+            conv += "\n\n"
+        step_last_tokens.append(len(tok.encode(conv, add_special_tokens=False)) - 2)
+    label_mask = torch.tensor([[0] * step_last_tokens[0] + [1] * (input_ids.shape[-1] - step_last_tokens[0])])
+
+    def get_logps(model):
+        logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits[:, :-1, :]
+        return torch.gather(logits.log_softmax(-1), dim=2, index=input_ids[:, 1:].unsqueeze(2)).squeeze(2)
+
+    with torch.no_grad():
+        reward = beta * (get_logps(policy) - get_logps(reference)) * label_mask[:, 1:]
+    return reward.cumsum(-1).gather(-1, torch.tensor([step_last_tokens[1:]]))[0].tolist()
+
+
+def test_eurus_reads_the_card_positions(root):
+    """Implicit PRM step scores equal the card's computation (last prompt token on, through each separator and the
+    next token, the end-of-turn token for the last step), batched with other lengths."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    policy, reference = tiny.build_implicit_pair(f"{root}/eurus")
+    spec = RewardModelSpec("eurus", policy, "implicit_prm", reference_model=reference, beta=0.5)
+    run = score_items(spec, ITEMS, ScoreOptions(batch_size=3, max_input_length=4096))
+    assert not run.errors
+    tok = AutoTokenizer.from_pretrained(policy)
+    models = [AutoModelForCausalLM.from_pretrained(p).eval() for p in (policy, reference)]
+    for (question, sample), got in zip(ITEMS, run.results):
+        steps = [s.strip() for s in sample.split("\n\n")]
+        assert got == pytest.approx(card_implicit_prm(*models, tok, question, steps, 0.5), abs=1e-5)

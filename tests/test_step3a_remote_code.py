@@ -31,7 +31,8 @@ REMOTE_KINDS = {
 
 @pytest.mark.parametrize("kind", sorted(REMOTE_KINDS))
 def test_remote_model_scores_what_its_class_computes(tmp_path, kind):
-    """Scores equal the class built directly (CPU, float32, buffers computed in __init__) on the same ids."""
+    """Scores equal the class built directly (CPU, float32, buffers computed in __init__) on the same ids; the
+    URM-like classifier keeps its own 2-output head and gets the attention mask it pools with."""
     build, cls, read = REMOTE_KINDS[kind]
     path = build(str(tmp_path / kind))
     spec = RewardModelSpec(kind, path, kind, trust_remote_code=True)
