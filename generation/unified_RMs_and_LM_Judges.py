@@ -61,6 +61,10 @@ def build_parser(judges_module) -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute verifiers whose columns already exist (default: keep them)")
     parser.add_argument("--list", action="store_true", help="print the reward models and judges, then exit")
+    parser.add_argument("--check", action="store_true",
+                        help="load each --reward_models entry, score two built-in correct/wrong pairs and print how "
+                             "it loaded, whether its scores are finite and rank correct above wrong, seconds and "
+                             "peak memory (no dataset needed); exit 1 if any fails to load or is non-finite")
     if judges_module is not None:
         judges_module.add_judge_arguments(parser)
     return parser
@@ -126,6 +130,12 @@ def load_rows(args: argparse.Namespace):
     return dataset
 
 
+def score_options(args: argparse.Namespace, device: str) -> ScoreOptions:
+    """Reward-model run options from the command line."""
+    return ScoreOptions(device=device, dtype=args.dtype, attn_implementation=args.attn_implementation,
+                        batch_size=args.batch_size, max_input_length=args.max_input_length, backend=args.rm_backend)
+
+
 def preflight(specs) -> None:
     """Fail before any work when a reward model cannot be loaded (see reward_models.check_loadable)."""
     for spec in specs:
@@ -142,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print_registry()
         return 0
+    if args.check:
+        from reward_model_check import check_models
+
+        specs = resolve(args.reward_models, load_registry_file(args.rm_registry) if args.rm_registry else [])
+        return check_models(specs, score_options(args, pick_device(args.device)))
     if not args.dataset_path or not args.output_path:
         raise UserError("--dataset_path and --output_path are required (or --list)")
     check_output_path(args.output_path)
@@ -155,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_rows(args)
     provenance = Provenance("step3_verifiers", args)
     checkpoints = VerifierCheckpoints(checkpoint_dir(args.output_path), rows_fingerprint(dataset), args.overwrite)
-    options = ScoreOptions(device=device, dtype=args.dtype, attn_implementation=args.attn_implementation,
-                           batch_size=args.batch_size, max_input_length=args.max_input_length,
-                           backend=args.rm_backend)
+    options = score_options(args, device)
     rm_todo = checkpoints.plan_reward_models(rm_specs, dataset, options)
     preflight(rm_todo)
     mode = checkpoints.run_reward_models(rm_todo, dataset, options, args.sequential_rm_processing)

@@ -290,3 +290,27 @@ def test_vllm_pooling_backend_matches_transformers(rms, step2, tmp_path, run):
     assert verifiers["TinyPRM"]["backend"].startswith("transformers (vLLM serves only sequence_classifier")
     for got, want in zip(load(vllm_out)["TinySeq_scores"], load(hf_out)["TinySeq_scores"], strict=True):
         assert got == pytest.approx(want, abs=1e-4)
+
+
+def test_check_mode_reports_each_model(rms, tmp_path, run):
+    """--check loads each model, scores the built-in pairs and prints one row per model; a model that fails to load
+    or gives a non-finite score makes the exit code 1."""
+    from safetensors.torch import load_file, save_file
+
+    good = run("--check", "--reward_models", f"{rms['seq']},{rms['prm']}")
+    assert good.returncode == 0, good.stdout
+    lines = good.stdout.strip().splitlines()
+    assert lines[0].split()[:4] == ["model", "loaded", "finite", "correct>wrong"]
+    for name, row in zip(("TinySeq", "TinyPRM"), lines[1:]):
+        fields = row.split()
+        assert fields[:3] == [name, "native", "yes"] and fields[3] in ("0/2", "1/2", "2/2")
+        assert float(fields[4]) > 0 and "GiB" in row
+    nan = tiny.build_sequence_classifier(str(tmp_path / "nan"))
+    weights = load_file(os.path.join(nan, "model.safetensors"))
+    weights["score.weight"][:] = float("nan")
+    save_file(weights, os.path.join(nan, "model.safetensors"), metadata={"format": "pt"})
+    bad = run("--check", "--reward_models", f"NaN={nan}:sequence_classifier,Gone=/no/such/rm:sequence_classifier")
+    assert bad.returncode == 1
+    rows = bad.stdout.strip().splitlines()[1:]
+    assert rows[0].split()[:3] == ["NaN", "native", "NO"] and "non-finite score" in rows[0]
+    assert rows[1].startswith("Gone") and "FAILED TO LOAD" in rows[1]
