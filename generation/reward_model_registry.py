@@ -103,6 +103,7 @@ def _rm(name: str, hf_id: str, kind: str, **fields) -> RewardModelSpec:
 
 
 INTERNLM2_NOTE = "Remote code only for the tokenizer; the model is loaded natively (its hub code targets transformers 4)."
+INTERNLM2_INPUT = "chat template [user: instruction, assistant: sample] plus the reward token (config reward_token_id)"
 GEMMA_ATTN = "eager"  # Gemma-2 RMs: flash_attention_2 or eager, never SDPA (reward-bench #169)
 
 REGISTRY: tuple[RewardModelSpec, ...] = (
@@ -150,16 +151,17 @@ REGISTRY: tuple[RewardModelSpec, ...] = (
     _rm("EurusPRMStage1", "PRIME-RL/EurusPRM-Stage1", "implicit_prm", memory_gb=34.0, params_b=7.6,
         reference_model="Qwen/Qwen2.5-Math-7B-Instruct", beta=0.001,
         input_format="user + assistant steps joined by '\\n\\n' (policy and reference model see the same ids)",
-        notes="The reference lacked get_step_scores, so every score was None. Step score = cumulative "
-              "beta-scaled log-ratio at each step's last token, as in the card."),
+        notes="The reference lacked get_step_scores, so every score was None. Step score = beta-scaled log-ratio "
+              "summed from the last prompt token through each step's separator and the next token, as the card's "
+              "code computes it."),
     _rm("EurusPRMStage2", "PRIME-RL/EurusPRM-Stage2", "implicit_prm", memory_gb=34.0, params_b=7.6,
         reference_model="Qwen/Qwen2.5-Math-7B-Instruct", beta=0.001,
         input_format="user + assistant steps joined by '\\n\\n' (policy and reference model see the same ids)",
         notes="As EurusPRMStage1."),
     _rm("InternLM2RewardModel", "internlm/internlm2-20b-reward", "internlm2", trust_remote_code=True,
-        dtype="float16", memory_gb=45.0, params_b=19.9, notes=INTERNLM2_NOTE),
+        dtype="float16", memory_gb=45.0, params_b=19.9, notes=INTERNLM2_NOTE, input_format=INTERNLM2_INPUT),
     _rm("InternLM2Reward7B", "internlm/internlm2-7b-reward", "internlm2", trust_remote_code=True, dtype="float16",
-        memory_gb=17.0, params_b=7.7, notes=INTERNLM2_NOTE),
+        memory_gb=17.0, params_b=7.7, notes=INTERNLM2_NOTE, input_format=INTERNLM2_INPUT),
     _rm("DecisionTreeReward8B", "RLHFlow/Decision-Tree-Reward-Llama-3.1-8B", "decision_tree",
         trust_remote_code=True,
         notes="The reference called compare(x, y, y) one sample at a time and kept the correctness attribute; "
