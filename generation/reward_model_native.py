@@ -196,7 +196,8 @@ def internlm2_to_llama(tensors: dict, config) -> dict:
     return state
 
 
-def load_internlm2(model_id: str, revision: str | None, dtype, device: str) -> tuple[Any, dict]:
+def load_internlm2(model_id: str, revision: str | None, dtype, device: str,
+                   attn: str | None = None) -> tuple[Any, dict]:
     """An InternLM2 reward checkpoint as transformers' LlamaModel plus its v_head tensors (no remote code)."""
     import torch
     from transformers import LlamaModel
@@ -205,6 +206,7 @@ def load_internlm2(model_id: str, revision: str | None, dtype, device: str) -> t
     if raw.get("model_type") != "internlm2":
         raise RuntimeError(f"{model_id}: config model_type is {raw.get('model_type')!r}, not an InternLM2 model")
     config = internlm2_llama_config(raw)
+    config._attn_implementation = attn or "sdpa"
     tensors = read_checkpoint_tensors(model_id, revision, ("model.", "v_head."))
     heads = {k: v for k, v in tensors.items() if k.startswith("v_head.")}
     if "v_head.weight" not in heads:

@@ -36,7 +36,8 @@ KINDS = {
     "gpm": Kind(NATIVE, "General Preference Model: base LM plus value head (2k dims) and prompt head (k eigenvalues) "
                 "built locally; score = mean preference score s(y_i > y_j | x) against the other samples of the "
                 "same prompt"),
-    "inform": Kind(NATIVE, "INF-ORM: LlamaModel plus a Linear-ReLU-Linear head built locally, pooled at the last token"),
+    "inform": Kind(NATIVE, "INF-ORM: LlamaModel plus a Linear-ReLU-Linear head built locally, pooled at the last "
+                   "token"),
     "ldl": Kind(NATIVE, "LDL-Reward (label distribution learning): base model plus the regression and gating MLPs of "
                 "regression_layer.pt / gating_layer.pt, built locally and pooled at the last token; score = expected "
                 "value on [0, 1] of the gated 10-bin rating distribution"),
@@ -102,7 +103,8 @@ def _rm(name: str, hf_id: str, kind: str, **fields) -> RewardModelSpec:
     return RewardModelSpec(name=name, hf_id=hf_id, kind=kind, **fields)
 
 
-INTERNLM2_NOTE = "Remote code only for the tokenizer; the model is loaded natively (its hub code targets transformers 4)."
+INTERNLM2_NOTE = ("Remote code only for the tokenizer; the model is loaded natively (its hub code targets "
+                  "transformers 4).")
 INTERNLM2_INPUT = "chat template [user: instruction, assistant: sample] plus the reward token (config reward_token_id)"
 GEMMA_ATTN = "eager"  # Gemma-2 RMs: flash_attention_2 or eager, never SDPA (reward-bench #169)
 

@@ -88,7 +88,7 @@ def load_internlm2_reward(scorer: "Scorer") -> None:
     """InternLM2 reward: its weights on transformers' LlamaModel plus the v_head (no remote modeling code)."""
     spec, options = scorer.spec, scorer.options
     device = "cpu" if options.device_map else options.device
-    scorer.model, tensors = load_internlm2(spec.hf_id, spec.revision, scorer.dtype, device)
+    scorer.model, tensors = load_internlm2(spec.hf_id, spec.revision, scorer.dtype, device, resolve_attn(spec, options))
     scorer.heads = linear_layer(scorer.torch, tensors["v_head.weight"]).to(device=device, dtype=scorer.dtype)
 
 

@@ -87,7 +87,8 @@ def test_native_loader_matches_reference_forward(root, kind):
         tiny.build_internlm2(path)
     else:
         tiny.build_qwen2_rm(path, 2 if kind == "step_prm" else 1)
-    spec = RewardModelSpec(kind, path, kind, system_prompt="Please reason step by step." if kind != "internlm2" else None)
+    system = "Please reason step by step." if kind != "internlm2" else None
+    spec = RewardModelSpec(kind, path, kind, system_prompt=system)
     options = ScoreOptions(batch_size=3, max_input_length=4096)
     run = score_items(spec, ITEMS, options)
     assert not run.errors
@@ -127,8 +128,8 @@ def test_bad_native_checkpoints_are_one_line_errors(root, tmp_path):
 def card_implicit_prm(policy, reference, tok, question: str, steps: list[str], beta: float) -> list[float]:
     """The EurusPRM card's read-out, written out step by step from the card (one sample, no batching)."""
     def chat(content: str) -> str:
-        return tok.apply_chat_template([{"role": "user", "content": question}, {"role": "assistant", "content": content}],
-                                       tokenize=False, add_generation_prompt=False)
+        turns = [{"role": "user", "content": question}, {"role": "assistant", "content": content}]
+        return tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=False)
 
     input_ids = tok(chat("\n\n".join(steps)), add_special_tokens=False, return_tensors="pt")["input_ids"]
     step_last_tokens = []

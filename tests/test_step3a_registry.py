@@ -29,6 +29,17 @@ def test_every_verifiers_reward_model_is_registered():
     assert BY_NAME["LDLRewardGemma"].kind == "ldl" and not BY_NAME["LDLRewardGemma"].trust_remote_code
 
 
+def test_every_loader_kind_has_one_loader_row():
+    """Adding a kind is adding a row: KINDS (registry: native / remote code / vLLM) and LOADERS (code) share keys."""
+    from reward_model_inputs import FORMATS
+    from reward_models import LOADERS
+
+    assert LOADERS.keys() == KINDS.keys() and set(FORMATS) <= set(KINDS)
+    assert {k for k, kind in KINDS.items() if kind.loading == "remote code"} == {"multi_objective", "decision_tree"}
+    assert BY_NAME["URM"].loading == "remote code" and BY_NAME["GRM"].loading == "native"
+    assert all(BY_NAME[n].loading == "native" for n in ("QwenPRM", "Qwen72B", "Qwen72BPRM", "InternLM2Reward7B"))
+
+
 def test_verifiers_md_matches_the_registries():
     """VERIFIERS.md is what verifiers_doc.py generates (run `python generation/verifiers_doc.py --write`)."""
     text = verifiers_doc.render()

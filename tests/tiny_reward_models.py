@@ -29,7 +29,7 @@ def _save(model, tok, path: str) -> str:
 
 
 def build_sequence_classifier(path: str, arch: str = "llama", seed: int = 0, **sizes) -> str:
-    """A tiny Llama/Gemma2 ForSequenceClassification (num_labels=1); arch llama-nopad has no pad token; sizes override."""
+    """A tiny Llama/Gemma2 ForSequenceClassification (num_labels=1); llama-nopad has no pad token; sizes override."""
     import torch
     from transformers import Gemma2Config, Gemma2ForSequenceClassification, LlamaForSequenceClassification
 
@@ -50,7 +50,7 @@ def build_sequence_classifier(path: str, arch: str = "llama", seed: int = 0, **s
 
 @contextlib.contextmanager
 def legacy_docstring():
-    """Let this process import the legacy stand-in to build it, without leaving the shim behind for the code under test."""
+    """Let this process import the legacy stand-in to build it, leaving no shim behind for the code under test."""
     from transformers.models.llama import modeling_llama
 
     added = not hasattr(modeling_llama, "LLAMA_INPUTS_DOCSTRING")
