@@ -46,7 +46,7 @@ KINDS = {
                       "chat; remote code only for the tokenizer"),
     "step_prm": Kind(NATIVE, "Qwen2.5-Math PRM: transformers' Qwen2Model plus the checkpoint's `score` head "
                      "(Linear-ReLU-Linear to 2); steps split on blank lines, joined by <extra_0>; per-step softmax "
-                     "P(correct) at each <extra_0>"),
+                     "P(correct) at each <extra_0>", "Qwen2ForProcessRewardModel"),
     "implicit_prm": Kind(NATIVE, "Implicit PRM (Eurus card): beta * (log p_policy - log p_reference) per token from "
                          "the last prompt token on, summed up to each step's separator plus the next token "
                          "(<|im_end|> for the last step)"),

@@ -12,7 +12,7 @@ from cli_support import error_line
 from reward_model_inputs import TORCH_DTYPES, ChatEncoder, Encoded, ScoreOptions, resolve_dtype  # noqa: F401
 from reward_model_native import (checkpoint_file, load_internlm2, read_checkpoint_tensors, read_config,
                                  restore_buffers, tensor_names)
-from reward_model_registry import RewardModelSpec
+from reward_model_registry import KINDS, RewardModelSpec
 
 LDL_BINS = 10  # LDL-Reward: each rating distribution has 10 bins spread evenly over [0, 1]
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
@@ -435,12 +435,13 @@ def _free_cuda(scorer: Scorer) -> None:
         scorer.torch.cuda.empty_cache()
 
 
-def make_scorer(spec: RewardModelSpec, options: ScoreOptions) -> tuple[Scorer, str]:
-    """The scorer for the backend asked for; vLLM (sequence classifiers only) falls back to transformers."""
+def make_scorer(spec: RewardModelSpec, options: ScoreOptions) -> tuple[Any, str]:
+    """The scorer for the backend asked for; vLLM (kinds it has a built-in class for) falls back to transformers."""
     if options.backend != "vllm":
         return Scorer(spec, options), "transformers"
-    if spec.kind != "sequence_classifier":
-        return Scorer(spec, options), f"transformers (vLLM serves only sequence_classifier, not {spec.kind})"
+    if not KINDS[spec.kind].vllm or spec.remote_model:
+        return Scorer(spec, options), f"transformers (vLLM has no built-in class for {spec.kind}" + (
+            " with remote code)" if KINDS[spec.kind].vllm else ")")
     try:
         from reward_models_vllm import VllmScorer
 
@@ -488,7 +489,7 @@ def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], opti
             on_result(index, value)
 
         started = time.time()
-        chunk = options.batch_size if run.backend == "transformers" else max(options.batch_size, 512)
+        chunk = max(options.batch_size, 512) if run.backend == "vllm" else options.batch_size
         run_batches(scorer, encoded, chunk, keep, errors.__setitem__, progress)
         run.score_s = time.time() - started
     finally:

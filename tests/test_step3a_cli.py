@@ -279,17 +279,23 @@ def test_registry_file_implicit_prm_and_overwrite(rms, step2, tmp_path, run):
 
 
 def test_vllm_pooling_backend_matches_transformers(rms, step2, tmp_path, run):
-    """--rm_backend vllm scores sequence classifiers with vLLM's pooling runner: the same raw logits (no sigmoid)."""
+    """--rm_backend vllm scores sequence classifiers (raw logits, no sigmoid) and, with vLLM's built-in
+    Qwen2ForProcessRewardModel, the Qwen2.5-Math PRM: the same scores as transformers; GPM falls back."""
     hf_out, vllm_out = str(tmp_path / "hf.hf"), str(tmp_path / "vllm.hf")
-    assert run("--dataset_path", step2, "--output_path", hf_out, "--reward_models", rms["seq"]).returncode == 0
+    models = f"{rms['seq']},{rms['prm']}"
+    assert run("--dataset_path", step2, "--output_path", hf_out, "--reward_models", models).returncode == 0
     proc = run_script(SCRIPT, "--dataset_path", step2, "--output_path", vllm_out, "--reward_models",
-                      f"{rms['seq']},{rms['prm']}", "--rm_backend", "vllm", "--batch_size", "8")
+                      f"{models},{rms['gpm']}", "--rm_backend", "vllm", "--batch_size", "8")
     assert proc.returncode == 0, proc.stderr[-3000:]
     verifiers = json.load(open(provenance_path(vllm_out)))["verifiers"]
-    assert verifiers["TinySeq"]["backend"] == "vllm"
-    assert verifiers["TinyPRM"]["backend"].startswith("transformers (vLLM serves only sequence_classifier")
-    for got, want in zip(load(vllm_out)["TinySeq_scores"], load(hf_out)["TinySeq_scores"], strict=True):
-        assert got == pytest.approx(want, abs=1e-4)
+    assert [verifiers[n]["backend"] for n in ("TinySeq", "TinyPRM")] == ["vllm"] * 2
+    assert verifiers["TinyGPM"]["backend"] == "transformers (vLLM has no built-in class for gpm)"
+    got, want = load(vllm_out), load(hf_out)
+    for column in ("TinySeq_scores", "TinyPRM_min_scores", "TinyPRM_avg_scores"):
+        for a, b in zip(got[column], want[column], strict=True):
+            assert a == pytest.approx(b, abs=1e-4), column
+    for a, b in zip(got["TinyPRM_step_scores"], want["TinyPRM_step_scores"], strict=True):
+        assert [len(s) for s in a] == [len(s) for s in b] and sum(a, []) == pytest.approx(sum(b, []), abs=1e-4)
 
 
 def test_check_mode_reports_each_model(rms, tmp_path, run):
