@@ -79,7 +79,7 @@ def test_scores_columns_provenance_and_max_samples(rms, step2, tmp_path, run):
         assert row["TinyPRM_min_scores"][0] == min(row["TinyPRM_step_scores"][0])
     prov = json.load(open(provenance_path(out)))
     seq = prov["verifiers"]["TinySeq"]
-    assert seq["kind"] == "sequence_classifier" and seq["batch_size"] == 3 and seq["dtype"] == "float32"
+    assert seq["kind"] == "sequence_classifier" and seq["loaded"] == "native" and seq["batch_size"] == 3 and seq["dtype"] == "float32"
     assert seq["truncated"] >= 2 and seq["failures"] == 0 and "score_s" in seq
     assert "TinySeq: scored" in proc.stdout and "truncated" in proc.stdout
 
@@ -143,6 +143,8 @@ def test_failures_are_none_and_exit_nonzero(rms, step2, tmp_path, run):
 def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
     """Unknown names, missing columns, ragged rows, CUDA without GPU and unloadable models: clear error, no output."""
     out = str(tmp_path / "out.hf")
+    empty, no_head = str(tmp_path / "empty"), tiny.build_qwen2_rm(str(tmp_path / "nohead"), 2, head=False)
+    os.makedirs(empty)
     proc = run_script(SCRIPT, "--dataset_path", step2, "--output_path", out, "--reward_models", "NoSuchRM")
     assert proc.returncode == 2 and "unknown reward model(s) NoSuchRM; known: ArmorRM" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -150,10 +152,15 @@ def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
         (["--reward_models", rms["seq"], "--device", "cuda"], "no CUDA GPU"),
         (["--reward_models", "X=/no/such/folder:sequence_classifier"], "reward model X cannot be loaded"),
         (["--reward_models", "X=/tmp:not_a_kind"], "unknown loader kind"),
+        (["--reward_models", f"NotModel={empty}:step_prm"], r"NotModel cannot be loaded .*is not a model checkpoint"),
+        (["--reward_models", f"NotModel={empty}:sequence_classifier"], "reward model NotModel cannot be loaded"),
+        (["--reward_models", f"NoHead={no_head}:step_prm"], r"NoHead cannot be loaded .*has no score\.\* head weights"),
+        (["--reward_models", f"NoHead={no_head}:internlm2"], "model_type 'qwen2', not internlm2"),
     ]
     for extra, message in cases:
-        with pytest.raises(UserError, match=message):
+        with pytest.raises(UserError, match=message) as caught:
             step3.main(["--dataset_path", step2, "--output_path", out, *extra])
+        assert "\n" not in str(caught.value)
     ragged = str(tmp_path / "ragged.jsonl")
     with open(ragged, "w") as handle:
         for i, row in enumerate(ROWS):
