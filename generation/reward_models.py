@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from cli_support import error_line
-from reward_model_inputs import TORCH_DTYPES, ChatEncoder, Encoded, ScoreOptions, resolve_dtype  # noqa: F401
+from reward_model_inputs import ChatEncoder, Encoded, ScoreOptions, resolve_dtype
 from reward_model_native import (checkpoint_file, load_internlm2, read_checkpoint_tensors, read_config,
                                  restore_buffers, tensor_names)
 from reward_model_registry import KINDS, RewardModelSpec
