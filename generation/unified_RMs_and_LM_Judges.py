@@ -8,8 +8,8 @@ import os
 from cli_support import Provenance, UserError, error_line, positive_int, run_main
 from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, push_to_hub,
                         save_atomic)
-from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
 from reward_model_inputs import TORCH_DTYPES, ScoreOptions
+from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
 from reward_models import check_loadable
 from verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
