@@ -35,7 +35,7 @@ LIST_NOT_THOUSANDS = re.compile(r"(?<=\d),(?:\s|\\[,;: ])+(?=\d{3}(?!\d))")  # k
 # Units a number may carry ("12 cm", "\text{12 inches}", "5\,\mathrm{m}^2"); other words after a number make a
 # worded answer ("12 apples, roughly"), which the procedural path leaves undecided.
 UNITS = ("mm|cm|dm|m|km|in|inch|inches|ft|foot|feet|yd|yards?|mi|miles?|(?:milli|centi|kilo)?(?:meters?|metres?)"
-         "|(?:square|sq\.?|cubic)\s+(?:units?|mm|cm|m|km|in|inch|inches|ft|feet|foot|yards?|miles?|meters?|metres?)"
+         r"|(?:square|sq\.?|cubic)\s+(?:units?|mm|cm|m|km|in|inch|inches|ft|feet|foot|yards?|miles?|meters?|metres?)"
          "|units?|degrees?|deg|rad|radians?|dollars?|cents?|euros?|s|sec|seconds?|min|minutes?|h|hr|hrs|hours?|days?"
          "|weeks?|months?|years?|g|kg|mg|grams?|kilograms?|lbs?|pounds?|oz|ounces?|l|ml|liters?|litres?|gallons?"
          "|mph|km/h|m/s|ways|times")

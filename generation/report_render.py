@@ -127,7 +127,7 @@ def markdown(report: dict, source: str) -> str:
 def page(report: dict, source: str, folder: str) -> str:
     """report.html: the same content with the figures inline as data URIs."""
     header, rows = table_rows(report)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Verifier report</title></head><body>",
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Verifier report</title></head><body>",
              f"<h1>Verifier report: {html.escape(source)}</h1>",
              f"<p>{report['rows']} problems x {report['samples_per_row']} samples. "
              f"Baselines: {html.escape(baseline_line(report))}.</p>",

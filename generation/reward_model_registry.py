@@ -10,29 +10,49 @@ from cli_support import UserError
 
 QWEN_MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
-# Loader kinds: how a checkpoint is loaded and which output is read. Each kind is implemented once in reward_models.py.
+NATIVE, REMOTE = "native", "remote code"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A loader kind: where its model class comes from, what vLLM has built in for it, how it is read."""
+
+    loading: str
+    text: str
+    vllm: str | None = None  # vLLM's own class used with --rm_backend vllm
+
+
+# Loader kinds: how a checkpoint is loaded and which output is read. Each is one row of LOADERS in reward_models.py.
 KINDS = {
-    "sequence_classifier": "AutoModelForSequenceClassification; reads logits[:, 0] (the raw scalar reward)",
-    "multi_objective": "AutoModelForSequenceClassification with the model's own gating/quantile head (remote code); "
-                       "reads the `score` field (the preference score), not `logits`",
-    "decision_tree": "RLHFlow multi-objective model (remote code); reads the HelpSteer2 `correctness` attribute "
-                     "from the model's attribute rewards",
-    "scalar_head": "AutoModel with the model's own reward head (remote code); reads outputs[0], one scalar per sequence",
-    "gpm": "General Preference Model: base LM plus value head (2k dims) and prompt head (k eigenvalues) built locally; "
-           "score = mean preference score s(y_i > y_j | x) against the other samples of the same prompt",
-    "inform": "INF-ORM: LlamaModel plus a Linear-ReLU-Linear head built locally, pooled at the last token",
-    "ldl": "LDL-Reward (label distribution learning): base model plus the regression and gating MLPs of "
-           "regression_layer.pt / gating_layer.pt, built locally and pooled at the last token; score = expected "
-           "value on [0, 1] of the gated 10-bin rating distribution",
-    "internlm2": "InternLM2 reward (remote code): the chat template plus the model's reward token, "
-                 "batched exactly like its get_score; reads outputs[0]",
-    "step_prm": "Qwen2.5-Math PRM (remote code): steps split on blank lines, joined by <extra_0>; "
-                "per-step softmax P(correct) at each <extra_0>",
-    "implicit_prm": "Implicit PRM (Eurus): beta * (log p_policy - log p_reference) summed over the response "
-                    "and read at the end of each step",
+    "sequence_classifier": Kind(NATIVE, "AutoModelForSequenceClassification; reads logits[:, 0] (the raw scalar "
+                                "reward). Remote code only when the entry trusts it (URM)",
+                                "its own *ForSequenceClassification"),
+    "multi_objective": Kind(REMOTE, "AutoModelForSequenceClassification with the model's own gating/quantile head; "
+                            "reads the `score` field (the preference score), not `logits`"),
+    "decision_tree": Kind(REMOTE, "RLHFlow multi-objective model; reads the HelpSteer2 `correctness` attribute from "
+                          "the model's attribute rewards"),
+    "scalar_head": Kind(NATIVE, "Qwen2.5-Math-RM: transformers' Qwen2Model plus the checkpoint's `score` head "
+                        "(Linear-ReLU-Linear to 1), read at the last token"),
+    "gpm": Kind(NATIVE, "General Preference Model: base LM plus value head (2k dims) and prompt head (k eigenvalues) "
+                "built locally; score = mean preference score s(y_i > y_j | x) against the other samples of the "
+                "same prompt"),
+    "inform": Kind(NATIVE, "INF-ORM: LlamaModel plus a Linear-ReLU-Linear head built locally, pooled at the last "
+                   "token"),
+    "ldl": Kind(NATIVE, "LDL-Reward (label distribution learning): base model plus the regression and gating MLPs of "
+                "regression_layer.pt / gating_layer.pt, built locally and pooled at the last token; score = expected "
+                "value on [0, 1] of the gated 10-bin rating distribution"),
+    "internlm2": Kind(NATIVE, "InternLM2 reward: its weights mapped onto transformers' LlamaModel (wqkv split per "
+                      "key/value group) plus the checkpoint's `v_head`, read at the reward token appended to the "
+                      "chat; remote code only for the tokenizer"),
+    "step_prm": Kind(NATIVE, "Qwen2.5-Math PRM: transformers' Qwen2Model plus the checkpoint's `score` head "
+                     "(Linear-ReLU-Linear to 2); steps split on blank lines, joined by <extra_0>; per-step softmax "
+                     "P(correct) at each <extra_0>", "Qwen2ForProcessRewardModel"),
+    "implicit_prm": Kind(NATIVE, "Implicit PRM (Eurus card): beta * (log p_policy - log p_reference) per token from "
+                         "the last prompt token on, summed up to each step's separator plus the next token "
+                         "(<|im_end|> for the last step)"),
 }
 PRM_KINDS = ("step_prm", "implicit_prm")
-REMOTE_CODE_KINDS = ("multi_objective", "decision_tree", "scalar_head", "internlm2", "step_prm")
+REMOTE_CODE_KINDS = ("multi_objective", "decision_tree", "internlm2")  # internlm2: remote code for its tokenizer
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,16 @@ class RewardModelSpec:
     extra: dict = field(default_factory=dict)
 
     @property
+    def remote_model(self) -> bool:
+        """Whether the model class comes from the checkpoint's own (remote) code rather than from transformers."""
+        return self.trust_remote_code and self.kind in ("sequence_classifier", "multi_objective", "decision_tree")
+
+    @property
+    def loading(self) -> str:
+        """How the model is loaded: native (transformers' own classes) or remote code."""
+        return REMOTE if self.remote_model else KINDS[self.kind].loading
+
+    @property
     def is_prm(self) -> bool:
         """Whether the model scores steps (min/max/avg/step columns) rather than whole responses."""
         return self.kind in PRM_KINDS
@@ -73,6 +103,9 @@ def _rm(name: str, hf_id: str, kind: str, **fields) -> RewardModelSpec:
     return RewardModelSpec(name=name, hf_id=hf_id, kind=kind, **fields)
 
 
+INTERNLM2_NOTE = ("Remote code only for the tokenizer; the model is loaded natively (its hub code targets "
+                  "transformers 4).")
+INTERNLM2_INPUT = "chat template [user: instruction, assistant: sample] plus the reward token (config reward_token_id)"
 GEMMA_ATTN = "eager"  # Gemma-2 RMs: flash_attention_2 or eager, never SDPA (reward-bench #169)
 
 REGISTRY: tuple[RewardModelSpec, ...] = (
@@ -104,32 +137,33 @@ REGISTRY: tuple[RewardModelSpec, ...] = (
         attn=GEMMA_ATTN,
         notes="The card and reward-bench load it with their own LDLRewardModel27B class (Gemma2Model plus heads "
               "stored as .pt files); the reference loaded a plain sequence classifier, whose `score` head is random."),
-    _rm("QwenPRM", "Qwen/Qwen2.5-Math-PRM-7B", "step_prm", trust_remote_code=True, memory_gb=17.0, params_b=7.1,
+    _rm("QwenPRM", "Qwen/Qwen2.5-Math-PRM-7B", "step_prm", memory_gb=17.0, params_b=7.1,
         system_prompt=QWEN_MATH_SYSTEM,
         input_format="system (card prompt) + user + assistant steps joined by <extra_0> plus a final <extra_0>",
         notes="Card: steps split on blank lines ('\\n\\n') and the boxed system prompt. The reference split on every "
               "line and used 'Please reason step by step.'"),
-    _rm("Qwen72B", "Qwen/Qwen2.5-Math-RM-72B", "scalar_head", trust_remote_code=True, memory_gb=150.0,
+    _rm("Qwen72B", "Qwen/Qwen2.5-Math-RM-72B", "scalar_head", memory_gb=150.0,
         params_b=72.7, system_prompt=QWEN_MATH_SYSTEM,
         input_format="system (card prompt) + user + assistant, tokenised once",
         notes="Card system prompt; the reference used 'Please reason step by step.' and averaged outputs[0]."),
-    _rm("Qwen72BPRM", "Qwen/Qwen2.5-Math-PRM-72B", "step_prm", trust_remote_code=True, memory_gb=150.0,
+    _rm("Qwen72BPRM", "Qwen/Qwen2.5-Math-PRM-72B", "step_prm", memory_gb=150.0,
         params_b=72.7, system_prompt=QWEN_MATH_SYSTEM,
         input_format="system (card prompt) + user + assistant steps joined by <extra_0> plus a final <extra_0>",
         notes="The reference never treated it as a PRM, so every score was None. Same calling as QwenPRM."),
     _rm("EurusPRMStage1", "PRIME-RL/EurusPRM-Stage1", "implicit_prm", memory_gb=34.0, params_b=7.6,
         reference_model="Qwen/Qwen2.5-Math-7B-Instruct", beta=0.001,
         input_format="user + assistant steps joined by '\\n\\n' (policy and reference model see the same ids)",
-        notes="The reference lacked get_step_scores, so every score was None. Step score = cumulative "
-              "beta-scaled log-ratio at each step's last token, as in the card."),
+        notes="The reference lacked get_step_scores, so every score was None. Step score = beta-scaled log-ratio "
+              "summed from the last prompt token through each step's separator and the next token, as the card's "
+              "code computes it."),
     _rm("EurusPRMStage2", "PRIME-RL/EurusPRM-Stage2", "implicit_prm", memory_gb=34.0, params_b=7.6,
         reference_model="Qwen/Qwen2.5-Math-7B-Instruct", beta=0.001,
         input_format="user + assistant steps joined by '\\n\\n' (policy and reference model see the same ids)",
         notes="As EurusPRMStage1."),
     _rm("InternLM2RewardModel", "internlm/internlm2-20b-reward", "internlm2", trust_remote_code=True,
-        dtype="float16", memory_gb=45.0, params_b=19.9),
+        dtype="float16", memory_gb=45.0, params_b=19.9, notes=INTERNLM2_NOTE, input_format=INTERNLM2_INPUT),
     _rm("InternLM2Reward7B", "internlm/internlm2-7b-reward", "internlm2", trust_remote_code=True, dtype="float16",
-        memory_gb=17.0, params_b=7.7),
+        memory_gb=17.0, params_b=7.7, notes=INTERNLM2_NOTE, input_format=INTERNLM2_INPUT),
     _rm("DecisionTreeReward8B", "RLHFlow/Decision-Tree-Reward-Llama-3.1-8B", "decision_tree",
         trust_remote_code=True,
         notes="The reference called compare(x, y, y) one sample at a time and kept the correctness attribute; "
@@ -214,21 +248,22 @@ def resolve(names_csv: str, extra: list[RewardModelSpec] = ()) -> list[RewardMod
 
 def markdown_table(specs: tuple[RewardModelSpec, ...] = REGISTRY) -> str:
     """The reward-model table of VERIFIERS.md."""
-    lines = ["| name | HF id (revision) | size | memory | kind | dtype | remote code | input | columns | notes |",
+    lines = ["| name | HF id (revision) | size | memory | kind | loaded | dtype | input | columns | notes |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in specs:
         columns = ", ".join(f"`{c}`" for c in s.columns())
         system = f"; system: \"{s.system_prompt}\"" if s.system_prompt else ""
         reference = f"; reference model `{s.reference_model}`, beta {s.beta}" if s.reference_model else ""
         attn = f"; attention {s.attn}" if s.attn else ""
+        vllm = f"; vLLM: {KINDS[s.kind].vllm}" if KINDS[s.kind].vllm and not s.remote_model else ""
         lines.append(f"| {s.name} | `{s.hf_id}` ({s.revision or 'main'}) | {s.params_b:g}B | ~{s.memory_gb:g} GB "
-                     f"| {s.kind} | {s.dtype} | {'yes' if s.trust_remote_code else 'no'} "
+                     f"| {s.kind} | {s.loading}{vllm} | {s.dtype} "
                      f"| {s.input_format}{system}{reference}{attn} | {columns} | {s.notes} |")
     return "\n".join(lines)
 
 
 def kinds_table() -> str:
     """The loader-kind table of VERIFIERS.md."""
-    rows = ["| kind | loading and read-out |", "|---|---|"]
-    rows += [f"| {kind} | {text} |" for kind, text in KINDS.items()]
+    rows = ["| kind | loaded | with --rm_backend vllm | loading and read-out |", "|---|---|---|---|"]
+    rows += [f"| {kind} | {k.loading} | {k.vllm or 'transformers'} | {k.text} |" for kind, k in KINDS.items()]
     return "\n".join(rows)

@@ -1,52 +1,23 @@
-"""Reward-model scoring by loader kind: tokenise once, keep the answer when truncating, length-sorted batches."""
+"""Reward-model scoring: one (load, input format, read-out) row per loader kind; length-sorted batches."""
 from __future__ import annotations
 
 import gc
-import glob
-import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from cli_support import error_line
-from reward_model_registry import RewardModelSpec
+from reward_model_inputs import ChatEncoder, Encoded, ScoreOptions, resolve_dtype
+from reward_model_native import (checkpoint_file, load_internlm2, read_checkpoint_tensors, read_config,
+                                 restore_buffers, tensor_names)
+from reward_model_registry import KINDS, RewardModelSpec
 
-STEP_TOKEN = "<extra_0>"
-MASK_POOLING_KINDS = ("multi_objective", "decision_tree", "scalar_head", "internlm2")  # remote heads pool by mask
-LOCAL_HEAD_KINDS = ("gpm", "inform", "ldl")  # a base model plus heads built here from the checkpoint's files
-AUTO_CLASSES = {"sequence_classifier": "AutoModelForSequenceClassification",
-                "multi_objective": "AutoModelForSequenceClassification",
-                "decision_tree": "AutoModelForSequenceClassification",
-                "implicit_prm": "AutoModelForCausalLM", "causal_lm": "AutoModelForCausalLM"}  # other kinds: AutoModel
 LDL_BINS = 10  # LDL-Reward: each rating distribution has 10 bins spread evenly over [0, 1]
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
-TORCH_DTYPES = ("float32", "bfloat16", "float16")
 MISSING_SAMPLE = "sample is missing (failed generation) or has no steps"
-
-
-@dataclass
-class ScoreOptions:
-    """How to run a model: device, dtype, attention, batching and truncation."""
-
-    device: str = "cpu"
-    dtype: str = "auto"
-    attn_implementation: str = "auto"
-    batch_size: int = 4
-    max_input_length: int = 2048
-    device_map: str | None = None  # "auto" spreads a model over every visible GPU
-    backend: str = "transformers"  # or "vllm": sequence classifiers through vLLM's pooling runner
-
-
-@dataclass
-class Encoded:
-    """One tokenised (instruction, sample) pair ready for the model."""
-
-    ids: list[int]
-    truncated: bool = False
-    prompt_len: int = 0
-    marks: list[int] = field(default_factory=list)  # step-end token positions (implicit PRM)
+CLASSIFIER = "AutoModelForSequenceClassification"
 
 
 @dataclass
@@ -62,13 +33,6 @@ class ModelRun:
     backend: str = "transformers"
 
 
-def resolve_dtype(spec: RewardModelSpec, options: ScoreOptions) -> str:
-    """The dtype to load with: the registry's on GPU, float32 on CPU, unless --dtype says otherwise."""
-    if options.dtype != "auto":
-        return options.dtype
-    return spec.dtype if options.device.startswith("cuda") else "float32"
-
-
 def resolve_attn(spec: RewardModelSpec, options: ScoreOptions) -> str | None:
     """Attention implementation: flash_attention_2 on GPU when installed, else the registry's choice or sdpa."""
     if options.attn_implementation != "auto":
@@ -80,68 +44,190 @@ def resolve_attn(spec: RewardModelSpec, options: ScoreOptions) -> str | None:
             return "flash_attention_2"
     if spec.attn:
         return spec.attn
-    return None if spec.trust_remote_code else "sdpa"
+    return None if spec.remote_model else "sdpa"
 
 
-def cut_middle(ids: list[int], max_len: int, keep_head: int) -> tuple[list[int], Callable[[int], int | None]]:
-    """Drop tokens from the middle so the start (prompt side) and the end (the final answer) survive."""
-    if len(ids) <= max_len:
-        return ids, lambda p: p
-    head = max(0, min(keep_head, max_len // 4))
-    tail_start = len(ids) - (max_len - head)
-    shift = tail_start - head
-
-    def remap(pos: int) -> int | None:
-        """New index of an old position, None if it was cut."""
-        if pos < head:
-            return pos
-        return pos - shift if pos >= tail_start else None
-
-    return ids[:head] + ids[tail_start:], remap
+# ---- loading: each sets scorer.model, and scorer.heads / scorer.reference where the kind has them ---------------
+def load_classifier(scorer: "Scorer") -> None:
+    """A sequence classifier: transformers' own class, or the checkpoint's remote code (shims, buffers checked)."""
+    scorer.model = scorer.from_pretrained(scorer.spec.hf_id, CLASSIFIER, remote=scorer.spec.remote_model)
 
 
-def split_steps(sample: str) -> list[str]:
-    """Reasoning steps: the non-empty blocks between blank lines, as the Qwen PRM and Eurus cards do."""
-    return [step.strip() for step in sample.split("\n\n") if step.strip()]
+def load_score_head(scorer: "Scorer") -> None:
+    """transformers' base model plus the checkpoint's `score` MLP (Qwen2.5-Math RM/PRM, INF-ORM)."""
+    torch, spec = scorer.torch, scorer.spec
+    scorer.model = scorer.from_pretrained(spec.hf_id, "AutoModel", allow_unused=True)
+    head = mlp_from_state(torch, read_checkpoint_tensors(spec.hf_id, spec.revision, ("score.",)), "score.",
+                          torch.nn.ReLU)
+    check_head(head, scorer.model.config.hidden_size, 2 if spec.kind == "step_prm" else 1, f"{spec.hf_id} score")
+    scorer.heads = head.to(device=scorer.input_device, dtype=scorer.dtype).eval()
+
+
+def load_gpm(scorer: "Scorer") -> None:
+    """GPM: base model plus its value head (preference vector) and prompt head (eigenvalues)."""
+    torch, spec = scorer.torch, scorer.spec
+    scorer.model = scorer.from_pretrained(spec.hf_id, "AutoModel", allow_unused=True)
+    tensors = read_checkpoint_tensors(spec.hf_id, spec.revision, ("value_head.", "prompt_head."))
+    scorer.heads = torch.nn.ModuleDict({name: linear_layer(torch, tensors[f"{name}_head.weight"])
+                                        for name in ("value", "prompt")}).to(scorer.input_device, scorer.dtype)
+
+
+def load_ldl(scorer: "Scorer") -> None:
+    """LDL-Reward: base model plus the regression and gating MLPs of its .pt files (float32, as the card's class)."""
+    torch, spec = scorer.torch, scorer.spec
+    scorer.model = scorer.from_pretrained(spec.hf_id, "AutoModel", allow_unused=True)
+    files = {name: torch.load(checkpoint_file(spec.hf_id, spec.revision, f"{name}_layer.pt"), map_location="cpu",
+                              weights_only=True) for name in ("regression", "gating")}
+    scorer.heads = torch.nn.ModuleDict({name: mlp_from_state(torch, state, "network.", torch.nn.LeakyReLU)
+                                        for name, state in files.items()}).to(scorer.input_device, torch.float32)
+    raw = read_config(spec.hf_id, spec.revision)  # transformers drops `temperature` from the loaded config
+    scorer.ldl_gate = (bool(raw.get("softmax", False)), float(raw.get("temperature", 1.0)))
+
+
+def load_internlm2_reward(scorer: "Scorer") -> None:
+    """InternLM2 reward: its weights on transformers' LlamaModel plus the v_head (no remote modeling code)."""
+    spec, options = scorer.spec, scorer.options
+    device = "cpu" if options.device_map else options.device
+    scorer.model, tensors = load_internlm2(spec.hf_id, spec.revision, scorer.dtype, device, resolve_attn(spec, options))
+    scorer.heads = linear_layer(scorer.torch, tensors["v_head.weight"]).to(device=device, dtype=scorer.dtype)
+
+
+def load_implicit(scorer: "Scorer") -> None:
+    """Implicit PRM: the policy and the reference causal LMs."""
+    scorer.model = scorer.from_pretrained(scorer.spec.hf_id, "AutoModelForCausalLM")
+    scorer.reference = scorer.from_pretrained(scorer.spec.reference_model, "AutoModelForCausalLM")
+
+
+# ---- read-outs: (scorer, batch, ids, mask, last) -> one result per item ----------------------------------------
+def read_first_logit(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """logits[:, 0]: the raw scalar reward of a sequence classifier (remote heads: their first output)."""
+    out = scorer.run_model(ids, mask)
+    values = out.logits if getattr(out, "logits", None) is not None else out[0]
+    return values.reshape(values.shape[0], -1)[:, 0].float().tolist()
+
+
+def read_score_field(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """The `score` field of a gated multi-objective head (not its logits)."""
+    score = scorer.run_model(ids, mask).score
+    return score.reshape(score.shape[0], -1)[:, 0].float().tolist()
+
+
+def read_correctness(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """The HelpSteer2 `correctness` attribute of the model's attribute rewards."""
+    out = scorer.run_model(ids, mask)
+    rewards = out.logits if getattr(out, "rewards", None) is None else out.rewards
+    names = tuple(getattr(scorer.model, "attributes", None) or HELPSTEER_ATTRIBUTES)
+    return rewards[:, names.index("correctness")].float().tolist()
+
+
+def read_head_at_last(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """The local head's first output at the last token (Qwen2.5-Math-RM, INF-ORM; InternLM2: its reward token)."""
+    hidden = scorer.hidden(ids)
+    return scorer.heads(scorer.pooled(hidden, last).to(scorer.dtype)).float()[:, 0].tolist()
+
+
+def read_step_probs(scorer: "Scorer", batch, ids, mask, last) -> list[list[float]]:
+    """Qwen PRM: softmax of the per-token 2-class head, P(class 1) at every <extra_0>."""
+    probs = scorer.heads(scorer.hidden(ids).to(scorer.dtype)).float().softmax(-1)[..., 1]
+    at_step = (ids == scorer.encoder.step_id) & (mask == 1)
+    results = [probs[row][at_step[row].to(probs.device)].tolist() for row in range(ids.shape[0])]
+    if not all(results):
+        raise ValueError("no step token survived in the input")
+    return results
+
+
+def read_implicit(scorer: "Scorer", batch, ids, mask, last) -> list[list[float]]:
+    """Eurus card: beta * (log p_policy - log p_ref) per token from the last prompt token on, summed up to each
+    step's read position (the token after its separator; <|im_end|> for the last step)."""
+    torch = scorer.torch
+    ratio = scorer.spec.beta * (token_logps(torch, scorer.model, ids) - token_logps(torch, scorer.reference, ids))
+    per_token = torch.zeros(ids.shape, dtype=torch.float32, device=ids.device)
+    per_token[:, 1:] = ratio  # per_token[t]: reward of token t given the tokens before it
+    results = []
+    for row, enc in enumerate(batch):
+        contrib = per_token[row].clone()
+        contrib[:enc.start] = 0
+        cumulative = contrib.cumsum(-1)
+        results.append([float(cumulative[m]) for m in enc.marks])
+    return results
+
+
+def read_gpm(scorer: "Scorer", batch, ids, mask, last) -> list[dict]:
+    """GPM: unit preference vector of the response and the prompt's eigenvalues (softmax of the prompt head)."""
+    torch = scorer.torch
+    hidden = scorer.hidden(ids)
+    vectors = torch.nn.functional.normalize(scorer.heads["value"](scorer.pooled(hidden, last).to(scorer.dtype))
+                                            .float(), p=2, dim=-1)
+    prompt_pos = torch.tensor([max(e.prompt_len - 1, 0) for e in batch], device=hidden.device)
+    eigen = scorer.heads["prompt"](scorer.pooled(hidden, prompt_pos).to(scorer.dtype)).float().softmax(-1)
+    return [{"v": v, "r": r} for v, r in zip(vectors.tolist(), eigen.tolist())]
+
+
+def read_ldl(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """LDL-Reward: expected value on [0, 1] of the gate-weighted mix of the per-objective rating distributions."""
+    torch = scorer.torch
+    features = scorer.pooled(scorer.hidden(ids), last).float()
+    bins = scorer.heads["regression"](features)
+    distributions = bins.view(bins.shape[0], -1, LDL_BINS).softmax(-1)  # [B, objectives, bins]
+    weights = scorer.heads["gating"](features)
+    softmax, temperature = scorer.ldl_gate
+    if softmax:
+        weights = (weights / temperature).softmax(-1)
+    mixed = torch.bmm(weights.unsqueeze(1), distributions).squeeze(1)  # [B, bins]
+    return (mixed * torch.linspace(0, 1, LDL_BINS, device=mixed.device)).sum(-1).tolist()
+
+
+@dataclass(frozen=True)
+class Loader:
+    """One loader kind's code: how its weights load and how its output is read (its input format: FORMATS)."""
+
+    load: Callable[["Scorer"], None]
+    read: Callable[..., list]
+
+
+# Keyed like KINDS (the registry says per kind whether it is native, remote code, or vLLM-capable).
+LOADERS = {
+    "sequence_classifier": Loader(load_classifier, read_first_logit),
+    "multi_objective": Loader(load_classifier, read_score_field),
+    "decision_tree": Loader(load_classifier, read_correctness),
+    "scalar_head": Loader(load_score_head, read_head_at_last),
+    "gpm": Loader(load_gpm, read_gpm),
+    "inform": Loader(load_score_head, read_head_at_last),
+    "ldl": Loader(load_ldl, read_ldl),
+    "internlm2": Loader(load_internlm2_reward, read_head_at_last),
+    "step_prm": Loader(load_score_head, read_step_probs),
+    "implicit_prm": Loader(load_implicit, read_implicit),
+}
 
 
 class Scorer:
     """A loaded reward model of any kind: encode() one pair, forward() a batch, close() to free memory."""
 
     def __init__(self, spec: RewardModelSpec, options: ScoreOptions) -> None:
-        self._init_tokenizer(spec, options)
+        import torch
+
         if spec.trust_remote_code:
             add_remote_code_shims()
-        self.model = self._load(spec.hf_id, spec.kind)
-        self.pad_id = self._pick_pad()
-        self.model.config.pad_token_id = self.pad_id  # the pooling of HF and remote heads compares against it
-        self.reference = self._load(spec.reference_model, "causal_lm") if spec.kind == "implicit_prm" else None
-        self.heads = self._load_heads() if spec.kind in LOCAL_HEAD_KINDS else None
-        self.expected_bos = self._template_bos()
-        self.step_id = self._special_id(STEP_TOKEN) if spec.kind == "step_prm" else None
-        self.reward_token_id = getattr(self.model, "reward_token_id", None) if spec.kind == "internlm2" else None
-        if spec.kind == "internlm2" and self.reward_token_id is None:
-            raise RuntimeError(f"{spec.hf_id} has no reward_token_id; is it an InternLM2 reward model?")
-
-    # ---- loading -------------------------------------------------------------------------------------------
-    def _init_tokenizer(self, spec: RewardModelSpec, options: ScoreOptions) -> None:
-        """Settings and the model's own tokenizer (chat template included)."""
-        import torch
-        from transformers import AutoTokenizer
-
         self.spec, self.options, self.torch = spec, options, torch
         self.dtype = getattr(torch, resolve_dtype(spec, options))
-        self.tokenizer = AutoTokenizer.from_pretrained(spec.hf_id, revision=spec.revision,
-                                                       trust_remote_code=spec.trust_remote_code)
+        self.encoder = ChatEncoder(spec, options, internlm2_reward_token(spec) if spec.kind == "internlm2" else None)
+        self.tokenizer = self.encoder.tokenizer
+        self.model = self.reference = self.heads = None
+        LOADERS[spec.kind].load(self)
+        self.pad_id = self._pick_pad()
+        self.model.config.pad_token_id = self.pad_id  # the pooling of HF and remote heads compares against it
 
-    def _load(self, model_id: str, kind: str):
-        """Load weights with the auto class of the kind; refuse a checkpoint whose head would be random."""
+    def encode(self, instruction: str, sample: str) -> Encoded:
+        """The model's input for one (instruction, sample) pair."""
+        return self.encoder.encode(instruction, sample)
+
+    def from_pretrained(self, model_id: str, auto: str, remote: bool = False, allow_unused: bool = False):
+        """Load weights with a transformers auto class; refuse a checkpoint whose head would be random."""
         import transformers
 
-        auto = AUTO_CLASSES.get(kind, "AutoModel")
-        kwargs: dict[str, Any] = dict(revision=self.spec.revision, trust_remote_code=self.spec.trust_remote_code,
-                                      dtype=self.dtype, output_loading_info=True)
-        if kind == "sequence_classifier" and not self.spec.trust_remote_code:
+        kwargs: dict[str, Any] = dict(revision=self.spec.revision, trust_remote_code=remote, dtype=self.dtype,
+                                      output_loading_info=True)
+        if auto == CLASSIFIER and not remote:
             kwargs["num_labels"] = 1  # remote heads (URM) size their outputs from their own config: keep it
         attn = resolve_attn(self.spec, self.options)
         if attn:
@@ -154,9 +240,15 @@ class Scorer:
         if missing:
             raise RuntimeError(f"{model_id}: weights missing from the checkpoint would be random: {missing[:5]}")
         unused = [k for k in info.get("unexpected_keys", []) if "rotary" not in k]
-        if unused and kind not in LOCAL_HEAD_KINDS:
+        if unused and not allow_unused:
             raise RuntimeError(f"{model_id}: checkpoint weights {unused[:5]} are unused by {type(model).__name__}; "
                                f"wrong loader kind, or remote code not trusted?")
+        if remote:
+            model.config.use_cache = False  # legacy code builds DynamicCache.from_legacy_cache when it is on
+            restored = restore_buffers(model, f"{self.spec.name} ({model_id})")
+            if restored:
+                print(f"{self.spec.name}: restored {restored} non-persistent buffer(s) that transformers left "
+                      "uninitialised in the remote code's modules")
         if not self.options.device_map:
             model = model.to(self.options.device)
         return model.eval()
@@ -167,127 +259,17 @@ class Scorer:
         Many RMs set pad = EOS/<|eot_id|>, which ends every chat: padding with it would move the pooled position.
         """
         tok = self.tokenizer
-        rendered = tok.apply_chat_template([{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}],
-                                           tokenize=False)
-        avoid = set(self._encode_text(rendered)) | {tok.eos_token_id, tok.bos_token_id}
+        rendered = self.encoder.render([{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}])
+        avoid = set(self.encoder.encode_text(rendered)) | {tok.eos_token_id, tok.bos_token_id}
         for candidate in (getattr(self.model.config, "pad_token_id", None), tok.pad_token_id, tok.unk_token_id):
             if isinstance(candidate, int) and candidate not in avoid:
                 return candidate
         return self.model.get_input_embeddings().num_embeddings - 1
 
-    def _load_heads(self):
-        """Build the locally defined heads from the checkpoint: GPM value/prompt, INF-ORM score MLP, LDL MLPs."""
-        torch, kind = self.torch, self.spec.kind
-        if kind == "ldl":  # float32 heads, as the card's class runs them
-            files = {name: torch.load(checkpoint_file(self.spec.hf_id, self.spec.revision, f"{name}_layer.pt"),
-                                      map_location="cpu", weights_only=True) for name in ("regression", "gating")}
-            heads = torch.nn.ModuleDict({name: mlp_from_state(torch, state, "network.", torch.nn.LeakyReLU)
-                                         for name, state in files.items()})
-            # the gating options live in config.json; transformers drops `temperature` from the loaded config
-            with open(checkpoint_file(self.spec.hf_id, self.spec.revision, "config.json"), encoding="utf-8") as fh:
-                raw = json.load(fh)
-            self.ldl_gate = (bool(raw.get("softmax", False)), float(raw.get("temperature", 1.0)))
-            return heads.to(device=self.input_device, dtype=torch.float32).eval()
-        tensors = read_checkpoint_tensors(self.spec.hf_id, self.spec.revision,
-                                          ("value_head.", "prompt_head.") if kind == "gpm" else ("score.",))
-        if kind == "gpm":
-            heads = torch.nn.ModuleDict({name: linear_layer(torch, tensors[f"{name}_head.weight"])
-                                         for name in ("value", "prompt")})
-        else:
-            heads = mlp_from_state(torch, tensors, "score.", torch.nn.ReLU)
-        return heads.to(device=self.input_device, dtype=self.dtype).eval()
-
     @property
     def input_device(self):
         """Where input tensors go: the device of the input embeddings."""
         return self.model.get_input_embeddings().weight.device
-
-    def _special_id(self, token: str) -> int:
-        """Id of a special token the kind needs; an error if the tokenizer lacks it."""
-        token_id = self.tokenizer.convert_tokens_to_ids(token)
-        if token_id is None or token_id == self.tokenizer.unk_token_id:
-            raise RuntimeError(f"{self.spec.hf_id}: tokenizer has no {token} token")
-        return token_id
-
-    def _template_bos(self) -> int:
-        """How many BOS ids every input must start with: 1 if the chat template renders the BOS token, else 0."""
-        bos = self.tokenizer.bos_token
-        if not bos:
-            return 0
-        text = self.tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
-        return 1 if text.startswith(bos) else 0
-
-    # ---- encoding ------------------------------------------------------------------------------------------
-    def messages(self, instruction: str, sample: str) -> list[dict]:
-        """The chat the model is shown, by kind (steps marked for PRMs, card system prompts)."""
-        content = sample
-        if self.spec.kind == "step_prm":
-            steps = split_steps(sample)
-            if not steps:
-                raise ValueError("sample has no reasoning steps")
-            content = STEP_TOKEN.join(steps) + STEP_TOKEN
-        elif self.spec.kind == "implicit_prm":
-            steps = split_steps(sample)
-            if not steps:
-                raise ValueError("sample has no reasoning steps")
-            content = "\n\n".join(steps)
-        chat = [{"role": "user", "content": instruction}, {"role": "assistant", "content": content}]
-        if self.spec.system_prompt:
-            chat.insert(0, {"role": "system", "content": self.spec.system_prompt})
-        return chat
-
-    def _encode_text(self, text: str) -> list[int]:
-        """Token ids of rendered text; the template already holds the special tokens, so none are added."""
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def encode(self, instruction: str, sample: str) -> Encoded:
-        """Render the chat template once, tokenise once, check the BOS count, and cut the middle if too long."""
-        chat = self.messages(instruction, sample)
-        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=False)
-        ids = self._encode_text(text)
-        if self.reward_token_id is not None:
-            ids = ids + [self.reward_token_id]
-        if self.spec.kind == "gpm" and self.tokenizer.eos_token_id is not None:
-            ids[-1] = self.tokenizer.eos_token_id  # the GPM card forces the last token to EOS
-        bos_id = self.tokenizer.bos_token_id
-        leading = 0
-        while bos_id is not None and leading < len(ids) and ids[leading] == bos_id:
-            leading += 1
-        if leading != self.expected_bos:  # a systematic tokenisation error: fails the whole model, never silently
-            raise AssertionError(f"{self.spec.name}: input starts with {leading} BOS tokens, "
-                                 f"expected exactly {self.expected_bos}")
-        prompt_len = self._prompt_len(chat, text, ids)
-        marks = self._step_ends(text, chat[-1]["content"]) if self.spec.kind == "implicit_prm" else []
-        cut, remap = cut_middle(ids, self.options.max_input_length, prompt_len)
-        truncated = len(cut) < len(ids)
-        if truncated:
-            marks = [m for m in (remap(p) for p in marks) if m is not None]
-            new_prompt = remap(prompt_len - 1) if prompt_len else None
-            head = min(prompt_len, self.options.max_input_length // 4)
-            prompt_len = new_prompt + 1 if new_prompt is not None else head
-        return Encoded(ids=cut, truncated=truncated, prompt_len=prompt_len, marks=marks)
-
-    def _prompt_len(self, chat: list[dict], text: str, ids: list[int]) -> int:
-        """Number of tokens before the response (GPM: the prompt without the generation header, as its card)."""
-        gen_prompt = self.spec.kind != "gpm"
-        prefix = self.tokenizer.apply_chat_template(chat[:-1], tokenize=False, add_generation_prompt=gen_prompt)
-        if not text.startswith(prefix):
-            return 0
-        prefix_ids = self._encode_text(prefix)
-        return len(prefix_ids) if ids[:len(prefix_ids)] == prefix_ids else 0
-
-    def _step_ends(self, text: str, content: str) -> list[int]:
-        """Token index of the last token of each step (implicit PRM), found through character offsets."""
-        start = text.rfind(content)
-        if start < 0:
-            raise ValueError("response not found in the rendered chat")
-        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        ends, position = [], start
-        for step in content.split("\n\n"):
-            position += len(step)
-            ends.append(max(i for i, (a, _) in enumerate(offsets) if a < position))
-            position += 2
-        return ends
 
     # ---- forward -------------------------------------------------------------------------------------------
     def forward(self, batch: list[Encoded]) -> list[Any]:
@@ -300,107 +282,22 @@ class Scorer:
             ids[row, :len(enc.ids)] = torch.tensor(enc.ids)
             mask[row, :len(enc.ids)] = 1
         ids, mask = ids.to(self.input_device), mask.to(self.input_device)
-        last = mask.sum(-1) - 1
-        # Causal models with right padding: real tokens never attend to the pads after them, so no mask is needed
-        # (and the fast causal attention kernels apply). Heads whose own pooling reads the mask still get it.
-        remote_pooling = self.spec.kind in MASK_POOLING_KINDS or self.spec.trust_remote_code
-        self.model_mask = mask if remote_pooling else None
         with torch.no_grad():
-            kind = self.spec.kind
-            if kind == "step_prm":
-                return self._step_probs(ids, mask)
-            if kind == "implicit_prm":
-                return self._implicit(batch, ids)
-            if kind in LOCAL_HEAD_KINDS:
-                hidden = self.model(input_ids=ids, attention_mask=self.model_mask).last_hidden_state
-                # with device_map the last hidden state may sit on another GPU than the heads
-                hidden = hidden.to(self.input_device)
-                pooled = hidden[torch.arange(len(batch), device=hidden.device), last.to(hidden.device)]
-                if kind == "inform":
-                    return self.heads(pooled.to(self.dtype)).float()[:, 0].tolist()
-                if kind == "ldl":
-                    return self._ldl(pooled)
-                return self._gpm(batch, hidden, pooled)
-            out = self.model(input_ids=ids, attention_mask=self.model_mask)
-            values = self._read(out, last)
-        return values.float().tolist()
+            return LOADERS[self.spec.kind].read(self, batch, ids, mask, mask.sum(-1) - 1)
 
-    def _read(self, out, last):
-        """The field the kind reads: score, an attribute, or the first output column, as a [B] tensor."""
-        torch = self.torch
-        if self.spec.kind == "multi_objective":
-            return out.score.reshape(out.score.shape[0], -1)[:, 0]
-        if self.spec.kind == "decision_tree":
-            rewards = getattr(out, "rewards", None)
-            rewards = out.logits if rewards is None else rewards
-            names = tuple(getattr(self.model, "attributes", None) or HELPSTEER_ATTRIBUTES)
-            return rewards[:, names.index("correctness")]
-        values = out.logits if getattr(out, "logits", None) is not None else out[0]
-        per_token = values.dim() == 3 or (values.dim() == 2 and values.shape[1] == int(last.max()) + 1 > 1)
-        if per_token and self.spec.kind in ("scalar_head", "internlm2"):  # remote heads that return every position
-            values = values.reshape(values.shape[0], values.shape[1], -1)[:, :, 0]
-            return values[torch.arange(values.shape[0], device=values.device), last.to(values.device)]
-        return values.reshape(values.shape[0], -1)[:, 0]
+    def run_model(self, ids, mask):
+        """The loaded model's own output. Causal models with right padding need no mask (real tokens never attend
+        to later pads, and the fast causal kernels apply); remote heads that pool by the mask get it."""
+        return self.model(input_ids=ids, attention_mask=mask if self.spec.remote_model else None, use_cache=False)
 
-    def _step_probs(self, ids, mask) -> list[list[float]]:
-        """Qwen PRM: P(class 1) at every step token."""
-        out = self.model(input_ids=ids, attention_mask=self.model_mask)
-        logits = out.logits if getattr(out, "logits", None) is not None else out[0]
-        if logits.dim() != 3 or logits.shape[-1] != 2:
-            raise RuntimeError(f"{self.spec.hf_id}: expected per-token 2-class logits, got shape {tuple(logits.shape)}")
-        probs = logits.float().softmax(-1)[..., 1]
-        at_step = (ids == self.step_id) & (mask == 1)
-        results = [probs[row][at_step[row].to(probs.device)].tolist() for row in range(ids.shape[0])]
-        for steps in results:
-            if not steps:
-                raise ValueError("no step token survived in the input")
-        return results
+    def hidden(self, ids):
+        """Last hidden states of the base model, on the heads' device (device_map may place them elsewhere)."""
+        return self.model(input_ids=ids, use_cache=False).last_hidden_state.to(self.input_device)
 
-    def _implicit(self, batch: list[Encoded], ids) -> list[list[float]]:
-        """Eurus implicit PRM: cumulative beta * (log p_policy - log p_ref) over the response, read at step ends."""
-        torch = self.torch
-
-        def token_logps(model):
-            """Log-probability of each next token under model, [B, T-1]."""
-            logits = model(input_ids=ids.to(model.get_input_embeddings().weight.device)).logits.float()
-            targets = ids[:, 1:].to(logits.device)
-            picked = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            return (picked - torch.logsumexp(logits[:, :-1], dim=-1)).to(ids.device)
-
-        ratio = self.spec.beta * (token_logps(self.model) - token_logps(self.reference))
-        per_token = torch.zeros(ids.shape, dtype=torch.float32, device=ids.device)
-        per_token[:, 1:] = ratio  # per_token[t]: reward of token t given the tokens before it
-        results = []
-        for row, enc in enumerate(batch):
-            contrib = per_token[row].clone()
-            contrib[:max(enc.prompt_len, 1)] = 0
-            cumulative = contrib.cumsum(-1)
-            if not enc.marks:
-                raise ValueError("no step end survived in the input")
-            results.append([float(cumulative[m]) for m in enc.marks])
-        return results
-
-    def _gpm(self, batch: list[Encoded], hidden, pooled) -> list[dict]:
-        """GPM: unit preference vector of the response and the prompt's eigenvalues (softmax of the prompt head)."""
-        torch = self.torch
-        vectors = torch.nn.functional.normalize(self.heads["value"](pooled.to(self.dtype)).float(), p=2, dim=-1)
-        prompt_pos = torch.tensor([max(e.prompt_len - 1, 0) for e in batch], device=hidden.device)
-        prompt_hidden = hidden[torch.arange(len(batch), device=hidden.device), prompt_pos]
-        eigen = self.heads["prompt"](prompt_hidden.to(self.dtype)).float().softmax(-1)
-        return [{"v": v, "r": r} for v, r in zip(vectors.tolist(), eigen.tolist())]
-
-    def _ldl(self, pooled) -> list[float]:
-        """LDL-Reward: expected value on [0, 1] of the gate-weighted mix of the per-objective rating distributions."""
-        torch = self.torch
-        features = pooled.float()
-        bins = self.heads["regression"](features)
-        distributions = bins.view(bins.shape[0], -1, LDL_BINS).softmax(-1)  # [B, objectives, bins]
-        weights = self.heads["gating"](features)
-        softmax, temperature = self.ldl_gate
-        if softmax:
-            weights = (weights / temperature).softmax(-1)
-        mixed = torch.bmm(weights.unsqueeze(1), distributions).squeeze(1)  # [B, bins]
-        return (mixed * torch.linspace(0, 1, LDL_BINS, device=mixed.device)).sum(-1).tolist()
+    def pooled(self, hidden, positions):
+        """The hidden state at one position per row."""
+        rows = self.torch.arange(hidden.shape[0], device=hidden.device)
+        return hidden[rows, positions.to(hidden.device)]
 
     def close(self) -> None:
         """Free the model memory."""
@@ -410,8 +307,38 @@ class Scorer:
             self.torch.cuda.empty_cache()
 
 
+NATIVE_HEADS = {"step_prm": "score.", "scalar_head": "score.", "internlm2": "v_head."}  # head tensors of native kinds
+
+
+def check_loadable(spec: RewardModelSpec) -> None:
+    """Fail before any work when spec cannot be loaded: no such folder, not cached offline, no access, head weights
+    missing, or remote code that cannot be imported here (shims are installed first, as for loading)."""
+    from transformers import AutoConfig
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    if spec.trust_remote_code:
+        add_remote_code_shims()
+    for model_id in filter(None, (spec.hf_id, spec.reference_model)):
+        if model_id.startswith(("/", ".", "~")) and not os.path.isdir(model_id):
+            raise RuntimeError(f"folder {model_id} does not exist")
+        if model_id == spec.hf_id and spec.kind in NATIVE_HEADS:
+            raw = read_config(model_id, spec.revision)
+            if spec.kind == "internlm2" and raw.get("model_type") != "internlm2":
+                raise RuntimeError(f"{model_id} has model_type {raw.get('model_type')!r}, not internlm2")
+            if not any(name.startswith(NATIVE_HEADS[spec.kind]) for name in tensor_names(model_id, spec.revision)):
+                raise RuntimeError(f"{model_id} has no {NATIVE_HEADS[spec.kind]}* head weights; "
+                                   f"not a {spec.kind} checkpoint")
+            continue
+        remote = spec.remote_model and model_id == spec.hf_id
+        config = AutoConfig.from_pretrained(model_id, revision=spec.revision, trust_remote_code=remote)
+        remote_class = (getattr(config, "auto_map", None) or {}).get(CLASSIFIER)
+        if remote and remote_class:  # fetches the model's code and checks its imports (sklearn for decision trees)
+            get_class_from_dynamic_module(remote_class, model_id, revision=spec.revision)
+
+
 def add_remote_code_shims() -> None:
-    """Names that older remote reward-model code imports and transformers 5 dropped (docstring constants only)."""
+    """Names that older remote reward-model code imports and transformers 5 dropped (docstring constants only);
+    installed before anything imports remote code (preflight included)."""
     import importlib
 
     for module_name, constant in (("transformers.models.llama.modeling_llama", "LLAMA_INPUTS_DOCSTRING"),
@@ -431,6 +358,30 @@ def mlp_from_state(torch, state: dict, prefix: str, activation) -> Any:
     return torch.nn.Sequential(*layers[:-1])
 
 
+def internlm2_reward_token(spec: RewardModelSpec) -> int:
+    """The reward token id InternLM2 reward models append to every chat (config.json `reward_token_id`)."""
+    token_id = read_config(spec.hf_id, spec.revision).get("reward_token_id")
+    if not isinstance(token_id, int):
+        raise RuntimeError(f"{spec.hf_id} has no reward_token_id in its config; is it an InternLM2 reward model?")
+    return token_id
+
+
+def token_logps(torch, model, ids):
+    """Log-probability of each next token under model, [B, T-1]."""
+    logits = model(input_ids=ids.to(model.get_input_embeddings().weight.device), use_cache=False).logits.float()
+    targets = ids[:, 1:].to(logits.device)
+    picked = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (picked - torch.logsumexp(logits[:, :-1], dim=-1)).to(ids.device)
+
+
+def check_head(head, hidden: int, outputs: int, label: str) -> None:
+    """A checkpoint head must read the trunk's hidden size and give the kind's number of outputs."""
+    linears = [m for m in head.modules() if hasattr(m, "in_features")]
+    if not linears or linears[0].in_features != hidden or linears[-1].out_features != outputs:
+        shapes = [tuple(m.weight.shape) for m in linears]
+        raise RuntimeError(f"{label} head has Linear shapes {shapes}; expected input {hidden} and {outputs} output(s)")
+
+
 def linear_layer(torch, weight, bias=None) -> Any:
     """A Linear layer holding the given checkpoint tensors."""
     layer = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
@@ -438,43 +389,6 @@ def linear_layer(torch, weight, bias=None) -> Any:
     if bias is not None:
         layer.bias.data = bias
     return layer
-
-
-def checkpoint_file(model_id: str, revision: str | None, filename: str) -> str:
-    """Path of one file of a checkpoint: in its local folder, or fetched into the hub cache."""
-    if os.path.isdir(model_id):
-        return os.path.join(model_id, filename)
-    from huggingface_hub import hf_hub_download
-
-    return hf_hub_download(model_id, filename, revision=revision)
-
-
-def read_checkpoint_tensors(model_id: str, revision: str | None, prefixes: tuple[str, ...]) -> dict:
-    """Tensors whose names start with one of prefixes, read from a local folder or the hub cache."""
-    from safetensors import safe_open
-
-    if os.path.isdir(model_id):
-        files = sorted(glob.glob(os.path.join(model_id, "*.safetensors")))
-    else:
-        from huggingface_hub import hf_hub_download
-
-        try:
-            index = hf_hub_download(model_id, "model.safetensors.index.json", revision=revision)
-            with open(index, encoding="utf-8") as handle:
-                weight_map = json.load(handle)["weight_map"]
-            names = sorted({f for k, f in weight_map.items() if k.startswith(prefixes)})
-        except Exception:  # single-file checkpoint: no index
-            names = ["model.safetensors"]
-        files = [hf_hub_download(model_id, name, revision=revision) for name in names]
-    tensors = {}
-    for path in files:
-        with safe_open(path, framework="pt") as handle:
-            for key in handle.keys():
-                if key.startswith(prefixes):
-                    tensors[key] = handle.get_tensor(key)
-    if not tensors:
-        raise RuntimeError(f"{model_id}: checkpoint has no tensors named {'/'.join(prefixes)}*")
-    return tensors
 
 
 def is_oom(err: BaseException) -> bool:
@@ -521,12 +435,13 @@ def _free_cuda(scorer: Scorer) -> None:
         scorer.torch.cuda.empty_cache()
 
 
-def make_scorer(spec: RewardModelSpec, options: ScoreOptions) -> tuple[Scorer, str]:
-    """The scorer for the backend asked for; vLLM (sequence classifiers only) falls back to transformers."""
+def make_scorer(spec: RewardModelSpec, options: ScoreOptions) -> tuple[Any, str]:
+    """The scorer for the backend asked for; vLLM (kinds it has a built-in class for) falls back to transformers."""
     if options.backend != "vllm":
         return Scorer(spec, options), "transformers"
-    if spec.kind != "sequence_classifier":
-        return Scorer(spec, options), f"transformers (vLLM serves only sequence_classifier, not {spec.kind})"
+    if not KINDS[spec.kind].vllm or spec.remote_model:
+        return Scorer(spec, options), f"transformers (vLLM has no built-in class for {spec.kind}" + (
+            " with remote code)" if KINDS[spec.kind].vllm else ")")
     try:
         from reward_models_vllm import VllmScorer
 
@@ -574,7 +489,7 @@ def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], opti
             on_result(index, value)
 
         started = time.time()
-        chunk = options.batch_size if run.backend == "transformers" else max(options.batch_size, 512)
+        chunk = max(options.batch_size, 512) if run.backend == "vllm" else options.batch_size
         run_batches(scorer, encoded, chunk, keep, errors.__setitem__, progress)
         run.score_s = time.time() - started
     finally:

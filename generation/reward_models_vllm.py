@@ -1,36 +1,62 @@
-"""Sequence-classifier reward models through vLLM's pooling runner (raw logits at the last token, no sigmoid)."""
+"""Reward models through vLLM's pooling runner: sequence classifiers (raw logit at the last token) and the
+Qwen2.5-Math PRM with vLLM's built-in Qwen2ForProcessRewardModel (per-token logits read as the transformers path)."""
 from __future__ import annotations
 
-from reward_model_registry import RewardModelSpec
-from reward_models import Encoded, ScoreOptions, Scorer, resolve_dtype
+import math
+
+from reward_model_inputs import ChatEncoder, Encoded, ScoreOptions, resolve_dtype
+from reward_model_registry import KINDS, RewardModelSpec
 from vllm_engine import start_engine, stop_engine
 
 
-class VllmScorer(Scorer):
+class VllmScorer:
     """Same encoding as the transformers Scorer; the forward pass runs in a vLLM pooling engine."""
 
     def __init__(self, spec: RewardModelSpec, options: ScoreOptions) -> None:
         import torch
 
-        self._init_tokenizer(spec, options)
-        self.model = self.reference = self.heads = None
-        self.step_id = self.reward_token_id = None
-        self.expected_bos = self._template_bos()
+        if not KINDS[spec.kind].vllm or spec.remote_model:
+            raise ValueError(f"vLLM has no built-in class for {spec.kind} models loaded with remote code")
+        self.spec, self.torch = spec, torch
+        self.encoder = ChatEncoder(spec, options)
+        self.per_token = spec.kind == "step_prm"
         gpus = torch.cuda.device_count() if options.device.startswith("cuda") else 0
-        self.llm = start_engine(model=spec.hf_id, revision=spec.revision, tokenizer=spec.hf_id, runner="pooling",
-                                convert="classify", trust_remote_code=spec.trust_remote_code,
-                                dtype=resolve_dtype(spec, options), max_model_len=options.max_input_length,
-                                max_num_seqs=options.batch_size, enforce_eager=not gpus,
-                                tensor_parallel_size=gpus if options.device_map and gpus > 1 else 1)
+        engine = dict(model=spec.hf_id, revision=spec.revision, tokenizer=spec.hf_id, runner="pooling",
+                      trust_remote_code=spec.trust_remote_code, dtype=resolve_dtype(spec, options),
+                      max_model_len=options.max_input_length, max_num_seqs=options.batch_size,
+                      enforce_eager=not gpus, tensor_parallel_size=gpus if options.device_map and gpus > 1 else 1)
+        if self.per_token:  # every token's raw 2-class logits; the read-out picks the step tokens as the card does
+            from vllm.config import PoolerConfig
 
-    def forward(self, batch: list[Encoded]) -> list[float]:
-        """Raw classifier logit of each sequence (use_activation=False: vLLM would apply a sigmoid otherwise)."""
+            engine["pooler_config"] = PoolerConfig(tok_pooling_type="ALL")
+        else:
+            engine["convert"] = "classify"
+        self.llm = start_engine(**engine)
+
+    def encode(self, instruction: str, sample: str) -> Encoded:
+        """The model's input for one (instruction, sample) pair, as the transformers Scorer builds it."""
+        return self.encoder.encode(instruction, sample)
+
+    def forward(self, batch: list[Encoded]) -> list:
+        """Raw outputs (use_activation=False: no sigmoid), read like the transformers path: the classifier logit, or
+        P(class 1) at every <extra_0> (PRM)."""
         from vllm import PoolingParams
         from vllm.inputs import TokensPrompt
 
-        outputs = self.llm.classify([TokensPrompt(prompt_token_ids=e.ids) for e in batch],
-                                    pooling_params=PoolingParams(use_activation=False), use_tqdm=False)
-        return [float(o.outputs.probs[0]) for o in outputs]
+        prompts = [TokensPrompt(prompt_token_ids=e.ids) for e in batch]
+        params = PoolingParams(use_activation=False)
+        if not self.per_token:
+            return [float(o.outputs.probs[0]) for o in self.llm.classify(prompts, pooling_params=params,
+                                                                         use_tqdm=False)]
+        outputs = self.llm.encode(prompts, pooling_params=params, pooling_task="token_classify", use_tqdm=False)
+        results = []
+        for enc, out in zip(batch, outputs):
+            probs = out.outputs.data.float().softmax(-1)[:, 1].tolist()
+            steps = [p for p, token in zip(probs, enc.ids) if token == self.encoder.step_id]
+            if not steps or not all(math.isfinite(p) for p in steps):
+                raise ValueError("no finite step score in the input")
+            results.append(steps)
+        return results
 
     def close(self) -> None:
         """Stop the engine's processes and free their memory."""

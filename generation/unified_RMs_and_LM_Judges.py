@@ -8,8 +8,9 @@ import os
 from cli_support import Provenance, UserError, error_line, positive_int, run_main
 from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_any, output_lock, provenance_path,
                         push_to_hub, save_atomic)
+from reward_model_inputs import TORCH_DTYPES, ScoreOptions
 from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
-from reward_models import AUTO_CLASSES, TORCH_DTYPES, ScoreOptions
+from reward_models import check_loadable
 from verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
 DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemma,ArmorRM,QwenPRM,EurusPRMStage1,"
@@ -61,6 +62,10 @@ def build_parser(judges_module) -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute verifiers whose columns already exist (default: keep them)")
     parser.add_argument("--list", action="store_true", help="print the reward models and judges, then exit")
+    parser.add_argument("--check", action="store_true",
+                        help="load each --reward_models entry, score two built-in correct/wrong pairs and print how "
+                             "it loaded, whether its scores are finite and rank correct above wrong, seconds and "
+                             "peak memory (no dataset needed); exit 1 if any fails to load or is non-finite")
     if judges_module is not None:
         judges_module.add_judge_arguments(parser)
     return parser
@@ -126,25 +131,19 @@ def load_rows(args: argparse.Namespace):
     return dataset
 
 
-def preflight(specs) -> None:
-    """Fail before any work when a reward model cannot be loaded: bad path, not cached offline, no access, or remote
-    code that imports a package missing here."""
-    from transformers import AutoConfig
-    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+def score_options(args: argparse.Namespace, device: str) -> ScoreOptions:
+    """Reward-model run options from the command line."""
+    return ScoreOptions(device=device, dtype=args.dtype, attn_implementation=args.attn_implementation,
+                        batch_size=args.batch_size, max_input_length=args.max_input_length, backend=args.rm_backend)
 
+
+def preflight(specs) -> None:
+    """Fail before any work when a reward model cannot be loaded (see reward_models.check_loadable)."""
     for spec in specs:
-        for model_id in filter(None, (spec.hf_id, spec.reference_model)):
-            if model_id.startswith(("/", ".", "~")) and not os.path.isdir(model_id):
-                raise UserError(f"reward model {spec.name} cannot be loaded: folder {model_id} does not exist")
-            try:
-                config = AutoConfig.from_pretrained(model_id, revision=spec.revision,
-                                                    trust_remote_code=spec.trust_remote_code)
-                remote_class = (getattr(config, "auto_map", None) or {}).get(AUTO_CLASSES.get(spec.kind, "AutoModel"))
-                if spec.trust_remote_code and remote_class and model_id == spec.hf_id:
-                    # fetches the model's code and checks its imports (e.g. sklearn for the decision-tree RMs)
-                    get_class_from_dynamic_module(remote_class, model_id, revision=spec.revision)
-            except Exception as err:  # noqa: BLE001 - any reason is reported to the user
-                raise UserError(f"reward model {spec.name} ({model_id}) cannot be loaded: {error_line(err)}") from err
+        try:
+            check_loadable(spec)
+        except Exception as err:  # noqa: BLE001 - any reason is reported to the user
+            raise UserError(f"reward model {spec.name} cannot be loaded ({spec.hf_id}): {error_line(err)}") from err
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print_registry()
         return 0
+    if args.check:
+        from reward_model_check import check_models
+
+        specs = resolve(args.reward_models, load_registry_file(args.rm_registry) if args.rm_registry else [])
+        return check_models(specs, score_options(args, pick_device(args.device)))
     if not args.dataset_path or not args.output_path:
         raise UserError("--dataset_path and --output_path are required (or --list)")
     with output_lock(args.output_path):
@@ -173,9 +177,7 @@ def score(args: argparse.Namespace, judges_module) -> int:
     dataset = load_rows(args)
     provenance = Provenance("step3_verifiers", args)
     checkpoints = VerifierCheckpoints(checkpoint_dir(args.output_path), rows_fingerprint(dataset), args.overwrite)
-    options = ScoreOptions(device=device, dtype=args.dtype, attn_implementation=args.attn_implementation,
-                           batch_size=args.batch_size, max_input_length=args.max_input_length,
-                           backend=args.rm_backend)
+    options = score_options(args, device)
     rm_todo = checkpoints.plan_reward_models(rm_specs, dataset, options)
     preflight(rm_todo)
     mode = checkpoints.run_reward_models(rm_todo, dataset, options, args.sequential_rm_processing)

@@ -129,7 +129,7 @@ class VerifierCheckpoints:
     def _finish_rm(self, job: Job, summary: dict, row_sizes: list[int]) -> None:
         """Turn a finished job into columns, checkpoint them, and record its stats."""
         spec, options = job.spec, job.options
-        stats = {"hf_id": spec.hf_id, "revision": spec.revision or "main", "kind": spec.kind,
+        stats = {"hf_id": spec.hf_id, "revision": spec.revision or "main", "kind": spec.kind, "loaded": spec.loading,
                  "dtype": resolve_dtype(spec, options), "attn_implementation": resolve_attn(spec, options),
                  "batch_size": options.batch_size, "max_input_length": options.max_input_length,
                  "device": options.device, "device_map": options.device_map,

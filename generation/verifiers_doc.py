@@ -26,9 +26,12 @@ current head; pin one in a registry file when you need byte-identical reruns.
 
 How every model is called: the chat `[user: instruction, assistant: sample]` (plus the card's system prompt where
 listed) is rendered with the model's own chat template and tokenised once, so the input carries exactly one BOS
-(checked for every input). Inputs longer than `--max_input_length` lose tokens from the middle (the prompt side
-keeps at most a quarter), never the end of the response with its final answer; truncated inputs are counted per
-model in the summary and provenance. Scores are read in float32. A score that could not be computed is `None`,
+(checked for every input). Inputs longer than `--max_input_length` are cut inside the user's text (to a quarter of
+the budget) and in the middle of the response, never in a role header, template or step marker, never the end of the
+response with its final answer; truncated inputs are counted per model in the summary and provenance. The `loaded`
+column says whether transformers' own classes load the model (native, with the vLLM class `--rm_backend vllm` uses
+where there is one) or the checkpoint's remote code (shims installed first, `use_cache=False`, non-persistent buffers
+rebuilt on the CPU in float32 and checked). Scores are read in float32. A score that could not be computed is `None`,
 never 0.0.
 """
 

@@ -1,6 +1,5 @@
 """Step 1 and API judges against loopback provider personas (tests/loopback.py): each behaviour, table-driven."""
 import json
-import os
 
 import pytest
 from datasets import Dataset

@@ -29,7 +29,7 @@ def rms(tmp_path_factory) -> dict[str, str]:
     """Tiny models as NAME=PATH:KIND entries."""
     root = str(tmp_path_factory.mktemp("cli-rms"))
     return {"seq": f"TinySeq={tiny.build_sequence_classifier(f'{root}/seq')}:sequence_classifier",
-            "prm": f"TinyPRM={tiny.build_step_prm(f'{root}/prm')}:step_prm",
+            "prm": f"TinyPRM={tiny.build_qwen2_rm(f'{root}/prm', 2)}:step_prm",
             "gpm": f"TinyGPM={tiny.build_custom_head(f'{root}/gpm', 'gpm')}:gpm",
             "gpm_path": f"{root}/gpm"}
 
@@ -80,6 +80,7 @@ def test_scores_columns_provenance_and_max_samples(rms, step2, tmp_path, run):
     prov = json.load(open(provenance_path(out)))
     seq = prov["verifiers"]["TinySeq"]
     assert seq["kind"] == "sequence_classifier" and seq["batch_size"] == 3 and seq["dtype"] == "float32"
+    assert seq["loaded"] == "native"
     assert seq["truncated"] >= 2 and seq["failures"] == 0 and "score_s" in seq
     assert "TinySeq: scored" in proc.stdout and "truncated" in proc.stdout
 
@@ -143,6 +144,8 @@ def test_failures_are_none_and_exit_nonzero(rms, step2, tmp_path, run):
 def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
     """Unknown names, missing columns, ragged rows, CUDA without GPU and unloadable models: clear error, no output."""
     out = str(tmp_path / "out.hf")
+    empty, no_head = str(tmp_path / "empty"), tiny.build_qwen2_rm(str(tmp_path / "nohead"), 2, head=False)
+    os.makedirs(empty)
     proc = run_script(SCRIPT, "--dataset_path", step2, "--output_path", out, "--reward_models", "NoSuchRM")
     assert proc.returncode == 2 and "unknown reward model(s) NoSuchRM; known: ArmorRM" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -150,10 +153,15 @@ def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
         (["--reward_models", rms["seq"], "--device", "cuda"], "no CUDA GPU"),
         (["--reward_models", "X=/no/such/folder:sequence_classifier"], "reward model X cannot be loaded"),
         (["--reward_models", "X=/tmp:not_a_kind"], "unknown loader kind"),
+        (["--reward_models", f"NotModel={empty}:step_prm"], r"NotModel cannot be loaded .*is not a model checkpoint"),
+        (["--reward_models", f"NotModel={empty}:sequence_classifier"], "reward model NotModel cannot be loaded"),
+        (["--reward_models", f"NoHead={no_head}:step_prm"], r"NoHead cannot be loaded .*has no score\.\* head weights"),
+        (["--reward_models", f"NoHead={no_head}:internlm2"], "model_type 'qwen2', not internlm2"),
     ]
     for extra, message in cases:
-        with pytest.raises(UserError, match=message):
+        with pytest.raises(UserError, match=message) as caught:
             step3.main(["--dataset_path", step2, "--output_path", out, *extra])
+        assert "\n" not in str(caught.value)
     ragged = str(tmp_path / "ragged.jsonl")
     with open(ragged, "w") as handle:
         for i, row in enumerate(ROWS):
@@ -279,14 +287,44 @@ def test_registry_file_implicit_prm_and_overwrite(rms, step2, tmp_path, run):
 
 
 def test_vllm_pooling_backend_matches_transformers(rms, step2, tmp_path, run):
-    """--rm_backend vllm scores sequence classifiers with vLLM's pooling runner: the same raw logits (no sigmoid)."""
+    """--rm_backend vllm scores sequence classifiers (raw logits, no sigmoid) and, with vLLM's built-in
+    Qwen2ForProcessRewardModel, the Qwen2.5-Math PRM: the same scores as transformers; GPM falls back."""
     hf_out, vllm_out = str(tmp_path / "hf.hf"), str(tmp_path / "vllm.hf")
-    assert run("--dataset_path", step2, "--output_path", hf_out, "--reward_models", rms["seq"]).returncode == 0
+    models = f"{rms['seq']},{rms['prm']}"
+    assert run("--dataset_path", step2, "--output_path", hf_out, "--reward_models", models).returncode == 0
     proc = run_script(SCRIPT, "--dataset_path", step2, "--output_path", vllm_out, "--reward_models",
-                      f"{rms['seq']},{rms['prm']}", "--rm_backend", "vllm", "--batch_size", "8")
+                      f"{models},{rms['gpm']}", "--rm_backend", "vllm", "--batch_size", "8")
     assert proc.returncode == 0, proc.stderr[-3000:]
     verifiers = json.load(open(provenance_path(vllm_out)))["verifiers"]
-    assert verifiers["TinySeq"]["backend"] == "vllm"
-    assert verifiers["TinyPRM"]["backend"].startswith("transformers (vLLM serves only sequence_classifier")
-    for got, want in zip(load(vllm_out)["TinySeq_scores"], load(hf_out)["TinySeq_scores"], strict=True):
-        assert got == pytest.approx(want, abs=1e-4)
+    assert [verifiers[n]["backend"] for n in ("TinySeq", "TinyPRM")] == ["vllm"] * 2
+    assert verifiers["TinyGPM"]["backend"] == "transformers (vLLM has no built-in class for gpm)"
+    got, want = load(vllm_out), load(hf_out)
+    for column in ("TinySeq_scores", "TinyPRM_min_scores", "TinyPRM_avg_scores"):
+        for a, b in zip(got[column], want[column], strict=True):
+            assert a == pytest.approx(b, abs=1e-4), column
+    for a, b in zip(got["TinyPRM_step_scores"], want["TinyPRM_step_scores"], strict=True):
+        assert [len(s) for s in a] == [len(s) for s in b] and sum(a, []) == pytest.approx(sum(b, []), abs=1e-4)
+
+
+def test_check_mode_reports_each_model(rms, tmp_path, run):
+    """--check loads each model, scores the built-in pairs and prints one row per model; a model that fails to load
+    or gives a non-finite score makes the exit code 1."""
+    from safetensors.torch import load_file, save_file
+
+    good = run("--check", "--reward_models", f"{rms['seq']},{rms['prm']}")
+    assert good.returncode == 0, good.stdout
+    lines = good.stdout.strip().splitlines()
+    assert lines[0].split()[:4] == ["model", "loaded", "finite", "correct>wrong"]
+    for name, row in zip(("TinySeq", "TinyPRM"), lines[1:]):
+        fields = row.split()
+        assert fields[:3] == [name, "native", "yes"] and fields[3] in ("0/2", "1/2", "2/2")
+        assert float(fields[4]) > 0 and "GiB" in row
+    nan = tiny.build_sequence_classifier(str(tmp_path / "nan"))
+    weights = load_file(os.path.join(nan, "model.safetensors"))
+    weights["score.weight"][:] = float("nan")
+    save_file(weights, os.path.join(nan, "model.safetensors"), metadata={"format": "pt"})
+    bad = run("--check", "--reward_models", f"NaN={nan}:sequence_classifier,Gone=/no/such/rm:sequence_classifier")
+    assert bad.returncode == 1
+    rows = bad.stdout.strip().splitlines()[1:]
+    assert rows[0].split()[:3] == ["NaN", "native", "NO"] and "non-finite score" in rows[0]
+    assert rows[1].startswith("Gone") and "FAILED TO LOAD" in rows[1]

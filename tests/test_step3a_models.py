@@ -9,7 +9,8 @@ import torch
 
 import tiny_reward_models as tiny
 from reward_model_registry import RewardModelSpec
-from reward_models import (Encoded, ScoreOptions, Scorer, cut_middle, gpm_pair_score, row_columns, run_batches,
+from reward_model_inputs import fit_structure
+from reward_models import (Encoded, ScoreOptions, Scorer, gpm_pair_score, row_columns, run_batches,
                            score_items)
 
 ITEMS = [
@@ -32,11 +33,11 @@ def models(tmp_path_factory) -> dict[str, RewardModelSpec]:
                                  "sequence_classifier", attn="eager"),
         "gated": RewardModelSpec("gated", tiny.build_multi_objective(f"{root}/gated"), "multi_objective", **remote),
         "tree": RewardModelSpec("tree", tiny.build_multi_objective(f"{root}/tree"), "decision_tree", **remote),
-        "scalar": RewardModelSpec("scalar", tiny.build_scalar_head(f"{root}/scalar"), "scalar_head",
-                                  system_prompt="Please reason step by step.", **remote),
-        "intern": RewardModelSpec("intern", tiny.build_internlm2(f"{root}/intern"), "internlm2", **remote),
-        "prm": RewardModelSpec("prm", tiny.build_step_prm(f"{root}/prm"), "step_prm",
-                               system_prompt="Please reason step by step.", **remote),
+        "scalar": RewardModelSpec("scalar", tiny.build_qwen2_rm(f"{root}/scalar", 1), "scalar_head",
+                                  system_prompt="Please reason step by step."),
+        "intern": RewardModelSpec("intern", tiny.build_internlm2(f"{root}/intern"), "internlm2"),
+        "prm": RewardModelSpec("prm", tiny.build_qwen2_rm(f"{root}/prm", 2), "step_prm",
+                               system_prompt="Please reason step by step."),
         "eurus": RewardModelSpec("eurus", policy, "implicit_prm", reference_model=reference),
         "gpm": RewardModelSpec("gpm", tiny.build_custom_head(f"{root}/gpm", "gpm"), "gpm"),
         "inform": RewardModelSpec("inform", tiny.build_custom_head(f"{root}/inform", "inform"), "inform"),
@@ -76,7 +77,7 @@ def test_a_second_bos_is_refused(models):
     scorer = Scorer(models["llama"], options())
     try:
         bos = scorer.tokenizer.bos_token
-        scorer._encode_text = lambda text: scorer.tokenizer(bos + text, add_special_tokens=False)["input_ids"]
+        scorer.encoder.encode_text = lambda text: scorer.tokenizer(bos + text, add_special_tokens=False)["input_ids"]
         with pytest.raises(AssertionError, match="starts with 2 BOS tokens, expected exactly 1"):
             scorer.encode(*ITEMS[0])
     finally:
@@ -91,7 +92,7 @@ def test_token_layout_step_prm_and_internlm2(models):
         text = scorer.tokenizer.decode(enc.ids)
         assert text.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nPlease reason step")
         assert "Step 1: add the numbers.<extra_0>Step 2: check the result.<extra_0>The answer is: B<extra_0>" in text
-        assert enc.ids.count(scorer.step_id) == 3
+        assert enc.ids.count(scorer.encoder.step_id) == 3
         tokens = scorer.tokenizer.convert_ids_to_tokens(enc.ids)
         assert tokens.count("<|start_header_id|>") == 3 and tokens.count("<|eot_id|>") == 3
     finally:
@@ -99,21 +100,9 @@ def test_token_layout_step_prm_and_internlm2(models):
     scorer = Scorer(models["intern"], options())
     try:
         enc = scorer.encode(*ITEMS[1])
-        assert enc.ids[-1] == scorer.reward_token_id and enc.ids[-2] == scorer.tokenizer.eos_token_id
+        assert enc.ids[-1] == scorer.encoder.reward_token_id and enc.ids[-2] == scorer.tokenizer.eos_token_id
     finally:
         scorer.close()
-
-
-def test_internlm2_batched_matches_card_get_score(models):
-    """Batched scores equal the remote code's own get_score(tokenizer, chat), one chat at a time."""
-    run = score_items(models["intern"], ITEMS, options(max_input_length=4096))
-    scorer = Scorer(models["intern"], options())
-    try:
-        expected = [scorer.model.get_score(scorer.tokenizer, [{"role": "user", "content": q},
-                                                              {"role": "assistant", "content": a}]) for q, a in ITEMS]
-    finally:
-        scorer.close()
-    assert run.results == pytest.approx(expected, abs=1e-5)
 
 
 def test_padding_never_moves_the_pooled_token(tmp_path):
@@ -168,8 +157,34 @@ def test_truncation_keeps_the_final_answer(models):
         assert enc.ids[:4] == full_ids[:4]
     finally:
         scorer.close()
-    ids, remap = cut_middle(list(range(100)), 20, keep_head=10)
-    assert ids == list(range(5)) + list(range(85, 100)) and remap(90) == 10 and remap(50) is None
+    roles = [None] * 3 + ["user"] * 40 + [None] * 4 + ["assistant"] * 60 + [None]
+    keep = fit_structure(roles, 40)
+    assert len(keep) == 40 and {i for i, r in enumerate(roles) if r is None} <= set(keep)
+    assert keep[-18:-1] == list(range(90, 107))  # the response's end (final answer) survives
+    assert sum(3 <= i < 43 for i in keep) == 10  # the user text keeps a quarter of the budget
+    with pytest.raises(ValueError, match="cannot be cut to 8 without cutting role headers"):
+        fit_structure(roles, 8)
+
+
+def test_truncation_keeps_llama3_headers_and_gating_pattern(models):
+    """A long prompt and a long response: the Llama-3 headers, the gating pattern and the answer survive; the cut
+    falls inside the user text and the middle of the response; the gated model still gives a score."""
+    instruction = "Question: " + "the of and to in is " * 30 + "What is 2 + 2?"
+    sample = "Step 1: " + "abcdefghij " * 60 + "\n\nThe answer is: B"
+    scorer = Scorer(models["gated"], options(max_input_length=64))
+    try:
+        enc = scorer.encode(instruction, sample)
+        tokens = scorer.tokenizer.convert_ids_to_tokens(enc.ids)
+        text = scorer.tokenizer.decode(enc.ids)
+        gating = scorer.encoder.encode_text("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+        assert enc.truncated and len(enc.ids) == 64
+        assert tokens.count("<|start_header_id|>") == 2 and tokens.count("<|eot_id|>") == 2
+        assert any(enc.ids[i:i + len(gating)] == gating for i in range(len(enc.ids)))
+        assert text.startswith("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nQuestion:")
+        assert text.endswith("The answer is: B<|eot_id|>") and "What is 2 + 2?" in text
+        assert scorer.forward([enc])[0] == scorer.forward([enc])[0]  # finite and deterministic
+    finally:
+        scorer.close()
 
 
 def test_prm_aggregation_and_steps(models):
@@ -231,26 +246,6 @@ def test_ldl_reads_the_gated_rating_distribution(models):
             expected.append(float((mixed * torch.linspace(0, 1, 10)).sum()))
     assert scores == pytest.approx(expected, abs=1e-5)
     assert all(0.0 <= s <= 1.0 for s in scores) and scores[0] != scores[1]
-
-
-def test_remote_code_classifier_keeps_its_own_head(tmp_path):
-    """A remote-code sequence classifier (URM-like, 2 outputs) loads with its own config and gets the attention mask."""
-    from transformers import AutoModelForSequenceClassification
-
-    path = tiny.build_remote_classifier(str(tmp_path / "urm"))
-    spec = RewardModelSpec("urm", path, "sequence_classifier", trust_remote_code=True)
-    run = score_items(spec, ITEMS[:2], options(max_input_length=4096))
-    assert not run.errors
-    model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True).eval()
-    scorer = Scorer(spec, options(max_input_length=4096))
-    try:
-        for (instruction, sample), score in zip(ITEMS[:2], run.results):
-            ids = torch.tensor([scorer.encode(instruction, sample).ids])
-            with torch.no_grad():
-                expected = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, 0].item()
-            assert score == pytest.approx(expected, abs=1e-5)
-    finally:
-        scorer.close()
 
 
 def test_failures_are_none_not_zero(models):

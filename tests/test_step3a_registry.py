@@ -29,6 +29,17 @@ def test_every_verifiers_reward_model_is_registered():
     assert BY_NAME["LDLRewardGemma"].kind == "ldl" and not BY_NAME["LDLRewardGemma"].trust_remote_code
 
 
+def test_every_loader_kind_has_one_loader_row():
+    """Adding a kind is adding a row: KINDS (registry: native / remote code / vLLM) and LOADERS (code) share keys."""
+    from reward_model_inputs import FORMATS
+    from reward_models import LOADERS
+
+    assert LOADERS.keys() == KINDS.keys() and set(FORMATS) <= set(KINDS)
+    assert {k for k, kind in KINDS.items() if kind.loading == "remote code"} == {"multi_objective", "decision_tree"}
+    assert BY_NAME["URM"].loading == "remote code" and BY_NAME["GRM"].loading == "native"
+    assert all(BY_NAME[n].loading == "native" for n in ("QwenPRM", "Qwen72B", "Qwen72BPRM", "InternLM2Reward7B"))
+
+
 def test_verifiers_md_matches_the_registries():
     """VERIFIERS.md is what verifiers_doc.py generates (run `python generation/verifiers_doc.py --write`)."""
     text = verifiers_doc.render()
@@ -42,7 +53,8 @@ def test_verifiers_md_matches_the_registries():
 def test_registration_by_path_and_file(tmp_path):
     """NAME=PATH:KIND and --rm_registry entries resolve; bad ones name what is wrong."""
     spec = parse_path_spec(f"Mine={tmp_path}:step_prm")
-    assert spec.hf_id == str(tmp_path) and spec.trust_remote_code and spec.is_prm
+    assert spec.hf_id == str(tmp_path) and not spec.trust_remote_code and spec.is_prm  # loaded natively
+    assert parse_path_spec(f"Gated={tmp_path}:multi_objective").trust_remote_code
     assert not parse_path_spec(f"Plain={tmp_path}:sequence_classifier").trust_remote_code
     path = tmp_path / "reg.json"
     path.write_text(json.dumps([{"name": "Eu", "hf_id": "a/b", "kind": "implicit_prm", "reference_model": "c/d"}]))

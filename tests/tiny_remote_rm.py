@@ -1,10 +1,17 @@
-"""Remote-code reward heads for tests: copied into tiny model folders and loaded with trust_remote_code."""
+"""Remote-code reward heads for tests, written like pre-transformers-5 hub code (copied into tiny model folders).
+
+They carry the legacy patterns of the registry's remote code: the old docstring-constant import, a rotary embedding
+whose inv_freq and cos/sin caches are non-persistent buffers computed in __init__, `DynamicCache.from_legacy_cache`
+when `use_cache` is on (the config says true), and an `_init_weights` that only touches Linear and Embedding.
+"""
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import nn
 from transformers import LlamaModel, LlamaPreTrainedModel
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.models.llama.modeling_llama import LLAMA_INPUTS_DOCSTRING  # noqa: F401 - as ArmoRM/QRM import it
 from transformers.utils import ModelOutput
 
 
@@ -17,19 +24,57 @@ class GatedOutput(ModelOutput):
     score: Optional[torch.Tensor] = None
 
 
+def rope_theta(config) -> float:
+    """The rotary base of a config (older configs hold rope_theta, transformers 5 a rope_parameters dict)."""
+    theta = getattr(config, "rope_theta", None)
+    return float(theta if theta is not None else config.rope_parameters["rope_theta"])
+
+
+class LlamaRotaryEmbedding(nn.Module):
+    """The pre-4.45 rotary embedding: every value is a non-persistent buffer computed once in __init__."""
+
+    def __init__(self, dim: int, max_position_embeddings: int, base: float) -> None:
+        super().__init__()
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        positions = torch.arange(max_position_embeddings, dtype=torch.float32)
+        angles = torch.cat([torch.outer(positions, inv_freq)] * 2, dim=-1)
+        self.register_buffer("cos_cached", angles.cos().to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("sin_cached", angles.sin().to(torch.get_default_dtype()), persistent=False)
+
+    def forward(self, x, position_ids):
+        return self.cos_cached[position_ids].to(x.dtype), self.sin_cached[position_ids].to(x.dtype)
+
+
 class _Base(LlamaPreTrainedModel):
-    """A Llama trunk whose hidden state at the last attended token feeds a head."""
+    """A Llama trunk with the legacy rotary module whose hidden state at the last attended token feeds a head."""
 
     def __init__(self, config, head_dim: int) -> None:
         super().__init__(config)
         self.model = LlamaModel(config)
+        attention_dim = config.hidden_size // config.num_attention_heads
+        self.model.rotary_emb = LlamaRotaryEmbedding(attention_dim, config.max_position_embeddings,
+                                                     rope_theta(config))
         self.head = nn.Linear(config.hidden_size, head_dim, bias=False)
         self.post_init()
 
-    def hidden(self, input_ids, attention_mask):
+    def _init_weights(self, module):
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            module.weight.data.normal_(mean=0.0, std=std)
+            if module.bias is not None:
+                module.bias.data.zero_()
+        elif isinstance(module, nn.Embedding):
+            module.weight.data.normal_(mean=0.0, std=std)
+
+    def hidden(self, input_ids, attention_mask, use_cache=None, past_key_values=None):
+        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        if use_cache and not isinstance(past_key_values, Cache):  # pre-4.47 code; gone in transformers 5
+            past_key_values = DynamicCache.from_legacy_cache(past_key_values)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        states = self.model(input_ids=input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
+                            use_cache=use_cache).last_hidden_state
         last = attention_mask.long().cumsum(dim=1).argmax(dim=1)
         return states, states[torch.arange(states.shape[0]), last]
 
@@ -42,8 +87,8 @@ class TinyGatedRM(_Base):
     def __init__(self, config) -> None:
         super().__init__(config, 10)
 
-    def forward(self, input_ids=None, attention_mask=None, **kwargs):
-        _, pooled = self.hidden(input_ids, attention_mask)
+    def forward(self, input_ids=None, attention_mask=None, use_cache=None, **kwargs):
+        _, pooled = self.hidden(input_ids, attention_mask, use_cache)
         out = self.head(pooled)
         rewards, gate = out[:, :5], out[:, 5:].softmax(-1)
         score = (rewards * gate).sum(-1, keepdim=True)
@@ -56,49 +101,8 @@ class TinyTwoOutputRM(_Base):
     def __init__(self, config) -> None:
         super().__init__(config, config.num_labels)
 
-    def forward(self, input_ids=None, attention_mask=None, **kwargs):
+    def forward(self, input_ids=None, attention_mask=None, use_cache=None, **kwargs):
         if attention_mask is None:
             raise ValueError("this head pools with the attention mask")
-        _, pooled = self.hidden(input_ids, attention_mask)
+        _, pooled = self.hidden(input_ids, attention_mask, use_cache)
         return GatedOutput(logits=self.head(pooled))
-
-
-class TinyScalarRM(_Base):
-    """Qwen2.5-Math-RM-like: returns a tuple whose first element is one scalar per sequence."""
-
-    def __init__(self, config) -> None:
-        super().__init__(config, 1)
-
-    def forward(self, input_ids=None, attention_mask=None, **kwargs):
-        _, pooled = self.hidden(input_ids, attention_mask)
-        return (self.head(pooled),)
-
-
-class TinyInternLM2RM(_Base):
-    """InternLM2-reward-like: reads the hidden state at the appended reward token; has the card's get_score."""
-
-    def __init__(self, config) -> None:
-        super().__init__(config, 1)
-        self.reward_token_id = config.reward_token_id
-
-    def forward(self, input_ids=None, attention_mask=None, **kwargs):
-        _, pooled = self.hidden(input_ids, attention_mask)
-        return (self.head(pooled),)
-
-    @torch.no_grad()
-    def get_score(self, tokenizer, conversation):
-        text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=False)
-        ids = tokenizer.encode(text, return_tensors="pt", add_special_tokens=False)
-        ids = torch.cat([ids, torch.tensor([[self.reward_token_id]])], dim=1)
-        return self.forward(input_ids=ids, attention_mask=torch.ones_like(ids))[0].item()
-
-
-class TinyPRM(_Base):
-    """Qwen2.5-Math-PRM-like: per-token 2-class logits."""
-
-    def __init__(self, config) -> None:
-        super().__init__(config, 2)
-
-    def forward(self, input_ids=None, attention_mask=None, **kwargs):
-        states, _ = self.hidden(input_ids, attention_mask)
-        return (self.head(states),)

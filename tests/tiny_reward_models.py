@@ -1,6 +1,7 @@
 """Tiny reward models of every loader kind, built in the test session (random weights, local tokenizer)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ def _save(model, tok, path: str) -> str:
 
 
 def build_sequence_classifier(path: str, arch: str = "llama", seed: int = 0, **sizes) -> str:
-    """A tiny Llama/Gemma2 ForSequenceClassification (num_labels=1); arch llama-nopad has no pad token; sizes override."""
+    """A tiny Llama/Gemma2 ForSequenceClassification (num_labels=1); llama-nopad has no pad token; sizes override."""
     import torch
     from transformers import Gemma2Config, Gemma2ForSequenceClassification, LlamaForSequenceClassification
 
@@ -47,29 +48,47 @@ def build_sequence_classifier(path: str, arch: str = "llama", seed: int = 0, **s
     return _save(model, tok, path)
 
 
-def _remote(path: str, cls: str, auto: str, extra_special: list[str] | None = None, seed: int = 0,
-            template: str = SYSTEM_TEMPLATE, **config_fields) -> str:
-    """Save a model whose class lives in a modeling file in its folder (loaded with trust_remote_code)."""
+@contextlib.contextmanager
+def legacy_docstring():
+    """Let this process import the legacy stand-in to build it, leaving no shim behind for the code under test."""
+    from transformers.models.llama import modeling_llama
+
+    added = not hasattr(modeling_llama, "LLAMA_INPUTS_DOCSTRING")
+    if added:
+        modeling_llama.LLAMA_INPUTS_DOCSTRING = ""
+    try:
+        yield
+    finally:
+        if added:
+            del modeling_llama.LLAMA_INPUTS_DOCSTRING
+
+
+def legacy_class(name: str):
+    """A class of the legacy stand-in module (tiny_remote_rm.py), imported as this process's builder code."""
     import importlib
 
+    with legacy_docstring():
+        return getattr(importlib.import_module("tiny_remote_rm"), name)
+
+
+def _remote(path: str, cls: str, auto: str, seed: int = 0, **config_fields) -> str:
+    """Save a model whose legacy class lives in a modeling file in its folder (loaded with trust_remote_code)."""
     import torch
 
     torch.manual_seed(seed)
-    tok = build_tokenizer(extra_special=extra_special, chat_template=template)
-    fields = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    fields.update({k: (tok.convert_tokens_to_ids(v) if k.endswith("token_id") else v) for k, v in config_fields.items()})
-    config = llama_config(len(tok), **fields)
-    module = importlib.import_module("tiny_remote_rm")
-    model = getattr(module, cls)(config)
+    tok = build_tokenizer(chat_template=SYSTEM_TEMPLATE)
+    config = llama_config(len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                          pad_token_id=tok.pad_token_id, use_cache=True, **config_fields)
+    model = legacy_class(cls)(config)
     model.config.auto_map = {auto: f"modeling_tiny_rm.{cls}"}
     _save(model, tok, path)
     shutil.copy(REMOTE_FILE, os.path.join(path, "modeling_tiny_rm.py"))
     return path
 
 
-def build_multi_objective(path: str) -> str:
-    """ArmoRM-like gated head: `score` differs from `logits`."""
-    return _remote(path, "TinyGatedRM", "AutoModelForSequenceClassification")
+def build_multi_objective(path: str, **config_fields) -> str:
+    """ArmoRM-like gated head (legacy remote code): `score` differs from `logits`."""
+    return _remote(path, "TinyGatedRM", "AutoModelForSequenceClassification", **config_fields)
 
 
 def build_remote_classifier(path: str) -> str:
@@ -77,19 +96,82 @@ def build_remote_classifier(path: str) -> str:
     return _remote(path, "TinyTwoOutputRM", "AutoModelForSequenceClassification", num_labels=2)
 
 
-def build_scalar_head(path: str) -> str:
-    """Qwen2.5-Math-RM-like AutoModel returning (scores,)."""
-    return _remote(path, "TinyScalarRM", "AutoModel")
+def _save_tensors(path: str, tensors: dict, config: dict, tok) -> str:
+    """Write a checkpoint as the hub stores it: safetensors with an index, config.json, tokenizer files."""
+    from safetensors.torch import save_file
+
+    os.makedirs(path, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(path, "model-00001-of-00001.safetensors"),
+              metadata={"format": "pt"})
+    index = {"metadata": {}, "weight_map": {k: "model-00001-of-00001.safetensors" for k in tensors}}
+    with open(os.path.join(path, "model.safetensors.index.json"), "w", encoding="utf-8") as handle:
+        json.dump(index, handle)
+    with open(os.path.join(path, "config.json"), "w", encoding="utf-8") as handle:
+        json.dump(config, handle)
+    tok.save_pretrained(path)
+    return path
 
 
-def build_internlm2(path: str) -> str:
-    """InternLM2-reward-like model with a reward token and get_score."""
-    return _remote(path, "TinyInternLM2RM", "AutoModel", extra_special=[REWARD_TOKEN], reward_token_id=REWARD_TOKEN)
+def build_qwen2_rm(path: str, labels: int, seed: int = 0, head: bool = True) -> str:
+    """A Qwen2.5-Math-RM (labels=1) / -PRM (labels=2) checkpoint: Qwen2 trunk (model.*) plus score.0/score.2."""
+    import torch
+    from transformers import Qwen2Config, Qwen2Model
+
+    torch.manual_seed(seed)
+    tok = build_tokenizer(extra_special=[STEP_TOKEN], chat_template=SYSTEM_TEMPLATE)
+    config = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                         use_cache=True, tie_word_embeddings=False)
+    trunk = Qwen2Model(config)
+    for name, param in trunk.named_parameters():  # random norms and biases too, so a wrong mapping shows
+        if name.endswith(("norm.weight", "layernorm.weight", ".bias")):
+            param.data.normal_(1.0 if name.endswith("weight") else 0.0, 0.2)
+    tensors = {f"model.{k}": v for k, v in trunk.state_dict().items()}
+    if head:
+        tensors.update({"score.0.weight": torch.randn(64, 64) / 8, "score.0.bias": torch.randn(64) / 4,
+                        "score.2.weight": torch.randn(labels, 64) / 4, "score.2.bias": torch.randn(labels)})
+    arch = "Qwen2ForProcessRewardModel" if labels == 2 else "Qwen2ForRewardModel"
+    fields = {**config.to_dict(), "architectures": [arch], "num_labels": labels,
+              "auto_map": {"AutoConfig": "configuration_qwen2_rm.Qwen2RMConfig",
+                           "AutoModel": f"modeling_qwen2_rm.{arch}"}}
+    return _save_tensors(path, tensors, fields, tok)
 
 
-def build_step_prm(path: str) -> str:
-    """Qwen2.5-Math-PRM-like model with an <extra_0> step token and per-token 2-class logits."""
-    return _remote(path, "TinyPRM", "AutoModel", extra_special=[STEP_TOKEN])
+INTERNLM2_SHAPE = dict(hidden_size=128, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, rms_norm_eps=1e-6, rope_theta=1000000.0)
+
+
+def build_internlm2(path: str, seed: int = 0) -> str:
+    """An InternLM2 reward checkpoint with the hub's names: tok_embeddings, fused grouped wqkv, wo, w1/w2/w3, v_head."""
+    import torch
+
+    torch.manual_seed(seed)
+    tok = build_tokenizer(extra_special=[REWARD_TOKEN], chat_template=SYSTEM_TEMPLATE)
+    s = INTERNLM2_SHAPE
+    hidden, inter = s["hidden_size"], s["intermediate_size"]
+    head_dim = hidden // s["num_attention_heads"]
+    qkv_rows = (s["num_attention_heads"] + 2 * s["num_key_value_heads"]) * head_dim
+    rand = lambda *shape: torch.randn(*shape) / shape[-1] ** 0.5
+    tensors = {"model.tok_embeddings.weight": torch.randn(len(tok), hidden), "v_head.weight": rand(1, hidden),
+               "model.norm.weight": 1 + torch.randn(hidden) / 5}
+    for layer in range(s["num_hidden_layers"]):
+        prefix = f"model.layers.{layer}."
+        tensors.update({prefix + "attention.wqkv.weight": rand(qkv_rows, hidden),
+                        prefix + "attention.wo.weight": rand(hidden, hidden),
+                        prefix + "feed_forward.w1.weight": rand(inter, hidden),
+                        prefix + "feed_forward.w3.weight": rand(inter, hidden),
+                        prefix + "feed_forward.w2.weight": rand(hidden, inter),
+                        prefix + "attention_norm.weight": 1 + torch.randn(hidden) / 5,
+                        prefix + "ffn_norm.weight": 1 + torch.randn(hidden) / 5})
+    config = {**s, "architectures": ["InternLM2ForRewardModel"], "model_type": "internlm2", "vocab_size": len(tok),
+              "auto_map": {"AutoConfig": "configuration_internlm2.InternLM2Config",
+                           "AutoModel": "modeling_internlm2.InternLM2ForRewardModel"},
+              "bias": False, "hidden_act": "silu", "max_position_embeddings": 4096, "rope_scaling": None,
+              "use_cache": True, "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
+              "pad_token_id": tok.pad_token_id, "reward_token_id": tok.convert_tokens_to_ids(REWARD_TOKEN),
+              "tie_word_embeddings": False}
+    return _save_tensors(path, tensors, config, tok)
 
 
 def build_implicit_pair(folder: str) -> tuple[str, str]:
