@@ -31,7 +31,7 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
         code = main(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(getattr(err, "exit_code", 2))
     except OSError as err:
         if err.errno not in STORAGE_ERRNOS:
             raise

@@ -14,6 +14,7 @@ from judge_prompts import (judge_messages, load_judge_prompts, opens_thinking, p
                            prompts_hash, render_prompt, template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
 from local_generation import TEMPLATE_DATE
+from pricing import format_cost
 from record_store import RecordStore, derived_seed, stable_hash
 from vllm_engine import chunks, start_engine, stop_engine
 
@@ -187,7 +188,8 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
                  seconds=round(time.time() - started, 3))
     print(f"judge {spec.name}: {counts['verdicts']} verdicts, {counts['unparsed']} judgments without a verdict "
           f"({counts['truncated_samples']} cut at max_tokens), {counts['failed_verdicts']} failed judgments, "
-          f"{stats.get('too_long', 0)} prompts too long, {stats['missing_samples']} missing samples")
+          f"{stats.get('too_long', 0)} prompts too long, {stats['missing_samples']} missing samples"
+          + (f", cost {format_cost(stats['cost_usd'])}" if "cost_usd" in stats else ""))
     asked = sum(len(answer["texts"]) for answer in answers if answer)
     if asked and counts["truncated_samples"] > asked / 2:
         print(f"WARNING: judge {spec.name}: {counts['truncated_samples']} of {asked} judgments were cut at "
@@ -237,7 +239,7 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
                      "api_errors": stats.get("errors", {}), "api_parameters": sent,
                      "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0),
                      "prompt_tokens": stats.get("prompt_tokens", 0),
-                     "completion_tokens": stats.get("completion_tokens", 0)}
+                     "completion_tokens": stats.get("completion_tokens", 0), "cost_usd": stats.get("cost_usd", 0.0)}
 
 
 def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,

@@ -42,6 +42,8 @@ from typing import Any, Callable, Iterable
 
 from tqdm import tqdm
 
+import pricing
+from budget import budget_for, request_estimate
 from cli_support import UserError, bounded_float, positive_int, redact_url
 from record_store import derived_seed, stable_hash
 
@@ -112,6 +114,8 @@ class ApiConfig:
     reasoning_effort: str | None = None  # models that take it; None: DEFAULT_REASONING_EFFORT for them
     max_n_per_request: int | None = None  # None: the provider's documented limit (PARAMETER_RULES)
     rate_limit_wait_s: float = RATE_LIMIT_WAIT_S
+    prices: dict | None = None  # --prices table (pricing.PRICES when None)
+    budget: Any = None  # budget.Budget shared by the process's runs under --max_cost
 
     def __post_init__(self) -> None:
         if self.reasoning_effort is None and self.provider in PROVIDERS and model_rules(self).effort:
@@ -421,7 +425,7 @@ def _new_stats() -> dict[str, Any]:
     """Zeroed run statistics."""
     return {"jobs": 0, "samples": 0, "failed_jobs": 0, "failed_samples": 0, "requests": 0, "http_attempts": 0,
             "retries": 0, "truncated_samples": 0, "rate_limit_wait_s": 0.0, "prompt_tokens": 0,
-            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}}
+            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}, "cost_usd": 0.0}
 
 
 def _http_client(sdk: Any, event_hooks: dict) -> Any:
@@ -581,10 +585,19 @@ async def _run_all(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[
     """max_concurrency workers drain the jobs; each result goes to on_result (same thread) as it lands."""
     runner = _Runner(config, stats)
     queue = iter(jobs)
+    price = pricing.price_of(config.model, config.prices)
 
     async def worker() -> None:
         for job in queue:
+            estimate = 0.0
+            if config.budget is not None:
+                estimate = request_estimate(price, config.model, config.provider, job.messages, job.n, job.max_tokens)
+                if not config.budget.reserve(estimate):
+                    continue  # past the cap: count the rest as not sent
             completion = await runner.run_job(job)
+            if config.budget is not None:
+                config.budget.settle(estimate, pricing.usage_cost(price, completion.usage.get("prompt_tokens", 0),
+                                                                  completion.usage.get("completion_tokens", 0)))
             _record(stats, completion)
             on_result(job, completion)
             bar.update(len(completion.texts))
@@ -619,7 +632,18 @@ def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callabl
             asyncio.run(_run_all(config, jobs, on_result, bar, stats))
         finally:
             stats["wall_time_s"] = round(time.perf_counter() - started, 3)
+            stats["cost_usd"] = run_cost(config, stats)
+    if config.budget is not None and config.budget.stopped:
+        raise config.budget.error()
     return stats
+
+
+def run_cost(config: ApiConfig, stats: dict[str, Any]) -> float | None:
+    """Dollars of a run's recorded usage at the model's price; None (with a notice) when it has no price."""
+    price = pricing.price_of(config.model, config.prices)
+    if price is None:
+        notice_once(pricing.no_price_notice(config.model))
+    return pricing.usage_cost(price, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0))
 
 
 def run_cached(config: ApiConfig, jobs: Iterable[ChatJob], store: Any, desc: str = "API requests",
@@ -678,6 +702,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max_n_per_request", type=positive_int, default=None,
                        help="completions asked per API request (default: the provider's limit, 128 for OpenAI "
                             "and Together, none for OpenAI-compatible servers; Anthropic is always 1)")
+    pricing.add_cost_arguments(parser)
 
 
 def api_config_from_args(args: argparse.Namespace, model: str, provider: str | None = None) -> ApiConfig:
@@ -687,7 +712,9 @@ def api_config_from_args(args: argparse.Namespace, model: str, provider: str | N
     if provider is None:
         raise UserError(f"{model!r} is not a known API model; pass --provider {{{','.join(PROVIDERS)}}} "
                         f"or --base_url URL")
+    prices = getattr(args, "prices", None)
     return ApiConfig(model=model, provider=provider, base_url=getattr(args, "base_url", None),
+                     prices=prices, budget=budget_for(args, model, pricing.price_of(model, prices)),
                      max_concurrency=getattr(args, "max_concurrency", 16),
                      requests_per_minute=getattr(args, "requests_per_minute", None),
                      timeout=getattr(args, "request_timeout", 600.0),

@@ -16,6 +16,7 @@ from cli_support import Provenance, UserError, redact_url
 from dataset_io import (
     check_output_path, checkpoint_dir, is_saved_dataset, load_any, provenance_path, push_to_hub, save_atomic,
 )
+from pricing import format_cost
 from record_store import RecordStore, derived_seed
 
 S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -194,7 +195,7 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
             "token_usage": {k: stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
             "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,
             "truncated_samples": stats.get("truncated_samples", 0),
-            "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0)}
+            "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0), "cost_usd": {args.model: stats["cost_usd"]}}
 
 
 def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list[str], token_ids: list[list[int]],
@@ -305,6 +306,11 @@ def generate(args: argparse.Namespace) -> int:
                   details.get("errors") or {})
 
 
+def cost_note(costs: dict | None) -> str:
+    """'; cost $x' for a summary line of an API run ('' when nothing was sent)."""
+    return f"; cost {format_cost(sum(costs.values()) if None not in costs.values() else None)}" if costs else ""
+
+
 def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],
            samples: list[list[str | None]], backend: str, reused: int, seconds: float, errors: dict) -> int:
     """Write the output and provenance, print the summary, push if asked; exit code 1 while holes remain."""
@@ -327,7 +333,7 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
     print(f"Step 1 done: {len(samples)} rows x {args.samples_per_instruction} samples ({backend}); "
           f"generated {generated}{rate} ({truncated} cut at max_new_tokens), reused {reused} from the checkpoint; "
-          f"saved to {args.output_path}")
+          f"saved to {args.output_path}" + cost_note(provenance.record.get("cost_usd")))
     code = 0
     if holes:
         reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])

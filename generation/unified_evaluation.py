@@ -100,7 +100,8 @@ def run_fallback(args: argparse.Namespace, config: model_clients.ApiConfig | Non
             stats["error"] = str(err)
         stats.update(calls=run_stats.get("jobs", 0), cached=run_stats.get("cached", 0),
                      failed_calls=run_stats.get("failed_jobs", 0),
-                     tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")})
+                     tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
+                     cost_usd={args.judge_model: run_stats.get("cost_usd", 0.0)})
         for (r, i), key in zip(targets, keys):
             record = store.get(key)
             grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], args.dataset_type)
@@ -168,7 +169,8 @@ def grade(args: argparse.Namespace) -> int:
     llm = run_fallback(args, config, rows, graded)
     timings["llm_fallback_s"] = round(time.perf_counter() - started - timings["procedural_s"], 3)
     save_atomic(with_grades(dataset, graded), args.output_path)
-    summary = {**grading.summarize(graded, args.dataset_type), "llm_calls": llm["calls"]}
+    summary = {**grading.summarize(graded, args.dataset_type), "llm_calls": llm["calls"],
+               "llm_cost_usd": llm.get("cost_usd", {args.judge_model: 0.0})}
     provenance.update(dataset_type=args.dataset_type, rows=len(rows), summary=summary, llm_fallback=llm,
                       undecided_reasons=reasons(graded, "undecided"),
                       no_answer_reasons=reasons(graded, "no_answer"), method_column=METHOD_COLUMN, timings=timings)

@@ -10,6 +10,7 @@ import time
 
 from cli_support import write_json_atomic
 from gpu_allocation import Job, run_all
+from pricing import format_cost
 from record_store import RecordStore, stable_hash
 from reward_model_registry import RewardModelSpec
 from reward_models import MISSING_SAMPLE, ScoreOptions, resolve_attn, resolve_dtype, row_columns
@@ -198,6 +199,7 @@ class VerifierCheckpoints:
             elif report.get("failure_reasons"):
                 detail += f" ({'; '.join(report['failure_reasons'])})"
             detail += "".join(f", {report[key]} {text}" for key, text in SUMMARY_COUNTS if report.get(key))
+            detail += f", cost {format_cost(report['cost_usd'])}" if "cost_usd" in report else ""
             print(f"  {name}: {report['status']}{detail}")
         if failed:
             print("Failures are None in the data. Run the same command again to retry only them.")
