@@ -108,3 +108,46 @@ def test_step3_cost_per_judge(tmp_path, capsys):
         _, stats = run_judge(spec, dataset(), args, str(tmp_path))
     assert stats["cost_usd"] == pytest.approx((8 * 10 * 2 + 8 * 5 * 8) / 1e6)
     assert f"cost ${stats['cost_usd']:.4f}" in capsys.readouterr().out
+
+
+def test_max_cost_stops_within_one_request_and_a_rerun_resumes(data_dir, tmp_path, capsys):
+    from budget import request_estimate
+    from pricing import Price
+
+    out = str(tmp_path / "out")
+    flags = ("--prices", prices_file(tmp_path), "--max_new_tokens", "5", "--max_concurrency", "1")
+    cap = 0.0005
+    with LoopbackServer() as server:
+        with pytest.raises(SystemExit) as exc:
+            from cli_support import run_main
+            run_main(step1, step1_args(data_dir, out, server.url, *flags, "--max_cost", str(cap)))
+        sent = len(server.requests)
+        largest = max(request_estimate(Price(2.0, 8.0), "loop", "openai_compatible", r["json"]["messages"], 2, 5)
+                      for r in server.requests)
+    assert exc.value.code == 1 and 0 < sent < 4
+    spent = sent * (10 * 2 + 10 * 8) / 1e6  # the loopback bills 10 prompt + 5 per completion, n = 2
+    assert spent <= cap and cap - spent <= largest  # stopped at the cap, within one request's cost
+    err = capsys.readouterr().err
+    assert f"spent ${spent:.4f}" in err and "raise --max_cost and run the same command again" in err
+    assert not os.path.exists(out)  # the output is written only when complete; the checkpoint holds the samples
+    with LoopbackServer() as server:
+        assert step1(step1_args(data_dir, out, server.url, *flags, "--max_cost", "1")) == 0
+        assert len(server.requests) == 4 - sent  # only the rows not yet sampled
+    assert json.load(open(out + ".provenance.json"))["counts"]["reused_from_checkpoint"] == 2 * sent
+
+
+@pytest.mark.parametrize("cap", ["-1", "nan", "x"])
+def test_bad_max_cost_is_a_one_line_error(data_dir, tmp_path, capsys, cap):
+    with pytest.raises(SystemExit) as exc:
+        step1(step1_args(data_dir, str(tmp_path / "out"), "http://127.0.0.1:9", "--max_cost", cap))
+    assert exc.value.code == 2 and "error: argument --max_cost: expected dollars >= 0" in capsys.readouterr().err
+
+
+def test_max_cost_without_a_price_is_refused_before_any_call(data_dir, tmp_path, capsys):
+    from cli_support import run_main
+
+    with LoopbackServer() as server:
+        with pytest.raises(SystemExit) as exc:
+            run_main(step1, step1_args(data_dir, str(tmp_path / "out"), server.url, "--max_cost", "1"))
+        assert server.requests == []
+    assert exc.value.code == 2 and "--max_cost needs a price for 'loop'" in capsys.readouterr().err
