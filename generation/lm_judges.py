@@ -104,7 +104,8 @@ def resolve_judges(names: list[str], args: argparse.Namespace) -> list[JudgeSpec
         if spec.backend == "api":
             from model_clients import check_ready
 
-            check_ready(api_config(spec, args))
+            if not getattr(args, "dry_run", False):  # a dry run calls nothing and needs no key
+                check_ready(api_config(spec, args))
         else:
             check_local_judge(spec)
     return specs
@@ -152,15 +153,20 @@ def cache_path(cache_dir: str, spec: JudgeSpec, critique: bool) -> str:
     return os.path.join(cache_dir, f"judge-{slug}{'-critique' if critique else ''}.jsonl")
 
 
+def judge_chats(dataset, settings: JudgeSettings, args: argparse.Namespace) -> list:
+    """The judge chat of every sample, flat in row order; None for a missing sample or instruction."""
+    prompts = custom_prompts(args)
+    return [judge_messages(instruction, sample, settings.critique, prompts)
+            if sample is not None and instruction is not None else None
+            for instruction, samples in zip(dataset["instruction"], dataset["samples"]) for sample in samples]
+
+
 def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str) -> tuple[dict[str, list], dict]:
     """Judge every sample K times; return the judge's columns (rectangular, per row and sample) and its stats."""
     started = time.time()
     settings = judge_settings(spec, args)
     sample_rows = dataset["samples"]
-    prompts = custom_prompts(args)
-    chats = [judge_messages(instruction, sample, settings.critique, prompts)
-             if sample is not None and instruction is not None
-             else None for instruction, samples in zip(dataset["instruction"], sample_rows) for sample in samples]
+    chats = judge_chats(dataset, settings, args)
     with RecordStore(cache_path(cache_dir, spec, settings.critique), sync_every=STORE_SYNC_EVERY) as store:
         run = run_vllm_judge if spec.backend == "vllm" else run_api_judge
         answers, stats = run(spec, chats, settings, store, args)
@@ -213,12 +219,10 @@ def regroup(flat: list, rows: list[list]) -> list[list]:
     return out
 
 
-def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
-                  args: argparse.Namespace) -> tuple[list, dict]:
-    """Ask an API judge through the shared async client (n = K per request); answers are cached in store."""
-    from model_clients import ChatJob, request_key, run_cached, sent_parameters
+def api_jobs(config, chats: list, settings: JudgeSettings) -> list:
+    """One ChatJob (n = K) per chat; None where there is no chat."""
+    from model_clients import ChatJob, request_key
 
-    config = api_config(spec, args)
     jobs = []
     for messages in chats:
         job = None
@@ -227,6 +231,16 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
                           max_tokens=settings.max_tokens, seed=request_seed(settings.seed, messages))
             job.key = request_key(config, job)
         jobs.append(job)
+    return jobs
+
+
+def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
+                  args: argparse.Namespace) -> tuple[list, dict]:
+    """Ask an API judge through the shared async client (n = K per request); answers are cached in store."""
+    from model_clients import run_cached, sent_parameters
+
+    config = api_config(spec, args)
+    jobs = api_jobs(config, chats, settings)
     stats: dict = {}
     asked = [job for job in jobs if job]
     sent = sent_parameters(config, asked[0]) if asked else {}

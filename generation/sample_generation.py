@@ -248,7 +248,8 @@ def generate(args: argparse.Namespace) -> int:
         from model_clients import api_config_from_args, check_ready, is_reasoning_model, model_rules
 
         config = api_config_from_args(args, args.model)
-        check_ready(config)
+        if not args.dry_run:
+            check_ready(config)
         if args.max_new_tokens is None and not is_reasoning_model(config):
             args.max_new_tokens = DEFAULT_MAX_NEW_TOKENS  # reasoning models: no cap unless one is given
         reasoning_effort = config.reasoning_effort if model_rules(config).effort else None
@@ -280,6 +281,11 @@ def generate(args: argparse.Namespace) -> int:
 
     n = args.samples_per_instruction
     fingerprint = fingerprint_of(args, backend, s1, top_p, reasoning_effort)
+    if args.dry_run:
+        import dry_run
+
+        return dry_run.step1(args, backend, keys, messages, None if backend == "api" else token_ids, fingerprint,
+                             instructions)
     checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, args.overwrite)
     if checkpoint.adopted:
         print(f"{args.output_path} had no checkpoint: its {sum(map(len, checkpoint.adopted))} samples are kept")

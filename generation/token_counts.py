@@ -27,7 +27,10 @@ def counter_for(model: str, provider: str | None) -> tuple[Any, str]:
     encoding = _tiktoken_encoding(model) if provider == "openai" else None
     if encoding is not None:
         return (lambda text: len(encoding.encode(text, disallowed_special=()))), f"tiktoken {encoding.name}"
-    return (lambda text: int(-(-len(text) // CHARS_PER_TOKEN))), f"{CHARS_PER_TOKEN:g} characters per token"
+    how = f"{CHARS_PER_TOKEN:g} characters per token"
+    if provider == "openai":
+        how += " (tiktoken's encoding could not be loaded)"
+    return (lambda text: int(-(-len(text) // CHARS_PER_TOKEN))), how
 
 
 def chat_tokens(count: Any, messages: list[dict]) -> int:

@@ -175,6 +175,10 @@ def score(args: argparse.Namespace, judges_module) -> int:
     judge_specs = judges_module.resolve_judges(judge_names, args) if judge_names else []
     device = pick_device(args.device)
     dataset = load_rows(args)
+    if getattr(args, "dry_run", False):
+        import dry_run
+
+        return dry_run.step3(args, dataset, rm_specs, judge_specs, judges_module)
     provenance = Provenance("step3_verifiers", args)
     checkpoints = VerifierCheckpoints(checkpoint_dir(args.output_path), rows_fingerprint(dataset), args.overwrite)
     options = score_options(args, device)

@@ -69,14 +69,9 @@ def judge_config(args: argparse.Namespace) -> model_clients.ApiConfig | None:
     return model_clients.api_config_from_args(args, args.judge_model)
 
 
-def run_fallback(args: argparse.Namespace, config: model_clients.ApiConfig | None, rows: list[dict],
-                 graded: list[list[grading.Graded]]) -> dict:
-    """Let the LLM judge grade the fallback targets; replies are cached on disk so a re-run asks nothing twice."""
-    targets = grading.fallback_targets(graded, args.llm_fallback)
-    stats = {"mode": args.llm_fallback, "judge_model": args.judge_model, "targets": len(targets), "calls": 0,
-             "cached": 0, "unusable_replies": 0, "error": None}
-    if not targets:
-        return stats
+def fallback_jobs(args: argparse.Namespace, config: model_clients.ApiConfig, rows: list[dict],
+                  targets: list[tuple[int, int]]) -> tuple[list[str], dict[str, model_clients.ChatJob]]:
+    """The judge request key of each target, and one ChatJob per distinct key."""
     keys = []
     jobs: dict[str, model_clients.ChatJob] = {}
     for r, i in targets:
@@ -86,6 +81,18 @@ def run_fallback(args: argparse.Namespace, config: model_clients.ApiConfig | Non
         job.key = model_clients.request_key(config, job)
         jobs.setdefault(job.key, job)
         keys.append(job.key)
+    return keys, jobs
+
+
+def run_fallback(args: argparse.Namespace, config: model_clients.ApiConfig | None, rows: list[dict],
+                 graded: list[list[grading.Graded]]) -> dict:
+    """Let the LLM judge grade the fallback targets; replies are cached on disk so a re-run asks nothing twice."""
+    targets = grading.fallback_targets(graded, args.llm_fallback)
+    stats = {"mode": args.llm_fallback, "judge_model": args.judge_model, "targets": len(targets), "calls": 0,
+             "cached": 0, "unusable_replies": 0, "error": None}
+    if not targets:
+        return stats
+    keys, jobs = fallback_jobs(args, config, rows, targets)
     with RecordStore(judge_cache_path(args.output_path)) as store:
         if any(key not in store for key in jobs):
             try:
@@ -160,12 +167,16 @@ def grade(args: argparse.Namespace) -> int:
     config = judge_config(args)
     dataset, rows = load_rows(args)
     cache = judge_cache_path(args.output_path)
-    if args.overwrite and os.path.exists(cache):
+    if args.overwrite and not args.dry_run and os.path.exists(cache):
         os.remove(cache)
     started = time.perf_counter()
     with tqdm(total=sum(len(row["samples"]) for row in rows), desc="grading", unit="sample") as bar:
         graded = grading.grade_rows(rows, args.dataset_type, args.parallel, bar.update, args.math_timeout)
     timings = {"procedural_s": round(time.perf_counter() - started, 3)}
+    if args.dry_run:
+        import dry_run
+
+        return dry_run.step2(args, config, rows, graded)
     llm = run_fallback(args, config, rows, graded)
     timings["llm_fallback_s"] = round(time.perf_counter() - started - timings["procedural_s"], 3)
     save_atomic(with_grades(dataset, graded), args.output_path)
