@@ -95,7 +95,11 @@ def no_price_notice(model: str) -> str:
 
 def format_cost(cost: float | None) -> str:
     """Dollars for a summary line ('unknown' without a price)."""
-    return "unknown (no price)" if cost is None else f"${cost:.4f}"
+    if cost is None:
+        return "unknown (no price)"
+    if cost >= 10:
+        return f"${cost:,.2f}"
+    return "$" + (f"{cost:.6f}".rstrip("0").rstrip(".") or "0")
 
 
 def add_cost_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from fixtures_benchmarks import write_benchmarks
 from generate_reasoning_samples import main as step1
 from lm_judges import resolve_judges, run_judge
 from loopback import LoopbackServer, Reply, openai_body
-from pricing import PRICES, load_prices, usage_cost
+from pricing import PRICES, format_cost, load_prices, usage_cost
 from test_step2_cli import MATH_ROWS, save
 from test_step3b_api import dataset, scripted
 from test_step3b_parsing import judge_args
@@ -77,7 +77,7 @@ def test_step1_cost_from_usage_in_provenance_and_summary(data_dir, tmp_path, cap
     expected = (usage["prompt_tokens"] * 2.0 + usage["completion_tokens"] * 8.0) / 1e6
     assert usage["prompt_tokens"] == 40 and usage["completion_tokens"] == 40  # loopback: 10 + 5 per completion
     assert prov["cost_usd"] == {"loop": pytest.approx(expected)}
-    assert f"cost ${expected:.4f}" in capsys.readouterr().out
+    assert f"cost {format_cost(expected)}" in capsys.readouterr().out
 
 
 def test_step1_model_without_price_costs_null_with_a_notice(data_dir, tmp_path, capsys):
@@ -107,7 +107,7 @@ def test_step3_cost_per_judge(tmp_path, capsys):
         spec = resolve_judges(["Loop=openai_compatible:loop"], args)[0]
         _, stats = run_judge(spec, dataset(), args, str(tmp_path))
     assert stats["cost_usd"] == pytest.approx((8 * 10 * 2 + 8 * 5 * 8) / 1e6)
-    assert f"cost ${stats['cost_usd']:.4f}" in capsys.readouterr().out
+    assert f"cost {format_cost(stats['cost_usd'])}" in capsys.readouterr().out
 
 
 def test_max_cost_stops_within_one_request_and_a_rerun_resumes(data_dir, tmp_path, capsys):
@@ -128,7 +128,7 @@ def test_max_cost_stops_within_one_request_and_a_rerun_resumes(data_dir, tmp_pat
     spent = sent * (10 * 2 + 10 * 8) / 1e6  # the loopback bills 10 prompt + 5 per completion, n = 2
     assert spent <= cap and cap - spent <= largest  # stopped at the cap, within one request's cost
     err = capsys.readouterr().err
-    assert f"spent ${spent:.4f}" in err and "raise --max_cost and run the same command again" in err
+    assert f"spent {format_cost(spent)}" in err and "raise --max_cost and run the same command again" in err
     assert not os.path.exists(out)  # the output is written only when complete; the checkpoint holds the samples
     with LoopbackServer() as server:
         assert step1(step1_args(data_dir, out, server.url, *flags, "--max_cost", "1")) == 0

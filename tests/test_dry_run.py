@@ -11,6 +11,7 @@ from loopback import LoopbackServer
 from test_costs import prices_file, step1_args
 from test_step2_cli import MATH_ROWS, save
 from test_step3b_api import dataset
+from pricing import format_cost
 from token_counts import CHARS_PER_TOKEN, MESSAGE_OVERHEAD_TOKENS
 
 
@@ -37,7 +38,8 @@ def test_step1_api_dry_run_counts_the_formula_less_the_checkpoint(data_dir, tmp_
     assert "4 rows x 2 samples = 8" in text and "4 already in the checkpoint; 4 to generate" in text
     tokens = sum(chars_tokens(m) for m in asked)  # what the real run then sent: rows 2 and 3
     assert f"loop: 4 completions in 2 requests; input ~{tokens:,} tokens (4 characters per token), " \
-           f"output <= 400 tokens; estimated cost ${tokens * 2 / 1e6:.4f} to ${(tokens * 2 + 400 * 8) / 1e6:.4f}" in text
+           f"output <= 400 tokens; estimated cost {format_cost(round(tokens * 2 / 1e6, 6))} to "\
+           f"{format_cost(round((tokens * 2 + 400 * 8) / 1e6, 6))}" in text
     assert len(asked) == 2
 
 
