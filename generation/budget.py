@@ -44,8 +44,8 @@ class Budget:
 
     def error(self) -> BudgetExceeded:
         """The one-line stop message: what was spent and how to continue."""
-        return BudgetExceeded(f"--max_cost {format_cost(self.cap)} reached: spent {format_cost(self.spent)} in this run "
-                              f"and did not send {self.stopped} more request(s); finished work is checkpointed: raise "
+        return BudgetExceeded(f"--max_cost {format_cost(self.cap)} reached: spent {format_cost(self.spent)} in this "
+                              f"run and did not send {self.stopped} more request(s); finished work is checkpointed: raise "
                               "--max_cost and run the same command again to resume")
 
 

@@ -35,7 +35,8 @@ class Estimate:
                 f"{self.input_tokens:,} tokens ({self.counted_with}), output {output} tokens")
         if self.cost is not None:
             low, high = self.cost
-            text += f"; estimated cost {format_cost(low)} to {format_cost(high) if self.output_tokens is not None else '?'}"
+            upper = format_cost(high) if self.output_tokens is not None else "?"
+            text += f"; estimated cost {format_cost(low)} to {upper}"
         return text + "".join(f"; {note}" for note in self.notes)
 
 
