@@ -116,6 +116,7 @@ class ApiConfig:
     rate_limit_wait_s: float = RATE_LIMIT_WAIT_S
     prices: dict | None = None  # --prices table (pricing.PRICES when None)
     budget: Any = None  # budget.Budget shared by the process's runs under --max_cost
+    api_mode: str = "live"  # "batch": the provider's batch API (batch_api.py), live calls for what it leaves failed
 
     def __post_init__(self) -> None:
         if self.reasoning_effort is None and self.provider in PROVIDERS and model_rules(self).effort:
@@ -436,6 +437,15 @@ def _http_client(sdk: Any, event_hooks: dict) -> Any:
         return sdk.DefaultAsyncHttpxClient(event_hooks=event_hooks)
 
 
+def client_options(config: ApiConfig, key: str) -> dict[str, Any]:
+    """The SDK client's constructor options: key, base URL (credentials split off), timeout and retries."""
+    base_url, query, headers = split_base_url(config.base_url) if config.base_url else (None, {}, {})
+    if base_url and config.provider in ROOT_URL_PROVIDERS:
+        base_url = re.sub(r"/v1/?$", "", base_url)  # these SDKs add /v1/... themselves
+    return {"api_key": key, "base_url": base_url, "timeout": config.timeout, "max_retries": config.max_retries,
+            "default_query": query or None, "default_headers": headers or None}
+
+
 class _Runner:
     """One SDK client for the run, shared by all jobs, with the concurrency and rate limits."""
 
@@ -448,13 +458,8 @@ class _Runner:
         self.limiter = RateLimiter(config.requests_per_minute) if config.requests_per_minute else None
         self.paused_until = 0.0  # event-loop time until which 429s asked this run to wait
         self.max_n = _max_n(config)  # lowered when a server sends fewer choices than asked (it ignores `n`)
-        http = _http_client(self.sdk, {"request": [self._on_http_request]})
-        base_url, query, headers = split_base_url(config.base_url) if config.base_url else (None, {}, {})
-        if base_url and config.provider in ROOT_URL_PROVIDERS:
-            base_url = re.sub(r"/v1/?$", "", base_url)  # these SDKs add /v1/... themselves
-        options = {"api_key": self.key, "base_url": base_url, "timeout": config.timeout,
-                   "max_retries": config.max_retries, "http_client": http,
-                   "default_query": query or None, "default_headers": headers or None}
+        options = client_options(config, self.key)
+        options["http_client"] = _http_client(self.sdk, {"request": [self._on_http_request]})
         # Together: its SDK (together 3.x) is generated like the OpenAI one, with the same base_url/max_retries/
         # timeout options, Retry-After-aware retries and error classes, so the native client is used rather
         # than the OpenAI SDK pointed at Together's OpenAI-compatible endpoint.
@@ -615,8 +620,11 @@ async def _run_all(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[
 
 
 def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callable[[ChatJob, Completion], None],
-                  desc: str = "API requests") -> dict[str, Any]:
+                  desc: str = "API requests", store: Any = None) -> dict[str, Any]:
     """Run every job asynchronously; on_result(job, completion) runs in this thread as each lands; -> stats.
+
+    --api_mode batch: the jobs go through the provider's batch API instead; `store` (the run's RecordStore) keeps
+    the batch ids so that a rerun resumes them (batch_api.run_batch_jobs).
 
     stats: jobs, samples, failed_jobs, failed_samples, requests (SDK calls), http_attempts (including the SDK's
     retries), retries, truncated_samples (cut at max_tokens), rate_limit_wait_s, prompt_tokens, completion_tokens,
@@ -626,6 +634,10 @@ def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callabl
     stats = _new_stats()
     if not jobs:
         return stats
+    if config.api_mode == "batch":
+        import batch_api
+
+        return batch_api.run_batch_jobs(config, jobs, on_result, desc, store, stats)
     started = time.perf_counter()
     with tqdm(total=sum(job.n for job in jobs), desc=desc, unit="sample", smoothing=0.05) as bar:
         try:
@@ -671,7 +683,7 @@ def run_cached(config: ApiConfig, jobs: Iterable[ChatJob], store: Any, desc: str
             completion.texts = store.clean(completion.texts)
         results[job.key] = completion
 
-    run_stats = run_chat_jobs(config, todo.values(), keep, desc)
+    run_stats = run_chat_jobs(config, todo.values(), keep, desc, store)
     if stats is not None:
         stats.update(run_stats, cached=len(results) - run_stats["jobs"])
     return results
@@ -702,6 +714,9 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max_n_per_request", type=positive_int, default=None,
                        help="completions asked per API request (default: the provider's limit, 128 for OpenAI "
                             "and Together, none for OpenAI-compatible servers; Anthropic is always 1)")
+    group.add_argument("--api_mode", choices=("live", "batch"), default="live",
+                       help="batch: OpenAI Batch / Anthropic Message Batches (half price, results within 24 h; "
+                            "resumable; failed or expired requests are then sent live); default live")
     pricing.add_cost_arguments(parser)
 
 
@@ -713,7 +728,12 @@ def api_config_from_args(args: argparse.Namespace, model: str, provider: str | N
         raise UserError(f"{model!r} is not a known API model; pass --provider {{{','.join(PROVIDERS)}}} "
                         f"or --base_url URL")
     prices = getattr(args, "prices", None)
-    return ApiConfig(model=model, provider=provider, base_url=getattr(args, "base_url", None),
+    api_mode = getattr(args, "api_mode", "live")
+    if api_mode == "batch":
+        import batch_api
+
+        batch_api.check_batch_mode(provider, model, getattr(args, "max_cost", None))
+    return ApiConfig(model=model, provider=provider, base_url=getattr(args, "base_url", None), api_mode=api_mode,
                      prices=prices, budget=budget_for(args, model, pricing.price_of(model, prices)),
                      max_concurrency=getattr(args, "max_concurrency", 16),
                      requests_per_minute=getattr(args, "requests_per_minute", None),

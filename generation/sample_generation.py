@@ -190,7 +190,7 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
         checkpoint.add(job.key, [t for t in completion.texts[:job.n] if t is not None], completion.usage)
 
     sent = sent_parameters(config, jobs[0]) if jobs else {}
-    stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples")
+    stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples", store=checkpoint.store)
     return {"base_url": redact_url(config.base_url or "") or None, "requests": stats.get("requests", 0),
             "token_usage": {k: stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
             "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,

@@ -167,8 +167,9 @@ def persona_responder(persona: Persona) -> Callable[[str, dict, int], Reply]:
 class LoopbackServer:
     """Threaded server; `responder(path, request_json, count)` decides each Reply. Records every request."""
 
-    def __init__(self, responder: Callable[[str, dict, int], Reply] = default_responder) -> None:
+    def __init__(self, responder: Callable[[str, dict, int], Reply] = default_responder, batches: Any = None) -> None:
         self.responder = responder
+        self.batches = batches  # a loopback_batches.BatchService answering the files/batches endpoints
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         outer = self
@@ -181,12 +182,18 @@ class LoopbackServer:
                 return
 
             def do_GET(self) -> None:
+                if outer.batches and outer.batches.serves(self.path):
+                    self._reply(outer.batches.handle("GET", self.path, b"", dict(self.headers)))
+                    return
                 body = json.dumps({"object": "list", "data": [{"id": "loopback", "object": "model"}]}).encode()
                 self._send(200, body, {"Content-Type": "application/json"})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if outer.batches and outer.batches.serves(self.path):
+                    self._reply(outer.batches.handle("POST", self.path, raw, dict(self.headers)))
+                    return
                 try:
                     request = json.loads(raw or b"{}")
                 except json.JSONDecodeError:
@@ -198,6 +205,9 @@ class LoopbackServer:
                     reply = outer.responder(self.path, request, count, dict(self.headers))
                 else:
                     reply = outer.responder(self.path, request, count)
+                self._reply(reply)
+
+            def _reply(self, reply: Reply) -> None:
                 if reply.delay:
                     time.sleep(reply.delay)
                 if isinstance(reply.body, (dict, list)):

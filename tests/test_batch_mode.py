@@ -1,0 +1,136 @@
+"""--api_mode batch (OpenAI Batch, Anthropic Message Batches) against the loopback batch endpoints: same output as
+live calls, partial failures and expiry sent live, resume by batch id after SIGKILL, half-price cost, bad provider."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import GENERATION, OFFLINE_ENV
+from fixtures_benchmarks import load_output, write_benchmarks
+from generate_reasoning_samples import main
+from lm_judges import resolve_judges, run_judge
+from loopback import ANTHROPIC, OPENAI, LoopbackServer, persona_responder
+from loopback_batches import BatchService
+from test_step3b_api import dataset
+from test_step3b_parsing import judge_args
+
+N = 3
+CHAT = "/v1/chat/completions"
+
+
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch):
+    monkeypatch.setenv("WEAVER_BATCH_POLL_S", "0.01")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_benchmarks(str(tmp_path_factory.mktemp("batch_bench")), ("math",))
+
+
+def step1(data_dir, url, out, *extra):
+    """Step 1 argv for gpt-4o-mini (OpenAI) on four math rows."""
+    return ["--model", "gpt-4o-mini", "--provider", "openai", "--base_url", url, "--dataset", "math",
+            "--dataset_path", os.path.join(data_dir, "math.jsonl"), "--output_path", out,
+            "--samples_per_instruction", str(N), "--max_rows", "4", "--temperature", "0.7", "--seed", "3", *extra]
+
+
+def chat_calls(server):
+    """Live chat requests the server got."""
+    return [r for r in server.requests if r["path"].startswith(CHAT)]
+
+
+def live_run(data_dir, tmp_path):
+    """Samples and provenance of a live Step 1 run (the reference the batch runs must equal)."""
+    out = str(tmp_path / "live")
+    with LoopbackServer(persona_responder(OPENAI)) as server:
+        assert main(step1(data_dir, server.url, out)) == 0
+    return load_output(out), json.load(open(out + ".provenance.json"))
+
+
+@pytest.mark.parametrize("service", [
+    BatchService(persona_responder(OPENAI)),
+    BatchService(persona_responder(OPENAI), fails=lambda i: i == 1),  # one request errors: sent live
+    BatchService(persona_responder(OPENAI), expire_after=2),  # the batch expires after two: the rest live
+], ids=["complete", "partial_failure", "expired"])
+def test_step1_batch_equals_live(data_dir, tmp_path, service):
+    live, live_prov = live_run(data_dir, tmp_path)
+    out = str(tmp_path / "batch")
+    with LoopbackServer(persona_responder(OPENAI), batches=service) as server:
+        assert main(step1(data_dir, server.url, out, "--api_mode", "batch")) == 0
+        sent_live = chat_calls(server)
+    data = load_output(out)
+    assert data.column_names == live.column_names and data["samples"] == live["samples"]
+    assert service.creations == 1
+    expected_live = {"complete": 0, "partial_failure": 1, "expired": 2}[
+        "expired" if service.expire_after else "partial_failure" if service.fails(1) else "complete"]
+    assert len(sent_live) == expected_live
+    assert all(line["body"]["n"] == N and line["body"]["seed"] for line in service.inputs["batch_1"])
+    prov = json.load(open(out + ".provenance.json"))
+    assert prov["token_usage"] == live_prov["token_usage"]
+    live_cost, cost = live_prov["cost_usd"]["gpt-4o-mini"], prov["cost_usd"]["gpt-4o-mini"]
+    share = (4 - expected_live) / 4  # the batched rows bill half, the live fallback full price
+    assert cost == pytest.approx(live_cost * (share * 0.5 + (1 - share)), abs=1e-6)  # each part rounded to 1e-6
+    with LoopbackServer(persona_responder(OPENAI), batches=service) as server:  # rerun: nothing asked
+        assert main(step1(data_dir, server.url, out, "--api_mode", "batch")) == 0
+        assert server.requests == [] and service.creations == 1
+
+
+def test_anthropic_judge_batch_equals_live(tmp_path):
+    columns = {}
+    for mode in ("live", "batch"):
+        service = BatchService(persona_responder(ANTHROPIC), fails=lambda i: i == 0)
+        with LoopbackServer(persona_responder(ANTHROPIC), batches=service) as server:
+            args = judge_args("--base_url", server.root, "--verdicts_per_sample", "2", "--api_mode", mode)
+            spec = resolve_judges(["Claude-3-5-Haiku"], args)[0]
+            columns[mode], stats = run_judge(spec, dataset(1, 3), args, str(tmp_path / mode))
+            live_calls = [r for r in server.requests if r["path"].endswith("/v1/messages")]
+        if mode == "batch":
+            assert service.creations == 1 and len(service.inputs["msgbatch_1"]) == 6  # n=1 per request
+            assert len(live_calls) == 1  # the errored request, sent live
+            assert stats["cost_usd"] < live_cost
+        else:
+            live_cost = stats["cost_usd"]
+    assert columns["batch"] == columns["live"]
+    assert columns["live"]["Claude-3-5-Haiku_verdicts"] == [[[1.0, 1.0]] * 3]
+
+
+def test_killed_driver_resumes_the_same_batch(data_dir, tmp_path):
+    out = str(tmp_path / "killed")
+    checkpoint = out + ".checkpoint/samples.jsonl"
+    service = BatchService(persona_responder(OPENAI))
+    service.hold.set()  # the batch stays in progress until the driver is killed
+    with LoopbackServer(persona_responder(OPENAI), batches=service) as server:
+        cmd = [sys.executable, os.path.join(GENERATION, "generate_reasoning_samples.py"),
+               *step1(data_dir, server.url, out, "--api_mode", "batch")]
+        env = {**os.environ, **OFFLINE_ENV}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and not (os.path.exists(checkpoint) and '"batch/' in open(checkpoint).read()):
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few polls of the in-progress batch
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert service.creations == 1 and service.batches["batch_1"]["status"] == "in_progress"
+        service.hold.clear()
+        assert main(step1(data_dir, server.url, out, "--api_mode", "batch")) == 0
+        assert chat_calls(server) == []
+    assert service.creations == 1  # the rerun picked up batch_1 instead of submitting again
+    assert all(len(samples) == N and None not in samples for samples in load_output(out)["samples"])
+
+
+def test_batch_mode_for_a_provider_without_batch_api_is_one_line_error(data_dir, tmp_path, capsys):
+    with LoopbackServer(persona_responder(OPENAI)) as server:
+        code = main(["--model", "loop", "--base_url", server.url, "--dataset", "math", "--dataset_path",
+                     os.path.join(data_dir, "math.jsonl"), "--output_path", str(tmp_path / "x"),
+                     "--api_mode", "batch"])
+        assert server.requests == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "openai_compatible" in err[0] and "--api_mode live" in err[0]
+    assert not os.path.exists(str(tmp_path / "x"))
