@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import GENERATION, OFFLINE_ENV
+from cli_support import UserError
+from conftest import GENERATION, OFFLINE_ENV, run_script
 from fixtures_benchmarks import load_output, write_benchmarks
 from generate_reasoning_samples import main
 from lm_judges import resolve_judges, run_judge
@@ -125,12 +126,16 @@ def test_killed_driver_resumes_the_same_batch(data_dir, tmp_path):
     assert all(len(samples) == N and None not in samples for samples in load_output(out)["samples"])
 
 
-def test_batch_mode_for_a_provider_without_batch_api_is_one_line_error(data_dir, tmp_path, capsys):
+def test_batch_mode_for_a_provider_without_batch_api_is_one_line_error(data_dir, tmp_path):
     with LoopbackServer(persona_responder(OPENAI)) as server:
-        code = main(["--model", "loop", "--base_url", server.url, "--dataset", "math", "--dataset_path",
-                     os.path.join(data_dir, "math.jsonl"), "--output_path", str(tmp_path / "x"),
-                     "--api_mode", "batch"])
+        result = run_script("generate_reasoning_samples.py", "--model", "loop", "--base_url", server.url,
+                            "--dataset", "math", "--dataset_path", os.path.join(data_dir, "math.jsonl"),
+                            "--output_path", str(tmp_path / "x"), "--api_mode", "batch")
         assert server.requests == []
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code != 0 and len(err) == 1 and "openai_compatible" in err[0] and "--api_mode live" in err[0]
+    err = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(err) == 1, result.stderr
+    assert "openai_compatible" in err[0] and "no batch API" in err[0] and "--api_mode live" in err[0]
     assert not os.path.exists(str(tmp_path / "x"))
+    with pytest.raises(UserError, match="provider 'together' .* has no batch API"):
+        resolve_judges(["Together=together:meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"],
+                       judge_args("--api_mode", "batch"))
