@@ -139,3 +139,20 @@ def test_batch_mode_for_a_provider_without_batch_api_is_one_line_error(data_dir,
     with pytest.raises(UserError, match="provider 'together' .* has no batch API"):
         resolve_judges(["Together=together:meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"],
                        judge_args("--api_mode", "batch"))
+
+
+def test_batches_split_at_the_provider_limits(data_dir, tmp_path, monkeypatch):
+    import batch_api
+
+    assert batch_api.LIMITS == {"openai": (50_000, 200_000_000), "anthropic": (100_000, 256_000_000)}
+    monkeypatch.setitem(batch_api.LIMITS, "openai", (3, 200_000_000))  # 4 requests: two batches
+    service = BatchService(persona_responder(OPENAI))
+    out = str(tmp_path / "split")
+    with LoopbackServer(persona_responder(OPENAI), batches=service) as server:
+        assert main(step1(data_dir, server.url, out, "--api_mode", "batch")) == 0
+    assert service.creations == 2 and [len(service.inputs[b]) for b in ("batch_1", "batch_2")] == [3, 1]
+    line = len(json.dumps(batch_api.request_line("openai", batch_api.Part(None, 0, 1, None, {"x": "y" * 50}, "r1"))))
+    parts = [batch_api.Part(None, 0, 1, None, {"x": "y" * 50}, f"r{i}") for i in range(5)]
+    monkeypatch.setitem(batch_api.LIMITS, "openai", (100, 2 * (line + 1)))  # bytes: two lines per batch
+    assert [len(chunk) for chunk in batch_api.chunks("openai", parts)] == [2, 2, 1]
+    assert all(len(load_output(out)["samples"][i]) == N for i in range(4))
