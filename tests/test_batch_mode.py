@@ -156,3 +156,21 @@ def test_batches_split_at_the_provider_limits(data_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(batch_api.LIMITS, "openai", (100, 2 * (line + 1)))  # bytes: two lines per batch
     assert [len(chunk) for chunk in batch_api.chunks("openai", parts)] == [2, 2, 1]
     assert all(len(load_output(out)["samples"][i]) == N for i in range(4))
+
+
+def test_step2_llm_fallback_in_batch_mode(tmp_path):
+    import unified_evaluation
+    from test_step2_cli import MC_ROWS, graded, judge_responder, save
+
+    source = save(MC_ROWS, str(tmp_path / "in"), as_dict=False)
+    outputs = {}
+    for mode in ("live", "batch"):
+        service = BatchService(judge_responder)
+        out = str(tmp_path / mode)
+        with LoopbackServer(judge_responder, batches=service) as server:
+            assert unified_evaluation.main(["-i", source, "-o", out, "-t", "gpqa", "--provider", "openai",
+                                            "--judge_model", "gpt-4o-mini", "--base_url", server.url,
+                                            "--api_mode", mode]) == 0
+            assert len(chat_calls(server)) == (mode == "live") and service.creations == (mode == "batch")
+        outputs[mode] = graded(out)
+    assert outputs["batch"] == outputs["live"] and outputs["batch"][0]["answer_extraction_method"][2] == "llm"
