@@ -24,8 +24,16 @@ OFFLINE_ENV = {
     "TOKENIZERS_PARALLELISM": "false", "VLLM_LOGGING_LEVEL": "WARNING",
 }
 os.environ.update(OFFLINE_ENV)
-for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY", "OPENAI_BASE_URL"):
+for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "OPENAI_BASE_URL"):
     os.environ.pop(key, None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_notices():
+    """Each test is one run: notices printed "once per process" are printed again in the next test."""
+    import model_clients
+
+    model_clients._NOTICES.clear()
 
 
 def script_path(name: str) -> str:
