@@ -8,7 +8,7 @@ import os
 import re
 import time
 
-from cli_support import write_json_atomic
+from cli_support import row_list, write_json_atomic
 from gpu_allocation import Job, run_all
 from pricing import format_cost
 from record_store import RecordStore, stable_hash
@@ -194,6 +194,8 @@ class VerifierCheckpoints:
             failures = report.get("failures", 0)
             failed = failed or bool(failures)
             detail = f", {failures} failed samples" if failures else ""
+            if failures and report.get("failed_rows"):  # judges name the rows, as Step 1's summary does
+                detail += f" in rows {row_list(report['failed_rows'])}"
             if report.get("error"):
                 detail += f" ({report['error']})"
             elif report.get("failure_reasons"):

@@ -31,6 +31,7 @@ def test_cli_judge_columns_failures_and_resume(tmp_path):
     assert proc.returncode == 1, proc.stderr[-3000:]  # a failed request remains: non-zero, output still written
     assert "Loop" in proc.stdout and "1 failed" in proc.stdout
     summary = proc.stdout.split("Step 3 summary")[1]
+    assert "Loop: judged with failures, 1 failed samples in rows 1 (" in summary  # the failed row is named
     unparsed = sum(SCRIPT[i][1] is None for i in range(6) if i != 3) * 2
     assert f"{unparsed} judgments without a verdict" in summary  # honest Nones are named in the summary
     with open(provenance_path(out)) as handle:
