@@ -52,6 +52,11 @@ def error_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
+def row_list(rows: list[int], shown: int = 10) -> str:
+    """Row indices for a summary line: the first `shown` of them, then '...' when there are more."""
+    return ", ".join(map(str, rows[:shown])) + (", ..." if len(rows) > shown else "")
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from cli_support import UserError, bounded_float, error_line, positive_int
+from cli_support import UserError, bounded_float, error_line, positive_int, row_list
 from judge_prompts import (judge_messages, load_judge_prompts, opens_thinking, parse_critique, parse_verdict,
                            prompts_hash, render_prompt, template_accepts_system)
 from judge_registry import JudgeSpec, parse_judge
@@ -205,8 +205,7 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
                    if any(t is None and s is not None for s, k in zip(row, texts) for t in k)]
     stats["failed_rows"] = failed_rows[:1000]
     if failed_rows:
-        shown = ", ".join(map(str, failed_rows[:10])) + (", ..." if len(failed_rows) > 10 else "")
-        print(f"judge {spec.name}: failed judgments in rows {shown} (a rerun asks only for them)")
+        print(f"judge {spec.name}: failed judgments in rows {row_list(failed_rows)} (a rerun asks only for them)")
     return columns, stats
 
 

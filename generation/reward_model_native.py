@@ -148,6 +148,14 @@ def restore_buffers(model, label: str) -> int:
     return restored
 
 
+def internlm2_reward_token(model_id: str, revision: str | None) -> int:
+    """The reward token id InternLM2 reward models append to every chat (config.json `reward_token_id`)."""
+    token_id = read_config(model_id, revision).get("reward_token_id")
+    if not isinstance(token_id, int):
+        raise RuntimeError(f"{model_id} has no reward_token_id in its config; is it an InternLM2 reward model?")
+    return token_id
+
+
 def internlm2_llama_config(raw: dict):
     """A LlamaConfig with the shapes, norms and rotary settings of an InternLM2 config.json."""
     from transformers import LlamaConfig

@@ -32,7 +32,7 @@ KINDS = {
     "decision_tree": Kind(REMOTE, "RLHFlow multi-objective model; reads the HelpSteer2 `correctness` attribute from "
                           "the model's attribute rewards"),
     "scalar_head": Kind(NATIVE, "Qwen2.5-Math-RM: transformers' Qwen2Model plus the checkpoint's `score` head "
-                        "(Linear-ReLU-Linear to 1), read at the last token"),
+                        "(Linear-ReLU-Linear to 1), read at the last token", "Qwen2ForRewardModel"),
     "gpm": Kind(NATIVE, "General Preference Model: base LM plus value head (2k dims) and prompt head (k eigenvalues) "
                 "built locally; score = mean preference score s(y_i > y_j | x) against the other samples of the "
                 "same prompt"),
@@ -43,7 +43,7 @@ KINDS = {
                 "value on [0, 1] of the gated 10-bin rating distribution"),
     "internlm2": Kind(NATIVE, "InternLM2 reward: its weights mapped onto transformers' LlamaModel (wqkv split per "
                       "key/value group) plus the checkpoint's `v_head`, read at the reward token appended to the "
-                      "chat; remote code only for the tokenizer"),
+                      "chat; remote code only for the tokenizer", "InternLM2ForRewardModel"),
     "step_prm": Kind(NATIVE, "Qwen2.5-Math PRM: transformers' Qwen2Model plus the checkpoint's `score` head "
                      "(Linear-ReLU-Linear to 2); steps split on blank lines, joined by <extra_0>; per-step softmax "
                      "P(correct) at each <extra_0>", "Qwen2ForProcessRewardModel"),

@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 from cli_support import error_line
 from reward_model_inputs import ChatEncoder, Encoded, ScoreOptions, resolve_dtype
-from reward_model_native import (checkpoint_file, load_internlm2, read_checkpoint_tensors, read_config,
-                                 restore_buffers, tensor_names)
+from reward_model_native import (checkpoint_file, internlm2_reward_token, load_internlm2, read_checkpoint_tensors,
+                                 read_config, restore_buffers, tensor_names)
 from reward_model_registry import KINDS, RewardModelSpec
 
 LDL_BINS = 10  # LDL-Reward: each rating distribution has 10 bins spread evenly over [0, 1]
@@ -210,7 +210,8 @@ class Scorer:
             add_remote_code_shims()
         self.spec, self.options, self.torch = spec, options, torch
         self.dtype = getattr(torch, resolve_dtype(spec, options))
-        self.encoder = ChatEncoder(spec, options, internlm2_reward_token(spec) if spec.kind == "internlm2" else None)
+        reward_token = internlm2_reward_token(spec.hf_id, spec.revision) if spec.kind == "internlm2" else None
+        self.encoder = ChatEncoder(spec, options, reward_token)
         self.tokenizer = self.encoder.tokenizer
         self.model = self.reference = self.heads = None
         LOADERS[spec.kind].load(self)
@@ -356,14 +357,6 @@ def mlp_from_state(torch, state: dict, prefix: str, activation) -> Any:
         layers += [linear_layer(torch, state[f"{prefix}{index}.weight"], state.get(f"{prefix}{index}.bias")),
                    activation()]
     return torch.nn.Sequential(*layers[:-1])
-
-
-def internlm2_reward_token(spec: RewardModelSpec) -> int:
-    """The reward token id InternLM2 reward models append to every chat (config.json `reward_token_id`)."""
-    token_id = read_config(spec.hf_id, spec.revision).get("reward_token_id")
-    if not isinstance(token_id, int):
-        raise RuntimeError(f"{spec.hf_id} has no reward_token_id in its config; is it an InternLM2 reward model?")
-    return token_id
 
 
 def token_logps(torch, model, ids):

@@ -8,7 +8,7 @@ import os
 import re
 import time
 
-from cli_support import write_json_atomic
+from cli_support import row_list, write_json_atomic
 from gpu_allocation import Job, run_all
 from pricing import format_cost
 from record_store import RecordStore, stable_hash
@@ -23,6 +23,7 @@ SUMMARY_COUNTS = (  # report counts named in the summary line after the failures
     ("unparsed", "judgments without a verdict (None)"),
     ("too_long", "prompts longer than the judge's context (None)"),
 )
+COLUMN_INFO_KEY = "verifier_columns"  # in the saved dataset's info.description (JSON): per column, how it was made
 
 
 def _hash(payload) -> str:
@@ -45,6 +46,18 @@ def _nones_for_present_samples(dataset, column: str) -> int:
                for value, sample in zip(values, samples) if sample is not None)
 
 
+def describe_columns(description: str | None, columns: dict[str, dict]) -> str:
+    """A dataset description (JSON) with per-column verifier metadata merged in; earlier plain text kept as "text"."""
+    try:
+        record = json.loads(description) if description else {}
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        record = {"text": description}
+    record[COLUMN_INFO_KEY] = {**record.get(COLUMN_INFO_KEY, {}), **columns}
+    return json.dumps(record, sort_keys=True)
+
+
 def _slug(name: str) -> str:
     """File-name-safe form of a verifier name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
@@ -57,6 +70,7 @@ class VerifierCheckpoints:
         self.folder, self.fingerprint, self.overwrite = folder, fingerprint, overwrite
         self.columns: dict[str, list] = {}
         self.report: dict[str, dict] = {}
+        self.column_info: dict[str, dict] = {}  # applied to the columns this run writes
 
     # ---- checkpoint files ------------------------------------------------------------------------------------
     def _path(self, name: str) -> str:
@@ -162,6 +176,8 @@ class VerifierCheckpoints:
                                                         "judge_seed", "judge_max_tokens")}
         settings["prompts_hash"] = judges_module.judge_settings(spec, args).prompts_hash  # --judge_prompts
         key = _hash([self.fingerprint, dataclasses.asdict(spec), settings])
+        self.column_info.update({c: {"judge": spec.name, "model": spec.model, "prompts_hash": settings["prompts_hash"]}
+                                 for c in wanted})
         if self._skip_or_reuse(name, key, wanted[:1], dataset):  # released datasets hold only `_verdicts`
             return
         try:
@@ -184,6 +200,9 @@ class VerifierCheckpoints:
             dataset = dataset.remove_columns(replaced)
         for name, values in self.columns.items():
             dataset = dataset.add_column(name, values)
+        written = {c: info for c, info in self.column_info.items() if c in self.columns}
+        if written:
+            dataset.info.description = describe_columns(dataset.info.description, written)
         return dataset
 
     def print_summary(self, output_path: str) -> int:
@@ -194,6 +213,8 @@ class VerifierCheckpoints:
             failures = report.get("failures", 0)
             failed = failed or bool(failures)
             detail = f", {failures} failed samples" if failures else ""
+            if failures and report.get("failed_rows"):  # judges name the rows, as Step 1's summary does
+                detail += f" in rows {row_list(report['failed_rows'])}"
             if report.get("error"):
                 detail += f" ({report['error']})"
             elif report.get("failure_reasons"):

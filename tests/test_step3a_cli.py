@@ -31,6 +31,8 @@ def rms(tmp_path_factory) -> dict[str, str]:
     return {"seq": f"TinySeq={tiny.build_sequence_classifier(f'{root}/seq')}:sequence_classifier",
             "prm": f"TinyPRM={tiny.build_qwen2_rm(f'{root}/prm', 2)}:step_prm",
             "gpm": f"TinyGPM={tiny.build_custom_head(f'{root}/gpm', 'gpm')}:gpm",
+            "rm": f"TinyQwenRM={tiny.build_qwen2_rm(f'{root}/rm', 1)}:scalar_head",
+            "internlm2": f"TinyInternLM2={tiny.build_internlm2(f'{root}/internlm2')}:internlm2",
             "gpm_path": f"{root}/gpm"}
 
 
@@ -288,18 +290,23 @@ def test_registry_file_implicit_prm_and_overwrite(rms, step2, tmp_path, run):
 
 def test_vllm_pooling_backend_matches_transformers(rms, step2, tmp_path, run):
     """--rm_backend vllm scores sequence classifiers (raw logits, no sigmoid) and, with vLLM's built-in
-    Qwen2ForProcessRewardModel, the Qwen2.5-Math PRM: the same scores as transformers; GPM falls back."""
+    Qwen2ForProcessRewardModel, Qwen2ForRewardModel and InternLM2ForRewardModel, the Qwen2.5-Math PRM and RM and the
+    InternLM2 reward model (engines one after the other in one process): the same scores as transformers' native
+    loaders; GPM falls back."""
     hf_out, vllm_out = str(tmp_path / "hf.hf"), str(tmp_path / "vllm.hf")
-    models = f"{rms['seq']},{rms['prm']}"
+    names = ("TinySeq", "TinyPRM", "TinyQwenRM", "TinyInternLM2")
+    models = ",".join(rms[key] for key in ("seq", "prm", "rm", "internlm2"))
     assert run("--dataset_path", step2, "--output_path", hf_out, "--reward_models", models).returncode == 0
     proc = run_script(SCRIPT, "--dataset_path", step2, "--output_path", vllm_out, "--reward_models",
                       f"{models},{rms['gpm']}", "--rm_backend", "vllm", "--batch_size", "8")
     assert proc.returncode == 0, proc.stderr[-3000:]
     verifiers = json.load(open(provenance_path(vllm_out)))["verifiers"]
-    assert [verifiers[n]["backend"] for n in ("TinySeq", "TinyPRM")] == ["vllm"] * 2
+    assert [verifiers[n]["backend"] for n in names] == ["vllm"] * 4
     assert verifiers["TinyGPM"]["backend"] == "transformers (vLLM has no built-in class for gpm)"
     got, want = load(vllm_out), load(hf_out)
-    for column in ("TinySeq_scores", "TinyPRM_min_scores", "TinyPRM_avg_scores"):
+    for column in ("TinySeq_scores", "TinyPRM_min_scores", "TinyPRM_avg_scores", "TinyQwenRM_scores",
+                   "TinyInternLM2_scores"):
+        assert all(isinstance(s, float) for row in got[column] for s in row[:2]), column
         for a, b in zip(got[column], want[column], strict=True):
             assert a == pytest.approx(b, abs=1e-4), column
     for a, b in zip(got["TinyPRM_step_scores"], want["TinyPRM_step_scores"], strict=True):

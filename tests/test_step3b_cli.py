@@ -31,6 +31,7 @@ def test_cli_judge_columns_failures_and_resume(tmp_path):
     assert proc.returncode == 1, proc.stderr[-3000:]  # a failed request remains: non-zero, output still written
     assert "Loop" in proc.stdout and "1 failed" in proc.stdout
     summary = proc.stdout.split("Step 3 summary")[1]
+    assert "Loop: judged with failures, 1 failed samples in rows 1 (" in summary  # the failed row is named
     unparsed = sum(SCRIPT[i][1] is None for i in range(6) if i != 3) * 2
     assert f"{unparsed} judgments without a verdict" in summary  # honest Nones are named in the summary
     with open(provenance_path(out)) as handle:
@@ -44,6 +45,10 @@ def test_cli_judge_columns_failures_and_resume(tmp_path):
     with open(provenance_path(out)) as handle:
         record = json.load(handle)
     assert json.dumps(record).count("Loop") and record["failures"] == {"Loop": 1}
+    prompts_hash = record["verifiers"]["Loop"]["prompts_hash"]  # the judge prompt's hash is column metadata too,
+    described = json.loads(data.info.description)["verifier_columns"]  # in the saved DatasetInfo (survives a reload)
+    assert described["Loop_verdicts"]["prompts_hash"] == described["Loop_judgments"]["prompts_hash"] == prompts_hash
+    assert len(prompts_hash) == 16 and described["Loop_verdicts"]["model"] == "judge"
 
     with LoopbackServer(scripted) as server:  # existing columns in the input are kept, their Nones are named
         proc = run_script("unified_RMs_and_LM_Judges.py", "--dataset_path", out,
@@ -51,6 +56,8 @@ def test_cli_judge_columns_failures_and_resume(tmp_path):
         assert proc.returncode == 0 and not server.requests, proc.stderr[-3000:]
     kept = unparsed // 2 + 1  # samples with a None verdict: the unparsed ones (K=2 each) and the failed one
     assert f"kept existing columns, {kept} None values kept from the input" in proc.stdout
+    copied = datasets.load_from_disk(str(tmp_path / "copy.hf"))["data"].info.description  # kept with the columns
+    assert json.loads(copied)["verifier_columns"]["Loop_verdicts"]["prompts_hash"] == prompts_hash
 
     with LoopbackServer(scripted) as server:  # re-run: only the failed sample is asked again
         proc = run_script("unified_RMs_and_LM_Judges.py", *command, "--base_url", server.url)
@@ -127,3 +134,13 @@ def test_a_released_verdicts_column_is_kept_unless_overwrite(tmp_path):
         assert datasets.load_from_disk(str(tmp_path / "kept.hf"))["data"]["Loop_verdicts"] == released
         main(command + ["--output_path", str(tmp_path / "redone.hf"), "--base_url", server.url, "--overwrite"])
         assert len(server.requests) == 6
+
+
+def test_column_metadata_keeps_an_earlier_description():
+    """A plain-text dataset description is kept beside the verifier column metadata; earlier columns' entries stay."""
+    from verifier_checkpoints import describe_columns
+
+    first = json.loads(describe_columns("Released by the study.", {"A_verdicts": {"prompts_hash": "a"}}))
+    assert first == {"text": "Released by the study.", "verifier_columns": {"A_verdicts": {"prompts_hash": "a"}}}
+    second = json.loads(describe_columns(json.dumps(first), {"B_verdicts": {"prompts_hash": "b"}}))
+    assert second["text"] == first["text"] and set(second["verifier_columns"]) == {"A_verdicts", "B_verdicts"}

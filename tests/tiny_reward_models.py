@@ -11,6 +11,7 @@ from tiny_models import build_chat_model, build_tokenizer, llama_config
 STEP_TOKEN = "<extra_0>"
 REWARD_TOKEN = "<|reward|>"
 REMOTE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_remote_rm.py")
+INTERNLM2_CONFIG_FILE = os.path.join(os.path.dirname(REMOTE_FILE), "tiny_internlm2_config.py")
 
 # A template with an optional system turn, like Qwen's; BOS first like Llama-3.
 SYSTEM_TEMPLATE = (
@@ -171,7 +172,9 @@ def build_internlm2(path: str, seed: int = 0) -> str:
               "use_cache": True, "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
               "pad_token_id": tok.pad_token_id, "reward_token_id": tok.convert_tokens_to_ids(REWARD_TOKEN),
               "tie_word_embeddings": False}
-    return _save_tensors(path, tensors, config, tok)
+    _save_tensors(path, tensors, config, tok)
+    shutil.copy(INTERNLM2_CONFIG_FILE, os.path.join(path, "configuration_internlm2.py"))  # the hub's config class
+    return path
 
 
 def build_implicit_pair(folder: str) -> tuple[str, str]:
