@@ -6,7 +6,8 @@ import argparse
 from benchmarks import BENCHMARKS, MMLU_SUBJECTS
 from cli_support import bounded_float, positive_int, run_main
 from model_clients import add_api_arguments
-from sample_generation import generate
+from sample_generation import generate, generate_sharded
+from sharding import add_shard_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,12 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push_to_hub", metavar="REPO", default=None, help="also push the output (split 'data', private)")
     p.add_argument("--overwrite", action="store_true", help="discard this output's checkpoint and start again")
     add_api_arguments(p)
+    add_shard_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run Step 1."""
-    return generate(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    return generate_sharded(args) if args.num_shards else generate(args)
 
 
 if __name__ == "__main__":

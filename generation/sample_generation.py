@@ -17,6 +17,7 @@ from dataset_io import (
     check_output_path, checkpoint_dir, is_saved_dataset, load_any, provenance_path, push_to_hub, save_atomic,
 )
 from record_store import RecordStore, derived_seed
+from sharding import row_range, run_sharded
 
 S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
@@ -243,6 +244,8 @@ def generate(args: argparse.Namespace) -> int:
                              args.mmlu_category)
     if len(dataset) == 0:
         raise UserError(f"--dataset {args.dataset} has no rows to sample")
+    rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
+    dataset = dataset.select(rows)
     instructions = dataset["problem"]
     messages = [chat_messages(text, s1) for text in instructions]
     top_p = args.top_p if backend == "api" or args.top_p is not None else LOCAL_TOP_P
@@ -254,7 +257,7 @@ def generate(args: argparse.Namespace) -> int:
         prompts = [lg.prompt_text(tokenizer, m, s1) for m in messages]
         token_ids = [lg.prompt_ids(tokenizer, p, s1) for p in prompts]
         lg.check_prompt_lengths(token_ids, args.max_length)
-    keys = [f"{i}-{text_hash(p)}" for i, p in enumerate(prompts)]  # row index + the exact prompt sent
+    keys = [f"{i}-{text_hash(p)}" for i, p in zip(rows, prompts)]  # row index + the exact prompt sent
     print(f"first prompt sent to the model:\n{prompts[0]}\n")
 
     n = args.samples_per_instruction
@@ -280,6 +283,17 @@ def generate(args: argparse.Namespace) -> int:
                       token_usage_all_runs=dict(checkpoint.usage), **details)
     return finish(args, provenance, dataset, instructions, samples, backend, reused, time.time() - started,
                   details.get("errors") or {})
+
+
+def generate_sharded(args: argparse.Namespace) -> int:
+    """Step 1 with --num_shards: check the input, then run row ranges as Ray tasks and merge them."""
+    check_output_path(args.output_path)
+    backend, _ = choose_backend(args)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
+                             args.mmlu_category)
+    rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
+    gpus = 0 if backend == "api" else args.tensor_parallel_size or 1
+    return run_sharded("sample_generation.generate", args, rows, gpus)
 
 
 def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],
