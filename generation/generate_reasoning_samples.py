@@ -31,7 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nucleus sampling; None means 0.9 for local models and not sent to APIs")
     p.add_argument("--seed", type=int, default=42, help="sampling seed (where the backend takes one) and GPQA "
                                                         "option order")
-    p.add_argument("--tensor_parallel_size", type=positive_int, default=None, help="vLLM; None: all GPUs (<= 8)")
+    p.add_argument("--tensor_parallel_size", type=positive_int, default=None,
+                   help="vLLM; None: the largest divisor of the model's attention heads not above the visible GPUs "
+                        "(with --num_shards: 1 GPU per shard unless given)")
+    p.add_argument("--vllm_sequences_in_flight", type=positive_int, default=None,
+                   help="vLLM: samples (prompts x n) kept in the engine; each prompt is saved as it finishes "
+                        "(default: 4 x the engine's max_num_seqs)")
+    p.add_argument("--per_request_seeds", action="store_true",
+                   help="vLLM: seed every request from --seed and its prompt (reproducible whatever the batch) "
+                        "instead of seeding the engine once; slower: seeded requests turn off FlashInfer sampling")
     p.add_argument("--gpu_memory_utilization", type=bounded_float(0.0, 1.0), default=0.90,
                    help="vLLM: share of GPU memory to use")
     p.add_argument("--chat_format", choices=["s1"], default=None,

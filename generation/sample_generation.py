@@ -213,9 +213,9 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
 
         if backend == "vllm":
             engine = lg.VllmBackend(args.model, settings, stops, args.seed, args.tensor_parallel_size,
-                                    args.gpu_memory_utilization)
+                                    args.gpu_memory_utilization, args.per_request_seeds)
             try:
-                engine.run(requests, on_result)
+                engine.run(requests, on_result, args.vllm_sequences_in_flight)
             finally:
                 engine.close()
         else:
