@@ -7,7 +7,7 @@ from benchmarks import BENCHMARKS, MMLU_SUBJECTS
 from cli_support import bounded_float, positive_int, run_main
 from model_clients import add_api_arguments
 from sample_generation import generate, generate_sharded
-from sharding import add_shard_arguments
+from sharding import add_shard_arguments, wants_shards
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run Step 1."""
     args = build_parser().parse_args(argv)
-    return generate_sharded(args) if args.num_shards else generate(args)
+    return generate_sharded(args) if wants_shards(args) else generate(args)
 
 
 if __name__ == "__main__":

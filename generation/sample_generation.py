@@ -223,6 +223,18 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
     return {"token_usage": usage}
 
 
+def check_model(args: argparse.Namespace, backend: str) -> Any:
+    """UserError unless the model can be used: the API is ready (key, --base_url), or its tokenizer loads (returned)."""
+    if backend == "api":
+        from model_clients import api_config_from_args, check_ready
+
+        check_ready(api_config_from_args(args, args.model))
+        return None
+    from local_generation import load_tokenizer
+
+    return load_tokenizer(args.model)
+
+
 def generate(args: argparse.Namespace) -> int:
     """Step 1 from parsed arguments; returns the exit code (1 when samples are still missing)."""
     provenance = Provenance("generate_reasoning_samples", args)
@@ -231,15 +243,7 @@ def generate(args: argparse.Namespace) -> int:
         raise UserError(f"unknown --dataset {args.dataset!r}; choose one of {', '.join(BENCHMARKS)}")
     backend, provider = choose_backend(args)
     s1 = is_s1(args.model, args.chat_format)
-    tokenizer = None
-    if backend == "api":
-        from model_clients import api_config_from_args, check_ready
-
-        check_ready(api_config_from_args(args, args.model))
-    else:
-        from local_generation import load_tokenizer
-
-        tokenizer = load_tokenizer(args.model)
+    tokenizer = check_model(args, backend)
     dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
                              args.mmlu_category)
     if len(dataset) == 0:
@@ -288,7 +292,8 @@ def generate(args: argparse.Namespace) -> int:
 def generate_sharded(args: argparse.Namespace) -> int:
     """Step 1 with --num_shards: check the input, then run row ranges as Ray tasks and merge them."""
     check_output_path(args.output_path)
-    backend, _ = choose_backend(args)
+    backend = choose_backend(args)[0]
+    check_model(args, backend)
     dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
                              args.mmlu_category)
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)

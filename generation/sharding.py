@@ -42,6 +42,13 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
                             "absent: a local Ray started and stopped by this command")
 
 
+def wants_shards(args: argparse.Namespace) -> bool:
+    """Whether to run on Ray (--num_shards); --ray_address alone is a usage error."""
+    if args.ray_address and not args.num_shards:
+        raise UserError("--ray_address is used only with --num_shards N; add --num_shards or drop --ray_address")
+    return bool(args.num_shards)
+
+
 def row_range(num_rows: int, args: argparse.Namespace, source: str) -> range:
     """The rows --start_row/--end_row, then --max_rows, select out of num_rows; UserError when they select none."""
     end = num_rows if args.end_row is None else min(args.end_row, num_rows)

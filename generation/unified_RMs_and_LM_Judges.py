@@ -10,7 +10,7 @@ from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_a
                         save_atomic)
 from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
 from reward_models import AUTO_CLASSES, TORCH_DTYPES, ScoreOptions
-from sharding import add_shard_arguments, row_range, run_sharded
+from sharding import add_shard_arguments, row_range, run_sharded, wants_shards
 from verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
 DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemma,ArmorRM,QwenPRM,EurusPRMStage1,"
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.dataset_path or not args.output_path:
         raise UserError("--dataset_path and --output_path are required (or --list)")
-    if not args.num_shards:
+    if not wants_shards(args):
         return run(args)
     check_output_path(args.output_path)
     rm_specs, judge_specs = resolve_verifiers(args, load_judges_module())

@@ -15,7 +15,7 @@ import model_clients
 from cli_support import Provenance, UserError, bounded_float, positive_int, run_main
 from dataset_io import check_output_path, checkpoint_dir, limit_samples, load_any, provenance_path, save_atomic
 from record_store import RecordStore
-from sharding import add_shard_arguments, row_range, run_sharded
+from sharding import add_shard_arguments, row_range, run_sharded, wants_shards
 
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
 JUDGE_CACHE = "llm_judge.jsonl"
@@ -148,7 +148,7 @@ def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run Step 2 on the parsed command line, in this process or (--num_shards) as Ray tasks."""
     args = build_parser().parse_args(argv)
-    if not args.num_shards:
+    if not wants_shards(args):
         return run(args)
     judge_config(args)
     load_rows(args)  # bad input stops here, before Ray starts
