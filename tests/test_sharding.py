@@ -205,3 +205,16 @@ def test_a_sigkilled_driver_resumes(ray_address, data_dir, tmp_path):
 
     kill_driver.address = ray_address
     kill_and_resume(data_dir, tmp_path, kill_driver)
+
+
+def test_step1_vllm_two_shards_equal_the_single_run(ray_address, tiny_chat_model, data_dir, tmp_path):
+    common = ["--model", tiny_chat_model, "--backend", "vllm", "--dataset", "math", "--dataset_path",
+              os.path.join(data_dir, "math.jsonl"), "--samples_per_instruction", "2", "--max_new_tokens", "8",
+              "--max_length", "256", "--per_request_seeds"]  # seeded per request: the same samples in any batch
+    outs = {name: str(tmp_path / f"{name}.hf") for name in ("single", "sharded")}
+    single = run_script("generate_reasoning_samples.py", *common, "--output_path", outs["single"])
+    assert single.returncode == 0, single.stderr[-3000:]
+    sharded = run_script("generate_reasoning_samples.py", *common, "--output_path", outs["sharded"],
+                         "--num_shards", "2", "--ray_address", ray_address)
+    assert sharded.returncode == 0, sharded.stderr[-3000:]
+    assert load_output(outs["sharded"]).to_list() == load_output(outs["single"]).to_list()
