@@ -18,6 +18,18 @@ def shard_provenance(path: str) -> dict:
         return {}
 
 
+def combine(values: list) -> object:
+    """One value for the merged provenance: the common one, sums of numbers, key-wise for dicts; None if mixed."""
+    if all(v == values[0] for v in values):
+        return values[0]
+    if all(isinstance(v, dict) for v in values):
+        merged = {key: combine([v.get(key) for v in values]) for key in dict.fromkeys(k for v in values for k in v)}
+        return {key: value for key, value in merged.items() if value is not None}
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return sum(values)
+    return None
+
+
 def merge(paths: list[str], output_path: str, provenance: Provenance, report: dict | None = None):
     """Concatenate shards with the same columns into output_path (atomic, with provenance); returns the dataset."""
     import datasets
@@ -38,8 +50,11 @@ def merge(paths: list[str], output_path: str, provenance: Provenance, report: di
     except ValueError as err:
         raise UserError(f"cannot merge shards: {err}") from err
     save_atomic(merged, output_path)
-    provenance.update(rows=len(merged), shard_rows=[len(s) for s in shards], columns=merged.column_names,
-                      **(report or {}), shard_provenance=[shard_provenance(path) for path in paths])
+    records = [shard_provenance(path) for path in paths]
+    own = ("step", "command", "arguments", "started_at", "wall_time_s")
+    provenance.update(**{k: v for k, v in combine(records).items() if k not in own},  # what the shards agree on
+                      rows=len(merged), shard_rows=[len(s) for s in shards], columns=merged.column_names,
+                      **(report or {}), shard_provenance=records)
     provenance.write(provenance_path(output_path))
     print(f"merged {len(shards)} shards ({len(merged)} rows) into {output_path}")
     return merged

@@ -148,6 +148,7 @@ def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int)
 
     from merge_shards import merge
 
+    provenance = Provenance(f"{step} (sharded)", args)
     shards = [shard_arguments(args, part) for part in split(rows, args.num_shards)]
     connect(args.ray_address)
     results: dict[str, dict] = {}
@@ -184,7 +185,7 @@ def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int)
         print(f"{len(failed)} of {len(shards)} shards failed; run the same command again to run only those",
               file=sys.stderr)
         return 1
-    merged = merge([s.output_path for s in shards], args.output_path, Provenance(f"{step} (sharded)", args), report)
+    merged = merge([s.output_path for s in shards], args.output_path, provenance, report)
     code = max(r["code"] for r in report["shards"])
     if getattr(args, "push_to_hub", None) and push_to_hub(merged, args.push_to_hub):
         code = 1

@@ -100,6 +100,8 @@ def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
     assert got.column_names == want.column_names and got.to_list() == want.to_list()
     prov = json.load(open(sharded + ".provenance.json"))
     assert [s["rows"] for s in prov["shards"]] == [[0, 3], [3, 6]] and prov["rows"] == 6
+    assert prov["counts"]["samples"] == 12 and prov["counts"]["generated_this_run"] == 12  # summed over shards
+    assert prov["sampling"] == json.load(open(single + ".provenance.json"))["sampling"]  # what the shards share
 
 
 def test_more_shards_than_rows_and_start_end_rows(ray_address, data_dir, tmp_path):
