@@ -1,11 +1,12 @@
 """Step 1 with vLLM: the whole command vs calling vllm.LLM.generate directly on the same prompts (CPU, tiny model).
 
-Usage: python bench/bench_vllm_generation.py [--problems 256] [--samples 4] [--max_new_tokens 64] [--repeats 2]
+Usage: python bench/bench_vllm_generation.py [--problems 128] [--samples 4] [--max_new_tokens 64] [--repeats 3]
 Builds a tiny random Llama chat model and a MATH-500-schema file of `--problems` rows, then alternates:
 - ours: `generate_reasoning_samples.py --backend vllm` (engine step loop, a checkpoint record per finished prompt,
   output and provenance), timed from the provenance's generation_time_s (engine start + generation) and as a process;
 - direct: a child process that renders the same chat prompts, starts `vllm.LLM` with the same engine arguments
-  (start_engine) and calls `LLM.generate` once with `SamplingParams(n=samples)`, timed over the same span.
+  (start_engine) and calls `LLM.generate` once with `SamplingParams(n=samples)`, timed over the same span
+  (engine start, generation and stop_engine, which the command also does before it writes its output).
 Both runs sample, so their lengths differ a little (EOS); completion tokens per second is the fair comparison.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, {generation!r})
 from datasets import load_from_disk
 from transformers import AutoTokenizer
 from vllm import SamplingParams
-from vllm_engine import start_engine
+from vllm_engine import start_engine, stop_engine
 args = json.loads(sys.argv[1])
 tok = AutoTokenizer.from_pretrained(args["model"])
 rows = load_from_disk(args["prompts_from"])["data"]["instruction"]
@@ -62,7 +63,10 @@ for round in range(2):
                            sequences_in_flight(llm, None))
         report[f"stream_s_{{round}}"] = time.perf_counter() - start
     report[f"stream_tokens_{{round}}"] = sum(tokens)
-print(json.dumps(report))
+start = time.perf_counter()
+stop_engine(llm)  # as the command does (left running, the engine's processes keep the interpreter alive)
+report["stop_s"] = time.perf_counter() - start
+print(json.dumps(report), flush=True)
 """
 
 
@@ -94,37 +98,41 @@ def run_direct(model: str, prompts_from: str, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", DIRECT.format(generation=os.path.join(ROOT, "generation")), spec],
                           env=ENV, check=True, capture_output=True, text=True)
-    return {**json.loads(done.stdout.strip().splitlines()[-1]), "wall": time.perf_counter() - start}
+    report = next(line for line in reversed(done.stdout.splitlines()) if line.startswith('{"seconds"'))
+    return {**json.loads(report), "wall": time.perf_counter() - start}
 
 
 def main() -> None:
-    """Alternate ours and direct `--repeats` times; print each run and the best tokens/s of each."""
+    """Alternate ours and direct `--repeats` times; print each pair and the best tokens/s of each."""
     from fixtures_benchmarks import write_benchmark
     from tiny_models import build_chat_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", type=int, default=256)
+    parser.add_argument("--problems", type=int, default=128)
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--max_new_tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = build_chat_model(os.path.join(tmp, "tiny-chat"))
         data = write_benchmark("math", tmp, rows=math_rows(args.problems))
         out = os.path.join(tmp, "ours.hf")
         results: dict[str, list[dict]] = {"ours": [], "direct": []}
-        for _ in range(args.repeats):
-            results["ours"].append(run_ours(model, data, out, args))
-            results["direct"].append(run_direct(model, out, args))
+        runners = {"ours": lambda: run_ours(model, data, out, args), "direct": lambda: run_direct(model, out, args)}
+        results["ours"].append(runners["ours"]())  # its output holds the prompts the direct runs read
+        for repeat in range(args.repeats):  # alternating which goes first, so neither always pays a cold start
+            for name in ("direct", "ours") if repeat % 2 == 0 else ("ours", "direct"):
+                results[name].append(runners[name]())
             print(json.dumps({name: runs[-1] for name, runs in results.items()}), flush=True)
-    best = {name: max(r["tokens"] / r["seconds"] for r in runs) for name, runs in results.items()}
+    best = {name: max(r["tokens"] / (r["seconds"] + r.get("stop_s", 0)) for r in runs)
+            for name, runs in results.items()}
     direct = results["direct"]
     loop = {kind: max(r[f"{kind}_tokens_{i}"] / r[f"{kind}_s_{i}"] for r in direct for i in range(2))
             for kind in ("generate", "stream")}
     print(f"load average {os.getloadavg()[0]:.1f}; {args.problems} prompts x {args.samples} samples x "
           f"<= {args.max_new_tokens} tokens; best completion tokens/s:\n"
-          f"  whole span (engine start + generation): ours (the command) {best['ours']:.0f}, direct LLM.generate "
-          f"{best['direct']:.0f}: overhead {100 * (best['direct'] / best['ours'] - 1):+.1f}%\n"
+          f"  whole span (engine start, generation, engine stop): ours (the command) {best['ours']:.0f}, "
+          f"direct LLM.generate {best['direct']:.0f}: overhead {100 * (best['direct'] / best['ours'] - 1):+.1f}%\n"
           f"  generation only, same engine: our step loop + checkpoint {loop['stream']:.0f}, LLM.generate "
           f"{loop['generate']:.0f}: overhead {100 * (loop['generate'] / loop['stream'] - 1):+.1f}%")
 

@@ -224,7 +224,7 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
 
 
 def check_model(args: argparse.Namespace, backend: str) -> Any:
-    """UserError unless the model can be used: the API is ready (key, --base_url), or its tokenizer loads (returned)."""
+    """UserError unless the model can be used: the API is ready (key, --base_url) or its tokenizer loads (returned)."""
     if backend == "api":
         from model_clients import api_config_from_args, check_ready
 

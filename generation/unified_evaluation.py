@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes for math equivalence checks (default: CPU count, at most 8)")
     parser.add_argument("--max_samples", "-m", type=positive_int, default=None,
                         help="keep the first N samples of each row (every per-sample column is cut alike)")
-    parser.add_argument("--max_rows", "-r", type=positive_int, default=None, help="grade the first N rows (from --start_row)")
+    parser.add_argument("--max_rows", "-r", type=positive_int, default=None,
+                        help="grade the first N rows (from --start_row)")
     parser.add_argument("--llm_fallback", choices=("auto", "never", "always"), default="auto",
                         help="auto: the LLM judge grades only samples the procedural path cannot decide")
     parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")

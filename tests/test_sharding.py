@@ -1,4 +1,4 @@
-"""--num_shards on a local Ray (one per module, 2 CPUs): Steps 1-3 equal a single run; killed tasks and drivers resume."""
+"""--num_shards on a local Ray (2 CPUs, one per module): Steps 1-3 equal single runs; killed runs resume."""
 import argparse
 import hashlib
 import json
