@@ -18,16 +18,18 @@ def shard_provenance(path: str) -> dict:
         return {}
 
 
-def combine(values: list) -> object:
-    """One value for the merged provenance: the common one, sums of numbers, key-wise for dicts; None if mixed."""
-    if all(v == values[0] for v in values):
-        return values[0]
-    if all(isinstance(v, dict) for v in values):
-        merged = {key: combine([v.get(key) for v in values]) for key in dict.fromkeys(k for v in values for k in v)}
-        return {key: value for key, value in merged.items() if value is not None}
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return sum(values)
-    return None
+def numeric(value: object) -> bool:
+    """Whether a value is a number or a record of numbers only (a count, a usage, a timing: per shard)."""
+    if isinstance(value, dict):
+        return all(numeric(v) for v in value.values())
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def shared_fields(records: list[dict]) -> dict:
+    """Provenance fields every shard records alike (settings such as the model or sampling), counts left out."""
+    own = ("step", "command", "arguments", "started_at", "wall_time_s")
+    return {key: value for key, value in records[0].items()
+            if key not in own and not numeric(value) and all(r.get(key) == value for r in records[1:])}
 
 
 def merge(paths: list[str], output_path: str, provenance: Provenance, report: dict | None = None):
@@ -51,10 +53,8 @@ def merge(paths: list[str], output_path: str, provenance: Provenance, report: di
         raise UserError(f"cannot merge shards: {err}") from err
     save_atomic(merged, output_path)
     records = [shard_provenance(path) for path in paths]
-    own = ("step", "command", "arguments", "started_at", "wall_time_s")
-    provenance.update(**{k: v for k, v in combine(records).items() if k not in own},  # what the shards agree on
-                      rows=len(merged), shard_rows=[len(s) for s in shards], columns=merged.column_names,
-                      **(report or {}), shard_provenance=records)
+    provenance.update(**{**shared_fields(records), "rows": len(merged), "shard_rows": [len(s) for s in shards],
+                         "columns": merged.column_names, **(report or {}), "shard_provenance": records})
     provenance.write(provenance_path(output_path))
     print(f"merged {len(shards)} shards ({len(merged)} rows) into {output_path}")
     return merged
