@@ -7,7 +7,8 @@ from benchmarks import BENCHMARKS, MMLU_SUBJECTS
 from cli_support import bounded_float, positive_int, run_main
 from dataset_io import output_lock
 from model_clients import add_api_arguments
-from sample_generation import generate
+from sample_generation import generate, generate_sharded
+from sharding import add_shard_arguments, wants_shards
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nucleus sampling; None means 0.9 for local models and not sent to APIs")
     p.add_argument("--seed", type=int, default=42, help="sampling seed (where the backend takes one) and GPQA "
                                                         "option order")
-    p.add_argument("--tensor_parallel_size", type=positive_int, default=None, help="vLLM; None: all GPUs (<= 8)")
+    p.add_argument("--tensor_parallel_size", type=positive_int, default=None,
+                   help="vLLM; None: the largest divisor of the model's attention heads not above the visible GPUs "
+                        "(with --num_shards: 1 GPU per shard unless given)")
+    p.add_argument("--vllm_sequences_in_flight", type=positive_int, default=None,
+                   help="vLLM: samples (prompts x n) kept in the engine; each prompt is saved as it finishes "
+                        "(default: 4 x the engine's max_num_seqs)")
+    p.add_argument("--per_request_seeds", action="store_true",
+                   help="vLLM: seed every request from --seed and its prompt (reproducible whatever the batch) "
+                        "instead of seeding the engine once; slower: seeded requests turn off FlashInfer sampling")
     p.add_argument("--gpu_memory_utilization", type=bounded_float(0.0, 1.0), default=0.90,
                    help="vLLM: share of GPU memory to use")
     p.add_argument("--trust_remote_code", action="store_true",
@@ -48,14 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push_to_hub", metavar="REPO", default=None, help="also push the output (split 'data', private)")
     p.add_argument("--overwrite", action="store_true", help="discard this output's checkpoint and start again")
     add_api_arguments(p)
+    add_shard_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run Step 1 while holding the output's lock."""
+    """Parse arguments and run Step 1 while holding the output's lock, in this process or (--num_shards) as Ray
+    tasks."""
     args = build_parser().parse_args(argv)
     with output_lock(args.output_path):
-        return generate(args)
+        return generate_sharded(args) if wants_shards(args) else generate(args)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from judge_registry import JudgeSpec, parse_judge
 from local_generation import TEMPLATE_DATE
 from pricing import format_cost
 from record_store import RecordStore, derived_seed, stable_hash
-from vllm_engine import chunks, start_engine, stop_engine
+from vllm_engine import default_tensor_parallel, generate_streaming, sequences_in_flight, start_engine, stop_engine
 
 SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
 # Cached answers reach the OS as each lands (a killed run loses none); an fsync per answer would stall the
@@ -58,8 +58,12 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge_prompts", metavar="FILE", default=None,
                        help="JSON with the judge's system and user templates per mode (standard, critique), e.g. "
                             "the study's own prompt; placeholders in README; its hash goes into provenance")
-    group.add_argument("--judge_chunk_size", type=positive_int, default=1024,
-                       help="prompts per vLLM generate call; each finished chunk is checkpointed (default 1024)")
+    group.add_argument("--judge_chunk_size", type=positive_int, default=None,
+                       help="vLLM: judgments (prompts x K) kept in the engine; each is saved as it finishes "
+                            "(default: 4 x the engine's max_num_seqs)")
+    group.add_argument("--judge_per_request_seeds", action="store_true",
+                       help="vLLM: seed each request from --judge_seed and its prompt instead of seeding the engine "
+                            "once; slower: seeded requests turn off FlashInfer sampling")
     if "--max_concurrency" not in parser._option_string_actions:
         from model_clients import add_api_arguments
 
@@ -257,7 +261,7 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
 
 def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
                    args: argparse.Namespace) -> tuple[list, dict]:
-    """Ask a local judge with one vLLM engine (n = K per prompt); each finished chunk is cached in store."""
+    """Ask a local judge with one vLLM engine (n = K per prompt); each finished judgment is cached in store."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
@@ -302,25 +306,32 @@ def model_context_length(spec: JudgeSpec) -> int | None:
 
 def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSettings,
                   requests: list[tuple[str, list[int], int]], store: RecordStore, max_model_len: int) -> None:
-    """Start one engine sized to the inputs, generate chunk by chunk into store, then tear the engine down."""
+    """Start one engine sized to the inputs, store each judgment as it finishes, then tear the engine down."""
     import torch
+    from tqdm import tqdm
     from vllm import SamplingParams, TokensPrompt
 
-    gpus = torch.cuda.device_count()
-    tensor_parallel = args.judge_tensor_parallel_size or max(1, min(spec.tensor_parallel, gpus))
+    tensor_parallel = args.judge_tensor_parallel_size or default_tensor_parallel(
+        spec.model, min(spec.tensor_parallel, torch.cuda.device_count()), spec.trust_remote_code)
     llm = start_engine(model=spec.model, trust_remote_code=spec.trust_remote_code,
                        tensor_parallel_size=tensor_parallel, gpu_memory_utilization=args.judge_gpu_memory_utilization,
                        max_model_len=max_model_len, seed=settings.seed, dtype=args.judge_dtype,
                        enforce_eager=args.judge_enforce_eager)
+    stream = ((TokensPrompt(prompt_token_ids=ids),
+               SamplingParams(n=settings.verdicts_per_sample, temperature=settings.temperature,
+                              seed=seed if args.judge_per_request_seeds else None, max_tokens=settings.max_tokens))
+              for _, ids, seed in requests)
+
+    def finished(index: int, output) -> None:
+        store.put(requests[index][0], {"texts": [o.text for o in output.outputs],
+                                       "truncated": [o.finish_reason == "length" for o in output.outputs]})
+        bar.update(len(output.outputs))
+
     try:
-        for chunk in chunks(requests, args.judge_chunk_size):
-            params = [SamplingParams(n=settings.verdicts_per_sample, temperature=settings.temperature, seed=seed,
-                                     max_tokens=settings.max_tokens) for _, _, seed in chunk]
-            outputs = llm.generate([TokensPrompt(prompt_token_ids=ids) for _, ids, _ in chunk], params, use_tqdm=True)
-            for (key, _, _), output in zip(chunk, outputs):
-                store.put(key, {"texts": [o.text for o in output.outputs],
-                                "truncated": [o.finish_reason == "length" for o in output.outputs]})
-            store.flush()
+        with tqdm(total=len(requests) * settings.verdicts_per_sample, desc=f"{spec.name} verdicts",
+                  unit="verdict") as bar:
+            generate_streaming(llm, stream, finished, sequences_in_flight(llm, args.judge_chunk_size))
     finally:
+        store.flush()
         stop_engine(llm)
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from cli_support import UserError, error_line
-from vllm_engine import chunks, start_engine, stop_engine
+from vllm_engine import (chunks, default_tensor_parallel, generate_streaming, sequences_in_flight, start_engine,
+                         stop_engine)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-VLLM_CHUNK_PROMPTS = 256  # prompts per vLLM generate call: each chunk is checkpointed before the next starts
 S1_END = "<|im_end|>"
 TEMPLATE_DATE = "2024-07-26"  # "today" for chat templates (Llama 3.1's own fallback date), recorded in provenance
 
@@ -140,34 +140,37 @@ def check_prompt_lengths(id_lists: list[list[int]], max_length: int) -> None:
 
 
 class VllmBackend:
-    """One vLLM engine; each chunk of prompts is one `generate` call with `n` samples per prompt."""
+    """One vLLM engine fed through its step loop; each prompt (with `n` samples) is reported as soon as it finishes."""
 
     def __init__(self, model: str, settings: SamplingSettings, stop_ids: list[int], seed: int,
                  tensor_parallel_size: int | None, gpu_memory_utilization: float,
-                 trust_remote_code: bool = False) -> None:
+                 trust_remote_code: bool = False, per_request_seeds: bool = False) -> None:
         import torch
 
-        gpus = torch.cuda.device_count()
         self.settings = settings
         self.stop_ids = stop_ids
-        self.llm = start_engine(model=model, tensor_parallel_size=tensor_parallel_size or max(1, min(8, gpus)),
-                                gpu_memory_utilization=gpu_memory_utilization, max_model_len=settings.max_length,
-                                seed=seed, trust_remote_code=trust_remote_code)
+        self.per_request_seeds = per_request_seeds
+        self.llm = start_engine(model=model, gpu_memory_utilization=gpu_memory_utilization,
+                                tensor_parallel_size=tensor_parallel_size
+                                or default_tensor_parallel(model, torch.cuda.device_count()),
+                                max_model_len=settings.max_length, seed=seed, trust_remote_code=trust_remote_code)
 
-    def run(self, requests: list[LocalRequest], on_result: OnResult, chunk_prompts: int = VLLM_CHUNK_PROMPTS) -> None:
-        """Generate every request, calling on_result(key, texts, tokens, cut) for each prompt once its chunk is done."""
+    def run(self, requests: list[LocalRequest], on_result: OnResult, sequences: int | None = None) -> None:
+        """Generate every request with about `sequences` samples in flight (default: a few engine batches),
+        calling on_result(key, texts, tokens, cut) for each prompt as soon as all its samples are done."""
         from vllm import SamplingParams
 
         s = self.settings
-        for chunk in chunks(requests, chunk_prompts):
-            params = [SamplingParams(n=r.n, seed=r.seed, temperature=s.temperature, top_p=s.top_p,
-                                     max_tokens=min(s.max_new_tokens, s.max_length - len(r.token_ids)),
-                                     stop_token_ids=self.stop_ids) for r in chunk]
-            prompts = [{"prompt_token_ids": r.token_ids} for r in chunk]
-            outputs = self.llm.generate(prompts, params, use_tqdm=False)
-            for request, output in zip(chunk, outputs):
-                on_result(request.key, [c.text for c in output.outputs], sum(len(c.token_ids) for c in output.outputs),
-                          sum(c.finish_reason == "length" for c in output.outputs))
+        stream = (({"prompt_token_ids": r.token_ids},
+                   SamplingParams(n=r.n, seed=r.seed if self.per_request_seeds else None, temperature=s.temperature,
+                                  top_p=s.top_p, max_tokens=min(s.max_new_tokens, s.max_length - len(r.token_ids)),
+                                  stop_token_ids=self.stop_ids)) for r in requests)
+
+        def finished(index: int, output) -> None:
+            on_result(requests[index].key, [c.text for c in output.outputs],
+                      sum(len(c.token_ids) for c in output.outputs), sum(c.finish_reason == "length" for c in output.outputs))
+
+        generate_streaming(self.llm, stream, finished, sequences_in_flight(self.llm, sequences))
 
     def close(self) -> None:
         """Stop the engine's worker processes (left running, they can keep the interpreter from exiting)."""

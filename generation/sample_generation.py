@@ -18,6 +18,7 @@ from dataset_io import (
 )
 from pricing import format_cost
 from record_store import RecordStore, derived_seed
+from sharding import row_range, run_sharded
 
 S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
@@ -223,15 +224,37 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
 
         if backend == "vllm":
             engine = lg.VllmBackend(args.model, settings, stops, args.seed, args.tensor_parallel_size,
-                                    args.gpu_memory_utilization, trust_remote_code=args.trust_remote_code)
+                                    args.gpu_memory_utilization, trust_remote_code=args.trust_remote_code,
+                                    per_request_seeds=args.per_request_seeds)
             try:
-                engine.run(requests, on_result)
+                engine.run(requests, on_result, args.vllm_sequences_in_flight)
             finally:
                 engine.close()
         else:
             lg.TransformersBackend(args.model, tokenizer, settings, stops, args.batch_size,
                                    trust_remote_code=args.trust_remote_code).run(requests, on_result)
     return {"token_usage": usage, **cut}
+
+
+def check_model(args: argparse.Namespace, backend: str) -> tuple[Any, str | None]:
+    """UserError unless the model can be used: the API is ready (key, --base_url; not checked in a dry run) or its
+    tokenizer and weights load. Sets the default --max_new_tokens (none for API reasoning models); returns the
+    tokenizer (local models) and the reasoning effort sent (API models that take one)."""
+    if backend == "api":
+        from model_clients import api_config_from_args, check_ready, is_reasoning_model, model_rules
+
+        config = api_config_from_args(args, args.model)
+        if not args.dry_run:
+            check_ready(config)
+        if args.max_new_tokens is None and not is_reasoning_model(config):
+            args.max_new_tokens = DEFAULT_MAX_NEW_TOKENS  # reasoning models: no cap unless one is given
+        return None, config.reasoning_effort if model_rules(config).effort else None
+    args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+    from local_generation import check_weights, load_tokenizer
+
+    tokenizer = load_tokenizer(args.model, args.trust_remote_code)
+    check_weights(args.model)
+    return tokenizer, None
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -242,27 +265,13 @@ def generate(args: argparse.Namespace) -> int:
         raise UserError(f"unknown --dataset {args.dataset!r}; choose one of {', '.join(BENCHMARKS)}")
     backend, provider = choose_backend(args)
     s1 = is_s1(args.model, args.chat_format)
-    tokenizer = None
-    reasoning_effort = None
-    if backend == "api":
-        from model_clients import api_config_from_args, check_ready, is_reasoning_model, model_rules
-
-        config = api_config_from_args(args, args.model)
-        if not args.dry_run:
-            check_ready(config)
-        if args.max_new_tokens is None and not is_reasoning_model(config):
-            args.max_new_tokens = DEFAULT_MAX_NEW_TOKENS  # reasoning models: no cap unless one is given
-        reasoning_effort = config.reasoning_effort if model_rules(config).effort else None
-    else:
-        args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-        from local_generation import check_weights, load_tokenizer
-
-        tokenizer = load_tokenizer(args.model, args.trust_remote_code)
-        check_weights(args.model)
+    tokenizer, reasoning_effort = check_model(args, backend)
     dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
                              args.mmlu_category)
     if len(dataset) == 0:
         raise UserError(f"--dataset {args.dataset} has no rows to sample")
+    rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
+    dataset = dataset.select(rows)
     instructions = dataset["problem"]
     messages = [chat_messages(text, s1) for text in instructions]
     top_p = args.top_p if backend == "api" or args.top_p is not None else LOCAL_TOP_P
@@ -276,7 +285,7 @@ def generate(args: argparse.Namespace) -> int:
         token_ids = [lg.prompt_ids(tokenizer, p, s1) for p in prompts]
         lg.check_prompt_lengths(token_ids, args.max_length)
         lowered = lg.lowered_max_new_tokens(token_ids, args.max_new_tokens, args.max_length)
-    keys = [f"{i}-{text_hash(p)}" for i, p in enumerate(prompts)]  # row index + the exact prompt sent
+    keys = [f"{i}-{text_hash(p)}" for i, p in zip(rows, prompts)]  # row index + the exact prompt sent
     print(f"first prompt sent to the model:\n{prompts[0]}\n")
 
     n = args.samples_per_instruction
@@ -315,6 +324,18 @@ def generate(args: argparse.Namespace) -> int:
 def cost_note(costs: dict | None) -> str:
     """'; cost $x' for a summary line of an API run ('' when nothing was sent)."""
     return f"; cost {format_cost(sum(costs.values()) if None not in costs.values() else None)}" if costs else ""
+
+
+def generate_sharded(args: argparse.Namespace) -> int:
+    """Step 1 with --num_shards: check the input, then run row ranges as Ray tasks and merge them."""
+    check_output_path(args.output_path)
+    backend = choose_backend(args)[0]
+    check_model(args, backend)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
+                             args.mmlu_category)
+    rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
+    gpus = 0 if backend == "api" else args.tensor_parallel_size or 1
+    return run_sharded("sample_generation.generate", args, rows, gpus)
 
 
 def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],

@@ -11,6 +11,7 @@ from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_a
 from reward_model_inputs import TORCH_DTYPES, ScoreOptions
 from reward_model_registry import kinds_table, load_registry_file, markdown_table, resolve
 from reward_models import check_loadable
+from sharding import add_shard_arguments, row_range, run_sharded, wants_shards
 from verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
 DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemma,ArmorRM,QwenPRM,EurusPRMStage1,"
@@ -45,8 +46,6 @@ def build_parser(judges_module) -> argparse.ArgumentParser:
     parser.add_argument("--sequential_rm_processing", action="store_true",
                         help="load, score and free one reward model at a time in this process "
                              "(default on GPUs: one worker process per GPU)")
-    parser.add_argument("--start_row", type=int, default=0)
-    parser.add_argument("--end_row", type=int, default=None)
     parser.add_argument("--max_rows", type=positive_int, default=None)
     parser.add_argument("--max_samples", type=positive_int, default=None)
     parser.add_argument("--push_to_hub", default=None, help="also push DatasetDict({'data': ...}) privately here")
@@ -68,6 +67,7 @@ def build_parser(judges_module) -> argparse.ArgumentParser:
                              "peak memory (no dataset needed); exit 1 if any fails to load or is non-finite")
     if judges_module is not None:
         judges_module.add_judge_arguments(parser)
+    add_shard_arguments(parser)
     return parser
 
 
@@ -107,13 +107,7 @@ def load_rows(args: argparse.Namespace):
     if missing:
         raise UserError(f"{args.dataset_path} lacks column(s) {', '.join(missing)}; Step 3 needs 'instruction' "
                         f"(or 'problem') and 'samples' (it has {', '.join(dataset.column_names)})")
-    end = len(dataset) if args.end_row is None else min(args.end_row, len(dataset))
-    if not 0 <= args.start_row < end:
-        raise UserError(f"--start_row {args.start_row} / --end_row {args.end_row} select no rows of the "
-                        f"{len(dataset)} in {args.dataset_path}")
-    dataset = dataset.select(range(args.start_row, end))
-    if args.max_rows:
-        dataset = dataset.select(range(min(args.max_rows, len(dataset))))
+    dataset = dataset.select(row_range(len(dataset), args, args.dataset_path))
     dataset = limit_samples(dataset, args.max_samples)
     after = (len(dataset), sum(len(s) for s in dataset["samples"] if isinstance(s, list)))
     if after != before and os.path.realpath(args.dataset_path) == os.path.realpath(args.output_path):
@@ -146,10 +140,18 @@ def preflight(specs) -> None:
             raise UserError(f"reward model {spec.name} cannot be loaded ({spec.hf_id}): {error_line(err)}") from err
 
 
+def resolve_verifiers(args: argparse.Namespace, judges_module) -> tuple[list, list]:
+    """The reward-model and judge specs the command line names (UserError for unknown ones)."""
+    extra = load_registry_file(args.rm_registry) if args.rm_registry else []
+    judge_names = [n.strip() for n in args.lm_judges.split(",") if n.strip()]
+    if judge_names and judges_module is None:
+        raise UserError("--lm_judges needs generation/lm_judges.py, which is missing from this installation")
+    return resolve(args.reward_models, extra), judges_module.resolve_judges(judge_names, args) if judge_names else []
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run Step 3; return 1 when any verifier has failures left (re-run to retry them) or the hub push failed."""
-    judges_module = load_judges_module()
-    args = build_parser(judges_module).parse_args(argv)
+    """Run Step 3 on the parsed command line while holding the output's lock, here or (--num_shards) as Ray tasks."""
+    args = build_parser(load_judges_module()).parse_args(argv)
     if args.list:
         print_registry()
         return 0
@@ -161,18 +163,24 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dataset_path or not args.output_path:
         raise UserError("--dataset_path and --output_path are required (or --list)")
     with output_lock(args.output_path):
-        return score(args, judges_module)
+        return run(args) if not wants_shards(args) else run_shards(args)
 
 
-def score(args: argparse.Namespace, judges_module) -> int:
-    """Run Step 3 on a held output; return 1 when any verifier has failures left or the hub push failed."""
+def run_shards(args: argparse.Namespace) -> int:
+    """Step 3's row ranges as Ray tasks, merged into the output."""
     check_output_path(args.output_path)
-    extra = load_registry_file(args.rm_registry) if args.rm_registry else []
-    rm_specs = resolve(args.reward_models, extra)
-    judge_names = [n.strip() for n in args.lm_judges.split(",") if n.strip()]
-    if judge_names and judges_module is None:
-        raise UserError("--lm_judges needs generation/lm_judges.py, which is missing from this installation")
-    judge_specs = judges_module.resolve_judges(judge_names, args) if judge_names else []
+    rm_specs, judge_specs = resolve_verifiers(args, load_judges_module())
+    load_rows(args)  # bad input stops here, before Ray starts
+    rows = row_range(len(load_any(args.dataset_path)), args, args.dataset_path)
+    judge_gpus = [args.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs if s.backend == "vllm"]
+    return run_sharded("unified_RMs_and_LM_Judges.run", args, rows, max([1] * bool(rm_specs) + judge_gpus + [0]))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run Step 3; return 1 when any verifier has failures left (re-run to retry them) or the hub push failed."""
+    judges_module = load_judges_module()
+    check_output_path(args.output_path)
+    rm_specs, judge_specs = resolve_verifiers(args, judges_module)
     device = pick_device(args.device)
     dataset = load_rows(args)
     if getattr(args, "dry_run", False):

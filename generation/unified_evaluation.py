@@ -16,6 +16,7 @@ from cli_support import Provenance, UserError, bounded_float, positive_int, run_
 from dataset_io import (check_output_path, checkpoint_dir, limit_samples, load_any, output_lock, provenance_path,
                         real_path, save_atomic)
 from record_store import RecordStore
+from sharding import add_shard_arguments, row_range, run_sharded, wants_shards
 
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
 JUDGE_CACHE = "llm_judge.jsonl"
@@ -32,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes for math equivalence checks (default: CPU count, at most 8)")
     parser.add_argument("--max_samples", "-m", type=positive_int, default=None,
                         help="keep the first N samples of each row (every per-sample column is cut alike)")
-    parser.add_argument("--max_rows", "-r", type=positive_int, default=None, help="grade the first N rows")
+    parser.add_argument("--max_rows", "-r", type=positive_int, default=None,
+                        help="grade the first N rows (from --start_row)")
     parser.add_argument("--llm_fallback", choices=("auto", "never", "always"), default="auto",
                         help="auto: the LLM judge grades only samples the procedural path cannot decide")
     parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds allowed for one math equivalence check (past it: undecided)")
     parser.add_argument("--overwrite", action="store_true", help="forget cached LLM judge replies and start again")
     model_clients.add_api_arguments(parser)
+    add_shard_arguments(parser)
     return parser
 
 
@@ -54,8 +57,7 @@ def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
         raise UserError("--output_path equals --input_path; write the graded dataset to a new folder")
     check_output_path(args.output_path)
     dataset = load_any(args.input_path)
-    if args.max_rows:
-        dataset = dataset.select(range(min(args.max_rows, len(dataset))))
+    dataset = dataset.select(row_range(len(dataset), args, args.input_path))
     columns = [c for c in ("samples", "instruction", "answer", "options", "choices") if c in dataset.column_names]
     grading.check_rows(dataset.select_columns(columns).to_list(), dataset.column_names, args.dataset_type)
     dataset = limit_samples(dataset, args.max_samples)
@@ -155,13 +157,22 @@ def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Grade while holding the output's lock; exit 1 when a wanted LLM judgement is missing."""
+    """Run Step 2 on the parsed command line while holding the output's lock, in this process or (--num_shards) as Ray
+    tasks; exit 1 when a wanted LLM judgement is missing."""
     args = build_parser().parse_args(argv)
     with output_lock(args.output_path):
-        return grade(args)
+        return run(args) if not wants_shards(args) else run_shards(args)
 
 
-def grade(args: argparse.Namespace) -> int:
+def run_shards(args: argparse.Namespace) -> int:
+    """Step 2's row ranges as Ray tasks, merged into the output."""
+    judge_config(args)
+    load_rows(args)  # bad input stops here, before Ray starts
+    rows = row_range(len(load_any(args.input_path)), args, args.input_path)
+    return run_sharded("unified_evaluation.run", args, rows, num_gpus=0)
+
+
+def run(args: argparse.Namespace) -> int:
     """Grade, save atomically with provenance, print the summary; exit 1 when a wanted LLM judgement is missing."""
     provenance = Provenance("unified_evaluation", args)
     config = judge_config(args)

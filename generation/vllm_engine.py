@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import gc
 import os
-from typing import Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 CPU_KV_CACHE_GIB = "4"  # vLLM's CPU backend otherwise reserves gpu_memory_utilization of all RAM for its KV cache
+WINDOW_FILLS = 4  # default sequences in flight: this many times the engine's max_num_seqs
 
 
 def chunks(items: list, size: int) -> Iterator[list]:
@@ -41,3 +42,62 @@ def stop_engine(llm) -> None:
         cleanup_dist_env_and_memory()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def largest_divisor_at_most(number: int, limit: int) -> int:
+    """The largest divisor of number that is not above limit (at least 1)."""
+    return max(d for d in range(1, max(1, limit) + 1) if number % d == 0)
+
+
+def default_tensor_parallel(model: str, gpus: int, trust_remote_code: bool = False) -> int:
+    """A valid tensor-parallel size: the largest divisor of the model's attention heads not above gpus (1 on CPU)."""
+    from transformers import AutoConfig
+
+    if gpus <= 1:
+        return 1
+    config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code).get_text_config()
+    heads = getattr(config, "num_attention_heads", None)
+    return largest_divisor_at_most(heads, gpus) if heads else 1
+
+
+def sequences_in_flight(llm, requested: int | None) -> int:
+    """The sequence window of generate_streaming: requested, else WINDOW_FILLS times the engine's max_num_seqs."""
+    if requested:
+        return requested
+    return WINDOW_FILLS * llm.llm_engine.vllm_config.scheduler_config.max_num_seqs
+
+
+def generate_streaming(llm, requests: Iterable[tuple[Any, Any]], on_finished: Callable[[int, Any], None],
+                       window: int) -> None:
+    """Run (prompt, SamplingParams) requests through the engine's step loop with about `window` sequences
+    (prompts x n) in flight, calling on_finished(index, RequestOutput) as each request completes, so a kill loses
+    only the requests in flight; the engine is always fed, no request waits for a chunk's slowest one."""
+    from vllm.sampling_params import RequestOutputKind
+
+    engine = llm.llm_engine
+    pending = enumerate(requests)
+    in_flight: dict[str, int] = {}  # request id -> sequences
+    load = 0
+
+    def feed() -> None:
+        nonlocal load
+        while load < window:
+            index, (prompt, params) = next(pending, (None, (None, None)))
+            if index is None:
+                return
+            params.output_kind = RequestOutputKind.FINAL_ONLY  # what LLM.generate asks for: one output per request
+            engine.add_request(str(index), prompt, params)
+            in_flight[str(index)] = params.n
+            load += params.n
+
+    feed()
+    try:
+        while in_flight:
+            for output in engine.step():
+                if output.finished:
+                    load -= in_flight.pop(output.request_id)
+                    on_finished(int(output.request_id), output)
+            feed()
+    finally:
+        if in_flight:  # interrupted: leave the engine clean for the caller's shutdown
+            engine.abort_request(list(in_flight), internal=False)
