@@ -9,7 +9,7 @@ import socket
 import sys
 from typing import Any
 
-from cli_support import Provenance, UserError, error_line, positive_int, public_args, write_json_atomic
+from cli_support import Provenance, UserError, error_line, int_at_least, positive_int, public_args, write_json_atomic
 from dataset_io import checkpoint_dir, push_to_hub
 
 GENERATION_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -18,22 +18,11 @@ TASK_RETRIES = 2  # Ray re-runs a shard task this many times after a crash or a 
 CONNECT_TIMEOUT_S = 5.0
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
     """--start_row/--end_row (one row range, e.g. a SLURM array task) and --num_shards/--ray_address (Ray)."""
     group = parser.add_argument_group("row ranges and sharding")
-    group.add_argument("--start_row", type=non_negative_int, default=0, help="first row to process (0-based)")
-    group.add_argument("--end_row", type=non_negative_int, default=None, help="row after the last one to process")
+    group.add_argument("--start_row", type=int_at_least(0), default=0, help="first row to process (0-based)")
+    group.add_argument("--end_row", type=int_at_least(0), default=None, help="row after the last one to process")
     group.add_argument("--num_shards", type=positive_int, default=None,
                        help="split the rows into N contiguous ranges, each a Ray task with its own resumable "
                             "shard, merged into --output_path at the end")

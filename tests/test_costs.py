@@ -8,7 +8,7 @@ import unified_evaluation
 from fixtures_benchmarks import write_benchmarks
 from generate_reasoning_samples import main as step1
 from lm_judges import resolve_judges, run_judge
-from loopback import LoopbackServer, Reply, openai_body
+from loopback import LoopbackServer
 from pricing import PRICES, format_cost, load_prices, usage_cost
 from test_step2_cli import MATH_ROWS, save
 from test_step3b_api import dataset, scripted

@@ -1,5 +1,4 @@
 """--dry_run on every step: counts equal the seed README's formulas (less what checkpoints hold); nothing is called."""
-import json
 import os
 
 import pytest
