@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from cli_support import Provenance, UserError, error_line, int_at_least, positive_int, public_args, write_json_atomic
-from dataset_io import checkpoint_dir, push_to_hub
+from dataset_io import checkpoint_dir, output_lock, push_to_hub
 
 GENERATION_DIR = os.path.dirname(os.path.abspath(__file__))
 SHARD_FOLDER = "shards"
@@ -87,7 +87,8 @@ def is_done(args: argparse.Namespace) -> bool:
 
 
 def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
-    """Ray task body: one shard's single-process run, `step` = "module.function" (it resumes its own checkpoint);
+    """Ray task body: one shard's single-process run, `step` = "module.function" (it resumes its own checkpoint),
+    holding the shard's lock (a task of a killed driver that still runs makes the rerun's task stop, not write too);
     marks the shard done on exit 0."""
     import importlib
 
@@ -97,7 +98,8 @@ def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
         os.chdir(cwd)  # relative paths of the command line mean what they meant to the driver
     try:
         module, function = step.rsplit(".", 1)
-        code = getattr(importlib.import_module(module), function)(args)
+        with output_lock(args.output_path):
+            code = getattr(importlib.import_module(module), function)(args)
     except UserError as err:  # bad input repeats on a retry: report it instead
         return {"code": 2, "error": str(err)}
     if code == 0:

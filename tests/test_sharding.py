@@ -221,3 +221,17 @@ def test_step1_vllm_two_shards_equal_the_single_run(ray_address, tiny_chat_model
                          "--num_shards", "2", "--ray_address", ray_address)
     assert sharded.returncode == 0, sharded.stderr[-3000:]
     assert load_output(outs["sharded"]).to_list() == load_output(outs["single"]).to_list()
+
+
+def test_a_shard_held_by_a_running_task_is_not_written_twice(data_dir, tmp_path):
+    """A task of a killed driver that still runs holds its shard: the rerun's task stops ('in use'), writes nothing."""
+    from dataset_io import output_lock
+    from generate_reasoning_samples import build_parser
+    from sharding import run_shard, shard_arguments
+
+    args = build_parser().parse_args(step1_args("http://127.0.0.1:9/v1", data_dir, str(tmp_path / "out")))
+    shard = shard_arguments(args, range(0, 2))
+    with output_lock(shard.output_path):  # the old task, still running
+        result = run_shard("sample_generation.generate", shard, os.getcwd())
+    assert result["code"] == 2 and "in use" in result["error"]
+    assert not os.path.exists(shard.output_path) and not os.path.exists(shard.output_path + ".done.json")
