@@ -161,13 +161,15 @@ class VllmBackend:
         from vllm import SamplingParams
 
         s = self.settings
+        # vLLM refuses n > 1 without sampling (temperature 0): then each sample is a request of its own
+        parts = [(r, 1) for r in requests for _ in range(r.n)] if s.temperature == 0 else [(r, r.n) for r in requests]
         stream = (({"prompt_token_ids": r.token_ids},
-                   SamplingParams(n=r.n, seed=r.seed if self.per_request_seeds else None, temperature=s.temperature,
+                   SamplingParams(n=n, seed=r.seed if self.per_request_seeds else None, temperature=s.temperature,
                                   top_p=s.top_p, max_tokens=min(s.max_new_tokens, s.max_length - len(r.token_ids)),
-                                  stop_token_ids=self.stop_ids)) for r in requests)
+                                  stop_token_ids=self.stop_ids)) for r, n in parts)
 
         def finished(index: int, output) -> None:
-            on_result(requests[index].key, [c.text for c in output.outputs],
+            on_result(parts[index][0].key, [c.text for c in output.outputs],
                       sum(len(c.token_ids) for c in output.outputs), sum(c.finish_reason == "length" for c in output.outputs))
 
         generate_streaming(self.llm, stream, finished, sequences_in_flight(self.llm, sequences))

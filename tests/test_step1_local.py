@@ -84,3 +84,30 @@ def test_vllm_engine_n_samples_chat_template_max_length(tiny_chat_model, data_di
     assert sorted(len(r["v"]["texts"]) for r in records[1:]) == [5] * 8  # one record of n samples per prompt
     assert sum(r["v"]["usage"]["completion_tokens"] for r in records[1:]) == prov["token_usage_all_runs"][
         "completion_tokens"] == prov["token_usage"]["completion_tokens"]
+
+
+def test_vllm_greedy_sampling_sends_one_request_per_sample(monkeypatch):
+    """vLLM's SamplingParams refuses n > 1 at temperature 0: each greedy sample goes as a request of its own."""
+    from types import SimpleNamespace
+
+    import local_generation as lg
+
+    backend = lg.VllmBackend.__new__(lg.VllmBackend)  # no engine: the stream is consumed below
+    backend.llm, backend.stop_ids, backend.per_request_seeds = None, [0], False
+    sent = []
+
+    def consume(llm, stream, finished, window):
+        for index, (_, params) in enumerate(stream):  # builds the real SamplingParams, which validates them
+            sent.append(params.n)
+            done = SimpleNamespace(text=f"t{index}", token_ids=[1, 2], finish_reason="stop")
+            finished(index, SimpleNamespace(outputs=[done] * params.n))
+
+    monkeypatch.setattr(lg, "generate_streaming", consume)
+    monkeypatch.setattr(lg, "sequences_in_flight", lambda llm, wanted: 8)
+    for temperature, expected in ((0.0, [1, 1, 1, 1]), (0.7, [3, 1])):
+        backend.settings = lg.SamplingSettings(temperature, 1.0, 8, 64)
+        sent.clear()
+        got: dict[str, list[str]] = {}
+        backend.run([lg.LocalRequest("a", [5, 6], 3, 0), lg.LocalRequest("b", [7], 1, 1)],
+                    lambda key, texts, tokens, cut: got.setdefault(key, []).extend(texts))
+        assert sent == expected and len(got["a"]) == 3 and len(got["b"]) == 1
