@@ -19,9 +19,12 @@ def shard_provenance(path: str) -> dict:
 
 
 def numeric(value: object) -> bool:
-    """Whether a value is a number or a record of numbers only (a count, a usage, a timing: per shard)."""
+    """Whether a value is a number, or a record or list of numbers only (a count, a usage, a timing, row indices:
+    per shard)."""
     if isinstance(value, dict):
         return all(numeric(v) for v in value.values())
+    if isinstance(value, list):
+        return all(numeric(v) for v in value)
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -161,7 +161,7 @@ def test_step2_and_step3_two_shards_equal_the_single_run(ray_address, tmp_path):
 
 def kill_and_resume(data_dir: str, tmp_path, kill) -> None:
     """Run 2 shards of 12 slow rows, `kill(driver)` once 2+ rows are saved, run the command again: nothing lost,
-    nothing saved before the kill asked again."""
+    nothing saved before the kill asked again (a row in flight at the kill may be asked once more)."""
     out = str(tmp_path / "killed.hf")
     with LoopbackServer(seeded_reply(delay=0.4)) as server:
         cmd = [sys.executable, os.path.join(GENERATION, "generate_reasoning_samples.py"),
@@ -183,7 +183,7 @@ def kill_and_resume(data_dir: str, tmp_path, kill) -> None:
                    if '"s/' in line}, key=lambda k: int(k.split("-")[0]))
     assert len(keys) == 12 and 2 <= len(before) < 12
     for key, prompt in zip(keys, data["instruction"]):
-        assert resumed.count(prompt) <= (0 if key in before else 1)  # finished rows are never asked again
+        assert resumed.count(prompt) <= (0 if key in before else 2)  # finished rows are never asked again
 
 
 def test_a_killed_shard_task_is_retried_and_resumes(ray_address, data_dir, tmp_path):
