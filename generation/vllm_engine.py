@@ -16,13 +16,18 @@ def chunks(items: list, size: int) -> Iterator[list]:
 
 
 def start_engine(**llm_kwargs):
-    """A vllm.LLM; on a machine without CUDA: eager mode and a bounded KV cache (VLLM_CPU_KVCACHE_SPACE, GiB)."""
+    """A vllm.LLM; on a machine without CUDA: eager mode, a bounded KV cache (VLLM_CPU_KVCACHE_SPACE, GiB) and
+    float32 unless a dtype is given."""
     import torch
     from vllm import LLM
 
     if not torch.cuda.is_available():
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
         llm_kwargs["enforce_eager"] = True
+        if llm_kwargs.get("dtype") in (None, "auto"):
+            # vllm-cpu's default bf16 picks its AMX attention kernel, whose worker may run AMX before the process
+            # is granted AMX state: an intermittent SIGILL ("Worker proc died unexpectedly") on AMX CPUs
+            llm_kwargs["dtype"] = "float32"
     return LLM(**llm_kwargs)
 
 
