@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from benchmarks import BENCHMARKS, load_benchmark
-from cli_support import Provenance, UserError, redact_url
+from cli_support import Provenance, UserError, redact_url, row_list
 from dataset_io import (
     check_output_path, checkpoint_dir, is_saved_dataset, load_any, provenance_path, push_to_hub, save_atomic,
 )
@@ -364,8 +364,7 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     code = 0
     if holes:
         reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])
-        shown = ", ".join(map(str, failed_rows[:10])) + (", ..." if rows_with_holes > 10 else "")
-        print(f"FAILED: {holes} samples in {rows_with_holes} rows (row {shown}) are still missing (None in `samples`)"
+        print(f"FAILED: {holes} samples in {rows_with_holes} rows (row {row_list(failed_rows)}) are still missing (None in `samples`)"
               + (f": {reasons}" if reasons else "") + "; run the same command again to fill only those")
         code = 1
     if args.push_to_hub:
