@@ -170,7 +170,8 @@ class VllmBackend:
 
         def finished(index: int, output) -> None:
             on_result(parts[index][0].key, [c.text for c in output.outputs],
-                      sum(len(c.token_ids) for c in output.outputs), sum(c.finish_reason == "length" for c in output.outputs))
+                      sum(len(c.token_ids) for c in output.outputs),
+                      sum(c.finish_reason == "length" for c in output.outputs))
 
         generate_streaming(self.llm, stream, finished, sequences_in_flight(self.llm, sequences))
 

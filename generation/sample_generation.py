@@ -364,7 +364,8 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     code = 0
     if holes:
         reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])
-        print(f"FAILED: {holes} samples in {rows_with_holes} rows (row {row_list(failed_rows)}) are still missing (None in `samples`)"
+        print(f"FAILED: {holes} samples in {rows_with_holes} rows (row {row_list(failed_rows)}) are still missing "
+              "(None in `samples`)"
               + (f": {reasons}" if reasons else "") + "; run the same command again to fill only those")
         code = 1
     if args.push_to_hub:
