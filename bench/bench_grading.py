@@ -15,7 +15,7 @@ from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "generation"))
 
-import answer_grading as grading  # noqa: E402
+from grading import decision as grading  # noqa: E402
 
 FILLER = ("We start by restating the problem and the quantities involved. Next, we set up the relevant relation "
           "and simplify step by step, checking each intermediate value against the constraints. ")
@@ -156,7 +156,6 @@ def build_rows(rng: random.Random, problems: int, per_problem: int) -> list[tupl
 def run_cli(rows: list[tuple[str, dict, list]], parallel: int) -> float:
     """Seconds the real CLI takes (load, grade, save) on the math rows and on the MCQ rows."""
     import datasets
-
     import unified_evaluation
 
     total = 0.0

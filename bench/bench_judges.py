@@ -32,8 +32,8 @@ def measure(url: str, samples: int, k: int, concurrency: int) -> dict:
     """Run one judge over `samples` samples (10 per row) with K verdicts each; return the figures."""
     from datasets import Dataset
 
-    from judge_registry import parse_judge
-    from lm_judges import add_judge_arguments, run_judge
+    from judges.judging import add_judge_arguments, run_judge
+    from judges.registry import parse_judge
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--verdicts_per_sample", type=int)

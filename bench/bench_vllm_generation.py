@@ -31,7 +31,7 @@ sys.path.insert(0, {generation!r})
 from datasets import load_from_disk
 from transformers import AutoTokenizer
 from vllm import SamplingParams
-from vllm_engine import start_engine, stop_engine
+from backends.vllm_engine import start_engine, stop_engine
 args = json.loads(sys.argv[1])
 tok = AutoTokenizer.from_pretrained(args["model"])
 rows = load_from_disk(args["prompts_from"])["data"]["instruction"]
@@ -46,8 +46,8 @@ outs = llm.generate([{{"prompt_token_ids": i}} for i in ids], params, use_tqdm=F
 seconds = time.perf_counter() - start
 report = {{"seconds": seconds, "tokens": sum(len(c.token_ids) for o in outs for c in o.outputs)}}
 # the same engine, alternately: LLM.generate vs our step loop with a checkpoint record per finished prompt
-from record_store import RecordStore
-from vllm_engine import generate_streaming, sequences_in_flight
+from common.records import RecordStore
+from backends.vllm_engine import generate_streaming, sequences_in_flight
 for round in range(2):
     start = time.perf_counter()
     outs = llm.generate([{{"prompt_token_ids": i}} for i in ids], params, use_tqdm=False)

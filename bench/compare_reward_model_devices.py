@@ -16,9 +16,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "generation"), os.path.join(HERE, "..", "tests")]
 
+from reward_models.inputs import ScoreOptions  # noqa: E402
+from reward_models.registry import RewardModelSpec  # noqa: E402
+from reward_models.scoring import score_items  # noqa: E402
+
 import tiny_reward_models as tiny  # noqa: E402
-from reward_model_registry import RewardModelSpec  # noqa: E402
-from reward_models import ScoreOptions, score_items  # noqa: E402
 
 ITEMS = [("What is 2 + 2?", "Step 1: add the numbers.\n\nStep 2: check the result.\n\nThe answer is: B"),
          ("Compute 1/2 + 1/4.", "The answer is \\boxed{\\frac{3}{4}}"),

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import BENCHMARKS, MMLU_SUBJECTS
-from cli_support import bounded_float, positive_int, run_main
-from dataset_io import output_lock
-from model_clients import add_api_arguments
-from sample_generation import generate, generate_sharded
-from sharding import add_shard_arguments, wants_shards
+from backends.calls import add_api_arguments
+from common.cli import bounded_float, positive_int, run_main
+from data.benchmarks import BENCHMARKS, MMLU_SUBJECTS
+from data.dataset_io import output_lock
+from data.sharding import add_shard_arguments, wants_shards
+from steps.generate import generate, generate_sharded
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,13 +13,12 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-import report_render as render
-import verifier_metrics as metrics
-from answer_grading import DATASET_TYPES
-from cli_support import Provenance, UserError, run_main
-from dataset_io import is_saved_dataset, load_any, provenance_path
-from verifier_scores import (COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists)
-from weaver_export import weaver_dataset
+from common.cli import Provenance, UserError, run_main
+from data.dataset_io import is_saved_dataset, load_any, provenance_path
+from grading.decision import DATASET_TYPES
+from report import metrics, render
+from report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
+from report.weaver_export import weaver_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from reward_model_registry import kinds_table, markdown_table
+from reward_models.registry import kinds_table, markdown_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VERIFIERS_PATH = os.path.join(ROOT, "VERIFIERS.md")
@@ -51,7 +51,7 @@ def render() -> str:
     """The full text of VERIFIERS.md."""
     parts = [HEADER, markdown_table(), "\n### Loader kinds\n", kinds_table(), PRM_NOTE, "## LM judges\n"]
     try:
-        import judge_registry
+        from judges import registry as judge_registry
     except ImportError:
         parts.append("The LM-judge registry (`generation/judge_registry.py`) is not installed.")
     else:

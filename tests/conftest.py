@@ -13,7 +13,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATION = os.path.join(ROOT, "generation")
 TESTS = os.path.dirname(os.path.abspath(__file__))
-for folder in (GENERATION, TESTS):
+# generation/ (the pipeline's packages), tests/ (shared helpers) and each test folder (tests import shared fixtures
+# from one another by module name).
+TEST_FOLDERS = sorted(entry.path for entry in os.scandir(TESTS) if entry.is_dir() and not entry.name.startswith((".", "_")))
+for folder in (*TEST_FOLDERS, GENERATION, TESTS):
     if folder not in sys.path:
         sys.path.insert(0, folder)
 
@@ -28,12 +31,17 @@ for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY", "OPENAI_C
     os.environ.pop(key, None)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the `slow` marker: vLLM engines and servers, Ray clusters, kill loops, training, the example run."""
+    config.addinivalue_line("markers", "slow: a slow test (vLLM, Ray, kill loops, training); --quick leaves it out")
+
+
 @pytest.fixture(autouse=True)
 def fresh_notices():
     """Each test is one run: notices printed "once per process" are printed again in the next test."""
-    import model_clients
+    from backends import rules
 
-    model_clients._NOTICES.clear()
+    rules._NOTICES.clear()
 
 
 def script_path(name: str) -> str:

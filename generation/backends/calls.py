@@ -1,0 +1,122 @@
+"""The calls every step makes: run chat jobs live or as a batch, cached runs, and the API flags."""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable, Iterable
+
+from backends import batch
+from backends.rules import (
+    DEFAULT_REASONING_EFFORT,
+    PROVIDERS,
+    REASONING_EFFORTS,
+    ApiConfig,
+    ChatJob,
+    Completion,
+    resolve_provider,
+)
+from backends.runner import _new_stats, run_live
+from common.cli import UserError, bounded_float, positive_int
+from costs import pricing
+from costs.budget import budget_for
+
+
+def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callable[[ChatJob, Completion], None],
+                  desc: str = "API requests", store: Any = None) -> dict[str, Any]:
+    """Run every job asynchronously; on_result(job, completion) runs in this thread as each lands; -> stats.
+
+    --api_mode batch: the jobs go through the provider's batch API instead; `store` (the run's RecordStore) keeps
+    the batch ids so that a rerun resumes them (batch_api.run_batch_jobs).
+
+    stats: jobs, samples, failed_jobs, failed_samples, requests (SDK calls), http_attempts (including the SDK's
+    retries), retries, truncated_samples (cut at max_tokens), rate_limit_wait_s, prompt_tokens, completion_tokens,
+    wall_time_s, errors ({short reason: jobs}).
+    """
+    jobs = list(jobs)
+    stats = _new_stats()
+    if not jobs:
+        return stats
+    if config.api_mode == "batch":
+        return batch.run_batch_jobs(config, jobs, on_result, desc, store, stats)
+    return run_live(config, jobs, on_result, desc, stats)
+
+
+def run_cached(config: ApiConfig, jobs: Iterable[ChatJob], store: Any, desc: str = "API requests",
+               stats: dict[str, Any] | None = None) -> dict[str, Completion]:
+    """Completions for all jobs, asking only for keys not in `store`; fully successful ones are stored as they land.
+
+    Cached completions carry usage {} so that summing usage over the result gives this run's cost. Jobs sharing a
+    key are asked once. If `stats` is given it is filled with run_chat_jobs' statistics plus `cached`.
+    """
+    results: dict[str, Completion] = {}
+    todo: dict[str, ChatJob] = {}
+    for job in jobs:
+        record = store.get(job.key)
+        if _usable(record, job.n):
+            results[job.key] = Completion(texts=list(record["texts"]), usage={},
+                                          truncated=list(record.get("truncated") or []))
+        else:
+            todo.setdefault(job.key, job)
+
+    def keep(job: ChatJob, completion: Completion) -> None:
+        if completion.texts and all(t is not None for t in completion.texts):
+            completion.texts = store.put(job.key, {"texts": completion.texts, "usage": completion.usage,
+                                                   "truncated": completion.truncated})["texts"]
+        else:
+            completion.texts = store.clean(completion.texts)
+        results[job.key] = completion
+
+    run_stats = run_chat_jobs(config, todo.values(), keep, desc, store)
+    if stats is not None:
+        stats.update(run_stats, cached=len(results) - run_stats["jobs"])
+    return results
+
+
+def _usable(record: Any, n: int) -> bool:
+    """True for a stored {"texts": [...]} record holding n strings."""
+    texts = record.get("texts") if isinstance(record, dict) else None
+    return isinstance(texts, list) and len(texts) == n and all(isinstance(t, str) for t in texts)
+
+
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --provider, --base_url, --max_concurrency (alias --num_workers) and --requests_per_minute."""
+    group = parser.add_argument_group("API models")
+    group.add_argument("--provider", choices=PROVIDERS, default=None,
+                       help="API provider; default: routed from the model name (or openai_compatible with --base_url)")
+    group.add_argument("--base_url", default=None,
+                       help="API base URL, e.g. an OpenAI-compatible server such as http://127.0.0.1:8000/v1")
+    group.add_argument("--max_concurrency", "--num_workers", dest="max_concurrency", type=positive_int, default=16,
+                       help="API requests in flight at once (--num_workers is the reference's name); default 16")
+    group.add_argument("--requests_per_minute", type=bounded_float(0.0, float("inf")), default=None,
+                       help="cap on API requests started per minute (default: no cap)")
+    group.add_argument("--request_timeout", type=bounded_float(0.0, float("inf")), default=600.0,
+                       help="seconds one API request may take before the SDK retries it (default 600)")
+    group.add_argument("--reasoning_effort", choices=REASONING_EFFORTS, default=None,
+                       help=f"reasoning models that take it (OpenAI o-series, gpt-5); default "
+                            f"{DEFAULT_REASONING_EFFORT!r} as in the reference; not sent to other models")
+    group.add_argument("--max_n_per_request", type=positive_int, default=None,
+                       help="completions asked per API request (default: the provider's limit, 128 for OpenAI "
+                            "and Together, none for OpenAI-compatible servers; Anthropic is always 1)")
+    group.add_argument("--api_mode", choices=("live", "batch"), default="live",
+                       help="batch: OpenAI Batch / Anthropic Message Batches (half price, results within 24 h; "
+                            "resumable; failed or expired requests are then sent live); default live")
+    pricing.add_cost_arguments(parser)
+
+
+def api_config_from_args(args: argparse.Namespace, model: str, provider: str | None = None) -> ApiConfig:
+    """ApiConfig for `model` (on `provider`, else routed) from the parsed API arguments; UserError when the model
+    is not an API model."""
+    provider = provider or resolve_provider(model, getattr(args, "provider", None), getattr(args, "base_url", None))
+    if provider is None:
+        raise UserError(f"{model!r} is not a known API model; pass --provider {{{','.join(PROVIDERS)}}} "
+                        f"or --base_url URL")
+    prices = getattr(args, "prices", None)
+    api_mode = getattr(args, "api_mode", "live")
+    if api_mode == "batch":
+        batch.check_batch_mode(provider, model, getattr(args, "max_cost", None))
+    return ApiConfig(model=model, provider=provider, base_url=getattr(args, "base_url", None), api_mode=api_mode,
+                     prices=prices, budget=budget_for(args, model, pricing.price_of(model, prices)),
+                     max_concurrency=getattr(args, "max_concurrency", 16),
+                     requests_per_minute=getattr(args, "requests_per_minute", None),
+                     timeout=getattr(args, "request_timeout", 600.0),
+                     reasoning_effort=getattr(args, "reasoning_effort", None),
+                     max_n_per_request=getattr(args, "max_n_per_request", None))

@@ -1,0 +1,85 @@
+"""Reading provider replies and errors: texts, usage, truncation, error codes, Retry-After."""
+from __future__ import annotations
+
+from typing import Any
+
+from backends.rules import (
+    PLACEHOLDER_KEY,
+    PROMPT_ERROR_CODES,
+    PROMPT_ERROR_TEXT,
+    MalformedResponse,
+)
+from common.cli import redact_url
+
+
+def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[bool]]:
+    """Texts, usage and cut-at-max_tokens flags of a chat.completions reply (1..n choices: servers that ignore `n`
+    send fewer); MalformedResponse when it is not one. An empty reply cut at the cap is a failure (None)."""
+    choices = getattr(reply, "choices", None)
+    if not isinstance(choices, list) or not 1 <= len(choices) <= n:
+        got = len(choices) if isinstance(choices, list) else type(choices).__name__
+        raise MalformedResponse(f"expected {n} choices, got {got}")
+    texts = [getattr(getattr(c, "message", None), "content", None) for c in choices]
+    cut = [getattr(c, "finish_reason", None) == "length" for c in choices]
+    usage = getattr(reply, "usage", None)
+    return ([t if isinstance(t, str) and (t or not c) else None for t, c in zip(texts, cut)],
+            _usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)), cut)
+
+
+def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[bool]]:
+    """Text, usage and cut-at-max_tokens flag of an Anthropic messages reply; MalformedResponse when it is not one."""
+    blocks = getattr(reply, "content", None)
+    if not isinstance(blocks, list):
+        raise MalformedResponse(f"expected a content list, got {type(blocks).__name__}")
+    parts = [b.text for b in blocks if getattr(b, "type", None) == "text" and isinstance(b.text, str)]
+    cut = getattr(reply, "stop_reason", None) == "max_tokens"
+    usage = getattr(reply, "usage", None)
+    return (["".join(parts) if parts and ("".join(parts) or not cut) else None],
+            _usage(getattr(usage, "input_tokens", 0), getattr(usage, "output_tokens", 0)), [cut])
+
+
+def _usage(prompt: Any, completion: Any) -> dict[str, int]:
+    """Token usage as {prompt_tokens, completion_tokens} (0 for what the server did not report)."""
+    return {"prompt_tokens": prompt if isinstance(prompt, int) else 0,
+            "completion_tokens": completion if isinstance(completion, int) else 0}
+
+
+def _error_code(exc: Any) -> str | None:
+    """The provider's error code or type from an SDK status error's body, if any."""
+    body = getattr(exc, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    return (inner.get("code") or inner.get("type")) if isinstance(inner, dict) else None
+
+
+def _provider_message(exc: Any) -> str:
+    """The provider's own error message from an SDK status error."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message:
+            return str(message)
+    return str(getattr(exc, "message", exc))
+
+
+def _is_prompt_error(exc: Any) -> bool:
+    """Whether a 4xx concerns this prompt only (flagged, or longer than the context), not every request."""
+    return exc.status_code in (400, 413, 422) and (_error_code(exc) in PROMPT_ERROR_CODES
+                                                   or bool(PROMPT_ERROR_TEXT.search(_provider_message(exc))))
+
+
+def _retry_after(exc: Any) -> float | None:
+    """Seconds a 429 asks to wait (retry-after-ms or Retry-After seconds), None when it does not say."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return float(headers.get(name)) * scale
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _redact(text: str, key: str) -> str:
+    """One line with the API key (if any) and URL credentials masked."""
+    text = redact_url(" ".join(str(text).split()))
+    return text.replace(key, "***") if key and key != PLACEHOLDER_KEY else text

@@ -1,0 +1,284 @@
+"""Reading any dataset layout the pipeline meets, and writing outputs atomically."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+import uuid
+from typing import Iterator
+
+from common.cli import UserError, error_line
+
+SPLIT_PREFERENCE = ("data", "test", "train")
+FILE_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
+REAL_ESCAPE = r"(?<!\\)(?:\\\\)*"  # a backslash escape, not an escaped backslash followed by text
+HIGH, LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+LONE_SURROGATE_ESCAPE = re.compile(f"{REAL_ESCAPE}(?:{HIGH}(?!{LOW})|(?<!{HIGH}){LOW})")
+SAVE_PAUSE_ENV = "PIPELINE_TEST_SAVE_PAUSE_S"  # test hook: seconds to wait between a save's two renames
+SAVE_METADATA_BYTES = 1 << 20  # room for dataset_dict.json, state.json, dataset_info.json beside the arrow data
+
+
+def pick_split(dataset_dict, source: str):
+    """Return the `data` split (else test, else train, else the only one) of a DatasetDict."""
+    for name in SPLIT_PREFERENCE:
+        if name in dataset_dict:
+            return dataset_dict[name]
+    if len(dataset_dict) == 1:
+        return next(iter(dataset_dict.values()))
+    raise UserError(f"{source} has splits {sorted(dataset_dict)}; expected one named 'data', 'test' or 'train'")
+
+
+def is_saved_dataset(path: str) -> bool:
+    """Whether a folder was written by save_to_disk (a Dataset or a DatasetDict)."""
+    return any(os.path.exists(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json"))
+
+
+def load_any(path: str, split: str | None = None):
+    """Load a Dataset from a save_to_disk folder (Dataset or DatasetDict), a data file or folder, or a hub id."""
+    import datasets
+
+    try:
+        if os.path.isdir(path):
+            loaded = datasets.load_from_disk(path) if is_saved_dataset(path) else datasets.load_dataset(path)
+        elif os.path.isfile(path):
+            ext = os.path.splitext(path)[1].lower()
+            if ext not in FILE_FORMATS:
+                raise UserError(f"cannot read {path}: unsupported file type {ext!r}; use one of {sorted(FILE_FORMATS)}")
+            if FILE_FORMATS[ext] == "json":
+                check_json_text(path)
+            loaded = datasets.load_dataset(FILE_FORMATS[ext], data_files=path)
+        elif path.startswith((".", "/", "~")) or os.sep in path.rstrip(os.sep) and path.count("/") != 1:
+            raise UserError(f"input path {path} does not exist; pass an existing dataset folder, file or hub id")
+        else:
+            loaded = datasets.load_dataset(path)
+    except UserError:
+        raise
+    except FileNotFoundError as err:
+        raise UserError(f"cannot read dataset {path}: {err}") from err
+    except Exception as err:  # datasets raises many types for unreadable input
+        raise UserError(f"cannot read dataset {path}: {read_error(err)}; fix it (UTF-8 JSON lines, JSON, CSV, "
+                        "parquet or a save_to_disk folder, with at least one row) or pass another input") from err
+    if isinstance(loaded, datasets.DatasetDict):
+        if split is not None and split not in loaded:
+            raise UserError(f"{path} has no split {split!r}; it has {sorted(loaded)}")
+        loaded = loaded[split] if split is not None else pick_split(loaded, path)
+    if len(loaded) == 0:
+        raise UserError(f"dataset {path} holds no rows; pass a dataset with at least one row")
+    return loaded
+
+
+def check_json_text(path: str) -> None:
+    """UserError naming the line of a JSON file that is not UTF-8 or holds a lone surrogate escape (json loaders
+    would fail or silently cut the text there)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise UserError(f"cannot read dataset {path}: line {number} is not UTF-8 text (byte "
+                                f"{raw[err.start:err.start + 1]!r}); re-export the file as UTF-8") from None
+            if "\\u" in line and LONE_SURROGATE_ESCAPE.search(line):
+                raise UserError(f"cannot read dataset {path}: line {number} holds a lone UTF-16 surrogate escape "
+                                f"({LONE_SURROGATE_ESCAPE.search(line).group()[-6:]}) that no text can hold; replace it "
+                                "(e.g. with \\ufffd) and run again")
+
+
+def read_error(err: BaseException) -> str:
+    """The most telling one-line reason an input could not be read (datasets wraps the parser's own error)."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    if isinstance(err, (StopIteration, IndexError)) or "corresponds to no data" in str(err):  # no rows, no shards
+        return "it holds no data"
+    if isinstance(err, UnicodeDecodeError):
+        return f"it is not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at offset {err.start})"
+    return error_line(err)
+
+
+def check_output_path(path: str) -> None:
+    """Fail early when the output path cannot be a dataset folder."""
+    if os.path.isfile(path):
+        raise UserError(f"output path {path} is an existing file; pass a folder path for the dataset")
+    if os.path.isdir(path) and os.listdir(path) and not is_saved_dataset(path):
+        raise UserError(f"output path {path} is an existing folder that is not a saved dataset (it would be "
+                        f"replaced); pass a new folder path for the dataset")
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isfile(parent):
+        raise UserError(f"output path {path} is inside a file; pass a folder path for the dataset")
+
+
+def check_free_space(dataset, output_path: str) -> None:
+    """UserError before writing when the output's file system has less free space than the dataset needs."""
+    folder = os.path.dirname(real_path(output_path))
+    table = dataset.data
+    need = table.nbytes * len(dataset) // max(1, table.num_rows) + SAVE_METADATA_BYTES
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise UserError(f"not enough space to save {output_path}: about {need / 1e6:.1f} MB needed, "
+                        f"{free / 1e6:.1f} MB free in {folder}; free some space and run the same command again "
+                        "(finished work is checkpointed)")
+
+
+def save_atomic(dataset, output_path: str) -> None:
+    """Save as DatasetDict({'data': dataset}) via a temporary folder and renames; never leaves a half-written output."""
+    import datasets
+
+    check_output_path(output_path)
+    target = real_path(output_path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    check_free_space(dataset, output_path)
+    token = uuid.uuid4().hex[:8]
+    tmp = f"{target}.tmp-{token}"
+    old = f"{target}.old-{token}"
+    try:
+        # a selected dataset is written as its own rows; in memory, so no cache file lands beside the input
+        if dataset._indices is not None:
+            dataset = dataset.flatten_indices(keep_in_memory=True)
+        datasets.DatasetDict({"data": dataset}).save_to_disk(tmp)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"cannot save {output_path}: {error_line(err)}; free some space or choose a writable "
+                        "--output_path, then run the same command again (finished work is checkpointed)") from err
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if os.path.exists(target):
+        os.rename(target, old)
+    time.sleep(float(os.environ.get(SAVE_PAUSE_ENV) or 0))
+    os.rename(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_output(output_path: str) -> None:
+    """Finish a save killed midway: adopt the previous output (X.old-*) when X is missing, drop stale temp folders."""
+    target = real_path(output_path)
+    olds = sorted(glob.glob(glob.escape(target) + ".old-*"), key=os.path.getmtime)
+    if olds and not os.path.exists(target):
+        os.rename(olds.pop(), target)
+        print(f"notice: {output_path} was missing after an interrupted save; restored its previous version",
+              file=sys.stderr)
+    for stale in olds + glob.glob(glob.escape(target) + ".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_lock(output_path: str) -> Iterator[None]:
+    """Hold the output for this run (a lock file naming pid and host); a second run gets a one-line UserError.
+
+    The lock is an flock on the file, so a killed owner releases it; its stale file is taken over with a notice.
+    Interrupted saves of the output are recovered once the lock is held.
+    """
+    check_output_path(output_path)
+    path = sidecar_path(output_path, ".lock")
+    handle = _locked_file(path, output_path)
+    try:
+        previous = handle.read().strip()
+        if previous:
+            print(f"notice: taking over the lock {path} left by {_owner(previous)}, which no longer holds it",
+                  file=sys.stderr)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+        handle.flush()
+        recover_output(output_path)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        handle.close()
+
+
+def _owner(record: str) -> str:
+    """Who a lock file names, in words."""
+    try:
+        owner = json.loads(record)
+        return f"pid {owner['pid']} on {owner['host']} (since {owner['started']})"
+    except (ValueError, TypeError, KeyError):
+        return "another run"
+
+
+def _locked_file(path: str, output_path: str):
+    """The lock file opened and exclusively flocked (the same file that is at `path` now)."""
+    while True:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            handle = open(path, "a+", encoding="utf-8")
+        except OSError as err:
+            raise UserError(f"cannot write beside the output {output_path} ({error_line(err)}); choose a writable "
+                            "--output_path") from err
+        handle.seek(0)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = _owner(handle.read().strip())
+            handle.close()
+            raise UserError(f"output {output_path} is in use by {owner} (lock {path}); wait for that run to "
+                            "finish or choose another --output_path") from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        handle.close()  # the owner removed the file as we opened it: lock the new one
+
+
+def push_to_hub(dataset, repo: str) -> str | None:
+    """Push DatasetDict({'data': dataset}) privately to the hub; None on success, else the reason (local copy stays)."""
+    import datasets
+
+    try:
+        datasets.DatasetDict({"data": dataset}).push_to_hub(repo, private=True)
+    except Exception as err:  # noqa: BLE001 - network, auth, permissions: the local output is already saved
+        reason = error_line(err)
+        print(f"warning: push to {repo} failed ({reason}); the local output is saved", file=sys.stderr)
+        return reason
+    print(f"pushed to https://huggingface.co/datasets/{repo} (split 'data', private)")
+    return None
+
+
+def real_path(path: str) -> str:
+    """The absolute path with symlinks resolved: a link and its target are the same dataset."""
+    return os.path.realpath(path)
+
+
+def sidecar_path(output_path: str, suffix: str) -> str:
+    """Path of a file or folder kept beside the output (provenance, checkpoints, lock)."""
+    return real_path(output_path).rstrip(os.sep) + suffix
+
+
+def provenance_path(output_path: str) -> str:
+    """Where a step's provenance JSON lives: beside the output folder."""
+    return sidecar_path(output_path, ".provenance.json")
+
+
+def checkpoint_dir(output_path: str) -> str:
+    """Folder beside the output holding a step's checkpoints and caches."""
+    return sidecar_path(output_path, ".checkpoint")
+
+
+PER_SAMPLE_NAMES = ("samples", "extracted_answers", "answer_correct")
+PER_SAMPLE_SUFFIXES = ("_scores", "_verdicts", "_judgments", "_correct", "_extraction_method")
+
+
+def is_per_sample_column(name: str) -> bool:
+    """Whether a column holds one value per sample, by the pipeline's naming contract."""
+    return name in PER_SAMPLE_NAMES or name.endswith(PER_SAMPLE_SUFFIXES)
+
+
+def per_sample_columns(dataset) -> list[str]:
+    """The per-sample columns present (samples, answers, verdicts, scores), by naming contract."""
+    return [name for name in dataset.column_names if is_per_sample_column(name)]
+
+
+def limit_samples(dataset, max_samples: int | None):
+    """Keep the first max_samples samples of every row, cutting every per-sample column alike."""
+    if not max_samples:
+        return dataset
+    columns = per_sample_columns(dataset)
+    return dataset.map(lambda row: {c: row[c][:max_samples] for c in columns}, desc="--max_samples",
+                       keep_in_memory=True)  # never a cache file beside the input

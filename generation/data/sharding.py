@@ -1,0 +1,186 @@
+"""Row ranges for every step, and --num_shards: contiguous row ranges run as Ray tasks, each a resumable shard."""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+from common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args, write_json_atomic
+from data.dataset_io import checkpoint_dir, output_lock, push_to_hub
+
+GENERATION_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARD_FOLDER = "shards"
+TASK_RETRIES = 2  # Ray re-runs a shard task this many times after a crash or a lost node; each run resumes
+CONNECT_TIMEOUT_S = 5.0
+
+
+def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
+    """--start_row/--end_row (one row range, e.g. a SLURM array task) and --num_shards/--ray_address (Ray)."""
+    group = parser.add_argument_group("row ranges and sharding")
+    group.add_argument("--start_row", type=int_at_least(0), default=0, help="first row to process (0-based)")
+    group.add_argument("--end_row", type=int_at_least(0), default=None, help="row after the last one to process")
+    group.add_argument("--num_shards", type=positive_int, default=None,
+                       help="split the rows into N contiguous ranges, each a Ray task with its own resumable "
+                            "shard, merged into --output_path at the end")
+    group.add_argument("--ray_address", default=None,
+                       help="with --num_shards: a Ray cluster ('auto', HOST:PORT or ray://HOST:PORT); "
+                            "absent: a local Ray started and stopped by this command")
+
+
+def wants_shards(args: argparse.Namespace) -> bool:
+    """Whether to run on Ray (--num_shards); --ray_address alone is a usage error."""
+    if args.ray_address and not args.num_shards:
+        raise UserError("--ray_address is used only with --num_shards N; add --num_shards or drop --ray_address")
+    return bool(args.num_shards)
+
+
+def row_range(num_rows: int, args: argparse.Namespace, source: str) -> range:
+    """The rows --start_row/--end_row, then --max_rows, select out of num_rows; UserError when they select none."""
+    end = num_rows if args.end_row is None else min(args.end_row, num_rows)
+    if not args.start_row < end:
+        raise UserError(f"--start_row {args.start_row} / --end_row {args.end_row} select no rows of the "
+                        f"{num_rows} in {source}")
+    return range(args.start_row, end)[:args.max_rows or None]
+
+
+def split(rows: range, num_shards: int) -> list[range]:
+    """num_shards contiguous, near-equal ranges covering rows, empty ones left out (more shards than rows is fine)."""
+    bounds = [rows.start + len(rows) * i // num_shards for i in range(num_shards + 1)]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def shard_path(output_path: str, rows: range) -> str:
+    """Where the shard of a row range is written: under the output's checkpoint folder."""
+    return os.path.join(checkpoint_dir(output_path), SHARD_FOLDER, f"rows_{rows.start:09d}_{rows.stop:09d}.hf")
+
+
+def shard_arguments(args: argparse.Namespace, rows: range) -> argparse.Namespace:
+    """The arguments of one shard's single-process run: its rows, its own output, no sharding, no hub push."""
+    shard = copy.copy(args)
+    shard.start_row, shard.end_row, shard.num_shards, shard.ray_address = rows.start, rows.stop, None, None
+    shard.max_rows = None  # already applied: rows are absolute indices of the rows the unsharded run would use
+    shard.output_path = shard_path(args.output_path, rows)
+    if hasattr(shard, "push_to_hub"):
+        shard.push_to_hub = None
+    return shard
+
+
+def _done_marker(shard_output: str) -> str:
+    return shard_output + ".done.json"
+
+
+def _settings(args: argparse.Namespace) -> str:
+    return json.dumps(public_args(args), sort_keys=True, default=str)
+
+
+def is_done(args: argparse.Namespace) -> bool:
+    """Whether this shard already finished with exactly these arguments (exit 0), so it is not run again."""
+    try:
+        with open(_done_marker(args.output_path)) as handle:
+            return json.load(handle).get("settings") == _settings(args)
+    except (OSError, ValueError):
+        return False
+
+
+def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
+    """Ray task body: one shard's single-process run, `step` = "module.function" (it resumes its own checkpoint),
+    holding the shard's lock (a task of a killed driver that still runs makes the rerun's task stop, not write too);
+    marks the shard done on exit 0."""
+    import importlib
+
+    if GENERATION_DIR not in sys.path:
+        sys.path.insert(0, GENERATION_DIR)
+    if os.path.isdir(cwd):
+        os.chdir(cwd)  # relative paths of the command line mean what they meant to the driver
+    try:
+        module, function = step.rsplit(".", 1)
+        with output_lock(args.output_path):
+            code = getattr(importlib.import_module(module), function)(args)
+    except UserError as err:  # bad input repeats on a retry: report it instead
+        return {"code": 2, "error": str(err)}
+    if code == 0:
+        write_json_atomic(_done_marker(args.output_path), {"settings": _settings(args)})
+    return {"code": code}
+
+
+def check_reachable(address: str) -> None:
+    """UserError unless something listens at a HOST:PORT Ray address (fast, before Ray waits for it)."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S):
+            return
+    except (OSError, ValueError) as err:
+        raise UserError(f"--ray_address {address} is unreachable ({error_line(err)}); start the cluster "
+                        "(`ray start --head`), fix the address, or leave --ray_address out for a local Ray") from err
+
+
+def connect(address: str | None) -> None:
+    """Join the Ray cluster at address ('auto': the one on this machine), or start a local one (None)."""
+    import ray
+
+    if address not in (None, "auto"):
+        check_reachable(address)
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [GENERATION_DIR, os.environ.get("PYTHONPATH")]))}
+    try:
+        ray.init(address=address or "local", runtime_env={"env_vars": env}, log_to_driver=True,
+                 **({} if address else {"include_dashboard": False}))
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise UserError(f"cannot join Ray at --ray_address {address}: {error_line(err)}") from err
+
+
+def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int) -> int:
+    """Run `step` ("module.function" taking the parsed arguments) on the shards of rows as Ray tasks (num_gpus each
+    where the cluster has GPUs); merge them into --output_path when all ran. Returns the worst shard's exit code."""
+    import ray
+
+    from data.merging import merge
+
+    provenance = Provenance(f"{step} (sharded)", args)
+    shards = [shard_arguments(args, part) for part in split(rows, args.num_shards)]
+    connect(args.ray_address)
+    results: dict[str, dict] = {}
+    try:
+        gpus = num_gpus if ray.cluster_resources().get("GPU", 0) else 0
+        task = ray.remote(run_shard).options(num_gpus=gpus, max_retries=TASK_RETRIES, retry_exceptions=True)
+        todo = {}
+        for shard in shards:
+            if is_done(shard):
+                results[shard.output_path] = {"code": 0, "skipped": "done in an earlier run"}
+            else:
+                todo[task.remote(step, shard, os.getcwd())] = shard.output_path
+        print(f"{len(shards)} shards of rows {rows.start}-{rows.stop}: {len(todo)} to run, "
+              f"{len(shards) - len(todo)} done earlier; {gpus} GPU(s) per shard", flush=True)
+        pending = list(todo)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            try:
+                results[todo[ready[0]]] = ray.get(ready[0])
+            except ray.exceptions.RayError as err:
+                results[todo[ready[0]]] = {"code": 1, "error": f"failed after {TASK_RETRIES} retries: "
+                                                              f"{error_line(err)}"}
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    report = {"shards": [{"rows": [s.start_row, s.end_row], "path": s.output_path, **results[s.output_path]}
+                         for s in shards]}
+    failed = [r for r in report["shards"] if "error" in r]
+    for record in failed:
+        print(f"shard rows {record['rows'][0]}-{record['rows'][1]}: {record['error']}", file=sys.stderr)
+    if failed:
+        if all(r["code"] == 2 for r in failed):
+            raise UserError(failed[0]["error"])
+        print(f"{len(failed)} of {len(shards)} shards failed; run the same command again to run only those",
+              file=sys.stderr)
+        return 1
+    merged = merge([s.output_path for s in shards], args.output_path, provenance, report)
+    code = max(r["code"] for r in report["shards"])
+    if getattr(args, "push_to_hub", None) and push_to_hub(merged, args.push_to_hub):
+        code = 1
+    if code:
+        print("some shards have failures left (see above); run the same command again to retry only those",
+              file=sys.stderr)
+    return code

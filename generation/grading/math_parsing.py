@@ -1,0 +1,154 @@
+"""Math final answers: boxes, 'the answer is' statements, bare last lines; cut-offs and loops."""
+from __future__ import annotations
+
+from grading.parsing import (
+    BARE_EQUATION,
+    CLAUSE,
+    CONCLUSION,
+    CUT_END,
+    DANGLING,
+    FINAL_ANSWER_LINE,
+    HEDGE_WORD,
+    LATEX_COMMAND,
+    LOOP_PROBE,
+    LOOP_WINDOW,
+    MARKDOWN,
+    MATH_SPAN,
+    NONE_OF_THEM,
+    NONE_OPTION,
+    NOT_AN_ANSWER,
+    QUESTION,
+    REFUSAL,
+    SENTENCE_END,
+    TEXT_WRAPPER,
+    THINK_END,
+    TRAILER,
+    WORDS,
+    MathReading,
+    answer_is_matches,
+    answer_segments,
+    box_groups,
+    committed,
+    last_boxed,
+    last_candidate,
+)
+
+
+def first_clause(text: str) -> str:
+    """Text up to an explaining clause ("because", "since", ...) that starts outside math spans and braces."""
+    spans = [match.span() for match in MATH_SPAN.finditer(text)]
+    for match in CLAUSE.finditer(text):
+        cut = match.start()
+        if not any(start <= cut < end for start, end in spans) and text.count("{", 0, cut) == text.count("}", 0, cut):
+            return text[:cut]
+    return text
+
+
+def clean_math(text: str) -> str | None:
+    """An extracted math answer without its sentence around it: its math span, no markdown, no trailing period.
+
+    A sentence with several math spans ("$1$ or $2$") is kept whole, without the $, so a hedge stays a hedge.
+    """
+    text = first_clause(SENTENCE_END.split(MARKDOWN.sub("", text).strip(), maxsplit=1)[0])
+    spans = [next(group for group in span.groups() if group is not None) for span in MATH_SPAN.finditer(text)]
+    if len(spans) == 1:
+        text = spans[0]
+    elif spans:
+        text = MATH_SPAN.sub(lambda span: next(group for group in span.groups() if group is not None), text)
+    previous = None
+    while previous != text:
+        previous = text
+        text = TRAILER.sub("", text).strip()
+    if text.startswith("\\boxed"):
+        text = last_boxed(text) or text
+    return text or None
+
+
+def bare_answer(line: str) -> str | None:
+    """A line that is only an answer ("4", "$\\frac12$", "**42**", "x = 5"), as written; else None."""
+    answer = clean_math(line) if len(line) <= 100 else None
+    if not answer or WORDS.search(LATEX_COMMAND.sub("", TEXT_WRAPPER.sub("", line))) or DANGLING.search(answer):
+        return None
+    if "=" in answer and not BARE_EQUATION.fullmatch(answer) or answer.startswith("="):
+        return None
+    return answer
+
+
+def stated(answer: str) -> MathReading:
+    """The reading of a stated answer: a hedge ("3 or 4", "5, possibly 6") is undecided."""
+    return MathReading(answer, "a hedge between answers" if HEDGE_WORD.search(TEXT_WRAPPER.sub(r"\1", answer)) else "")
+
+
+def math_candidates(plain: str, start: int = 0) -> list[tuple[int, MathReading]]:
+    """Every committed final answer in a segment (markdown removed) from `start` on as (position, reading): boxes,
+    "the answer is", "Answer:" lines."""
+    found = [group for group in box_groups(plain) if group[0] >= start]
+    for match in answer_is_matches(plain, start) + list(FINAL_ANSWER_LINE.finditer(plain, start)):
+        answer = clean_math(match.group(1))
+        if answer and not NOT_AN_ANSWER.match(answer) and committed(plain, match.start()) \
+                and not QUESTION.match(plain, match.start(1)):
+            found.append((match.start(), stated(answer)))
+    return found
+
+
+def unannounced_answer(plain: str) -> MathReading | None:
+    """The answer of a segment with no statement: all of it, or its last line, is only an answer, or its last line
+    concludes with one ("Therefore, $x = 5$.")."""
+    lines = [line.strip() for line in plain.splitlines() if line.strip()]
+    bare = bare_answer(plain.strip()) or (bare_answer(lines[-1]) if lines else None)
+    if bare:
+        return stated(bare)
+    conclusion = CONCLUSION.fullmatch(lines[-1]) if lines else None
+    if conclusion:
+        return stated((clean_math(conclusion.group(1)) or "") + (conclusion.group(2) or ""))
+    return None
+
+
+def read_math(sample: str | None) -> MathReading:
+    """A sample's final math answer, LaTeX as written: the last committed \\boxed{}, "The answer is ..." or
+    "Answer: ..." (a correction after a box wins); else a sample or last line that is only an answer, or a
+    concluding "Therefore, $x = 5$."."""
+    if sample is None:
+        return MathReading(None)
+    segments = [MARKDOWN.sub("", segment) for segment in answer_segments(sample)]
+    for plain in segments:
+        reading = last_candidate(plain, math_candidates)
+        if reading:
+            return reading
+    return unannounced_answer(segments[0]) or MathReading(None)
+
+
+def extract_math(sample: str | None) -> str | None:
+    """A sample's final math answer as written (see read_math), or None."""
+    return read_math(sample).answer
+
+
+def looping(text: str) -> bool:
+    """Whether a text ends in a repetition loop (its last characters occur three times in its last few thousand)."""
+    probe = text[-LOOP_PROBE:].strip()
+    return len(probe) >= 20 and text.count(probe, max(0, len(text) - LOOP_WINDOW)) >= 3
+
+
+def no_answer_reason(sample: str, options: list | None = None) -> str | None:
+    """Why a sample whose answer was not read holds none (empty, cut off, a refusal, for a multiple-choice question
+    with `options` "none of the options" unless one of them says so), or None if it ended normally."""
+    text = sample.rstrip()
+    if not text:
+        return "empty"
+    if looping(text):
+        return "cut off in a repetition loop"
+    if "<think>" in text and THINK_END not in text:
+        return "cut off inside <think>"
+    if CUT_END.fullmatch(text[-1]):
+        return "cut off mid-sentence"
+    tail = text[-300:]
+    offers_none = any(NONE_OPTION.search(str(option)) for option in options or [])
+    if REFUSAL.search(tail) or options and not offers_none and NONE_OF_THEM.search(tail):
+        return "refusal or none of the options"
+    return None
+
+
+def gold_math_answer(answer: str) -> str:
+    """The gold answer of a math row: the last \\boxed{} of a worked solution, else the answer as written."""
+    boxed = last_boxed(answer)
+    return boxed if boxed is not None else clean_math(answer) or answer.strip()

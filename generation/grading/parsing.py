@@ -1,0 +1,429 @@
+"""Final-answer extraction from model samples (no judging): multiple-choice letters and math answers."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+THINK_END = "</think>"
+STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
+MARKDOWN = re.compile(r"\*{2,}|__|`+")
+# Words for "answer" and "the answer is" in the languages of MMLU-style use (zh, es, fr, de, ru, ja, pt).
+FOREIGN_ANSWER = (r"(?:正确答案|正確答案|答案|答え|正解|解答)\s*(?:是|为|為|は|：|:)|(?:故|因此|所以|应|應)选(?:择|擇)?"
+                  r"|\b(?:la\s+)?respuesta(?:\s+correcta)?\s*(?:es\b|[:：])|\bopci[oó]n\s+correcta\s+es\b"
+                  r"|\b(?:la\s+)?(?:bonne\s+)?r[ée]ponse(?:\s+correcte)?\s*(?:est\b|[:：])"
+                  r"|\b(?:die\s+)?(?:richtige\s+)?antwort\s*(?:ist\b|lautet\b|[:：])|\bl[öo]sung\s*[:：]"
+                  r"|(?<!\w)(?:правильный\s+)?ответ\s*(?:[:：—–-]|это\b)"
+                  r"|\b(?:a\s+)?resposta(?:\s+correta)?\s*(?:é|[:：])|\balternativa\s+correta\s+é")
+# A statement that announces the answer: "The answer is: X", "Answer: X", "the correct option is X", "Final Answer:",
+# "The answer to this question is X", "I'll go with X", "it should be X", "which is option X", and FOREIGN_ANSWER.
+# Singular only, so that a restated "Choices:\nA) ..." list is no statement;
+# "option:"/"choice:" only at a line's start (letter on that line) or as "correct/best/final/my option:", so that
+# "each option:\nA. ..." is none either; a "wrong answer is X" or "incorrect option is X" states no answer.
+# Hedge words between the statement and its letter ("most likely", "I believe it's", "here") are skipped.
+STATEMENT_SOURCE = (
+    r"(?<!wrong\s)(?<!incorrect\s)(?<!tempting\s)(?:"
+    r"\banswer\s*[:=：]|\b(?:correct|right|best|final|my)\s+(?:option|choice)\s*[:=：]"
+    r"|(?<![^\n])[ \t]*(?:option|choice)[ \t]*[:=：](?![ \t]*\r?\n)"
+    r"|\b(?:answer|option|choice)(?:\s+(?:here|in\s+this\s+case|to\s+(?:this|the)\s+(?:question|problem)))?"
+    r"(?:\s*,\s*(?:I\s+(?:believe|think)|therefore|then|thus|of\s+course)\s*,)?"
+    r"\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be|has\s+to\s+be|is\s+going\s+to\s+be)\b\s*[:：]?"
+    r"|\banswer(?<=final answer)[ \t]*(?=\r?\n)"
+    r"|\bI(?:['’]ll|['’]d|\s+will|\s+would|\s+am\s+going\s+to|['’]m\s+going\s+to|['’]m|\s+am)?"
+    r"\s+(?:go(?:ing)?\s+with|choose|choosing|select|selecting|pick|picking|answer|opt\s+for|settle\s+on)\b"
+    r"|\b(?:let['’]s|let\s+us|we['’]ll|we\s+will)\s+(?:go\s+with|choose|select|pick)\b|(?<![^\n])[ \t]*going\s+with\b"
+    r"|\bmy\s+(?:pick|selection)\s*(?:[:：]|\bis\b)"
+    r"|\b(?:it|that|this|the\s+answer)\s+(?:should|must|has\s+to)\s+be\b"
+    r"|\b(?:(?:actually|wait|instead|rather|correction|on\s+second\s+thought|so|hmm)\b[,:;!.—–-]*"
+    r"|no\b[,:;!.—–-]+)\s*"  # "No, B." (but "it has no C." names no answer)
+    r"(?:(?:it|that)(?:['’]s|\s+is)\b)?(?=[\s(*]*\(?[A-Za-z]\)?[\s*)]*(?:[.!]|$))"
+    r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?:but\s+)?(?:rather\s+)?(?:(?:it|that)(?:['’]s|\s+is)\b)?"
+    r"|\b(?:change|changing|switch|switching|revise|revising)\s+(?:my\s+)?(?:answer\s+)?to\b"
+    r"|\b(?:i\.e\.|that\s+is|which\s+is|which\s+corresponds\s+to|corresponds\s+to|corresponding\s+to|matching|matches)"
+    r"[,:]?\s+(?:option|choice|answer)\b(?=\s*\(?[A-Z]\)?[\s*)]*(?:[.,;!]|$))"
+    r"|\b(?:which\s+is|corresponds\s+to|corresponding\s+to|i\.e\.,?)(?=\s*\([A-Z]\)[\s*]*(?:[.,;!]|$))"
+    r"|\bclosest\b(?:(?!\b(?:wrong|incorrect|false)\b)(?:[^.\n]|\.(?=\d))){0,40}?\bis\b<FOREIGN>)"
+    r"(?:\s*(?:therefore|thus|hence|clearly|most\s+likely|likely(?:\s+to\s+be)?|probably|almost\s+certainly"
+    r"|definitely|indeed|then|here|actually|still|option|choice|letter|,"
+    r"|I\s+(?:believe|think|guess|would\s+say)(?:\s+(?:it['’]s|it\s+is|that))?|I['’]d\s+say|it['’]s|it\s+is)\b)*")
+# "Option C is correct", "choice (B) is the right one"; "C is the correct answer", "(B) is the best option",
+# "So B is correct", "Hence (C) is right" (counted only where committed: see QUALIFIED and UNCOMMITTED_AFTER).
+LETTER_FIRST = re.compile(
+    r"\b(?i:answer|option|choice)\s*\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?i:correct|right|best)\b"
+    r"(?:\s+(?i:answer|option|choice|one)\b)?"
+    r"|(?<![A-Za-z0-9'’-])\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?:(?i:(?:correct|right|best|final)\s+)?"
+    r"(?i:answer|option|choice|one)\b|(?i:correct|right)\b)")
+# What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only").
+LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|therefore|then|only|clearly|obviously"
+                                 r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
+# A statement only counts where it commits: not in a question, nor under a condition ("only when", "if").
+UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[\s*)\].]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b|provided\b"
+                               r"|assuming\b|as\s+long\s+as\b|would\b|could\b|might\b)", re.IGNORECASE)
+# An "X is correct" sentence that goes on to qualify it ("... in classical mechanics, but not here") before any
+# "because" explains it.
+QUALIFIED = re.compile(r"(?:(?!\b(?:because|since)\b)[^.!?\n])*?\b(?:only|if|when|whenever|unless|provided|assuming"
+                       r"|except|but|though|although|whereas|for\s+an?)\b", re.IGNORECASE)
+UNCOMMITTED_BEFORE = re.compile(r"\b(?:if|whether|suppose|supposing|assuming|unless)\b"
+                                r"[^.!?\n]*$", re.IGNORECASE)
+# Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{...
+LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
+LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’-])")
+# Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
+NEXT_WORD = re.compile(r" +([a-z]+)")
+CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "with", "given", "due", "from", "here",
+              "in", "of", "this", "that", "the", "it", "so", "based", "per", "according", "option", "choice", "or",
+              "porque", "pois", "car", "parce", "weil", "da", "denn", "ya", "puisque"}
+REJECTED = re.compile(r"\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)", re.IGNORECASE)  # "A is wrong"
+BARE_LETTER = re.compile(r"[\s(\[{$*'\"]*[A-Za-z][\s)\]}.:$*'\"]*")  # "(I)" is a letter even if an option reads "I"
+NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\(([A-Z])\)")  # "Paris (B)"
+AMBIGUOUS_TAIL = re.compile(r"[ \t]*[)\]}.*$]*[ \t]*(?:,|\(|\band\b|\bor\b|/|&)[ \t]*(?:(?:or|and|possibly|maybe"
+                            r"|perhaps|also|alternatively|option|choice)\b[ \t]*)*(?:[(\[{$*][ \t]*)*([A-Z])"
+                            r"(?![A-Za-z0-9])")
+# "B, but C is also possible", "B, though D could be right": a second letter the statement leaves open.
+HEDGE_TAIL = re.compile(r"[\s*)\].]*,?\s*(?:but|though|although|or)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+"
+                        r"(?:is|could|might|may|would)\s+(?:also|be|equally|possibly)\b", re.IGNORECASE)
+EITHER = re.compile(r"\b(?:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
+                    r"(?:option\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z0-9])")  # "either B or D": a hedge
+LETTER_LINE_END = re.compile(r"[\s.)\]}*]*(?:$|\n)")  # a lower-case letter counts where it ends its line
+ONLY_LETTER_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[\s)\]}.:$*]*$")
+LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+)$")
+SHORT_REPLY = 150  # a one-line reply this short that opens with an option label is that option
+NEGATED = re.compile(r"\b(?:not|wrong|incorrect|false|isn['’]t|but)\b", re.IGNORECASE)
+# A \boxed{} holding a letter, alone or labelling text ("(B) Paris", "C. 4 m"); "E = mc^2" is no letter.
+BOXED_LETTER = re.compile(r"[\s(\[]*[A-Z]\s*(?:[)\].:].*)?", re.DOTALL)
+BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+BRACE = re.compile(r"(?<!\\)[{}]")
+# Between boxes that list several answers ("$\boxed{2}$ and $\boxed{3}$", "x_1=\boxed{2}, x_2=\boxed{3}",
+# "\)\quad\text{and}\quad\(", display lines) or hedge between them ("\boxed{3}$ or possibly $\boxed{4}").
+BOX_GAP_TOKEN = (r"\s|\$|\\[()\[\]]|\\q?quad\b|\\[,;: !]|[,;&]|\\\\|\band\b|\bboth\b|"
+                 r"[A-Za-z](?:_\{?\w+\}?)?\s*=")
+BOX_LIST_GAP = re.compile(f"(?:{BOX_GAP_TOKEN})*")
+BOX_HEDGE_GAP = re.compile(rf"(?:{BOX_GAP_TOKEN}|[()]|\b(?:or|either|possibly|maybe|perhaps|else)\b)*")
+HEDGE_WORD = re.compile(r"\b(?:or|possibly|maybe|perhaps|either)\b", re.IGNORECASE)
+BOX_GAP_CHARS = 80
+TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{}]*)\}")
+LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+DANGLING = re.compile(r"[-+*/^=,(]\s*$")
+DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a display block over lines, else the line
+MATH_ANSWER_IS_SOURCE = (r"(?:answer\s+(?:is|should\s+be|must\s+be)(?:\s+actually)?\s*[:：]?|\banswer\s*[:：]"
+                         r"<FOREIGN>)\s*" + DISPLAY_OR_LINE)
+# The statement patterns without and with FOREIGN_ANSWER (slower: searched only where foreign_hint says so).
+# (The lookahead on the first character only makes the regex engine skip faster: it matches where any branch can.)
+STATEMENTS, MATH_ANSWER_IS = ({foreign: re.compile(r"(?=[^\W\d_]|[ \t\n])" + source.replace(
+    "<FOREIGN>", "|" + FOREIGN_ANSWER if foreign else ""), re.IGNORECASE) for foreign in (False, True)}
+                              for source in (STATEMENT_SOURCE, MATH_ANSWER_IS_SOURCE))
+FOREIGN_WORDS = ("respuesta", "antwort", "resposta", "opcion", "alternativa", "reponse", "losung")
+# The words an English STATEMENT can open with; in ASCII text it is tried only at these words and at line starts.
+STATEMENT_OPENERS = frozenset(
+    "answer correct right best final my option choice i let we going it that this the actually wait no instead "
+    "rather correction on so hmm not change changing switch switching revise revising which corresponds "
+    "corresponding matching matches closest".split())
+ASCII_WORD = re.compile(r"[A-Za-z]+")
+NEWLINE = re.compile(r"\n")
+TAIL_CHARS = 400  # the final answer is looked for in a sample's last lines first, then in all of it
+# Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
+NOT_AN_ANSWER = re.compile(r"(?:in|a|an|the|that|this|not|correct|right|wrong|consistent|reasonable|valid|indeed"
+                           r"|confirmed|verified|plausible|likely|unique|independent|given|expressed|written|as|to"
+                           r"|of|for|above|below|same|different|undefined|exactly|what|also|still)\b", re.IGNORECASE)
+QUESTION = re.compile(r"[^.!?\n]*\?")  # "Is the answer 12 or 13?" states no answer
+# A last line that concludes without a box: "Therefore, $x = 5$.", "So the total is 42 square units."
+CONCLUSION = re.compile(r"(?:therefore|thus|hence|so|finally|in\s+conclusion|in\s+total|altogether)\b[^$\n]{0,120}?"
+                        r"(\$\$?[^$\n]{1,200}\$\$?|\\\([^\n]{1,200}?\\\)|(?<![\w.])-?\d[\d,]*(?:\.\d+)?)"
+                        r"([ \t]+[A-Za-z]+(?:[ \t]+[A-Za-z]+)?)?[ \t]*[.!]?[ \t]*", re.IGNORECASE)
+WORDS = re.compile(r"[A-Za-z]{3,}")
+BARE_EQUATION = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?\s*=[^=]*")  # "x = 5" may stand alone; "2 + 3 = 5" may not
+# Samples that hold no answer: cut at the token limit (mid-sentence, a repetition loop), refusals.
+CUT_END = re.compile(r"[\w,;:+=({\[\\/&|^_-]")
+REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t)\s+(?:answer|help"
+                     r"|determine|provide|choose|select|solve|pick)", re.IGNORECASE)
+NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:above|options|choices|answers|these|them)\b"
+                          r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)",
+                          re.IGNORECASE)
+NONE_OPTION = re.compile(r"\b(?:none|neither)\b", re.IGNORECASE)  # an option that is itself "none of the above"
+LOOP_PROBE = 60
+LOOP_WINDOW = 4000
+# "Answer: x" / "**Final Answer:**" / a "## Final Answer" heading, with x on the same line or up to two lines below;
+# [ \t] keeps it linear.
+FINAL_ANSWER_LINE = re.compile(
+    r"^[ \t]*(?:#+[ \t]*)?(?:final[ \t]+answer|answer)[ \t]*(?:[:：]|(?=\n))[ \t]*(?:\n[ \t]*){0,2}"
+    + DISPLAY_OR_LINE, re.IGNORECASE | re.MULTILINE)
+# $...$, $$...$$, \(...\), \[...\]; at most 1,000 characters each, so that unclosed ones cost linear time.
+MATH_SPAN = re.compile(r"(?<!\\)\$\$(.{1,1000}?)(?<!\\)\$\$|(?<!\\)\$(.{1,1000}?)(?<!\\)\$|\\\((.{1,1000}?)\\\)"
+                       r"|\\\[(.{1,1000}?)\\\]", re.DOTALL)
+# Where the answer's sentence goes on to explain it: "5, since 2+3=5", "12 because ...".
+CLAUSE = re.compile(r",?\s+(?:because|since|as|which|where|given)\b", re.IGNORECASE)
+SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
+TRAILER = re.compile(r"\s*(?:I hope it is correct\.?|\.|,|;)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A multiple-choice extraction: the letter (None if none found); ambiguous: the final statement cannot be read
+    as one valid letter (several letters, a hedge, a letter out of range), with the reason in `note`."""
+
+    letter: str | None
+    ambiguous: bool = False
+    note: str = ""
+
+
+def answer_segments(text: str) -> list[str]:
+    """Where to look for the final answer: the text after the last </think> first, then the whole text."""
+    if THINK_END in text:
+        tail = text.rsplit(THINK_END, 1)[1]
+        return [tail, text] if tail.strip() else [text]
+    return [text]
+
+
+def valid_letters(options: list | None, default: int = 4) -> str:
+    """The answer letters of a question: one per option (A-J for ten), else A-D."""
+    count = len(options) if options else default
+    return "".join(chr(65 + i) for i in range(count))
+
+
+def closing_braces(text: str) -> dict[int, int]:
+    """Position of each unescaped '{' -> position of its matching '}' (unmatched ones are absent); one pass."""
+    stack: list[int] = []
+    pairs: dict[int, int] = {}
+    for match in BRACE.finditer(text):
+        if match.group(0) == "{":
+            stack.append(match.start())
+        elif stack:
+            pairs[stack.pop()] = match.start()
+    return pairs
+
+
+def boxed_contents(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of every \\boxed{...}/\\fbox{...} with nested braces, in order."""
+    boxes = list(BOXED.finditer(text))
+    pairs = closing_braces(text) if boxes else {}
+    return [(box.start(), pairs[box.end() - 1] + 1, text[box.end():pairs[box.end() - 1]].strip())
+            for box in boxes if box.end() - 1 in pairs]
+
+
+@dataclass(frozen=True)
+class MathReading:
+    """A math extraction: the answer as written (None if none read); note says why it is undecided (a hedge)."""
+
+    answer: str | None
+    note: str = ""
+
+
+def box_link(text: str, start: int, end: int) -> str | None:
+    """How the text between two boxes joins them: 'list' ("2 and 3"), 'hedge' ("3 or possibly 4"), else None."""
+    if end - start > BOX_GAP_CHARS:
+        return None
+    gap = TEXT_WRAPPER.sub(r" \1 ", text[start:end])
+    if not gap.strip(" \t\n$"):
+        return None  # boxes side by side with nothing between them are no list
+    if BOX_LIST_GAP.fullmatch(gap):
+        return "list"
+    return "hedge" if HEDGE_WORD.search(gap) and BOX_HEDGE_GAP.fullmatch(gap) else None
+
+
+def box_groups(text: str) -> list[tuple[int, MathReading]]:
+    """(position of the last box, reading) of every run of boxes listed together; a run joined by "or" is a hedge."""
+    groups: list[tuple[int, MathReading]] = []
+    previous = None
+    for start, end, content in boxed_contents(text):
+        if not content:
+            continue
+        link = box_link(text, previous[1], start) if previous else None
+        if link and groups:
+            answers = groups[-1][1].answer.split(" or " if groups[-1][1].note else ", ")
+            hedged = bool(groups[-1][1].note) or link == "hedge"
+            answers = list(dict.fromkeys(answers + [content]))
+            reading = MathReading((" or " if hedged else ", ").join(answers) if len(answers) > 1 else answers[0],
+                                  "a hedge between answers" if hedged and len(answers) > 1 else "")
+            groups[-1] = (start, reading)
+        else:
+            groups.append((start, MathReading(content)))
+        previous = (start, end)
+    return groups
+
+
+def last_boxed(text: str) -> str | None:
+    """The final boxed answer: the last non-empty \\boxed{...}, joined with the boxes listed just before it
+    ("$\\boxed{2}$ and $\\boxed{3}$" -> "2, 3"; "\\boxed{3} or \\boxed{4}" -> "3 or 4", a hedge)."""
+    groups = box_groups(text)
+    return groups[-1][1].answer if groups else None
+
+
+def normalize_option(text: str) -> str:
+    """Option text reduced for comparison: no markup, case, punctuation at the ends or repeated spaces."""
+    text = TEXT_WRAPPER.sub(r"\1", MARKDOWN.sub("", str(text)))
+    return " ".join(text.replace("$", "").split()).strip(" .:;,!\"'()[]{}").lower()
+
+
+def option_letter(text: str, normalized: list[str], letters: str) -> str | None:
+    """The letter of the option whose (normalized) text `text` is exactly, if exactly one option matches."""
+    wanted = normalize_option(text)
+    hits = [letters[i] for i, option in enumerate(normalized[:len(letters)]) if wanted and option == wanted]
+    return hits[0] if len(hits) == 1 else None
+
+
+def named_option(text: str, normalized: list[str], letters: str) -> str | None:
+    """The letter of the option a statement names by its text: "Paris", or "Paris (B)" when both agree."""
+    labelled = NAMED_WITH_LETTER.fullmatch(text.strip().rstrip(".!"))
+    if labelled and option_letter(labelled.group(1), normalized, letters) == labelled.group(2):
+        return labelled.group(2)
+    return option_letter(text, normalized, letters)
+
+
+def letter_after(text: str, start: int, letters: str) -> Choice | None:
+    """The answer letter right after a statement ending at `start`, honouring word boundaries and articles.
+
+    A letter outside `letters` is an undecided choice (never a reason to fall back to an earlier statement);
+    a statement left open ("B or possibly D", "B, but C is also possible") is undecided too.
+    """
+    prefix = LETTER_PREFIX.match(text, start)
+    match = LETTER.match(text, prefix.end())
+    if not match:
+        return None
+    letter = match.group(1)
+    if letter.islower():  # "(b)" or a line-ending "answer: c" is an answer; "a car" is an article
+        opened = any(c in prefix.group(0) for c in "([{（")
+        if not (opened and text[match.end():match.end() + 1] in ")]}）" or LETTER_LINE_END.match(text, match.end())):
+            return None
+        letter = letter.upper()
+    if REJECTED.match(text, match.end()) or UNCOMMITTED_AFTER.match(text, match.end()):
+        return None
+    if letter in "AI":
+        word = NEXT_WORD.match(text, match.end())
+        if word and word.group(1) not in CONNECTORS:
+            return None
+    if letter not in letters:
+        return Choice(None, True, f"letter {letter} is not one of {letters[0]}-{letters[-1]}")
+    for tail in (AMBIGUOUS_TAIL.match(text, match.end()), HEDGE_TAIL.match(text, match.end())):
+        if tail and tail.group(1) in letters and tail.group(1) != letter:
+            return Choice(None, True, "several letters in the final statement")
+    return Choice(letter)
+
+
+def statement_text(text: str, start: int) -> str:
+    """The words of a statement up to the end of its line or sentence (for matching an option's text)."""
+    end = text.find("\n", start)
+    line = text[start:end if end >= 0 else len(text)][:STATEMENT_CHARS]
+    return re.split(r"(?<=[^\d\s])\.(?:\s|$)", line, maxsplit=1)[0]
+
+
+def committed(text: str, position: int) -> bool:
+    """Whether a statement at `position` is no question or condition ("if the answer is B", "whether C is ...")."""
+    return not UNCOMMITTED_BEFORE.search(text, max(0, position - 200), position)
+
+
+def foreign_hint(text: str) -> bool:
+    """Whether a text may state its answer in another language (non-ASCII characters or a FOREIGN_WORDS word)."""
+    if not text.isascii():
+        return True
+    lower = text.lower()
+    return any(word in lower for word in FOREIGN_WORDS)
+
+
+def matches_at(pattern: re.Pattern, text: str, positions: list[int]) -> list[re.Match]:
+    """What pattern.finditer gives when every match must start at one of `positions` (ascending), found by trying
+    only there (much faster than the regex engine trying every position of a long text)."""
+    found: list[re.Match] = []
+    end = 0
+    for position in positions:
+        if position >= end and (match := pattern.match(text, position)):
+            found.append(match)
+            end = max(match.end(), position + 1)
+    return found
+
+
+def statement_matches(text: str, start: int) -> list[re.Match]:
+    """Every STATEMENT from `start` on (the foreign-language one where foreign_hint says so)."""
+    if foreign_hint(text):
+        return list(STATEMENTS[True].finditer(text, start))
+    starts = {start} if start == 0 or text[start - 1] == "\n" else set()
+    starts.update(match.end() for match in NEWLINE.finditer(text, start))
+    starts.update(match.start() for match in ASCII_WORD.finditer(text, start)
+                  if match.group().lower() in STATEMENT_OPENERS)
+    return matches_at(STATEMENTS[False], text, sorted(starts))
+
+
+def answer_is_matches(text: str, start: int) -> list[re.Match]:
+    """Every MATH_ANSWER_IS match from `start` on; in ASCII text each one starts at a word "answer"."""
+    if foreign_hint(text):
+        return list(MATH_ANSWER_IS[True].finditer(text, start))
+    lower = text.lower()
+    positions = []
+    position = lower.find("answer", start)
+    while position >= 0:
+        positions.append(position)
+        position = lower.find("answer", position + 1)
+    return matches_at(MATH_ANSWER_IS[False], text, positions)
+
+
+def tail_start(text: str) -> int:
+    """Where a text's last TAIL_CHARS characters begin, moved back to a line start (or a word start in a long line)."""
+    if len(text) <= TAIL_CHARS:
+        return 0
+    start = text.rfind("\n", 0, len(text) - TAIL_CHARS) + 1
+    return start if len(text) - start <= 2 * TAIL_CHARS else text.rfind(" ", 0, len(text) - TAIL_CHARS) + 1
+
+
+def last_candidate(text: str, find: Callable[[str, int], list]) -> object | None:
+    """The value of the last candidate find(text, start) gives, searching the text's tail first."""
+    start = tail_start(text)
+    candidates = find(text, start) or (find(text, 0) if start else [])
+    return max(candidates, key=lambda item: item[0])[1] if candidates else None
+
+
+def choice_candidates(text: str, letters: str, options: list | None, start: int = 0) -> list[tuple[int, Choice]]:
+    """Every explicit answer statement in text from `start` on as (position, choice)."""
+    found: list[tuple[int, Choice]] = []
+    normalized = [normalize_option(option) for option in options or []]
+    for match in statement_matches(text, start):
+        words = statement_text(text, match.end()) if normalized else ""
+        letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
+        choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
+        if choice and committed(text, match.start()):
+            found.append((match.start(), choice))
+    for match in LETTER_FIRST.finditer(text, start):
+        letter = match.group(1) or match.group(2)
+        if match.group(2) and not LETTER_FIRST_BEFORE.search(text, max(0, match.start() - 40), match.start()):
+            continue  # "Statement I is correct", "vitamin C is the right one"
+        if letter in letters and committed(text, match.start()) and not QUALIFIED.match(text, match.end()) \
+                and not UNCOMMITTED_AFTER.match(text, match.end()):
+            found.append((match.start(), Choice(letter)))
+    for match in EITHER.finditer(text, start):
+        if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters):
+            found.append((match.start(), Choice(None, True, "a hedge between two letters")))
+    for position, _, content in boxed_contents(text):
+        if position < start:
+            continue
+        inner = TEXT_WRAPPER.sub(r"\1", content)
+        choice = letter_after(inner, 0, letters)
+        if choice and BOXED_LETTER.fullmatch(inner):
+            found.append((position, choice))
+        elif letter := option_letter(inner, normalized, letters):
+            found.append((position, Choice(letter)))
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines:
+        last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
+        if last and last.group(1) in letters:
+            found.append((len(text), Choice(last.group(1))))
+        elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
+            bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1)  # a reply that is only "b" or "(c)"
+            found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, "letter out of range")))
+        labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
+        listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list
+        if labelled and not listed and option_letter(labelled.group(2), normalized, letters) == labelled.group(1):
+            found.append((len(text), Choice(labelled.group(1))))
+        elif labelled and len(lines) == 1 and len(text) <= SHORT_REPLY and labelled.group(1) in letters \
+                and not NEGATED.search(labelled.group(2)):
+            found.append((len(text), Choice(labelled.group(1))))  # a short reply "B) 3.1 eV photon"
+    return found
+
+
+def extract_choice(sample: str | None, letters: str = "ABCD", options: list | None = None) -> Choice:
+    """The answer letter of a multiple-choice sample: the last explicit answer statement wins."""
+    if sample is None:
+        return Choice(None)
+    for segment in answer_segments(sample):
+        choice = last_candidate(MARKDOWN.sub("", segment),
+                                lambda text, start: choice_candidates(text, letters, options, start))
+        if choice:
+            return choice
+    return Choice(None)

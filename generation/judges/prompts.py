@@ -1,0 +1,210 @@
+"""LM-judge prompts (standard and paragraph critique), chat rendering, and verdict parsing as pure functions."""
+from __future__ import annotations
+
+import json
+import re
+
+from common.cli import UserError
+from common.records import stable_hash
+
+STANDARD_SYSTEM = (
+    "You are a strict grader of solutions to reasoning problems in mathematics, science, coding, logic and "
+    "related fields. Judge the solution you are shown on these points: does every inference step follow from "
+    "what came before; are the calculations right; are its assumptions justified and its edge cases covered; "
+    "are the domain facts it relies on accurate; are its methods and computational techniques applied "
+    "correctly; does it answer the whole question.\n"
+    "Write your analysis first. Then end your reply with a final line holding exactly one word: True if you "
+    "are highly confident that the solution and its final answer are correct, or False if you have any "
+    "meaningful doubt."
+)
+STANDARD_USER = (
+    "Problem:\n{instruction}\n\nSolution to evaluate:\n{sample}\n\n"
+    "Analyze the reasoning and the solution, then give True or False on a new final line:"
+)
+CRITIQUE_SYSTEM = (
+    "You review step-by-step solutions one paragraph at a time and locate the earliest paragraph that "
+    "contains a mistake."
+)
+CRITIQUE_USER = (
+    "Below are a math problem and a proposed solution. The solution is split into paragraphs, each wrapped in "
+    "tags and numbered from 0.\n\n[Math Problem]\n\n{instruction}\n\n[Solution]\n\n{paragraphs}\n\n"
+    "Check the paragraphs in order. If one of them contains an error, give the index of the earliest such "
+    "paragraph; if every paragraph is correct, give -1. Put your final index in \\boxed{{}}."
+)
+DEFAULT_PROMPTS = {"standard": {"system": STANDARD_SYSTEM, "user": STANDARD_USER},
+                   "critique": {"system": CRITIQUE_SYSTEM, "user": CRITIQUE_USER}}
+PLACEHOLDERS = {"standard": ("instruction", "sample"), "critique": ("instruction", "paragraphs")}
+PLAIN_ROLES = {"system": "", "user": "USER: ", "assistant": "ASSISTANT: "}
+
+THINK_MARKERS = (("<think>", "</think>"), ("<|begin_of_thought|>", "<|end_of_thought|>"))
+VERDICT_WORD = re.compile(
+    r"(?P<neg>\bnot\s+|n't\s+)?\b(?P<word>true|false)\b(?!\s+(?:positive|negative)s?\b)", re.IGNORECASE)
+LATEX_WRAPPER = re.compile(r"\\(?:boxed|text|textbf|mathrm|mathbf)\{([^{}]*)\}")
+BARE_VERDICT = re.compile(
+    r"[\W_]*(?:(?:final\s+)?(?:verdict|answer|judge?ment|conclusion|decision|evaluation)[\W_]*)?"
+    r"(?:not\s+)?(?:true|false)[\W_]*", re.IGNORECASE)
+LABELLED_VERDICT = re.compile(  # "Final verdict: False (...)": the word right after the label
+    r"\b(?:verdict|answer|judge?ment|conclusion|decision|evaluation)\s*(?::|=|\bis\b)[\W_]*"
+    r"(?P<neg>not\s+)?(?P<word>true|false)\b", re.IGNORECASE)
+SOLUTION_MARKERS = re.compile(r"<\|(?:begin|end)_of_solution\|>")  # Sky-T1 wraps its answer in these
+BOXED_INTEGER = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")
+PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+def split_paragraphs(sample: str) -> list[str]:
+    """The sample's paragraphs: text between blank lines, stripped, empty ones dropped."""
+    return [part.strip() for part in PARAGRAPH_BREAK.split(sample) if part.strip()]
+
+
+def load_judge_prompts(path: str) -> dict:
+    """--judge_prompts FILE: JSON {"standard"|"critique": {"system": ..., "user": ...}}; modes not given keep ours.
+
+    UserError (one line) for an unreadable file, unknown keys, or a user template missing its placeholders."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            given = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise UserError(f"--judge_prompts {path}: cannot read it as JSON ({err}); see README, LM judges") from None
+    if not isinstance(given, dict) or not given or set(given) - set(DEFAULT_PROMPTS):
+        raise UserError(f"--judge_prompts {path}: expected an object with keys among {sorted(DEFAULT_PROMPTS)}")
+    prompts = dict(DEFAULT_PROMPTS)
+    for mode, templates in given.items():
+        if not isinstance(templates, dict) or set(templates) != {"system", "user"} or not all(
+                isinstance(t, str) for t in templates.values()):
+            raise UserError(f"--judge_prompts {path}: {mode!r} must be {{\"system\": str, \"user\": str}}")
+        fields = {name: "x" for name in PLACEHOLDERS[mode]}
+        try:
+            templates["user"].format(**fields)
+            templates["system"].format()
+        except (KeyError, IndexError, ValueError) as err:
+            raise UserError(f"--judge_prompts {path}: {mode} templates may use only {{{'}, {'.join(fields)}}} "
+                            f"(user) and no placeholder (system; write {{{{ }}}} for braces): {err!r}") from None
+        missing = [name for name in fields if "{" + name + "}" not in templates["user"]]
+        if missing:
+            raise UserError(f"--judge_prompts {path}: the {mode} user template lacks {{{'}, {'.join(missing)}}}")
+        prompts[mode] = templates
+    return prompts
+
+
+def prompts_hash(prompts: dict | None, critique: bool) -> str:
+    """Short sha256 of the templates a judge run uses (recorded in provenance and the verifier's checkpoint key)."""
+    return stable_hash((prompts or DEFAULT_PROMPTS)["critique" if critique else "standard"])[:16]
+
+
+def judge_messages(instruction: str, sample: str, critique: bool = False, prompts: dict | None = None) -> list[dict]:
+    """The [system, user] chat asking for a True/False verdict, or (critique) the earliest wrong paragraph."""
+    templates = (prompts or DEFAULT_PROMPTS)["critique" if critique else "standard"]
+    if not critique:
+        user = templates["user"].format(instruction=instruction, sample=sample)
+    else:
+        tagged = "\n\n".join(f"<paragraph_{i}>\n{text}\n</paragraph_{i}>"
+                             for i, text in enumerate(split_paragraphs(sample)))
+        user = templates["user"].format(instruction=instruction, paragraphs=tagged)
+    return [{"role": "system", "content": templates["system"].format()}, {"role": "user", "content": user}]
+
+
+def fold_system(messages: list[dict]) -> list[dict]:
+    """Move system turns into the first user turn, for templates that reject the system role."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    elif system:
+        rest.insert(0, {"role": "user", "content": system})
+    return rest
+
+
+def template_accepts_system(tokenizer) -> bool:
+    """Whether the tokenizer's chat template renders a system turn (Gemma-2/Mistral templates raise)."""
+    probe = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    try:
+        tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
+    except Exception:  # jinja's raise_exception gives TemplateError; some templates raise ValueError
+        return False
+    return True
+
+
+def render_prompt(tokenizer, messages: list[dict], system_role: bool) -> str:
+    """The chat rendered with the generation prompt (assistant header); Vicuna-style text without a template."""
+    if not getattr(tokenizer, "chat_template", None):
+        turns = "\n\n".join(PLAIN_ROLES[m["role"]] + m["content"] for m in messages)
+        return f"{turns}\n\nASSISTANT:"
+    from backends.local_generation import fixed_date_kwargs
+
+    chat = messages if system_role else fold_system(messages)
+    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True, **fixed_date_kwargs())
+
+
+def opens_thinking(prompt: str) -> bool:
+    """Whether the rendered prompt ends inside an opened thinking block (R1-style templates add '<think>')."""
+    return prompt.rstrip().endswith(tuple(start for start, _ in THINK_MARKERS))
+
+
+def strip_thinking(text: str, opened: bool = False) -> str | None:
+    """The reply after its thinking block(s); None when a thinking block never closed (a truncated judgment)."""
+    closed = False
+    for start, end in THINK_MARKERS:
+        if end in text:
+            text = text.rsplit(end, 1)[1]
+            closed = True
+        elif start in text:
+            return None
+    return None if opened and not closed else text
+
+
+def _unwrap(line: str) -> str:
+    """The line with \\boxed{...}/\\text{...} wrappers replaced by their content."""
+    previous = None
+    while previous != line:
+        previous, line = line, LATEX_WRAPPER.sub(r"\1", line)
+    return line
+
+
+def line_verdict(line: str) -> float | None:
+    """The last verdict word on a line: true 1.0, false 0.0, negated ones flipped; None if there is none."""
+    words = list(VERDICT_WORD.finditer(_unwrap(line)))
+    if not words:
+        return None
+    last = words[-1]
+    is_true = last.group("word").lower() == "true"
+    return float(is_true != bool(last.group("neg")))
+
+
+def parse_verdict(text: str | None, opened_thinking: bool = False, truncated: bool = False) -> float | None:
+    """The verdict of a standard judgment: 1.0 (True), 0.0 (False) or None (no final verdict, or cut off).
+
+    After any thinking block (and Sky-T1's solution markers), two readings: the last bare verdict line ("True",
+    "**Verdict: False**", the format the prompt asks for) and the word right after the last label ("Final
+    verdict: False (... true only for n=2)"). When they disagree the verdict is None; when neither exists, the
+    last verdict word of the final line counts. Matching is on whole words, so "untrue" is no verdict, "not
+    true" is False, and "false positive"/"true negative" are not verdicts.
+    """
+    if text is None or truncated:
+        return None
+    answer = strip_thinking(text, opened_thinking)
+    if answer is None:
+        return None
+    lines = [_unwrap(line.strip()) for line in SOLUTION_MARKERS.sub("\n", answer).splitlines() if line.strip()]
+    if not lines:
+        return None
+    bare = next((line_verdict(line) for line in reversed(lines) if BARE_VERDICT.fullmatch(line)), None)
+    labels = list(LABELLED_VERDICT.finditer("\n".join(lines)))
+    labelled = None
+    if labels:
+        labelled = float((labels[-1].group("word").lower() == "true") != bool(labels[-1].group("neg")))
+    if bare is not None and labelled is not None and bare != labelled:
+        return None
+    if bare is not None or labelled is not None:
+        return bare if bare is not None else labelled
+    return line_verdict(lines[-1])
+
+
+def parse_critique(text: str | None, opened_thinking: bool = False, truncated: bool = False) -> float | None:
+    """The verdict of a critique: the last \\boxed{integer}; -1 (no wrong paragraph) is 1.0, any other 0.0."""
+    if text is None or truncated:
+        return None
+    answer = strip_thinking(text, opened_thinking)
+    boxes = BOXED_INTEGER.findall(answer or "")
+    if not boxes:
+        return None
+    return 1.0 if int(boxes[-1]) == -1 else 0.0

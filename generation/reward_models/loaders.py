@@ -1,0 +1,285 @@
+"""Reward-model loader kinds: one (load, read-out) row per kind (LOADERS), and load-time checks."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from reward_models.inputs import ScoreOptions
+from reward_models.native import (
+    checkpoint_file,
+    load_internlm2,
+    read_checkpoint_tensors,
+    read_config,
+    tensor_names,
+)
+from reward_models.registry import RewardModelSpec
+
+if TYPE_CHECKING:
+    from reward_models.scoring import Scorer
+
+LDL_BINS = 10  # LDL-Reward: each rating distribution has 10 bins spread evenly over [0, 1]
+HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+MISSING_SAMPLE = "sample is missing (failed generation) or has no steps"
+CLASSIFIER = "AutoModelForSequenceClassification"
+
+
+@dataclass
+class ModelRun:
+    """What scoring one model produced: per-item results, failures with reasons, counts and timings."""
+
+    results: list[Any]
+    errors: dict[int, str]
+    truncated: int = 0
+    load_s: float = 0.0
+    score_s: float = 0.0
+    tokens: int = 0
+    backend: str = "transformers"
+
+
+def resolve_attn(spec: RewardModelSpec, options: ScoreOptions) -> str | None:
+    """Attention implementation: flash_attention_2 on GPU when installed, else the registry's choice or sdpa."""
+    if options.attn_implementation != "auto":
+        return options.attn_implementation
+    if options.device.startswith("cuda"):
+        import importlib.util
+
+        if importlib.util.find_spec("flash_attn") is not None:
+            return "flash_attention_2"
+    if spec.attn:
+        return spec.attn
+    return None if spec.remote_model else "sdpa"
+
+
+# ---- loading: each sets scorer.model, and scorer.heads / scorer.reference where the kind has them ---------------
+def load_classifier(scorer: "Scorer") -> None:
+    """A sequence classifier: transformers' own class, or the checkpoint's remote code (shims, buffers checked)."""
+    scorer.model = scorer.from_pretrained(scorer.spec.hf_id, CLASSIFIER, remote=scorer.spec.remote_model)
+
+
+def load_score_head(scorer: "Scorer") -> None:
+    """transformers' base model plus the checkpoint's `score` MLP (Qwen2.5-Math RM/PRM, INF-ORM)."""
+    torch, spec = scorer.torch, scorer.spec
+    scorer.model = scorer.from_pretrained(spec.hf_id, "AutoModel", allow_unused=True)
+    head = mlp_from_state(torch, read_checkpoint_tensors(spec.hf_id, spec.revision, ("score.",)), "score.",
+                          torch.nn.ReLU)
+    check_head(head, scorer.model.config.hidden_size, 2 if spec.kind == "step_prm" else 1, f"{spec.hf_id} score")
+    scorer.heads = head.to(device=scorer.input_device, dtype=scorer.dtype).eval()
+
+
+def load_gpm(scorer: "Scorer") -> None:
+    """GPM: base model plus its value head (preference vector) and prompt head (eigenvalues)."""
+    torch, spec = scorer.torch, scorer.spec
+    scorer.model = scorer.from_pretrained(spec.hf_id, "AutoModel", allow_unused=True)
+    tensors = read_checkpoint_tensors(spec.hf_id, spec.revision, ("value_head.", "prompt_head."))
+    scorer.heads = torch.nn.ModuleDict({name: linear_layer(torch, tensors[f"{name}_head.weight"])
+                                        for name in ("value", "prompt")}).to(scorer.input_device, scorer.dtype)
+
+
+def load_ldl(scorer: "Scorer") -> None:
+    """LDL-Reward: base model plus the regression and gating MLPs of its .pt files (float32, as the card's class)."""
+    torch, spec = scorer.torch, scorer.spec
+    scorer.model = scorer.from_pretrained(spec.hf_id, "AutoModel", allow_unused=True)
+    files = {name: torch.load(checkpoint_file(spec.hf_id, spec.revision, f"{name}_layer.pt"), map_location="cpu",
+                              weights_only=True) for name in ("regression", "gating")}
+    scorer.heads = torch.nn.ModuleDict({name: mlp_from_state(torch, state, "network.", torch.nn.LeakyReLU)
+                                        for name, state in files.items()}).to(scorer.input_device, torch.float32)
+    raw = read_config(spec.hf_id, spec.revision)  # transformers drops `temperature` from the loaded config
+    scorer.ldl_gate = (bool(raw.get("softmax", False)), float(raw.get("temperature", 1.0)))
+
+
+def load_internlm2_reward(scorer: "Scorer") -> None:
+    """InternLM2 reward: its weights on transformers' LlamaModel plus the v_head (no remote modeling code)."""
+    spec, options = scorer.spec, scorer.options
+    device = "cpu" if options.device_map else options.device
+    scorer.model, tensors = load_internlm2(spec.hf_id, spec.revision, scorer.dtype, device, resolve_attn(spec, options))
+    scorer.heads = linear_layer(scorer.torch, tensors["v_head.weight"]).to(device=device, dtype=scorer.dtype)
+
+
+def load_implicit(scorer: "Scorer") -> None:
+    """Implicit PRM: the policy and the reference causal LMs."""
+    scorer.model = scorer.from_pretrained(scorer.spec.hf_id, "AutoModelForCausalLM")
+    scorer.reference = scorer.from_pretrained(scorer.spec.reference_model, "AutoModelForCausalLM")
+
+
+# ---- read-outs: (scorer, batch, ids, mask, last) -> one result per item ----------------------------------------
+def read_first_logit(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """logits[:, 0]: the raw scalar reward of a sequence classifier (remote heads: their first output)."""
+    out = scorer.run_model(ids, mask)
+    values = out.logits if getattr(out, "logits", None) is not None else out[0]
+    return values.reshape(values.shape[0], -1)[:, 0].float().tolist()
+
+
+def read_score_field(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """The `score` field of a gated multi-objective head (not its logits)."""
+    score = scorer.run_model(ids, mask).score
+    return score.reshape(score.shape[0], -1)[:, 0].float().tolist()
+
+
+def read_correctness(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """The HelpSteer2 `correctness` attribute of the model's attribute rewards."""
+    out = scorer.run_model(ids, mask)
+    rewards = out.logits if getattr(out, "rewards", None) is None else out.rewards
+    names = tuple(getattr(scorer.model, "attributes", None) or HELPSTEER_ATTRIBUTES)
+    return rewards[:, names.index("correctness")].float().tolist()
+
+
+def read_head_at_last(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """The local head's first output at the last token (Qwen2.5-Math-RM, INF-ORM; InternLM2: its reward token)."""
+    hidden = scorer.hidden(ids)
+    return scorer.heads(scorer.pooled(hidden, last).to(scorer.dtype)).float()[:, 0].tolist()
+
+
+def read_step_probs(scorer: "Scorer", batch, ids, mask, last) -> list[list[float]]:
+    """Qwen PRM: softmax of the per-token 2-class head, P(class 1) at every <extra_0>."""
+    probs = scorer.heads(scorer.hidden(ids).to(scorer.dtype)).float().softmax(-1)[..., 1]
+    at_step = (ids == scorer.encoder.step_id) & (mask == 1)
+    results = [probs[row][at_step[row].to(probs.device)].tolist() for row in range(ids.shape[0])]
+    if not all(results):
+        raise ValueError("no step token survived in the input")
+    return results
+
+
+def read_implicit(scorer: "Scorer", batch, ids, mask, last) -> list[list[float]]:
+    """Eurus card: beta * (log p_policy - log p_ref) per token from the last prompt token on, summed up to each
+    step's read position (the token after its separator; <|im_end|> for the last step)."""
+    torch = scorer.torch
+    ratio = scorer.spec.beta * (token_logps(torch, scorer.model, ids) - token_logps(torch, scorer.reference, ids))
+    per_token = torch.zeros(ids.shape, dtype=torch.float32, device=ids.device)
+    per_token[:, 1:] = ratio  # per_token[t]: reward of token t given the tokens before it
+    results = []
+    for row, enc in enumerate(batch):
+        contrib = per_token[row].clone()
+        contrib[:enc.start] = 0
+        cumulative = contrib.cumsum(-1)
+        results.append([float(cumulative[m]) for m in enc.marks])
+    return results
+
+
+def read_gpm(scorer: "Scorer", batch, ids, mask, last) -> list[dict]:
+    """GPM: unit preference vector of the response and the prompt's eigenvalues (softmax of the prompt head)."""
+    torch = scorer.torch
+    hidden = scorer.hidden(ids)
+    vectors = torch.nn.functional.normalize(scorer.heads["value"](scorer.pooled(hidden, last).to(scorer.dtype))
+                                            .float(), p=2, dim=-1)
+    prompt_pos = torch.tensor([max(e.prompt_len - 1, 0) for e in batch], device=hidden.device)
+    eigen = scorer.heads["prompt"](scorer.pooled(hidden, prompt_pos).to(scorer.dtype)).float().softmax(-1)
+    return [{"v": v, "r": r} for v, r in zip(vectors.tolist(), eigen.tolist())]
+
+
+def read_ldl(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+    """LDL-Reward: expected value on [0, 1] of the gate-weighted mix of the per-objective rating distributions."""
+    torch = scorer.torch
+    features = scorer.pooled(scorer.hidden(ids), last).float()
+    bins = scorer.heads["regression"](features)
+    distributions = bins.view(bins.shape[0], -1, LDL_BINS).softmax(-1)  # [B, objectives, bins]
+    weights = scorer.heads["gating"](features)
+    softmax, temperature = scorer.ldl_gate
+    if softmax:
+        weights = (weights / temperature).softmax(-1)
+    mixed = torch.bmm(weights.unsqueeze(1), distributions).squeeze(1)  # [B, bins]
+    return (mixed * torch.linspace(0, 1, LDL_BINS, device=mixed.device)).sum(-1).tolist()
+
+
+@dataclass(frozen=True)
+class Loader:
+    """One loader kind's code: how its weights load and how its output is read (its input format: FORMATS)."""
+
+    load: Callable[["Scorer"], None]
+    read: Callable[..., list]
+
+
+# Keyed like KINDS (the registry says per kind whether it is native, remote code, or vLLM-capable).
+LOADERS = {
+    "sequence_classifier": Loader(load_classifier, read_first_logit),
+    "multi_objective": Loader(load_classifier, read_score_field),
+    "decision_tree": Loader(load_classifier, read_correctness),
+    "scalar_head": Loader(load_score_head, read_head_at_last),
+    "gpm": Loader(load_gpm, read_gpm),
+    "inform": Loader(load_score_head, read_head_at_last),
+    "ldl": Loader(load_ldl, read_ldl),
+    "internlm2": Loader(load_internlm2_reward, read_head_at_last),
+    "step_prm": Loader(load_score_head, read_step_probs),
+    "implicit_prm": Loader(load_implicit, read_implicit),
+}
+
+
+NATIVE_HEADS = {"step_prm": "score.", "scalar_head": "score.", "internlm2": "v_head."}  # head tensors of native kinds
+
+
+def check_loadable(spec: RewardModelSpec) -> None:
+    """Fail before any work when spec cannot be loaded: no such folder, not cached offline, no access, head weights
+    missing, or remote code that cannot be imported here (shims are installed first, as for loading)."""
+    from transformers import AutoConfig
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    if spec.trust_remote_code:
+        add_remote_code_shims()
+    for model_id in filter(None, (spec.hf_id, spec.reference_model)):
+        if model_id.startswith(("/", ".", "~")) and not os.path.isdir(model_id):
+            raise RuntimeError(f"folder {model_id} does not exist")
+        if model_id == spec.hf_id and spec.kind in NATIVE_HEADS:
+            raw = read_config(model_id, spec.revision)
+            if spec.kind == "internlm2" and raw.get("model_type") != "internlm2":
+                raise RuntimeError(f"{model_id} has model_type {raw.get('model_type')!r}, not internlm2")
+            if not any(name.startswith(NATIVE_HEADS[spec.kind]) for name in tensor_names(model_id, spec.revision)):
+                raise RuntimeError(f"{model_id} has no {NATIVE_HEADS[spec.kind]}* head weights; "
+                                   f"not a {spec.kind} checkpoint")
+            continue
+        remote = spec.remote_model and model_id == spec.hf_id
+        config = AutoConfig.from_pretrained(model_id, revision=spec.revision, trust_remote_code=remote)
+        remote_class = (getattr(config, "auto_map", None) or {}).get(CLASSIFIER)
+        if remote and remote_class:  # fetches the model's code and checks its imports (sklearn for decision trees)
+            get_class_from_dynamic_module(remote_class, model_id, revision=spec.revision)
+
+
+def add_remote_code_shims() -> None:
+    """Names that older remote reward-model code imports and transformers 5 dropped (docstring constants only);
+    installed before anything imports remote code (preflight included)."""
+    import importlib
+
+    for module_name, constant in (("transformers.models.llama.modeling_llama", "LLAMA_INPUTS_DOCSTRING"),
+                                  ("transformers.models.gemma2.modeling_gemma2", "GEMMA2_INPUTS_DOCSTRING")):
+        module = importlib.import_module(module_name)
+        if not hasattr(module, constant):
+            setattr(module, constant, "")
+
+
+def mlp_from_state(torch, state: dict, prefix: str, activation) -> Any:
+    """A Sequential of the Linear layers stored as {prefix}{i}.weight/.bias, with activation between them."""
+    indices = sorted({int(key[len(prefix):].split(".")[0]) for key in state if key.startswith(prefix)})
+    layers = []
+    for index in indices:
+        layers += [linear_layer(torch, state[f"{prefix}{index}.weight"], state.get(f"{prefix}{index}.bias")),
+                   activation()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def token_logps(torch, model, ids):
+    """Log-probability of each next token under model, [B, T-1]."""
+    logits = model(input_ids=ids.to(model.get_input_embeddings().weight.device), use_cache=False).logits.float()
+    targets = ids[:, 1:].to(logits.device)
+    picked = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (picked - torch.logsumexp(logits[:, :-1], dim=-1)).to(ids.device)
+
+
+def check_head(head, hidden: int, outputs: int, label: str) -> None:
+    """A checkpoint head must read the trunk's hidden size and give the kind's number of outputs."""
+    linears = [m for m in head.modules() if hasattr(m, "in_features")]
+    if not linears or linears[0].in_features != hidden or linears[-1].out_features != outputs:
+        shapes = [tuple(m.weight.shape) for m in linears]
+        raise RuntimeError(f"{label} head has Linear shapes {shapes}; expected input {hidden} and {outputs} output(s)")
+
+
+def linear_layer(torch, weight, bias=None) -> Any:
+    """A Linear layer holding the given checkpoint tensors."""
+    layer = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    layer.weight.data = weight
+    if bias is not None:
+        layer.bias.data = bias
+    return layer
+
+
+def is_oom(err: BaseException) -> bool:
+    """Whether an exception is an out-of-memory error (CUDA or host)."""
+    return isinstance(err, MemoryError) or "out of memory" in str(err).lower()

@@ -1,0 +1,223 @@
+"""Step 2: grade every sample against the ground truth, procedurally first, with an LLM judge only where needed."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import datasets
+from tqdm import tqdm
+
+from backends import calls, rules
+from backends.rules import _max_n
+from common.cli import Provenance, UserError, bounded_float, positive_int
+from common.records import RecordStore
+from costs.dry_run import api_estimate, report
+from data.dataset_io import (
+    check_output_path,
+    checkpoint_dir,
+    limit_samples,
+    load_any,
+    provenance_path,
+    real_path,
+    save_atomic,
+)
+from data.sharding import add_shard_arguments, row_range, run_sharded
+from grading import decision as grading
+
+METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
+JUDGE_CACHE = "llm_judge.jsonl"
+JUDGE_MAX_TOKENS = 300
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The Step 2 command line (the reference's flags plus the LLM fallback and resume controls)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input_path", "-i", required=True, help="Step 1 output, a released dataset, file or hub id")
+    parser.add_argument("--output_path", "-o", required=True, help="folder for the graded dataset")
+    parser.add_argument("--dataset_type", "-t", required=True, choices=grading.DATASET_TYPES)
+    parser.add_argument("--parallel", "-p", type=positive_int, default=min(8, os.cpu_count() or 1),
+                        help="worker processes for math equivalence checks (default: CPU count, at most 8)")
+    parser.add_argument("--max_samples", "-m", type=positive_int, default=None,
+                        help="keep the first N samples of each row (every per-sample column is cut alike)")
+    parser.add_argument("--max_rows", "-r", type=positive_int, default=None,
+                        help="grade the first N rows (from --start_row)")
+    parser.add_argument("--llm_fallback", choices=("auto", "never", "always"), default="auto",
+                        help="auto: the LLM judge grades only samples the procedural path cannot decide")
+    parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
+    parser.add_argument("--math_timeout", type=bounded_float(0, 3600), default=grading.MATH_TIMEOUT_S,
+                        help="seconds allowed for one math equivalence check (past it: undecided)")
+    parser.add_argument("--overwrite", action="store_true", help="forget cached LLM judge replies and start again")
+    calls.add_api_arguments(parser)
+    add_shard_arguments(parser)
+    return parser
+
+
+def judge_cache_path(output_path: str) -> str:
+    """The LLM judge's reply cache beside the output."""
+    return os.path.join(checkpoint_dir(output_path), JUDGE_CACHE)
+
+
+def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
+    """The input dataset cut to --max_rows/--max_samples, and its rows as dicts (validated)."""
+    if real_path(args.input_path) == real_path(args.output_path):
+        raise UserError("--output_path equals --input_path; write the graded dataset to a new folder")
+    check_output_path(args.output_path)
+    dataset = load_any(args.input_path)
+    dataset = dataset.select(row_range(len(dataset), args, args.input_path))
+    columns = [c for c in ("samples", "instruction", "answer", "options", "choices") if c in dataset.column_names]
+    grading.check_rows(dataset.select_columns(columns).to_list(), dataset.column_names, args.dataset_type)
+    dataset = limit_samples(dataset, args.max_samples)
+    return dataset, dataset.select_columns(columns).to_list()
+
+
+def judge_config(args: argparse.Namespace) -> rules.ApiConfig | None:
+    """The judge's API configuration (no network, no key needed yet); None with --llm_fallback never."""
+    if args.llm_fallback == "never":
+        return None
+    return calls.api_config_from_args(args, args.judge_model)
+
+
+def fallback_jobs(args: argparse.Namespace, config: rules.ApiConfig, rows: list[dict],
+                  targets: list[tuple[int, int]]) -> tuple[list[str], dict[str, rules.ChatJob]]:
+    """The judge request key of each target, and one ChatJob per distinct key."""
+    keys = []
+    jobs: dict[str, rules.ChatJob] = {}
+    for r, i in targets:
+        job = rules.ChatJob(key="", messages=grading.judge_messages(rows[r], rows[r]["samples"][i],
+                                                                             args.dataset_type),
+                                    temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
+        job.key = rules.request_key(config, job)
+        jobs.setdefault(job.key, job)
+        keys.append(job.key)
+    return keys, jobs
+
+
+def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows: list[dict],
+                 graded: list[list[grading.Graded]]) -> dict:
+    """Let the LLM judge grade the fallback targets; replies are cached on disk so a re-run asks nothing twice."""
+    targets = grading.fallback_targets(graded, args.llm_fallback)
+    stats = {"mode": args.llm_fallback, "judge_model": args.judge_model, "targets": len(targets), "calls": 0,
+             "cached": 0, "unusable_replies": 0, "error": None}
+    if not targets:
+        return stats
+    keys, jobs = fallback_jobs(args, config, rows, targets)
+    with RecordStore(judge_cache_path(args.output_path)) as store:
+        if any(key not in store for key in jobs):
+            try:
+                rules.check_ready(config)
+            except UserError as err:
+                stats["error"] = str(err)
+                jobs = {key: job for key, job in jobs.items() if key in store}
+        run_stats: dict = {}
+        try:
+            calls.run_cached(config, jobs.values(), store, "LLM judge", run_stats)
+        except rules.FatalApiError as err:
+            stats["error"] = str(err)
+        stats.update(calls=run_stats.get("jobs", 0), cached=run_stats.get("cached", 0),
+                     failed_calls=run_stats.get("failed_jobs", 0),
+                     tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
+                     cost_usd={args.judge_model: run_stats.get("cost_usd", 0.0)})
+        for (r, i), key in zip(targets, keys):
+            record = store.get(key)
+            grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], args.dataset_type)
+            if grade is not None:
+                graded[r][i] = grade
+            elif record is not None:
+                stats["unusable_replies"] += 1
+        stats["replaced_code_points"] = store.replaced_code_points
+    return stats
+
+
+def with_grades(dataset: datasets.Dataset, graded: list[list[grading.Graded]]) -> datasets.Dataset:
+    """The dataset with extracted_answers, answer_correct and the method column (replacing older ones)."""
+    columns = {"extracted_answers": [[g.answer for g in grades] for grades in graded],
+               "answer_correct": [[bool(g.correct) for g in grades] for grades in graded],
+               METHOD_COLUMN: [[g.method for g in grades] for grades in graded]}
+    for name, values in columns.items():
+        if name in dataset.column_names:
+            dataset = dataset.remove_columns(name)
+        dataset = dataset.add_column(name, values)
+    return dataset
+
+
+def reasons(graded: list[list[grading.Graded]], method: str) -> dict[str, int]:
+    """How many samples have `method` (undecided, no_answer), per reason."""
+    notes: dict[str, int] = {}
+    for grade in (g for grades in graded for g in grades if g.method == method):
+        notes[grade.note or "unknown"] = notes.get(grade.note or "unknown", 0) + 1
+    return notes
+
+
+def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
+    """Explain what is missing on stderr; 1 when a wanted judgement is missing, else 0."""
+    undecided = summary["methods"]["undecided"]
+    if llm["error"]:
+        print(f"LLM judge unavailable: {llm['error']}", file=sys.stderr)
+    if undecided:
+        print(f"{undecided} sample(s) could not be graded procedurally and are undecided: answer_correct is False "
+              f"for them and {METHOD_COLUMN} says 'undecided'. Decide them with --llm_fallback auto and an API key "
+              f"for --judge_model {args.judge_model} (or --base_url for an OpenAI-compatible server), then run the "
+              "same command again; cached judge replies are reused.", file=sys.stderr)
+    missing_judge = bool(llm["error"]) and args.llm_fallback == "always"
+    return 1 if undecided and args.llm_fallback != "never" or missing_judge else 0
+
+
+
+def run_shards(args: argparse.Namespace) -> int:
+    """Step 2's row ranges as Ray tasks, merged into the output."""
+    judge_config(args)
+    load_rows(args)  # bad input stops here, before Ray starts
+    rows = row_range(len(load_any(args.input_path)), args, args.input_path)
+    return run_sharded("steps.evaluate.run", args, rows, num_gpus=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Grade, save atomically with provenance, print the summary; exit 1 when a wanted LLM judgement is missing."""
+    provenance = Provenance("unified_evaluation", args)
+    config = judge_config(args)
+    dataset, rows = load_rows(args)
+    cache = judge_cache_path(args.output_path)
+    if args.overwrite and not args.dry_run and os.path.exists(cache):
+        os.remove(cache)
+    started = time.perf_counter()
+    with tqdm(total=sum(len(row["samples"]) for row in rows), desc="grading", unit="sample") as bar:
+        graded = grading.grade_rows(rows, args.dataset_type, args.parallel, bar.update, args.math_timeout)
+    timings = {"procedural_s": round(time.perf_counter() - started, 3)}
+    if args.dry_run:
+        return dry_run(args, config, rows, graded)
+    llm = run_fallback(args, config, rows, graded)
+    timings["llm_fallback_s"] = round(time.perf_counter() - started - timings["procedural_s"], 3)
+    save_atomic(with_grades(dataset, graded), args.output_path)
+    summary = {**grading.summarize(graded, args.dataset_type), "llm_calls": llm["calls"],
+               "llm_cost_usd": llm.get("cost_usd", {args.judge_model: 0.0})}
+    provenance.update(dataset_type=args.dataset_type, rows=len(rows), summary=summary, llm_fallback=llm,
+                      undecided_reasons=reasons(graded, "undecided"),
+                      no_answer_reasons=reasons(graded, "no_answer"), method_column=METHOD_COLUMN, timings=timings)
+    provenance.write(provenance_path(args.output_path))
+    print(json.dumps(summary, indent=2))
+    return exit_code(args, summary, llm)
+
+
+def dry_run(args: argparse.Namespace, config: rules.ApiConfig | None, rows: list[dict], graded: list) -> int:
+    """Step 2: the seed's per-sample extraction count; this pipeline asks the LLM only for its fallback targets."""
+
+    samples = sum(len(row["samples"]) for row in rows)
+    targets = grading.fallback_targets(graded, args.llm_fallback) if config is not None else []
+    jobs: dict = fallback_jobs(args, config, rows, targets)[1] if targets else {}
+    cache = judge_cache_path(args.output_path)
+    cached = set()
+    if jobs and not args.overwrite and os.path.exists(cache):
+        with RecordStore(cache) as store:
+            cached = {key for key in jobs if key in store}
+    lines = [f"{len(rows)} rows, {samples} samples (seed formula for answer extraction: min(len(dataset), max_rows) "
+             f"x min(samples_per_instruction, max_samples) = {samples}); procedural grading decides all but "
+             f"{len(targets)}, which --llm_fallback {args.llm_fallback} sends to the LLM judge ({len(jobs)} distinct "
+             f"prompts, {len(cached)} cached)"]
+    todo = [(job.messages, job.n) for key, job in jobs.items() if key not in cached]
+    cap = max((job.max_tokens for job in jobs.values()), default=None)
+    estimates = [api_estimate(config, todo, cap, _max_n(config))] if jobs else []
+    report("Step 2", lines, estimates)
+    return 0

@@ -1,0 +1,404 @@
+"""Step 1 engine: prompts per row, a resumable sample checkpoint, the API/vLLM/transformers backends, the output."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import time
+from collections import Counter
+from typing import Any
+
+from backends.calls import api_config_from_args
+from backends.rules import _max_n
+from common.cli import Provenance, UserError, redact_url, row_list
+from common.records import RecordStore, derived_seed
+from costs.dry_run import api_estimate, local_estimate, report
+from costs.pricing import format_cost
+from data.benchmarks import BENCHMARKS, load_benchmark
+from data.dataset_io import (
+    check_output_path,
+    checkpoint_dir,
+    is_saved_dataset,
+    load_any,
+    provenance_path,
+    push_to_hub,
+    save_atomic,
+)
+from data.sharding import row_range, run_sharded
+
+S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
+S1_NAME = re.compile(r"(?<![a-z0-9])s1(?![a-z0-9])")
+FINGERPRINT_KEY = "fingerprint"
+SYNC_EVERY = 64  # records between fsyncs; every record reaches the OS at once, so SIGKILL loses nothing
+DEFAULT_MAX_NEW_TOKENS = 512  # reasoning API models get no cap unless --max_new_tokens is given
+LOCAL_TOP_P = 0.9  # the reference's --top_p default; API calls get top_p only when it is given
+
+
+def is_s1(model: str, chat_format: str | None) -> bool:
+    """s1 ChatML mode: --chat_format s1, or `s1` as a whole token of the model name (simplescaling/s1-32B)."""
+    return chat_format == "s1" or bool(S1_NAME.search(model.lower()))
+
+
+def chat_messages(instruction: str, s1: bool) -> list[dict]:
+    """The chat turns for one prompt: a single user turn, or the s1 system turn plus the suffixed user turn."""
+    if s1:
+        return [{"role": "system", "content": S1_SYSTEM}, {"role": "user", "content": instruction + S1_SUFFIX}]
+    return [{"role": "user", "content": instruction}]
+
+
+def text_hash(text: str) -> str:
+    """Short sha256 of a text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class SampleCheckpoint:
+    """Samples per row in an append-only log beside the output; survives SIGKILL, refuses foreign settings."""
+
+    def __init__(self, output_path: str, fingerprint: dict, keys: list[str], instructions: list[str],
+                 overwrite: bool) -> None:
+        self.path = os.path.join(checkpoint_dir(output_path), "samples.jsonl")
+        if overwrite and os.path.exists(self.path):
+            os.remove(self.path)
+        fresh = not overwrite and not os.path.exists(self.path)
+        self.adopted = existing_output_samples(output_path, fingerprint, instructions) if fresh else []
+        self.store = RecordStore(self.path, sync_every=SYNC_EVERY)
+        self._check_settings(fingerprint)
+        self.usage: Counter = Counter()  # tokens of every stored sample, over all runs
+        self.texts = self._load_samples()
+        stored_rows = {row.split("-", 1)[0]: row for row in self.texts}
+        moved = [key for key in keys if stored_rows.get(key.split("-", 1)[0], key) != key]
+        if moved:
+            self._refuse(f"holds samples for other prompts at {len(moved)} rows (first: row "
+                         f"{moved[0].split('-', 1)[0]}): the input file, subjects or prompt format changed")
+        for key, texts in zip(keys, self.adopted):
+            self.add(key, texts)
+
+    def _check_settings(self, fingerprint: dict) -> None:
+        """Record the run's settings in a new log; refuse a log made with other settings."""
+        stored = self.store.get(FINGERPRINT_KEY)
+        if stored is None:
+            self.store.put(FINGERPRINT_KEY, fingerprint)
+            self.store.flush()
+        elif stored != fingerprint:
+            changed = ", ".join(f"{k}: {stored.get(k)!r} -> {fingerprint.get(k)!r}"
+                                for k in sorted(set(stored) | set(fingerprint)) if stored.get(k) != fingerprint.get(k))
+            self._refuse(f"was made with other settings ({changed})")
+
+    def _load_samples(self) -> dict[str, list[str]]:
+        """The stored samples per row key, in the order they were added; sums their token usage."""
+        parts: dict[str, list[tuple[int, list[str]]]] = {}
+        for key, value in self.store.records.items():
+            if key.startswith("s/"):
+                row, offset = key[2:].rsplit("/", 1)
+                if isinstance(value, list):  # a checkpoint written before usage was recorded
+                    value = {"texts": value, "usage": {}}
+                parts.setdefault(row, []).append((int(offset), value["texts"]))
+                self.usage.update(value["usage"])
+        return {row: [t for _, chunk in sorted(items) for t in chunk] for row, items in parts.items()}
+
+    def _refuse(self, why: str) -> None:
+        """Close the log and stop: its samples belong to another run."""
+        self.store.close()
+        raise UserError(f"the checkpoint {self.path} {why}; pass --overwrite to start again, or use another "
+                        f"--output_path")
+
+    def count(self, row: str) -> int:
+        """Samples stored for a row."""
+        return len(self.texts.get(row, ()))
+
+    def add(self, row: str, texts: list[str], usage: dict[str, int] | None = None) -> None:
+        """Append a row's new samples and their token usage; in the OS's hands (safe from SIGKILL) on return."""
+        if not texts:
+            return
+        held = self.texts.setdefault(row, [])
+        stored = self.store.put(f"s/{row}/{len(held)}", {"texts": texts, "usage": usage or {}})
+        held.extend(stored["texts"])
+        self.usage.update(usage or {})
+
+    def samples(self, row: str, n: int) -> list[str | None]:
+        """Exactly n samples for a row: the first n stored, None for each still missing."""
+        held = self.texts.get(row, [])[:n]
+        return held + [None] * (n - len(held))
+
+    def close(self) -> None:
+        """Close the log."""
+        self.store.close()
+
+
+def existing_output_samples(output_path: str, fingerprint: dict, instructions: list[str]) -> list[list[str]]:
+    """The samples per row of an output whose checkpoint is gone, so that none is asked for again ([] if no output).
+
+    UserError when its provenance shows other settings or it holds rows this run would not write back.
+    """
+    if not is_saved_dataset(output_path):
+        return []
+    redo = "pass --overwrite to replace it, or use another --output_path"
+    try:
+        with open(provenance_path(output_path)) as handle:
+            sampling = json.load(handle).get("sampling")
+    except (OSError, ValueError, AttributeError):
+        sampling = None
+    if sampling != fingerprint:
+        raise UserError(f"{output_path} exists without its checkpoint, and its provenance does not show this "
+                        f"run's settings; {redo}")
+    old = load_any(output_path)
+    if old.num_rows > len(instructions) or old["instruction"] != instructions[:old.num_rows]:
+        raise UserError(f"{output_path} exists without its checkpoint and holds {old.num_rows} rows that differ "
+                        f"from this run's first {len(instructions)} prompts; {redo}")
+    return [[t for t in row if t is not None] for row in old["samples"]]
+
+
+def choose_backend(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(backend, provider): auto is the API for API models, else vLLM when installed, else transformers."""
+    from backends.rules import resolve_provider
+
+    provider = resolve_provider(args.model, args.provider, args.base_url)
+    if args.backend == "api" and provider is None:
+        raise UserError(f"--backend api: {args.model!r} is not a known API model; pass --provider or --base_url")
+    local_name = "/" in args.model or os.path.exists(args.model)  # a hub id or a path (DeepSeek-R1 is both)
+    if args.backend in ("vllm", "transformers") and provider is not None and not local_name:
+        raise UserError(f"--backend {args.backend}: {args.model!r} is an API model ({provider}), not a local model; "
+                        "use --backend api (or auto), or pass a local path or hub id")
+    if args.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise UserError("--backend vllm: vllm is not installed (pip install -r requirements-gpu.txt), "
+                        "or use --backend transformers")
+    if args.backend != "auto":
+        return args.backend, provider if args.backend == "api" else None
+    if provider is not None:
+        return "api", provider
+    return ("vllm" if importlib.util.find_spec("vllm") is not None else "transformers"), None
+
+
+def fingerprint_of(args: argparse.Namespace, backend: str, s1: bool, top_p: float | None,
+                   reasoning_effort: str | None = None) -> dict:
+    """What determines the samples besides the prompt texts (those are part of each row's key)."""
+    fingerprint = {"model": args.model, "dataset": args.dataset, "backend": backend, "temperature": args.temperature,
+                   "top_p": top_p, "max_new_tokens": args.max_new_tokens,
+                   "max_length": None if backend == "api" else args.max_length, "seed": args.seed, "s1": s1}
+    if reasoning_effort is not None:
+        fingerprint["reasoning_effort"] = reasoning_effort
+    return fingerprint
+
+
+def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]], checkpoint: SampleCheckpoint,
+            n: int, top_p: float | None) -> dict[str, Any]:
+    """One ChatJob per row with n = its missing samples; each result is checkpointed as it lands."""
+    from backends.calls import api_config_from_args, run_chat_jobs
+    from backends.rules import ChatJob, sent_parameters
+
+    config = api_config_from_args(args, args.model)
+    jobs = [ChatJob(key=key, messages=msgs, n=n - checkpoint.count(key), temperature=args.temperature,
+                    max_tokens=args.max_new_tokens, top_p=top_p,
+                    seed=derived_seed(args.seed, key, checkpoint.count(key)))
+            for key, msgs in zip(keys, messages) if checkpoint.count(key) < n]
+
+    def on_result(job: Any, completion: Any) -> None:
+        """Checkpoint a job's successful samples and their usage."""
+        checkpoint.add(job.key, [t for t in completion.texts[:job.n] if t is not None], completion.usage)
+
+    sent = sent_parameters(config, jobs[0]) if jobs else {}
+    stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples", store=checkpoint.store)
+    return {"base_url": redact_url(config.base_url or "") or None, "requests": stats.get("requests", 0),
+            "token_usage": {k: stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
+            "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,
+            "truncated_samples": stats.get("truncated_samples", 0),
+            "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0), "cost_usd": {args.model: stats["cost_usd"]}}
+
+
+def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list[str], token_ids: list[list[int]],
+              s1: bool, top_p: float, checkpoint: SampleCheckpoint) -> dict[str, Any]:
+    """Generate the missing samples with vLLM or transformers, checkpointing per chunk or batch."""
+    from tqdm import tqdm
+
+    from backends import local_generation as lg
+
+    n = args.samples_per_instruction
+    requests = [lg.LocalRequest(key, ids, n - checkpoint.count(key), derived_seed(args.seed, key, checkpoint.count(key)))
+                for key, ids in zip(keys, token_ids) if checkpoint.count(key) < n]
+    settings = lg.SamplingSettings(args.temperature, top_p, args.max_new_tokens, args.max_length)
+    stops = lg.stop_token_ids(tokenizer, s1)
+    usage = {"completion_tokens": 0}
+    cut = {"truncated_samples": 0}
+    with tqdm(total=sum(r.n for r in requests), desc=f"{os.path.basename(args.model.rstrip('/'))} samples",
+              unit="sample", smoothing=0.05) as bar:
+        def on_result(key: str, texts: list[str], tokens: int, truncated: int) -> None:
+            """Checkpoint a prompt's new samples and count them (and those cut at max_new_tokens)."""
+            checkpoint.add(key, texts, {"completion_tokens": tokens})
+            usage["completion_tokens"] += tokens
+            cut["truncated_samples"] += truncated
+            bar.update(len(texts))
+
+        if backend == "vllm":
+            engine = lg.VllmBackend(args.model, settings, stops, args.seed, args.tensor_parallel_size,
+                                    args.gpu_memory_utilization, trust_remote_code=args.trust_remote_code,
+                                    per_request_seeds=args.per_request_seeds)
+            try:
+                engine.run(requests, on_result, args.vllm_sequences_in_flight)
+            finally:
+                engine.close()
+        else:
+            lg.TransformersBackend(args.model, tokenizer, settings, stops, args.batch_size,
+                                   trust_remote_code=args.trust_remote_code).run(requests, on_result)
+    return {"token_usage": usage, **cut}
+
+
+def check_model(args: argparse.Namespace, backend: str) -> tuple[Any, str | None]:
+    """UserError unless the model can be used: the API is ready (key, --base_url; not checked in a dry run) or its
+    tokenizer and weights load. Sets the default --max_new_tokens (none for API reasoning models); returns the
+    tokenizer (local models) and the reasoning effort sent (API models that take one)."""
+    if backend == "api":
+        from backends.calls import api_config_from_args
+        from backends.rules import check_ready, is_reasoning_model, model_rules
+
+        config = api_config_from_args(args, args.model)
+        if not args.dry_run:
+            check_ready(config)
+        if args.max_new_tokens is None and not is_reasoning_model(config):
+            args.max_new_tokens = DEFAULT_MAX_NEW_TOKENS  # reasoning models: no cap unless one is given
+        return None, config.reasoning_effort if model_rules(config).effort else None
+    args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+    from backends.local_generation import check_weights, load_tokenizer
+
+    tokenizer = load_tokenizer(args.model, args.trust_remote_code)
+    check_weights(args.model)
+    return tokenizer, None
+
+
+def generate(args: argparse.Namespace) -> int:
+    """Step 1 from parsed arguments; returns the exit code (1 when samples are still missing)."""
+    provenance = Provenance("generate_reasoning_samples", args)
+    check_output_path(args.output_path)
+    if args.dataset not in BENCHMARKS:
+        raise UserError(f"unknown --dataset {args.dataset!r}; choose one of {', '.join(BENCHMARKS)}")
+    backend, provider = choose_backend(args)
+    s1 = is_s1(args.model, args.chat_format)
+    tokenizer, reasoning_effort = check_model(args, backend)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
+                             args.mmlu_category)
+    if len(dataset) == 0:
+        raise UserError(f"--dataset {args.dataset} has no rows to sample")
+    rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
+    dataset = dataset.select(rows)
+    instructions = dataset["problem"]
+    messages = [chat_messages(text, s1) for text in instructions]
+    top_p = args.top_p if backend == "api" or args.top_p is not None else LOCAL_TOP_P
+    lowered = None  # APIs have no --max_length
+    if backend == "api":
+        prompts = [json.dumps(m, ensure_ascii=False) for m in messages]
+    else:
+        from backends import local_generation as lg
+
+        prompts = [lg.prompt_text(tokenizer, m, s1) for m in messages]
+        token_ids = [lg.prompt_ids(tokenizer, p, s1) for p in prompts]
+        lg.check_prompt_lengths(token_ids, args.max_length)
+        lowered = lg.lowered_max_new_tokens(token_ids, args.max_new_tokens, args.max_length)
+    keys = [f"{i}-{text_hash(p)}" for i, p in zip(rows, prompts)]  # row index + the exact prompt sent
+    print(f"first prompt sent to the model:\n{prompts[0]}\n")
+
+    n = args.samples_per_instruction
+    fingerprint = fingerprint_of(args, backend, s1, top_p, reasoning_effort)
+    if args.dry_run:
+        return dry_run(args, backend, keys, messages, None if backend == "api" else token_ids, fingerprint,
+                             instructions)
+    checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, args.overwrite)
+    if checkpoint.adopted:
+        print(f"{args.output_path} had no checkpoint: its {sum(map(len, checkpoint.adopted))} samples are kept")
+    reused = sum(min(checkpoint.count(k), n) for k in keys)
+    started = time.time()
+    details: dict[str, Any] = {"token_usage": {"prompt_tokens": 0, "completion_tokens": 0}}  # nothing to generate
+    try:
+        if reused < n * len(keys):
+            if backend == "api":
+                details = run_api(args, keys, messages, checkpoint, n, top_p)
+            else:
+                details = run_local(args, backend, tokenizer, keys, token_ids, s1, top_p, checkpoint)
+        samples = [checkpoint.samples(k, n) for k in keys]
+    finally:
+        checkpoint.close()
+    provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
+                      dataset_path=args.dataset_path, sampling=fingerprint, first_prompt=prompts[0],
+                      trust_remote_code=args.trust_remote_code, max_new_tokens_lowered=lowered,
+                      chat_template_date=None if backend == "api" or s1 else lg.TEMPLATE_DATE,
+                      generation_time_s=round(time.time() - started, 3), checkpoint=checkpoint_dir(args.output_path),
+                      token_usage_all_runs=dict(checkpoint.usage),
+                      replaced_code_points=checkpoint.store.replaced_code_points, **details)
+    return finish(args, provenance, dataset, instructions, samples, backend, reused, time.time() - started,
+                  details.get("errors") or {})
+
+
+def cost_note(costs: dict | None) -> str:
+    """'; cost $x' for a summary line of an API run ('' when nothing was sent)."""
+    return f"; cost {format_cost(sum(costs.values()) if None not in costs.values() else None)}" if costs else ""
+
+
+def generate_sharded(args: argparse.Namespace) -> int:
+    """Step 1 with --num_shards: check the input, then run row ranges as Ray tasks and merge them."""
+    check_output_path(args.output_path)
+    backend = choose_backend(args)[0]
+    check_model(args, backend)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
+                             args.mmlu_category)
+    rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
+    gpus = 0 if backend == "api" else args.tensor_parallel_size or 1
+    return run_sharded("steps.generate.generate", args, rows, gpus)
+
+
+def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],
+           samples: list[list[str | None]], backend: str, reused: int, seconds: float, errors: dict) -> int:
+    """Write the output and provenance, print the summary, push if asked; exit code 1 while holes remain."""
+    from datasets import List, Value
+
+    dataset = dataset.add_column("instruction", instructions).add_column(
+        "samples", samples, feature=List(Value("string")))
+    save_atomic(dataset, args.output_path)
+    total = len(samples) * args.samples_per_instruction
+    holes = sum(t is None for row in samples for t in row)
+    generated = total - holes - reused
+    failed_rows = [i for i, row in enumerate(samples) if any(t is None for t in row)]
+    rows_with_holes = len(failed_rows)
+    truncated = provenance.record.get("truncated_samples", 0)
+    provenance.update(counts={"rows": len(samples), "samples_per_instruction": args.samples_per_instruction,
+                              "samples": total, "generated_this_run": generated, "reused_from_checkpoint": reused,
+                              "failed_samples": holes, "rows_with_failures": rows_with_holes,
+                              "failed_rows": failed_rows[:1000]}, truncated_samples=truncated)
+    provenance.write(provenance_path(args.output_path))
+    rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
+    print(f"Step 1 done: {len(samples)} rows x {args.samples_per_instruction} samples ({backend}); "
+          f"generated {generated}{rate} ({truncated} cut at max_new_tokens), reused {reused} from the checkpoint; "
+          f"saved to {args.output_path}" + cost_note(provenance.record.get("cost_usd")))
+    code = 0
+    if holes:
+        reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])
+        print(f"FAILED: {holes} samples in {rows_with_holes} rows (row {row_list(failed_rows)}) are still missing "
+              "(None in `samples`)"
+              + (f": {reasons}" if reasons else "") + "; run the same command again to fill only those")
+        code = 1
+    if args.push_to_hub:
+        code = 1 if push_to_hub(dataset, args.push_to_hub) else code
+    return code
+
+
+def dry_run(args: Any, backend: str, keys: list[str], messages: list[list[dict]], token_ids: list[list[int]] | None,
+          fingerprint: dict, instructions: list[str]) -> int:
+    """Step 1: min(len(dataset), max_rows) x samples_per_instruction, less what the checkpoint holds."""
+
+    n = args.samples_per_instruction
+    held = dict.fromkeys(keys, 0)
+    if not args.overwrite and os.path.exists(os.path.join(checkpoint_dir(args.output_path), "samples.jsonl")):
+        checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, False)
+        held = {key: min(checkpoint.count(key), n) for key in keys}
+        checkpoint.close()
+    missing = [n - held[key] for key in keys]
+    lines = [f"{len(keys)} rows x {n} samples = {len(keys) * n} (seed formula: min(len(dataset), max_rows) x "
+             f"samples_per_instruction); {sum(held.values())} already in the checkpoint; {sum(missing)} to generate"]
+    if backend == "api":
+        config = api_config_from_args(args, args.model)
+        est = api_estimate(config, list(zip(messages, missing)), args.max_new_tokens, _max_n(config))
+    else:
+        est = local_estimate(args.model, [(len(ids), m) for ids, m in zip(token_ids, missing)], args.max_new_tokens)
+    report("Step 1", lines, [est])
+    return 0

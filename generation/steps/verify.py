@@ -1,0 +1,262 @@
+"""Step 3: score every sample with reward models and LM judges; each verifier's columns are checkpointed as it ends."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from backends.rules import _max_n
+from common.cli import Provenance, UserError, error_line, positive_int
+from common.records import RecordStore
+from costs.dry_run import api_estimate, local_estimate, report
+from costs.token_counts import chat_tokens, counter_for
+from data.dataset_io import (
+    check_output_path,
+    checkpoint_dir,
+    limit_samples,
+    load_any,
+    provenance_path,
+    push_to_hub,
+    save_atomic,
+)
+from data.sharding import add_shard_arguments, row_range, run_sharded
+from reward_models.inputs import TORCH_DTYPES, ScoreOptions
+from reward_models.loaders import check_loadable
+from reward_models.registry import (
+    kinds_table,
+    load_registry_file,
+    markdown_table,
+    resolve,
+)
+from steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
+
+DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemma,ArmorRM,QwenPRM,EurusPRMStage1,"
+                         "EurusPRMStage2,InternLM2Reward7B,DecisionTreeReward8B")
+
+
+def load_judges_module():
+    """The LM-judge half of the step (lm_judges.py), or None when it is not installed beside this script."""
+    try:
+        from judges import judging as lm_judges
+    except ImportError:
+        return None
+    return lm_judges
+
+
+def build_parser(judges_module) -> argparse.ArgumentParser:
+    """The Step 3 command line: the reference flags plus device, dtype, resume and registry options."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset_path", help="Step 2 output (or any dataset with instruction and samples)")
+    parser.add_argument("--output_path", help="where to save the dataset with verifier columns (may equal input)")
+    parser.add_argument("--reward_models", default=DEFAULT_REWARD_MODELS,
+                        help="comma-separated registry names and/or NAME=PATH:KIND entries; '' for none "
+                             "(default: the reference's 14 models)")
+    parser.add_argument("--rm_registry", help="JSON file with extra reward-model entries (RewardModelSpec fields)")
+    parser.add_argument("--lm_judges", default="", help="comma-separated LM judge names (see --list)")
+    parser.add_argument("--batch_size", type=positive_int, default=4,
+                        help="reward-model batch size (length-sorted batches, halved on OOM) in every mode")
+    parser.add_argument("--max_input_length", type=positive_int, default=2048,
+                        help="reward-model input tokens; longer inputs lose their middle, never the final answer")
+    parser.add_argument("--verdicts_per_sample", type=positive_int, default=1)
+    parser.add_argument("--critique_mode", action="store_true")
+    parser.add_argument("--sequential_rm_processing", action="store_true",
+                        help="load, score and free one reward model at a time in this process "
+                             "(default on GPUs: one worker process per GPU)")
+    parser.add_argument("--max_rows", type=positive_int, default=None)
+    parser.add_argument("--max_samples", type=positive_int, default=None)
+    parser.add_argument("--push_to_hub", default=None, help="also push DatasetDict({'data': ...}) privately here")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--dtype", choices=("auto",) + TORCH_DTYPES, default="auto",
+                        help="reward-model dtype (auto: the registry's dtype on GPU, float32 on CPU)")
+    parser.add_argument("--attn_implementation", choices=("auto", "flash_attention_2", "sdpa", "eager"),
+                        default="auto", help="auto: flash_attention_2 on GPU when flash-attn is installed, "
+                                             "else eager for Gemma-2 RMs and sdpa otherwise")
+    parser.add_argument("--rm_backend", choices=("transformers", "vllm"), default="transformers",
+                        help="vllm: score sequence-classifier RMs with vLLM's pooling runner (falls back to "
+                             "transformers where vLLM is missing or the architecture unsupported)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute verifiers whose columns already exist (default: keep them)")
+    parser.add_argument("--list", action="store_true", help="print the reward models and judges, then exit")
+    parser.add_argument("--check", action="store_true",
+                        help="load each --reward_models entry, score two built-in correct/wrong pairs and print how "
+                             "it loaded, whether its scores are finite and rank correct above wrong, seconds and "
+                             "peak memory (no dataset needed); exit 1 if any fails to load or is non-finite")
+    if judges_module is not None:
+        judges_module.add_judge_arguments(parser)
+    add_shard_arguments(parser)
+    return parser
+
+
+def print_registry() -> None:
+    """--list: the reward-model and judge tables."""
+    print("## Reward models\n")
+    print(markdown_table())
+    print("\n## Loader kinds\n")
+    print(kinds_table())
+    try:
+        from judges import registry as judge_registry
+    except ImportError:
+        return
+    print("\n## LM judges\n")
+    print(judge_registry.markdown_table())
+
+
+def pick_device(choice: str) -> str:
+    """cpu or cuda; UserError when CUDA is asked for and absent."""
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was given but no CUDA GPU is visible; use --device cpu or auto")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def load_rows(args: argparse.Namespace):
+    """Load, validate and slice the input dataset as the reference does (start/end, max_rows, max_samples)."""
+    dataset = load_any(args.dataset_path)
+    before = (len(dataset), sum(len(s) for s in dataset["samples"] if isinstance(s, list))
+              if "samples" in dataset.column_names else 0)
+    if "instruction" not in dataset.column_names and "problem" in dataset.column_names:
+        dataset = dataset.rename_column("problem", "instruction")
+    missing = [c for c in ("instruction", "samples") if c not in dataset.column_names]
+    if missing:
+        raise UserError(f"{args.dataset_path} lacks column(s) {', '.join(missing)}; Step 3 needs 'instruction' "
+                        f"(or 'problem') and 'samples' (it has {', '.join(dataset.column_names)})")
+    dataset = dataset.select(row_range(len(dataset), args, args.dataset_path))
+    dataset = limit_samples(dataset, args.max_samples)
+    after = (len(dataset), sum(len(s) for s in dataset["samples"] if isinstance(s, list)))
+    if after != before and os.path.realpath(args.dataset_path) == os.path.realpath(args.output_path):
+        raise UserError(f"--start_row/--end_row/--max_rows/--max_samples keep {after[0]} of {before[0]} rows and "
+                        f"{after[1]} of {before[1]} samples: writing them over the input would delete the rest; "
+                        "give a different --output_path")
+    sizes = [len(s) if isinstance(s, list) else -1 for s in dataset["samples"]]
+    if sizes:
+        common = max(set(sizes), key=sizes.count)
+        odd = [args.start_row + i for i, n in enumerate(sizes) if n != common]
+        if odd:
+            raise UserError(f"'samples' must hold the same number of samples in every row ({common} in most); "
+                            f"rows {odd[:10]}{' ...' if len(odd) > 10 else ''} differ. Re-run Step 1 for them "
+                            "or use --max_samples to cut every row to the same length")
+    return dataset
+
+
+def score_options(args: argparse.Namespace, device: str) -> ScoreOptions:
+    """Reward-model run options from the command line."""
+    return ScoreOptions(device=device, dtype=args.dtype, attn_implementation=args.attn_implementation,
+                        batch_size=args.batch_size, max_input_length=args.max_input_length, backend=args.rm_backend)
+
+
+def preflight(specs) -> None:
+    """Fail before any work when a reward model cannot be loaded (see reward_models.check_loadable)."""
+    for spec in specs:
+        try:
+            check_loadable(spec)
+        except Exception as err:  # noqa: BLE001 - any reason is reported to the user
+            raise UserError(f"reward model {spec.name} cannot be loaded ({spec.hf_id}): {error_line(err)}") from err
+
+
+def resolve_verifiers(args: argparse.Namespace, judges_module) -> tuple[list, list]:
+    """The reward-model and judge specs the command line names (UserError for unknown ones)."""
+    extra = load_registry_file(args.rm_registry) if args.rm_registry else []
+    judge_names = [n.strip() for n in args.lm_judges.split(",") if n.strip()]
+    if judge_names and judges_module is None:
+        raise UserError("--lm_judges needs generation/lm_judges.py, which is missing from this installation")
+    return resolve(args.reward_models, extra), judges_module.resolve_judges(judge_names, args) if judge_names else []
+
+
+
+def run_shards(args: argparse.Namespace) -> int:
+    """Step 3's row ranges as Ray tasks, merged into the output."""
+    check_output_path(args.output_path)
+    rm_specs, judge_specs = resolve_verifiers(args, load_judges_module())
+    load_rows(args)  # bad input stops here, before Ray starts
+    rows = row_range(len(load_any(args.dataset_path)), args, args.dataset_path)
+    judge_gpus = [args.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs if s.backend == "vllm"]
+    return run_sharded("steps.verify.run", args, rows, max([1] * bool(rm_specs) + judge_gpus + [0]))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run Step 3; return 1 when any verifier has failures left (re-run to retry them) or the hub push failed."""
+    judges_module = load_judges_module()
+    check_output_path(args.output_path)
+    rm_specs, judge_specs = resolve_verifiers(args, judges_module)
+    device = pick_device(args.device)
+    dataset = load_rows(args)
+    if getattr(args, "dry_run", False):
+        return dry_run(args, dataset, rm_specs, judge_specs, judges_module)
+    provenance = Provenance("step3_verifiers", args)
+    checkpoints = VerifierCheckpoints(checkpoint_dir(args.output_path), rows_fingerprint(dataset), args.overwrite)
+    options = score_options(args, device)
+    rm_todo = checkpoints.plan_reward_models(rm_specs, dataset, options)
+    preflight(rm_todo)
+    mode = checkpoints.run_reward_models(rm_todo, dataset, options, args.sequential_rm_processing)
+    for spec in judge_specs:
+        checkpoints.run_judge(spec, judges_module, dataset, args)
+    dataset = checkpoints.merge_into(dataset)
+    save_atomic(dataset, args.output_path)
+    push_error = push_to_hub(dataset, args.push_to_hub) if args.push_to_hub else None
+    provenance.update(rows=len(dataset), samples=sum(len(s) for s in dataset["samples"]), device=device,
+                      rm_mode=mode, fingerprint=checkpoints.fingerprint, verifiers=checkpoints.report,
+                      earlier_verifiers=earlier_verifiers(args.dataset_path, checkpoints.report, dataset.column_names),
+                      failures={n: r["failures"] for n, r in checkpoints.report.items() if r.get("failures")},
+                      pushed_to_hub=args.push_to_hub and (push_error or "ok"))
+    provenance.write(provenance_path(args.output_path))
+    code = checkpoints.print_summary(args.output_path)
+    return 1 if push_error else code
+
+
+def earlier_verifiers(dataset_path: str, report: dict, columns: list[str]) -> dict:
+    """The input's Step 3 provenance records of verifier columns kept, not recomputed, by this run."""
+    try:
+        with open(provenance_path(dataset_path), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    known = {**record.get("earlier_verifiers", {}),
+             **{name: entry for name, entry in record.get("verifiers", {}).items() if not _kept(entry)}}
+    recomputed = {name for name, entry in report.items() if not _kept(entry)}
+    return {name: entry for name, entry in known.items()
+            if name not in recomputed and any(column.startswith(f"{name}_") for column in columns)}
+
+
+def _kept(entry: dict) -> bool:
+    """Whether a provenance entry only says the verifier's columns were kept from the input."""
+    return entry.get("status") == "kept existing columns"
+
+
+def dry_run(args: argparse.Namespace, dataset: Any, rm_specs: list, judge_specs: list, judges_module: Any) -> int:
+    """Step 3: samples x reward models, and samples x judges x K verdicts, less what judge caches hold."""
+
+    rows, samples = len(dataset), sum(len(s) for s in dataset["samples"])
+    present = sum(s is not None for row in dataset["samples"] for s in row)
+    k = args.verdicts_per_sample
+    lines = [f"{rows} rows, {samples} samples ({present} present); reward models: {samples} x {len(rm_specs)} = "
+             f"{samples * len(rm_specs)} scores (local, no API cost); LM judges: {samples} x {len(judge_specs)} x "
+             f"{k} = {samples * len(judge_specs) * k} verdicts (seed formula; missing samples are not asked)"]
+    estimates = []
+    for spec in judge_specs:
+        settings = judges_module.judge_settings(spec, args)
+        chats = judges_module.judge_chats(dataset, settings, args)
+        if spec.backend != "api":
+            count, how = counter_for(spec.model, None)
+            est = local_estimate(spec.model, [(chat_tokens(count, c), k) for c in chats if c is not None],
+                                 settings.max_tokens)
+            est.counted_with = f"{how}; the judge's tokenizer is not loaded"
+            estimates.append(est)
+            continue
+        config = judges_module.api_config(spec, args)
+        jobs = [job for job in judges_module.api_jobs(config, chats, settings) if job]
+        cache = judges_module.cache_path(checkpoint_dir(args.output_path), spec, settings.critique)
+        cached = set()
+        if os.path.exists(cache) and not args.overwrite:
+            with RecordStore(cache) as store:
+                cached = {job.key for job in jobs if job.key in store}
+        est = api_estimate(config, [(job.messages, job.n) for job in jobs if job.key not in cached],
+                           settings.max_tokens, _max_n(config))
+        est.model = f"{spec.name} ({spec.model})"
+        est.notes.insert(0, f"{len(cached)} of {len(jobs)} prompts cached")
+        estimates.append(est)
+    report("Step 3", lines, estimates)
+    return 0

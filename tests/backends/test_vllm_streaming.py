@@ -1,0 +1,66 @@
+"""The vLLM step loop (each request reported as it finishes, a bounded window of sequences) and the TP default."""
+import pytest
+
+from backends.vllm_engine import (
+    default_tensor_parallel,
+    generate_streaming,
+    largest_divisor_at_most,
+    start_engine,
+    stop_engine,
+)
+
+
+@pytest.mark.parametrize("heads, gpus, want", [(32, 6, 4), (28, 8, 7), (64, 3, 2), (40, 6, 5), (7, 8, 7),
+                                               (14, 4, 2), (32, 1, 1), (32, 0, 1)])
+def test_largest_divisor_of_the_heads_not_above_the_gpus(heads, gpus, want):
+    assert largest_divisor_at_most(heads, gpus) == want
+
+
+def test_default_tensor_parallel_reads_the_model_heads(tiny_chat_model):
+    assert default_tensor_parallel(tiny_chat_model, 3) == 2  # the tiny model has 2 attention heads
+    assert default_tensor_parallel(tiny_chat_model, 1) == 1
+    assert default_tensor_parallel("/no/such/model", 0) == 1  # no GPU: 1, without reading a config
+
+
+def test_streaming_equals_generate_and_an_interrupt_leaves_the_engine_clean(tiny_chat_model):
+    from vllm import SamplingParams
+
+    llm = start_engine(model=tiny_chat_model, max_model_len=256, max_num_seqs=4, seed=0)
+    try:
+        prompts = [{"prompt_token_ids": [1, 5 + i, 9, 20 + 2 * i]} for i in range(7)]
+
+        def params(seed: int) -> SamplingParams:
+            return SamplingParams(n=2, temperature=1.0, max_tokens=6, seed=seed)  # seeded: batch-independent
+
+        want = [[list(c.token_ids) for c in out.outputs]
+                for out in llm.generate(prompts, [params(i) for i in range(7)], use_tqdm=False)]
+        engine, added, live = llm.llm_engine, [], set()
+        original_add = engine.add_request
+
+        def counting_add(request_id, prompt, sampling):
+            added.append(request_id)
+            live.add(request_id)
+            assert 2 * len(live) <= 3 + 1  # window 3 sequences: never more than one request past it
+            return original_add(request_id, prompt, sampling)
+
+        engine.add_request = counting_add
+        got: dict[int, list] = {}
+
+        def finished(index, output):
+            live.discard(str(index))
+            got[index] = [list(c.token_ids) for c in output.outputs]
+
+        generate_streaming(llm, ((p, params(i)) for i, p in enumerate(prompts)), finished, window=3)
+        assert sorted(got) == list(range(7)) and [got[i] for i in range(7)] == want
+
+        def interrupt(index, output):
+            raise KeyboardInterrupt
+
+        engine.add_request = original_add
+        with pytest.raises(KeyboardInterrupt):
+            generate_streaming(llm, ((p, params(i)) for i, p in enumerate(prompts)), interrupt, window=8)
+        assert not engine.has_unfinished_requests()  # what was in flight was aborted
+        again = llm.generate(prompts[:2], [params(0), params(1)], use_tqdm=False)
+        assert [[list(c.token_ids) for c in out.outputs] for out in again] == want[:2]
+    finally:
+        stop_engine(llm)

@@ -1,0 +1,155 @@
+"""Prices, --prices, dollars after a run (Steps 1-3) and --max_cost, against loopback servers."""
+import json
+import os
+
+import pytest
+import unified_evaluation
+from generate_reasoning_samples import main as step1
+from test_step2_cli import MATH_ROWS, save
+from test_step3b_api import dataset, scripted
+from test_step3b_parsing import judge_args
+
+from costs.pricing import PRICES, format_cost, load_prices, usage_cost
+from grading import decision as grading_decision
+from judges.judging import resolve_judges, run_judge
+
+from fixtures_benchmarks import write_benchmarks
+from loopback import LoopbackServer
+
+PRICE = {"loop": {"input": 2.0, "output": 8.0, "batch_discount": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_benchmarks(str(tmp_path_factory.mktemp("cost_bench")), ("math",))
+
+
+def prices_file(tmp_path, table=None) -> str:
+    path = str(tmp_path / "prices.json")
+    with open(path, "w") as handle:
+        json.dump(PRICE if table is None else table, handle)
+    return path
+
+
+def step1_args(data_dir, out, url, *extra):
+    return ["--model", "loop", "--base_url", url, "--dataset", "math", "--dataset_path",
+            os.path.join(data_dir, "math.jsonl"), "--output_path", out, "--samples_per_instruction", "2",
+            "--max_rows", "4", *extra]
+
+
+def test_registry_api_judges_and_known_models_have_prices():
+    from backends.rules import KNOWN_MODELS
+    from judges.registry import JUDGES
+
+    assert {s.model for s in JUDGES if s.backend == "api"} <= set(PRICES)
+    assert set(KNOWN_MODELS) <= set(PRICES)
+    assert usage_cost(PRICES["gpt-4o-mini"], 1_000_000, 1_000_000) == pytest.approx(0.75)
+    assert usage_cost(PRICES["gpt-4o-mini"], 1_000_000, 1_000_000, batch=True) == pytest.approx(0.375)
+    assert usage_cost(None, 10, 10) is None
+
+
+def test_prices_file_adds_and_overrides(tmp_path):
+    table = load_prices(prices_file(tmp_path, {"gpt-4o": {"input": 1, "output": 2}, **PRICE}))
+    assert table["gpt-4o"].input == 1.0 and table["gpt-4o"].batch_discount is None
+    assert table["loop"].output == 8.0 and table["gpt-4o-mini"] == PRICES["gpt-4o-mini"]
+
+
+@pytest.mark.parametrize("content", ['{"loop": {"input": 1}}', '{"loop": {"input": -1, "output": 1}}', "[1]",
+                                     "{not json", '{"loop": {"input": 1, "output": 1, "batch_discount": 2}}',
+                                     '{"loop": {"input": "1", "output": 1}}'])
+def test_malformed_prices_is_a_one_line_error_before_any_call(data_dir, tmp_path, capsys, content):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with LoopbackServer() as server:
+        with pytest.raises(SystemExit) as exc:
+            step1(step1_args(data_dir, str(tmp_path / "out"), server.url, "--prices", str(path)))
+        assert server.requests == []
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # argparse: usage, then the one-line error
+    assert "error: argument --prices: " in last and "bad.json" in last
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_step1_cost_from_usage_in_provenance_and_summary(data_dir, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    with LoopbackServer() as server:
+        assert step1(step1_args(data_dir, out, server.url, "--prices", prices_file(tmp_path))) == 0
+    prov = json.load(open(out + ".provenance.json"))
+    usage = prov["token_usage"]
+    expected = (usage["prompt_tokens"] * 2.0 + usage["completion_tokens"] * 8.0) / 1e6
+    assert usage["prompt_tokens"] == 40 and usage["completion_tokens"] == 40  # loopback: 10 + 5 per completion
+    assert prov["cost_usd"] == {"loop": pytest.approx(expected)}
+    assert f"cost {format_cost(expected)}" in capsys.readouterr().out
+
+
+def test_step1_model_without_price_costs_null_with_a_notice(data_dir, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    with LoopbackServer() as server:
+        assert step1(step1_args(data_dir, out, server.url)) == 0
+    assert json.load(open(out + ".provenance.json"))["cost_usd"] == {"loop": None}
+    captured = capsys.readouterr()
+    assert "no price known for 'loop'" in captured.err and "cost unknown" in captured.out
+
+
+def test_step2_fallback_cost(tmp_path, monkeypatch):
+    monkeypatch.setattr(grading_decision, "fallback_targets", lambda graded, mode: [(0, 3), (1, 1)])
+    src = save(MATH_ROWS, str(tmp_path / "in"))
+    out = str(tmp_path / "out")
+    with LoopbackServer() as server:
+        unified_evaluation.main(["-i", src, "-o", out, "-t", "math", "--judge_model", "loop", "--base_url",
+                                 server.url, "--prices", prices_file(tmp_path), "-p", "1"])
+    prov = json.load(open(out + ".provenance.json"))
+    assert prov["llm_fallback"]["tokens"] == {"prompt_tokens": 20, "completion_tokens": 10}
+    assert prov["llm_fallback"]["cost_usd"] == {"loop": pytest.approx((20 * 2 + 10 * 8) / 1e6)}
+
+
+def test_step3_cost_per_judge(tmp_path, capsys):
+    with LoopbackServer(scripted) as server:
+        args = judge_args("--base_url", server.url, "--prices", prices_file(tmp_path))
+        spec = resolve_judges(["Loop=openai_compatible:loop"], args)[0]
+        _, stats = run_judge(spec, dataset(), args, str(tmp_path))
+    assert stats["cost_usd"] == pytest.approx((8 * 10 * 2 + 8 * 5 * 8) / 1e6)
+    assert f"cost {format_cost(stats['cost_usd'])}" in capsys.readouterr().out
+
+
+def test_max_cost_stops_within_one_request_and_a_rerun_resumes(data_dir, tmp_path, capsys):
+    from costs.budget import request_estimate
+    from costs.pricing import Price
+
+    out = str(tmp_path / "out")
+    flags = ("--prices", prices_file(tmp_path), "--max_new_tokens", "5", "--max_concurrency", "1")
+    cap = 0.0005
+    with LoopbackServer() as server:
+        with pytest.raises(SystemExit) as exc:
+            from common.cli import run_main
+            run_main(step1, step1_args(data_dir, out, server.url, *flags, "--max_cost", str(cap)))
+        sent = len(server.requests)
+        largest = max(request_estimate(Price(2.0, 8.0), "loop", "openai_compatible", r["json"]["messages"], 2, 5)
+                      for r in server.requests)
+    assert exc.value.code == 1 and 0 < sent < 4
+    spent = sent * (10 * 2 + 10 * 8) / 1e6  # the loopback bills 10 prompt + 5 per completion, n = 2
+    assert spent <= cap and cap - spent <= largest  # stopped at the cap, within one request's cost
+    err = capsys.readouterr().err
+    assert f"spent {format_cost(spent)}" in err and "raise --max_cost and run the same command again" in err
+    assert not os.path.exists(out)  # the output is written only when complete; the checkpoint holds the samples
+    with LoopbackServer() as server:
+        assert step1(step1_args(data_dir, out, server.url, *flags, "--max_cost", "1")) == 0
+        assert len(server.requests) == 4 - sent  # only the rows not yet sampled
+    assert json.load(open(out + ".provenance.json"))["counts"]["reused_from_checkpoint"] == 2 * sent
+
+
+@pytest.mark.parametrize("cap", ["-1", "nan", "x"])
+def test_bad_max_cost_is_a_one_line_error(data_dir, tmp_path, capsys, cap):
+    with pytest.raises(SystemExit) as exc:
+        step1(step1_args(data_dir, str(tmp_path / "out"), "http://127.0.0.1:9", "--max_cost", cap))
+    assert exc.value.code == 2 and "error: argument --max_cost: expected dollars >= 0" in capsys.readouterr().err
+
+
+def test_max_cost_without_a_price_is_refused_before_any_call(data_dir, tmp_path, capsys):
+    from common.cli import run_main
+
+    with LoopbackServer() as server:
+        with pytest.raises(SystemExit) as exc:
+            run_main(step1, step1_args(data_dir, str(tmp_path / "out"), server.url, "--max_cost", "1"))
+        assert server.requests == []
+    assert exc.value.code == 2 and "--max_cost needs a price for 'loop'" in capsys.readouterr().err

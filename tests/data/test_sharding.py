@@ -1,0 +1,239 @@
+"""--num_shards on a local Ray (2 CPUs, one per module): Steps 1-3 equal single runs; killed runs resume."""
+import argparse
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import datasets
+import psutil
+import pytest
+from generate_reasoning_samples import main as step1
+
+from data.sharding import row_range, split
+
+import tiny_reward_models as tiny
+from conftest import GENERATION, OFFLINE_ENV, ROOT, run_script
+from fixtures_benchmarks import load_output, write_benchmarks
+from loopback import LoopbackServer, Reply, openai_body
+
+N = 2
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    """A local Ray cluster for this module; the scripts join it with --ray_address."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_benchmarks(str(tmp_path_factory.mktemp("shard_bench")), ("math", "mmlu_pro"))
+
+
+def seeded_reply(delay: float = 0.0):
+    """Texts that depend only on the prompt and the request's seed (like a seeded sampler), after `delay` s."""
+    def respond(path, request, count):
+        digest = hashlib.sha256(json.dumps([request["messages"], request.get("seed")]).encode()).hexdigest()[:10]
+        n = int(request.get("n") or 1)
+        return Reply(body=openai_body(request, [f"sample {digest}.{j}\nThe answer is: B" for j in range(n)]),
+                     delay=delay)
+    return respond
+
+
+def step1_args(url: str, data_dir: str, out: str, dataset: str = "math") -> list[str]:
+    return ["--model", "loop", "--base_url", url, "--dataset", dataset, "--dataset_path",
+            os.path.join(data_dir, f"{dataset}.jsonl"), "--output_path", out, "--samples_per_instruction", str(N),
+            "--max_concurrency", "1"]
+
+
+def shard_logs(out: str) -> list[str]:
+    """The sample logs of every shard of an output."""
+    folder = os.path.join(out + ".checkpoint", "shards")
+    return [os.path.join(folder, name, "samples.jsonl") for name in sorted(os.listdir(folder))
+            if name.endswith(".hf.checkpoint")] if os.path.isdir(folder) else []
+
+
+def finished_rows(out: str) -> set[str]:
+    """Row keys with samples in the shard logs."""
+    return {json.loads(line)["k"].split("/")[1] for log in shard_logs(out) if os.path.exists(log)
+            for line in open(log) if '"s/' in line}
+
+
+def shard_workers() -> list[psutil.Process]:
+    """Ray worker processes running a shard task (Ray names them after the task)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if "ray::run_shard" in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def test_split_and_row_range():
+    assert split(range(0, 5), 2) == [range(0, 2), range(2, 5)]
+    assert split(range(3, 5), 4) == [range(3, 4), range(4, 5)]  # more shards than rows: empty shards left out
+    args = argparse.Namespace(start_row=2, end_row=None, max_rows=3)
+    assert row_range(10, args, "x") == range(2, 5)
+    with pytest.raises(Exception, match="select no rows"):
+        row_range(2, args, "x")
+
+
+def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
+    single, sharded = str(tmp_path / "single.hf"), str(tmp_path / "sharded.hf")
+    with LoopbackServer(seeded_reply()) as server:
+        assert step1(step1_args(server.url, data_dir, single)) == 0
+        proc = run_script("generate_reasoning_samples.py", *step1_args(server.url, data_dir, sharded),
+                          "--num_shards", "2", "--ray_address", ray_address)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert len(server.requests) == 2 * 6  # each row asked once per run
+        again = run_script("generate_reasoning_samples.py", *step1_args(server.url, data_dir, sharded),
+                           "--num_shards", "2", "--ray_address", ray_address)  # done shards are not run again
+        assert again.returncode == 0 and "0 to run, 2 done earlier" in again.stdout, again.stderr[-3000:]
+        assert len(server.requests) == 2 * 6
+    want, got = load_output(single), load_output(sharded)
+    assert got.column_names == want.column_names and got.to_list() == want.to_list()
+    prov = json.load(open(sharded + ".provenance.json"))
+    assert [s["rows"] for s in prov["shards"]] == [[0, 3], [3, 6]] and prov["rows"] == 6
+    assert prov["sampling"] == json.load(open(single + ".provenance.json"))["sampling"]  # what the shards share
+    assert "counts" not in prov and [p["counts"]["samples"] for p in prov["shard_provenance"]] == [6, 6]
+
+
+def test_more_shards_than_rows_and_start_end_rows(ray_address, data_dir, tmp_path):
+    out = str(tmp_path / "few.hf")
+    with LoopbackServer(seeded_reply()) as server:
+        proc = run_script("generate_reasoning_samples.py", *step1_args(server.url, data_dir, out), "--start_row", "1",
+                          "--end_row", "4", "--num_shards", "5", "--ray_address", ray_address)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        single = str(tmp_path / "single.hf")
+        assert step1(step1_args(server.url, data_dir, single) + ["--start_row", "1", "--end_row", "4"]) == 0
+    assert load_output(out).to_list() == load_output(single).to_list()
+    assert load_output(out)["answer"] == ["4", "6", "8"]
+    assert len(json.load(open(out + ".provenance.json"))["shards"]) == 3
+
+
+def test_bad_shard_flags_are_one_line_errors_and_nothing_is_written(data_dir, tmp_path):
+    out = str(tmp_path / "bad.hf")
+    zero = run_script("generate_reasoning_samples.py", *step1_args("http://127.0.0.1:9/v1", data_dir, out),
+                      "--num_shards", "0")
+    assert zero.returncode == 2 and "--num_shards: expected an integer >= 1, got 0" in zero.stderr
+    with LoopbackServer(seeded_reply()) as server:
+        far = run_script("generate_reasoning_samples.py", *step1_args(server.url, data_dir, out),
+                         "--num_shards", "2", "--ray_address", "127.0.0.1:9")
+    errors = [line for line in far.stderr.splitlines() if line.startswith("error")]
+    assert far.returncode == 2 and "Traceback" not in far.stderr and len(errors) == 1, far.stderr
+    assert "--ray_address 127.0.0.1:9 is unreachable" in errors[0]
+    assert not os.path.exists(out) and not os.path.exists(out + ".checkpoint")
+
+
+def test_step2_and_step3_two_shards_equal_the_single_run(ray_address, tmp_path):
+    rows = [{"instruction": f"Compute {i} + {i}.", "answer": str(2 * i),
+             "samples": [f"The answer is: {2 * i}", f"Step 1.\n\nThe answer is: {i}", "no answer"]}
+            for i in range(5)]
+    step1_out = str(tmp_path / "step1.hf")
+    datasets.DatasetDict({"data": datasets.Dataset.from_list(rows)}).save_to_disk(step1_out)
+    outs = {}
+    for name, extra in (("single", []), ("sharded", ["--num_shards", "2"])):  # no --ray_address: a local Ray
+        outs[name] = str(tmp_path / f"step2_{name}.hf")
+        proc = run_script("unified_evaluation.py", "-i", step1_out, "-o", outs[name], "-t", "math", "-p", "1",
+                          "--llm_fallback", "never", *extra)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load_output(outs["sharded"]).to_list() == load_output(outs["single"]).to_list()
+    assert "Started a local Ray instance" in proc.stderr
+    rm = f"TinySeq={tiny.build_sequence_classifier(str(tmp_path / 'seq'))}:sequence_classifier"
+    scored = {}
+    for name, extra in (("single", []), ("sharded", ["--num_shards", "2", "--ray_address", ray_address])):
+        scored[name] = str(tmp_path / f"step3_{name}.hf")
+        proc = run_script("unified_RMs_and_LM_Judges.py", "--dataset_path", outs["single"], "--output_path",
+                          scored[name], "--reward_models", rm, *extra)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    want, got = load_output(scored["single"]), load_output(scored["sharded"])
+    assert got.column_names == want.column_names
+    assert got.remove_columns("TinySeq_scores").to_list() == want.remove_columns("TinySeq_scores").to_list()
+    for a, b in zip(got["TinySeq_scores"], want["TinySeq_scores"], strict=True):
+        assert a == pytest.approx(b, abs=1e-5) and None not in a
+
+
+def kill_and_resume(data_dir: str, tmp_path, kill) -> None:
+    """Run 2 shards of 12 slow rows, `kill(driver)` once 2+ rows are saved, run the command again: nothing lost,
+    nothing saved before the kill asked again (a row in flight at the kill may be asked once more)."""
+    out = str(tmp_path / "killed.hf")
+    with LoopbackServer(seeded_reply(delay=0.4)) as server:
+        cmd = [sys.executable, os.path.join(GENERATION, "generate_reasoning_samples.py"),
+               *step1_args(server.url, data_dir, out, "mmlu_pro"), "--num_shards", "2", "--ray_address",
+               kill.address]
+        env = {**os.environ, **OFFLINE_ENV}
+        driver = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and len(finished_rows(out)) < 2:
+            time.sleep(0.05)
+        before, asked_before = finished_rows(out), len(server.requests)
+        kill(driver)
+        finished = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        resumed = [r["json"]["messages"][-1]["content"] for r in server.requests[asked_before:]]
+    data = load_output(out)
+    assert len(data) == 12 and all(len(s) == N and None not in s for s in data["samples"])
+    keys = sorted({json.loads(line)["k"].split("/")[1] for log in shard_logs(out) for line in open(log)
+                   if '"s/' in line}, key=lambda k: int(k.split("-")[0]))
+    assert len(keys) == 12 and 2 <= len(before) < 12
+    for key, prompt in zip(keys, data["instruction"]):
+        assert resumed.count(prompt) <= (0 if key in before else 2)  # finished rows are never asked again
+
+
+def test_a_killed_shard_task_is_retried_and_resumes(ray_address, data_dir, tmp_path):
+    def kill_one_worker(driver):
+        workers = shard_workers()
+        assert workers, "no shard task is running"
+        workers[0].kill()
+        assert driver.wait(timeout=300) == 0  # Ray re-runs the task; the driver finishes on its own
+
+    kill_one_worker.address = ray_address
+    kill_and_resume(data_dir, tmp_path, kill_one_worker)
+
+
+def test_a_sigkilled_driver_resumes(ray_address, data_dir, tmp_path):
+    def kill_driver(driver):
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        deadline = time.time() + 60  # Ray ends the tasks of a dead driver
+        while shard_workers() and time.time() < deadline:
+            time.sleep(0.1)
+        assert not shard_workers()
+
+    kill_driver.address = ray_address
+    kill_and_resume(data_dir, tmp_path, kill_driver)
+
+
+def test_step1_vllm_two_shards_equal_the_single_run(ray_address, tiny_chat_model, data_dir, tmp_path):
+    common = ["--model", tiny_chat_model, "--backend", "vllm", "--dataset", "math", "--dataset_path",
+              os.path.join(data_dir, "math.jsonl"), "--samples_per_instruction", "2", "--max_new_tokens", "8",
+              "--max_length", "256", "--per_request_seeds"]  # seeded per request: the same samples in any batch
+    outs = {name: str(tmp_path / f"{name}.hf") for name in ("single", "sharded")}
+    single = run_script("generate_reasoning_samples.py", *common, "--output_path", outs["single"])
+    assert single.returncode == 0, single.stderr[-3000:]
+    sharded = run_script("generate_reasoning_samples.py", *common, "--output_path", outs["sharded"],
+                         "--num_shards", "2", "--ray_address", ray_address)
+    assert sharded.returncode == 0, sharded.stderr[-3000:]
+    assert load_output(outs["sharded"]).to_list() == load_output(outs["single"]).to_list()
+
+
+def test_a_shard_held_by_a_running_task_is_not_written_twice(data_dir, tmp_path):
+    """A task of a killed driver that still runs holds its shard: the rerun's task stops ('in use'), writes nothing."""
+    from generate_reasoning_samples import build_parser
+
+    from data.dataset_io import output_lock
+    from data.sharding import run_shard, shard_arguments
+
+    args = build_parser().parse_args(step1_args("http://127.0.0.1:9/v1", data_dir, str(tmp_path / "out")))
+    shard = shard_arguments(args, range(0, 2))
+    with output_lock(shard.output_path):  # the old task, still running
+        result = run_shard("steps.generate.generate", shard, os.getcwd())
+    assert result["code"] == 2 and "in use" in result["error"]
+    assert not os.path.exists(shard.output_path) and not os.path.exists(shard.output_path + ".done.json")

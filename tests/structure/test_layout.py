@@ -1,0 +1,104 @@
+"""The code's shape: packages by concern, dependencies pointing one way, no import cycle, small modules."""
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+
+from conftest import GENERATION
+
+# Lower layers never import higher ones; a package may import its own layer's modules and any lower layer.
+LAYERS = (("common",), ("data",), ("costs",), ("backends",), ("grading", "reward_models", "judges"), ("report",),
+          ("steps",))
+RANK = {package: rank for rank, names in enumerate(LAYERS) for package in names}
+MAX_LINES = 450
+MAX_MODULES = 10
+
+
+def modules() -> dict[str, str]:
+    """Every module of generation/, by dotted name (CLI scripts by their file name), to its path."""
+    found = {}
+    for folder, _, files in os.walk(GENERATION):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                dotted = os.path.relpath(path, GENERATION)[:-3].replace(os.sep, ".")
+                found[dotted.removesuffix(".__init__")] = path
+    return found
+
+
+def imports_of(path: str, known: set[str]) -> set[str]:
+    """Project modules a file imports anywhere (functions included; `if TYPE_CHECKING:` blocks left out)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    skipped = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+               and getattr(block.test, "id", None) == "TYPE_CHECKING" for node in ast.walk(block)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
+        found |= {name for name in names if name in known}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports."""
+    found = modules()
+    return {name: imports_of(path, set(found)) - {name} for name, path in found.items()}
+
+
+def test_no_import_cycle():
+    edges = graph()
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(edges.get(node, ())):
+            if state.get(dep) == 1:
+                pytest.fail("import cycle: " + " -> ".join(trail[trail.index(dep):] + [dep]))
+            if dep not in state:
+                visit(dep, trail + [dep])
+        state[node] = 2
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+
+
+def test_dependencies_point_one_way():
+    wrong = []
+    for name, deps in graph().items():
+        package = name.split(".")[0]
+        if package not in RANK:
+            continue  # a CLI script: it may import anything
+        for dep in deps:
+            target = dep.split(".")[0]
+            if target not in RANK:
+                wrong.append(f"{name} imports the CLI script {dep}")
+            elif RANK[target] > RANK[package] or (RANK[target] == RANK[package] and target != package):
+                wrong.append(f"{name} ({package}) imports {dep} ({target})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_small_modules_and_folders():
+    found = modules()
+    long = {name: n for name, path in found.items() if (n := len(open(path, encoding="utf-8").readlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+    per_folder: dict[str, int] = {}
+    for name in found:
+        if "." in name and not name.endswith("__init__"):
+            per_folder[name.split(".")[0]] = per_folder.get(name.split(".")[0], 0) + 1
+    assert max(per_folder.values()) <= MAX_MODULES, per_folder
+    assert set(per_folder) == set(RANK), f"packages {sorted(per_folder)} != the layers {sorted(RANK)}"
+
+
+def test_every_package_says_what_lives_there_and_what_it_may_import():
+    for package in RANK:
+        doc = ast.get_docstring(ast.parse(open(os.path.join(GENERATION, package, "__init__.py")).read()))
+        assert doc and ("May import" in doc or package == "common"), package
