@@ -1,4 +1,4 @@
-"""Step 1 API speed: samples/s through model_clients against a loopback server that answers after 200 ms.
+"""Step 1 API speed: samples/s through backends.calls.run_chat_jobs against a loopback server that answers after 200 ms.
 
 Usage: python bench/bench_api_generation.py [--problems 200] [--samples 8] [--max_concurrency 64]
 One request per sample (n=1), as the reference sends them, so the figure compares with its 5 samples/s

@@ -25,7 +25,7 @@ def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callabl
     """Run every job asynchronously; on_result(job, completion) runs in this thread as each lands; -> stats.
 
     --api_mode batch: the jobs go through the provider's batch API instead; `store` (the run's RecordStore) keeps
-    the batch ids so that a rerun resumes them (batch_api.run_batch_jobs).
+    the batch ids so that a rerun resumes them (batch.run_batch_jobs).
 
     stats: jobs, samples, failed_jobs, failed_samples, requests (SDK calls), http_attempts (including the SDK's
     retries), retries, truncated_samples (cut at max_tokens), rate_limit_wait_s, prompt_tokens, completion_tokens,

@@ -85,7 +85,7 @@ class ApiConfig:
     rate_limit_wait_s: float = RATE_LIMIT_WAIT_S
     prices: dict | None = None  # --prices table (pricing.PRICES when None)
     budget: Any = None  # budget.Budget shared by the process's runs under --max_cost
-    api_mode: str = "live"  # "batch": the provider's batch API (batch_api.py), live calls for what it leaves failed
+    api_mode: str = "live"  # "batch": the provider's batch API (batch.py), live calls for what it leaves failed
 
     def __post_init__(self) -> None:
         if self.reasoning_effort is None and self.provider in PROVIDERS and model_rules(self).effort:

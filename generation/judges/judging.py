@@ -149,7 +149,7 @@ def judge_columns(spec: JudgeSpec, critique: bool) -> list[str]:
 
 
 def api_config(spec: JudgeSpec, args: argparse.Namespace):
-    """The model_clients ApiConfig of an API judge (--base_url, when given, applies to every API judge)."""
+    """The ApiConfig of an API judge (--base_url, when given, applies to every API judge)."""
     from backends.calls import api_config_from_args
 
     return api_config_from_args(args, spec.model, spec.provider)

@@ -36,7 +36,7 @@ DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemm
 
 
 def load_judges_module():
-    """The LM-judge half of the step (lm_judges.py), or None when it is not installed beside this script."""
+    """The LM-judge half of the step (judges.judging), or None when it is not installed."""
     try:
         from judges import judging as lm_judges
     except ImportError:
@@ -162,7 +162,7 @@ def resolve_verifiers(args: argparse.Namespace, judges_module) -> tuple[list, li
     extra = load_registry_file(args.rm_registry) if args.rm_registry else []
     judge_names = [n.strip() for n in args.lm_judges.split(",") if n.strip()]
     if judge_names and judges_module is None:
-        raise UserError("--lm_judges needs generation/lm_judges.py, which is missing from this installation")
+        raise UserError("--lm_judges needs generation/judges/judging.py, which is missing from this installation")
     return resolve(args.reward_models, extra), judges_module.resolve_judges(judge_names, args) if judge_names else []
 
 
