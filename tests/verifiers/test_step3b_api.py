@@ -159,7 +159,7 @@ def test_request_failures_are_none_counted_and_retried_next_run(tmp_path):
 
 DRIVER = textwrap.dedent("""
     import sys
-    sys.path[:0] = [{generation!r}, {tests!r}]
+    sys.path[:0] = [{generation!r}, {tests!r}, {helpers!r}]
     from datasets import Dataset
     from judges.registry import parse_judge
     from judges.judging import run_judge
@@ -183,7 +183,8 @@ def test_resume_after_kill_mid_judge(tmp_path):
     spec = parse_judge("K=openai_compatible:m")
     store_file = cache_path(cache, spec, critique=False)
     with LoopbackServer(slow) as server:
-        code = DRIVER.format(generation=os.path.join(root, "generation"), tests=os.path.join(root, "tests"),
+        code = DRIVER.format(generation=os.path.join(root, "generation"), tests=os.path.join(root, "tests", "verifiers"),
+                             helpers=os.path.join(root, "tests"),
                              url=server.url, cache=cache)
         proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.time() + 120
