@@ -261,7 +261,7 @@ def checkpoint_dir(output_path: str) -> str:
     return sidecar_path(output_path, ".checkpoint")
 
 
-PER_SAMPLE_NAMES = ("samples", "extracted_answers", "answer_correct")
+PER_SAMPLE_NAMES = ("samples", "sample_finish_reasons", "extracted_answers", "answer_correct")
 PER_SAMPLE_SUFFIXES = ("_scores", "_verdicts", "_judgments", "_correct", "_extraction_method")
 
 
