@@ -211,7 +211,8 @@ def box_link(text: str, start: int, end: int) -> str | None:
 
 
 def box_groups(text: str) -> list[tuple[int, MathReading, int]]:
-    """(position of the last box, reading, its end) of every run of boxes listed together; a run joined by "or" is a hedge."""
+    """(position of the last box, reading, its end) of every run of boxes listed together; a run joined by "or" is a
+    hedge."""
     groups: list[tuple[int, MathReading]] = []
     previous = None
     for start, end, content in boxed_contents(text):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from grading.math_parsing import bare_answer, clean_math, math_candidates, stated, unannounced_answer
+from grading.math_parsing import answer_end, bare_answer, clean_math, math_candidates, stated, unannounced_answer
 from grading.parsing import (MARKDOWN, Choice, MathReading, answer_segments, choice_candidates, letter_after,
-                             named_option, normalize_option)
+                             letter_end, named_option, normalize_option)
 
 Reading = tuple[int, object, int]
 TABLE_ROW = re.compile(r"^[ \t]*\|(.*)\|[ \t]*$", re.MULTILINE)
@@ -59,7 +59,9 @@ def choice_readings(plain: str, letters: str, options: list | None) -> list[Read
         choice = letter_after(match.group(1), 0, letters)
         letter = named_option(match.group(1), normalized, letters) if normalized and not choice else None
         if choice or letter:
-            found.append((match.start(), choice or Choice(letter), match.end()))
+            read = choice or Choice(letter)
+            end = letter_end(plain, match.start(1), read.letter) if choice else match.end()
+            found.append((match.start(), read, end))
     return sorted(found, key=lambda reading: reading[0])
 
 
@@ -69,7 +71,7 @@ def math_readings(plain: str) -> list[Reading]:
     for match in label_lines(plain):
         answer = bare_answer(match.group(1)) or clean_math(match.group(1))
         if answer:
-            found.append((match.start(), stated(answer), match.end()))
+            found.append((match.start(), stated(answer), answer_end(plain, match, answer)))
     return sorted(found, key=lambda reading: reading[0])
 
 

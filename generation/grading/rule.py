@@ -31,7 +31,7 @@ REVISION = re.compile(
 # "not X": a value or letter negated after the answer (a question "Why not C?" states nothing).
 NOT_VALUE = re.compile(r"\bnot\s+(?:equal\s+to\s+|option\s+|choice\s+)?[\s$(\[{]*(?:\\boxed\{\s*)?"
                        r"(?:[A-Z](?![\w'’-])|[-−]?\d)(?![^.!?\n]*\?)")
-PARENTHETICAL = re.compile(r"[(\[]([^()\[\]\n]{3,300})[)\]]")
+PARENTHETICAL = re.compile(r"[(\[]((?:[^()\[\]\n]|[(\[][^()\[\]\n]{0,40}[)\]]){3,300})[)\]]")  # one nested level
 CONDITION = re.compile(r"\b(?:if|assuming|assume|when|unless|otherwise|instead|alternatively|would|under)\b",
                        re.IGNORECASE)
 DIGIT = re.compile(r"\d")

@@ -153,6 +153,10 @@ def test_undecided_without_key_is_written_and_exits_nonzero(tmp_path):
      "is not one of the letters A-D"),
     ([{"samples": ["x"], "instruction": "q", "answer": "C", "options": ["a", "b", "c", "d"]}], "math",
      "this is a multiple-choice dataset"),
+    ([{"samples": ["x", "y"], "instruction": "q", "answer": "5", "sample_finish_reasons": ["stop"]}], "math",
+     "'sample_finish_reasons' holds 1 values for 2 samples"),
+    ([{"samples": ["x"], "instruction": "q", "answer": "5", "sample_finish_reasons": ["eos"]}], "math",
+     "'sample_finish_reasons' has unknown value"),
 ])
 def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, rows, dataset_type, message):
     source = save(rows, str(tmp_path / "in"))
@@ -169,6 +173,14 @@ def test_math_timeout_must_be_positive(tmp_path, value):
         unified_evaluation.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "-t", "math",
                                  "--math_timeout", value])
     assert exit_info.value.code == 2 and not (tmp_path / "o").exists()
+
+
+def test_bad_finish_reasons_exit_2_with_one_line(tmp_path):
+    source = save([{"samples": ["The answer is 5."], "instruction": "q", "answer": "5",
+                    "sample_finish_reasons": ["max_tokens"]}], str(tmp_path / "in"))
+    result = run_script("unified_evaluation.py", "-i", source, "-o", str(tmp_path / "o"), "-t", "math")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "max_tokens" in result.stderr and not (tmp_path / "o").exists()
 
 
 def test_unreadable_input_exits_2(tmp_path):
