@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from common.cli import UserError
+from data.dataset_io import FINISH_COLUMN  # Step 1's per-sample finish reasons (absent from released datasets)
 from grading.checking import MATH_TIMEOUT_S, choice_correct, math_key, math_verdicts
 from grading.cutoff import FINISH_REASONS
 from grading.math_parsing import gold_math_answer
@@ -15,7 +16,6 @@ from grading.rule import decide
 
 CHOICE_COUNTS = {"gpqa": 4, "gpqa_diamond": 4, "mmlu": 4, "mmlu_pro": 10}  # default option count per benchmark
 DATASET_TYPES = ("math", *CHOICE_COUNTS)
-FINISH_COLUMN = "sample_finish_reasons"  # Step 1's per-sample finish reasons (absent from released datasets)
 METHODS = ("procedural", "llm", "no_answer", "no_sample", "undecided")
 LETTER_ANSWER = re.compile(r"\(?([A-Z])\)?")
 JUDGE_TAIL_CHARS = 4000
