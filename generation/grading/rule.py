@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from grading.checking import math_key, number_value, without_unit
-from grading.cutoff import CUT_FINISHES, no_answer_reason
+from grading.cutoff import BROKEN_END, CUT_FINISHES, no_answer_reason
 from grading.quantities import quantities, total
 from grading.readers import Reading, note_of, readings_of, value_of
 
@@ -100,6 +100,9 @@ def decide(sample: str, kind: str, letters: str = "ABCD", options: list | None =
         return Decision(None, "no_answer", no_answer_reason(sample, finish=finish))
     plain, found = readings_of(sample, kind, letters, options)
     if found:
-        return verdict_of(plain, found, kind, letters)
+        decision = verdict_of(plain, found, kind, letters)
+        if decision.method == "read" and finish is None and BROKEN_END.search(sample.rstrip()):
+            return Decision(None, "undecided", "cut off inside a word or an expression after its answer")
+        return decision
     reason = no_answer_reason(sample, None if kind == "math" else options or list(letters), finish)
     return Decision(None, "no_answer", reason) if reason else Decision(None, "undecided", "no answer statement read")
