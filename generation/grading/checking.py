@@ -24,6 +24,7 @@ REL_TOL = 1e-12  # for values written with a decimal approximation (a sympy Floa
 SPACING = re.compile(r"\\[,;:!> ]|\\(?:left|right|displaystyle|big|Big)\b|\s+")
 DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°")
 TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 PLAIN_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
 WORD = re.compile(r"[A-Za-z]{3,}")
@@ -296,6 +297,8 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
         return based, "base digits"
     if is_compound(pred) or is_compound(gold):
         return quantity_verdict(pred, gold), "compound quantity compared as a whole"
+    if looks_textual(pred) and len(NUMBERS.findall(pred)) > 1:
+        return None, "several values in a worded answer"  # never graded by one of them
     pred_number, gold_number = without_unit(pred), without_unit(gold)
     if pred_number is not None or gold_number is not None:
         if pred_number is not None and gold_number is not None and math_key(pred) != math_key(gold):

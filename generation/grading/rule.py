@@ -89,7 +89,8 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str) -> Dec
     values = list(dict.fromkeys(value_of(reading) for reading in found))
     if len({agreement_key(value, kind) for value in values}) > 1:
         return Decision(None, "undecided", "readings disagree: " + " vs ".join(values[:3]))
-    note = revision_note(plain[max(reading[2] for reading in found):], kind, letters)
+    texts = [plain[max(reading[2] for reading in found):], *values]  # a revision glued to an answer counts too
+    note = next(filter(None, (revision_note(text, kind, letters) for text in texts)), "")
     return Decision(None, "undecided", note) if note else Decision(value_of(found[-1]), "read")
 
 

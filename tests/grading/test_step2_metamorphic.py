@@ -74,7 +74,7 @@ def test_a_revision_to_another_value_flips_the_verdict_or_leaves_it_undecided():
     pairs = [(output, output.appended(template)) for output, template in variants(REVISIONS, 3)]
 
     def allowed(before: Graded, after: Graded, revised: Output) -> bool:
-        return after.method == "undecided" or after.method == "procedural" and after.answer != revised.answer \
+        return after.method == "undecided" or after.method == "procedural" and after.answer == revised.other \
             and after.correct is not before.correct
 
     broken = failures(pairs, allowed)
