@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 from grading.checking import math_key, number_value, without_unit
 from grading.cutoff import BROKEN_END, CUT_FINISHES, no_answer_reason
@@ -35,6 +36,7 @@ PARENTHETICAL = re.compile(r"[(\[]((?:[^()\[\]\n]|[(\[][^()\[\]\n]{0,40}[)\]]){3
 CONDITION = re.compile(r"\b(?:if|assuming|assume|when|unless|otherwise|instead|alternatively|would|under)\b",
                        re.IGNORECASE)
 DIGIT = re.compile(r"\d")
+SIMPLE_FRACTION = re.compile(r"(-?)(?:\\[dt]?frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))")  # \frac{1}{2}, \dfrac{1}{2}, 1/2
 ASSIGNMENT = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=\S)")  # "x = 5" gives the answer 5
 
 
@@ -59,7 +61,17 @@ def agreement_key(value: str, kind: str) -> str:
         return f"{summed[0]}:{summed[1]}"
     number = without_unit(value) or value
     exact = number_value(number)
+    exact = simple_fraction(number) if exact is None else exact
     return str(exact) if exact is not None else math_key(number) or ""
+
+
+def simple_fraction(text: str) -> Fraction | None:
+    """The value of a fraction of two integers ('\\frac{1}{2}', '-\\dfrac{3}{4}', '1/2'), else None."""
+    match = SIMPLE_FRACTION.fullmatch(text.strip())
+    if not match or not int(match.group(3) or match.group(5)):
+        return None
+    value = Fraction(int(match.group(2) or match.group(4)), int(match.group(3) or match.group(5)))
+    return -value if match.group(1) else value
 
 
 def letter_in(text: str, letters: str) -> bool:

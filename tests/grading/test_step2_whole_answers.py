@@ -96,3 +96,13 @@ def test_a_complete_reply_without_its_final_period_is_never_no_answer_whatever_i
     samples = [output.text[:-1] for output in outputs if output.text.endswith(".")]
     for finishes in (None, ["stop"] * len(samples)):
         assert "no_answer" not in grades_with(finishes, samples)
+
+
+def test_readings_that_spell_one_value_differently_agree():
+    """A box and a statement of the same value in other spellings are one answer (no needless judge call)."""
+    pairs = [("\\dfrac{1}{2}", "0.5"), ("1.2e5", "1.2 \\times 10^{5}"), ("x = 5", "5"), ("12 \\text{ cm}", "12"),
+             ("-\\frac{3}{4}", "-0.75"), ("2 \\text{ h } 30 \\text{ min}", "150 \\text{ min}")]
+    samples = [f"Work.\n\n$\\boxed{{{box}}}$\n\nThe answer is ${stated}$." for box, stated in pairs]
+    row = {"instruction": "q", "answer": "7", "samples": samples}
+    grades = grade_rows([row], "math", 1, lambda n: None)[0]
+    assert [grade.method for grade in grades] == ["procedural"] * len(pairs)
