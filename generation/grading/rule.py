@@ -49,20 +49,20 @@ class Decision:
     note: str = ""
 
 
-def agreement_key(value: str, kind: str) -> str:
-    """What two readings must share to agree: the letter; for math, the value with any 'x =' or unit set aside
-    (exact numbers in any spelling, a compound quantity by its total), else its normal form."""
+def agreement_keys(value: str, kind: str) -> set[str]:
+    """What a reading offers to agree on (two readings agree when they share one): the letter; for math, the value
+    with any 'x =' or unit set aside (exact numbers in any spelling, else its normal form), and a quantity with units
+    of the table by its total in the base unit (2 h 30 min = 150 min)."""
     if kind != "math":
-        return value
+        return {value}
     value = ASSIGNMENT.sub("", value, count=1)
-    read = quantities(value)
-    summed = total(read[0]) if read and len(read[0]) > 1 else None
-    if summed:
-        return f"{summed[0]}:{summed[1]}"
     number = without_unit(value) or value
     exact = number_value(number)
     exact = simple_fraction(number) if exact is None else exact
-    return str(exact) if exact is not None else math_key(number) or ""
+    keys = {str(exact) if exact is not None else math_key(number) or ""}
+    read = quantities(value)
+    summed = total(read[0]) if read else None
+    return keys | {f"{summed[0]}:{summed[1]}"} if summed else keys
 
 
 def simple_fraction(text: str) -> Fraction | None:
@@ -99,7 +99,8 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str) -> Dec
     if notes:
         return Decision(None, "undecided", notes[-1])
     values = list(dict.fromkeys(value_of(reading) for reading in found))
-    if len({agreement_key(value, kind) for value in values}) > 1:
+    keys = [agreement_keys(value, kind) for value in values]
+    if any(not first & second for first in keys for second in keys):
         return Decision(None, "undecided", "readings disagree: " + " vs ".join(values[:3]))
     texts = [plain[max(reading[2] for reading in found):], *values]  # a revision glued to an answer counts too
     note = next(filter(None, (revision_note(text, kind, letters) for text in texts)), "")
