@@ -25,7 +25,6 @@ from grading.parsing import (
     box_groups,
     committed,
     last_boxed,
-    last_candidate,
 )
 
 
@@ -103,25 +102,6 @@ def unannounced_answer(plain: str) -> MathReading | None:
     if conclusion:
         return stated((clean_math(conclusion.group(1)) or "") + (conclusion.group(2) or ""))
     return None
-
-
-def read_math(sample: str | None) -> MathReading:
-    """A sample's final math answer, LaTeX as written: the last committed \\boxed{}, "The answer is ..." or
-    "Answer: ..." (a correction after a box wins); else a sample or last line that is only an answer, or a
-    concluding "Therefore, $x = 5$."."""
-    if sample is None:
-        return MathReading(None)
-    segments = [MARKDOWN.sub("", segment) for segment in answer_segments(sample)]
-    for plain in segments:
-        reading = last_candidate(plain, math_candidates)
-        if reading:
-            return reading
-    return unannounced_answer(segments[0]) or MathReading(None)
-
-
-def extract_math(sample: str | None) -> str | None:
-    """A sample's final math answer as written (see read_math), or None."""
-    return read_math(sample).answer
 
 
 def gold_math_answer(answer: str) -> str:

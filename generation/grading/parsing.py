@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
 
 THINK_END = "</think>"
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
@@ -120,7 +119,6 @@ STATEMENT_OPENERS = frozenset(
     "corresponding matching matches closest".split())
 ASCII_WORD = re.compile(r"[A-Za-z]+")
 NEWLINE = re.compile(r"\n")
-TAIL_CHARS = 400  # the final answer is looked for in a sample's last lines first, then in all of it
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
 NOT_AN_ANSWER = re.compile(r"(?:in|a|an|the|that|this|not|correct|right|wrong|consistent|reasonable|valid|indeed"
                            r"|confirmed|verified|plausible|likely|unique|independent|given|expressed|written|as|to"
@@ -354,21 +352,6 @@ def answer_is_matches(text: str, start: int) -> list[re.Match]:
     return matches_at(MATH_ANSWER_IS[False], text, positions)
 
 
-def tail_start(text: str) -> int:
-    """Where a text's last TAIL_CHARS characters begin, moved back to a line start (or a word start in a long line)."""
-    if len(text) <= TAIL_CHARS:
-        return 0
-    start = text.rfind("\n", 0, len(text) - TAIL_CHARS) + 1
-    return start if len(text) - start <= 2 * TAIL_CHARS else text.rfind(" ", 0, len(text) - TAIL_CHARS) + 1
-
-
-def last_candidate(text: str, find: Callable[[str, int], list]) -> object | None:
-    """The value of the last candidate find(text, start) gives, searching the text's tail first."""
-    start = tail_start(text)
-    candidates = find(text, start) or (find(text, 0) if start else [])
-    return max(candidates, key=lambda item: item[0])[1] if candidates else None
-
-
 def choice_candidates(text: str, letters: str, options: list | None,
                       start: int = 0) -> list[tuple[int, Choice, int]]:
     """Every explicit answer statement in text from `start` on as (position, choice, where its answer ends)."""
@@ -417,15 +400,3 @@ def choice_candidates(text: str, letters: str, options: list | None,
                 and not NEGATED.search(labelled.group(2)):
             found.append((len(text), Choice(labelled.group(1)), len(text)))  # a short reply "B) 3.1 eV photon"
     return found
-
-
-def extract_choice(sample: str | None, letters: str = "ABCD", options: list | None = None) -> Choice:
-    """The answer letter of a multiple-choice sample: the last explicit answer statement wins."""
-    if sample is None:
-        return Choice(None)
-    for segment in answer_segments(sample):
-        choice = last_candidate(MARKDOWN.sub("", segment),
-                                lambda text, start: choice_candidates(text, letters, options, start))
-        if choice:
-            return choice
-    return Choice(None)
