@@ -19,7 +19,8 @@ FINISH_WORDS = {
                "function_call": "stop"},
     "anthropic": {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop", "max_tokens": "length",
                   "model_context_window_exceeded": "length", "refusal": "content_filter"},
-    "vllm": {"stop": "stop", "length": "length", "abort": "error"},
+    "vllm": {"stop": "stop", "length": "length", "abort": "error", "error": "error",
+             "repetition": "length"},  # stopped in a repetition loop: cut off, as at the token limit
 }
 
 
