@@ -1,11 +1,14 @@
 """Benchmark Step 2: grade 20,000 synthetic but realistic samples (MCQ and math) procedurally; report samples/s and
-how many samples `--llm_fallback auto` would send to the judge.
+how many samples `--llm_fallback auto` would send to the judge; then the outcome mix on the tests' realistic corpus
+(tests/grading/realistic_outputs.py) and its metamorphic variants (wrapped, revised, a second candidate, no final
+period), with its own throughput.
 
-    python bench/bench_grading.py [--samples 20000] [--per_problem 32] [--parallel 2] [--cli]
+    python bench/bench_grading.py [--samples 20000] [--per_problem 32] [--parallel 2] [--corpus 4000] [--cli]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import sys
@@ -13,8 +16,10 @@ import tempfile
 import time
 from collections import Counter
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "generation"))
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path[:0] = [os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests", "grading")]
 
+import realistic_outputs as realistic  # noqa: E402
 from grading import decision as grading  # noqa: E402
 
 FILLER = ("We start by restating the problem and the quantities involved. Next, we set up the relevant relation "
@@ -173,12 +178,60 @@ def run_cli(rows: list[tuple[str, dict, list]], parallel: int) -> float:
     return total
 
 
+def corpus_variants(count: int) -> dict[str, list[tuple[realistic.Output, bool | None]]]:
+    """The realistic corpus and its variants as (output, label): label True/False for a plain right/wrong answer,
+    None where the text leaves the answer in doubt (a revision, a second candidate)."""
+    rng = random.Random(7)
+    base = realistic.corpus(count, seed=7)
+
+    def pick(output: realistic.Output, choice: dict, math: dict) -> str:
+        return rng.choice(list((choice if output.kind == "choice" else math).values()))
+
+    return {
+        "plain": [(output, output.right) for output in base],
+        "wrapped": [(output.with_ending(pick(output, realistic.CHOICE_WRAPS, realistic.MATH_WRAPS)), output.right)
+                    for output in base],
+        "revised": [(output.appended(pick(output, realistic.CHOICE_REVISIONS, realistic.MATH_REVISIONS)), None)
+                    for output in base],
+        "second candidate": [(output.appended(pick(output, realistic.CHOICE_SECOND, realistic.MATH_SECOND)), None)
+                             for output in base],
+        "no final period": [(dataclasses.replace(output, ending=output.ending.rstrip(".")), output.right)
+                            for output in base],
+    }
+
+
+def corpus_mix(count: int, parallel: int) -> None:
+    """Print the outcome mix per variant family of the realistic corpus, and the throughput over all of them."""
+    families = corpus_variants(count)
+    total, started = 0, time.perf_counter()
+    for family, items in families.items():
+        mix: Counter = Counter()
+        for kind, dataset_type in (("choice", "mmlu_pro"), ("math", "math")):
+            chosen = [(output, label) for output, label in items if output.kind == kind]
+            rows = [{"instruction": "q", "answer": output.gold, "samples": [output.text],
+                     **({"options": realistic.OPTIONS} if kind == "choice" else {})} for output, _ in chosen]
+            for grades, (_, label) in zip(grading.grade_rows(rows, dataset_type, parallel, lambda n: None), chosen):
+                grade = grades[0]
+                if grade.method != "procedural":
+                    mix[grade.method] += 1
+                elif label is None:
+                    mix["decided despite doubt" + (" (correct)" if grade.correct else "")] += 1
+                else:
+                    mix[{(True, True): "right", (False, False): "right", (True, False): "false positive",
+                         (False, True): "false negative"}[(grade.correct, label)]] += 1
+        total += len(items)
+        print(f"  {family:17s} {len(items)}: " + ", ".join(f"{name} {n}" for name, n in sorted(mix.items())))
+    elapsed = time.perf_counter() - started
+    print(f"realistic corpus: {total} samples in {elapsed:.1f} s, {total / elapsed:.0f} samples/s")
+
+
 def main() -> None:
     """Build the synthetic set, grade it, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--per_problem", type=int, default=32)
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--corpus", type=int, default=4000, help="outputs of the realistic corpus (x5 variants)")
     parser.add_argument("--cli", action="store_true", help="also time the full CLI (dataset load and save included)")
     args = parser.parse_args()
     rows = build_rows(random.Random(0), args.samples // args.per_problem, args.per_problem)
@@ -211,6 +264,8 @@ def main() -> None:
     print(f"procedural grades against the synthetic labels: {dict(wrong) or 'all right'}")
     print(f"--llm_fallback auto would make {targets} LLM calls: {100 * targets / total:.2f} per 100 samples "
           f"(the reference makes 100-200)")
+    print("outcome mix on the realistic corpus (per variant family):")
+    corpus_mix(args.corpus, args.parallel)
     if args.cli:
         seconds = run_cli(rows, args.parallel)
         print(f"full CLI (load, grade, save, provenance): {seconds:.1f} s, {total / seconds:.0f} samples/s")

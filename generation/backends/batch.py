@@ -122,7 +122,7 @@ class _Provider:
         return batch.status in OPENAI_ENDED, batch.status, done
 
     def results(self, batch_id: str) -> dict[str, tuple]:
-        """custom_id -> (texts, usage, cut flags) of every request the batch answered successfully."""
+        """custom_id -> (texts, usage, finish reasons) of every request the batch answered successfully."""
 
         out = {}
         if self.config.provider == "anthropic":
@@ -180,16 +180,16 @@ def run_batch_jobs(config: Any, jobs: list, on_result: Callable, desc: str, stor
                 batch_usage[name] += usage.get(name, 0)
     for job in jobs:
         own = sorted((p for p in parts.values() if p.job is job), key=lambda p: p.offset)
-        texts, usage, cut = [], {"prompt_tokens": 0, "completion_tokens": 0}, []
+        texts, usage, finishes = [], {"prompt_tokens": 0, "completion_tokens": 0}, []
         for part in own:
-            got, used, flags = answers.get(part.custom_id, ([None] * part.n, {}, [False] * part.n))
+            got, used, reasons = answers.get(part.custom_id, ([None] * part.n, {}, [None] * part.n))
             texts += list(got) + [None] * (part.n - len(got))
-            cut += list(flags) + [False] * (part.n - len(flags))
+            finishes += list(reasons) + [None] * (part.n - len(reasons))
             for name in usage:
                 usage[name] += used.get(name, 0)
         error = live_stats["errors_by_job"].get(job.key) or (
             "reply had no text content" if any(t is None for t in texts) else None)
-        completion = Completion(texts=texts, usage=usage, error=error, truncated=cut)
+        completion = Completion(texts=texts, usage=usage, error=error, finishes=finishes)
         _record(stats, completion)
         on_result(job, completion)
     for batch_id in batches:
@@ -267,7 +267,7 @@ def _send_live(config: Any, missing: list[Part], answers: dict[str, tuple]) -> d
 
     def keep(sub: Any, completion: Any) -> None:
         part = by_key[sub.key][0]
-        answers[sub.key] = (completion.texts, completion.usage, completion.truncated or [False] * part.n)
+        answers[sub.key] = (completion.texts, completion.usage, completion.finishes or [None] * part.n)
         out["keys"].add(sub.key)
         if completion.error:
             out["errors_by_job"][part.job.key] = completion.error

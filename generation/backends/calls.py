@@ -40,6 +40,13 @@ def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callabl
     return run_live(config, jobs, on_result, desc, stats)
 
 
+def stored_finishes(record: dict) -> list[str | None]:
+    """The finish reasons of a stored completion (a record written before they were kept has cut flags only)."""
+    if "finishes" in record:
+        return list(record["finishes"])
+    return ["length" if cut else None for cut in record.get("truncated") or []]
+
+
 def run_cached(config: ApiConfig, jobs: Iterable[ChatJob], store: Any, desc: str = "API requests",
                stats: dict[str, Any] | None = None) -> dict[str, Completion]:
     """Completions for all jobs, asking only for keys not in `store`; fully successful ones are stored as they land.
@@ -52,15 +59,14 @@ def run_cached(config: ApiConfig, jobs: Iterable[ChatJob], store: Any, desc: str
     for job in jobs:
         record = store.get(job.key)
         if _usable(record, job.n):
-            results[job.key] = Completion(texts=list(record["texts"]), usage={},
-                                          truncated=list(record.get("truncated") or []))
+            results[job.key] = Completion(texts=list(record["texts"]), usage={}, finishes=stored_finishes(record))
         else:
             todo.setdefault(job.key, job)
 
     def keep(job: ChatJob, completion: Completion) -> None:
         if completion.texts and all(t is not None for t in completion.texts):
             completion.texts = store.put(job.key, {"texts": completion.texts, "usage": completion.usage,
-                                                   "truncated": completion.truncated})["texts"]
+                                                   "finishes": completion.finishes})["texts"]
         else:
             completion.texts = store.clean(completion.texts)
         results[job.key] = completion

@@ -14,6 +14,7 @@ from backends.vllm_engine import (
     start_engine,
     stop_engine,
 )
+from backends.replies import finish_word
 from common.cli import UserError, error_line
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 S1_END = "<|im_end|>"
 TEMPLATE_DATE = "2024-07-26"  # "today" for chat templates (Llama 3.1's own fallback date), recorded in provenance
 
-OnResult = Callable[[str, list[str], int, int], None]  # (key, texts, generated tokens, texts cut at the token limit)
+# (key, texts, generated tokens, each text's finish reason: "stop" (a stop token), "length" (the token limit), ...)
+OnResult = Callable[[str, list[str], int, list[str | None]], None]
 
 
 @dataclass
@@ -163,7 +165,7 @@ class VllmBackend:
 
     def run(self, requests: list[LocalRequest], on_result: OnResult, sequences: int | None = None) -> None:
         """Generate every request with about `sequences` samples in flight (default: a few engine batches),
-        calling on_result(key, texts, tokens, cut) for each prompt as soon as all its samples are done."""
+        calling on_result(key, texts, tokens, finishes) for each prompt as soon as all its samples are done."""
         from vllm import SamplingParams
 
         s = self.settings
@@ -177,7 +179,7 @@ class VllmBackend:
         def finished(index: int, output) -> None:
             on_result(parts[index][0].key, [c.text for c in output.outputs],
                       sum(len(c.token_ids) for c in output.outputs),
-                      sum(c.finish_reason == "length" for c in output.outputs))
+                      [finish_word("vllm", c.finish_reason) for c in output.outputs])
 
         generate_streaming(self.llm, stream, finished, sequences_in_flight(self.llm, sequences))
 
@@ -208,20 +210,20 @@ class TransformersBackend:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def run(self, requests: list[LocalRequest], on_result: OnResult) -> None:
-        """Generate every request, calling on_result(key, texts, tokens, cut) per prompt's samples in each batch."""
+        """Generate every request, calling on_result(key, texts, tokens, finishes) per prompt's samples per batch."""
         copies = [(r, i) for r in requests for i in range(r.n)]
         for batch in chunks(copies, self.batch_size):
             outputs = self._generate([r.token_ids for r, _ in batch], seed=batch[0][0].seed + batch[0][1])
-            grouped: dict[str, tuple[list[str], int, int]] = {}
-            for (request, _), (text, tokens, cut) in zip(batch, outputs):
-                texts, total, cuts = grouped.get(request.key, ([], 0, 0))
-                grouped[request.key] = (texts + [text], total + tokens, cuts + cut)
-            for key, (texts, tokens, cuts) in grouped.items():
-                on_result(key, texts, tokens, cuts)
+            grouped: dict[str, tuple[list[str], int, list[str | None]]] = {}
+            for (request, _), (text, tokens, finish) in zip(batch, outputs):
+                texts, total, finishes = grouped.get(request.key, ([], 0, []))
+                grouped[request.key] = (texts + [text], total + tokens, finishes + [finish])
+            for key, (texts, tokens, finishes) in grouped.items():
+                on_result(key, texts, tokens, finishes)
 
-    def _generate(self, id_lists: list[list[int]], seed: int) -> list[tuple[str, int, bool]]:
+    def _generate(self, id_lists: list[list[int]], seed: int) -> list[tuple[str, int, str]]:
         """One left-padded generate call; returns each decoded continuation, its token count (padding excluded) and
-        whether it was cut at the token limit (no stop token generated).
+        its finish reason: "stop" when it generated a stop token (EOS), "length" when cut at the token limit.
 
         Each row keeps at most min(--max_new_tokens, --max_length - its own prompt) tokens, as with vLLM.
         """
@@ -242,5 +244,5 @@ class TransformersBackend:
         generated = [row[:cap] for row, cap in zip(out[:, width:], caps)]
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         stops = torch.tensor(self.stop_ids, dtype=out.dtype, device=out.device)
-        return [(text, int((row != self.pad_id).sum()), not bool(torch.isin(row, stops).any()))
+        return [(text, int((row != self.pad_id).sum()), "stop" if bool(torch.isin(row, stops).any()) else "length")
                 for text, row in zip(texts, generated)]

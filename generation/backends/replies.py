@@ -1,4 +1,4 @@
-"""Reading provider replies and errors: texts, usage, truncation, error codes, Retry-After."""
+"""Reading provider replies and errors: texts, usage, finish reasons, error codes, Retry-After."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,30 +12,47 @@ from backends.rules import (
 from common.cli import redact_url
 
 
-def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[bool]]:
-    """Texts, usage and cut-at-max_tokens flags of a chat.completions reply (1..n choices: servers that ignore `n`
-    send fewer); MalformedResponse when it is not one. An empty reply cut at the cap is a failure (None)."""
+# Each engine's finish reasons in Step 1's words (`sample_finish_reasons`: stop, length, content_filter, error);
+# anything else is unknown (None). OpenAI: choices[].finish_reason; Anthropic: stop_reason; vLLM: finish_reason.
+FINISH_WORDS = {
+    "openai": {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop",
+               "function_call": "stop"},
+    "anthropic": {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop", "max_tokens": "length",
+                  "model_context_window_exceeded": "length", "refusal": "content_filter"},
+    "vllm": {"stop": "stop", "length": "length", "abort": "error", "error": "error",
+             "repetition": "length"},  # stopped in a repetition loop: cut off, as at the token limit
+}
+
+
+def finish_word(engine: str, reason: Any) -> str | None:
+    """An engine's finish reason as stop / length / content_filter / error, or None when unknown."""
+    return FINISH_WORDS[engine].get(reason) if isinstance(reason, str) else None
+
+
+def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[str | None]]:
+    """Texts, usage and finish reasons of a chat.completions reply (1..n choices: servers that ignore `n` send
+    fewer); MalformedResponse when it is not one. An empty reply cut at the cap is a failure (None)."""
     choices = getattr(reply, "choices", None)
     if not isinstance(choices, list) or not 1 <= len(choices) <= n:
         got = len(choices) if isinstance(choices, list) else type(choices).__name__
         raise MalformedResponse(f"expected {n} choices, got {got}")
     texts = [getattr(getattr(c, "message", None), "content", None) for c in choices]
-    cut = [getattr(c, "finish_reason", None) == "length" for c in choices]
+    finishes = [finish_word("openai", getattr(c, "finish_reason", None)) for c in choices]
     usage = getattr(reply, "usage", None)
-    return ([t if isinstance(t, str) and (t or not c) else None for t, c in zip(texts, cut)],
-            _usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)), cut)
+    return ([t if isinstance(t, str) and (t or f != "length") else None for t, f in zip(texts, finishes)],
+            _usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)), finishes)
 
 
-def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[bool]]:
-    """Text, usage and cut-at-max_tokens flag of an Anthropic messages reply; MalformedResponse when it is not one."""
+def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[str | None]]:
+    """Text, usage and finish reason of an Anthropic messages reply; MalformedResponse when it is not one."""
     blocks = getattr(reply, "content", None)
     if not isinstance(blocks, list):
         raise MalformedResponse(f"expected a content list, got {type(blocks).__name__}")
     parts = [b.text for b in blocks if getattr(b, "type", None) == "text" and isinstance(b.text, str)]
-    cut = getattr(reply, "stop_reason", None) == "max_tokens"
+    finish = finish_word("anthropic", getattr(reply, "stop_reason", None))
     usage = getattr(reply, "usage", None)
-    return (["".join(parts) if parts and ("".join(parts) or not cut) else None],
-            _usage(getattr(usage, "input_tokens", 0), getattr(usage, "output_tokens", 0)), [cut])
+    return (["".join(parts) if parts and ("".join(parts) or finish != "length") else None],
+            _usage(getattr(usage, "input_tokens", 0), getattr(usage, "output_tokens", 0)), [finish])
 
 
 def _usage(prompt: Any, completion: Any) -> dict[str, int]:

@@ -112,7 +112,12 @@ class Completion:
     texts: list[str | None]
     usage: dict[str, int] = field(default_factory=dict)
     error: str | None = None
-    truncated: list[bool] = field(default_factory=list)  # per text: stopped by max_tokens (empty when unknown)
+    finishes: list[str | None] = field(default_factory=list)  # per text: stop/length/content_filter/error or None
+
+    @property
+    def truncated(self) -> list[bool]:
+        """Per text: whether it was stopped by max_tokens."""
+        return [finish == "length" for finish in self.finishes]
 
 
 class FatalApiError(UserError):

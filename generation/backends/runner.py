@@ -113,7 +113,7 @@ class _Runner:
         """All `n` completions of one job: requests of at most the provider's `n` limit, run concurrently, and
         again for choices a server left out, until every completion is in or a request failed."""
         texts: list[str | None] = []
-        truncated: list[bool] = []
+        finishes: list[str | None] = []
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         error = None
         while len(texts) < job.n and error is None:
@@ -126,20 +126,21 @@ class _Runner:
             finally:
                 for task in tasks:
                     task.cancel()
-            for size, (got, used, cut, failed) in zip(sizes, parts):
+            for size, (got, used, reasons, failed) in zip(sizes, parts):
                 texts += got
-                truncated += cut
+                finishes += reasons
                 for name in usage:
                     usage[name] += used.get(name, 0)
                 error = error or failed
                 if not failed and len(got) < size:
                     self.max_n = len(got)  # the server ignores (or caps) `n`: ask in requests it answers fully
         texts += [None] * (job.n - len(texts))
-        truncated += [False] * (job.n - len(truncated))
+        finishes += [None] * (job.n - len(finishes))
         if error is None and any(t is None for t in texts):
-            error = ("reply cut at max_tokens before any text" if any(c and t is None for t, c in zip(texts, truncated))
+            error = ("reply cut at max_tokens before any text" if any(f == "length" and t is None for t, f in
+                                                                     zip(texts, finishes))
                      else "reply had no text content")
-        return Completion(texts=texts, usage=usage, error=error, truncated=truncated)
+        return Completion(texts=texts, usage=usage, error=error, finishes=finishes)
 
     @staticmethod
     def _seed(job: ChatJob, offset: int) -> int | None:
@@ -149,9 +150,9 @@ class _Runner:
         return derived_seed(job.seed, offset)
 
     async def _call(self, job: ChatJob, n: int, seed: int | None
-                    ) -> tuple[list[str | None], dict[str, int], list[bool], str | None]:
+                    ) -> tuple[list[str | None], dict[str, int], list[str | None], str | None]:
         """One request (the SDK's retries, bounded re-asks for malformed replies, waiting out long 429 spells)
-        -> texts (1..n), usage, cut flags, error."""
+        -> texts (1..n), usage, finish reasons, error."""
         reason = ""
         attempt = 0
         while attempt <= MALFORMED_RETRIES:
@@ -165,8 +166,8 @@ class _Runner:
                     self.stats["requests"] += 1
                     reply = await self._request(job, n, seed)
                 parse = _anthropic_texts if self.config.provider == "anthropic" else _openai_texts
-                texts, usage, truncated = parse(reply, n)
-                return texts, usage, truncated, None
+                texts, usage, finishes = parse(reply, n)
+                return texts, usage, finishes, None
             except (MalformedResponse, json.JSONDecodeError) as exc:
                 reason = f"malformed reply ({_redact(exc, self.key)[:120]})"
             except self.sdk.APIStatusError as exc:
@@ -175,15 +176,15 @@ class _Runner:
                     attempt -= 1  # a rate-limit wait is not a malformed-reply re-ask
                     continue
                 if _is_prompt_error(exc):
-                    return [None] * n, {}, [False] * n, (f"HTTP {status} about this prompt: "
+                    return [None] * n, {}, [None] * n, (f"HTTP {status} about this prompt: "
                                                          f"{_redact(_provider_message(exc), self.key)[:100]}")
                 if 400 <= status < 500 and status not in (408, 409, 429) or _error_code(exc) in FATAL_CODES:
                     raise FatalApiError(f"{self.config.provider} API refused the request (HTTP {status}): "
                                         f"{_redact(_provider_message(exc), self.key)}") from None
-                return [None] * n, {}, [False] * n, f"HTTP {status} after retries"
+                return [None] * n, {}, [None] * n, f"HTTP {status} after retries"
             except self.sdk.APIConnectionError as exc:
-                return [None] * n, {}, [False] * n, f"{type(exc).__name__} after retries"
-        return [None] * n, {}, [False] * n, reason
+                return [None] * n, {}, [None] * n, f"{type(exc).__name__} after retries"
+        return [None] * n, {}, [None] * n, reason
 
     async def _wait_out(self, exc: Any) -> bool:
         """After the SDK's retries, wait what a 429 asks (at least 1 s, shown) while the run's budget lasts."""

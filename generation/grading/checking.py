@@ -15,6 +15,7 @@ from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
 from grading.parsing import DANGLING, LATEX_COMMAND
+from grading.quantities import as_latex, is_compound, quantity_verdict, scientific_value
 
 MATH_TIMEOUT_S = 5.0
 HARD_TIMEOUT_FACTOR = 3  # a worker silent for this many soft timeouts is killed
@@ -23,6 +24,7 @@ REL_TOL = 1e-12  # for values written with a decimal approximation (a sympy Floa
 SPACING = re.compile(r"\\[,;:!> ]|\\(?:left|right|displaystyle|big|Big)\b|\s+")
 DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°")
 TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 PLAIN_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\{(\d+)\}")
 WORD = re.compile(r"[A-Za-z]{3,}")
@@ -98,6 +100,12 @@ def plain_number(text: str) -> Fraction | None:
     return Fraction(text.replace(",", ""))
 
 
+def number_value(text: str) -> Fraction | None:
+    """The exact value of a plain decimal number or of one in scientific notation (1.2e5, 1.2 \\times 10^5)."""
+    value = plain_number(text)
+    return value if value is not None else scientific_value(text)
+
+
 def repeating_to_fraction(match: re.Match) -> str:
     """0.1\\overline{6} -> \\frac{1}{6}: a repeating decimal written with \\overline as an exact fraction."""
     whole, fixed, period = match.groups()
@@ -109,7 +117,7 @@ def repeating_to_fraction(match: re.Match) -> str:
 def prepare_latex(text: str) -> str:
     """Rewrite forms math-verify misreads: \\mathrm{e}, repeating decimals, markdown bold, {,} separators."""
     text = re.sub(r"\\(?:mathrm|mathit|operatorname)\s*\{([A-Za-z])\}", r"\1", text)
-    text = REPEATING.sub(repeating_to_fraction, text.replace("**", "").replace("{,}", ","))
+    text = REPEATING.sub(repeating_to_fraction, as_latex(text.replace("**", "").replace("{,}", ",")))
     return text.strip().strip("$").strip()
 
 
@@ -287,17 +295,21 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
     based = base_verdict(pred, gold)
     if based is not None:
         return based, "base digits"
+    if is_compound(pred) or is_compound(gold):
+        return quantity_verdict(pred, gold), "compound quantity compared as a whole"
+    if looks_textual(pred) and len(NUMBERS.findall(pred)) > 1:
+        return None, "several values in a worded answer"  # never graded by one of them
     pred_number, gold_number = without_unit(pred), without_unit(gold)
     if pred_number is not None or gold_number is not None:
         if pred_number is not None and gold_number is not None and math_key(pred) != math_key(gold):
             units = [SPACING.sub("", UNIT_WRAPPER.sub(lambda m: m.group(1) or "", t)).lower() for t in (pred, gold)]
             if units[0].replace(pred_number.replace(" ", ""), "") != units[1].replace(gold_number.replace(" ", ""), ""):
-                return None, "different units"
+                return quantity_verdict(pred, gold), "different units"
         return math_verdict(pred_number or pred, gold_number or gold, timeout)
     intervals = as_interval(pred), as_interval(gold)
     if (intervals[0] is None) != (intervals[1] is None):
         return math_verdict(intervals[0] or pred, intervals[1] or gold, timeout)
-    exact_pred, exact_gold = plain_number(pred), plain_number(gold)
+    exact_pred, exact_gold = number_value(pred), number_value(gold)
     if exact_pred is not None and exact_gold is not None:
         return exact_pred == exact_gold, "exact numbers"
     try:

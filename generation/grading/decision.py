@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from common.cli import UserError
+from data.dataset_io import FINISH_COLUMN  # Step 1's per-sample finish reasons (absent from released datasets)
 from grading.checking import MATH_TIMEOUT_S, choice_correct, math_key, math_verdicts
-from grading.math_parsing import gold_math_answer, no_answer_reason, read_math
-from grading.parsing import extract_choice, valid_letters
+from grading.cutoff import FINISH_REASONS
+from grading.math_parsing import gold_math_answer
+from grading.parsing import valid_letters
+from grading.rule import decide
 
 CHOICE_COUNTS = {"gpqa": 4, "gpqa_diamond": 4, "mmlu": 4, "mmlu_pro": 10}  # default option count per benchmark
 DATASET_TYPES = ("math", *CHOICE_COUNTS)
@@ -58,6 +61,7 @@ def check_rows(rows: list[dict], columns: list[str], dataset_type: str) -> None:
     for index, row in enumerate(rows):
         if not isinstance(row["samples"], list):
             raise UserError(f"row {index}: 'samples' must be a list of strings, got {type(row['samples']).__name__}")
+        check_finish_reasons(row, index)
         if row["answer"] is None or not str(row["answer"]).strip():
             raise UserError(f"row {index} has an empty 'answer'; every row needs its ground-truth answer")
         if dataset_type == "math":
@@ -73,36 +77,46 @@ def check_rows(rows: list[dict], columns: list[str], dataset_type: str) -> None:
                         "dataset; pass --dataset_type gpqa, gpqa_diamond, mmlu or mmlu_pro")
 
 
+def check_finish_reasons(row: dict, index: int) -> None:
+    """UserError unless a row's finish reasons (where the column exists) match its samples one to one."""
+    finishes = row.get(FINISH_COLUMN)
+    if finishes is None:
+        return
+    if not isinstance(finishes, list) or len(finishes) != len(row["samples"]):
+        count = len(finishes) if isinstance(finishes, list) else type(finishes).__name__
+        raise UserError(f"row {index}: '{FINISH_COLUMN}' holds {count} values for {len(row['samples'])} samples; "
+                        "it must list one finish reason per sample (rerun Step 1, or drop the column)")
+    unknown = sorted({str(f) for f in finishes if f is not None and f not in FINISH_REASONS})
+    if unknown:
+        raise UserError(f"row {index}: '{FINISH_COLUMN}' has unknown value(s) {', '.join(unknown)}; each must be one "
+                        f"of {', '.join(FINISH_REASONS)} or null")
+
+
 def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Callable[[int], None],
                timeout: float = MATH_TIMEOUT_S) -> list[list[Graded]]:
-    """Procedural grades for every sample of every row (math pairs are judged once each, in worker processes)."""
+    """Procedural grades for every sample of every row, each decided by rule.decide (math pairs are then judged once
+    each, in worker processes)."""
     graded: list[list[Graded]] = []
     pending: dict[tuple[str, str], list[Graded]] = {}
+    kind = "math" if dataset_type == "math" else "choice"
     for row in rows:
         grades = []
-        for sample in row["samples"]:
+        letters = row_letters(row, dataset_type) if kind == "choice" else ""
+        finishes = row.get(FINISH_COLUMN) or [None] * len(row["samples"])
+        for sample, finish in zip(row["samples"], finishes):
             if sample is None:
                 grades.append(Graded(None, False, "no_sample"))
-            elif dataset_type == "math":
-                reading = read_math(sample)
-                if reading.answer is None:
-                    grades.append(unread(sample, None))
-                elif reading.note:
-                    grades.append(Graded(reading.answer, False, "undecided", reading.note))
-                else:
-                    grade = Graded(reading.answer, False, "undecided")
-                    pending.setdefault((reading.answer, gold_math_answer(str(row["answer"]))), []).append(grade)
-                    grades.append(grade)
+                continue
+            decision = decide(sample, kind, letters, row_options(row), finish)
+            if decision.method != "read":
+                grades.append(Graded(None, False, decision.method, decision.note))
+            elif kind == "math":
+                grade = Graded(decision.answer, False, "undecided")
+                pending.setdefault((decision.answer, gold_math_answer(str(row["answer"]))), []).append(grade)
+                grades.append(grade)
             else:
-                letters = row_letters(row, dataset_type)
-                choice = extract_choice(sample, letters, row_options(row))
-                if choice.ambiguous:
-                    grades.append(Graded(None, False, "undecided", choice.note))
-                elif choice.letter is None:
-                    grades.append(unread(sample, row_options(row) or list(letters)))
-                else:
-                    correct = choice_correct(choice.letter, gold_letter(row["answer"]), letters)
-                    grades.append(Graded(choice.letter, correct, "procedural"))
+                correct = choice_correct(decision.answer, gold_letter(row["answer"]), letters)
+                grades.append(Graded(decision.answer, correct, "procedural"))
         graded.append(grades)
         progress(sum(grade.method != "undecided" or bool(grade.note) for grade in grades))
     groups = list(pending.values())
@@ -112,15 +126,6 @@ def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Call
             grade.correct, grade.note = bool(verdict), note
             grade.method = "undecided" if verdict is None else "procedural"
     return graded
-
-
-def unread(sample: str, options: list | None) -> Graded:
-    """The grade of a sample whose answer was not read: no_answer if it holds none (empty, cut off, a refusal),
-    else undecided (it ended normally, so its answer is there for a judge to read)."""
-    reason = no_answer_reason(sample, options)
-    if reason:
-        return Graded(None, False, "no_answer", reason)
-    return Graded(None, False, "undecided", "no answer statement read")
 
 
 def fallback_targets(graded: list[list[Graded]], mode: str) -> list[tuple[int, int]]:

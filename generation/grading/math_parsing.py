@@ -1,27 +1,22 @@
-"""Math final answers: boxes, 'the answer is' statements, bare last lines; cut-offs and loops."""
+"""Math final answers: boxes, 'the answer is' statements, bare last lines."""
 from __future__ import annotations
+
+import re
 
 from grading.parsing import (
     BARE_EQUATION,
     CLAUSE,
     CONCLUSION,
-    CUT_END,
     DANGLING,
     FINAL_ANSWER_LINE,
     HEDGE_WORD,
     LATEX_COMMAND,
-    LOOP_PROBE,
-    LOOP_WINDOW,
     MARKDOWN,
     MATH_SPAN,
-    NONE_OF_THEM,
-    NONE_OPTION,
     NOT_AN_ANSWER,
     QUESTION,
-    REFUSAL,
     SENTENCE_END,
     TEXT_WRAPPER,
-    THINK_END,
     TRAILER,
     WORDS,
     MathReading,
@@ -30,7 +25,6 @@ from grading.parsing import (
     box_groups,
     committed,
     last_boxed,
-    last_candidate,
 )
 
 
@@ -79,16 +73,22 @@ def stated(answer: str) -> MathReading:
     return MathReading(answer, "a hedge between answers" if HEDGE_WORD.search(TEXT_WRAPPER.sub(r"\1", answer)) else "")
 
 
-def math_candidates(plain: str, start: int = 0) -> list[tuple[int, MathReading]]:
-    """Every committed final answer in a segment (markdown removed) from `start` on as (position, reading): boxes,
-    "the answer is", "Answer:" lines."""
+def math_candidates(plain: str, start: int = 0) -> list[tuple[int, MathReading, int]]:
+    """Every committed final answer in a segment (markdown removed) from `start` on as (position, reading, where the
+    answer ends): boxes, "the answer is", "Answer:" lines."""
     found = [group for group in box_groups(plain) if group[0] >= start]
     for match in answer_is_matches(plain, start) + list(FINAL_ANSWER_LINE.finditer(plain, start)):
         answer = clean_math(match.group(1))
         if answer and not NOT_AN_ANSWER.match(answer) and committed(plain, match.start()) \
                 and not QUESTION.match(plain, match.start(1)):
-            found.append((match.start(), stated(answer)))
+            found.append((match.start(), stated(answer), answer_end(plain, match, answer)))
     return found
+
+
+def answer_end(text: str, match: re.Match, answer: str) -> int:
+    """Where a stated answer ends in the text (the end of its statement when it was rewritten while cleaned)."""
+    found = text.find(answer, match.start(1), match.end(1))
+    return found + len(answer) if found >= 0 else match.end(1)
 
 
 def unannounced_answer(plain: str) -> MathReading | None:
@@ -101,50 +101,6 @@ def unannounced_answer(plain: str) -> MathReading | None:
     conclusion = CONCLUSION.fullmatch(lines[-1]) if lines else None
     if conclusion:
         return stated((clean_math(conclusion.group(1)) or "") + (conclusion.group(2) or ""))
-    return None
-
-
-def read_math(sample: str | None) -> MathReading:
-    """A sample's final math answer, LaTeX as written: the last committed \\boxed{}, "The answer is ..." or
-    "Answer: ..." (a correction after a box wins); else a sample or last line that is only an answer, or a
-    concluding "Therefore, $x = 5$."."""
-    if sample is None:
-        return MathReading(None)
-    segments = [MARKDOWN.sub("", segment) for segment in answer_segments(sample)]
-    for plain in segments:
-        reading = last_candidate(plain, math_candidates)
-        if reading:
-            return reading
-    return unannounced_answer(segments[0]) or MathReading(None)
-
-
-def extract_math(sample: str | None) -> str | None:
-    """A sample's final math answer as written (see read_math), or None."""
-    return read_math(sample).answer
-
-
-def looping(text: str) -> bool:
-    """Whether a text ends in a repetition loop (its last characters occur three times in its last few thousand)."""
-    probe = text[-LOOP_PROBE:].strip()
-    return len(probe) >= 20 and text.count(probe, max(0, len(text) - LOOP_WINDOW)) >= 3
-
-
-def no_answer_reason(sample: str, options: list | None = None) -> str | None:
-    """Why a sample whose answer was not read holds none (empty, cut off, a refusal, for a multiple-choice question
-    with `options` "none of the options" unless one of them says so), or None if it ended normally."""
-    text = sample.rstrip()
-    if not text:
-        return "empty"
-    if looping(text):
-        return "cut off in a repetition loop"
-    if "<think>" in text and THINK_END not in text:
-        return "cut off inside <think>"
-    if CUT_END.fullmatch(text[-1]):
-        return "cut off mid-sentence"
-    tail = text[-300:]
-    offers_none = any(NONE_OPTION.search(str(option)) for option in options or [])
-    if REFUSAL.search(tail) or options and not offers_none and NONE_OF_THEM.search(tail):
-        return "refusal or none of the options"
     return None
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
 
 THINK_END = "</think>"
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
@@ -120,7 +119,6 @@ STATEMENT_OPENERS = frozenset(
     "corresponding matching matches closest".split())
 ASCII_WORD = re.compile(r"[A-Za-z]+")
 NEWLINE = re.compile(r"\n")
-TAIL_CHARS = 400  # the final answer is looked for in a sample's last lines first, then in all of it
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
 NOT_AN_ANSWER = re.compile(r"(?:in|a|an|the|that|this|not|correct|right|wrong|consistent|reasonable|valid|indeed"
                            r"|confirmed|verified|plausible|likely|unique|independent|given|expressed|written|as|to"
@@ -132,16 +130,6 @@ CONCLUSION = re.compile(r"(?:therefore|thus|hence|so|finally|in\s+conclusion|in\
                         r"([ \t]+[A-Za-z]+(?:[ \t]+[A-Za-z]+)?)?[ \t]*[.!]?[ \t]*", re.IGNORECASE)
 WORDS = re.compile(r"[A-Za-z]{3,}")
 BARE_EQUATION = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?\s*=[^=]*")  # "x = 5" may stand alone; "2 + 3 = 5" may not
-# Samples that hold no answer: cut at the token limit (mid-sentence, a repetition loop), refusals.
-CUT_END = re.compile(r"[\w,;:+=({\[\\/&|^_-]")
-REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t)\s+(?:answer|help"
-                     r"|determine|provide|choose|select|solve|pick)", re.IGNORECASE)
-NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:above|options|choices|answers|these|them)\b"
-                          r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)",
-                          re.IGNORECASE)
-NONE_OPTION = re.compile(r"\b(?:none|neither)\b", re.IGNORECASE)  # an option that is itself "none of the above"
-LOOP_PROBE = 60
-LOOP_WINDOW = 4000
 # "Answer: x" / "**Final Answer:**" / a "## Final Answer" heading, with x on the same line or up to two lines below;
 # [ \t] keeps it linear.
 FINAL_ANSWER_LINE = re.compile(
@@ -220,8 +208,9 @@ def box_link(text: str, start: int, end: int) -> str | None:
     return "hedge" if HEDGE_WORD.search(gap) and BOX_HEDGE_GAP.fullmatch(gap) else None
 
 
-def box_groups(text: str) -> list[tuple[int, MathReading]]:
-    """(position of the last box, reading) of every run of boxes listed together; a run joined by "or" is a hedge."""
+def box_groups(text: str) -> list[tuple[int, MathReading, int]]:
+    """(position of the last box, reading, its end) of every run of boxes listed together; a run joined by "or" is a
+    hedge."""
     groups: list[tuple[int, MathReading]] = []
     previous = None
     for start, end, content in boxed_contents(text):
@@ -234,9 +223,9 @@ def box_groups(text: str) -> list[tuple[int, MathReading]]:
             answers = list(dict.fromkeys(answers + [content]))
             reading = MathReading((" or " if hedged else ", ").join(answers) if len(answers) > 1 else answers[0],
                                   "a hedge between answers" if hedged and len(answers) > 1 else "")
-            groups[-1] = (start, reading)
+            groups[-1] = (start, reading, end)
         else:
-            groups.append((start, MathReading(content)))
+            groups.append((start, MathReading(content), end))
         previous = (start, end)
     return groups
 
@@ -299,6 +288,14 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
     return Choice(letter)
 
 
+def letter_end(text: str, start: int, letter: str | None) -> int:
+    """Where the first standalone `letter` (any case) from `start` on ends (`start` if there is none)."""
+    for match in LETTER.finditer(text, start):
+        if match.group(1).upper() == letter and (match.start() == 0 or not text[match.start() - 1].isalnum()):
+            return match.end() + (text[match.end():match.end() + 1] in ")]}）")
+    return start
+
+
 def statement_text(text: str, start: int) -> str:
     """The words of a statement up to the end of its line or sentence (for matching an option's text)."""
     end = text.find("\n", start)
@@ -355,75 +352,51 @@ def answer_is_matches(text: str, start: int) -> list[re.Match]:
     return matches_at(MATH_ANSWER_IS[False], text, positions)
 
 
-def tail_start(text: str) -> int:
-    """Where a text's last TAIL_CHARS characters begin, moved back to a line start (or a word start in a long line)."""
-    if len(text) <= TAIL_CHARS:
-        return 0
-    start = text.rfind("\n", 0, len(text) - TAIL_CHARS) + 1
-    return start if len(text) - start <= 2 * TAIL_CHARS else text.rfind(" ", 0, len(text) - TAIL_CHARS) + 1
-
-
-def last_candidate(text: str, find: Callable[[str, int], list]) -> object | None:
-    """The value of the last candidate find(text, start) gives, searching the text's tail first."""
-    start = tail_start(text)
-    candidates = find(text, start) or (find(text, 0) if start else [])
-    return max(candidates, key=lambda item: item[0])[1] if candidates else None
-
-
-def choice_candidates(text: str, letters: str, options: list | None, start: int = 0) -> list[tuple[int, Choice]]:
-    """Every explicit answer statement in text from `start` on as (position, choice)."""
-    found: list[tuple[int, Choice]] = []
+def choice_candidates(text: str, letters: str, options: list | None,
+                      start: int = 0) -> list[tuple[int, Choice, int]]:
+    """Every explicit answer statement in text from `start` on as (position, choice, where its answer ends)."""
+    found: list[tuple[int, Choice, int]] = []
     normalized = [normalize_option(option) for option in options or []]
     for match in statement_matches(text, start):
         words = statement_text(text, match.end()) if normalized else ""
         letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
         if choice and committed(text, match.start()):
-            found.append((match.start(), choice))
+            end = match.end() + len(words) if letter else letter_end(text, match.end(), choice.letter)
+            found.append((match.start(), choice, end))
     for match in LETTER_FIRST.finditer(text, start):
         letter = match.group(1) or match.group(2)
         if match.group(2) and not LETTER_FIRST_BEFORE.search(text, max(0, match.start() - 40), match.start()):
             continue  # "Statement I is correct", "vitamin C is the right one"
         if letter in letters and committed(text, match.start()) and not QUALIFIED.match(text, match.end()) \
                 and not UNCOMMITTED_AFTER.match(text, match.end()):
-            found.append((match.start(), Choice(letter)))
+            found.append((match.start(), Choice(letter), match.end()))
     for match in EITHER.finditer(text, start):
         if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters):
-            found.append((match.start(), Choice(None, True, "a hedge between two letters")))
-    for position, _, content in boxed_contents(text):
+            found.append((match.start(), Choice(None, True, "a hedge between two letters"), match.end()))
+    for position, box_end, content in boxed_contents(text):
         if position < start:
             continue
         inner = TEXT_WRAPPER.sub(r"\1", content)
         choice = letter_after(inner, 0, letters)
         if choice and BOXED_LETTER.fullmatch(inner):
-            found.append((position, choice))
+            found.append((position, choice, box_end))
         elif letter := option_letter(inner, normalized, letters):
-            found.append((position, Choice(letter)))
+            found.append((position, Choice(letter), box_end))
     lines = [line for line in text.splitlines() if line.strip()]
     if lines:
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
         if last and last.group(1) in letters:
-            found.append((len(text), Choice(last.group(1))))
+            found.append((len(text), Choice(last.group(1)), len(text)))
         elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
             bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1)  # a reply that is only "b" or "(c)"
-            found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, "letter out of range")))
+            found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, "letter out of range"),
+                          len(text)))
         labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
         listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list
         if labelled and not listed and option_letter(labelled.group(2), normalized, letters) == labelled.group(1):
-            found.append((len(text), Choice(labelled.group(1))))
+            found.append((len(text), Choice(labelled.group(1)), len(text)))
         elif labelled and len(lines) == 1 and len(text) <= SHORT_REPLY and labelled.group(1) in letters \
                 and not NEGATED.search(labelled.group(2)):
-            found.append((len(text), Choice(labelled.group(1))))  # a short reply "B) 3.1 eV photon"
+            found.append((len(text), Choice(labelled.group(1)), len(text)))  # a short reply "B) 3.1 eV photon"
     return found
-
-
-def extract_choice(sample: str | None, letters: str = "ABCD", options: list | None = None) -> Choice:
-    """The answer letter of a multiple-choice sample: the last explicit answer statement wins."""
-    if sample is None:
-        return Choice(None)
-    for segment in answer_segments(sample):
-        choice = last_candidate(MARKDOWN.sub("", segment),
-                                lambda text, start: choice_candidates(text, letters, options, start))
-        if choice:
-            return choice
-    return Choice(None)

@@ -16,6 +16,7 @@ from common.cli import Provenance, UserError, bounded_float, positive_int
 from common.records import RecordStore
 from costs.dry_run import api_estimate, report
 from data.dataset_io import (
+    FINISH_COLUMN,
     check_output_path,
     checkpoint_dir,
     limit_samples,
@@ -67,7 +68,8 @@ def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
     check_output_path(args.output_path)
     dataset = load_any(args.input_path)
     dataset = dataset.select(row_range(len(dataset), args, args.input_path))
-    columns = [c for c in ("samples", "instruction", "answer", "options", "choices") if c in dataset.column_names]
+    columns = [c for c in ("samples", "instruction", "answer", "options", "choices", FINISH_COLUMN)
+               if c in dataset.column_names]
     grading.check_rows(dataset.select_columns(columns).to_list(), dataset.column_names, args.dataset_type)
     dataset = limit_samples(dataset, args.max_samples)
     return dataset, dataset.select_columns(columns).to_list()

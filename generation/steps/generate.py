@@ -19,6 +19,7 @@ from costs.dry_run import api_estimate, local_estimate, report
 from costs.pricing import format_cost
 from data.benchmarks import BENCHMARKS, load_benchmark
 from data.dataset_io import (
+    FINISH_COLUMN,
     check_output_path,
     checkpoint_dir,
     is_saved_dataset,
@@ -68,14 +69,14 @@ class SampleCheckpoint:
         self.store = RecordStore(self.path, sync_every=SYNC_EVERY)
         self._check_settings(fingerprint)
         self.usage: Counter = Counter()  # tokens of every stored sample, over all runs
-        self.texts = self._load_samples()
+        self.texts, self.finishes = self._load_samples()
         stored_rows = {row.split("-", 1)[0]: row for row in self.texts}
         moved = [key for key in keys if stored_rows.get(key.split("-", 1)[0], key) != key]
         if moved:
             self._refuse(f"holds samples for other prompts at {len(moved)} rows (first: row "
                          f"{moved[0].split('-', 1)[0]}): the input file, subjects or prompt format changed")
-        for key, texts in zip(keys, self.adopted):
-            self.add(key, texts)
+        for key, (texts, finishes) in zip(keys, self.adopted):
+            self.add(key, texts, finishes=finishes)
 
     def _check_settings(self, fingerprint: dict) -> None:
         """Record the run's settings in a new log; refuse a log made with other settings."""
@@ -88,17 +89,21 @@ class SampleCheckpoint:
                                 for k in sorted(set(stored) | set(fingerprint)) if stored.get(k) != fingerprint.get(k))
             self._refuse(f"was made with other settings ({changed})")
 
-    def _load_samples(self) -> dict[str, list[str]]:
-        """The stored samples per row key, in the order they were added; sums their token usage."""
-        parts: dict[str, list[tuple[int, list[str]]]] = {}
+    def _load_samples(self) -> tuple[dict[str, list[str]], dict[str, list[str | None]]]:
+        """The stored samples per row key and their finish reasons (None where a checkpoint written before they were
+        recorded has none), in the order they were added; sums their token usage."""
+        parts: dict[str, list[tuple[int, list[str], list[str | None]]]] = {}
         for key, value in self.store.records.items():
             if key.startswith("s/"):
                 row, offset = key[2:].rsplit("/", 1)
                 if isinstance(value, list):  # a checkpoint written before usage was recorded
                     value = {"texts": value, "usage": {}}
-                parts.setdefault(row, []).append((int(offset), value["texts"]))
+                finishes = value.get("finishes") or [None] * len(value["texts"])
+                parts.setdefault(row, []).append((int(offset), value["texts"], finishes))
                 self.usage.update(value["usage"])
-        return {row: [t for _, chunk in sorted(items) for t in chunk] for row, items in parts.items()}
+        ordered = {row: sorted(items, key=lambda item: item[0]) for row, items in parts.items()}
+        return ({row: [t for _, chunk, _ in items for t in chunk] for row, items in ordered.items()},
+                {row: [f for _, _, chunk in items for f in chunk] for row, items in ordered.items()})
 
     def _refuse(self, why: str) -> None:
         """Close the log and stop: its samples belong to another run."""
@@ -110,13 +115,17 @@ class SampleCheckpoint:
         """Samples stored for a row."""
         return len(self.texts.get(row, ()))
 
-    def add(self, row: str, texts: list[str], usage: dict[str, int] | None = None) -> None:
-        """Append a row's new samples and their token usage; in the OS's hands (safe from SIGKILL) on return."""
+    def add(self, row: str, texts: list[str], usage: dict[str, int] | None = None,
+            finishes: list[str | None] | None = None) -> None:
+        """Append a row's new samples, their token usage and finish reasons; in the OS's hands (safe from SIGKILL)
+        on return."""
         if not texts:
             return
         held = self.texts.setdefault(row, [])
-        stored = self.store.put(f"s/{row}/{len(held)}", {"texts": texts, "usage": usage or {}})
+        finishes = list(finishes) if finishes else [None] * len(texts)
+        stored = self.store.put(f"s/{row}/{len(held)}", {"texts": texts, "usage": usage or {}, "finishes": finishes})
         held.extend(stored["texts"])
+        self.finishes.setdefault(row, []).extend(finishes)
         self.usage.update(usage or {})
 
     def samples(self, row: str, n: int) -> list[str | None]:
@@ -124,13 +133,20 @@ class SampleCheckpoint:
         held = self.texts.get(row, [])[:n]
         return held + [None] * (n - len(held))
 
+    def finish_reasons(self, row: str, n: int) -> list[str | None]:
+        """The finish reasons of samples(row, n), None where unknown or missing."""
+        held = self.finishes.get(row, [])[:n]
+        return held + [None] * (n - len(held))
+
     def close(self) -> None:
         """Close the log."""
         self.store.close()
 
 
-def existing_output_samples(output_path: str, fingerprint: dict, instructions: list[str]) -> list[list[str]]:
-    """The samples per row of an output whose checkpoint is gone, so that none is asked for again ([] if no output).
+def existing_output_samples(output_path: str, fingerprint: dict, instructions: list[str]
+                            ) -> list[tuple[list[str], list[str | None]]]:
+    """The samples per row of an output whose checkpoint is gone, with their finish reasons, so that none is asked
+    for again ([] if no output).
 
     UserError when its provenance shows other settings or it holds rows this run would not write back.
     """
@@ -149,7 +165,9 @@ def existing_output_samples(output_path: str, fingerprint: dict, instructions: l
     if old.num_rows > len(instructions) or old["instruction"] != instructions[:old.num_rows]:
         raise UserError(f"{output_path} exists without its checkpoint and holds {old.num_rows} rows that differ "
                         f"from this run's first {len(instructions)} prompts; {redo}")
-    return [[t for t in row if t is not None] for row in old["samples"]]
+    finishes = old[FINISH_COLUMN] if FINISH_COLUMN in old.column_names else [[None] * len(r) for r in old["samples"]]
+    return [([t for t in row if t is not None], [f for t, f in zip(row, reasons) if t is not None])
+            for row, reasons in zip(old["samples"], finishes)]
 
 
 def choose_backend(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -197,8 +215,9 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
             for key, msgs in zip(keys, messages) if checkpoint.count(key) < n]
 
     def on_result(job: Any, completion: Any) -> None:
-        """Checkpoint a job's successful samples and their usage."""
-        checkpoint.add(job.key, [t for t in completion.texts[:job.n] if t is not None], completion.usage)
+        """Checkpoint a job's successful samples, their usage and finish reasons."""
+        done = [(t, f) for t, f in zip(completion.texts[:job.n], completion.finishes) if t is not None]
+        checkpoint.add(job.key, [t for t, _ in done], completion.usage, [f for _, f in done])
 
     sent = sent_parameters(config, jobs[0]) if jobs else {}
     stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples", store=checkpoint.store)
@@ -225,11 +244,12 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
     cut = {"truncated_samples": 0}
     with tqdm(total=sum(r.n for r in requests), desc=f"{os.path.basename(args.model.rstrip('/'))} samples",
               unit="sample", smoothing=0.05) as bar:
-        def on_result(key: str, texts: list[str], tokens: int, truncated: int) -> None:
-            """Checkpoint a prompt's new samples and count them (and those cut at max_new_tokens)."""
-            checkpoint.add(key, texts, {"completion_tokens": tokens})
+        def on_result(key: str, texts: list[str], tokens: int, finishes: list[str | None]) -> None:
+            """Checkpoint a prompt's new samples with their finish reasons; count them (and those cut at
+            max_new_tokens)."""
+            checkpoint.add(key, texts, {"completion_tokens": tokens}, finishes)
             usage["completion_tokens"] += tokens
-            cut["truncated_samples"] += truncated
+            cut["truncated_samples"] += finishes.count("length")
             bar.update(len(texts))
 
         if backend == "vllm":
@@ -317,6 +337,7 @@ def generate(args: argparse.Namespace) -> int:
             else:
                 details = run_local(args, backend, tokenizer, keys, token_ids, s1, top_p, checkpoint)
         samples = [checkpoint.samples(k, n) for k in keys]
+        finishes = [checkpoint.finish_reasons(k, n) for k in keys]
     finally:
         checkpoint.close()
     provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
@@ -326,8 +347,8 @@ def generate(args: argparse.Namespace) -> int:
                       generation_time_s=round(time.time() - started, 3), checkpoint=checkpoint_dir(args.output_path),
                       token_usage_all_runs=dict(checkpoint.usage),
                       replaced_code_points=checkpoint.store.replaced_code_points, **details)
-    return finish(args, provenance, dataset, instructions, samples, backend, reused, time.time() - started,
-                  details.get("errors") or {})
+    return finish(args, provenance, dataset, instructions, (samples, finishes), backend, reused,
+                  time.time() - started, details.get("errors") or {})
 
 
 def cost_note(costs: dict | None) -> str:
@@ -348,12 +369,16 @@ def generate_sharded(args: argparse.Namespace) -> int:
 
 
 def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],
-           samples: list[list[str | None]], backend: str, reused: int, seconds: float, errors: dict) -> int:
-    """Write the output and provenance, print the summary, push if asked; exit code 1 while holes remain."""
+           generated_samples: tuple[list[list[str | None]], list[list[str | None]]], backend: str, reused: int,
+           seconds: float, errors: dict) -> int:
+    """Write the output (samples and their finish reasons) and provenance, print the summary, push if asked; exit
+    code 1 while holes remain."""
     from datasets import List, Value
 
+    samples, finishes = generated_samples
     dataset = dataset.add_column("instruction", instructions).add_column(
-        "samples", samples, feature=List(Value("string")))
+        "samples", samples, feature=List(Value("string"))).add_column(
+        FINISH_COLUMN, finishes, feature=List(Value("string")))
     save_atomic(dataset, args.output_path)
     total = len(samples) * args.samples_per_instruction
     holes = sum(t is None for row in samples for t in row)

@@ -125,11 +125,19 @@ def test_reasoning_models_get_no_cap_and_reasoning_effort(tmp_path, capsys):
     assert requests[0]["json"]["reasoning_effort"] == "high" and stats["max_tokens"] is None
 
 
+@pytest.mark.parametrize("persona", [OPENAI, ANTHROPIC, TOGETHER, VLLM, OLLAMA], ids=lambda p: p.name)
+def test_samples_that_ended_normally_are_recorded_as_stop(persona, tmp_path):
+    """OpenAI-style finish_reason "stop" and Anthropic's stop_reason "end_turn" are both `stop` in Step 1's column."""
+    code, samples, _, _, out = step1(persona, tmp_path, 2)
+    assert code == 0 and load_output(out)["sample_finish_reasons"] == [["stop"] * 2] * 4
+
+
 @pytest.mark.parametrize("persona", [OPENAI, ANTHROPIC, VLLM], ids=lambda p: p.name)
 def test_truncated_samples_are_counted_and_kept(persona, tmp_path, capsys):
-    code, samples, provenance, _, _ = step1(persona, tmp_path, 2, "--max_new_tokens", "10")
+    code, samples, provenance, _, out = step1(persona, tmp_path, 2, "--max_new_tokens", "10")
     printed = capsys.readouterr().out
     assert code == 0 and all(t and len(t.split()) == 10 for row in samples for t in row)  # cut text is kept
+    assert load_output(out)["sample_finish_reasons"] == [["length"] * 2] * 4  # finish_reason / stop_reason
     assert provenance["truncated_samples"] == 8 and "(8 cut at max_new_tokens)" in printed
     verdicts, stats, _ = judge(persona, tmp_path, ["a", "b"], "--judge_max_tokens", "10")
     assert verdicts == [[None], [None]] and stats["truncated_samples"] == 2

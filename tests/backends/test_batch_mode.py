@@ -69,6 +69,7 @@ def test_step1_batch_equals_live(data_dir, tmp_path, service):
         sent_live = chat_calls(server)
     data = load_output(out)
     assert data.column_names == live.column_names and data["samples"] == live["samples"]
+    assert data["sample_finish_reasons"] == live["sample_finish_reasons"] == [["stop"] * N] * len(data)
     assert service.creations == 1
     expected_live = {"complete": 0, "partial_failure": 1, "expired": 2}[
         "expired" if service.expire_after else "partial_failure" if service.fails(1) else "complete"]

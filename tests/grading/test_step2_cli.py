@@ -17,10 +17,12 @@ MATH_ROWS = [
     {"instruction": "Problem: half of one?", "answer": "\\frac{1}{2}", "level": 1,
      "samples": ["So the result is \\boxed{0.5}.", "The answer is: $\\frac12$", None, "I ran out of tokens",
                  "Thus \\boxed{\\frac{1}{2004!}}"],
-     "GRM_scores": [0.9, 0.8, None, 0.1, 0.2], "GPT-4o-mini_verdicts": [[1.0], [1.0], [None], [0.0], [0.0]]},
+     "GRM_scores": [0.9, 0.8, None, 0.1, 0.2], "GPT-4o-mini_verdicts": [[1.0], [1.0], [None], [0.0], [0.0]],
+     "sample_finish_reasons": ["stop", "stop", None, "length", "stop"]},  # Step 1's record: sample 4 was cut
     # released layout: `answer` holds the worked solution, and old grading columns exist
     {"instruction": "Problem: ten?", "answer": "We add 4 and 6 to get $\\boxed{10}$.", "level": 2,
      "samples": ["\\boxed{10}", "\\boxed{11}", "The answer is 10", "\\boxed{10.0}", "\\boxed{9}"],
+     "sample_finish_reasons": [None] * 5,
      "GRM_scores": [0.5, 0.4, 0.3, 0.2, 0.1], "GPT-4o-mini_verdicts": [[1.0], [0.0], [1.0], [1.0], [0.0]]},
 ]
 MC_ROWS = [
@@ -151,6 +153,10 @@ def test_undecided_without_key_is_written_and_exits_nonzero(tmp_path):
      "is not one of the letters A-D"),
     ([{"samples": ["x"], "instruction": "q", "answer": "C", "options": ["a", "b", "c", "d"]}], "math",
      "this is a multiple-choice dataset"),
+    ([{"samples": ["x", "y"], "instruction": "q", "answer": "5", "sample_finish_reasons": ["stop"]}], "math",
+     "'sample_finish_reasons' holds 1 values for 2 samples"),
+    ([{"samples": ["x"], "instruction": "q", "answer": "5", "sample_finish_reasons": ["eos"]}], "math",
+     "'sample_finish_reasons' has unknown value"),
 ])
 def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, rows, dataset_type, message):
     source = save(rows, str(tmp_path / "in"))
@@ -167,6 +173,14 @@ def test_math_timeout_must_be_positive(tmp_path, value):
         unified_evaluation.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "-t", "math",
                                  "--math_timeout", value])
     assert exit_info.value.code == 2 and not (tmp_path / "o").exists()
+
+
+def test_bad_finish_reasons_exit_2_with_one_line(tmp_path):
+    source = save([{"samples": ["The answer is 5."], "instruction": "q", "answer": "5",
+                    "sample_finish_reasons": ["max_tokens"]}], str(tmp_path / "in"))
+    result = run_script("unified_evaluation.py", "-i", source, "-o", str(tmp_path / "o"), "-t", "math")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "max_tokens" in result.stderr and not (tmp_path / "o").exists()
 
 
 def test_unreadable_input_exits_2(tmp_path):
@@ -206,13 +220,15 @@ def test_auto_judges_unread_samples_that_ended_normally_only(tmp_path):
     args = ["-i", source, "-o", out, "-t", "mmlu", "--provider", "openai_compatible"]
     assert unified_evaluation.main(args + ["--llm_fallback", "never"]) == 0
     row = graded(out)[0]
-    assert row["answer_extraction_method"] == ["procedural", "undecided", "no_answer", "no_answer"]
+    # issue 18: without Step 1's finish reasons a missing final period alone is no cut-off: the judge reads it
+    assert row["answer_extraction_method"] == ["procedural", "undecided", "undecided", "no_answer"]
     assert row["answer_correct"] == [True, False, False, False]
     record = json.load(open(out + ".provenance.json"))
-    assert record["summary"]["methods"]["undecided"] == 1 and record["summary"]["llm_calls"] == 0
-    assert record["undecided_reasons"] == {"no answer statement read": 1}
-    assert record["no_answer_reasons"] == {"cut off mid-sentence": 1, "empty": 1}
+    assert record["summary"]["methods"]["undecided"] == 2 and record["summary"]["llm_calls"] == 0
+    assert record["undecided_reasons"] == {"no answer statement read": 2}
+    assert record["no_answer_reasons"] == {"empty": 1}
     with LoopbackServer(judge_responder) as server:
         assert unified_evaluation.main(args + ["--base_url", server.url]) == 0
-        assert len(server.requests) == 1 and "closest match" in server.requests[0]["json"]["messages"][-1]["content"]
-    assert graded(out)[0]["answer_extraction_method"] == ["procedural", "llm", "no_answer", "no_answer"]
+        prompts = [request["json"]["messages"][-1]["content"] for request in server.requests]
+        assert len(prompts) == 2 and any("closest match" in prompt for prompt in prompts)
+    assert graded(out)[0]["answer_extraction_method"] == ["procedural", "llm", "llm", "no_answer"]

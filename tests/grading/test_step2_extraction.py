@@ -5,8 +5,9 @@ import itertools
 
 import pytest
 
-from grading.math_parsing import extract_math, gold_math_answer
-from grading.parsing import extract_choice, last_boxed, valid_letters
+from grading.math_parsing import gold_math_answer
+from grading.parsing import Choice, last_boxed, valid_letters
+from grading.readers import readings_of
 
 OPTIONS = ["London", "Paris", "Rome", "Berlin", "Madrid", "Lisbon", "Vienna", "Prague", "Oslo", "Dublin"]
 
@@ -46,6 +47,18 @@ CHOICE_STYLES = {
     "claude-text-then-letter": "Only one city fits. The answer is {O} ({L}).",
     "answer-to-question": "The answer to this question is {L}.",
 }
+
+
+def extract_choice(sample: str | None, letters: str = "ABCD", options: list | None = None) -> Choice:
+    """The last reading of a multiple-choice sample: what the readers take as its final answer."""
+    found = readings_of(sample, "choice", letters, options)[1] if sample is not None else []
+    return found[-1][1] if found else Choice(None)
+
+
+def extract_math(sample: str | None) -> str | None:
+    """The last reading of a math sample (its answer as written), or None."""
+    found = readings_of(sample, "math", "", None)[1] if sample is not None else []
+    return found[-1][1].answer if found else None
 
 
 def choice_cases() -> list[tuple[str, str, str]]:

@@ -82,16 +82,16 @@ NAMED_LATER = [
     (REASONING + "The closest option to our value of 3.1 eV is (B).", "B", "B"),  # Llama on MMLU-Pro
     (REASONING + "This matches option C.", "C", "C"),
 ]
-CORRECTIONS = [
-    ("Answer: B\n\nActually, wait. I mixed up the wavelength; redoing it, it should be D.", "D", "D"),  # R1
+CORRECTIONS = [  # issue 18: a revision after a committed answer leaves it to the judge
+    ("Answer: B\n\nActually, wait. I mixed up the wavelength; redoing it, it should be D.", "D", "undecided"),  # R1
     ("The answer is not A; it is C.", "C", "C"),
-    ("**Answer: A**\n\nHmm, wait. Rechecking the sign, it should be (C).", "C", "C"),
-    ("Answer: B\n\nOn second thought, D.", "D", "D"),
-    ("Answer: A\nActually, it's C.", "C", "C"),
-    ("The answer is B. Correction: D.", "D", "D"),
-    ("Answer: C\n\nHmm, no. It must be B.", "B", "B"),
-    ("Answer: D. Wait, that's not right; I'll change my answer to A.", "A", "A"),
-    (REASONING + "$\\boxed{B}$\n\nHmm, wait: I misread the sign. It should be D.", "D", "D"),  # Qwen box, then R1-like
+    ("**Answer: A**\n\nHmm, wait. Rechecking the sign, it should be (C).", "C", "undecided"),
+    ("Answer: B\n\nOn second thought, D.", "D", "undecided"),
+    ("Answer: A\nActually, it's C.", "C", "undecided"),
+    ("The answer is B. Correction: D.", "D", "undecided"),
+    ("Answer: C\n\nHmm, no. It must be B.", "B", "undecided"),
+    ("Answer: D. Wait, that's not right; I'll change my answer to A.", "A", "undecided"),
+    (REASONING + "$\\boxed{B}$\n\nHmm, wait: I misread the sign. It should be D.", "D", "undecided"),  # Qwen, R1
 ]
 OUT_OF_RANGE = [
     (REASONING + "The answer is C.\n\nHmm, none of these match 7 J exactly; the answer is E.", "C", "undecided"),
@@ -132,7 +132,7 @@ BARE_LETTERS = [("(c)", "C", "C"), ("b", "B", "B"), ("c", "C", "C"), ("(d)", "D"
                 ("A. This one is wrong because the units differ.", "A", "undecided")]
 NO_ANSWER = [
     ("", "B", "no_answer"), ("   \n\n ", "B", "no_answer"),
-    (REASONING + CUT, "B", "no_answer"),  # cut at the token limit mid-sentence
+    (REASONING + CUT, "B", "undecided"),  # no final period alone is no cut-off (issue 18): the judge reads it
     (REASONING + LOOP, "B", "no_answer"),  # Llama repetition loop until the limit
     (REASONING + LOOP + "Wait, let me re-check the calc", "B", "no_answer"),
     ("<think>\nOkay, the photon energy. Let me compute hc/lambda first. That gives 3.1 eV. Now the options.",
@@ -144,7 +144,8 @@ NO_ANSWER = [
 CHOICE_GUARDS = [
     ("The answer is B.\n\nStatement I is correct, and statement II is wrong.", "B", "B"),
     ("The answer is C.\n\nVitamin C is the right one for scurvy, which is why.", "C", "C"),
-    ("Answer: B\n\nSo it's not A.", "B", "B"), ("Answer: D\n\nI think A is correct only in vacuum.", "D", "D"),
+    ("Answer: B\n\nSo it's not A.", "B", "undecided"),  # issue 18: "not X" after the answer
+    ("Answer: D\n\nI think A is correct only in vacuum.", "D", "D"),
     ("Answer: B\nNote: if the answer were C, the units would differ.", "B", "B"),
     ("Answer: B\n\nMaybe the answer is C?", "B", "B"), ("Answer: A\n\nWait, is it C? No, A is right.", "A", "A"),
     ("Answer: B\n\nIt should be noted that A is close.", "B", "B"),
@@ -205,13 +206,13 @@ CONCLUSIONS = [
     (REASONING + "So the remainder is 3.", "3", True),
     (REASONING + "Thus $m + n = 17$.", "18", False),
 ]
-MATH_CORRECTIONS = [
-    ("$\\boxed{12}$ ... The correct answer is 14", "14", True),
-    (REASONING + "$\\boxed{12}$\n\nWait, I double-counted the corners. The answer is 8.", "8", True),
-    (REASONING + "So $\\boxed{3}$. Hmm, actually the answer should be $4$.", "4", True),
-    (REASONING + "\\boxed{5}\n\nOn rechecking the second case: Answer: 7", "7", True),
-    (REASONING + "$\\boxed{10}$\n\nCorrection: the final answer is $\\frac{21}{2}$.", "\\frac{21}{2}", True),
-    (REASONING + "\\boxed{12}\n\nWait, I forgot the empty set. The answer is 13.", "12", False),
+MATH_CORRECTIONS = [  # issue 18: a box revised in words is left to the judge
+    ("$\\boxed{12}$ ... The correct answer is 14", "14", "undecided"),
+    (REASONING + "$\\boxed{12}$\n\nWait, I double-counted the corners. The answer is 8.", "8", "undecided"),
+    (REASONING + "So $\\boxed{3}$. Hmm, actually the answer should be $4$.", "4", "undecided"),
+    (REASONING + "\\boxed{5}\n\nOn rechecking the second case: Answer: 7", "7", "undecided"),
+    (REASONING + "$\\boxed{10}$\n\nCorrection: the final answer is $\\frac{21}{2}$.", "\\frac{21}{2}", "undecided"),
+    (REASONING + "\\boxed{12}\n\nWait, I forgot the empty set. The answer is 13.", "12", "undecided"),
 ]
 MATH_HEDGES = [
     ("\\boxed{3}$ or possibly $\\boxed{4}", "4", "undecided"),
@@ -259,7 +260,7 @@ WORDS_EXTRA = [
 MATH_UNREAD = [
     (REASONING + "Thus the triangle is obtuse, as its largest angle exceeds a right angle.", "3", "undecided"),
     (REASONING + "This completes the computation of the sum.", "3", "undecided"),
-    (REASONING + CUT, "3", "no_answer"), (REASONING + LOOP, "3", "no_answer"), ("", "3", "no_answer"),
+    (REASONING + CUT, "3", "undecided"), (REASONING + LOOP, "3", "no_answer"), ("", "3", "no_answer"),
     (REASONING + "I cannot solve this problem with the given information.", "3", "no_answer"),
     ("<think>\nLet me set up the equation: 3x + 2 = 11, so x", "3", "no_answer"),
 ]
@@ -310,11 +311,11 @@ def test_none_of_the_above_is_an_answer_where_an_option_says_so(options, expecte
 
 def test_auto_sends_every_undecided_sample_and_no_empty_one():
     """--llm_fallback auto targets exactly the undecided samples; cut-off and empty ones stay no_answer."""
-    row = {"instruction": "q", "answer": "B", "options": OPTIONS4,
-           "samples": [sample for sample, _, _ in ENDED_UNREAD + LETTER_HEDGES + OUT_OF_RANGE[:5] + NO_ANSWER]}
+    table = ENDED_UNREAD + LETTER_HEDGES + OUT_OF_RANGE[:5] + NO_ANSWER
+    row = {"instruction": "q", "answer": "B", "options": OPTIONS4, "samples": [sample for sample, _, _ in table]}
     graded = grade_rows([row], "mmlu", 1, lambda n: None)
-    undecided = len(ENDED_UNREAD + LETTER_HEDGES + OUT_OF_RANGE[:5])
-    assert fallback_targets(graded, "auto") == [(0, i) for i in range(undecided)]
+    undecided = [(0, i) for i, (_, _, expected) in enumerate(table) if expected == "undecided"]
+    assert fallback_targets(graded, "auto") == undecided and len(undecided) > len(table) // 2
     assert fallback_targets(graded, "never") == []
 
 

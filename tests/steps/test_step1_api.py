@@ -92,6 +92,7 @@ def test_failed_samples_are_holes_and_a_rerun_fills_only_them(data_dir, tmp_path
     data = load_output(out)
     holes = [i for i, s in enumerate(data["samples"]) if s == [None] * N]
     assert holes == [1] and all(None not in s for i, s in enumerate(data["samples"]) if i != 1)
+    assert [row.count("stop") for row in data["sample_finish_reasons"]] == [N, 0] + [N] * (len(data) - 2)
     prov = json.load(open(out + ".provenance.json"))
     assert prov["counts"]["failed_samples"] == N and prov["counts"]["rows_with_failures"] == 1
     with LoopbackServer(unique_responder()) as server:
@@ -100,6 +101,7 @@ def test_failed_samples_are_holes_and_a_rerun_fills_only_them(data_dir, tmp_path
     assert "HTTP 500" in json.dumps(prov["errors"])
     refilled = load_output(out)
     assert all(len(s) == N and None not in s for s in refilled["samples"])
+    assert refilled["sample_finish_reasons"] == [["stop"] * N] * len(refilled)  # kept through the checkpoint
     assert [s for i, s in enumerate(refilled["samples"]) if i != 1] == [s for i, s in enumerate(data["samples"])
                                                                           if i != 1]
 
@@ -272,6 +274,7 @@ def test_output_without_its_checkpoint_keeps_its_samples(data_dir, tmp_path, cap
         assert "its 6 samples are kept" in capsys.readouterr().out
         data = load_output(out)
         assert [s[:2] for s in data["samples"][:3]] == first and all(len(s) == 3 for s in data["samples"])
+        assert data["sample_finish_reasons"] == [["stop"] * 3] * 4  # adopted from the output with its samples
         shutil.rmtree(out + ".checkpoint")
         for extra, message in ((["--max_rows", "2"], "holds 4 rows"), (["--temperature", "0.1"], "settings")):
             with pytest.raises(UserError, match=message + ".*--overwrite"):
@@ -306,10 +309,11 @@ def test_a_checkpoint_from_before_usage_was_recorded_is_read(tmp_path):
         for key, value in (("fingerprint", fingerprint), ("s/0-abc/0", ["a", "b"])):
             log.write(json.dumps({"k": key, "v": value}) + "\n")
     checkpoint = SampleCheckpoint(out, fingerprint, ["0-abc"], ["q"], overwrite=False)
-    checkpoint.add("0-abc", ["c"], {"completion_tokens": 3})
+    checkpoint.add("0-abc", ["c"], {"completion_tokens": 3}, ["length"])
     checkpoint.close()
     again = SampleCheckpoint(out, fingerprint, ["0-abc"], ["q"], overwrite=False)
     assert again.samples("0-abc", 4) == ["a", "b", "c", None] and again.usage == {"completion_tokens": 3}
+    assert again.finish_reasons("0-abc", 4) == [None, None, "length", None]  # unknown before they were recorded
     again.close()
 
 

@@ -42,6 +42,8 @@ def test_transformers_more_samples_than_batch_size_reproducible(tiny_chat_model,
     assert prov["backend"] == "transformers" and prov["counts"]["samples"] == 15
     assert 0 < prov["token_usage"]["completion_tokens"] <= 15 * 8
     assert 0 < prov["truncated_samples"] <= 15  # random weights rarely stop within 8 tokens: cut samples are counted
+    finishes = [f for row in first["sample_finish_reasons"] for f in row]  # EOS -> stop, the token cap -> length
+    assert set(finishes) <= {"stop", "length"} and finishes.count("length") == prov["truncated_samples"]
     assert prov["first_prompt"].startswith("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n")
     assert prov["first_prompt"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
 
@@ -80,6 +82,8 @@ def test_vllm_engine_n_samples_chat_template_max_length(tiny_chat_model, data_di
     assert all(0 < room < 48 for room in rooms)  # prompt + --max_new_tokens exceeds --max_length: outputs cut to fit
     assert 0 < prov["token_usage"]["completion_tokens"] <= 5 * sum(rooms)
     assert 0 < prov["truncated_samples"] <= 40  # vLLM's finish_reason "length" is counted
+    finishes = [f for row in data["sample_finish_reasons"] for f in row]  # CompletionOutput.finish_reason
+    assert set(finishes) <= {"stop", "length"} and finishes.count("length") == prov["truncated_samples"]
     records = [json.loads(line) for line in open(out + ".checkpoint/samples.jsonl")]
     assert records[0]["k"] == "fingerprint" and records[0]["v"]["backend"] == "vllm"
     assert sorted(len(r["v"]["texts"]) for r in records[1:]) == [5] * 8  # one record of n samples per prompt

@@ -1,0 +1,144 @@
+"""Whole quantities: a number in scientific notation (any common spelling) is one number; an answer of two or more
+quantities (2 h 30 min, 5 ft 3 in, 3 cm by 4 cm) is compared as a whole, converted where a small unit table can."""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+SUPERSCRIPT = re.compile(r"([⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
+SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+MANTISSA = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
+# 1.2e5, 1.2E-5, 1.2 \times 10^{5}, 1.2 x 10^5, 1.2 × 10^5 (superscripts rewritten first), 1.2 \cdot 10^{5}, 1.2*10^5
+POWER_OF_TEN = r"(?:\\times|\\cdot|×|·|\*|x)\s*10\s*\^\s*\{?\s*([-+]?\d+)\s*\}?"
+SCIENTIFIC = re.compile(rf"({MANTISSA})\s*(?:[eE]\s*([-+]?\d+)|{POWER_OF_TEN})")
+LAYOUT = re.compile(r"\\[,;:! ]|\\(?:left|right|displaystyle)\b|~|\$|\{,\}")
+WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+# Units of the table: factor to the dimension's base unit (seconds, metres, kilograms).
+UNIT_FACTORS = {
+    "time": ({"s": "1", "sec": "1", "secs": "1", "second": "1", "seconds": "1", "min": "60", "mins": "60",
+              "minute": "60", "minutes": "60", "h": "3600", "hr": "3600", "hrs": "3600", "hour": "3600",
+              "hours": "3600", "day": "86400", "days": "86400", "week": "604800", "weeks": "604800"}),
+    "length": ({"mm": "0.001", "cm": "0.01", "m": "1", "meter": "1", "meters": "1", "metre": "1", "metres": "1",
+                "km": "1000", "in": "0.0254", "inch": "0.0254", "inches": "0.0254", '"': "0.0254", "″": "0.0254",
+                "ft": "0.3048", "foot": "0.3048", "feet": "0.3048", "'": "0.3048", "′": "0.3048",
+                "yd": "0.9144", "yard": "0.9144", "yards": "0.9144", "mi": "1609.344", "mile": "1609.344",
+                "miles": "1609.344"}),
+    "mass": ({"mg": "0.000001", "g": "0.001", "gram": "0.001", "grams": "0.001", "kg": "1", "kilogram": "1",
+              "kilograms": "1", "lb": "0.45359237", "lbs": "0.45359237", "pound": "0.45359237",
+              "pounds": "0.45359237", "oz": "0.028349523125", "ounce": "0.028349523125",
+              "ounces": "0.028349523125"}),
+}
+FACTORS = {unit: (dimension, Fraction(factor)) for dimension, table in UNIT_FACTORS.items()
+           for unit, factor in table.items()}
+NUMBER = rf"(?:{SCIENTIFIC.pattern}|{MANTISSA})"
+# One quantity: a number and an optional unit (a word, h/m/s/g, a prime, or a unit with a power: cm^2).
+PART = re.compile(rf"\s*(?P<number>{NUMBER})\s*(?P<unit>(?!(?:by|and|or|to|of|is|per|times|plus|minus)\b)"
+                  r"(?:[A-Za-z]{2,}|[hmsg](?![A-Za-z]))(?:\s*\^\s*\{?[23]\}?|[²³])?|['\"′″])?")
+SUM_JOIN = re.compile(r"\s*(?:,|\+|\band\b)?\s*")
+DIMS_JOIN = re.compile(r"\s*(?:\\times|×|\bx\b|\bby\b|\*)\s*")
+
+Quantity = tuple[Fraction, str | None]
+
+
+def superscripts_as_powers(text: str) -> str:
+    """'10⁵' -> '10^{5}', '10⁻³' -> '10^{-3}'."""
+    return SUPERSCRIPT.sub(lambda m: "^{" + m.group(1).translate(SUPERSCRIPT_DIGITS) + "}", text)
+
+
+def plain(text: str) -> str:
+    """An answer without $, \\text{} wrappers, thin spaces or superscript digits, for reading its quantities."""
+    previous = None
+    while previous != text:
+        previous, text = text, WRAPPER.sub(r" \1 ", text)
+    return " ".join(LAYOUT.sub(" ", superscripts_as_powers(text)).split())
+
+
+def number_of(text: str) -> Fraction:
+    """The exact value of a NUMBER (scientific notation included)."""
+    scientific = SCIENTIFIC.fullmatch(text.strip())
+    if not scientific:
+        return Fraction(text.strip())
+    exponent = scientific.group(2) or scientific.group(3)
+    return Fraction(scientific.group(1)) * Fraction(10) ** int(exponent)
+
+
+def scientific_value(text: str) -> Fraction | None:
+    """The value of an answer that is one number in scientific notation ('1.2e5', '1.2 \\times 10^{5}'), else None."""
+    text = plain(text)
+    return number_of(text) if SCIENTIFIC.fullmatch(text) else None
+
+
+def as_latex(text: str) -> str:
+    """Scientific notation rewritten as LaTeX math-verify reads ('1.2e5' -> '1.2\\times10^{5}', not 1.2*e^5)."""
+    return SCIENTIFIC.sub(lambda m: f"{m.group(1)}\\times10^{{{m.group(2) or m.group(3)}}}",
+                          superscripts_as_powers(text))
+
+
+def quantities(text: str) -> tuple[list[Quantity], str] | None:
+    """The quantities of an answer and how they are joined ('sum': 2 h 30 min; 'dims': 3 cm by 4 cm), or None when the
+    answer is not made only of numbers with optional units (one way of joining them)."""
+    text, position, parts, joins = plain(text), 0, [], set()
+    while position < len(text):
+        if parts:
+            gap = DIMS_JOIN.match(text, position) or SUM_JOIN.match(text, position)
+            if not gap.group(0).strip() and not parts[-1][1]:
+                return None  # "2-5" is an expression; only "2 h 30 min" joins quantities by a space
+            joins.add("dims" if gap.re is DIMS_JOIN else "sum")
+            position = gap.end()
+        match = PART.match(text, position)
+        if not match:
+            return None
+        parts.append((number_of(match.group("number")), match.group("unit")))
+        position = match.end()
+    return (parts, joins.pop() if joins else "sum") if parts and len(joins) <= 1 else None
+
+
+def is_compound(text: str) -> bool:
+    """Whether an answer holds two or more quantities of which at least one has a unit."""
+    read = quantities(text)
+    return bool(read) and len(read[0]) > 1 and any(unit for _, unit in read[0])
+
+
+def in_base_unit(quantity: Quantity) -> tuple[str, Fraction] | None:
+    """(dimension, value in the base unit) of a quantity whose unit is in the table, else None."""
+    value, unit = quantity
+    known = FACTORS.get(unit if unit in ("'", '"', "′", "″") else (unit or "").lower())
+    return (known[0], value * known[1]) if known else None
+
+
+def total(parts: list[Quantity]) -> tuple[str, Fraction] | None:
+    """A sum of quantities of one dimension, each unit once, in its base unit ('2 h 30 min' -> ('time', 9000)); None
+    for anything else ('2 cm, 3 cm' is a list, not 5 cm)."""
+    converted = [in_base_unit(part) for part in parts]
+    if len({unit for _, unit in parts}) < len(parts) or None in converted \
+            or len({dimension for dimension, _ in converted}) != 1:
+        return None
+    return converted[0][0], sum(value for _, value in converted)
+
+
+def same_quantity(pred: Quantity, gold: Quantity) -> bool | None:
+    """Whether two single quantities are equal: converted through the table, the same unit, or a unitless gold."""
+    if gold[1] is None or pred[1] == gold[1]:
+        return pred[0] == gold[0]
+    pred_base, gold_base = in_base_unit(pred), in_base_unit(gold)
+    if pred_base and gold_base and pred_base[0] == gold_base[0]:
+        return pred_base[1] == gold_base[1]
+    return None
+
+
+def quantity_verdict(pred: str, gold: str) -> bool | None:
+    """Compound answers compared as a whole: sums converted to one unit, dimensions part by part; None (undecided)
+    when they cannot be compared that way. Never decided by a first number."""
+    read_pred, read_gold = quantities(pred), quantities(gold)
+    if not read_pred or not read_gold:
+        return None
+    (pred_parts, pred_join), (gold_parts, gold_join) = read_pred, read_gold
+    if "dims" in (pred_join, gold_join):
+        if len(pred_parts) != len(gold_parts) or pred_join != gold_join:
+            return None
+        verdicts = [same_quantity(p, g) for p, g in zip(pred_parts, gold_parts)]
+        return None if None in verdicts else all(verdicts)
+    pred_total, gold_total = total(pred_parts), total(gold_parts)
+    if pred_total and gold_total:
+        return pred_total == gold_total if pred_total[0] == gold_total[0] else None
+    return True if pred_parts == gold_parts else None
