@@ -92,6 +92,11 @@ def build_multi_objective(path: str, **config_fields) -> str:
     return _remote(path, "TinyGatedRM", "AutoModelForSequenceClassification", **config_fields)
 
 
+def build_quantile(path: str) -> str:
+    """QRM-like gated head whose class overrides from_pretrained (dropping our keywords) and edits its config."""
+    return _remote(path, "TinyQuantileRM", "AutoModelForSequenceClassification")
+
+
 def build_remote_classifier(path: str) -> str:
     """URM-like remote-code sequence classifier with two outputs per sequence (num_labels=2 in its config)."""
     return _remote(path, "TinyTwoOutputRM", "AutoModelForSequenceClassification", num_labels=2)

@@ -37,18 +37,39 @@ class ModelRun:
     backend: str = "transformers"
 
 
-def resolve_attn(spec: RewardModelSpec, options: ScoreOptions) -> str | None:
-    """Attention implementation: flash_attention_2 on GPU when installed, else the registry's choice or sdpa."""
+def resolve_attn(spec: RewardModelSpec, options: ScoreOptions, model_class: Any = None) -> str:
+    """Attention implementation: flash_attention_2 on GPU when installed (and the class supports it), else the
+    registry's choice, else sdpa where the class supports it and eager where not."""
     if options.attn_implementation != "auto":
         return options.attn_implementation
-    if options.device.startswith("cuda"):
+    supports = lambda flag: model_class is None or bool(getattr(model_class, flag, False))  # noqa: E731
+    if options.device.startswith("cuda") and supports("_supports_flash_attn"):
         import importlib.util
 
         if importlib.util.find_spec("flash_attn") is not None:
             return "flash_attention_2"
     if spec.attn:
         return spec.attn
-    return None if spec.remote_model else "sdpa"
+    return "sdpa" if supports("_supports_sdpa") else "eager"
+
+
+def model_class(model_id: str, revision: str | None, auto: str, remote: bool) -> Any:
+    """The class an auto class picks for a checkpoint: its remote code's (auto_map, when trusted) or transformers'
+    own; an error naming the model when there is none."""
+    import transformers
+    from transformers import AutoConfig
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    config = AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=remote)
+    reference = (getattr(config, "auto_map", None) or {}).get(auto)
+    if remote and reference:  # fetches the model's code and checks its imports (sklearn for decision trees)
+        return get_class_from_dynamic_module(reference, model_id, revision=revision)
+    mapping = getattr(transformers, auto)._model_mapping
+    if type(config) not in mapping:
+        hint = "; its remote code needs trust_remote_code" if reference else ""
+        raise RuntimeError(f"{model_id}: transformers has no {auto} class for model type "
+                           f"{getattr(config, 'model_type', '?')!r}{hint}")
+    return mapping[type(config)]
 
 
 # ---- loading: each sets scorer.model, and scorer.heads / scorer.reference where the kind has them ---------------

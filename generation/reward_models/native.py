@@ -113,25 +113,28 @@ def float_buffers(model, non_persistent_only: bool = True) -> dict[str, Any]:
     return found
 
 
-def restore_buffers(model, label: str) -> int:
-    """Rebuild model's non-persistent float buffers by instantiating its class on the CPU in float32; restore any
-    that differ. A buffer that cannot be rebuilt, is non-finite, or still differs is an error naming the model."""
+def restore_buffers(model, label: str) -> list[str]:
+    """Rebuild model's non-persistent float buffers by instantiating its class on the CPU in float32 from a copy of
+    its config (an __init__ may edit the config it is given); restore any that differ and return their names. A
+    buffer that cannot be rebuilt, is non-finite, or still differs is an error naming the model."""
+    import copy
+
     import torch
 
     loaded = float_buffers(model)
     if not loaded:
-        return 0
+        return []
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)
     try:
         with parameters_on_meta(), torch.device("cpu"):
-            fresh = float_buffers(type(model)(model.config))
+            fresh = float_buffers(type(model)(copy.deepcopy(model.config)))
     except Exception as err:  # noqa: BLE001 - the class cannot be rebuilt: its buffers cannot be trusted
         raise RuntimeError(f"{label}: cannot rebuild {type(model).__name__} on the CPU to check its "
                            f"non-persistent buffers ({type(err).__name__}: {err})") from err
     finally:
         torch.set_default_dtype(previous)
-    restored = 0
+    restored = []
     with torch.no_grad():
         for name, buffer in loaded.items():
             reference = fresh.get(name)
@@ -141,7 +144,7 @@ def restore_buffers(model, label: str) -> int:
             target = reference.to(device=buffer.device, dtype=buffer.dtype)
             if not torch.equal(buffer, target):
                 buffer.copy_(target)
-                restored += 1
+                restored.append(name)
             if not torch.isfinite(buffer).all() or not torch.equal(buffer, target):
                 raise RuntimeError(f"{label}: non-persistent buffer {name} differs from its rebuilt value and "
                                    f"cannot be restored; its scores would be wrong")
