@@ -25,6 +25,34 @@ def checkpoint_file(model_id: str, revision: str | None, filename: str) -> str:
     return hf_hub_download(model_id, filename, revision=revision)
 
 
+def file_present(model_id: str, revision: str | None, filename: str) -> bool:
+    """Whether a checkpoint file is there without fetching it: in the local folder, in the hub cache, or (online)
+    on the hub."""
+    if os.path.isdir(model_id):
+        return os.path.isfile(os.path.join(model_id, filename))
+    from huggingface_hub import constants, file_exists, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model_id, filename, revision=revision), str):
+        return True
+    return not constants.HF_HUB_OFFLINE and file_exists(model_id, filename, revision=revision)
+
+
+def missing_weights(model_id: str, revision: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    """The weight files a checkpoint lacks: every shard its index names (safetensors or .bin), else its single
+    weights file, plus extra files (LDL's head .pt files); nothing is downloaded but the index."""
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if not file_present(model_id, revision, index_name):
+            continue
+        with open(checkpoint_file(model_id, revision, index_name), encoding="utf-8") as handle:
+            shards = sorted(set(json.load(handle)["weight_map"].values()))
+        names = shards + list(extra)
+        break
+    else:
+        single = [name for name in ("model.safetensors", "pytorch_model.bin") if file_present(model_id, revision, name)]
+        names = (single[:1] or ["model.safetensors"]) + list(extra)
+    return [name for name in names if not file_present(model_id, revision, name)]
+
+
 def read_config(model_id: str, revision: str | None) -> dict:
     """The checkpoint's config.json as a dict; a one-line error when the folder or id holds no model."""
     try:

@@ -149,12 +149,18 @@ def score_options(args: argparse.Namespace, device: str) -> ScoreOptions:
 
 
 def preflight(specs) -> None:
-    """Fail before any work when a reward model cannot be loaded (see reward_models.check_loadable)."""
+    """Fail before any work when reward models cannot be loaded, naming every one of them and why (see
+    reward_models.loaders.check_loadable), so one run shows all there is to fix."""
+    failures = []
     for spec in specs:
         try:
             check_loadable(spec)
         except Exception as err:  # noqa: BLE001 - any reason is reported to the user
-            raise UserError(f"reward model {spec.name} cannot be loaded ({spec.hf_id}): {error_line(err)}") from err
+            failures.append(f"reward model {spec.name} cannot be loaded ({spec.hf_id}): {error_line(err)}")
+    if len(failures) == 1:
+        raise UserError(failures[0])
+    if failures:
+        raise UserError(f"{len(failures)} of {len(specs)} reward models cannot be loaded:\n  " + "\n  ".join(failures))
 
 
 def resolve_verifiers(args: argparse.Namespace, judges_module) -> tuple[list, list]:

@@ -65,3 +65,26 @@ def test_registration_by_path_and_file(tmp_path):
         load_registry_file(str(path))
     with pytest.raises(UserError, match="listed twice"):
         resolve("GRM,GRM")
+
+
+def test_path_spec_options(tmp_path):
+    """NAME=PATH:KIND[:key=value,...] sets trust_remote_code and an implicit PRM's reference model; what it cannot
+    say is refused with a pointer to --rm_registry."""
+    urm = parse_path_spec(f"Urm={tmp_path}:sequence_classifier:trust_remote_code=true")
+    assert urm.trust_remote_code and urm.remote_model and urm.hf_id == str(tmp_path)
+    eurus, grm = resolve(f"Eu=org/policy:implicit_prm:reference_model={tmp_path},trust_remote_code=false,GRM")
+    assert (eurus.reference_model, eurus.trust_remote_code, grm.name) == (str(tmp_path), False, "GRM")
+    refused = {
+        "Eu=org/policy:implicit_prm": "needs its reference model: NAME=PATH:implicit_prm:reference_model=",
+        "X=org/x:sequence_classifier:beta=0.1": r"options are trust_remote_code, reference_model, not beta; .*--rm_registry",
+        "X=org/x:multi_objective:trust_remote_code=false": "true for multi_objective",
+        "X=org/x:sequence_classifier:trust_remote_code=maybe": "must be true or false",
+        "X=org/x:gpm:reference_model=org/r": "implicit_prm entries only",
+    }
+    for text, message in refused.items():
+        with pytest.raises(UserError, match=message):
+            resolve(text)
+    path = tmp_path / "reg.json"
+    path.write_text(json.dumps([{"name": "Eu", "hf_id": "a/b", "kind": "implicit_prm"}]))
+    with pytest.raises(UserError, match="bad entry .*needs reference_model"):
+        load_registry_file(str(path))
