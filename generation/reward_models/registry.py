@@ -309,6 +309,13 @@ def markdown_table(specs: tuple[RewardModelSpec, ...] = REGISTRY) -> str:
     return "\n".join(lines)
 
 
+def vllm_backend_text() -> str:
+    """What --rm_backend vllm scores, from KINDS (the table VERIFIERS.md shows): the kinds with a vLLM class."""
+    scored = "; ".join(f"{kind}: {k.vllm}" for kind, k in KINDS.items() if k.vllm)
+    return (f"vllm: score these loader kinds with vLLM's pooling runner ({scored}); other kinds, remote-code models "
+            "and models vLLM cannot load use transformers (recorded in the provenance)")
+
+
 def kinds_table() -> str:
     """The loader-kind table of VERIFIERS.md."""
     rows = ["| kind | loaded | with --rm_backend vllm | loading and read-out |", "|---|---|---|---|"]

@@ -28,6 +28,7 @@ from reward_models.registry import (
     load_registry_file,
     markdown_table,
     resolve,
+    vllm_backend_text,
 )
 from steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
@@ -73,8 +74,7 @@ def build_parser(judges_module) -> argparse.ArgumentParser:
                         default="auto", help="auto: flash_attention_2 on GPU when flash-attn is installed, "
                                              "else eager for Gemma-2 RMs and sdpa otherwise")
     parser.add_argument("--rm_backend", choices=("transformers", "vllm"), default="transformers",
-                        help="vllm: score sequence-classifier RMs with vLLM's pooling runner (falls back to "
-                             "transformers where vLLM is missing or the architecture unsupported)")
+                        help=vllm_backend_text())
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute verifiers whose columns already exist (default: keep them)")
     parser.add_argument("--list", action="store_true", help="print the reward models and judges, then exit")

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import verifiers_doc
 
 from common.cli import UserError
+from conftest import ROOT
 from reward_models.registry import BY_NAME, KINDS, REGISTRY, load_registry_file, parse_path_spec, resolve
 
 VERIFIERS_RMS = ("GRM ArmorRM URM QRM GPM GRMLlama32 OffsetBias GRMGemma Skyworks SkyworksGemma QRMGemma "
@@ -88,3 +90,17 @@ def test_path_spec_options(tmp_path):
     path.write_text(json.dumps([{"name": "Eu", "hf_id": "a/b", "kind": "implicit_prm"}]))
     with pytest.raises(UserError, match="bad entry .*needs reference_model"):
         load_registry_file(str(path))
+
+
+def test_rm_backend_help_names_what_vllm_scores():
+    """--rm_backend's help, README and VERIFIERS.md name the same vLLM classes, from the kinds table."""
+    from steps.verify import build_parser
+
+    help_text = " ".join(build_parser(None).format_help().split())
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    verifiers = open(os.path.join(ROOT, "VERIFIERS.md"), encoding="utf-8").read()
+    for kind, spec in KINDS.items():
+        if spec.vllm:
+            assert f"{kind}: {spec.vllm}" in help_text, help_text
+            assert spec.vllm in readme or spec.vllm.startswith("its own"), spec.vllm
+            assert f"| {kind} |" in verifiers and spec.vllm in verifiers
