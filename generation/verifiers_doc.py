@@ -35,8 +35,8 @@ decoding); truncated inputs are counted per model in the summary and provenance.
 transformers' own classes load the model (native, with the vLLM class `--rm_backend vllm` uses where there is one)
 or the checkpoint's remote code (shims installed first, the class loaded through transformers' base `from_pretrained`
 so an override like QRM's cannot drop our dtype, attention or device settings, `use_cache=False`, non-persistent
-buffers rebuilt on the CPU in float32 from a copy of the config and checked). Scores are read in float32. A score that could not be computed is `None`,
-never 0.0.
+buffers rebuilt on the CPU in float32 from a copy of the config and checked). Scores are read in float32. A score
+that could not be computed is `None`, never 0.0.
 """
 
 PRM_NOTE = """

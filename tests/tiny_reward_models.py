@@ -256,8 +256,9 @@ def build_slow_tokenizer(path: str, chat_template: str, specials: list[str], add
     a module that does not exist."""
     import string
 
-    from tiny_models import CORPUS
     from tiny_slow_tokenizer import TinySlowTokenizer
+
+    from tiny_models import CORPUS
 
     os.makedirs(path, exist_ok=True)
     words = sorted({w for line in CORPUS for w in line.split() if w.isalnum()} | set(string.printable))

@@ -43,7 +43,10 @@ def resolve_attn(spec: RewardModelSpec, options: ScoreOptions, model_class: Any 
     registry's choice, else sdpa where the class supports it and eager where not."""
     if options.attn_implementation != "auto":
         return options.attn_implementation
-    supports = lambda flag: model_class is None or bool(getattr(model_class, flag, False))  # noqa: E731
+    def supports(flag: str) -> bool:
+        """Whether the class declares support for an attention kind (unknown class: assumed)."""
+        return model_class is None or bool(getattr(model_class, flag, False))
+
     if options.device.startswith("cuda") and supports("_supports_flash_attn"):
         import importlib.util
 

@@ -36,7 +36,8 @@ def test_preflight_reports_every_unloadable_entry(tmp_path):
     _cache_entry(cache, "org/no-tokenizer", good, drop=("tokenizer*", "special_tokens_map.json", "chat_template*"))
     _cache_entry(cache, "org/policy", tiny.build_chat_model(str(tmp_path / "policy")))
     data = str(tmp_path / "in.hf")
-    datasets.DatasetDict({"data": datasets.Dataset.from_list([{"instruction": "q", "samples": ["a"]}])}).save_to_disk(data)
+    rows = datasets.Dataset.from_list([{"instruction": "q", "samples": ["a"]}])
+    datasets.DatasetDict({"data": rows}).save_to_disk(data)
     entries = [f"Good={good}:sequence_classifier", f"Intern={intern}:internlm2", "NoShards=org/no-shards:step_prm",
                "NoTokenizer=org/no-tokenizer:sequence_classifier",
                "Eurus=org/policy:implicit_prm:reference_model=org/not-cached"]

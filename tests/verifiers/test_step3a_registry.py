@@ -8,8 +8,9 @@ import pytest
 import verifiers_doc
 
 from common.cli import UserError
-from conftest import ROOT
 from reward_models.registry import BY_NAME, KINDS, REGISTRY, load_registry_file, parse_path_spec, resolve
+
+from conftest import ROOT
 
 VERIFIERS_RMS = ("GRM ArmorRM URM QRM GPM GRMLlama32 OffsetBias GRMGemma Skyworks SkyworksGemma QRMGemma "
                  "LDLRewardGemma QwenPRM Qwen72B Qwen72BPRM EurusPRMStage1 EurusPRMStage2 InternLM2RewardModel "
@@ -78,7 +79,8 @@ def test_path_spec_options(tmp_path):
     assert (eurus.reference_model, eurus.trust_remote_code, grm.name) == (str(tmp_path), False, "GRM")
     refused = {
         "Eu=org/policy:implicit_prm": "needs its reference model: NAME=PATH:implicit_prm:reference_model=",
-        "X=org/x:sequence_classifier:beta=0.1": r"options are trust_remote_code, reference_model, not beta; .*--rm_registry",
+        "X=org/x:sequence_classifier:beta=0.1": r"options are trust_remote_code, reference_model, not beta; "
+                                                r".*--rm_registry",
         "X=org/x:multi_objective:trust_remote_code=false": "true for multi_objective",
         "X=org/x:sequence_classifier:trust_remote_code=maybe": "must be true or false",
         "X=org/x:gpm:reference_model=org/r": "implicit_prm entries only",
@@ -97,8 +99,10 @@ def test_rm_backend_help_names_what_vllm_scores():
     from steps.verify import build_parser
 
     help_text = " ".join(build_parser(None).format_help().split())
-    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    verifiers = open(os.path.join(ROOT, "VERIFIERS.md"), encoding="utf-8").read()
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    with open(os.path.join(ROOT, "VERIFIERS.md"), encoding="utf-8") as handle:
+        verifiers = handle.read()
     for kind, spec in KINDS.items():
         if spec.vllm:
             assert f"{kind}: {spec.vllm}" in help_text, help_text
