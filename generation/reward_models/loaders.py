@@ -63,6 +63,7 @@ def model_class(model_id: str, revision: str | None, auto: str, remote: bool) ->
     import transformers
     from transformers import AutoConfig
     from transformers.dynamic_module_utils import get_class_from_dynamic_module
+    from transformers.models.auto.auto_factory import _get_model_class  # the auto classes' own choice
 
     config = AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=remote)
     reference = (getattr(config, "auto_map", None) or {}).get(auto)
@@ -73,7 +74,7 @@ def model_class(model_id: str, revision: str | None, auto: str, remote: bool) ->
         hint = "; its remote code needs trust_remote_code" if reference else ""
         raise RuntimeError(f"{model_id}: transformers has no {auto} class for model type "
                            f"{getattr(config, 'model_type', '?')!r}{hint}")
-    return mapping[type(config)]
+    return _get_model_class(config, mapping)
 
 
 # ---- loading: each sets scorer.model, and scorer.heads / scorer.reference where the kind has them ---------------
