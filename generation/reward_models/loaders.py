@@ -36,6 +36,7 @@ class ModelRun:
     score_s: float = 0.0
     tokens: int = 0
     backend: str = "transformers"
+    attn: str | None = None  # the attention implementation the loaded model runs (transformers backend)
 
 
 def resolve_attn(spec: RewardModelSpec, options: ScoreOptions, model_class: Any = None) -> str:

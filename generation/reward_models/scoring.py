@@ -198,6 +198,7 @@ def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], opti
     started = time.time()
     scorer, run.backend = make_scorer(spec, options)
     run.load_s = time.time() - started
+    run.attn = getattr(getattr(getattr(scorer, "model", None), "config", None), "_attn_implementation", None)
     try:
         encoded: dict[int, Encoded] = {}
         for i in todo:

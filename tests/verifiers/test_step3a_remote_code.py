@@ -45,6 +45,7 @@ def test_remote_model_scores_what_its_class_computes(tmp_path, name):
     options = ScoreOptions(batch_size=2, max_input_length=4096)
     run = score_items(spec, ITEMS, options)
     assert not run.errors, run.errors
+    assert run.attn == "sdpa"  # our choice on the CPU, not the class's own (QRM's asks for flash_attention_2)
     scorer = Scorer(spec, options)
     try:
         encoded = [scorer.encode(q, a).ids for q, a in ITEMS]
