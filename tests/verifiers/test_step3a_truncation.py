@@ -3,6 +3,8 @@ when the tokenizer has no offsets (slow tokenizers): the cut falls in the texts,
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reward_models.inputs import ChatEncoder, ScoreOptions
 from reward_models.registry import RewardModelSpec
@@ -67,6 +69,39 @@ def test_qwen3_think_reply_is_cut_inside_its_texts(tokenizers, kind, budget):
     assert text.startswith("<|im_start|>user\nQ") and text.endswith("The answer is: B<|im_end|>\n")
     assert "<|im_end|>\n<|im_start|>assistant\n<think>\n" in text and "</think>" in text
     assert "D) 6<|im_end|>" in text  # the user text loses its middle too, never its end
+
+
+@pytest.fixture(scope="module")
+def encoders(tokenizers) -> dict[str, ChatEncoder]:
+    """One encoder per tokenizer; each example sets its own budget."""
+    return {kind: ChatEncoder(RewardModelSpec(kind, path, "sequence_classifier", trust_remote_code=kind == "slow"),
+                              ScoreOptions()) for kind, path in tokenizers.items()}
+
+
+@settings(max_examples=120, deadline=None)
+@given(kind=st.sampled_from(["fast", "slow"]), steps=st.integers(0, 40), words=st.integers(0, 30),
+       budget=st.integers(60, 400), letter=st.sampled_from("ABCD"))
+def test_cut_keeps_template_markers_and_answer(encoders, kind, steps, words, budget, letter):
+    """Over replies and prompts of any length and any budget: an input that fits is untouched; one that does not
+    keeps exactly the budget, every special and added token (headers, think markers), and the final answer, and is
+    the full input with a middle taken out of the texts."""
+    encoder = encoders[kind]
+    encoder.options = ScoreOptions(max_input_length=budget)
+    question = "Question: " + "the of and to " * words + "Which one?"
+    reply = "<think>\n" + "Step 1: add the numbers. " * steps + "\n</think>The answer is: " + letter
+    full = encoder.encode_text(encoder.render(encoder.messages(question, reply)))
+    enc = encoder.encode(question, reply)  # the template (~30 tokens) plus a quarter of the budget always fits
+    if len(full) <= budget:
+        assert enc.ids == full and not enc.truncated
+        return
+    assert enc.truncated and len(enc.ids) == budget
+    protected = [token for token in full if token in encoder.never_cut]
+    assert [token for token in enc.ids if token in encoder.never_cut] == protected
+    tail = encoder.encode_text(f"The answer is: {letter}<|im_end|>\n")
+    assert enc.ids[-len(tail):] == full[-len(tail):]
+    position = 0
+    for token in enc.ids:
+        position = full.index(token, position) + 1
 
 
 def test_slow_tokenizer_offsets_follow_the_text(tokenizers):
