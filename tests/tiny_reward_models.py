@@ -249,16 +249,15 @@ def write_registry(path: str, entries: list[dict]) -> str:
     return path
 
 
-def build_slow_tokenizer(path: str, chat_template: str, specials: list[str], added: list[str] = (),
+def build_slow_tokenizer(path: str, chat_template: str, specials: list[str], added: tuple[str, ...] = (),
                          missing_import: bool = False) -> str:
     """Save a slow remote-code tokenizer (tiny_slow_tokenizer.py as tokenization_tiny.py) into path: the corpus'
     words and every printable character, specials, added (non-special) tokens; missing_import makes its code import
     a module that does not exist."""
     import string
 
-    from tiny_slow_tokenizer import TinySlowTokenizer
-
     from tiny_models import CORPUS
+    from tiny_slow_tokenizer import TinySlowTokenizer
 
     os.makedirs(path, exist_ok=True)
     words = sorted({w for line in CORPUS for w in line.split() if w.isalnum()} | set(string.printable))

@@ -44,6 +44,7 @@ def resolve_attn(spec: RewardModelSpec, options: ScoreOptions, model_class: Any 
     registry's choice, else sdpa where the class supports it and eager where not."""
     if options.attn_implementation != "auto":
         return options.attn_implementation
+
     def supports(flag: str) -> bool:
         """Whether the class declares support for an attention kind (unknown class: assumed)."""
         return model_class is None or bool(getattr(model_class, flag, False))
@@ -234,8 +235,6 @@ LOADERS = {
 
 
 NATIVE_HEADS = {"step_prm": "score.", "scalar_head": "score.", "internlm2": "v_head."}  # head tensors of native kinds
-
-
 EXTRA_FILES = {"ldl": ("regression_layer.pt", "gating_layer.pt")}  # checkpoint files besides the weights
 
 
@@ -250,13 +249,12 @@ def check_loadable(spec: RewardModelSpec) -> None:
     for model_id in filter(None, (spec.hf_id, spec.reference_model)):
         if model_id.startswith(("/", ".", "~")) and not os.path.isdir(model_id):
             raise RuntimeError(f"folder {model_id} does not exist")
-        read_config(model_id, spec.revision)
+        raw = read_config(model_id, spec.revision)
         missing = missing_weights(model_id, spec.revision, EXTRA_FILES.get(spec.kind, ()))
         if missing:
             raise RuntimeError(f"{model_id} lacks checkpoint file(s) {', '.join(missing[:3])}"
                                f"{' ...' if len(missing) > 3 else ''} (not downloaded, or not in the hub cache)")
         if model_id == spec.hf_id and spec.kind in NATIVE_HEADS:
-            raw = read_config(model_id, spec.revision)
             if spec.kind == "internlm2" and raw.get("model_type") != "internlm2":
                 raise RuntimeError(f"{model_id} has model_type {raw.get('model_type')!r}, not internlm2")
             if not any(name.startswith(NATIVE_HEADS[spec.kind]) for name in tensor_names(model_id, spec.revision)):

@@ -226,7 +226,7 @@ def parse_path_spec(text: str) -> RewardModelSpec:
         raise UserError(f"{text!r}: reference_model applies to implicit_prm entries only")
     if kind == "implicit_prm" and not options.get("reference_model"):
         raise UserError(f"{text!r}: an implicit PRM needs its reference model: "
-                        f"NAME=PATH:implicit_prm:reference_model=REFERENCE_PATH_OR_HUB_ID")
+                        "NAME=PATH:implicit_prm:reference_model=REFERENCE_PATH_OR_HUB_ID")
     return RewardModelSpec(name=name, hf_id=local_path(path), kind=kind, trust_remote_code=trust == "true",
                            reference_model=local_path(options["reference_model"]) if "reference_model" in options
                            else None, notes="registered by path")

@@ -30,7 +30,7 @@ QWEN3_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-THINK = ["<think>", "</think>"]
+THINK = ("<think>", "</think>")
 QUESTION = "Question: " + "the of and to in is " * 12 + "Which one? A) 3 B) 4 C) 5 D) 6"
 REPLY = "<think>\n" + "Step 1: add the numbers. Step 2: check the result. " * 30 + "\n</think>The answer is: B"
 
@@ -38,7 +38,7 @@ REPLY = "<think>\n" + "Step 1: add the numbers. Step 2: check the result. " * 30
 def _fast(path: str) -> str:
     """A fast tokenizer with Qwen's specials and non-special <think>/</think> tokens."""
     tok = build_tokenizer(extra_special=SPECIALS[1:], chat_template=QWEN3_TEMPLATE)
-    tok.add_tokens(THINK)
+    tok.add_tokens(list(THINK))
     tok.save_pretrained(path)
     return path
 
