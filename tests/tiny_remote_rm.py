@@ -106,3 +106,17 @@ class TinyTwoOutputRM(_Base):
             raise ValueError("this head pools with the attention mask")
         _, pooled = self.hidden(input_ids, attention_mask, use_cache)
         return GatedOutput(logits=self.head(pooled))
+
+
+class TinyQuantileRM(TinyGatedRM):
+    """QRM-like (the hub's LlamaForRewardModelWithGating31): __init__ edits the config it is given, and
+    from_pretrained drops every keyword but trust_remote_code and flash_attention_2."""
+
+    def __init__(self, config) -> None:
+        config.torch_dtype = torch.bfloat16
+        super().__init__(config)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        return super().from_pretrained(pretrained_model_name_or_path, trust_remote_code=True,
+                                       attn_implementation="flash_attention_2")

@@ -12,6 +12,7 @@ STEP_TOKEN = "<extra_0>"
 REWARD_TOKEN = "<|reward|>"
 REMOTE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_remote_rm.py")
 INTERNLM2_CONFIG_FILE = os.path.join(os.path.dirname(REMOTE_FILE), "tiny_internlm2_config.py")
+SLOW_TOKENIZER_FILE = os.path.join(os.path.dirname(REMOTE_FILE), "tiny_slow_tokenizer.py")
 
 # A template with an optional system turn, like Qwen's; BOS first like Llama-3.
 SYSTEM_TEMPLATE = (
@@ -90,6 +91,11 @@ def _remote(path: str, cls: str, auto: str, seed: int = 0, **config_fields) -> s
 def build_multi_objective(path: str, **config_fields) -> str:
     """ArmoRM-like gated head (legacy remote code): `score` differs from `logits`."""
     return _remote(path, "TinyGatedRM", "AutoModelForSequenceClassification", **config_fields)
+
+
+def build_quantile(path: str) -> str:
+    """QRM-like gated head whose class overrides from_pretrained (dropping our keywords) and edits its config."""
+    return _remote(path, "TinyQuantileRM", "AutoModelForSequenceClassification")
 
 
 def build_remote_classifier(path: str) -> str:
@@ -240,4 +246,36 @@ def write_registry(path: str, entries: list[dict]) -> str:
     """Write a --rm_registry JSON file."""
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(entries, handle)
+    return path
+
+
+def build_slow_tokenizer(path: str, chat_template: str, specials: list[str], added: tuple[str, ...] = (),
+                         missing_import: bool = False) -> str:
+    """Save a slow remote-code tokenizer (tiny_slow_tokenizer.py as tokenization_tiny.py) into path: the corpus'
+    words and every printable character, specials, added (non-special) tokens; missing_import makes its code import
+    a module that does not exist."""
+    import string
+
+    from tiny_models import CORPUS
+    from tiny_slow_tokenizer import TinySlowTokenizer
+
+    os.makedirs(path, exist_ok=True)
+    words = sorted({w for line in CORPUS for w in line.split() if w.isalnum()} | set(string.printable))
+    vocab_file = os.path.join(path, "vocab.json")
+    with open(vocab_file, "w", encoding="utf-8") as handle:
+        json.dump({token: index for index, token in enumerate(["<unk>", *words])}, handle)
+    tok = TinySlowTokenizer(vocab_file, unk_token="<unk>", bos_token=specials[0], eos_token=specials[-1],
+                            additional_special_tokens=specials[1:-1])
+    tok.add_tokens(list(added))
+    tok.chat_template = chat_template
+    tok.save_pretrained(path)
+    with open(os.path.join(path, "tokenizer_config.json"), encoding="utf-8") as handle:
+        fields = json.load(handle)
+    fields["auto_map"] = {"AutoTokenizer": ["tokenization_tiny.TinySlowTokenizer", None]}
+    with open(os.path.join(path, "tokenizer_config.json"), "w", encoding="utf-8") as handle:
+        json.dump(fields, handle)
+    with open(SLOW_TOKENIZER_FILE, encoding="utf-8") as handle:
+        code = handle.read()
+    with open(os.path.join(path, "tokenization_tiny.py"), "w", encoding="utf-8") as handle:
+        handle.write(("import missing_tokenizer_dependency  # noqa: F401\n" if missing_import else "") + code)
     return path

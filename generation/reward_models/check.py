@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-import resource
+import os
+import threading
 import time
 from typing import Any
 
@@ -45,34 +46,68 @@ def prefers_correct(correct: Any, wrong: Any, kind: str) -> bool:
     return as_number(correct) > as_number(wrong)
 
 
-def peak_memory(device: str) -> str:
-    """Peak GPU memory of this process on CUDA, else its peak resident memory."""
-    import torch
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux /proc), 0 where it cannot be read."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
-    if device.startswith("cuda"):
-        return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB GPU"
-    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB RSS"
+
+class ResidentPeak:
+    """While open: the peak of this process's resident memory above its level on entry, sampled in a thread (one
+    model's own memory on the CPU, where the process-wide peak would repeat the largest model's for every later one)."""
+
+    def __init__(self, interval_s: float = 0.02) -> None:
+        self.interval_s, self.base, self.peak = interval_s, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "ResidentPeak":
+        self.base = self.peak = resident_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        """Record the highest resident memory seen until stopped."""
+        while not self._stop.wait(self.interval_s):
+            self.peak = max(self.peak, resident_bytes())
+
+    @property
+    def used(self) -> int:
+        """Bytes above the level on entry."""
+        return max(self.peak, resident_bytes()) - self.base
 
 
 def check_model(spec: RewardModelSpec, options: ScoreOptions) -> tuple[str, bool]:
-    """One line of the --check table for spec, and whether it passed (loaded, all scores finite)."""
+    """One line of the --check table for spec, and whether it passed (loaded, all scores finite); memory is this
+    model's own peak: GPU memory on CUDA, resident memory above the level before it loaded on the CPU."""
     import torch
 
-    if options.device.startswith("cuda"):
+    cuda = options.device.startswith("cuda")
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
     items = [(q, answer) for q, correct, wrong in CHECK_PAIRS for answer in (correct, wrong)]
     started = time.time()
     try:
-        run = score_items(spec, items, options)
+        with ResidentPeak() as resident:
+            run = score_items(spec, items, options)
     except Exception as err:  # noqa: BLE001 - a load failure is the check's answer for this model
         return f"{spec.name:<28} FAILED TO LOAD: {error_line(err)[:300]}", False
     seconds = time.time() - started
+    memory = (f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB GPU" if cuda
+              else f"{resident.used / 2**30:.3f} GiB RSS")
     loaded = "vLLM" if run.backend == "vllm" else spec.loading
     ok = not run.errors and all(finite(v) for v in run.results)
     wins = sum(prefers_correct(run.results[2 * i], run.results[2 * i + 1], spec.kind)
                for i in range(len(CHECK_PAIRS))) if ok else 0
     line = (f"{spec.name:<28} {loaded:<34} {'yes' if ok else 'NO':<7} {f'{wins}/{len(CHECK_PAIRS)}':<14} "
-            f"{seconds:>8.1f} {peak_memory(options.device):>12}")
+            f"{seconds:>8.1f} {memory:>12}")
     if run.errors:
         line += f"  ({next(iter(run.errors.values()))})"
     return line, ok

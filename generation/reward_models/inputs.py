@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reward_models.registry import RewardModelSpec
+from reward_models.truncation import fit_structure, message_spans, token_offsets, token_roles
 
 STEP_TOKEN = "<extra_0>"
 TORCH_DTYPES = ("float32", "bfloat16", "float16")
@@ -60,32 +61,6 @@ def split_steps(sample: str) -> list[str]:
     return [step.strip() for step in sample.split("\n\n") if step.strip()]
 
 
-def fit_structure(roles: list[str | None], max_len: int) -> list[int]:
-    """Indices of the tokens to keep so at most max_len remain, cutting only user text and the response's middle.
-
-    roles[i] is "user" / "assistant" for a token inside that message's text, None for anything else (template,
-    role headers, special and step tokens), which is never cut. The user text is cut to a quarter of the budget
-    first, then the response (keeping its start and most of its end, with the final answer), then the user text.
-    """
-    excess = len(roles) - max_len
-    user = [i for i, r in enumerate(roles) if r == "user"]
-    answer = [i for i, r in enumerate(roles) if r == "assistant"]
-    cut_user = min(excess, max(0, len(user) - max_len // 4))
-    cut_answer = min(excess - cut_user, max(0, len(answer) - max_len // 4))
-    cut_user += min(excess - cut_user - cut_answer, len(user) - cut_user)
-    if cut_user + cut_answer < excess:
-        raise ValueError(f"input of {len(roles)} tokens cannot be cut to {max_len} without cutting role headers, "
-                         "template or step markers, or the final answer")
-    dropped = set(_middle(user, cut_user, 2)) | set(_middle(answer, cut_answer, 4))
-    return [i for i in range(len(roles)) if i not in dropped]
-
-
-def _middle(positions: list[int], count: int, head_share: int) -> list[int]:
-    """count consecutive entries of positions, leaving 1/head_share of the rest before them."""
-    head = (len(positions) - count) // head_share
-    return positions[head:head + count]
-
-
 class ChatEncoder:
     """The model's own tokenizer and chat template, and the input format of its kind."""
 
@@ -98,7 +73,8 @@ class ChatEncoder:
         self.reward_token_id = reward_token_id
         self.step_id = self._special_id(STEP_TOKEN) if self.format.step_join == STEP_TOKEN else None
         self.expected_bos = self._template_bos()
-        self.never_cut = set(self.tokenizer.all_special_ids)
+        # special and added tokens (role headers, <think>/</think>, step markers) are template, never cut
+        self.never_cut = set(self.tokenizer.all_special_ids) | set(self.tokenizer.added_tokens_decoder)
 
     def _special_id(self, token: str) -> int:
         """Id of a special token the kind needs; an error if the tokenizer lacks it."""
@@ -152,7 +128,8 @@ class ChatEncoder:
             positions = self._card_step_positions(instruction, sample)
             enc.start, enc.marks = positions[0], [p + 1 for p in positions[1:]]
         if len(ids) > self.options.max_input_length:
-            roles = self._roles(text, chat, ids, protect=set(enc.marks))
+            roles = token_roles(message_spans(self.render, chat, text), token_offsets(self.tokenizer, text, ids),
+                                ids, self.never_cut, protect=set(enc.marks))
             keep = fit_structure(roles, self.options.max_input_length)
             new_index = {old: new for new, old in enumerate(keep)}
             enc = Encoded(ids=[ids[i] for i in keep], truncated=True,
@@ -187,23 +164,3 @@ class ChatEncoder:
             prefix = self.render(self.messages(instruction, sample, steps[:k])).strip()
             positions.append(len(self.encode_text(prefix + ("\n\n" if 0 < k < len(steps) else ""))) - 2)
         return positions
-
-    def _roles(self, text: str, chat: list[dict], ids: list[int], protect: set[int]) -> list[str | None]:
-        """Per token: the role whose message text holds it (cuttable), or None (template, special, protected)."""
-        try:
-            offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        except NotImplementedError:  # a slow tokenizer has no offsets: nothing can be cut safely
-            return [None] * len(ids)
-        spans, position = [], 0
-        for message in chat:
-            content = message["content"].strip()
-            at = text.find(content, position) if content else -1
-            if at >= 0 and message["role"] in ("user", "assistant"):
-                spans.append((at, at + len(content), message["role"]))
-                position = at + len(content)
-        roles: list[str | None] = [None] * len(ids)
-        for index, (start, end) in enumerate(offsets):
-            if index in protect or ids[index] in self.never_cut:
-                continue
-            roles[index] = next((role for s, e, role in spans if s <= start and end <= e and start < end), None)
-        return roles

@@ -9,6 +9,7 @@ from reward_models.inputs import ScoreOptions
 from reward_models.native import (
     checkpoint_file,
     load_internlm2,
+    missing_weights,
     read_checkpoint_tensors,
     read_config,
     tensor_names,
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 LDL_BINS = 10  # LDL-Reward: each rating distribution has 10 bins spread evenly over [0, 1]
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 MISSING_SAMPLE = "sample is missing (failed generation) or has no steps"
-CLASSIFIER = "AutoModelForSequenceClassification"
+CLASSIFIER, BASE, CAUSAL_LM = "AutoModelForSequenceClassification", "AutoModel", "AutoModelForCausalLM"
 
 
 @dataclass
@@ -35,20 +36,47 @@ class ModelRun:
     score_s: float = 0.0
     tokens: int = 0
     backend: str = "transformers"
+    attn: str | None = None  # the attention implementation the loaded model runs (transformers backend)
 
 
-def resolve_attn(spec: RewardModelSpec, options: ScoreOptions) -> str | None:
-    """Attention implementation: flash_attention_2 on GPU when installed, else the registry's choice or sdpa."""
+def resolve_attn(spec: RewardModelSpec, options: ScoreOptions, model_class: Any = None) -> str:
+    """Attention implementation: flash_attention_2 on GPU when installed (and the class supports it), else the
+    registry's choice, else sdpa where the class supports it and eager where not."""
     if options.attn_implementation != "auto":
         return options.attn_implementation
-    if options.device.startswith("cuda"):
+
+    def supports(flag: str) -> bool:
+        """Whether the class declares support for an attention kind (unknown class: assumed)."""
+        return model_class is None or bool(getattr(model_class, flag, False))
+
+    if options.device.startswith("cuda") and supports("_supports_flash_attn"):
         import importlib.util
 
         if importlib.util.find_spec("flash_attn") is not None:
             return "flash_attention_2"
     if spec.attn:
         return spec.attn
-    return None if spec.remote_model else "sdpa"
+    return "sdpa" if supports("_supports_sdpa") else "eager"
+
+
+def model_class(model_id: str, revision: str | None, auto: str, remote: bool) -> Any:
+    """The class an auto class picks for a checkpoint: its remote code's (auto_map, when trusted) or transformers'
+    own; an error naming the model when there is none."""
+    import transformers
+    from transformers import AutoConfig
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+    from transformers.models.auto.auto_factory import _get_model_class  # the auto classes' own choice
+
+    config = AutoConfig.from_pretrained(model_id, revision=revision, trust_remote_code=remote)
+    reference = (getattr(config, "auto_map", None) or {}).get(auto)
+    if remote and reference:  # fetches the model's code and checks its imports (sklearn for decision trees)
+        return get_class_from_dynamic_module(reference, model_id, revision=revision)
+    mapping = getattr(transformers, auto)._model_mapping
+    if type(config) not in mapping:
+        hint = "; its remote code needs trust_remote_code" if reference else ""
+        raise RuntimeError(f"{model_id}: transformers has no {auto} class for model type "
+                           f"{getattr(config, 'model_type', '?')!r}{hint}")
+    return _get_model_class(config, mapping)
 
 
 # ---- loading: each sets scorer.model, and scorer.heads / scorer.reference where the kind has them ---------------
@@ -60,7 +88,7 @@ def load_classifier(scorer: "Scorer") -> None:
 def load_score_head(scorer: "Scorer") -> None:
     """transformers' base model plus the checkpoint's `score` MLP (Qwen2.5-Math RM/PRM, INF-ORM)."""
     torch, spec = scorer.torch, scorer.spec
-    scorer.model = scorer.from_pretrained(spec.hf_id, "AutoModel", allow_unused=True)
+    scorer.model = scorer.from_pretrained(spec.hf_id, BASE, allow_unused=True)
     head = mlp_from_state(torch, read_checkpoint_tensors(spec.hf_id, spec.revision, ("score.",)), "score.",
                           torch.nn.ReLU)
     check_head(head, scorer.model.config.hidden_size, 2 if spec.kind == "step_prm" else 1, f"{spec.hf_id} score")
@@ -70,7 +98,7 @@ def load_score_head(scorer: "Scorer") -> None:
 def load_gpm(scorer: "Scorer") -> None:
     """GPM: base model plus its value head (preference vector) and prompt head (eigenvalues)."""
     torch, spec = scorer.torch, scorer.spec
-    scorer.model = scorer.from_pretrained(spec.hf_id, "AutoModel", allow_unused=True)
+    scorer.model = scorer.from_pretrained(spec.hf_id, BASE, allow_unused=True)
     tensors = read_checkpoint_tensors(spec.hf_id, spec.revision, ("value_head.", "prompt_head."))
     scorer.heads = torch.nn.ModuleDict({name: linear_layer(torch, tensors[f"{name}_head.weight"])
                                         for name in ("value", "prompt")}).to(scorer.input_device, scorer.dtype)
@@ -79,7 +107,7 @@ def load_gpm(scorer: "Scorer") -> None:
 def load_ldl(scorer: "Scorer") -> None:
     """LDL-Reward: base model plus the regression and gating MLPs of its .pt files (float32, as the card's class)."""
     torch, spec = scorer.torch, scorer.spec
-    scorer.model = scorer.from_pretrained(spec.hf_id, "AutoModel", allow_unused=True)
+    scorer.model = scorer.from_pretrained(spec.hf_id, BASE, allow_unused=True)
     files = {name: torch.load(checkpoint_file(spec.hf_id, spec.revision, f"{name}_layer.pt"), map_location="cpu",
                               weights_only=True) for name in ("regression", "gating")}
     scorer.heads = torch.nn.ModuleDict({name: mlp_from_state(torch, state, "network.", torch.nn.LeakyReLU)
@@ -98,8 +126,8 @@ def load_internlm2_reward(scorer: "Scorer") -> None:
 
 def load_implicit(scorer: "Scorer") -> None:
     """Implicit PRM: the policy and the reference causal LMs."""
-    scorer.model = scorer.from_pretrained(scorer.spec.hf_id, "AutoModelForCausalLM")
-    scorer.reference = scorer.from_pretrained(scorer.spec.reference_model, "AutoModelForCausalLM")
+    scorer.model = scorer.from_pretrained(scorer.spec.hf_id, CAUSAL_LM)
+    scorer.reference = scorer.from_pretrained(scorer.spec.reference_model, CAUSAL_LM)
 
 
 # ---- read-outs: (scorer, batch, ids, mask, last) -> one result per item ----------------------------------------
@@ -183,54 +211,58 @@ def read_ldl(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
 
 @dataclass(frozen=True)
 class Loader:
-    """One loader kind's code: how its weights load and how its output is read (its input format: FORMATS)."""
+    """One loader kind's code: how its weights load, how its output is read, and the transformers auto class of
+    its trunk (None: mapped natively); its input format: FORMATS."""
 
     load: Callable[["Scorer"], None]
     read: Callable[..., list]
+    auto: str | None
 
 
 # Keyed like KINDS (the registry says per kind whether it is native, remote code, or vLLM-capable).
 LOADERS = {
-    "sequence_classifier": Loader(load_classifier, read_first_logit),
-    "multi_objective": Loader(load_classifier, read_score_field),
-    "decision_tree": Loader(load_classifier, read_correctness),
-    "scalar_head": Loader(load_score_head, read_head_at_last),
-    "gpm": Loader(load_gpm, read_gpm),
-    "inform": Loader(load_score_head, read_head_at_last),
-    "ldl": Loader(load_ldl, read_ldl),
-    "internlm2": Loader(load_internlm2_reward, read_head_at_last),
-    "step_prm": Loader(load_score_head, read_step_probs),
-    "implicit_prm": Loader(load_implicit, read_implicit),
+    "sequence_classifier": Loader(load_classifier, read_first_logit, CLASSIFIER),
+    "multi_objective": Loader(load_classifier, read_score_field, CLASSIFIER),
+    "decision_tree": Loader(load_classifier, read_correctness, CLASSIFIER),
+    "scalar_head": Loader(load_score_head, read_head_at_last, BASE),
+    "gpm": Loader(load_gpm, read_gpm, BASE),
+    "inform": Loader(load_score_head, read_head_at_last, BASE),
+    "ldl": Loader(load_ldl, read_ldl, BASE),
+    "internlm2": Loader(load_internlm2_reward, read_head_at_last, None),
+    "step_prm": Loader(load_score_head, read_step_probs, BASE),
+    "implicit_prm": Loader(load_implicit, read_implicit, CAUSAL_LM),
 }
 
 
 NATIVE_HEADS = {"step_prm": "score.", "scalar_head": "score.", "internlm2": "v_head."}  # head tensors of native kinds
+EXTRA_FILES = {"ldl": ("regression_layer.pt", "gating_layer.pt")}  # checkpoint files besides the weights
 
 
 def check_loadable(spec: RewardModelSpec) -> None:
-    """Fail before any work when spec cannot be loaded: no such folder, not cached offline, no access, head weights
-    missing, or remote code that cannot be imported here (shims are installed first, as for loading)."""
-    from transformers import AutoConfig
-    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+    """Fail before any work when spec cannot be loaded: no such folder, not cached offline, no access, weight shards
+    missing, head weights missing, no model class, remote code that cannot be imported here (shims are installed
+    first, as for loading), or a tokenizer that cannot be loaded (remote tokenizer code included)."""
+    from transformers import AutoTokenizer
 
     if spec.trust_remote_code:
         add_remote_code_shims()
     for model_id in filter(None, (spec.hf_id, spec.reference_model)):
         if model_id.startswith(("/", ".", "~")) and not os.path.isdir(model_id):
             raise RuntimeError(f"folder {model_id} does not exist")
+        raw = read_config(model_id, spec.revision)
+        missing = missing_weights(model_id, spec.revision, EXTRA_FILES.get(spec.kind, ()))
+        if missing:
+            raise RuntimeError(f"{model_id} lacks checkpoint file(s) {', '.join(missing[:3])}"
+                               f"{' ...' if len(missing) > 3 else ''} (not downloaded, or not in the hub cache)")
         if model_id == spec.hf_id and spec.kind in NATIVE_HEADS:
-            raw = read_config(model_id, spec.revision)
             if spec.kind == "internlm2" and raw.get("model_type") != "internlm2":
                 raise RuntimeError(f"{model_id} has model_type {raw.get('model_type')!r}, not internlm2")
             if not any(name.startswith(NATIVE_HEADS[spec.kind]) for name in tensor_names(model_id, spec.revision)):
                 raise RuntimeError(f"{model_id} has no {NATIVE_HEADS[spec.kind]}* head weights; "
                                    f"not a {spec.kind} checkpoint")
-            continue
-        remote = spec.remote_model and model_id == spec.hf_id
-        config = AutoConfig.from_pretrained(model_id, revision=spec.revision, trust_remote_code=remote)
-        remote_class = (getattr(config, "auto_map", None) or {}).get(CLASSIFIER)
-        if remote and remote_class:  # fetches the model's code and checks its imports (sklearn for decision trees)
-            get_class_from_dynamic_module(remote_class, model_id, revision=spec.revision)
+        if LOADERS[spec.kind].auto:
+            model_class(model_id, spec.revision, LOADERS[spec.kind].auto, spec.remote_model and model_id == spec.hf_id)
+    AutoTokenizer.from_pretrained(spec.hf_id, revision=spec.revision, trust_remote_code=spec.trust_remote_code)
 
 
 def add_remote_code_shims() -> None:

@@ -25,6 +25,34 @@ def checkpoint_file(model_id: str, revision: str | None, filename: str) -> str:
     return hf_hub_download(model_id, filename, revision=revision)
 
 
+def file_present(model_id: str, revision: str | None, filename: str) -> bool:
+    """Whether a checkpoint file is there without fetching it: in the local folder, in the hub cache, or (online)
+    on the hub."""
+    if os.path.isdir(model_id):
+        return os.path.isfile(os.path.join(model_id, filename))
+    from huggingface_hub import constants, file_exists, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model_id, filename, revision=revision), str):
+        return True
+    return not constants.HF_HUB_OFFLINE and file_exists(model_id, filename, revision=revision)
+
+
+def missing_weights(model_id: str, revision: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    """The weight files a checkpoint lacks: every shard its index names (safetensors or .bin), else its single
+    weights file, plus extra files (LDL's head .pt files); nothing is downloaded but the index."""
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if not file_present(model_id, revision, index_name):
+            continue
+        with open(checkpoint_file(model_id, revision, index_name), encoding="utf-8") as handle:
+            shards = sorted(set(json.load(handle)["weight_map"].values()))
+        names = shards + list(extra)
+        break
+    else:
+        single = [name for name in ("model.safetensors", "pytorch_model.bin") if file_present(model_id, revision, name)]
+        names = (single[:1] or ["model.safetensors"]) + list(extra)
+    return [name for name in names if not file_present(model_id, revision, name)]
+
+
 def read_config(model_id: str, revision: str | None) -> dict:
     """The checkpoint's config.json as a dict; a one-line error when the folder or id holds no model."""
     try:
@@ -113,25 +141,28 @@ def float_buffers(model, non_persistent_only: bool = True) -> dict[str, Any]:
     return found
 
 
-def restore_buffers(model, label: str) -> int:
-    """Rebuild model's non-persistent float buffers by instantiating its class on the CPU in float32; restore any
-    that differ. A buffer that cannot be rebuilt, is non-finite, or still differs is an error naming the model."""
+def restore_buffers(model, label: str) -> list[str]:
+    """Rebuild model's non-persistent float buffers by instantiating its class on the CPU in float32 from a copy of
+    its config (an __init__ may edit the config it is given); restore any that differ and return their names. A
+    buffer that cannot be rebuilt, is non-finite, or still differs is an error naming the model."""
+    import copy
+
     import torch
 
     loaded = float_buffers(model)
     if not loaded:
-        return 0
+        return []
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)
     try:
         with parameters_on_meta(), torch.device("cpu"):
-            fresh = float_buffers(type(model)(model.config))
+            fresh = float_buffers(type(model)(copy.deepcopy(model.config)))
     except Exception as err:  # noqa: BLE001 - the class cannot be rebuilt: its buffers cannot be trusted
         raise RuntimeError(f"{label}: cannot rebuild {type(model).__name__} on the CPU to check its "
                            f"non-persistent buffers ({type(err).__name__}: {err})") from err
     finally:
         torch.set_default_dtype(previous)
-    restored = 0
+    restored = []
     with torch.no_grad():
         for name, buffer in loaded.items():
             reference = fresh.get(name)
@@ -141,7 +172,7 @@ def restore_buffers(model, label: str) -> int:
             target = reference.to(device=buffer.device, dtype=buffer.dtype)
             if not torch.equal(buffer, target):
                 buffer.copy_(target)
-                restored += 1
+                restored.append(name)
             if not torch.isfinite(buffer).all() or not torch.equal(buffer, target):
                 raise RuntimeError(f"{label}: non-persistent buffer {name} differs from its rebuilt value and "
                                    f"cannot be restored; its scores would be wrong")

@@ -58,7 +58,7 @@ def run_job(job: Job, show_progress: bool = True) -> dict:
                               on_result=lambda i, v: store.put(str(i), v), progress=bar.update)
             summary.update(errors={str(k): v for k, v in run.errors.items()}, truncated=run.truncated,
                            backend=run.backend, load_s=round(run.load_s, 3), score_s=round(run.score_s, 3),
-                           tokens=run.tokens, resumed=len(done))
+                           tokens=run.tokens, resumed=len(done), attn_implementation=run.attn)
         except Exception as err:  # noqa: BLE001 - a model that cannot load or run is reported, not fatal
             summary["fatal"] = error_line(err)
         finally:

@@ -76,6 +76,12 @@ class RewardModelSpec:
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Refuse what no loader can run: an implicit PRM without its reference model."""
+        if self.kind == "implicit_prm" and not self.reference_model:
+            raise ValueError(f"reward model {self.name}: an implicit PRM needs reference_model (the reference "
+                             "causal LM whose log-probabilities are subtracted)")
+
     @property
     def remote_model(self) -> bool:
         """Whether the model class comes from the checkpoint's own (remote) code rather than from transformers."""
@@ -190,18 +196,46 @@ BY_NAME = {spec.name: spec for spec in REGISTRY}
 FIELD_NAMES = {f.name for f in dataclasses.fields(RewardModelSpec)}
 
 
+PATH_OPTIONS = ("trust_remote_code", "reference_model")  # what NAME=PATH:KIND[:key=value,...] can set
+PATH_SPEC = "NAME=PATH:KIND[:key=value,...]"
+
+
 def parse_path_spec(text: str) -> RewardModelSpec:
-    """A model registered on the command line as NAME=PATH:KIND (PATH a local folder or hub id)."""
+    """A model registered on the command line as NAME=PATH:KIND[:key=value,...] (PATH a local folder or hub id;
+    options trust_remote_code=true|false and reference_model=PATH); other fields need a --rm_registry file."""
     name, _, rest = text.partition("=")
+    options: dict[str, str] = {}
+    if "=" in rest.rpartition(":")[2]:
+        rest, _, listed = rest.rpartition(":")
+        options = dict(option.partition("=")[::2] for option in listed.split(","))
     path, _, kind = rest.rpartition(":")
     if not name or not path or not kind:
-        raise UserError(f"cannot parse reward model {text!r}; use NAME=PATH:KIND with KIND one of {sorted(KINDS)}")
+        raise UserError(f"cannot parse reward model {text!r}; use {PATH_SPEC} with KIND one of {sorted(KINDS)}")
     if kind not in KINDS:
         raise UserError(f"unknown loader kind {kind!r} in {text!r}; known kinds: {', '.join(sorted(KINDS))}")
-    if os.path.isdir(os.path.expanduser(path)):
-        path = os.path.abspath(os.path.expanduser(path))
-    return RewardModelSpec(name=name, hf_id=path, kind=kind, trust_remote_code=kind in REMOTE_CODE_KINDS,
-                           notes="registered by path")
+    unknown = sorted(set(options) - set(PATH_OPTIONS))
+    if unknown:
+        raise UserError(f"{text!r}: {PATH_SPEC} options are {', '.join(PATH_OPTIONS)}, not {', '.join(unknown)}; "
+                        "set other fields in a JSON file passed as --rm_registry (see VERIFIERS.md)")
+    trust = options.get("trust_remote_code", str(kind in REMOTE_CODE_KINDS)).lower()
+    if trust not in ("true", "false") or (trust == "false" and kind in REMOTE_CODE_KINDS):
+        raise UserError(f"{text!r}: trust_remote_code must be true or false"
+                        + (f" (true for {kind}, which needs the checkpoint's remote code)"
+                           if kind in REMOTE_CODE_KINDS else ""))
+    if "reference_model" in options and kind != "implicit_prm":
+        raise UserError(f"{text!r}: reference_model applies to implicit_prm entries only")
+    if kind == "implicit_prm" and not options.get("reference_model"):
+        raise UserError(f"{text!r}: an implicit PRM needs its reference model: "
+                        "NAME=PATH:implicit_prm:reference_model=REFERENCE_PATH_OR_HUB_ID")
+    return RewardModelSpec(name=name, hf_id=local_path(path), kind=kind, trust_remote_code=trust == "true",
+                           reference_model=local_path(options["reference_model"]) if "reference_model" in options
+                           else None, notes="registered by path")
+
+
+def local_path(path: str) -> str:
+    """An existing local folder as an absolute path; anything else (a hub id) as given."""
+    expanded = os.path.expanduser(path)
+    return os.path.abspath(expanded) if os.path.isdir(expanded) else path
 
 
 def load_registry_file(path: str) -> list[RewardModelSpec]:
@@ -217,19 +251,32 @@ def load_registry_file(path: str) -> list[RewardModelSpec]:
         if unknown or not {"name", "hf_id", "kind"} <= set(row) or row["kind"] not in KINDS:
             raise UserError(f"bad entry in {path}: {row}; needs name, hf_id, kind (one of {sorted(KINDS)}), "
                             f"optional fields {sorted(FIELD_NAMES - {'name', 'hf_id', 'kind'})}")
-        specs.append(RewardModelSpec(**row))
+        try:
+            specs.append(RewardModelSpec(**row))
+        except ValueError as err:
+            raise UserError(f"bad entry in {path}: {err}") from None
     if not specs:
         raise UserError(f"reward-model registry file {path} holds no entries; expected a JSON list of objects")
     return specs
+
+
+def csv_entries(names_csv: str) -> list[str]:
+    """The --reward_models items: comma-separated, where a key=value item without ':' continues the options of the
+    NAME=PATH:KIND entry before it (NAME=PATH:implicit_prm:reference_model=REF,trust_remote_code=true)."""
+    entries: list[str] = []
+    for item in (part.strip() for part in names_csv.split(",")):
+        if "=" in item and ":" not in item and entries and "=" in entries[-1].rpartition(":")[2]:
+            entries[-1] += "," + item
+        elif item:
+            entries.append(item)
+    return entries
 
 
 def resolve(names_csv: str, extra: list[RewardModelSpec] = ()) -> list[RewardModelSpec]:
     """Turn the --reward_models CSV (names or NAME=PATH:KIND items) into specs; unknown names list the known ones."""
     known = {**BY_NAME, **{spec.name: spec for spec in extra}}
     specs, unknown = [], []
-    for item in (part.strip() for part in names_csv.split(",")):
-        if not item:
-            continue
+    for item in csv_entries(names_csv):
         if "=" in item:
             specs.append(parse_path_spec(item))
         elif item in known:
@@ -238,7 +285,7 @@ def resolve(names_csv: str, extra: list[RewardModelSpec] = ()) -> list[RewardMod
             unknown.append(item)
     if unknown:
         raise UserError(f"unknown reward model(s) {', '.join(unknown)}; known: {', '.join(sorted(known))} "
-                        f"(or register one as NAME=PATH:KIND)")
+                        f"(or register one as {PATH_SPEC})")
     names = [spec.name for spec in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -260,6 +307,13 @@ def markdown_table(specs: tuple[RewardModelSpec, ...] = REGISTRY) -> str:
                      f"| {s.kind} | {s.loading}{vllm} | {s.dtype} "
                      f"| {s.input_format}{system}{reference}{attn} | {columns} | {s.notes} |")
     return "\n".join(lines)
+
+
+def vllm_backend_text() -> str:
+    """What --rm_backend vllm scores, from KINDS (the table VERIFIERS.md shows): the kinds with a vLLM class."""
+    scored = "; ".join(f"{kind}: {k.vllm}" for kind, k in KINDS.items() if k.vllm)
+    return (f"vllm: score these loader kinds with vLLM's pooling runner ({scored}); other kinds, remote-code models "
+            "and models vLLM cannot load use transformers (recorded in the provenance)")
 
 
 def kinds_table() -> str:

@@ -15,6 +15,7 @@ from reward_models.loaders import (
     ModelRun,
     add_remote_code_shims,
     is_oom,
+    model_class,
     resolve_attn,
 )
 from reward_models.native import internlm2_reward_token, restore_buffers
@@ -44,20 +45,19 @@ class Scorer:
         return self.encoder.encode(instruction, sample)
 
     def from_pretrained(self, model_id: str, auto: str, remote: bool = False, allow_unused: bool = False):
-        """Load weights with a transformers auto class; refuse a checkpoint whose head would be random."""
+        """Load weights with the class an auto class picks, through transformers' base loader (hub classes that
+        override from_pretrained, as QRM's does, would drop our keywords); refuse a head that would be random."""
         import transformers
 
-        kwargs: dict[str, Any] = dict(revision=self.spec.revision, trust_remote_code=remote, dtype=self.dtype,
-                                      output_loading_info=True)
+        cls = model_class(model_id, self.spec.revision, auto, remote)
+        kwargs: dict[str, Any] = dict(revision=self.spec.revision, dtype=self.dtype, output_loading_info=True,
+                                      attn_implementation=resolve_attn(self.spec, self.options, cls))
         if auto == CLASSIFIER and not remote:
             kwargs["num_labels"] = 1  # remote heads (URM) size their outputs from their own config: keep it
-        attn = resolve_attn(self.spec, self.options)
-        if attn:
-            kwargs["attn_implementation"] = attn
         if self.options.device_map:
             kwargs["device_map"] = self.options.device_map
         transformers.logging.set_verbosity_error()
-        model, info = getattr(transformers, auto).from_pretrained(model_id, **kwargs)
+        model, info = transformers.PreTrainedModel.from_pretrained.__func__(cls, model_id, **kwargs)
         missing = [k for k in info.get("missing_keys", []) if "rotary" not in k]
         if missing:
             raise RuntimeError(f"{model_id}: weights missing from the checkpoint would be random: {missing[:5]}")
@@ -69,8 +69,8 @@ class Scorer:
             model.config.use_cache = False  # legacy code builds DynamicCache.from_legacy_cache when it is on
             restored = restore_buffers(model, f"{self.spec.name} ({model_id})")
             if restored:
-                print(f"{self.spec.name}: restored {restored} non-persistent buffer(s) that transformers left "
-                      "uninitialised in the remote code's modules")
+                print(f"{self.spec.name}: restored non-persistent buffer(s) {', '.join(restored)} that transformers "
+                      "left uninitialised in the remote code's modules")
         if not self.options.device_map:
             model = model.to(self.options.device)
         return model.eval()
@@ -198,6 +198,7 @@ def score_items(spec: RewardModelSpec, items: list[tuple[str, str | None]], opti
     started = time.time()
     scorer, run.backend = make_scorer(spec, options)
     run.load_s = time.time() - started
+    run.attn = getattr(getattr(getattr(scorer, "model", None), "config", None), "_attn_implementation", None)
     try:
         encoded: dict[int, Encoded] = {}
         for i in todo:

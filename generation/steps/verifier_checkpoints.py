@@ -146,7 +146,8 @@ class VerifierCheckpoints:
         """Turn a finished job into columns, checkpoint them, and record its stats."""
         spec, options = job.spec, job.options
         stats = {"hf_id": spec.hf_id, "revision": spec.revision or "main", "kind": spec.kind, "loaded": spec.loading,
-                 "dtype": resolve_dtype(spec, options), "attn_implementation": resolve_attn(spec, options),
+                 "dtype": resolve_dtype(spec, options),
+                 "attn_implementation": summary.get("attn_implementation") or resolve_attn(spec, options),
                  "batch_size": options.batch_size, "max_input_length": options.max_input_length,
                  "device": options.device, "device_map": options.device_map,
                  **{k: summary[k] for k in ("backend", "truncated", "load_s", "score_s", "tokens", "resumed")

@@ -28,6 +28,7 @@ from reward_models.registry import (
     load_registry_file,
     markdown_table,
     resolve,
+    vllm_backend_text,
 )
 from steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
@@ -73,8 +74,7 @@ def build_parser(judges_module) -> argparse.ArgumentParser:
                         default="auto", help="auto: flash_attention_2 on GPU when flash-attn is installed, "
                                              "else eager for Gemma-2 RMs and sdpa otherwise")
     parser.add_argument("--rm_backend", choices=("transformers", "vllm"), default="transformers",
-                        help="vllm: score sequence-classifier RMs with vLLM's pooling runner (falls back to "
-                             "transformers where vLLM is missing or the architecture unsupported)")
+                        help=vllm_backend_text())
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute verifiers whose columns already exist (default: keep them)")
     parser.add_argument("--list", action="store_true", help="print the reward models and judges, then exit")
@@ -149,12 +149,18 @@ def score_options(args: argparse.Namespace, device: str) -> ScoreOptions:
 
 
 def preflight(specs) -> None:
-    """Fail before any work when a reward model cannot be loaded (see reward_models.check_loadable)."""
+    """Fail before any work when reward models cannot be loaded, naming every one of them and why (see
+    reward_models.loaders.check_loadable), so one run shows all there is to fix."""
+    failures = []
     for spec in specs:
         try:
             check_loadable(spec)
         except Exception as err:  # noqa: BLE001 - any reason is reported to the user
-            raise UserError(f"reward model {spec.name} cannot be loaded ({spec.hf_id}): {error_line(err)}") from err
+            failures.append(f"reward model {spec.name} cannot be loaded ({spec.hf_id}): {error_line(err)}")
+    if len(failures) == 1:
+        raise UserError(failures[0])
+    if failures:
+        raise UserError(f"{len(failures)} of {len(specs)} reward models cannot be loaded:\n  " + "\n  ".join(failures))
 
 
 def resolve_verifiers(args: argparse.Namespace, judges_module) -> tuple[list, list]:

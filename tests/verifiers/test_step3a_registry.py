@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import verifiers_doc
 
 from common.cli import UserError
 from reward_models.registry import BY_NAME, KINDS, REGISTRY, load_registry_file, parse_path_spec, resolve
+
+from conftest import ROOT
 
 VERIFIERS_RMS = ("GRM ArmorRM URM QRM GPM GRMLlama32 OffsetBias GRMGemma Skyworks SkyworksGemma QRMGemma "
                  "LDLRewardGemma QwenPRM Qwen72B Qwen72BPRM EurusPRMStage1 EurusPRMStage2 InternLM2RewardModel "
@@ -65,3 +68,43 @@ def test_registration_by_path_and_file(tmp_path):
         load_registry_file(str(path))
     with pytest.raises(UserError, match="listed twice"):
         resolve("GRM,GRM")
+
+
+def test_path_spec_options(tmp_path):
+    """NAME=PATH:KIND[:key=value,...] sets trust_remote_code and an implicit PRM's reference model; what it cannot
+    say is refused with a pointer to --rm_registry."""
+    urm = parse_path_spec(f"Urm={tmp_path}:sequence_classifier:trust_remote_code=true")
+    assert urm.trust_remote_code and urm.remote_model and urm.hf_id == str(tmp_path)
+    eurus, grm = resolve(f"Eu=org/policy:implicit_prm:reference_model={tmp_path},trust_remote_code=false,GRM")
+    assert (eurus.reference_model, eurus.trust_remote_code, grm.name) == (str(tmp_path), False, "GRM")
+    refused = {
+        "Eu=org/policy:implicit_prm": "needs its reference model: NAME=PATH:implicit_prm:reference_model=",
+        "X=org/x:sequence_classifier:beta=0.1": r"options are trust_remote_code, reference_model, not beta; "
+                                                r".*--rm_registry",
+        "X=org/x:multi_objective:trust_remote_code=false": "true for multi_objective",
+        "X=org/x:sequence_classifier:trust_remote_code=maybe": "must be true or false",
+        "X=org/x:gpm:reference_model=org/r": "implicit_prm entries only",
+    }
+    for text, message in refused.items():
+        with pytest.raises(UserError, match=message):
+            resolve(text)
+    path = tmp_path / "reg.json"
+    path.write_text(json.dumps([{"name": "Eu", "hf_id": "a/b", "kind": "implicit_prm"}]))
+    with pytest.raises(UserError, match="bad entry .*needs reference_model"):
+        load_registry_file(str(path))
+
+
+def test_rm_backend_help_names_what_vllm_scores():
+    """--rm_backend's help, README and VERIFIERS.md name the same vLLM classes, from the kinds table."""
+    from steps.verify import build_parser
+
+    help_text = " ".join(build_parser(None).format_help().split())
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    with open(os.path.join(ROOT, "VERIFIERS.md"), encoding="utf-8") as handle:
+        verifiers = handle.read()
+    for kind, spec in KINDS.items():
+        if spec.vllm:
+            assert f"{kind}: {spec.vllm}" in help_text, help_text
+            assert spec.vllm in readme or spec.vllm.startswith("its own"), spec.vllm
+            assert f"| {kind} |" in verifiers and spec.vllm in verifiers
