@@ -8,7 +8,7 @@ import pytest
 from grading.checking import MathWorkers, choice_correct, math_key, math_verdict, math_verdicts
 from grading.decision import Graded, read_judge_reply, summarize
 
-# (gold, prediction) pairs that must be judged equivalent: the grading policy in README.md.
+# (gold, prediction) pairs that must be judged equivalent: the grading policy in docs/step2-grade.md.
 EQUIVALENT = [
     ("\\frac{1}{2}", "0.5"), ("\\frac{1}{2}", "\\dfrac{1}{2}"), ("\\frac{1}{2}", "1/2"), ("\\frac12", "\\tfrac{1}{2}"),
     ("0.25", "\\frac{1}{4}"), ("\\frac{7}{2}", "3.5"), ("11\\frac{1}{4}", "\\frac{45}{4}"),

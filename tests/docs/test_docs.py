@@ -179,6 +179,24 @@ def test_links_resolve(page):
     assert not broken, f"{page}: broken links {broken}"
 
 
+PROJECT_FOLDERS = ("generation/", "tests/", "scripts/", "bench/", "docs/", ".ci/")
+
+
+@pytest.mark.parametrize("page", DOCS)
+def test_named_project_files_exist(page):
+    """Every project file a page names in code quotes exists: paths under the project's folders, and bare `x.py`
+    names (so a page cannot point at a module that moved)."""
+    basenames = {name for _, _, files in os.walk(ROOT) for name in files}
+    missing = []
+    for name in re.findall(r"`([\w./-]+\.(?:py|sh|md|txt))`", read(page)):
+        if name.startswith(PROJECT_FOLDERS):
+            if not os.path.exists(os.path.join(ROOT, name)):
+                missing.append(name)
+        elif "/" not in name and name.endswith(".py") and name not in basenames:
+            missing.append(name)
+    assert not missing, f"{page} names files that do not exist: {missing}"
+
+
 def test_readme_is_short_and_links_every_page():
     """README.md stays an overview (at most 15 KB) and links every page of docs/."""
     text = read("README.md")
