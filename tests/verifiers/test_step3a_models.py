@@ -53,6 +53,7 @@ def options(**fields) -> ScoreOptions:
 
 @pytest.mark.parametrize("kind", ["llama", "gemma", "gated", "tree", "scalar", "intern", "prm", "eurus", "gpm",
                                   "inform", "ldl"])
+@pytest.mark.slow
 def test_batched_equals_one_by_one_and_one_bos(models, kind):
     """Length-sorted batches give the same scores as batch 1, and every input starts with exactly one BOS."""
     spec = models[kind]
@@ -85,6 +86,7 @@ def test_a_second_bos_is_refused(models):
         scorer.close()
 
 
+@pytest.mark.slow
 def test_token_layout_step_prm_and_internlm2(models):
     """The step PRM sees system, user and steps joined by <extra_0>; InternLM2 gets its reward token last."""
     scorer = Scorer(models["prm"], options(max_input_length=4096))
@@ -106,6 +108,7 @@ def test_token_layout_step_prm_and_internlm2(models):
         scorer.close()
 
 
+@pytest.mark.slow
 def test_padding_never_moves_the_pooled_token(tmp_path):
     """An RM without a pad token (EOS ends every chat) scores like its own unpadded batch-1 forward."""
     spec = RewardModelSpec("nopad", tiny.build_sequence_classifier(str(tmp_path / "nopad"), "llama-nopad"),
@@ -123,6 +126,7 @@ def test_padding_never_moves_the_pooled_token(tmp_path):
     assert run.results == pytest.approx(expected, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_fields_read(models):
     """multi_objective reads `score` (not logits); decision_tree reads the correctness attribute."""
     scorer = Scorer(models["gated"], options())
@@ -167,6 +171,7 @@ def test_truncation_keeps_the_final_answer(models):
         fit_structure(roles, 8)
 
 
+@pytest.mark.slow
 def test_truncation_keeps_llama3_headers_and_gating_pattern(models):
     """A long prompt and a long response: the Llama-3 headers, the gating pattern and the answer survive; the cut
     falls inside the user text and the middle of the response; the gated model still gives a score."""
@@ -188,6 +193,7 @@ def test_truncation_keeps_llama3_headers_and_gating_pattern(models):
         scorer.close()
 
 
+@pytest.mark.slow
 def test_prm_aggregation_and_steps(models):
     """PRM columns: min/max/avg of the step list; one step score per blank-line step."""
     run = score_items(models["prm"], ITEMS, options(max_input_length=4096))
@@ -282,6 +288,7 @@ class FlakyScorer:
         return [float(len(e.ids)) for e in batch]
 
 
+@pytest.mark.slow
 def test_oom_backoff_and_failure_isolation():
     """OOM halves the batch; an item that fails alone is None with its reason; the rest are scored."""
     encoded = {i: Encoded(ids=[0] * (i + 1)) for i in range(7)}
