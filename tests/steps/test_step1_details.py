@@ -40,6 +40,7 @@ def run_math(model: str, out: str, data_dir: str, *extra: str) -> int:
                  "--max_new_tokens", "4", *extra])
 
 
+@pytest.mark.slow
 def test_trust_remote_code_is_off_by_default_and_passed_on(data_dir, tmp_path, monkeypatch):
     from tiny_models import build_remote_chat_model
 

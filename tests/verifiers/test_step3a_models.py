@@ -74,6 +74,7 @@ def test_batched_equals_one_by_one_and_one_bos(models, kind):
         scorer.close()
 
 
+@pytest.mark.slow
 def test_a_second_bos_is_refused(models):
     """Text rendered by the template and tokenised with special tokens again (the GRM card's pattern) is refused."""
     scorer = Scorer(models["llama"], options())
@@ -223,6 +224,7 @@ def test_gpm_preference_scores_are_not_constant(models):
     assert columns["gpm_scores"][1] == [None] and 3 in errors
 
 
+@pytest.mark.slow
 def test_ldl_reads_the_gated_rating_distribution(models):
     """LDL-Reward: base model + regression/gating MLPs from the .pt files, scored as the card's class does."""
     from transformers import AutoModel, AutoTokenizer
@@ -255,6 +257,7 @@ def test_ldl_reads_the_gated_rating_distribution(models):
     assert all(0.0 <= s <= 1.0 for s in scores) and scores[0] != scores[1]
 
 
+@pytest.mark.slow
 def test_failures_are_none_not_zero(models):
     """A missing sample and a sample without steps become None with a reason, never 0.0."""
     run = score_items(models["prm"], [ITEMS[0], ("q", None), ("q", "\n\n  \n\n")], options())
@@ -264,6 +267,7 @@ def test_failures_are_none_not_zero(models):
     assert columns["prm_min_scores"][0][1:] == [None, None] and columns["prm_step_scores"][0][1] == []
 
 
+@pytest.mark.slow
 def test_empty_response_is_scored_by_an_outcome_rm(models):
     """An empty response is a real (bad) output: an outcome RM scores it; only a failed generation (None) is None."""
     run = score_items(models["llama"], [ITEMS[0], ("q", ""), ("q", None)], options())
