@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 import tiny_reward_models as tiny
 from conftest import run_script
 

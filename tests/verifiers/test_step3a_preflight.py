@@ -6,6 +6,7 @@ import os
 import shutil
 
 import datasets
+import pytest
 
 import tiny_reward_models as tiny
 from conftest import OFFLINE_ENV, run_script
