@@ -7,12 +7,17 @@ from common.cli import Provenance, run_main
 from data.merging import merge
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Concatenate shards that have the same columns; refuse shards whose columns differ (naming them)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The merge command line: the shards in row order and the output."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shards", nargs="+", required=True, help="shard outputs, in row order")
     parser.add_argument("--output_path", required=True)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Concatenate shards that have the same columns; refuse shards whose columns differ (naming them)."""
+    args = build_parser().parse_args(argv)
     merge(args.shards, args.output_path, Provenance("merge_shards", args))
     return 0
 

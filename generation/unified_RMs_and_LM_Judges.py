@@ -5,12 +5,12 @@ from common.cli import UserError, run_main
 from data.dataset_io import output_lock
 from data.sharding import wants_shards
 from reward_models.registry import load_registry_file, resolve
-from steps.verify import build_parser, load_judges_module, pick_device, print_registry, run, run_shards, score_options
+from steps.verify import build_parser, pick_device, print_registry, run, run_shards, score_options
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run Step 3 on the parsed command line while holding the output's lock, here or (--num_shards) as Ray tasks."""
-    args = build_parser(load_judges_module()).parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.list:
         print_registry()
         return 0

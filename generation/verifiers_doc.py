@@ -63,11 +63,16 @@ def render() -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """--write regenerates VERIFIERS.md; --check (default) exits 1 when it is out of date."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: --write, or a check that VERIFIERS.md is current."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true", help="rewrite VERIFIERS.md")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """--write regenerates VERIFIERS.md; --check (default) exits 1 when it is out of date."""
+    args = build_parser().parse_args(argv)
     text = render()
     if args.write:
         with open(VERIFIERS_PATH, "w", encoding="utf-8") as handle:

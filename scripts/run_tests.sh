@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Run the test suite (sets up .venv first when needed). Extra arguments go to pytest.
+# Run the test suite (sets up .venv first when needed): all tests, as CI does, or with --quick the tests not marked
+# slow (no vLLM, Ray, kill loops or model runs; for the inner loop). Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+selection=()
+if [ "${1:-}" = "--quick" ]; then
+  selection=(-m "not slow")
+  shift
+fi
 bash scripts/setup_env.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=1 VLLM_NO_USAGE_STATS=1
-python -m pytest -q -p no:cacheprovider "$@" tests
+python -m pytest -q -p no:cacheprovider ${selection[@]+"${selection[@]}"} "$@" tests

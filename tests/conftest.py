@@ -36,6 +36,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: a slow test (vLLM, Ray, kill loops, training); --quick leaves it out")
 
 
+# Fixtures that make every test using them slow: a vLLM server and a Ray cluster.
+SLOW_FIXTURES = {"vllm_server", "ray_address"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use a slow fixture are `slow` without saying so (so `--quick` never starts vLLM or Ray for them)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def fresh_notices():
     """Each test is one run: notices printed "once per process" are printed again in the next test."""
@@ -62,6 +73,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """One local Ray cluster for the whole session; the scripts join it with --ray_address."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -234,7 +234,9 @@ class LoopbackServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.request_queue_size = 256
         self.httpd.socket.listen(self.httpd.request_queue_size)  # the socket listened with the default backlog (5)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # serve_forever looks for a shutdown every poll_interval (default 0.5 s), so each `with` block's exit waited
+        # up to that long
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def url(self) -> str:

@@ -5,7 +5,7 @@ import argparse
 import json
 from dataclasses import dataclass
 
-PRICES_TAKEN = "2025-06"  # when the table below was taken (see README, "Costs": source and caveats)
+PRICES_TAKEN = "2025-06"  # when the table below was taken (see docs/costs.md, "Prices": source and caveats)
 BATCH_DISCOUNT = 0.5  # OpenAI Batch and Anthropic Message Batches bill half the live price
 
 
@@ -90,7 +90,7 @@ def usage_cost(price: Price | None, prompt_tokens: float, completion_tokens: flo
 
 def no_price_notice(model: str) -> str:
     """The one-line notice for a model without a price."""
-    return f"no price known for {model!r}: its cost is null; add it with --prices FILE (README, Costs)"
+    return f"no price known for {model!r}: its cost is null; add it with --prices FILE (docs/costs.md)"
 
 
 def format_cost(cost: float | None) -> str:

@@ -71,7 +71,8 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                        help="skip CUDA-graph capture in vLLM judges (faster start, slower decoding)")
     group.add_argument("--judge_prompts", metavar="FILE", default=None,
                        help="JSON with the judge's system and user templates per mode (standard, critique), e.g. "
-                            "the study's own prompt; placeholders in README; its hash goes into provenance")
+                            "the study's own prompt; placeholders: docs/step3-verifiers.md; its hash goes into "
+                            "provenance")
     group.add_argument("--judge_chunk_size", type=positive_int, default=None,
                        help="vLLM: judgments (prompts x K) kept in the engine; each is saved as it finishes "
                             "(default: 4 x the engine's max_num_seqs)")

@@ -70,7 +70,8 @@ def load_judge_prompts(path: str) -> dict:
         with open(path, encoding="utf-8") as handle:
             given = json.load(handle)
     except (OSError, ValueError) as err:
-        raise UserError(f"--judge_prompts {path}: cannot read it as JSON ({err}); see README, LM judges") from None
+        raise UserError(f"--judge_prompts {path}: cannot read it as JSON ({err}); "
+                        "see docs/step3-verifiers.md, Judge prompts") from None
     if not isinstance(given, dict) or not given or set(given) - set(DEFAULT_PROMPTS):
         raise UserError(f"--judge_prompts {path}: expected an object with keys among {sorted(DEFAULT_PROMPTS)}")
     prompts = dict(DEFAULT_PROMPTS)

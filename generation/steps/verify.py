@@ -45,8 +45,9 @@ def load_judges_module():
     return lm_judges
 
 
-def build_parser(judges_module) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     """The Step 3 command line: the reference flags plus device, dtype, resume and registry options."""
+    judges_module = load_judges_module()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset_path", help="Step 2 output (or any dataset with instruction and samples)")
     parser.add_argument("--output_path", help="where to save the dataset with verifier columns (may equal input)")

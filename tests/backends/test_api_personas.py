@@ -74,6 +74,7 @@ def judge(persona: Persona, tmp_path, samples: list[str], *extra: str, url=None)
     return columns["J_verdicts"][0], stats, requests
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("persona", [OPENAI, VLLM, ANTHROPIC], ids=lambda p: p.name)
 def test_a_prompt_error_fails_only_its_row(persona, tmp_path, capsys):
     code, samples, provenance, _, _ = step1(persona, tmp_path, 2, bad_row=1)
@@ -158,6 +159,7 @@ def test_anthropic_sampling_parameters_are_reported_honestly(tmp_path, capsys):
 @pytest.mark.parametrize("persona,url", [
     (Persona("vllm+basic", basic_auth="alice:s3cretpw"), lambda s: s.url.replace("://", "://alice:s3cretpw@")),
     (Persona("vllm+query", query_token="tok3n"), lambda s: s.url + "?token=tok3n")], ids=["basic", "query"])
+@pytest.mark.slow
 def test_base_url_credentials_work_and_are_redacted(persona, url, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("sys.argv", ["generate_reasoning_samples.py", "--base_url", url(LoopbackServer())])
     code, samples, _, requests, out = step1(persona, tmp_path, 1, url=url)
@@ -186,6 +188,7 @@ def test_openai_compatible_servers_get_their_own_key(tmp_path, monkeypatch, caps
     assert "OPENAI_COMPATIBLE_API_KEY is not set: sending OPENAI_API_KEY" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_request_timeout_and_long_429_spells(tmp_path, capsys):
     from backends.calls import run_chat_jobs
     from backends.rules import ChatJob

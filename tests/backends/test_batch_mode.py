@@ -102,6 +102,7 @@ def test_anthropic_judge_batch_equals_live(tmp_path):
     assert columns["live"]["Claude-3-5-Haiku_verdicts"] == [[[1.0, 1.0]] * 3]
 
 
+@pytest.mark.slow
 def test_killed_driver_resumes_the_same_batch(data_dir, tmp_path):
     out = str(tmp_path / "killed")
     checkpoint = out + ".checkpoint/samples.jsonl"

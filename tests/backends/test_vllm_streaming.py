@@ -22,6 +22,7 @@ def test_default_tensor_parallel_reads_the_model_heads(tiny_chat_model):
     assert default_tensor_parallel("/no/such/model", 0) == 1  # no GPU: 1, without reading a config
 
 
+@pytest.mark.slow
 def test_streaming_equals_generate_and_an_interrupt_leaves_the_engine_clean(tiny_chat_model):
     from vllm import SamplingParams
 

@@ -278,6 +278,7 @@ def test_lock_is_released_for_the_next_run_in_the_same_process(tmp_path):
 
 
 # ---- 6. saves survive a kill at any moment -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_kill_between_the_renames_of_an_in_place_save_recovers(tmp_path):
     data = save_rows(tmp_path / "data.hf")
     for stale in ("data.hf.tmp-deadbeef", "data.hf.old-cafecafe"):  # leftovers of earlier killed saves

@@ -24,16 +24,6 @@ N = 2
 
 
 @pytest.fixture(scope="module")
-def ray_address():
-    """A local Ray cluster for this module; the scripts join it with --ray_address."""
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     return write_benchmarks(str(tmp_path_factory.mktemp("shard_bench")), ("math", "mmlu_pro"))
 
@@ -118,6 +108,7 @@ def test_more_shards_than_rows_and_start_end_rows(ray_address, data_dir, tmp_pat
     assert len(json.load(open(out + ".provenance.json"))["shards"]) == 3
 
 
+@pytest.mark.slow
 def test_bad_shard_flags_are_one_line_errors_and_nothing_is_written(data_dir, tmp_path):
     out = str(tmp_path / "bad.hf")
     zero = run_script("generate_reasoning_samples.py", *step1_args("http://127.0.0.1:9/v1", data_dir, out),

@@ -8,7 +8,7 @@ import pytest
 from grading.checking import MathWorkers, choice_correct, math_key, math_verdict, math_verdicts
 from grading.decision import Graded, read_judge_reply, summarize
 
-# (gold, prediction) pairs that must be judged equivalent: the grading policy in README.md.
+# (gold, prediction) pairs that must be judged equivalent: the grading policy in docs/step2-grade.md.
 EQUIVALENT = [
     ("\\frac{1}{2}", "0.5"), ("\\frac{1}{2}", "\\dfrac{1}{2}"), ("\\frac{1}{2}", "1/2"), ("\\frac12", "\\tfrac{1}{2}"),
     ("0.25", "\\frac{1}{4}"), ("\\frac{7}{2}", "3.5"), ("11\\frac{1}{4}", "\\frac{45}{4}"),
@@ -86,6 +86,7 @@ def test_math_key_is_conservative():
     assert math_key("\\frac{X}{2}") != math_key("\\frac{x}{2}") and math_key("East") == math_key("east")
 
 
+@pytest.mark.slow
 def test_pool_matches_inline():
     pairs = [(pred, gold) for gold, pred in EQUIVALENT[:8] + DIFFERENT[:8]]
     seen = []
@@ -94,6 +95,7 @@ def test_pool_matches_inline():
     assert sorted(seen) == list(range(len(pairs)))
 
 
+@pytest.mark.slow
 def test_worker_past_hard_limit_is_replaced():
     with MathWorkers(1, timeout=60) as pool:
         pool.hard_limit = 8  # below the soft limit, so only the kill can stop the first pair

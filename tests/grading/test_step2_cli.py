@@ -120,6 +120,7 @@ def test_math_fallback_and_always_mode(tmp_path):
     assert graded(out)[0]["answer_extraction_method"] == ["llm"] * 3
 
 
+@pytest.mark.slow
 def test_undecided_without_key_is_written_and_exits_nonzero(tmp_path):
     """No key: the ambiguous sample stays undecided, the output is still written, exit 1 (0 with 'never')."""
     source = save(MC_ROWS, str(tmp_path / "in"))
@@ -175,6 +176,7 @@ def test_math_timeout_must_be_positive(tmp_path, value):
     assert exit_info.value.code == 2 and not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_bad_finish_reasons_exit_2_with_one_line(tmp_path):
     source = save([{"samples": ["The answer is 5."], "instruction": "q", "answer": "5",
                     "sample_finish_reasons": ["max_tokens"]}], str(tmp_path / "in"))
@@ -183,6 +185,7 @@ def test_bad_finish_reasons_exit_2_with_one_line(tmp_path):
     assert "max_tokens" in result.stderr and not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_unreadable_input_exits_2(tmp_path):
     result = run_script("unified_evaluation.py", "-i", str(tmp_path / "missing"), "-o", str(tmp_path / "o"),
                         "-t", "math")

@@ -247,6 +247,7 @@ def test_bad_input_one_line_error_and_nothing_written(tmp_path, make, words):
     assert sorted(os.listdir(tmp_path)) == ["in.hf"]
 
 
+@pytest.mark.slow
 def test_cli_error_exit_code_and_unknown_verifier(tmp_path):
     source = save(known_rows(), tmp_path / "in.hf")
     done = run_script("verifier_report.py", "--dataset_path", source, "--output_dir", str(tmp_path / "rep"),

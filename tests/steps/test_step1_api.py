@@ -140,6 +140,7 @@ def test_s1_prompt_format_for_api_models(data_dir, tmp_path):
     assert [m["role"] for m in plain] == ["user"]
 
 
+@pytest.mark.slow
 def test_kill_and_resume_never_repeats_a_finished_sample(data_dir, tmp_path):
     out = str(tmp_path / "killed")
     checkpoint = out + ".checkpoint/samples.jsonl"
@@ -188,6 +189,7 @@ def test_kill_and_resume_never_repeats_a_finished_sample(data_dir, tmp_path):
             assert resumed.count(prompt) == 1
 
 
+@pytest.mark.slow
 def test_both_invocation_styles(data_dir, tmp_path):
     with LoopbackServer(unique_responder()) as server:
         common = ["--model", "loop", "--base_url", server.url, "--dataset", "math", "--dataset_path",
@@ -205,6 +207,7 @@ def test_both_invocation_styles(data_dir, tmp_path):
     assert load_output(str(tmp_path / "gen")).num_rows == 2
 
 
+@pytest.mark.slow
 def test_bad_input_one_line_error_and_nothing_written(data_dir, tmp_path):
     math_file = os.path.join(data_dir, "math.jsonl")
     out = tmp_path / "out"

@@ -40,6 +40,7 @@ def run_math(model: str, out: str, data_dir: str, *extra: str) -> int:
                  "--max_new_tokens", "4", *extra])
 
 
+@pytest.mark.slow
 def test_trust_remote_code_is_off_by_default_and_passed_on(data_dir, tmp_path, monkeypatch):
     from tiny_models import build_remote_chat_model
 
@@ -80,6 +81,7 @@ def test_transformers_stops_at_the_generation_config_eos_list(data_dir, tmp_path
     assert prov["token_usage"]["completion_tokens"] == 2 * 3  # one token (the stop) per sample, not 8
 
 
+@pytest.mark.slow
 def test_lowered_max_new_tokens_is_said_once_and_recorded(tiny_chat_model, tmp_path, capsys):
     from transformers import AutoTokenizer
 
@@ -111,6 +113,7 @@ def test_lowered_max_new_tokens_is_said_once_and_recorded(tiny_chat_model, tmp_p
     assert tokens["1"] <= room < tokens["0"]  # the long prompt's cap does not cut the short ones in its batch
 
 
+@pytest.mark.slow
 def test_every_benchmark_output_is_read_back_and_resumed(tmp_path):
     from data.benchmarks import BENCHMARKS
 

@@ -23,6 +23,7 @@ def test_s1_is_a_whole_token_of_the_model_name():
     assert not is_s1("Qwen/Qwen2.5-7B-Instruct", None)
 
 
+@pytest.mark.slow
 def test_transformers_more_samples_than_batch_size_reproducible(tiny_chat_model, data_dir, tmp_path):
     def run(name, *extra):
         out = str(tmp_path / name)
@@ -57,6 +58,7 @@ def test_transformers_prompt_longer_than_max_length_fails_early(tiny_chat_model,
     assert not os.path.exists(tmp_path / "o.checkpoint")
 
 
+@pytest.mark.slow
 def test_vllm_engine_n_samples_chat_template_max_length(tiny_chat_model, data_dir, tmp_path):
     out = str(tmp_path / "gpqa_vllm")
     result = run_script("generate_reasoning_samples.py", "--model", tiny_chat_model, "--backend", "vllm",
@@ -91,6 +93,7 @@ def test_vllm_engine_n_samples_chat_template_max_length(tiny_chat_model, data_di
         "completion_tokens"] == prov["token_usage"]["completion_tokens"]
 
 
+@pytest.mark.slow
 def test_vllm_greedy_sampling_sends_one_request_per_sample(monkeypatch):
     """vLLM's SamplingParams refuses n > 1 at temperature 0: each greedy sample goes as a request of its own."""
     from types import SimpleNamespace

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 import tiny_reward_models as tiny
 from conftest import run_script
 
 MEMORY = re.compile(r"(\d+\.\d+) GiB RSS")
 
 
+@pytest.mark.slow
 def test_check_reports_each_models_own_memory(tmp_path):
     """A ~70 MB model checked before a tiny one (a fresh process, as a user runs it): the tiny one's row shows far
     less memory than the big one's."""

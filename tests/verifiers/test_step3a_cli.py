@@ -68,6 +68,7 @@ def run(capsys):
     return call
 
 
+@pytest.mark.slow
 def test_scores_columns_provenance_and_max_samples(rms, step2, tmp_path, run):
     """Scores every sample, writes aligned columns (max_samples cuts every per-sample column) and provenance."""
     out = str(tmp_path / "out.hf")
@@ -88,6 +89,7 @@ def test_scores_columns_provenance_and_max_samples(rms, step2, tmp_path, run):
     assert "TinySeq: scored" in proc.stdout and "truncated" in proc.stdout
 
 
+@pytest.mark.slow
 def test_rerun_skips_and_incremental_add_in_place(rms, step2, tmp_path, run):
     """Re-running reuses checkpoints; adding a verifier to the step's own output keeps the earlier columns."""
     out = str(tmp_path / "out.hf")
@@ -110,6 +112,7 @@ def test_rerun_skips_and_incremental_add_in_place(rms, step2, tmp_path, run):
         assert earlier["TinySeq"]["kind"] == "sequence_classifier" and earlier["TinySeq"]["hf_id"]
 
 
+@pytest.mark.slow
 def test_resume_from_item_store(rms, step2, tmp_path, run):
     """A model interrupted mid-way resumes from its per-item store instead of recomputing."""
     out = str(tmp_path / "out.hf")
@@ -128,6 +131,7 @@ def test_resume_from_item_store(rms, step2, tmp_path, run):
     assert json.load(open(provenance_path(out)))["verifiers"]["TinySeq"]["resumed"] == 3
 
 
+@pytest.mark.slow
 def test_failures_are_none_and_exit_nonzero(rms, step2, tmp_path, run):
     """A model that cannot load fails alone (others saved); unscorable samples are None; exit code 1."""
     out = str(tmp_path / "out.hf")
@@ -190,6 +194,7 @@ def test_bad_input_is_refused_before_writing(rms, step2, tmp_path):
     assert load(step2)["samples"] == [row["samples"] for row in ROWS]
 
 
+@pytest.mark.slow
 def test_shards_merge_back(rms, step2, tmp_path, run):
     """--start_row/--end_row shards merged with merge_shards.py equal a single run (run from generation/)."""
     whole, parts = str(tmp_path / "whole.hf"), [str(tmp_path / "a.hf"), str(tmp_path / "b.hf")]
@@ -218,6 +223,7 @@ def test_list_prints_registry(run):
         assert name in proc.stdout
 
 
+@pytest.mark.slow
 def test_parallel_workers_match_in_process(rms, step2, tmp_path):
     """One worker process per (pretend) GPU scores the same as in-process; jobs are queued largest first."""
     from reward_models.inputs import ScoreOptions
@@ -250,6 +256,7 @@ def test_parallel_workers_match_in_process(rms, step2, tmp_path):
     assert [(j.spec.name, n) for j, n in order][0] == ("Big", 3)
 
 
+@pytest.mark.slow
 def test_judge_failures_never_discard_reward_model_columns(rms, step2, tmp_path, run):
     """RM and LM-judge columns checkpoint independently: a failing judge leaves the RM scores saved."""
     from loopback import LoopbackServer, Reply, default_responder
@@ -271,6 +278,7 @@ def test_judge_failures_never_discard_reward_model_columns(rms, step2, tmp_path,
     assert data["TinySeq_scores"] == scores and len(data["Loop_verdicts"][0]) == 3
 
 
+@pytest.mark.slow
 def test_registry_file_implicit_prm_and_overwrite(rms, step2, tmp_path, run):
     """--rm_registry adds an implicit PRM with its reference model; --overwrite recomputes instead of reusing."""
     policy, reference = tiny.build_implicit_pair(str(tmp_path / "eurus"))
@@ -289,6 +297,7 @@ def test_registry_file_implicit_prm_and_overwrite(rms, step2, tmp_path, run):
     assert flat(load(out)["TinyEurus_step_scores"]) == pytest.approx(flat(data["TinyEurus_step_scores"]), abs=1e-7)
 
 
+@pytest.mark.slow
 def test_vllm_pooling_backend_matches_transformers(rms, step2, tmp_path, run):
     """--rm_backend vllm scores sequence classifiers (raw logits, no sigmoid) and, with vLLM's built-in
     Qwen2ForProcessRewardModel, Qwen2ForRewardModel and InternLM2ForRewardModel, the Qwen2.5-Math PRM and RM and the
@@ -314,6 +323,7 @@ def test_vllm_pooling_backend_matches_transformers(rms, step2, tmp_path, run):
         assert [len(s) for s in a] == [len(s) for s in b] and sum(a, []) == pytest.approx(sum(b, []), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_check_mode_reports_each_model(rms, tmp_path, run):
     """--check loads each model, scores the built-in pairs and prints one row per model; a model that fails to load
     or gives a non-finite score makes the exit code 1."""

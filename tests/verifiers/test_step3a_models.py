@@ -53,6 +53,7 @@ def options(**fields) -> ScoreOptions:
 
 @pytest.mark.parametrize("kind", ["llama", "gemma", "gated", "tree", "scalar", "intern", "prm", "eurus", "gpm",
                                   "inform", "ldl"])
+@pytest.mark.slow
 def test_batched_equals_one_by_one_and_one_bos(models, kind):
     """Length-sorted batches give the same scores as batch 1, and every input starts with exactly one BOS."""
     spec = models[kind]
@@ -73,6 +74,7 @@ def test_batched_equals_one_by_one_and_one_bos(models, kind):
         scorer.close()
 
 
+@pytest.mark.slow
 def test_a_second_bos_is_refused(models):
     """Text rendered by the template and tokenised with special tokens again (the GRM card's pattern) is refused."""
     scorer = Scorer(models["llama"], options())
@@ -85,6 +87,7 @@ def test_a_second_bos_is_refused(models):
         scorer.close()
 
 
+@pytest.mark.slow
 def test_token_layout_step_prm_and_internlm2(models):
     """The step PRM sees system, user and steps joined by <extra_0>; InternLM2 gets its reward token last."""
     scorer = Scorer(models["prm"], options(max_input_length=4096))
@@ -106,6 +109,7 @@ def test_token_layout_step_prm_and_internlm2(models):
         scorer.close()
 
 
+@pytest.mark.slow
 def test_padding_never_moves_the_pooled_token(tmp_path):
     """An RM without a pad token (EOS ends every chat) scores like its own unpadded batch-1 forward."""
     spec = RewardModelSpec("nopad", tiny.build_sequence_classifier(str(tmp_path / "nopad"), "llama-nopad"),
@@ -123,6 +127,7 @@ def test_padding_never_moves_the_pooled_token(tmp_path):
     assert run.results == pytest.approx(expected, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_fields_read(models):
     """multi_objective reads `score` (not logits); decision_tree reads the correctness attribute."""
     scorer = Scorer(models["gated"], options())
@@ -167,6 +172,7 @@ def test_truncation_keeps_the_final_answer(models):
         fit_structure(roles, 8)
 
 
+@pytest.mark.slow
 def test_truncation_keeps_llama3_headers_and_gating_pattern(models):
     """A long prompt and a long response: the Llama-3 headers, the gating pattern and the answer survive; the cut
     falls inside the user text and the middle of the response; the gated model still gives a score."""
@@ -188,6 +194,7 @@ def test_truncation_keeps_llama3_headers_and_gating_pattern(models):
         scorer.close()
 
 
+@pytest.mark.slow
 def test_prm_aggregation_and_steps(models):
     """PRM columns: min/max/avg of the step list; one step score per blank-line step."""
     run = score_items(models["prm"], ITEMS, options(max_input_length=4096))
@@ -217,6 +224,7 @@ def test_gpm_preference_scores_are_not_constant(models):
     assert columns["gpm_scores"][1] == [None] and 3 in errors
 
 
+@pytest.mark.slow
 def test_ldl_reads_the_gated_rating_distribution(models):
     """LDL-Reward: base model + regression/gating MLPs from the .pt files, scored as the card's class does."""
     from transformers import AutoModel, AutoTokenizer
@@ -249,6 +257,7 @@ def test_ldl_reads_the_gated_rating_distribution(models):
     assert all(0.0 <= s <= 1.0 for s in scores) and scores[0] != scores[1]
 
 
+@pytest.mark.slow
 def test_failures_are_none_not_zero(models):
     """A missing sample and a sample without steps become None with a reason, never 0.0."""
     run = score_items(models["prm"], [ITEMS[0], ("q", None), ("q", "\n\n  \n\n")], options())
@@ -258,6 +267,7 @@ def test_failures_are_none_not_zero(models):
     assert columns["prm_min_scores"][0][1:] == [None, None] and columns["prm_step_scores"][0][1] == []
 
 
+@pytest.mark.slow
 def test_empty_response_is_scored_by_an_outcome_rm(models):
     """An empty response is a real (bad) output: an outcome RM scores it; only a failed generation (None) is None."""
     run = score_items(models["llama"], [ITEMS[0], ("q", ""), ("q", None)], options())
@@ -282,6 +292,7 @@ class FlakyScorer:
         return [float(len(e.ids)) for e in batch]
 
 
+@pytest.mark.slow
 def test_oom_backoff_and_failure_isolation():
     """OOM halves the batch; an item that fails alone is None with its reason; the rest are scored."""
     encoded = {i: Encoded(ids=[0] * (i + 1)) for i in range(7)}

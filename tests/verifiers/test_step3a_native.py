@@ -81,6 +81,7 @@ def root(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp("native"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["step_prm", "scalar_head", "internlm2"])
 def test_native_loader_matches_reference_forward(root, kind):
     """Batched scores of the native loader equal the reference decoder plus the card's read-out (1e-4)."""
@@ -151,6 +152,7 @@ def card_implicit_prm(policy, reference, tok, question: str, steps: list[str], b
     return reward.cumsum(-1).gather(-1, torch.tensor([step_last_tokens[1:]]))[0].tolist()
 
 
+@pytest.mark.slow
 def test_eurus_reads_the_card_positions(root):
     """Implicit PRM step scores equal the card's computation (last prompt token on, through each separator and the
     next token, the end-of-turn token for the last step), batched with other lengths."""

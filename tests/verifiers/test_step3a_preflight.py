@@ -6,6 +6,7 @@ import os
 import shutil
 
 import datasets
+import pytest
 
 import tiny_reward_models as tiny
 from conftest import OFFLINE_ENV, run_script
@@ -24,6 +25,7 @@ def _cache_entry(cache: str, hub_id: str, folder: str, drop: tuple[str, ...] = (
         handle.write("0" * 40)
 
 
+@pytest.mark.slow
 def test_preflight_reports_every_unloadable_entry(tmp_path):
     """A remote tokenizer that cannot be imported, a cache without shards or tokenizer files, and an implicit PRM
     whose reference model is not cached are all named in one error; the loadable entry is not; nothing is written."""

@@ -95,11 +95,11 @@ def test_path_spec_options(tmp_path):
 
 
 def test_rm_backend_help_names_what_vllm_scores():
-    """--rm_backend's help, README and VERIFIERS.md name the same vLLM classes, from the kinds table."""
+    """--rm_backend's help, Step 3's docs page and VERIFIERS.md name the same vLLM classes, from the kinds table."""
     from steps.verify import build_parser
 
-    help_text = " ".join(build_parser(None).format_help().split())
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+    help_text = " ".join(build_parser().format_help().split())
+    with open(os.path.join(ROOT, "docs", "step3-verifiers.md"), encoding="utf-8") as handle:
         readme = handle.read()
     with open(os.path.join(ROOT, "VERIFIERS.md"), encoding="utf-8") as handle:
         verifiers = handle.read()

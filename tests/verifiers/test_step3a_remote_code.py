@@ -34,6 +34,7 @@ REMOTE_MODELS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REMOTE_MODELS))
 def test_remote_model_scores_what_its_class_computes(tmp_path, name):
     """Scores equal the class built directly (CPU, float32, buffers computed in __init__) on the same ids; the
@@ -103,6 +104,7 @@ def _cache_entry(cache: str, hub_id: str, folder: str) -> None:
         handle.write("0" * 40)
 
 
+@pytest.mark.slow
 def test_default_reward_models_pass_preflight_offline(tmp_path):
     """The default --reward_models list, with stand-ins of each kind in an offline hub cache, passes preflight in a
     fresh process (the shims must be installed before any remote code is imported)."""

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 
+import pytest
 from datasets import Dataset
 from test_step3b_parsing import judge_args
 
@@ -171,6 +172,7 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_mid_judge(tmp_path):
     """SIGKILL a judge half-way; the re-run asks only for what the store does not hold, and completes."""
     def slow(path: str, request: dict, count: int) -> Reply:

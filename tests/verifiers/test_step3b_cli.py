@@ -3,6 +3,7 @@ import argparse
 import json
 
 import datasets
+import pytest
 from test_step3b_api import SCRIPT, sample_index, scripted
 
 from data.dataset_io import provenance_path
@@ -17,6 +18,7 @@ ROWS = [{"instruction": f"Problem {r}", "samples": [f"Solution SAMPLE-{r * 3 + s
          "answer_correct": [True, False, True]} for r in range(2)]
 
 
+@pytest.mark.slow
 def test_cli_judge_columns_failures_and_resume(tmp_path):
     source = str(tmp_path / "step2.hf")
     datasets.DatasetDict({"data": datasets.Dataset.from_list(ROWS)}).save_to_disk(source)
@@ -70,6 +72,7 @@ def test_cli_judge_columns_failures_and_resume(tmp_path):
     assert data["Loop_verdicts"] == expected
 
 
+@pytest.mark.slow
 def test_prompts_longer_than_the_judge_context_are_named(tmp_path):
     """A local judge whose context cannot hold the prompt leaves None (no engine is started) and says so."""
     from tiny_models import build_chat_model

@@ -43,6 +43,7 @@ def live_children() -> set[int]:
     return running
 
 
+@pytest.mark.slow
 def test_offline_vllm_judge_k_verdicts_resume_and_teardown(no_system_model, tmp_path):
     args = judge_args("--verdicts_per_sample", "2", "--judge_temperature", "1.0", "--judge_max_tokens", "6",
                       "--judge_dtype", "float32", "--judge_enforce_eager", "--judge_seed", "3")
