@@ -182,7 +182,7 @@ class _Runner:
                 if status == 429 and _error_code(exc) not in FATAL_CODES and await self._wait_out(exc):
                     attempt -= 1  # a rate-limit wait is not a malformed-reply re-ask
                     continue
-                if self._learn(parameter_limit(exc), job, n):
+                if self._learn(parameter_limit(exc)):
                     return [], {}, [], LOWERED
                 if _is_prompt_error(exc):
                     return [None] * n, {}, [None] * n, (f"HTTP {status} about this prompt: "
@@ -195,14 +195,11 @@ class _Runner:
                 return [None] * n, {}, [None] * n, f"{type(exc).__name__} after retries"
         return [None] * n, {}, [None] * n, reason
 
-    def _learn(self, limit: tuple[str, int] | None, job: ChatJob, n: int) -> bool:
+    def _learn(self, limit: tuple[str, int, int] | None) -> bool:
         """Lower the parameter a 400 named to the server's maximum for the rest of the run; False when it cannot."""
-        if limit is None:
+        if limit is None or not self.limits.lower(*limit):
             return False
-        name, value = limit
-        sent = n if name == "n" else self.limits.apply({name: job.max_tokens or 0})[name]
-        if not self.limits.lower(name, value, sent):
-            return False
+        name, value, _ = limit
         if name == "n":
             self.max_n = min(self.max_n or value, value)
         return True
