@@ -100,6 +100,8 @@ class ApiConfig:
     prices: dict | None = None  # --prices table (pricing.PRICES when None)
     budget: Any = None  # budget.Budget shared by the process's runs under --max_cost
     api_mode: str = "live"  # "batch": the provider's batch API (batch.py), live calls for what it leaves failed
+    batch_fallback: str = "none"  # "live": requests of a batch that failed as a whole are sent live (full price)
+    batch_max_enqueued_tokens: int | None = None  # None: OpenAI's tier-1 batch queue limit (batch.enqueued_limit)
 
     def __post_init__(self) -> None:
         if self.reasoning_effort is None and self.provider in PROVIDERS and model_rules(self).effort:
