@@ -239,7 +239,7 @@ def run_batch_jobs(config: Any, jobs: list, on_result: Callable, desc: str, stor
               "full price (--batch_fallback live)", flush=True)
         missing += lost
     live_stats = _send_live(config, [] if failures and stop else missing, answers)
-    batch_usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    batch_usage = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
     for key, (_, usage, _) in answers.items():
         if key not in live_stats["keys"]:
             for name in batch_usage:
@@ -254,7 +254,8 @@ def run_batch_jobs(config: Any, jobs: list, on_result: Callable, desc: str, stor
         raise _failed(failures, batches, answers)
     price = pricing.price_of(config.model, config.prices)
     live_cost = live_stats["cost_usd"]
-    batch_cost = pricing.usage_cost(price, batch_usage["prompt_tokens"], batch_usage["completion_tokens"], batch=True)
+    batch_cost = pricing.usage_cost(price, batch_usage["prompt_tokens"], batch_usage["completion_tokens"], batch=True,
+                                    cached_tokens=batch_usage["cached_tokens"])
     stats.update(requests=len(parts) - len(missing) + live_stats["requests"], batches=sorted(batches),
                  batch_requests=len(parts), live_fallback_requests=len(missing),
                  wall_time_s=round(time.perf_counter() - started, 3),
@@ -273,8 +274,8 @@ def _deliver(job: Any, parts: dict[str, Part], answers: dict[str, tuple], live_s
         got, used, reasons = answers.get(part.custom_id, ([None] * part.n, {}, [None] * part.n))
         texts += list(got) + [None] * (part.n - len(got))
         finishes += list(reasons) + [None] * (part.n - len(reasons))
-        for name in usage:
-            usage[name] += used.get(name, 0)
+        for name, value in used.items():
+            usage[name] = usage.get(name, 0) + value
     error = live_stats["errors_by_job"].get(job.key) or (
         "reply had no text content" if any(t is None for t in texts) else None)
     completion = Completion(texts=texts, usage=usage, error=error, finishes=finishes)

@@ -136,8 +136,8 @@ class _Runner:
                     continue  # asked again below, within the maximum the server named
                 texts += got
                 finishes += reasons
-                for name in usage:
-                    usage[name] += used.get(name, 0)
+                for name, value in used.items():
+                    usage[name] = usage.get(name, 0) + value
                 error = error or failed
                 if not failed and len(got) < size:
                     self.max_n = len(got)  # the server ignores (or caps) `n`: ask in requests it answers fully
@@ -235,8 +235,9 @@ def _record(stats: dict[str, Any], completion: Completion) -> None:
     stats["failed_samples"] += failed
     stats["failed_jobs"] += bool(failed)
     stats["truncated_samples"] += sum(completion.truncated)
-    for name in ("prompt_tokens", "completion_tokens"):
-        stats[name] += completion.usage.get(name, 0)
+    for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+        if name in completion.usage or name in stats:
+            stats[name] = stats.get(name, 0) + completion.usage.get(name, 0)
     if completion.error:
         stats["errors"][completion.error] = stats["errors"].get(completion.error, 0) + 1
 
@@ -292,7 +293,8 @@ def run_cost(config: ApiConfig, stats: dict[str, Any]) -> float | None:
     price = pricing.price_of(config.model, config.prices)
     if price is None:
         notice_once(pricing.no_price_notice(config.model))
-    return pricing.usage_cost(price, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0))
+    return pricing.usage_cost(price, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0),
+                              cached_tokens=stats.get("cached_tokens", 0))
 
 
 def run_live(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[ChatJob, Completion], None], desc: str,

@@ -151,3 +151,22 @@ def test_max_cost_without_a_price_is_refused_before_any_call(data_dir, tmp_path,
             run_main(step1, step1_args(data_dir, str(tmp_path / "out"), server.url, "--max_cost", "1"))
         assert server.requests == []
     assert exc.value.code == 2 and "--max_cost needs a price for 'loop'" in capsys.readouterr().err
+
+
+def test_cached_input_is_billed_at_its_price(tmp_path):
+    from backends.calls import run_chat_jobs
+    from backends.rules import ApiConfig, ChatJob
+    from loopback import Reply, openai_body
+
+    def cached_reply(path, request, count):
+        body = openai_body(request, ["ok"] * request.get("n", 1))
+        body["usage"]["prompt_tokens_details"] = {"cached_tokens": 8}  # 8 of the 10 prompt tokens from the cache
+        return Reply(body=body)
+
+    prices = load_prices(prices_file(tmp_path, {"loop": {"input": 2.0, "output": 8.0, "cached_input": 0.5}}))
+    with LoopbackServer(cached_reply) as server:
+        config = ApiConfig("loop", "openai_compatible", base_url=server.url, prices=prices)
+        stats = run_chat_jobs(config, [ChatJob(str(i), [{"role": "user", "content": f"q{i}"}]) for i in range(3)],
+                              lambda job, completion: None)
+    assert stats["prompt_tokens"] == 30 and stats["cached_tokens"] == 24 and stats["completion_tokens"] == 15
+    assert stats["cost_usd"] == pytest.approx((6 * 2.0 + 24 * 0.5 + 15 * 8.0) / 1e6)
