@@ -13,7 +13,8 @@ from backends.rules import notice_once
 # <= 128, but got 300 instead." (code integer_above_max_value, param n) and "max_tokens is too large: 100000. This
 # model supports at most 16384 completion tokens, whereas you provided 100000."; Anthropic: "max_tokens: 100000 >
 # 64000, which is the maximum allowed number of output tokens for claude-...".
-LIMIT_TEXTS = (re.compile(r"Invalid '(?P<param>\w+)': integer above maximum value\. Expected a value <= (?P<value>\d+)"),
+LIMIT_TEXTS = (re.compile(r"Invalid '(?P<param>\w+)': integer above maximum value\. "
+                          r"Expected a value <= (?P<value>\d+)"),
                re.compile(r"(?P<param>max_(completion_)?tokens) is too large: \d+\. This model supports at most "
                           r"(?P<value>\d+) completion tokens"),
                re.compile(r"(?P<param>max_tokens): \d+ > (?P<value>\d+), which is the maximum"))

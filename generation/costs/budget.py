@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import uuid
-from typing import Any, Callable, TypeVar
+from typing import Callable, TypeVar
 
 from common.cli import UserError
 from costs.pricing import Price, format_cost, max_output_of, usage_cost
@@ -65,9 +65,8 @@ class Budget:
             with open(self.path + ".lock", "a") as guard:
                 fcntl.flock(guard, fcntl.LOCK_EX)
                 state = {}
-                with contextlib.suppress(OSError, ValueError):
-                    with open(self.path, encoding="utf-8") as handle:
-                        state = json.load(handle)
+                with contextlib.suppress(OSError, ValueError), open(self.path, encoding="utf-8") as handle:
+                    state = json.load(handle)
                 if state.get("run") != self.run:
                     state = {"run": self.run, "spent": 0.0, "held": 0.0}
                 result = change(state)

@@ -7,6 +7,7 @@ import pytest
 from generate_reasoning_samples import main
 
 from common.cli import run_main
+
 from fixtures_benchmarks import load_output, write_benchmarks
 from loopback import OPENAI, LoopbackServer, persona_responder
 from loopback_batches import BatchService
@@ -52,13 +53,14 @@ def test_a_batch_failing_as_a_whole_stops_without_buying_live(data_dir, tmp_path
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("batch batch_1: ")]
     if service.fail_whole:
-        assert lines == ["batch batch_1: invalid_request: The model `gpt-4o-mini` does not exist or you do not have "
-                         "access. (input line 1)", "batch batch_1: invalid_request: same (input line 2)"]
+        assert lines == [("batch batch_1: invalid_request: The model `gpt-4o-mini` does not exist or you do not have "
+                          "access. (input line 1)"), "batch batch_1: invalid_request: same (input line 2)"]
     else:
         assert "Enqueued token limit reached" in lines[0] and "lower --batch_max_enqueued_tokens" in lines[1]
     assert "nothing was sent live" in err and "--batch_fallback live" in err
-    checkpoint = open(out + ".checkpoint/samples.jsonl").read()
-    assert '"state": "failed"' in checkpoint.replace('"state":"failed"', '"state": "failed"')
+    with open(out + ".checkpoint/samples.jsonl") as handle:
+        records = [json.loads(line) for line in handle if '"batch/' in line]
+    assert [r["v"]["state"] for r in records if r.get("k") == "batch/batch_1"][-1:] == ["failed"]
     with LoopbackServer(persona_responder(OPENAI), batches=service) as server:  # opted in: sent live, completes
         assert main(step1(data_dir, server.url, out, "--max_rows", "2", "--batch_fallback", "live")) == 0
         assert live_calls(server) == 2
@@ -74,5 +76,5 @@ def test_chunks_are_submitted_as_earlier_ones_end_within_the_enqueued_limit(data
         assert live_calls(server) == 0
     assert service.creations == 6 and not service.failing and 0 < service.peak_enqueued <= limit
     assert all(len(row) == N and None not in row for row in load_output(out)["samples"])
-    provenance = json.load(open(out + ".provenance.json"))
-    assert provenance["cost_usd"]["gpt-4o-mini"] > 0
+    with open(out + ".provenance.json") as handle:
+        assert json.load(handle)["cost_usd"]["gpt-4o-mini"] > 0

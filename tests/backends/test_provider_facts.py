@@ -13,9 +13,10 @@ from costs.pricing import MAX_OUTPUT_TOKENS, PRICES
 def sdk_reasoning_efforts() -> set[str]:
     """The string literals of the installed SDK's ReasoningEffort type, read from its source file."""
     path = os.path.join(os.path.dirname(openai.__file__), "types", "shared", "reasoning_effort.py")
-    tree = ast.parse(open(path, encoding="utf-8").read())
-    assign = next(node for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
-                  and "ReasoningEffort" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign) else node.target))
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    assign = next(node for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign)) and "ReasoningEffort"
+                  in ast.unparse(node.targets[0] if isinstance(node, ast.Assign) else node.target))
     return {node.value for node in ast.walk(assign.value) if isinstance(node, ast.Constant)
             and isinstance(node.value, str)}
 

@@ -24,7 +24,7 @@ class FakeChatClient:
         self.chat = self
         self.completions = self
 
-    def __call__(self, **options: Any) -> "FakeChatClient":
+    def __call__(self, **options: Any) -> FakeChatClient:
         return self  # the runner constructs its client with the SDK's options
 
     async def create(self, **params: Any) -> ChatCompletion:

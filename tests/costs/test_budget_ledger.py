@@ -4,7 +4,9 @@ import random
 
 import openai
 import pytest
-from hypothesis import given, settings, strategies as st
+from fake_provider import FakeChatClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backends import runner
 from backends.calls import run_chat_jobs
@@ -12,7 +14,6 @@ from backends.rules import ApiConfig, ChatJob
 from common.cli import UserError
 from costs.budget import Budget, BudgetExceeded, worst_case
 from costs.pricing import PRICES
-from fake_provider import FakeChatClient
 
 MODEL = "gpt-5-nano"  # a reasoning model: sent without a cap, so its documented maximum output is reserved
 N = 4
@@ -56,7 +57,7 @@ def test_spend_stays_under_the_cap_and_ends_within_one_worst_case(cap, seed):
 
 
 def test_near_the_cap_fewer_requests_are_in_flight(capsys):
-    fake, budget, halted = run_with_cap(3 * worst() + 0.001, seed=1, low=100_000)
+    fake, _, halted = run_with_cap(3 * worst() + 0.001, seed=1, low=100_000)
     assert halted and fake.most_in_flight <= 3 and fake.requests == 3  # replies at the maximum: 3 fit, no more
     assert capsys.readouterr().err.count("near the cap, requests") == 1  # said once
 

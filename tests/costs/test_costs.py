@@ -156,6 +156,7 @@ def test_max_cost_without_a_price_is_refused_before_any_call(data_dir, tmp_path,
 def test_cached_input_is_billed_at_its_price(tmp_path):
     from backends.calls import run_chat_jobs
     from backends.rules import ApiConfig, ChatJob
+
     from loopback import Reply, openai_body
 
     def cached_reply(path, request, count):

@@ -6,8 +6,9 @@ import pickle
 
 import pytest
 
-from conftest import run_script
 from costs.budget import Budget
+
+from conftest import run_script
 from fixtures_benchmarks import write_benchmarks
 from loopback import LoopbackServer
 
