@@ -48,6 +48,7 @@ class Budget:
         self.state = {"run": self.run, "spent": 0.0, "held": 0.0}
         self.not_sent = 0  # jobs this process did not send because of the cap
         self.halted = False
+        self.said = False  # the near-the-cap notice was printed (once per run)
         self.worst_refused = 0.0
         self.lock = threading.Lock()
 
@@ -115,7 +116,6 @@ class Gate:
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self.changed = asyncio.Event()
-        self.said = False
 
     async def enter(self, worst: float) -> bool:
         """Reserve `worst` once the ledger has room (True); False, counted, when the run must stop."""
@@ -127,8 +127,8 @@ class Gate:
             if budget.idle():
                 budget.halted, budget.worst_refused = True, worst
                 break
-            if not self.said:
-                self.said = True
+            if not budget.said:
+                budget.said = True
                 print(f"notice: --max_cost {format_cost(budget.cap)}: near the cap, requests (worst case "
                       f"{format_cost(worst)} each) wait for those in flight to settle", file=sys.stderr)
             with contextlib.suppress(asyncio.TimeoutError):
