@@ -63,6 +63,7 @@ class Budget:
         with self.lock:
             if self.path is None:
                 return change(self.state)
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             with open(self.path + ".lock", "a") as guard:
                 fcntl.flock(guard, fcntl.LOCK_EX)
                 state = {}
