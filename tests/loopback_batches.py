@@ -22,7 +22,8 @@ class BatchService:
     """Answers batch requests with `responder` (the live persona) once a batch has been polled through its states.
 
     fails(i): the i-th request of a batch errors (HTTP 500 line); expire_after: requests from that index on expire;
-    hold: while set, batches stay in progress (a driver killed mid-batch). OpenAI only: fail_whole: every batch fails
+    hold: while set, batches stay in progress (a driver killed mid-batch; Anthropic's `processing` count goes down
+    by one per status check, its other counts stay 0 until the batch ends, as Anthropic reports them). OpenAI only: fail_whole: every batch fails
     validation with these errors (batch.errors.data); enqueued_limit: the organisation's batch queue limit in input
     tokens (the server's count: characters / 4), a batch that would pass it fails with token_limit_exceeded.
     """
@@ -155,6 +156,8 @@ class BatchService:
             return batch
         if batch["processing_status"] == "in_progress" and not self.hold.is_set():
             self._finish_anthropic(batch)
+        elif batch["processing_status"] == "in_progress" and batch["request_counts"]["processing"] > 1:
+            batch["request_counts"]["processing"] -= 1  # held: one more request done; the other counts stay 0
         return self._public(batch)
 
     def _outcomes(self, batch_id: str, path: str, requests: list[tuple[str, dict]]) -> list[tuple[str, Any]]:

@@ -143,16 +143,14 @@ class _Provider:
         upload = self.client.files.create(file=("batch.jsonl", data, "application/jsonl"), purpose="batch")
         return self.client.batches.create(input_file_id=upload.id, endpoint=CHAT_URL, completion_window="24h").id
 
-    def status(self, batch_id: str) -> BatchState:
-        """Where the batch stands (Anthropic's progress: the requests no longer `processing`; its other counts stay
-        0 until the batch ends)."""
+    def status(self, batch_id: str, total: int) -> BatchState:
+        """Where a batch of `total` requests stands (Anthropic's progress: the requests no longer `processing`; its
+        other counts stay 0 until the batch ends)."""
         if self.config.provider == "anthropic":
             batch = self.client.messages.batches.retrieve(batch_id)
-            counts = batch.request_counts
-            total = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
             ended = batch.processing_status == "ended"
             failure = ["the batch was canceled"] if ended and batch.cancel_initiated_at else None
-            return BatchState(ended, batch.processing_status, total - counts.processing, failure)
+            return BatchState(ended, batch.processing_status, total - batch.request_counts.processing, failure)
         batch = self.client.batches.retrieve(batch_id)
         counts = batch.request_counts
         done = (counts.completed + counts.failed) if counts else 0
@@ -318,7 +316,7 @@ def _run_batches(provider: _Provider, parts: dict[str, Part], store: Any, bar: t
             tokens[batch_id] = sum(part.tokens for part in chunk)
         states = []
         for batch_id in list(pending):
-            state = provider.status(batch_id)
+            state = provider.status(batch_id, len(batches[batch_id]))
             finished[batch_id] = len(batches[batch_id]) if state.ended else state.done
             states.append(state.status)
             if state.ended:

@@ -78,3 +78,20 @@ def test_chunks_are_submitted_as_earlier_ones_end_within_the_enqueued_limit(data
     assert all(len(row) == N and None not in row for row in load_output(out)["samples"])
     with open(out + ".provenance.json") as handle:
         assert json.load(handle)["cost_usd"]["gpt-4o-mini"] > 0
+
+
+def test_anthropic_progress_counts_the_requests_no_longer_processing(monkeypatch):
+    from backends import batch
+    from backends.rules import ApiConfig, ChatJob
+    from loopback import ANTHROPIC
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    service = BatchService(persona_responder(ANTHROPIC))
+    service.hold.set()
+    with LoopbackServer(persona_responder(ANTHROPIC), batches=service) as server:
+        config = ApiConfig("claude-haiku-4-5", "anthropic", base_url=server.root)
+        provider = batch._Provider(config)
+        jobs = [ChatJob(str(i), [{"role": "user", "content": f"q{i}"}], max_tokens=10) for i in range(4)]
+        batch_id = provider.submit(batch.build_parts(config, jobs))
+        states = [provider.status(batch_id, len(jobs)) for _ in range(3)]
+    assert [(s.ended, s.done) for s in states] == [(False, 1), (False, 2), (False, 3)]
