@@ -83,6 +83,7 @@ def test_chunks_are_submitted_as_earlier_ones_end_within_the_enqueued_limit(data
 def test_anthropic_progress_counts_the_requests_no_longer_processing(monkeypatch):
     from backends import batch
     from backends.rules import ApiConfig, ChatJob
+
     from loopback import ANTHROPIC
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
