@@ -108,7 +108,8 @@ class Budget:
         return BudgetExceeded(f"--max_cost {format_cost(self.cap)} reached: spent {format_cost(self.spent)} in this "
                               f"run and did not send {self.not_sent} more request(s) (the next one's worst case is "
                               f"{format_cost(self.worst_refused)}); finished work is checkpointed: raise --max_cost "
-                              "(or lower --max_new_tokens) and run the same command again to resume")
+                              "(or lower the cap: --max_new_tokens, --judge_max_tokens) and run the same command "
+                              "again to resume")
 
 
 class Gate:

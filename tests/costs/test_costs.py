@@ -128,7 +128,8 @@ def test_max_cost_stops_within_one_request_and_a_rerun_resumes(data_dir, tmp_pat
     assert spent <= cap and cap - spent <= worst  # stopped at the cap, within one request's worst case
     err = capsys.readouterr().err
     assert f"spent {format_cost(spent)}" in err and "did not send 2 more request(s)" in err
-    assert "raise --max_cost (or lower --max_new_tokens) and run the same command again" in err
+    assert "raise --max_cost (or lower the cap: --max_new_tokens, --judge_max_tokens) and run the same command " \
+           "again" in err
     assert not os.path.exists(out)  # the output is written only when complete; the checkpoint holds the samples
     with LoopbackServer() as server:
         assert step1(step1_args(data_dir, out, server.url, *flags, "--max_cost", "1")) == 0
