@@ -22,14 +22,23 @@ class BatchService:
     """Answers batch requests with `responder` (the live persona) once a batch has been polled through its states.
 
     fails(i): the i-th request of a batch errors (HTTP 500 line); expire_after: requests from that index on expire;
-    hold: while set, batches stay in progress (a driver killed mid-batch).
+    hold: while set, batches stay in progress (a driver killed mid-batch; Anthropic's `processing` count goes down
+    by one per status check, its other counts stay 0 until the batch ends, as Anthropic reports them). OpenAI only: fail_whole: every batch fails
+    validation with these errors (batch.errors.data); enqueued_limit: the organisation's batch queue limit in input
+    tokens (the server's count: characters / 4), a batch that would pass it fails with token_limit_exceeded.
     """
 
     def __init__(self, responder: Callable, fails: Callable[[int], bool] = lambda i: False,
-                 expire_after: int | None = None) -> None:
+                 expire_after: int | None = None, fail_whole: list[dict] | None = None,
+                 enqueued_limit: int | None = None) -> None:
         self.responder = responder
         self.fails = fails
         self.expire_after = expire_after
+        self.fail_whole = fail_whole
+        self.enqueued_limit = enqueued_limit
+        self.tokens: dict[str, int] = {}  # OpenAI batch id -> its input tokens
+        self.failing: dict[str, list[dict]] = {}  # OpenAI batch id -> the errors it fails validation with
+        self.peak_enqueued = 0
         self.hold = threading.Event()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -85,6 +94,19 @@ class BatchService:
         self.creations += 1
         batch_id = f"batch_{self.creations}"
         self.inputs[batch_id] = lines
+        self.tokens[batch_id] = sum(len(str(m.get("content", ""))) // 4 for line in lines
+                                    for m in line["body"]["messages"])
+        queued = self._enqueued()
+        if self.fail_whole:
+            self.failing[batch_id] = self.fail_whole
+        elif self.enqueued_limit is not None and queued + self.tokens[batch_id] > self.enqueued_limit:
+            self.failing[batch_id] = [{
+                "code": "token_limit_exceeded", "line": None, "param": None,
+                "message": f"Enqueued token limit reached for {lines[0]['body']['model']} in organization "
+                           f"org-loopback. Limit: {self.enqueued_limit:,} enqueued tokens. Please try again once "
+                           "some in_progress batches have been completed."}]
+        else:
+            self.peak_enqueued = max(self.peak_enqueued, queued + self.tokens[batch_id])
         self.batches[batch_id] = {
             "id": batch_id, "object": "batch", "endpoint": request["endpoint"], "errors": None,
             "input_file_id": request["input_file_id"], "completion_window": "24h", "status": "validating",
@@ -107,6 +129,11 @@ class BatchService:
             "_results": f"http://{host}/v1/messages/batches/{batch_id}/results"}
         return Reply(body=self._public(self.batches[batch_id]))
 
+    def _enqueued(self) -> int:
+        """Input tokens of the OpenAI batches not yet ended (what the batch queue limit counts)."""
+        return sum(self.tokens[batch_id] for batch_id, batch in self.batches.items()
+                   if batch.get("status") in OPENAI_STEPS and batch_id not in self.failing)
+
     @staticmethod
     def _public(batch: dict) -> dict:
         """The batch without the service's private fields."""
@@ -117,7 +144,10 @@ class BatchService:
         batch = self.batches[batch_id]
         if "object" in batch:
             status = batch["status"]
-            if status in OPENAI_STEPS and not (self.hold.is_set() and status == "in_progress"):
+            if status == "validating" and batch_id in self.failing:
+                batch.update(status="failed", errors={"object": "list", "data": self.failing[batch_id]},
+                             failed_at=int(time.time()))
+            elif status in OPENAI_STEPS and not (self.hold.is_set() and status == "in_progress"):
                 following = OPENAI_STEPS.index(status) + 1
                 if following < len(OPENAI_STEPS):
                     batch["status"] = OPENAI_STEPS[following]
@@ -126,6 +156,8 @@ class BatchService:
             return batch
         if batch["processing_status"] == "in_progress" and not self.hold.is_set():
             self._finish_anthropic(batch)
+        elif batch["processing_status"] == "in_progress" and batch["request_counts"]["processing"] > 1:
+            batch["request_counts"]["processing"] -= 1  # held: one more request done; the other counts stay 0
         return self._public(batch)
 
     def _outcomes(self, batch_id: str, path: str, requests: list[tuple[str, dict]]) -> list[tuple[str, Any]]:

@@ -104,7 +104,14 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
                             "and Together, none for OpenAI-compatible servers; Anthropic is always 1)")
     group.add_argument("--api_mode", choices=("live", "batch"), default="live",
                        help="batch: OpenAI Batch / Anthropic Message Batches (half price, results within 24 h; "
-                            "resumable; failed or expired requests are then sent live); default live")
+                            "resumable; requests failed or expired one by one are then sent live); default live")
+    group.add_argument("--batch_fallback", choices=("none", "live"), default="none",
+                       help="a batch that fails or is cancelled as a whole: none (default) stops the step with the "
+                            "provider's errors, keeping the checkpoint; live sends its requests live at full price")
+    group.add_argument("--batch_max_enqueued_tokens", type=positive_int, default=None,
+                       help="input tokens kept enqueued in batches at once; further chunks are submitted as earlier "
+                            "ones end (default: OpenAI's usage tier 1 batch queue limit for the model, e.g. "
+                            "90,000 for gpt-4o, 2,000,000 for gpt-4o-mini; Anthropic: no limit)")
     pricing.add_cost_arguments(parser)
 
 
@@ -125,4 +132,6 @@ def api_config_from_args(args: argparse.Namespace, model: str, provider: str | N
                      requests_per_minute=getattr(args, "requests_per_minute", None),
                      timeout=getattr(args, "request_timeout", 600.0),
                      reasoning_effort=getattr(args, "reasoning_effort", None),
-                     max_n_per_request=getattr(args, "max_n_per_request", None))
+                     max_n_per_request=getattr(args, "max_n_per_request", None),
+                     batch_fallback=getattr(args, "batch_fallback", "none"),
+                     batch_max_enqueued_tokens=getattr(args, "batch_max_enqueued_tokens", None))

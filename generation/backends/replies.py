@@ -40,7 +40,8 @@ def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int],
     finishes = [finish_word("openai", getattr(c, "finish_reason", None)) for c in choices]
     usage = getattr(reply, "usage", None)
     return ([t if isinstance(t, str) and (t or f != "length") else None for t, f in zip(texts, finishes)],
-            _usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)), finishes)
+            _usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0),
+                   getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0)), finishes)
 
 
 def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[str | None]]:
@@ -52,13 +53,25 @@ def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, in
     finish = finish_word("anthropic", getattr(reply, "stop_reason", None))
     usage = getattr(reply, "usage", None)
     return (["".join(parts) if parts and ("".join(parts) or finish != "length") else None],
-            _usage(getattr(usage, "input_tokens", 0), getattr(usage, "output_tokens", 0)), [finish])
+            _anthropic_usage(usage), [finish])
 
 
-def _usage(prompt: Any, completion: Any) -> dict[str, int]:
-    """Token usage as {prompt_tokens, completion_tokens} (0 for what the server did not report)."""
-    return {"prompt_tokens": prompt if isinstance(prompt, int) else 0,
-            "completion_tokens": completion if isinstance(completion, int) else 0}
+def _usage(prompt: Any, completion: Any, cached: Any = 0) -> dict[str, int]:
+    """Token usage as {prompt_tokens, completion_tokens} (0 for what the server did not report), with
+    cached_tokens (the part of the prompt read from the provider's prompt cache) when it reports some."""
+    usage = {"prompt_tokens": prompt if isinstance(prompt, int) else 0,
+             "completion_tokens": completion if isinstance(completion, int) else 0}
+    if isinstance(cached, int) and cached > 0:
+        usage["cached_tokens"] = cached
+    return usage
+
+
+def _anthropic_usage(usage: Any) -> dict[str, int]:
+    """An Anthropic reply's usage: its input_tokens leave out cache reads and writes, which are input too."""
+    read, written = (getattr(usage, f"cache_{kind}_input_tokens", 0) or 0 for kind in ("read", "creation"))
+    prompt = getattr(usage, "input_tokens", 0)
+    return _usage(prompt + read + written if isinstance(prompt, int) else prompt, getattr(usage, "output_tokens", 0),
+                  read)
 
 
 def _error_code(exc: Any) -> str | None:

@@ -7,11 +7,14 @@ import inspect
 import os
 import re
 import sys
+import typing
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+
+from openai.types.shared.reasoning_effort import ReasoningEffort
 
 from common.cli import UserError, redact_url
 from common.records import stable_hash
@@ -54,7 +57,18 @@ PARAMETER_RULES = (
     ("openai_compatible", re.compile(""), ModelRules(None)),
 )
 DEFAULT_REASONING_EFFORT = "high"  # what the reference sent to reasoning models
-REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+
+
+def _sdk_literals(annotation: Any) -> tuple[str, ...]:
+    """The string values of a (possibly Optional) Literal type."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Literal:
+        return tuple(a for a in args if isinstance(a, str))
+    return tuple(value for arg in args for value in _sdk_literals(arg))
+
+
+# What the installed openai SDK's reasoning_effort accepts (its ReasoningEffort type), so the choices never drift.
+REASONING_EFFORTS = _sdk_literals(ReasoningEffort)
 # A 4xx about one prompt (it fails that job only): OpenAI's flagged prompt and context errors; vLLM's and other
 # OpenAI-compatible servers' context-length 400s; Anthropic's "prompt is too long".
 PROMPT_ERROR_CODES = ("invalid_prompt", "context_length_exceeded", "content_filter", "content_policy_violation")
@@ -86,6 +100,8 @@ class ApiConfig:
     prices: dict | None = None  # --prices table (pricing.PRICES when None)
     budget: Any = None  # budget.Budget shared by the process's runs under --max_cost
     api_mode: str = "live"  # "batch": the provider's batch API (batch.py), live calls for what it leaves failed
+    batch_fallback: str = "none"  # "live": requests of a batch that failed as a whole are sent live (full price)
+    batch_max_enqueued_tokens: int | None = None  # None: OpenAI's tier-1 batch queue limit (batch.enqueued_limit)
 
     def __post_init__(self) -> None:
         if self.reasoning_effort is None and self.provider in PROVIDERS and model_rules(self).effort:
@@ -284,7 +300,7 @@ def anthropic_takes_sampling() -> bool:
 
 def sent_parameters(config: ApiConfig, job: ChatJob) -> dict[str, Any]:
     """What a request of this run sends besides the messages (for provenance and the not-sent notice)."""
-    params = request_params(config, job, job.n, job.seed)
+    params = request_params(config, job, min(job.n, _max_n(config) or job.n), job.seed)  # as one request is sent
     sent = sorted(set(params) - {"model", "messages", "system"})
     wanted = {"temperature": job.temperature, "top_p": job.top_p, "seed": job.seed}
     missing = [name for name, value in wanted.items() if value is not None and name not in params]

@@ -1,5 +1,5 @@
 """The live async runner: one SDK client per run, bounded concurrency, rate limit, 429 waits,
-malformed-reply re-asks, `n` splitting, budget reservations."""
+malformed-reply re-asks, `n` splitting, parameter maxima learned from 400s, --max_cost ledger reservations."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
+from backends.limits import LearnedLimits, parameter_limit
 from backends.replies import (
     _anthropic_texts,
     _error_code,
@@ -40,7 +41,9 @@ from backends.rules import (
 )
 from common.records import derived_seed
 from costs import pricing
-from costs.budget import request_estimate
+from costs.budget import Gate, worst_case
+
+LOWERED = "a parameter above the server's maximum was lowered"  # _call's result: ask again within the new limit
 
 
 class RateLimiter:
@@ -63,7 +66,7 @@ def _new_stats() -> dict[str, Any]:
     """Zeroed run statistics."""
     return {"jobs": 0, "samples": 0, "failed_jobs": 0, "failed_samples": 0, "requests": 0, "http_attempts": 0,
             "retries": 0, "truncated_samples": 0, "rate_limit_wait_s": 0.0, "prompt_tokens": 0,
-            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}, "cost_usd": 0.0}
+            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}, "cost_usd": 0.0, "learned_limits": {}}
 
 
 def _http_client(sdk: Any, event_hooks: dict) -> Any:
@@ -95,6 +98,8 @@ class _Runner:
         self.limiter = RateLimiter(config.requests_per_minute) if config.requests_per_minute else None
         self.paused_until = 0.0  # event-loop time until which 429s asked this run to wait
         self.max_n = _max_n(config)  # lowered when a server sends fewer choices than asked (it ignores `n`)
+        self.limits = LearnedLimits(f"{config.provider} {config.model}")  # maxima the server named in a 400
+        stats["learned_limits"] = self.limits.values
         options = client_options(config, self.key)
         options["http_client"] = _http_client(self.sdk, {"request": [self._on_http_request]})
         # Together: its SDK (together 3.x) is generated like the OpenAI one, with the same base_url/max_retries/
@@ -127,10 +132,12 @@ class _Runner:
                 for task in tasks:
                     task.cancel()
             for size, (got, used, reasons, failed) in zip(sizes, parts):
+                if failed == LOWERED:
+                    continue  # asked again below, within the maximum the server named
                 texts += got
                 finishes += reasons
-                for name in usage:
-                    usage[name] += used.get(name, 0)
+                for name, value in used.items():
+                    usage[name] = usage.get(name, 0) + value
                 error = error or failed
                 if not failed and len(got) < size:
                     self.max_n = len(got)  # the server ignores (or caps) `n`: ask in requests it answers fully
@@ -175,6 +182,8 @@ class _Runner:
                 if status == 429 and _error_code(exc) not in FATAL_CODES and await self._wait_out(exc):
                     attempt -= 1  # a rate-limit wait is not a malformed-reply re-ask
                     continue
+                if self._learn(parameter_limit(exc)):
+                    return [], {}, [], LOWERED
                 if _is_prompt_error(exc):
                     return [None] * n, {}, [None] * n, (f"HTTP {status} about this prompt: "
                                                          f"{_redact(_provider_message(exc), self.key)[:100]}")
@@ -185,6 +194,15 @@ class _Runner:
             except self.sdk.APIConnectionError as exc:
                 return [None] * n, {}, [None] * n, f"{type(exc).__name__} after retries"
         return [None] * n, {}, [None] * n, reason
+
+    def _learn(self, limit: tuple[str, int, int] | None) -> bool:
+        """Lower the parameter a 400 named to the server's maximum for the rest of the run; False when it cannot."""
+        if limit is None or not self.limits.lower(*limit):
+            return False
+        name, value, _ = limit
+        if name == "n":
+            self.max_n = min(self.max_n or value, value)
+        return True
 
     async def _wait_out(self, exc: Any) -> bool:
         """After the SDK's retries, wait what a 429 asks (at least 1 s, shown) while the run's budget lasts."""
@@ -203,7 +221,7 @@ class _Runner:
 
     async def _request(self, job: ChatJob, n: int, seed: int | None) -> Any:
         """Send one request through the SDK."""
-        params = request_params(self.config, job, n, seed)
+        params = self.limits.apply(request_params(self.config, job, n, seed))
         if self.config.provider == "anthropic":
             return await self.client.messages.create(**params)
         return await self.client.chat.completions.create(**params)
@@ -217,8 +235,9 @@ def _record(stats: dict[str, Any], completion: Completion) -> None:
     stats["failed_samples"] += failed
     stats["failed_jobs"] += bool(failed)
     stats["truncated_samples"] += sum(completion.truncated)
-    for name in ("prompt_tokens", "completion_tokens"):
-        stats[name] += completion.usage.get(name, 0)
+    for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+        if name in completion.usage or name in stats:
+            stats[name] = stats.get(name, 0) + completion.usage.get(name, 0)
     if completion.error:
         stats["errors"][completion.error] = stats["errors"].get(completion.error, 0) + 1
 
@@ -229,18 +248,30 @@ async def _run_all(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[
     runner = _Runner(config, stats)
     queue = iter(jobs)
     price = pricing.price_of(config.model, config.prices)
+    gate = Gate(config.budget) if config.budget is not None else None
+
+    def worst(job: ChatJob) -> float:
+        """The job's reservation: its prompt once per request (each completion its own request where the server
+        has no documented `n` limit: it may ignore `n`) and every completion at its cap or the model's maximum."""
+        requests = len(_split(job.n, runner.max_n)) if runner.max_n else job.n
+        return worst_case(price, config.model, config.provider, job.messages, requests, job.n, job.max_tokens)
+
+    if gate is not None:
+        worst(jobs[0])  # a model without a bound on its output stops here, before any request
 
     async def worker() -> None:
         for job in queue:
-            estimate = 0.0
-            if config.budget is not None:
-                estimate = request_estimate(price, config.model, config.provider, job.messages, job.n, job.max_tokens)
-                if not config.budget.reserve(estimate):
-                    continue  # past the cap: count the rest as not sent
+            reserved = 0.0
+            if gate is not None:
+                reserved = worst(job)
+                if not await gate.enter(reserved):
+                    continue  # the next request no longer fits: counted as not sent
             completion = await runner.run_job(job)
-            if config.budget is not None:
-                config.budget.settle(estimate, pricing.usage_cost(price, completion.usage.get("prompt_tokens", 0),
-                                                                  completion.usage.get("completion_tokens", 0)))
+            if gate is not None:
+                usage = completion.usage
+                gate.leave(reserved, pricing.usage_cost(price, usage.get("prompt_tokens", 0),
+                                                        usage.get("completion_tokens", 0),
+                                                        cached_tokens=usage.get("cached_tokens", 0)) or 0.0)
             _record(stats, completion)
             on_result(job, completion)
             bar.update(len(completion.texts))
@@ -262,7 +293,8 @@ def run_cost(config: ApiConfig, stats: dict[str, Any]) -> float | None:
     price = pricing.price_of(config.model, config.prices)
     if price is None:
         notice_once(pricing.no_price_notice(config.model))
-    return pricing.usage_cost(price, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0))
+    return pricing.usage_cost(price, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0),
+                              cached_tokens=stats.get("cached_tokens", 0))
 
 
 def run_live(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[ChatJob, Completion], None], desc: str,
@@ -275,6 +307,6 @@ def run_live(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[ChatJo
         finally:
             stats["wall_time_s"] = round(time.perf_counter() - started, 3)
             stats["cost_usd"] = run_cost(config, stats)
-    if config.budget is not None and config.budget.stopped:
+    if config.budget is not None and config.budget.not_sent:
         raise config.budget.error()
     return stats

@@ -99,9 +99,10 @@ def package_versions() -> dict[str, str]:
 
 
 def public_args(args: argparse.Namespace | dict) -> dict[str, Any]:
-    """Arguments safe to record: anything whose name looks like a secret is dropped."""
+    """Arguments safe to record: anything whose name looks like a secret is dropped, and so is the program's own
+    state kept on the namespace (names starting with "_", such as the --max_cost ledger)."""
     items = vars(args).items() if isinstance(args, argparse.Namespace) else args.items()
-    return {k: v for k, v in items if not is_secret_name(k)}
+    return {k: v for k, v in items if not is_secret_name(k) and not k.startswith("_")}
 
 
 def is_secret_name(name: str) -> bool:

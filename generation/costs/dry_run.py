@@ -56,7 +56,11 @@ def api_estimate(config: Any, asks: list[tuple[list[dict], int]], max_tokens: in
         est.notes.append("no price known: add it with --prices FILE")
         est.cost = (None, None)
     else:
-        est.cost = (usage_cost(price, est.input_tokens, 0), usage_cost(price, est.input_tokens, est.output_tokens or 0))
+        batch = getattr(config, "api_mode", "live") == "batch" and price.batch_discount is not None
+        est.cost = (usage_cost(price, est.input_tokens, 0, batch),
+                    usage_cost(price, est.input_tokens, est.output_tokens or 0, batch))
+        if batch:
+            est.notes.append(f"batch price: {price.batch_discount:.0%} of live (--api_mode batch)")
     if max_tokens is None:
         est.notes.append(UNCAPPED_NOTE)
     return est

@@ -4,39 +4,84 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from typing import Any
 
-PRICES_TAKEN = "2025-06"  # when the table below was taken (see docs/costs.md, "Prices": source and caveats)
+PRICES_TAKEN = "2025-06"  # when the first rows were taken (docs/costs.md, "Prices"); each row carries its own date
 BATCH_DISCOUNT = 0.5  # OpenAI Batch and Anthropic Message Batches bill half the live price
 
 
 @dataclass(frozen=True)
 class Price:
-    """One model's list price in USD per million tokens, and the share billed in a provider batch."""
+    """One model's list price in USD per million tokens, the share billed in a provider batch, the price of cached
+    input tokens (None: billed as input), and when the row was taken from the provider's price page."""
 
     input: float
     output: float
     batch_discount: float | None = None  # 0.5: a batch costs half; None: no batch API
+    cached_input: float | None = None
+    taken: str | None = None
 
 
-def _batched(input_price: float, output_price: float) -> Price:
+def _batched(input_price: float, output_price: float, cached: float | None = None, taken: str = PRICES_TAKEN
+             ) -> Price:
     """A price on a provider with a half-price batch API (OpenAI, Anthropic)."""
-    return Price(input_price, output_price, BATCH_DISCOUNT)
+    return Price(input_price, output_price, BATCH_DISCOUNT, cached, taken)
 
 
-# One row per API model of the judge registry and the common Step 1 API models (exact names as sent).
+def _aliases(names: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """The same row under a model's alias and dated names."""
+    return dict.fromkeys(names, value)
+
+
+# One row per API model of the judge registry and the common Step 1 API models (exact names as sent). OpenAI: its
+# pricing page (platform.openai.com/docs/pricing; cached input where it lists one); Anthropic: its pricing page
+# (docs.claude.com/en/docs/about-claude/pricing; "cache hits" as cached input).
 PRICES: dict[str, Price] = {
-    "gpt-4o": _batched(2.50, 10.00),
-    "gpt-4o-mini": _batched(0.15, 0.60),
+    "gpt-4o": _batched(2.50, 10.00, 1.25),
+    "gpt-4o-mini": _batched(0.15, 0.60, 0.075),
     "gpt-4-turbo": _batched(10.00, 30.00),
-    "o1-2024-12-17": _batched(15.00, 60.00),
-    "o3-mini-2025-01-31": _batched(1.10, 4.40),
-    "o3-mini": _batched(1.10, 4.40),
-    "claude-3-7-sonnet-latest": _batched(3.00, 15.00),
-    "claude-3-5-sonnet-latest": _batched(3.00, 15.00),
-    "claude-3-5-haiku-latest": _batched(0.80, 4.00),
-    "deepseek-ai/DeepSeek-R1": Price(3.00, 7.00),
-    "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo": Price(0.18, 0.18),
-    "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo": Price(0.88, 0.88),
+    "o1-2024-12-17": _batched(15.00, 60.00, 7.50),
+    **_aliases(("o3-mini-2025-01-31", "o3-mini"), _batched(1.10, 4.40, 0.55)),
+    **_aliases(("gpt-4.1", "gpt-4.1-2025-04-14"), _batched(2.00, 8.00, 0.50, "2025-11")),
+    **_aliases(("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"), _batched(0.40, 1.60, 0.10, "2025-11")),
+    **_aliases(("gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"), _batched(0.10, 0.40, 0.025, "2025-11")),
+    **_aliases(("o3", "o3-2025-04-16"), _batched(2.00, 8.00, 0.50, "2025-11")),
+    **_aliases(("o4-mini", "o4-mini-2025-04-16"), _batched(1.10, 4.40, 0.275, "2025-11")),
+    **_aliases(("gpt-5", "gpt-5-2025-08-07"), _batched(1.25, 10.00, 0.125, "2025-11")),
+    **_aliases(("gpt-5-mini", "gpt-5-mini-2025-08-07"), _batched(0.25, 2.00, 0.025, "2025-11")),
+    **_aliases(("gpt-5-nano", "gpt-5-nano-2025-08-07"), _batched(0.05, 0.40, 0.005, "2025-11")),
+    "claude-3-7-sonnet-latest": _batched(3.00, 15.00, 0.30),
+    "claude-3-5-sonnet-latest": _batched(3.00, 15.00, 0.30),
+    "claude-3-5-haiku-latest": _batched(0.80, 4.00, 0.08),
+    **_aliases(("claude-opus-4-1", "claude-opus-4-1-20250805", "claude-opus-4-0", "claude-opus-4-20250514"),
+               _batched(15.00, 75.00, 1.50, "2025-11")),
+    **_aliases(("claude-opus-4-5", "claude-opus-4-5-20251101"), _batched(5.00, 25.00, 0.50, "2025-11")),
+    **_aliases(("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "claude-sonnet-4-0", "claude-sonnet-4-20250514"),
+               _batched(3.00, 15.00, 0.30, "2025-11")),
+    **_aliases(("claude-haiku-4-5", "claude-haiku-4-5-20251001"), _batched(1.00, 5.00, 0.10, "2025-11")),
+    "deepseek-ai/DeepSeek-R1": Price(3.00, 7.00, taken=PRICES_TAKEN),
+    "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo": Price(0.18, 0.18, taken=PRICES_TAKEN),
+    "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo": Price(0.88, 0.88, taken=PRICES_TAKEN),
+}
+
+# The most output tokens one completion can hold (the providers' model pages), the worst case --max_cost reserves
+# when no cap is sent (reasoning models). Reasoning tokens count inside it.
+MAX_OUTPUT_TOKENS: dict[str, int] = {
+    **dict.fromkeys(("gpt-4o", "gpt-4o-mini"), 16_384),
+    "gpt-4-turbo": 4_096,
+    **dict.fromkeys(("o1-2024-12-17", "o3-mini", "o3-mini-2025-01-31", "o3", "o3-2025-04-16", "o4-mini",
+                     "o4-mini-2025-04-16"), 100_000),
+    **dict.fromkeys(("gpt-4.1", "gpt-4.1-2025-04-14", "gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano",
+                     "gpt-4.1-nano-2025-04-14"), 32_768),
+    **dict.fromkeys(("gpt-5", "gpt-5-2025-08-07", "gpt-5-mini", "gpt-5-mini-2025-08-07", "gpt-5-nano",
+                     "gpt-5-nano-2025-08-07"), 128_000),
+    **dict.fromkeys(("claude-3-5-sonnet-latest", "claude-3-5-haiku-latest"), 8_192),
+    "claude-3-7-sonnet-latest": 64_000,
+    **dict.fromkeys(("claude-opus-4-1", "claude-opus-4-1-20250805", "claude-opus-4-0", "claude-opus-4-20250514"),
+                    32_000),
+    **dict.fromkeys(("claude-opus-4-5", "claude-opus-4-5-20251101", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929",
+                     "claude-sonnet-4-0", "claude-sonnet-4-20250514", "claude-haiku-4-5", "claude-haiku-4-5-20251001"),
+                    64_000),
 }
 
 
@@ -56,22 +101,25 @@ def load_prices(path: str) -> dict[str, Price]:
     return table
 
 
+OPTIONAL_FIELDS = ("batch_discount", "cached_input")
+
+
 def _parse_entry(path: str, model: str, entry: object) -> Price:
     """One --prices row, or an argparse error naming the model and what is wrong."""
-    if not isinstance(entry, dict) or set(entry) - {"input", "output", "batch_discount"}:
+    if not isinstance(entry, dict) or set(entry) - {"input", "output", *OPTIONAL_FIELDS}:
         raise argparse.ArgumentTypeError(f"{path}: {model!r} must be {{\"input\": $/Mtok, \"output\": $/Mtok}} "
-                                         "with optional \"batch_discount\"")
+                                         "with optional \"batch_discount\" and \"cached_input\"")
     values = {}
-    for name in ("input", "output", "batch_discount"):
+    for name in ("input", "output", *OPTIONAL_FIELDS):
         value = entry.get(name)
-        if name == "batch_discount" and value is None:
+        if name in OPTIONAL_FIELDS and value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or \
                 (name == "batch_discount" and value > 1):
             bound = "between 0 and 1" if name == "batch_discount" else "a number >= 0"
             raise argparse.ArgumentTypeError(f"{path}: {model!r} {name} must be {bound}, got {value!r}")
         values[name] = float(value)
-    return Price(**values)
+    return Price(**values, taken=f"--prices {path}")
 
 
 def price_of(model: str, prices: dict[str, Price] | None) -> Price | None:
@@ -79,13 +127,22 @@ def price_of(model: str, prices: dict[str, Price] | None) -> Price | None:
     return (PRICES if prices is None else prices).get(model)
 
 
-def usage_cost(price: Price | None, prompt_tokens: float, completion_tokens: float, batch: bool = False
-               ) -> float | None:
-    """Dollars for the given token counts; None without a price (never a guess)."""
+def max_output_of(model: str) -> int | None:
+    """The most output tokens one completion of the model can hold (None: not documented here)."""
+    return MAX_OUTPUT_TOKENS.get(model)
+
+
+def usage_cost(price: Price | None, prompt_tokens: float, completion_tokens: float, batch: bool = False,
+               cached_tokens: float = 0) -> float | None:
+    """Dollars for the given token counts (cached_tokens: the part of prompt_tokens read from the provider's prompt
+    cache, at its cached price where one is listed); None without a price (never a guess)."""
     if price is None:
         return None
     share = price.batch_discount if batch and price.batch_discount is not None else 1.0
-    return round((prompt_tokens * price.input + completion_tokens * price.output) * share / 1e6, 6)
+    cached = min(cached_tokens, prompt_tokens) if price.cached_input is not None else 0
+    dollars = (prompt_tokens - cached) * price.input + cached * (price.cached_input or 0.0) \
+        + completion_tokens * price.output
+    return round(dollars * share / 1e6, 6)
 
 
 def no_price_notice(model: str) -> str:
@@ -106,11 +163,14 @@ def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --prices, --max_cost and --dry_run."""
     group = parser.add_argument_group("costs")
     group.add_argument("--prices", metavar="FILE", type=load_prices, default=None,
-                       help='JSON {model: {"input": $/Mtok, "output": $/Mtok, "batch_discount": 0.5}} adding to or '
-                            f"replacing the built-in list prices (taken {PRICES_TAKEN})")
+                       help='JSON {model: {"input": $/Mtok, "output": $/Mtok, "batch_discount": 0.5, "cached_input": '
+                            '$/Mtok}} adding to or replacing the built-in list prices (each row dated; first taken '
+                            f"{PRICES_TAKEN})")
     group.add_argument("--max_cost", metavar="USD", type=_non_negative, default=None,
-                       help="stop sending API requests once spent plus in-flight estimated cost would pass USD; "
-                            "exit 1 (raise it and rerun: the checkpoint resumes)")
+                       help="a ledger of API dollars: each request reserves its worst case (the cap sent, else the "
+                            "model's documented maximum output) and settles what it cost; requests stop when the "
+                            "next one no longer fits, so spend stays under USD; exit 1 (raise it and rerun: the "
+                            "checkpoint resumes); shared by all shards of a --num_shards run")
     group.add_argument("--dry_run", action="store_true",
                        help="check the inputs, print the calls, tokens and estimated cost, call nothing; exit 0")
 

@@ -35,7 +35,7 @@ def wants_shards(args: argparse.Namespace) -> bool:
     """Whether to run on Ray (--num_shards); --ray_address alone is a usage error."""
     if args.ray_address and not args.num_shards:
         raise UserError("--ray_address is used only with --num_shards N; add --num_shards or drop --ray_address")
-    return bool(args.num_shards)
+    return bool(args.num_shards) and not getattr(args, "dry_run", False)  # a dry run estimates the whole run here
 
 
 def row_range(num_rows: int, args: argparse.Namespace, source: str) -> range:
@@ -100,8 +100,8 @@ def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
         module, function = step.rsplit(".", 1)
         with output_lock(args.output_path):
             code = getattr(importlib.import_module(module), function)(args)
-    except UserError as err:  # bad input repeats on a retry: report it instead
-        return {"code": 2, "error": str(err)}
+    except UserError as err:  # bad input (or --max_cost reached: exit 1) repeats on a retry: report it instead
+        return {"code": getattr(err, "exit_code", 2), "error": str(err)}
     if code == 0:
         write_json_atomic(_done_marker(args.output_path), {"settings": _settings(args)})
     return {"code": code}

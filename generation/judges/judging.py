@@ -271,6 +271,7 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
                      "api_seconds": stats.get("wall_time_s", 0.0),
                      "api_errors": stats.get("errors", {}), "api_parameters": sent,
                      "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0),
+                     "learned_limits": stats.get("learned_limits", {}),
                      "prompt_tokens": stats.get("prompt_tokens", 0),
                      "completion_tokens": stats.get("completion_tokens", 0), "cost_usd": stats.get("cost_usd", 0.0)}
 

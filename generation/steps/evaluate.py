@@ -121,7 +121,8 @@ def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows:
         stats.update(calls=run_stats.get("jobs", 0), cached=run_stats.get("cached", 0),
                      failed_calls=run_stats.get("failed_jobs", 0),
                      tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
-                     cost_usd={args.judge_model: run_stats.get("cost_usd", 0.0)})
+                     cost_usd={args.judge_model: run_stats.get("cost_usd", 0.0)},
+                     learned_limits=run_stats.get("learned_limits", {}))
         for (r, i), key in zip(targets, keys):
             record = store.get(key)
             grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], args.dataset_type)

@@ -225,7 +225,8 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
             "token_usage": {k: stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
             "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,
             "truncated_samples": stats.get("truncated_samples", 0),
-            "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0), "cost_usd": {args.model: stats["cost_usd"]}}
+            "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0), "cost_usd": {args.model: stats["cost_usd"]},
+            "learned_limits": stats.get("learned_limits", {})}
 
 
 def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list[str], token_ids: list[list[int]],

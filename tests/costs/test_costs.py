@@ -113,24 +113,23 @@ def test_step3_cost_per_judge(tmp_path, capsys):
 
 
 def test_max_cost_stops_within_one_request_and_a_rerun_resumes(data_dir, tmp_path, capsys):
-    from costs.budget import request_estimate
-    from costs.pricing import Price
-
     out = str(tmp_path / "out")
-    flags = ("--prices", prices_file(tmp_path), "--max_new_tokens", "5", "--max_concurrency", "1")
-    cap = 0.0005
+    output_only = prices_file(tmp_path, {"loop": {"input": 0.0, "output": 8.0}})  # the worst case is the real cost
+    flags = ("--prices", output_only, "--max_new_tokens", "5", "--max_concurrency", "1")
+    worst = 2 * 5 * 8.0 / 1e6  # n = 2 completions at the cap of 5 tokens (the loopback writes 5 per completion)
+    cap = 2.5 * worst
     with LoopbackServer() as server:
         with pytest.raises(SystemExit) as exc:
             from common.cli import run_main
             run_main(step1, step1_args(data_dir, out, server.url, *flags, "--max_cost", str(cap)))
         sent = len(server.requests)
-        largest = max(request_estimate(Price(2.0, 8.0), "loop", "openai_compatible", r["json"]["messages"], 2, 5)
-                      for r in server.requests)
-    assert exc.value.code == 1 and 0 < sent < 4
-    spent = sent * (10 * 2 + 10 * 8) / 1e6  # the loopback bills 10 prompt + 5 per completion, n = 2
-    assert spent <= cap and cap - spent <= largest  # stopped at the cap, within one request's cost
+    assert exc.value.code == 1 and sent == 2
+    spent = sent * worst
+    assert spent <= cap and cap - spent <= worst  # stopped at the cap, within one request's worst case
     err = capsys.readouterr().err
-    assert f"spent {format_cost(spent)}" in err and "raise --max_cost and run the same command again" in err
+    assert f"spent {format_cost(spent)}" in err and "did not send 2 more request(s)" in err
+    assert "raise --max_cost (or lower the cap: --max_new_tokens, --judge_max_tokens) and run the same command " \
+           "again" in err
     assert not os.path.exists(out)  # the output is written only when complete; the checkpoint holds the samples
     with LoopbackServer() as server:
         assert step1(step1_args(data_dir, out, server.url, *flags, "--max_cost", "1")) == 0
@@ -153,3 +152,23 @@ def test_max_cost_without_a_price_is_refused_before_any_call(data_dir, tmp_path,
             run_main(step1, step1_args(data_dir, str(tmp_path / "out"), server.url, "--max_cost", "1"))
         assert server.requests == []
     assert exc.value.code == 2 and "--max_cost needs a price for 'loop'" in capsys.readouterr().err
+
+
+def test_cached_input_is_billed_at_its_price(tmp_path):
+    from backends.calls import run_chat_jobs
+    from backends.rules import ApiConfig, ChatJob
+
+    from loopback import Reply, openai_body
+
+    def cached_reply(path, request, count):
+        body = openai_body(request, ["ok"] * request.get("n", 1))
+        body["usage"]["prompt_tokens_details"] = {"cached_tokens": 8}  # 8 of the 10 prompt tokens from the cache
+        return Reply(body=body)
+
+    prices = load_prices(prices_file(tmp_path, {"loop": {"input": 2.0, "output": 8.0, "cached_input": 0.5}}))
+    with LoopbackServer(cached_reply) as server:
+        config = ApiConfig("loop", "openai_compatible", base_url=server.url, prices=prices)
+        stats = run_chat_jobs(config, [ChatJob(str(i), [{"role": "user", "content": f"q{i}"}]) for i in range(3)],
+                              lambda job, completion: None)
+    assert stats["prompt_tokens"] == 30 and stats["cached_tokens"] == 24 and stats["completion_tokens"] == 15
+    assert stats["cost_usd"] == pytest.approx((6 * 2.0 + 24 * 0.5 + 15 * 8.0) / 1e6)

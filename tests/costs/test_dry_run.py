@@ -107,3 +107,14 @@ def test_step3_dry_run_judges_times_k(tmp_path, capsys):
     assert "A (claude-3-5-haiku-latest): 24 completions in 24 requests" in text  # Anthropic: K calls per sample
     assert "O (loop): 24 completions in 8 requests" in text and "no price known" in text
     assert not os.path.exists(out)
+
+
+def test_step1_dry_run_shows_the_batch_discount(data_dir, tmp_path, capsys):
+    costs = {}
+    for mode in ("live", "batch"):
+        assert step1(["--model", "gpt-4o-mini", "--dataset", "math", "--dataset_path",
+                      os.path.join(data_dir, "math.jsonl"), "--output_path", str(tmp_path / "out"), "--max_rows", "4",
+                      "--max_new_tokens", "100", "--api_mode", mode, "--dry_run"]) == 0
+        line = capsys.readouterr().out.split("total estimated API cost: ")[1].split("\n")[0]
+        costs[mode] = [float(part.strip("$")) for part in line.split(" to ")]
+    assert costs["batch"] == pytest.approx([c * 0.5 for c in costs["live"]], abs=1e-6) and costs["live"][1] > 0

@@ -1,0 +1,70 @@
+"""One --max_cost ledger for a sharded run (a locked file in the output's checkpoint folder, reached by every shard),
+and --dry_run with --num_shards: the whole run's estimate, nothing written, no Ray."""
+import json
+import os
+import pickle
+
+import pytest
+
+from costs.budget import Budget
+
+from conftest import run_script
+from fixtures_benchmarks import write_benchmarks
+from loopback import LoopbackServer
+
+WORST = 2 * 5 * 8.0 / 1e6  # n = 2 completions at the cap of 5 tokens, output at $8/Mtok, input free
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_benchmarks(str(tmp_path_factory.mktemp("shared_budget")), ("math",))
+
+
+def step1_args(data_dir, url, out, prices, *extra):
+    return ["--model", "loop", "--base_url", url, "--dataset", "math", "--dataset_path",
+            os.path.join(data_dir, "math.jsonl"), "--output_path", out, "--samples_per_instruction", "2",
+            "--max_new_tokens", "5", "--max_concurrency", "1", "--prices", prices, *extra]
+
+
+@pytest.fixture
+def prices(tmp_path):
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"loop": {"input": 0.0, "output": 8.0}}))  # a request's worst case is its cost
+    return str(path)
+
+
+def test_a_file_ledger_is_one_budget_for_every_copy(tmp_path):
+    budget = Budget(3 * WORST, str(tmp_path / "ledger.json"))
+    copies = [pickle.loads(pickle.dumps(budget)) for _ in range(3)]  # what Ray hands each shard
+    assert [copy.reserve(WORST) for copy in copies] == [True, True, True]
+    assert not budget.reserve(WORST) and not budget.idle()
+    for copy in copies:
+        copy.settle(WORST, WORST)
+    assert budget.idle() and budget.spent == pytest.approx(3 * WORST)
+    assert Budget(3 * WORST, str(tmp_path / "ledger.json")).spent == 0  # a new run starts its own ledger
+
+
+@pytest.mark.slow
+def test_three_shards_share_one_cap(data_dir, tmp_path, prices):
+    out = str(tmp_path / "out")
+    with LoopbackServer() as server:  # 6 rows, 3 shards of 2; each shard alone would fit its 2 requests
+        proc = run_script("generate_reasoning_samples.py",
+                          *step1_args(data_dir, server.url, out, prices, "--num_shards", "3",
+                                      "--max_cost", str(3.5 * WORST)))
+        sent = len(server.requests)
+    assert sent == 3, proc.stderr[-3000:]  # 3 x WORST <= cap < 4 x WORST across all shards
+    assert proc.returncode == 1 and "--max_cost $0.00028 reached" in proc.stderr
+
+
+def test_dry_run_with_shards_estimates_the_whole_run_and_writes_nothing(data_dir, tmp_path, prices):
+    out = str(tmp_path / "out")
+    with LoopbackServer() as server:
+        whole = run_script("generate_reasoning_samples.py", *step1_args(data_dir, server.url, out, prices,
+                                                                         "--dry_run"))
+        sharded = run_script("generate_reasoning_samples.py", *step1_args(data_dir, server.url, out, prices,
+                                                                           "--dry_run", "--num_shards", "3"))
+        assert server.requests == []
+    assert sharded.returncode == 0, sharded.stderr[-2000:]
+    assert "6 rows x 2 samples = 12" in sharded.stdout and "total estimated API cost" in sharded.stdout
+    assert sharded.stdout == whole.stdout and "Ray" not in sharded.stderr
+    assert sorted(os.listdir(tmp_path)) == ["prices.json"]
