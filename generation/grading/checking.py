@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing
 import random
@@ -312,6 +313,7 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
     exact_pred, exact_gold = number_value(pred), number_value(gold)
     if exact_pred is not None and exact_gold is not None:
         return exact_pred == exact_gold, "exact numbers"
+    warm_math()  # outside the deadline: a cold import must not use up this pair's time
     try:
         with deadline(timeout):
             return _symbolic_verdict(pred, gold)
@@ -319,6 +321,14 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
         return None, "timeout"
     except Exception as err:  # a crash in sympy/latex2sympy must not stop grading
         return None, f"error: {type(err).__name__}"
+
+
+@functools.cache
+def warm_math() -> None:
+    """Import math-verify, latex2sympy and sympy and verify one pair, once per process (their first use takes
+    seconds, more on a loaded machine)."""
+    with contextlib.suppress(Exception):
+        _symbolic_verdict("\\frac{4}{2}", "2")
 
 
 def _symbolic_verdict(pred: str, gold: str) -> tuple[bool | None, str]:

@@ -12,9 +12,9 @@ from collections import Counter
 from typing import Any
 
 from backends.calls import api_config_from_args
-from backends.rules import _max_n
+from backends.rules import _max_n, key_names
 from common.cli import Provenance, UserError, redact_url, row_list
-from common.records import RecordStore, derived_seed
+from common.records import RecordStore, derived_seed, log_lines
 from costs.dry_run import api_estimate, local_estimate, report
 from costs.pricing import format_cost
 from data.benchmarks import BENCHMARKS, load_benchmark
@@ -28,12 +28,13 @@ from data.dataset_io import (
     push_to_hub,
     save_atomic,
 )
-from data.sharding import row_range, run_sharded
+from data.sharding import row_range, run_logs, run_sharded
 
 S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
 S1_NAME = re.compile(r"(?<![a-z0-9])s1(?![a-z0-9])")
 FINGERPRINT_KEY = "fingerprint"
+SAMPLE_LOG = "samples.jsonl"  # in the output's checkpoint folder
 SYNC_EVERY = 64  # records between fsyncs; every record reaches the OS at once, so SIGKILL loses nothing
 DEFAULT_MAX_NEW_TOKENS = 512  # reasoning API models get no cap unless --max_new_tokens is given
 LOCAL_TOP_P = 0.9  # the reference's --top_p default; API calls get top_p only when it is given
@@ -61,7 +62,7 @@ class SampleCheckpoint:
 
     def __init__(self, output_path: str, fingerprint: dict, keys: list[str], instructions: list[str],
                  overwrite: bool) -> None:
-        self.path = os.path.join(checkpoint_dir(output_path), "samples.jsonl")
+        self.path = os.path.join(checkpoint_dir(output_path), SAMPLE_LOG)
         if overwrite and os.path.exists(self.path):
             os.remove(self.path)
         fresh = not overwrite and not os.path.exists(self.path)
@@ -77,6 +78,7 @@ class SampleCheckpoint:
                          f"{moved[0].split('-', 1)[0]}): the input file, subjects or prompt format changed")
         for key, (texts, finishes) in zip(keys, self.adopted):
             self.add(key, texts, finishes=finishes)
+        self.taken = 0 if overwrite else self._take_from_run_logs(output_path, fingerprint, keys)
 
     def _check_settings(self, fingerprint: dict) -> None:
         """Record the run's settings in a new log; refuse a log made with other settings."""
@@ -90,20 +92,25 @@ class SampleCheckpoint:
             self._refuse(f"was made with other settings ({changed})")
 
     def _load_samples(self) -> tuple[dict[str, list[str]], dict[str, list[str | None]]]:
-        """The stored samples per row key and their finish reasons (None where a checkpoint written before they were
-        recorded has none), in the order they were added; sums their token usage."""
-        parts: dict[str, list[tuple[int, list[str], list[str | None]]]] = {}
-        for key, value in self.store.records.items():
-            if key.startswith("s/"):
-                row, offset = key[2:].rsplit("/", 1)
-                if isinstance(value, list):  # a checkpoint written before usage was recorded
-                    value = {"texts": value, "usage": {}}
-                finishes = value.get("finishes") or [None] * len(value["texts"])
-                parts.setdefault(row, []).append((int(offset), value["texts"], finishes))
-                self.usage.update(value["usage"])
-        ordered = {row: sorted(items, key=lambda item: item[0]) for row, items in parts.items()}
-        return ({row: [t for _, chunk, _ in items for t in chunk] for row, items in ordered.items()},
-                {row: [f for _, _, chunk in items for f in chunk] for row, items in ordered.items()})
+        """The stored samples per row key and their finish reasons; sums their token usage."""
+        return samples_by_row(self.store.records, self.usage)
+
+    def _take_from_run_logs(self, output_path: str, fingerprint: dict, keys: list[str]) -> int:
+        """Copy in the samples that the run's other logs (another shard layout, the unsharded run) hold for these
+        rows beyond this log's, made with the same settings; returns how many, so no finished row is asked again."""
+        taken = 0
+        for path in run_logs(output_path, SAMPLE_LOG):
+            if os.path.realpath(path) == os.path.realpath(self.path):
+                continue
+            records = {key: value for key, value, _ in log_lines(path)}
+            if records.get(FINGERPRINT_KEY) != fingerprint:
+                continue
+            texts, finishes = samples_by_row(records, Counter())
+            for key in keys:
+                held = self.count(key)
+                self.add(key, texts.get(key, [])[held:], finishes=finishes.get(key, [])[held:])
+                taken += len(texts.get(key, [])[held:])
+        return taken
 
     def _refuse(self, why: str) -> None:
         """Close the log and stop: its samples belong to another run."""
@@ -141,6 +148,24 @@ class SampleCheckpoint:
     def close(self) -> None:
         """Close the log."""
         self.store.close()
+
+
+def samples_by_row(records: dict[str, Any], usage: Counter
+                   ) -> tuple[dict[str, list[str]], dict[str, list[str | None]]]:
+    """The samples per row key of a sample log's records and their finish reasons (None where a checkpoint written
+    before they were recorded has none), in the order they were added; adds their token usage."""
+    parts: dict[str, list[tuple[int, list[str], list[str | None]]]] = {}
+    for key, value in records.items():
+        if key.startswith("s/"):
+            row, offset = key[2:].rsplit("/", 1)
+            if isinstance(value, list):  # a checkpoint written before usage was recorded
+                value = {"texts": value, "usage": {}}
+            finishes = value.get("finishes") or [None] * len(value["texts"])
+            parts.setdefault(row, []).append((int(offset), value["texts"], finishes))
+            usage.update(value["usage"])
+    ordered = {row: sorted(items, key=lambda item: item[0]) for row, items in parts.items()}
+    return ({row: [t for _, chunk, _ in items for t in chunk] for row, items in ordered.items()},
+            {row: [f for _, _, chunk in items for f in chunk] for row, items in ordered.items()})
 
 
 def existing_output_samples(output_path: str, fingerprint: dict, instructions: list[str]
@@ -297,8 +322,7 @@ def generate(args: argparse.Namespace) -> int:
     backend, provider = choose_backend(args)
     s1 = is_s1(args.model, args.chat_format)
     tokenizer, reasoning_effort = check_model(args, backend)
-    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
-                             args.mmlu_category)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects, args.mmlu_category)
     if len(dataset) == 0:
         raise UserError(f"--dataset {args.dataset} has no rows to sample")
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
@@ -327,6 +351,9 @@ def generate(args: argparse.Namespace) -> int:
     checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, args.overwrite)
     if checkpoint.adopted:
         print(f"{args.output_path} had no checkpoint: its {sum(map(len, checkpoint.adopted))} samples are kept")
+    if checkpoint.taken:
+        print(f"{checkpoint.taken} samples of these rows were in this run's other checkpoints (another shard layout "
+              "or the unsharded run): they are kept, not asked again")
     reused = sum(min(checkpoint.count(k), n) for k in keys)
     started = time.time()
     details: dict[str, Any] = {"token_usage": {"prompt_tokens": 0, "completion_tokens": 0}}  # nothing to generate
@@ -361,11 +388,11 @@ def generate_sharded(args: argparse.Namespace) -> int:
     check_output_path(args.output_path)
     backend = choose_backend(args)[0]
     check_model(args, backend)
-    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
-                             args.mmlu_category)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects, args.mmlu_category)
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
     gpus = 0 if backend == "api" else args.tensor_parallel_size or 1
-    return run_sharded("steps.generate.generate", args, rows, gpus)
+    keys = key_names(api_config_from_args(args, args.model).provider) if backend == "api" else []
+    return run_sharded("steps.generate.generate", args, rows, gpus, env_names=keys)
 
 
 def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],
@@ -413,7 +440,7 @@ def dry_run(args: Any, backend: str, keys: list[str], messages: list[list[dict]]
 
     n = args.samples_per_instruction
     held = dict.fromkeys(keys, 0)
-    if not args.overwrite and os.path.exists(os.path.join(checkpoint_dir(args.output_path), "samples.jsonl")):
+    if not args.overwrite and os.path.exists(os.path.join(checkpoint_dir(args.output_path), SAMPLE_LOG)):
         checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, False)
         held = {key: min(checkpoint.count(key), n) for key in keys}
         checkpoint.close()

@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from backends import rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, error_line, positive_int
 from common.records import RecordStore
@@ -20,6 +21,7 @@ from data.dataset_io import (
     push_to_hub,
     save_atomic,
 )
+from data.merging import combined
 from data.sharding import add_shard_arguments, row_range, run_sharded
 from reward_models.inputs import TORCH_DTYPES, ScoreOptions
 from reward_models.loaders import check_loadable
@@ -181,7 +183,17 @@ def run_shards(args: argparse.Namespace) -> int:
     load_rows(args)  # bad input stops here, before Ray starts
     rows = row_range(len(load_any(args.dataset_path)), args, args.dataset_path)
     judge_gpus = [args.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs if s.backend == "vllm"]
-    return run_sharded("steps.verify.run", args, rows, max([1] * bool(rm_specs) + judge_gpus + [0]))
+    keys = [name for spec in judge_specs if spec.backend == "api" for name in rules.key_names(spec.provider)]
+    return run_sharded("steps.verify.run", args, rows, max([1] * bool(rm_specs) + judge_gpus + [0]),
+                       recompute=merged_fields, env_names=keys)
+
+
+def merged_fields(dataset, records: list[dict]) -> dict:
+    """Step 3's whole-run provenance of merged parts: the rows' fingerprint recomputed, each verifier's record (and
+    the earlier verifiers' kept ones) added up over the parts, so a later Step 3 run on the merge keeps them."""
+    return {"fingerprint": rows_fingerprint(dataset), "samples": sum(len(s) for s in dataset["samples"]),
+            **{key: combined([record.get(key) or {} for record in records])
+               for key in ("verifiers", "earlier_verifiers", "failures")}}
 
 
 def run(args: argparse.Namespace) -> int:
