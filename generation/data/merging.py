@@ -147,11 +147,12 @@ def merge(paths: list[str], output_path: str, provenance: Provenance, report: di
     except ValueError as err:
         raise UserError(f"cannot merge shards: {err}") from err
     start = first_row(records[0])
-    provenance.update(**shared_fields(records), run_identity=run_identity(records[0]),
-                      row_range=[start, first_row(records[-1]) + len(parts[-1])], rows=len(merged),
-                      shard_rows=[len(part) for part in parts], columns=merged.column_names,
-                      **({"gaps": gaps} if gaps else {}), **(recompute(merged, records) if recompute else {}),
-                      **(report or {}), shard_provenance=records)
+    fields = {**shared_fields(records), "run_identity": run_identity(records[0]),
+              "row_range": [start, first_row(records[-1]) + len(parts[-1])], "rows": len(merged),
+              "shard_rows": [len(part) for part in parts], "columns": merged.column_names,
+              **({"gaps": gaps} if gaps else {}), **(recompute(merged, records) if recompute else {}),
+              **(report or {}), "shard_provenance": records}
+    provenance.update(**fields)
     save_atomic(merged, output_path)
     provenance.write(provenance_path(output_path))
     print(f"merged {len(parts)} shards ({len(merged)} rows) into {output_path}"
