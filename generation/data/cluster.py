@@ -160,13 +160,14 @@ def preflight(output_path: str, request: dict[str, float], env_names: list[str])
     probe = os.path.join(folder, f".{os.path.basename(os.path.abspath(output_path))}.preflight-{token[:12]}")
     names = list(forwarded_env(env_names))
     mine = {"cwd": os.getcwd(), "code": code_hash(), "packages": package_versions()}
-    task = ray.remote(node_report).options(num_cpus=0, max_retries=0)
+    task = ray.remote(node_report)
     replies = {node["NodeID"]: f"{probe}.{node['NodeID'][:12]}" for node in ready}
     with open(probe, "w", encoding="utf-8") as handle:
         handle.write(token)
     try:
-        refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
-            probe, token, replies[node["NodeID"]], mine["cwd"], names) for node in ready]
+        refs = [task.options(num_cpus=0, max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
+            node["NodeID"], soft=False)).remote(probe, token, replies[node["NodeID"]], mine["cwd"], names)
+            for node in ready]
         problems = []
         for node, ref in zip(ready, refs):
             try:

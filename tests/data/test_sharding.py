@@ -95,6 +95,20 @@ def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
     assert "counts" not in prov and [p["counts"]["samples"] for p in prov["shard_provenance"]] == [6, 6]
 
 
+def test_rows_finished_under_any_shard_layout_are_not_asked_again(ray_address, data_dir, tmp_path):
+    """An output completed with 2 shards, run again with 3 and unsharded: 0 requests re-sent, the same output."""
+    out = str(tmp_path / "layouts.hf")
+    with LoopbackServer(seeded_reply()) as server:
+        for shards in ("2", "3"):
+            proc = run_script("generate_reasoning_samples.py", *step1_args(server.url, data_dir, out),
+                              "--num_shards", shards, "--ray_address", ray_address)
+            assert proc.returncode == 0 and len(server.requests) == 6, (shards, proc.stderr[-3000:])
+        first = load_output(out).to_list()
+        assert step1(step1_args(server.url, data_dir, out)) == 0
+        assert len(server.requests) == 6
+    assert load_output(out).to_list() == first
+
+
 def test_more_shards_than_rows_and_start_end_rows(ray_address, data_dir, tmp_path):
     out = str(tmp_path / "few.hf")
     with LoopbackServer(seeded_reply()) as server:
