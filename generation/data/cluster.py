@@ -52,7 +52,20 @@ def connect(address: str | None, env_names: list[str]) -> None:
         ray.init(address=address or "local", runtime_env=runtime_env, log_to_driver=True,
                  **({} if address else {"include_dashboard": False}))
     except (ConnectionError, RuntimeError, ValueError) as err:
+        if any("Authentication" in f"{type(cause).__name__} {cause}" for cause in _causes(err)):
+            raise UserError(f"Ray at --ray_address {address} uses token authentication and refused this command's "
+                            "token: export RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN, or "
+                            "RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token) where the command starts") from err
         raise UserError(f"cannot join Ray at --ray_address {address}: {error_line(err)}") from err
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """An exception and the ones it was raised from or during, outermost first."""
+    chain: list[BaseException] = []
+    while err is not None and err not in chain:
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    return chain
 
 
 def code_hash(folder: str = GENERATION_DIR) -> str:
