@@ -10,6 +10,7 @@ import hashlib
 import importlib.metadata
 import os
 import socket
+import subprocess
 import sys
 import uuid
 from typing import Any
@@ -200,6 +201,29 @@ def preflight(output_path: str, request: dict[str, float], env_names: list[str])
         more = f" ({len(problems) - 1} more problem(s) above)" if len(problems) > 1 else ""
         raise UserError(f"cluster preflight: {problems[0]}{more}")
     print(f"cluster preflight: {len(ready)} node(s) ready (shared output folder, same code and packages)", flush=True)
+
+
+def node_gpu_memory_gb() -> list[float]:
+    """Task body: the memory of each GPU of this node, from nvidia-smi ([] without one)."""
+    try:
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                                capture_output=True, text=True, timeout=60).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [float(mib) / 1024 for mib in listed if mib.replace(".", "", 1).isdigit()]
+
+
+def smallest_gpu_gb() -> float | None:
+    """The memory of the smallest GPU on the cluster's GPU nodes (None when no node reports one)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    task = ray.remote(node_gpu_memory_gb)
+    refs = [task.options(num_cpus=0, max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
+        node["NodeID"], soft=False)).remote() for node in ray.nodes()
+        if node.get("Alive") and node.get("Resources", {}).get("GPU")]
+    sizes = [size for sizes in ray.get(refs, timeout=PREFLIGHT_TIMEOUT_S) for size in sizes]
+    return min(sizes) if sizes else None
 
 
 def _read(path: str) -> str | None:

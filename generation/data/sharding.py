@@ -8,10 +8,10 @@ import json
 import os
 import socket
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args, write_json_atomic
-from data.cluster import connect, preflight
+from data.cluster import connect, preflight, smallest_gpu_gb
 from data.dataset_io import checkpoint_dir, output_lock, push_to_hub, real_path
 from data.merging import Recompute, merge
 
@@ -121,12 +121,13 @@ def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
     return {"code": code}
 
 
-def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int, recompute: Recompute | None = None,
-                env_names: list[str] | tuple[str, ...] = (), num_cpus: int = 1) -> int:
+def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int | Callable[[float | None], int],
+                recompute: Recompute | None = None, env_names: list[str] | tuple[str, ...] = (),
+                num_cpus: int = 1) -> int:
     """Run `step` ("module.function" taking the parsed arguments) on the shards of rows as Ray tasks (num_gpus each
-    where the cluster has GPUs, up to num_cpus CPUs, the env_names variables forwarded) once the cluster preflight
-    passed; merge them into --output_path when all ran (`recompute`: the step's whole-run provenance fields).
-    Returns the worst shard's exit code."""
+    where the cluster has GPUs, or num_gpus(memory of the cluster's smallest GPU); up to num_cpus CPUs; the
+    env_names variables forwarded) once the cluster preflight passed; merge them into --output_path when all ran
+    (`recompute`: the step's whole-run provenance fields). Returns the worst shard's exit code."""
     import ray
 
     provenance = Provenance(f"{step} (sharded)", args)
@@ -134,7 +135,8 @@ def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int,
     connect(args.ray_address, list(env_names))
     results: dict[str, dict] = {}
     try:
-        gpus = num_gpus if ray.cluster_resources().get("GPU", 0) else 0
+        gpus = (num_gpus(smallest_gpu_gb()) if callable(num_gpus) else num_gpus) if ray.cluster_resources().get(
+            "GPU", 0) else 0
         cpus = min(num_cpus, max(node["Resources"].get("CPU", 1) for node in ray.nodes() if node.get("Alive")))
         preflight(args.output_path, {"CPU": cpus, "GPU": gpus}, list(env_names))
         task = ray.remote(run_shard).options(num_cpus=cpus, num_gpus=gpus, max_retries=TASK_RETRIES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
+from typing import Any, Callable
 
 from backends import rules
 from backends.rules import _max_n
@@ -25,6 +25,7 @@ from data.merging import combined
 from data.sharding import add_shard_arguments, row_range, run_sharded
 from reward_models.inputs import TORCH_DTYPES, ScoreOptions
 from reward_models.loaders import check_loadable
+from reward_models.placement import gpus_needed
 from reward_models.registry import (
     kinds_table,
     load_registry_file,
@@ -184,8 +185,15 @@ def run_shards(args: argparse.Namespace) -> int:
     rows = row_range(len(load_any(args.dataset_path)), args, args.dataset_path)
     judge_gpus = [args.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs if s.backend == "vllm"]
     keys = [name for spec in judge_specs if spec.backend == "api" for name in rules.key_names(spec.provider)]
-    return run_sharded("steps.verify.run", args, rows, max([1] * bool(rm_specs) + judge_gpus + [0]),
-                       recompute=merged_fields, env_names=keys)
+    return run_sharded("steps.verify.run", args, rows, shard_gpus(rm_specs, judge_gpus), recompute=merged_fields,
+                       env_names=keys)
+
+
+def shard_gpus(rm_specs: list, judge_gpus: list[int]) -> Callable[[float | None], int]:
+    """A shard's GPUs for the smallest GPU of the cluster (GB, None when unknown): enough for the largest reward
+    model by the registry's memory figure, and for each vLLM judge's tensor parallel size."""
+    return lambda per_gpu_gb: max([gpus_needed(spec, per_gpu_gb) if per_gpu_gb else 1 for spec in rm_specs]
+                                  + judge_gpus + [0])
 
 
 def merged_fields(dataset, records: list[dict]) -> dict:
