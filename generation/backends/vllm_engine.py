@@ -96,8 +96,8 @@ def generate_streaming(llm, requests: Iterable[tuple[Any, Any]], on_finished: Ca
     def add(index: int, prompt: Any, params: Any) -> str:
         """Queue one request the way the installed vLLM expects: where LLM.enqueue exists it renders the prompt
         (raw prompts at the engine are deprecated there); older versions take the prompt at add_request."""
-        if hasattr(llm, "enqueue"):
-            return llm.enqueue(prompt, params, use_tqdm=False)[0]
+        if hasattr(llm, "enqueue"):  # it returns the engine's id: the LLM's counter plus "-" and a random suffix
+            return llm.enqueue(prompt, params, use_tqdm=False)[0].split("-", 1)[0]  # outputs carry the counter
         engine.add_request(str(index), prompt, params)
         return str(index)
 

@@ -54,17 +54,18 @@ def test_streaming_equals_generate_and_an_interrupt_leaves_the_engine_clean(tiny
         engine, added, live = llm.llm_engine, [], set()
         original_add = engine.add_request
 
-        def counting_add(request_id, prompt, sampling):
+        def counting_add(request_id, prompt, sampling, **options):
             added.append(request_id)
             live.add(request_id)
             assert 2 * len(live) <= 3 + 1  # window 3 sequences: never more than one request past it
-            return original_add(request_id, prompt, sampling)
+            assert prompt.get("type") == "token"  # rendered as this vLLM expects (raw prompts are deprecated here)
+            return original_add(request_id, prompt, sampling, **options)
 
         engine.add_request = counting_add
         got: dict[int, list] = {}
 
         def finished(index, output):
-            live.discard(str(index))
+            live.discard(output.request_id)
             got[index] = [list(c.token_ids) for c in output.outputs]
 
         generate_streaming(llm, ((p, params(i)) for i, p in enumerate(prompts)), finished, window=3)
