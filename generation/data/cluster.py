@@ -176,6 +176,7 @@ def preflight(output_path: str, request: dict[str, float], env_names: list[str])
     mine = {"cwd": os.getcwd(), "code": code_hash(), "packages": package_versions()}
     task = ray.remote(node_report)
     replies = {node["NodeID"]: f"{probe}.{node['NodeID'][:12]}" for node in ready}
+    os.makedirs(folder, exist_ok=True)  # where the output goes (its lock is there already in most steps)
     with open(probe, "w", encoding="utf-8") as handle:
         handle.write(token)
     try:
