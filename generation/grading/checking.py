@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import multiprocessing
 import random
@@ -15,6 +14,7 @@ from fractions import Fraction
 from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
+from grading.math_parsing import warm_math
 from grading.parsing import DANGLING, LATEX_COMMAND
 from grading.quantities import as_latex, is_compound, quantity_verdict, scientific_value
 
@@ -321,14 +321,6 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
         return None, "timeout"
     except Exception as err:  # a crash in sympy/latex2sympy must not stop grading
         return None, f"error: {type(err).__name__}"
-
-
-@functools.cache
-def warm_math() -> None:
-    """Import math-verify, latex2sympy and sympy and verify one pair, once per process (their first use takes
-    seconds, more on a loaded machine)."""
-    with contextlib.suppress(Exception):
-        _symbolic_verdict("\\frac{4}{2}", "2")
 
 
 def _symbolic_verdict(pred: str, gold: str) -> tuple[bool | None, str]:
