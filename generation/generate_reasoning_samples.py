@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_path", required=True, help="output folder (DatasetDict with split 'data')")
     p.add_argument("--dataset_path", default=None,
                    help="read the benchmark from a local file or folder in its hub schema instead of the hub")
-    p.add_argument("--max_rows", type=positive_int, default=None, help="keep the first N problems")
+    p.add_argument("--max_rows", type=positive_int, default=None, help="keep N problems, counted from --start_row")
     p.add_argument("--samples_per_instruction", type=positive_int, default=1, help="samples per problem")
     p.add_argument("--batch_size", type=positive_int, default=4,
                    help="transformers: sequences per generate call (a problem's samples may span calls); "

@@ -1,24 +1,33 @@
-"""Merge any step's shards (outputs of --start_row/--end_row runs) back into one dataset, in the order given."""
+"""Merge the parts of one run of any step (outputs of --start_row/--end_row runs) into one dataset, in row order."""
 from __future__ import annotations
 
 import argparse
 
 from common.cli import Provenance, run_main
-from data.merging import merge
+from data.merging import merge, read_provenance
+from steps.evaluate import merged_fields as evaluate_fields
+from steps.verify import merged_fields as verify_fields
+
+RECOMPUTE = {"unified_evaluation": evaluate_fields, "step3_verifiers": verify_fields}  # by provenance "step"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The merge command line: the shards in row order and the output."""
+    """The merge command line: the parts, the output, --allow_gaps."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shards", nargs="+", required=True, help="shard outputs, in row order")
+    parser.add_argument("--shards", nargs="+", required=True, help="the parts (outputs of one run's row ranges)")
     parser.add_argument("--output_path", required=True)
+    parser.add_argument("--allow_gaps", action="store_true",
+                        help="merge although some rows are in no part (the gaps are recorded in the provenance)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Concatenate shards that have the same columns; refuse shards whose columns differ (naming them)."""
+    """Merge parts that their provenance shows to be one run's, with the same columns and row ranges that tile one
+    range; refuse anything else with one line."""
     args = build_parser().parse_args(argv)
-    merge(args.shards, args.output_path, Provenance("merge_shards", args))
+    step = str((read_provenance(args.shards[0]) or {}).get("step", "")).removesuffix(" (sharded)")
+    merge(args.shards, args.output_path, Provenance("merge_shards", args), recompute=RECOMPUTE.get(step),
+          allow_gaps=args.allow_gaps)
     return 0
 
 

@@ -160,18 +160,19 @@ class VllmBackend:
         self.per_request_seeds = per_request_seeds
         self.llm = start_engine(model=model, gpu_memory_utilization=gpu_memory_utilization,
                                 tensor_parallel_size=tensor_parallel_size
-                                or default_tensor_parallel(model, torch.cuda.device_count()),
+                                or default_tensor_parallel(model, torch.cuda.device_count(), trust_remote_code),
                                 max_model_len=settings.max_length, seed=seed, trust_remote_code=trust_remote_code)
 
     def run(self, requests: list[LocalRequest], on_result: OnResult, sequences: int | None = None) -> None:
         """Generate every request with about `sequences` samples in flight (default: a few engine batches),
         calling on_result(key, texts, tokens, finishes) for each prompt as soon as all its samples are done."""
         from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
 
         s = self.settings
         # vLLM refuses n > 1 without sampling (temperature 0): then each sample is a request of its own
         parts = [(r, 1) for r in requests for _ in range(r.n)] if s.temperature == 0 else [(r, r.n) for r in requests]
-        stream = (({"prompt_token_ids": r.token_ids},
+        stream = ((TokensPrompt(prompt_token_ids=r.token_ids),
                    SamplingParams(n=n, seed=r.seed if self.per_request_seeds else None, temperature=s.temperature,
                                   top_p=s.top_p, max_tokens=min(s.max_new_tokens, s.max_length - len(r.token_ids)),
                                   stop_token_ids=self.stop_ids)) for r, n in parts)

@@ -54,15 +54,23 @@ def largest_divisor_at_most(number: int, limit: int) -> int:
     return max(d for d in range(1, max(1, limit) + 1) if number % d == 0)
 
 
+def valid_tensor_parallel(config, gpus: int) -> int:
+    """The largest tensor-parallel size not above gpus that divides the attention heads, the key/value heads and
+    the MLP's intermediate size (vLLM splits each of them evenly across the GPUs); 1 when the config names none."""
+    sizes = [getattr(config, name, None) for name in ("num_attention_heads", "num_key_value_heads",
+                                                      "intermediate_size")]
+    sizes = [size for size in sizes if isinstance(size, int) and size > 0]
+    return max(d for d in range(1, max(1, gpus) + 1) if all(size % d == 0 for size in sizes))
+
+
 def default_tensor_parallel(model: str, gpus: int, trust_remote_code: bool = False) -> int:
-    """A valid tensor-parallel size: the largest divisor of the model's attention heads not above gpus (1 on CPU)."""
+    """A valid tensor-parallel size for the model on this node's gpus (1 on CPU); see valid_tensor_parallel."""
     from transformers import AutoConfig
 
     if gpus <= 1:
         return 1
     config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code).get_text_config()
-    heads = getattr(config, "num_attention_heads", None)
-    return largest_divisor_at_most(heads, gpus) if heads else 1
+    return valid_tensor_parallel(config, gpus)
 
 
 def sequences_in_flight(llm, requested: int | None) -> int:
@@ -82,7 +90,16 @@ def generate_streaming(llm, requests: Iterable[tuple[Any, Any]], on_finished: Ca
     engine = llm.llm_engine
     pending = enumerate(requests)
     in_flight: dict[str, int] = {}  # request id -> sequences
+    indices: dict[str, int] = {}  # request id -> index of the request
     load = 0
+
+    def add(index: int, prompt: Any, params: Any) -> str:
+        """Queue one request the way the installed vLLM expects: where LLM.enqueue exists it renders the prompt
+        (raw prompts at the engine are deprecated there); older versions take the prompt at add_request."""
+        if hasattr(llm, "enqueue"):  # it returns the engine's id: the LLM's counter plus "-" and a random suffix
+            return llm.enqueue(prompt, params, use_tqdm=False)[0].split("-", 1)[0]  # outputs carry the counter
+        engine.add_request(str(index), prompt, params)
+        return str(index)
 
     def feed() -> None:
         nonlocal load
@@ -91,8 +108,8 @@ def generate_streaming(llm, requests: Iterable[tuple[Any, Any]], on_finished: Ca
             if index is None:
                 return
             params.output_kind = RequestOutputKind.FINAL_ONLY  # what LLM.generate asks for: one output per request
-            engine.add_request(str(index), prompt, params)
-            in_flight[str(index)] = params.n
+            request_id = add(index, prompt, params)
+            in_flight[request_id], indices[request_id] = params.n, index
             load += params.n
 
     feed()
@@ -101,7 +118,7 @@ def generate_streaming(llm, requests: Iterable[tuple[Any, Any]], on_finished: Ca
             for output in engine.step():
                 if output.finished:
                     load -= in_flight.pop(output.request_id)
-                    on_finished(int(output.request_id), output)
+                    on_finished(indices.pop(output.request_id), output)
             feed()
     finally:
         if in_flight:  # interrupted: leave the engine clean for the caller's shutdown

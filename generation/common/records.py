@@ -35,6 +35,20 @@ def derived_seed(*parts: Any) -> int:
     return int(stable_hash(parts)[:8], 16)
 
 
+def log_lines(path: str) -> Iterator[tuple[str, Any, int]]:
+    """Yield (key, value, replaced code points) for every complete line of a log (read only: another process may be
+    appending to it; a torn last line is left out)."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break  # torn write from a killed process
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            yield item["k"], item["v"], item.get("r", 0)
+
+
 class RecordStore:
     """A key -> JSON value log that survives SIGKILL: a torn last line is ignored on reload, later keys win."""
 
@@ -47,23 +61,11 @@ class RecordStore:
         self._pending = 0
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         if os.path.exists(path):
-            for key, value, replaced in self._read():
+            for key, value, replaced in log_lines(path):
                 self.records[key] = value
                 self.replaced[key] = replaced
             self._truncate_torn_tail()
         self._handle = open(path, "a", encoding="utf-8")
-
-    def _read(self) -> Iterator[tuple[str, Any, int]]:
-        """Yield (key, value, replaced code points) for every complete line."""
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    break  # torn write from a killed process
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                yield item["k"], item["v"], item.get("r", 0)
 
     def _truncate_torn_tail(self) -> None:
         """Drop a partial last line so new records start on a fresh line."""

@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import argparse
 import copy
+import glob
 import json
 import os
 import socket
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args, write_json_atomic
-from data.dataset_io import checkpoint_dir, output_lock, push_to_hub
+from data.cluster import connect, preflight, smallest_gpu_gb
+from data.dataset_io import checkpoint_dir, output_lock, push_to_hub, real_path
+from data.merging import Recompute, merge
 
-GENERATION_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARD_FOLDER = "shards"
 TASK_RETRIES = 2  # Ray re-runs a shard task this many times after a crash or a lost node; each run resumes
-CONNECT_TIMEOUT_S = 5.0
 
 
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +70,19 @@ def shard_arguments(args: argparse.Namespace, rows: range) -> argparse.Namespace
     return shard
 
 
+def run_logs(output_path: str, name: str) -> list[str]:
+    """Every `name` log kept for the run that output_path (the output, or one of its shards) belongs to, whatever
+    shard layout wrote it: the whole output's checkpoint and each shard's, so finished rows are found by any rerun."""
+    path = real_path(output_path).rstrip(os.sep)
+    parent = os.path.dirname(path)
+    checkpoint = os.path.dirname(parent)
+    if os.path.basename(parent) == SHARD_FOLDER and checkpoint.endswith(".checkpoint"):
+        path = checkpoint.removesuffix(".checkpoint")
+    folder = checkpoint_dir(path)
+    shards = glob.glob(os.path.join(glob.escape(os.path.join(folder, SHARD_FOLDER)), "*.checkpoint", name))
+    return [log for log in [os.path.join(folder, name), *sorted(shards)] if os.path.isfile(log)]
+
+
 def _done_marker(shard_output: str) -> str:
     return shard_output + ".done.json"
 
@@ -92,10 +106,10 @@ def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
     marks the shard done on exit 0."""
     import importlib
 
-    if GENERATION_DIR not in sys.path:
-        sys.path.insert(0, GENERATION_DIR)
-    if os.path.isdir(cwd):
-        os.chdir(cwd)  # relative paths of the command line mean what they meant to the driver
+    if not os.path.isdir(cwd):  # relative paths of the command line must mean what they meant to the driver
+        return {"code": 2, "error": f"node {socket.gethostname()} has no folder {cwd} (the driver's working "
+                                    "directory): run the command from a folder every node shares"}
+    os.chdir(cwd)
     try:
         module, function = step.rsplit(".", 1)
         with output_lock(args.output_path):
@@ -107,45 +121,26 @@ def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
     return {"code": code}
 
 
-def check_reachable(address: str) -> None:
-    """UserError unless something listens at a HOST:PORT Ray address (fast, before Ray waits for it)."""
-    host, _, port = address.split("://")[-1].rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S):
-            return
-    except (OSError, ValueError) as err:
-        raise UserError(f"--ray_address {address} is unreachable ({error_line(err)}); start the cluster "
-                        "(`ray start --head`), fix the address, or leave --ray_address out for a local Ray") from err
-
-
-def connect(address: str | None) -> None:
-    """Join the Ray cluster at address ('auto': the one on this machine), or start a local one (None)."""
-    import ray
-
-    if address not in (None, "auto"):
-        check_reachable(address)
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [GENERATION_DIR, os.environ.get("PYTHONPATH")]))}
-    try:
-        ray.init(address=address or "local", runtime_env={"env_vars": env}, log_to_driver=True,
-                 **({} if address else {"include_dashboard": False}))
-    except (ConnectionError, RuntimeError, ValueError) as err:
-        raise UserError(f"cannot join Ray at --ray_address {address}: {error_line(err)}") from err
-
-
-def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int) -> int:
+def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int | Callable[[float | None], int],
+                recompute: Recompute | None = None, env_names: list[str] | tuple[str, ...] = (),
+                num_cpus: int = 1) -> int:
     """Run `step` ("module.function" taking the parsed arguments) on the shards of rows as Ray tasks (num_gpus each
-    where the cluster has GPUs); merge them into --output_path when all ran. Returns the worst shard's exit code."""
+    where the cluster has GPUs, or num_gpus(memory of the cluster's smallest GPU); up to num_cpus CPUs; the
+    env_names variables forwarded) once the cluster preflight passed; merge them into --output_path when all ran
+    (`recompute`: the step's whole-run provenance fields). Returns the worst shard's exit code."""
     import ray
-
-    from data.merging import merge
 
     provenance = Provenance(f"{step} (sharded)", args)
     shards = [shard_arguments(args, part) for part in split(rows, args.num_shards)]
-    connect(args.ray_address)
+    connect(args.ray_address, list(env_names))
     results: dict[str, dict] = {}
     try:
-        gpus = num_gpus if ray.cluster_resources().get("GPU", 0) else 0
-        task = ray.remote(run_shard).options(num_gpus=gpus, max_retries=TASK_RETRIES, retry_exceptions=True)
+        gpus = (num_gpus(smallest_gpu_gb()) if callable(num_gpus) else num_gpus) if ray.cluster_resources().get(
+            "GPU", 0) else 0
+        cpus = min(num_cpus, max(node["Resources"].get("CPU", 1) for node in ray.nodes() if node.get("Alive")))
+        preflight(args.output_path, {"CPU": cpus, "GPU": gpus}, list(env_names))
+        task = ray.remote(run_shard).options(num_cpus=cpus, num_gpus=gpus, max_retries=TASK_RETRIES,
+                                             retry_exceptions=True)
         todo = {}
         for shard in shards:
             if is_done(shard):
@@ -176,7 +171,7 @@ def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int)
         print(f"{len(failed)} of {len(shards)} shards failed; run the same command again to run only those",
               file=sys.stderr)
         return 1
-    merged = merge([s.output_path for s in shards], args.output_path, provenance, report)
+    merged = merge([s.output_path for s in shards], args.output_path, provenance, report, recompute)
     code = max(r["code"] for r in report["shards"])
     if getattr(args, "push_to_hub", None) and push_to_hub(merged, args.push_to_hub):
         code = 1

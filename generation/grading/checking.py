@@ -14,6 +14,7 @@ from fractions import Fraction
 from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
+from grading.math_parsing import warm_math
 from grading.parsing import DANGLING, LATEX_COMMAND
 from grading.quantities import as_latex, is_compound, quantity_verdict, scientific_value
 
@@ -312,6 +313,7 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
     exact_pred, exact_gold = number_value(pred), number_value(gold)
     if exact_pred is not None and exact_gold is not None:
         return exact_pred == exact_gold, "exact numbers"
+    warm_math()  # outside the deadline: a cold import must not use up this pair's time
     try:
         with deadline(timeout):
             return _symbolic_verdict(pred, gold)

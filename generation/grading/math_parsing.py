@@ -1,6 +1,8 @@
 """Math final answers: boxes, 'the answer is' statements, bare last lines."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 
 from grading.parsing import (
@@ -108,3 +110,13 @@ def gold_math_answer(answer: str) -> str:
     """The gold answer of a math row: the last \\boxed{} of a worked solution, else the answer as written."""
     boxed = last_boxed(answer)
     return boxed if boxed is not None else clean_math(answer) or answer.strip()
+
+
+@functools.cache
+def warm_math() -> None:
+    """Import math-verify, latex2sympy and sympy and verify one pair, once per process (their first use takes
+    seconds, more on a loaded machine): called before any per-pair deadline starts."""
+    with contextlib.suppress(Exception):
+        from math_verify import parse, verify
+
+        verify(parse("$2$"), parse("$\\frac{4}{2}$"))

@@ -25,6 +25,8 @@ from data.dataset_io import (
     real_path,
     save_atomic,
 )
+from data.cluster import held_cpus
+from data.merging import combined
 from data.sharding import add_shard_arguments, row_range, run_sharded
 from grading import decision as grading
 
@@ -171,10 +173,25 @@ def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
 
 def run_shards(args: argparse.Namespace) -> int:
     """Step 2's row ranges as Ray tasks, merged into the output."""
-    judge_config(args)
+    config = judge_config(args)
     load_rows(args)  # bad input stops here, before Ray starts
     rows = row_range(len(load_any(args.input_path)), args, args.input_path)
-    return run_sharded("steps.evaluate.run", args, rows, num_gpus=0)
+    return run_sharded("steps.evaluate.run", args, rows, num_gpus=0, recompute=merged_fields,
+                       env_names=rules.key_names(config.provider) if config else [], num_cpus=args.parallel)
+
+
+def merged_fields(dataset: datasets.Dataset, records: list[dict]) -> dict:
+    """Step 2's whole-run provenance of merged parts: the summary recomputed over all rows, LLM fallback counts
+    and reasons added up."""
+    dataset_type = records[0].get("dataset_type") or records[0]["arguments"]["dataset_type"]
+    graded = [[grading.Graded(answer, bool(correct), method) for answer, correct, method in zip(*row)]
+              for row in zip(dataset["extracted_answers"], dataset["answer_correct"], dataset[METHOD_COLUMN])]
+    llm = combined([record.get("llm_fallback") for record in records])
+    summary = {**grading.summarize(graded, dataset_type), "llm_calls": llm.get("calls", 0),
+               "llm_cost_usd": combined([record.get("summary", {}).get("llm_cost_usd") for record in records])}
+    return {"summary": summary, "llm_fallback": llm,
+            **{key: combined([record.get(key) or {} for record in records])
+               for key in ("undecided_reasons", "no_answer_reasons", "timings")}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
         os.remove(cache)
     started = time.perf_counter()
     with tqdm(total=sum(len(row["samples"]) for row in rows), desc="grading", unit="sample") as bar:
-        graded = grading.grade_rows(rows, args.dataset_type, args.parallel, bar.update, args.math_timeout)
+        graded = grading.grade_rows(rows, args.dataset_type, min(args.parallel, held_cpus()), bar.update,
+                                    args.math_timeout)
     timings = {"procedural_s": round(time.perf_counter() - started, 3)}
     if args.dry_run:
         return dry_run(args, config, rows, graded)

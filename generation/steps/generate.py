@@ -8,13 +8,12 @@ import json
 import os
 import re
 import time
-from collections import Counter
 from typing import Any
 
 from backends.calls import api_config_from_args
-from backends.rules import _max_n
+from backends.rules import _max_n, key_names
 from common.cli import Provenance, UserError, redact_url, row_list
-from common.records import RecordStore, derived_seed
+from common.records import derived_seed
 from costs.dry_run import api_estimate, local_estimate, report
 from costs.pricing import format_cost
 from data.benchmarks import BENCHMARKS, load_benchmark
@@ -22,19 +21,16 @@ from data.dataset_io import (
     FINISH_COLUMN,
     check_output_path,
     checkpoint_dir,
-    is_saved_dataset,
-    load_any,
     provenance_path,
     push_to_hub,
     save_atomic,
 )
 from data.sharding import row_range, run_sharded
+from steps.sample_checkpoint import SAMPLE_LOG, SampleCheckpoint
 
 S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
 S1_NAME = re.compile(r"(?<![a-z0-9])s1(?![a-z0-9])")
-FINGERPRINT_KEY = "fingerprint"
-SYNC_EVERY = 64  # records between fsyncs; every record reaches the OS at once, so SIGKILL loses nothing
 DEFAULT_MAX_NEW_TOKENS = 512  # reasoning API models get no cap unless --max_new_tokens is given
 LOCAL_TOP_P = 0.9  # the reference's --top_p default; API calls get top_p only when it is given
 
@@ -54,120 +50,6 @@ def chat_messages(instruction: str, s1: bool) -> list[dict]:
 def text_hash(text: str) -> str:
     """Short sha256 of a text."""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-class SampleCheckpoint:
-    """Samples per row in an append-only log beside the output; survives SIGKILL, refuses foreign settings."""
-
-    def __init__(self, output_path: str, fingerprint: dict, keys: list[str], instructions: list[str],
-                 overwrite: bool) -> None:
-        self.path = os.path.join(checkpoint_dir(output_path), "samples.jsonl")
-        if overwrite and os.path.exists(self.path):
-            os.remove(self.path)
-        fresh = not overwrite and not os.path.exists(self.path)
-        self.adopted = existing_output_samples(output_path, fingerprint, instructions) if fresh else []
-        self.store = RecordStore(self.path, sync_every=SYNC_EVERY)
-        self._check_settings(fingerprint)
-        self.usage: Counter = Counter()  # tokens of every stored sample, over all runs
-        self.texts, self.finishes = self._load_samples()
-        stored_rows = {row.split("-", 1)[0]: row for row in self.texts}
-        moved = [key for key in keys if stored_rows.get(key.split("-", 1)[0], key) != key]
-        if moved:
-            self._refuse(f"holds samples for other prompts at {len(moved)} rows (first: row "
-                         f"{moved[0].split('-', 1)[0]}): the input file, subjects or prompt format changed")
-        for key, (texts, finishes) in zip(keys, self.adopted):
-            self.add(key, texts, finishes=finishes)
-
-    def _check_settings(self, fingerprint: dict) -> None:
-        """Record the run's settings in a new log; refuse a log made with other settings."""
-        stored = self.store.get(FINGERPRINT_KEY)
-        if stored is None:
-            self.store.put(FINGERPRINT_KEY, fingerprint)
-            self.store.flush()
-        elif stored != fingerprint:
-            changed = ", ".join(f"{k}: {stored.get(k)!r} -> {fingerprint.get(k)!r}"
-                                for k in sorted(set(stored) | set(fingerprint)) if stored.get(k) != fingerprint.get(k))
-            self._refuse(f"was made with other settings ({changed})")
-
-    def _load_samples(self) -> tuple[dict[str, list[str]], dict[str, list[str | None]]]:
-        """The stored samples per row key and their finish reasons (None where a checkpoint written before they were
-        recorded has none), in the order they were added; sums their token usage."""
-        parts: dict[str, list[tuple[int, list[str], list[str | None]]]] = {}
-        for key, value in self.store.records.items():
-            if key.startswith("s/"):
-                row, offset = key[2:].rsplit("/", 1)
-                if isinstance(value, list):  # a checkpoint written before usage was recorded
-                    value = {"texts": value, "usage": {}}
-                finishes = value.get("finishes") or [None] * len(value["texts"])
-                parts.setdefault(row, []).append((int(offset), value["texts"], finishes))
-                self.usage.update(value["usage"])
-        ordered = {row: sorted(items, key=lambda item: item[0]) for row, items in parts.items()}
-        return ({row: [t for _, chunk, _ in items for t in chunk] for row, items in ordered.items()},
-                {row: [f for _, _, chunk in items for f in chunk] for row, items in ordered.items()})
-
-    def _refuse(self, why: str) -> None:
-        """Close the log and stop: its samples belong to another run."""
-        self.store.close()
-        raise UserError(f"the checkpoint {self.path} {why}; pass --overwrite to start again, or use another "
-                        f"--output_path")
-
-    def count(self, row: str) -> int:
-        """Samples stored for a row."""
-        return len(self.texts.get(row, ()))
-
-    def add(self, row: str, texts: list[str], usage: dict[str, int] | None = None,
-            finishes: list[str | None] | None = None) -> None:
-        """Append a row's new samples, their token usage and finish reasons; in the OS's hands (safe from SIGKILL)
-        on return."""
-        if not texts:
-            return
-        held = self.texts.setdefault(row, [])
-        finishes = list(finishes) if finishes else [None] * len(texts)
-        stored = self.store.put(f"s/{row}/{len(held)}", {"texts": texts, "usage": usage or {}, "finishes": finishes})
-        held.extend(stored["texts"])
-        self.finishes.setdefault(row, []).extend(finishes)
-        self.usage.update(usage or {})
-
-    def samples(self, row: str, n: int) -> list[str | None]:
-        """Exactly n samples for a row: the first n stored, None for each still missing."""
-        held = self.texts.get(row, [])[:n]
-        return held + [None] * (n - len(held))
-
-    def finish_reasons(self, row: str, n: int) -> list[str | None]:
-        """The finish reasons of samples(row, n), None where unknown or missing."""
-        held = self.finishes.get(row, [])[:n]
-        return held + [None] * (n - len(held))
-
-    def close(self) -> None:
-        """Close the log."""
-        self.store.close()
-
-
-def existing_output_samples(output_path: str, fingerprint: dict, instructions: list[str]
-                            ) -> list[tuple[list[str], list[str | None]]]:
-    """The samples per row of an output whose checkpoint is gone, with their finish reasons, so that none is asked
-    for again ([] if no output).
-
-    UserError when its provenance shows other settings or it holds rows this run would not write back.
-    """
-    if not is_saved_dataset(output_path):
-        return []
-    redo = "pass --overwrite to replace it, or use another --output_path"
-    try:
-        with open(provenance_path(output_path)) as handle:
-            sampling = json.load(handle).get("sampling")
-    except (OSError, ValueError, AttributeError):
-        sampling = None
-    if sampling != fingerprint:
-        raise UserError(f"{output_path} exists without its checkpoint, and its provenance does not show this "
-                        f"run's settings; {redo}")
-    old = load_any(output_path)
-    if old.num_rows > len(instructions) or old["instruction"] != instructions[:old.num_rows]:
-        raise UserError(f"{output_path} exists without its checkpoint and holds {old.num_rows} rows that differ "
-                        f"from this run's first {len(instructions)} prompts; {redo}")
-    finishes = old[FINISH_COLUMN] if FINISH_COLUMN in old.column_names else [[None] * len(r) for r in old["samples"]]
-    return [([t for t in row if t is not None], [f for t, f in zip(row, reasons) if t is not None])
-            for row, reasons in zip(old["samples"], finishes)]
 
 
 def choose_backend(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -298,8 +180,7 @@ def generate(args: argparse.Namespace) -> int:
     backend, provider = choose_backend(args)
     s1 = is_s1(args.model, args.chat_format)
     tokenizer, reasoning_effort = check_model(args, backend)
-    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
-                             args.mmlu_category)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects, args.mmlu_category)
     if len(dataset) == 0:
         raise UserError(f"--dataset {args.dataset} has no rows to sample")
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
@@ -328,6 +209,9 @@ def generate(args: argparse.Namespace) -> int:
     checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, args.overwrite)
     if checkpoint.adopted:
         print(f"{args.output_path} had no checkpoint: its {sum(map(len, checkpoint.adopted))} samples are kept")
+    if checkpoint.taken:
+        print(f"{checkpoint.taken} samples of these rows were in this run's other checkpoints (another shard layout "
+              "or the unsharded run): they are kept, not asked again")
     reused = sum(min(checkpoint.count(k), n) for k in keys)
     started = time.time()
     details: dict[str, Any] = {"token_usage": {"prompt_tokens": 0, "completion_tokens": 0}}  # nothing to generate
@@ -362,11 +246,11 @@ def generate_sharded(args: argparse.Namespace) -> int:
     check_output_path(args.output_path)
     backend = choose_backend(args)[0]
     check_model(args, backend)
-    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, args.max_rows, args.mmlu_subjects,
-                             args.mmlu_category)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects, args.mmlu_category)
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
     gpus = 0 if backend == "api" else args.tensor_parallel_size or 1
-    return run_sharded("steps.generate.generate", args, rows, gpus)
+    keys = key_names(api_config_from_args(args, args.model).provider) if backend == "api" else []
+    return run_sharded("steps.generate.generate", args, rows, gpus, env_names=keys)
 
 
 def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],
@@ -414,7 +298,7 @@ def dry_run(args: Any, backend: str, keys: list[str], messages: list[list[dict]]
 
     n = args.samples_per_instruction
     held = dict.fromkeys(keys, 0)
-    if not args.overwrite and os.path.exists(os.path.join(checkpoint_dir(args.output_path), "samples.jsonl")):
+    if not args.overwrite and os.path.exists(os.path.join(checkpoint_dir(args.output_path), SAMPLE_LOG)):
         checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, False)
         held = {key: min(checkpoint.count(key), n) for key in keys}
         checkpoint.close()

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
+from typing import Any, Callable
 
+from backends import rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, error_line, positive_int
 from common.records import RecordStore
@@ -20,9 +21,11 @@ from data.dataset_io import (
     push_to_hub,
     save_atomic,
 )
+from data.merging import combined
 from data.sharding import add_shard_arguments, row_range, run_sharded
 from reward_models.inputs import TORCH_DTYPES, ScoreOptions
 from reward_models.loaders import check_loadable
+from reward_models.placement import gpus_needed
 from reward_models.registry import (
     kinds_table,
     load_registry_file,
@@ -181,7 +184,24 @@ def run_shards(args: argparse.Namespace) -> int:
     load_rows(args)  # bad input stops here, before Ray starts
     rows = row_range(len(load_any(args.dataset_path)), args, args.dataset_path)
     judge_gpus = [args.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs if s.backend == "vllm"]
-    return run_sharded("steps.verify.run", args, rows, max([1] * bool(rm_specs) + judge_gpus + [0]))
+    keys = [name for spec in judge_specs if spec.backend == "api" for name in rules.key_names(spec.provider)]
+    return run_sharded("steps.verify.run", args, rows, shard_gpus(rm_specs, judge_gpus), recompute=merged_fields,
+                       env_names=keys)
+
+
+def shard_gpus(rm_specs: list, judge_gpus: list[int]) -> Callable[[float | None], int]:
+    """A shard's GPUs for the smallest GPU of the cluster (GB, None when unknown): enough for the largest reward
+    model by the registry's memory figure, and for each vLLM judge's tensor parallel size."""
+    return lambda per_gpu_gb: max([gpus_needed(spec, per_gpu_gb) if per_gpu_gb else 1 for spec in rm_specs]
+                                  + judge_gpus + [0])
+
+
+def merged_fields(dataset, records: list[dict]) -> dict:
+    """Step 3's whole-run provenance of merged parts: the rows' fingerprint recomputed, each verifier's record (and
+    the earlier verifiers' kept ones) added up over the parts, so a later Step 3 run on the merge keeps them."""
+    return {"fingerprint": rows_fingerprint(dataset), "samples": sum(len(s) for s in dataset["samples"]),
+            **{key: combined([record.get(key) or {} for record in records])
+               for key in ("verifiers", "earlier_verifiers", "failures")}}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,19 +1,35 @@
 """The vLLM step loop (each request reported as it finishes, a bounded window of sequences) and the TP default."""
+from types import SimpleNamespace
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backends.vllm_engine import (
     default_tensor_parallel,
     generate_streaming,
-    largest_divisor_at_most,
     start_engine,
     stop_engine,
+    valid_tensor_parallel,
 )
 
 
-@pytest.mark.parametrize("heads, gpus, want", [(32, 6, 4), (28, 8, 7), (64, 3, 2), (40, 6, 5), (7, 8, 7),
-                                               (14, 4, 2), (32, 1, 1), (32, 0, 1)])
-def test_largest_divisor_of_the_heads_not_above_the_gpus(heads, gpus, want):
-    assert largest_divisor_at_most(heads, gpus) == want
+@given(st.integers(1, 128), st.integers(1, 16), st.integers(1, 64), st.integers(0, 16))
+def test_default_tensor_parallel_divides_heads_kv_heads_and_mlp(heads, group, mlp_unit, gpus):
+    """The rule vLLM asserts (heads, KV heads and intermediate size split evenly), largest such size <= the GPUs."""
+    kv_heads = max(1, heads // group)
+    config = SimpleNamespace(num_attention_heads=heads, num_key_value_heads=kv_heads, intermediate_size=mlp_unit * 64)
+    size = valid_tensor_parallel(config, gpus)
+    sizes = (heads, kv_heads, config.intermediate_size)
+    assert 1 <= size <= max(1, gpus) and all(n % size == 0 for n in sizes)
+    assert not any(all(n % bigger == 0 for n in sizes) for bigger in range(size + 1, gpus + 1))
+
+
+@pytest.mark.parametrize("heads, kv_heads, gpus, want", [(40, 8, 6, 4), (28, 4, 7, 4), (40, 8, 5, 4), (32, 8, 8, 8)])
+def test_gqa_configs_of_the_issue(heads, kv_heads, gpus, want):
+    """Qwen2.5-14B/32B-like (40 heads, 8 KV) on 5-7 GPUs and Qwen2.5-7B-like (28, 4) on 7 used to get 5 and 7."""
+    config = SimpleNamespace(num_attention_heads=heads, num_key_value_heads=kv_heads, intermediate_size=27648)
+    assert valid_tensor_parallel(config, gpus) == want
 
 
 def test_default_tensor_parallel_reads_the_model_heads(tiny_chat_model):
@@ -38,17 +54,18 @@ def test_streaming_equals_generate_and_an_interrupt_leaves_the_engine_clean(tiny
         engine, added, live = llm.llm_engine, [], set()
         original_add = engine.add_request
 
-        def counting_add(request_id, prompt, sampling):
+        def counting_add(request_id, prompt, sampling, **options):
             added.append(request_id)
             live.add(request_id)
             assert 2 * len(live) <= 3 + 1  # window 3 sequences: never more than one request past it
-            return original_add(request_id, prompt, sampling)
+            assert prompt.get("type") == "token"  # rendered as this vLLM expects (raw prompts are deprecated here)
+            return original_add(request_id, prompt, sampling, **options)
 
         engine.add_request = counting_add
         got: dict[int, list] = {}
 
         def finished(index, output):
-            live.discard(str(index))
+            live.discard(output.request_id)
             got[index] = [list(c.token_ids) for c in output.outputs]
 
         generate_streaming(llm, ((p, params(i)) for i, p in enumerate(prompts)), finished, window=3)

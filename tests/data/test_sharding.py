@@ -95,6 +95,20 @@ def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
     assert "counts" not in prov and [p["counts"]["samples"] for p in prov["shard_provenance"]] == [6, 6]
 
 
+def test_rows_finished_under_any_shard_layout_are_not_asked_again(ray_address, data_dir, tmp_path):
+    """An output completed with 2 shards, run again with 3 and unsharded: 0 requests re-sent, the same output."""
+    out = str(tmp_path / "layouts.hf")
+    with LoopbackServer(seeded_reply()) as server:
+        for shards in ("2", "3"):
+            proc = run_script("generate_reasoning_samples.py", *step1_args(server.url, data_dir, out),
+                              "--num_shards", shards, "--ray_address", ray_address)
+            assert proc.returncode == 0 and len(server.requests) == 6, (shards, proc.stderr[-3000:])
+        first = load_output(out).to_list()
+        assert step1(step1_args(server.url, data_dir, out)) == 0
+        assert len(server.requests) == 6
+    assert load_output(out).to_list() == first
+
+
 def test_more_shards_than_rows_and_start_end_rows(ray_address, data_dir, tmp_path):
     out = str(tmp_path / "few.hf")
     with LoopbackServer(seeded_reply()) as server:
@@ -149,6 +163,26 @@ def test_step2_and_step3_two_shards_equal_the_single_run(ray_address, tmp_path):
     assert got.remove_columns("TinySeq_scores").to_list() == want.remove_columns("TinySeq_scores").to_list()
     for a, b in zip(got["TinySeq_scores"], want["TinySeq_scores"], strict=True):
         assert a == pytest.approx(b, abs=1e-5) and None not in a
+
+
+def test_step2_shards_grade_like_the_single_run_from_cold_workers(ray_address, tmp_path):
+    """Fresh Ray workers import math-verify cold; the import must not count against --math_timeout (it used to turn
+    \\frac{4}{2} vs 2 into `undecided` under load). Repeated: every run equals the single run, all decided."""
+    rows = [{"instruction": f"Compute {2 * i} / 2.", "answer": str(i),
+             "samples": [f"The answer is: \\frac{{{2 * i}}}{{2}}", f"The answer is: \\dfrac{{{4 * i}}}{{4}}"]}
+            for i in range(1, 5)]
+    step1_out = str(tmp_path / "step1.hf")
+    datasets.DatasetDict({"data": datasets.Dataset.from_list(rows)}).save_to_disk(step1_out)
+    common = ["-i", step1_out, "-t", "math", "-p", "2", "--llm_fallback", "never", "--math_timeout", "0.5"]
+    single = str(tmp_path / "single.hf")
+    assert run_script("unified_evaluation.py", *common, "-o", single).returncode == 0
+    assert load_output(single)["answer_correct"] == [[True, True]] * 4
+    for attempt in range(3):
+        out = str(tmp_path / f"sharded_{attempt}.hf")
+        proc = run_script("unified_evaluation.py", *common, "-o", out, "--num_shards", "2", "--ray_address",
+                          ray_address)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert load_output(out).to_list() == load_output(single).to_list(), attempt
 
 
 def kill_and_resume(data_dir: str, tmp_path, kill) -> None:

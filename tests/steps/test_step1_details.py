@@ -146,3 +146,15 @@ def test_every_benchmark_output_is_read_back_and_resumed(tmp_path):
         assert read_back.remove_columns(["samples"]).to_list() == original.remove_columns(["samples"]).to_list()
         assert [r["json"]["messages"][-1]["content"] for r in resumed] == [original["instruction"][1]], name
         assert all(len(s) == 2 and None not in s for s in read_back["samples"]), name
+
+
+def test_max_rows_counts_from_start_row(data_dir, tmp_path):
+    """--max_rows N keeps N rows from --start_row (as in Steps 2 and 3), not the first N of the benchmark."""
+    from loopback import LoopbackServer
+
+    out = str(tmp_path / "window.hf")
+    with LoopbackServer() as server:
+        assert main(["--model", "loop", "--base_url", server.url, "--dataset", "math", "--dataset_path",
+                     os.path.join(data_dir, "math.jsonl"), "--output_path", out, "--samples_per_instruction", "1",
+                     "--start_row", "2", "--max_rows", "3"]) == 0
+    assert load_output(out)["answer"] == ["6", "8", "10"]

@@ -1,0 +1,66 @@
+"""A two-node Ray cluster on one machine: a head node, and a worker node in its own mount namespace where a tmpfs
+hides given folders (an output folder that is not shared, a checkout that is not there), as on real clusters."""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import free_port
+
+RAY = os.path.join(os.path.dirname(sys.executable), "ray")
+
+
+class TwoNodeRay:
+    """start() brings both nodes up; `address` is for --ray_address; stop() ends only the processes started here."""
+
+    def __init__(self, log_dir: str, hidden: tuple[str, ...], gpus: int, env: dict[str, str]) -> None:
+        self.log_dir, self.hidden, self.gpus, self.env = log_dir, hidden, gpus, env
+        self.address = f"127.0.0.1:{free_port()}"
+        self.procs: list[subprocess.Popen] = []
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        """Start one process in its own session (so stop() ends it and its children)."""
+        log = open(os.path.join(self.log_dir, f"{name}.log"), "w")
+        self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                           start_new_session=True))
+
+    def start(self, timeout: float = 240) -> "TwoNodeRay":
+        """The head, then the worker node (unshare -m, a tmpfs over each hidden folder)."""
+        node = [RAY, "start", "--block", "--num-cpus", "1", "--num-gpus", str(self.gpus), "--disable-usage-stats"]
+        self._start("head", [*node, "--head", "--port", self.address.rsplit(":", 1)[1], "--include-dashboard",
+                             "false"])
+        self._wait(1, timeout)
+        mounts = "".join(f"mount -t tmpfs tmpfs {shlex.quote(folder)} && " for folder in self.hidden)
+        worker = " ".join(map(shlex.quote, [*node, "--address", self.address]))
+        self._start("worker", ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{mounts}exec {worker}"])
+        self._wait(2, timeout)
+        return self
+
+    def _wait(self, count: int, timeout: float) -> None:
+        """Until `count` nodes are alive (RuntimeError naming the logs when a node dies or time runs out)."""
+        probe = f"import ray; ray.init(address={self.address!r}); print(sum(n['Alive'] for n in ray.nodes()))"
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(proc.poll() is not None for proc in self.procs):
+                raise RuntimeError(f"a Ray node exited; see the logs in {self.log_dir}")
+            seen = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=self.env)
+            if seen.stdout.strip().endswith(str(count)):
+                return
+            time.sleep(2)
+        raise RuntimeError(f"{count} Ray node(s) not up after {timeout} s; see the logs in {self.log_dir}")
+
+    def stop(self) -> None:
+        """End both nodes (SIGTERM to their sessions, SIGKILL after 30 s)."""
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
