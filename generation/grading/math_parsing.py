@@ -23,7 +23,6 @@ from grading.parsing import (
     WORDS,
     MathReading,
     answer_is_matches,
-    answer_segments,
     box_groups,
     committed,
     last_boxed,
