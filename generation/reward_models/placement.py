@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from common.cli import error_line, write_json_atomic
+from common.cli import error_line
 from common.records import RecordStore
+from common.writing import write_json_atomic
 from reward_models.inputs import ScoreOptions
 from reward_models.registry import RewardModelSpec
 from reward_models.scoring import score_items

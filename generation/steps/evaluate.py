@@ -14,6 +14,7 @@ from backends import calls, rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, bounded_float, positive_int
 from common.records import RecordStore
+from common.writing import add_lock_argument
 from costs.dry_run import api_estimate, report
 from data.dataset_io import (
     FINISH_COLUMN,
@@ -21,8 +22,6 @@ from data.dataset_io import (
     checkpoint_dir,
     limit_samples,
     load_any,
-    provenance_path,
-    real_path,
     save_atomic,
 )
 from data.cluster import held_cpus
@@ -55,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="forget cached LLM judge replies and start again")
     calls.add_api_arguments(parser)
     add_shard_arguments(parser)
+    add_lock_argument(parser)
     return parser
 
 
@@ -65,8 +65,6 @@ def judge_cache_path(output_path: str) -> str:
 
 def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
     """The input dataset cut to --max_rows/--max_samples, and its rows as dicts (validated)."""
-    if real_path(args.input_path) == real_path(args.output_path):
-        raise UserError("--output_path equals --input_path; write the graded dataset to a new folder")
     check_output_path(args.output_path)
     dataset = load_any(args.input_path)
     dataset = dataset.select(row_range(len(dataset), args, args.input_path))
@@ -211,13 +209,12 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(args, config, rows, graded)
     llm = run_fallback(args, config, rows, graded)
     timings["llm_fallback_s"] = round(time.perf_counter() - started - timings["procedural_s"], 3)
-    save_atomic(with_grades(dataset, graded), args.output_path)
     summary = {**grading.summarize(graded, args.dataset_type), "llm_calls": llm["calls"],
                "llm_cost_usd": llm.get("cost_usd", {args.judge_model: 0.0})}
     provenance.update(dataset_type=args.dataset_type, rows=len(rows), summary=summary, llm_fallback=llm,
                       undecided_reasons=reasons(graded, "undecided"),
                       no_answer_reasons=reasons(graded, "no_answer"), method_column=METHOD_COLUMN, timings=timings)
-    provenance.write(provenance_path(args.output_path))
+    save_atomic(with_grades(dataset, graded), args.output_path, provenance.snapshot())
     print(json.dumps(summary, indent=2))
     return exit_code(args, summary, llm)
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from backends.calls import api_config_from_args
 from backends.rules import _max_n, key_names
-from common.cli import Provenance, UserError, redact_url, row_list
+from common.cli import Provenance, UserError, row_list
 from common.records import derived_seed
+from common.redact import redact_text
 from costs.dry_run import api_estimate, local_estimate, report
 from costs.pricing import format_cost
 from data.benchmarks import BENCHMARKS, load_benchmark
@@ -21,7 +22,6 @@ from data.dataset_io import (
     FINISH_COLUMN,
     check_output_path,
     checkpoint_dir,
-    provenance_path,
     push_to_hub,
     save_atomic,
 )
@@ -103,7 +103,7 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
 
     sent = sent_parameters(config, jobs[0]) if jobs else {}
     stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples", store=checkpoint.store)
-    return {"base_url": redact_url(config.base_url or "") or None, "requests": stats.get("requests", 0),
+    return {"base_url": redact_text(config.base_url or "") or None, "requests": stats.get("requests", 0),
             "token_usage": {k: stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
             "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,
             "truncated_samples": stats.get("truncated_samples", 0),
@@ -264,7 +264,6 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     dataset = dataset.add_column("instruction", instructions).add_column(
         "samples", samples, feature=List(Value("string"))).add_column(
         FINISH_COLUMN, finishes, feature=List(Value("string")))
-    save_atomic(dataset, args.output_path)
     total = len(samples) * args.samples_per_instruction
     holes = sum(t is None for row in samples for t in row)
     generated = total - holes - reused
@@ -275,7 +274,7 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
                               "samples": total, "generated_this_run": generated, "reused_from_checkpoint": reused,
                               "failed_samples": holes, "rows_with_failures": rows_with_holes,
                               "failed_rows": failed_rows[:1000]}, truncated_samples=truncated)
-    provenance.write(provenance_path(args.output_path))
+    save_atomic(dataset, args.output_path, provenance.snapshot())
     rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
     print(f"Step 1 done: {len(samples)} rows x {args.samples_per_instruction} samples ({backend}); "
           f"generated {generated}{rate} ({truncated} cut at max_new_tokens), reused {reused} from the checkpoint; "

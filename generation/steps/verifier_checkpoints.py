@@ -8,8 +8,9 @@ import os
 import re
 import time
 
-from common.cli import row_list, write_json_atomic
+from common.cli import row_list
 from common.records import RecordStore, stable_hash
+from common.writing import write_json_atomic
 from costs.pricing import format_cost
 from reward_models.inputs import ScoreOptions, resolve_dtype
 from reward_models.loaders import MISSING_SAMPLE, resolve_attn

@@ -10,6 +10,7 @@ from backends import rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, error_line, positive_int
 from common.records import RecordStore
+from common.writing import add_lock_argument, provenance_path, write_json_atomic
 from costs.dry_run import api_estimate, local_estimate, report
 from costs.token_counts import chat_tokens, counter_for
 from data.dataset_io import (
@@ -17,7 +18,6 @@ from data.dataset_io import (
     checkpoint_dir,
     limit_samples,
     load_any,
-    provenance_path,
     push_to_hub,
     save_atomic,
 )
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     if judges_module is not None:
         judges_module.add_judge_arguments(parser)
     add_shard_arguments(parser)
+    add_lock_argument(parser)
     return parser
 
 
@@ -222,14 +223,16 @@ def run(args: argparse.Namespace) -> int:
     for spec in judge_specs:
         checkpoints.run_judge(spec, judges_module, dataset, args)
     dataset = checkpoints.merge_into(dataset)
-    save_atomic(dataset, args.output_path)
-    push_error = push_to_hub(dataset, args.push_to_hub) if args.push_to_hub else None
     provenance.update(rows=len(dataset), samples=sum(len(s) for s in dataset["samples"]), device=device,
                       rm_mode=mode, fingerprint=checkpoints.fingerprint, verifiers=checkpoints.report,
                       earlier_verifiers=earlier_verifiers(args.dataset_path, checkpoints.report, dataset.column_names),
                       failures={n: r["failures"] for n, r in checkpoints.report.items() if r.get("failures")},
-                      pushed_to_hub=args.push_to_hub and (push_error or "ok"))
-    provenance.write(provenance_path(args.output_path))
+                      pushed_to_hub=None)
+    save_atomic(dataset, args.output_path, provenance.snapshot())
+    push_error = push_to_hub(dataset, args.push_to_hub) if args.push_to_hub else None
+    if args.push_to_hub:  # the push's outcome, recorded in the output's own provenance (one file replaced)
+        provenance.update(pushed_to_hub=push_error or "ok")
+        write_json_atomic(provenance_path(args.output_path), provenance.snapshot())
     code = checkpoints.print_summary(args.output_path)
     return 1 if push_error else code
 

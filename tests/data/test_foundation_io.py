@@ -5,7 +5,8 @@ import os
 import pytest
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
-from common.cli import Provenance, UserError, write_json_atomic
+from common.cli import Provenance, UserError
+from common.writing import write_json_atomic
 from common.records import RecordStore
 from data.dataset_io import check_output_path, limit_samples, load_any, per_sample_columns, push_to_hub, save_atomic
 
@@ -135,12 +136,12 @@ def test_provenance_never_records_secrets(tmp_path, monkeypatch):
                                "max_new_tokens": 8, "judge_max_tokens": 16, "ANTHROPIC_API_KEY": "sk-ant"})
     prov.update(counts={"rows": 2})
     path = str(tmp_path / "p.json")
-    prov.write(path)
+    write_json_atomic(path, prov.snapshot())
     text = open(path).read()
     assert "sk-secret" not in text and "hf_x" not in text and "sk-ant" not in text
     record = json.loads(text)
     assert record["arguments"] == {"model": "m", "batch_size": 4, "max_new_tokens": 8, "judge_max_tokens": 16}
-    assert record["command"] == ["script.py", "--model", "m", "--max_new_tokens=8"]  # token counts are no secrets
+    assert record["command"] == ["script.py", "--model", "m", "--api_key=***", "--max_new_tokens=8"]  # counts: no secrets
     assert record["counts"] == {"rows": 2} and "wall_time_s" in record and "datasets" in record["packages"]
 
 

@@ -208,7 +208,7 @@ def test_shards_merge_back(rms, step2, tmp_path, run):
     assert merge_shards.main(["--shards", *parts, "--output_path", merged]) == 0
     for got, want in zip(load(merged)["TinySeq_scores"], load(whole)["TinySeq_scores"], strict=True):
         assert got == pytest.approx(want, abs=1e-6)
-    kept, single = (json.load(open(path + ".provenance.json")) for path in (merged, whole))
+    kept, single = (json.load(open(os.path.join(path, "provenance.json"))) for path in (merged, whole))
     assert kept["fingerprint"] == single["fingerprint"]  # recomputed over all rows: a later run reuses the merge
     assert kept["verifiers"].keys() == single["verifiers"].keys()
     assert kept["verifiers"]["TinySeq"]["failures"] == single["verifiers"]["TinySeq"]["failures"]
