@@ -6,8 +6,8 @@ import pytest
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from common.cli import Provenance, UserError
-from common.writing import write_json_atomic
 from common.records import RecordStore
+from common.writing import write_json_atomic
 from data.dataset_io import check_output_path, limit_samples, load_any, per_sample_columns, push_to_hub, save_atomic
 
 ROWS = {"instruction": ["q1", "q2"], "samples": [["a", "b", "c"], ["d", None, "f"]], "answer": ["A", "B"],
