@@ -141,7 +141,7 @@ def test_provenance_never_records_secrets(tmp_path, monkeypatch):
     assert "sk-secret" not in text and "hf_x" not in text and "sk-ant" not in text
     record = json.loads(text)
     assert record["arguments"] == {"model": "m", "batch_size": 4, "max_new_tokens": 8, "judge_max_tokens": 16}
-    assert record["command"] == ["script.py", "--model", "m", "--api_key=***", "--max_new_tokens=8"]  # counts: no secrets
+    assert record["command"] == ["script.py", "--model", "m", "--api_key=***", "--max_new_tokens=8"]  # counts kept
     assert record["counts"] == {"rows": 2} and "wall_time_s" in record and "datasets" in record["packages"]
 
 
