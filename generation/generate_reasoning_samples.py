@@ -7,7 +7,7 @@ from backends.calls import add_api_arguments
 from common.cli import bounded_float, positive_int, run_main
 from common.writing import add_lock_argument, claim
 from data.benchmarks import BENCHMARKS, MMLU_SUBJECTS
-from data.dataset_io import check_output_path
+from data.dataset_io import add_split_argument, check_output_path
 from data.sharding import add_shard_arguments, wants_shards
 from steps.generate import generate, generate_sharded
 
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_api_arguments(p)
     add_shard_arguments(p)
     add_lock_argument(p)
+    add_split_argument(p)
     return p
 
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from common.cli import Provenance, UserError, run_main
 from common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
-from data.dataset_io import is_saved_dataset, load_any
+from data.dataset_io import add_split_argument, is_saved_dataset, read_input
 from grading.decision import DATASET_TYPES
 from report import metrics, render
 from report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
@@ -25,7 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset_path", required=True,
                         help="Step 3 output, a released Weaver dataset (hub id) or a plain Dataset folder")
     parser.add_argument("--output_dir", required=True, help="folder for report.json/.md/.html and the PNG figures")
-    parser.add_argument("--split", help="split to read (default: data, else test, else train)")
     parser.add_argument("--verifiers", help="comma-separated verifier names to report (default: all)")
     parser.add_argument("--dataset_type", choices=("auto", *DATASET_TYPES), default="auto",
                         help="how majority vote compares answers (as Step 2); auto: multiple choice when the "
@@ -33,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--export_weaver", metavar="DIR",
                         help="also write a plain Dataset folder that Weaver's local loader reads")
     add_lock_argument(parser)
+    add_split_argument(parser)
     return parser
 
 
@@ -52,7 +52,7 @@ def check_target(path: str, is_own: Callable[[str], bool], what: str) -> None:
 
 def read_dataset(args: argparse.Namespace):
     """The dataset, its verifiers (the --verifiers subset) and its arrays: correctness, answers, methods."""
-    dataset = load_any(args.dataset_path, args.split)
+    dataset = read_input(args.dataset_path, args.split, args)
     if "answer_correct" not in dataset.column_names:
         raise UserError(f"{args.dataset_path} has no 'answer_correct' column; grade the samples first with Step 2 "
                         f"(python generation/unified_evaluation.py --input_path ... --output_path ...)")
@@ -141,7 +141,10 @@ def report_and_export(args: argparse.Namespace) -> int:
     provenance.update(verifiers={v.name: {"kind": v.kind, "column": v.column} for v in verifiers},
                       dataset_type=dataset_type, all_none_verifiers=extra["empty"],
                       compute_time_s=round(time.time() - started, 3))
-    units = [(args.output_dir, lambda folder: write_report(folder, report, extra, arrays["correct"], args.dataset_path))]
+    def build_report(folder: str) -> None:
+        write_report(folder, report, extra, arrays["correct"], args.dataset_path)
+
+    units = [(args.output_dir, build_report)]
     if args.export_weaver:
         units.insert(0, (args.export_weaver, lambda folder: exported.flatten_indices().save_to_disk(folder)))
     publish_together(units, provenance.snapshot())

@@ -9,7 +9,6 @@ import sys
 from common.cli import UserError, error_line
 from common.writing import publish, real_path
 
-SPLIT_PREFERENCE = ("data", "test", "train")
 FILE_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
 REAL_ESCAPE = r"(?<!\\)(?:\\\\)*"  # a backslash escape, not an escaped backslash followed by text
 HIGH, LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
@@ -17,14 +16,31 @@ LONE_SURROGATE_ESCAPE = re.compile(f"{REAL_ESCAPE}(?:{HIGH}(?!{LOW})|(?<!{HIGH})
 SAVE_METADATA_BYTES = 1 << 20  # room for dataset_dict.json, state.json, dataset_info.json beside the arrow data
 
 
-def pick_split(dataset_dict, source: str):
-    """Return the `data` split (else test, else train, else the only one) of a DatasetDict."""
-    for name in SPLIT_PREFERENCE:
-        if name in dataset_dict:
-            return dataset_dict[name]
-    if len(dataset_dict) == 1:
-        return next(iter(dataset_dict.values()))
-    raise UserError(f"{source} has splits {sorted(dataset_dict)}; expected one named 'data', 'test' or 'train'")
+def add_split_argument(parser) -> None:
+    """--split: which split of a multi-split input to read (every step takes it)."""
+    parser.add_argument("--split", default=None,
+                        help="split to read when the input has several (e.g. test); an input with one split needs "
+                             "none (the split read is printed and recorded in the provenance)")
+
+
+def read_input(path: str, split: str | None, args=None):
+    """A step's input (load_split), its split printed; with args, args.split becomes the split read (recorded)."""
+    dataset, name = load_split(path, split)
+    if name is not None:
+        print(f"reading split {name!r} of {path} ({len(dataset)} rows)", file=sys.stderr)
+    if args is not None:
+        args.split = name
+    return dataset
+
+
+def only_split(dataset_dict, source: str, split: str | None) -> str:
+    """The split to read: the one asked for, else the only one; UserError for a missing or ambiguous split."""
+    if split is not None and split not in dataset_dict:
+        raise UserError(f"{source} has no split {split!r}; it has {sorted(dataset_dict)}: pass one of them to --split")
+    if split is None and len(dataset_dict) > 1:
+        raise UserError(f"{source} has {len(dataset_dict)} splits ({', '.join(sorted(dataset_dict))}); pass --split "
+                        "NAME to choose the one to read")
+    return split or next(iter(dataset_dict))
 
 
 def is_saved_dataset(path: str) -> bool:
@@ -33,7 +49,13 @@ def is_saved_dataset(path: str) -> bool:
 
 
 def load_any(path: str, split: str | None = None):
-    """Load a Dataset from a save_to_disk folder (Dataset or DatasetDict), a data file or folder, or a hub id."""
+    """A Dataset from a save_to_disk folder (Dataset or DatasetDict), a data file or folder, or a hub id."""
+    return load_split(path, split)[0]
+
+
+def load_split(path: str, split: str | None = None):
+    """(Dataset, the split read or None) from a save_to_disk folder, a data file or folder, or a hub id; an input
+    with several splits needs `split`."""
     import datasets
 
     try:
@@ -57,13 +79,13 @@ def load_any(path: str, split: str | None = None):
     except Exception as err:  # datasets raises many types for unreadable input
         raise UserError(f"cannot read dataset {path}: {read_error(err)}; fix it (UTF-8 JSON lines, JSON, CSV, "
                         "parquet or a save_to_disk folder, with at least one row) or pass another input") from err
+    name = None
     if isinstance(loaded, datasets.DatasetDict):
-        if split is not None and split not in loaded:
-            raise UserError(f"{path} has no split {split!r}; it has {sorted(loaded)}")
-        loaded = loaded[split] if split is not None else pick_split(loaded, path)
+        name = only_split(loaded, path, split)
+        loaded = loaded[name]
     if len(loaded) == 0:
         raise UserError(f"dataset {path} holds no rows; pass a dataset with at least one row")
-    return loaded
+    return loaded, name
 
 
 def check_json_text(path: str) -> None:

@@ -180,7 +180,8 @@ def generate(args: argparse.Namespace) -> int:
     backend, provider = choose_backend(args)
     s1 = is_s1(args.model, args.chat_format)
     tokenizer, reasoning_effort = check_model(args, backend)
-    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects, args.mmlu_category)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects,
+                             args.mmlu_category, args.split)
     if len(dataset) == 0:
         raise UserError(f"--dataset {args.dataset} has no rows to sample")
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
@@ -226,6 +227,7 @@ def generate(args: argparse.Namespace) -> int:
     finally:
         checkpoint.close()
     provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
+                      input_split=args.split,
                       dataset_path=args.dataset_path, sampling=fingerprint, first_prompt=prompts[0],
                       trust_remote_code=args.trust_remote_code, max_new_tokens_lowered=lowered,
                       chat_template_date=None if backend == "api" or s1 else lg.TEMPLATE_DATE,
@@ -246,7 +248,8 @@ def generate_sharded(args: argparse.Namespace) -> int:
     check_output_path(args.output_path)
     backend = choose_backend(args)[0]
     check_model(args, backend)
-    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects, args.mmlu_category)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects,
+                             args.mmlu_category, args.split)
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
     gpus = 0 if backend == "api" else args.tensor_parallel_size or 1
     keys = key_names(api_config_from_args(args, args.model).provider) if backend == "api" else []

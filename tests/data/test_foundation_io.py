@@ -40,9 +40,11 @@ def test_load_any_reads_every_layout(tmp_path, dataset, layout):
     assert loaded["answer"] == ["A", "B"]
 
 
-def test_load_any_prefers_data_split(tmp_path, dataset):
+def test_load_any_reads_the_split_asked_for_and_refuses_to_guess(tmp_path, dataset):
     DatasetDict({"train": dataset.select([0]), "data": dataset}).save_to_disk(tmp_path / "dd")
-    assert len(load_any(str(tmp_path / "dd"))) == 2
+    assert len(load_any(str(tmp_path / "dd"), "data")) == 2
+    with pytest.raises(UserError, match="pass --split"):
+        load_any(str(tmp_path / "dd"))
 
 
 @pytest.mark.parametrize("bad", ["missing_dir/nothing/here", "./nope", "/definitely/not/here"])
