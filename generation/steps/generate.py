@@ -164,9 +164,10 @@ def check_model(args: argparse.Namespace, backend: str) -> tuple[Any, str | None
             args.max_new_tokens = DEFAULT_MAX_NEW_TOKENS  # reasoning models: no cap unless one is given
         return None, config.reasoning_effort if model_rules(config).effort else None
     args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-    from backends.local_generation import check_weights, load_tokenizer
+    from backends.local_generation import check_context, check_weights, load_tokenizer
 
     tokenizer = load_tokenizer(args.model, args.trust_remote_code)
+    check_context(args.model, args.trust_remote_code, max_length=args.max_length, max_new_tokens=args.max_new_tokens)
     check_weights(args.model)
     return tokenizer, None
 

@@ -10,7 +10,7 @@ import pytest
 import unified_RMs_and_LM_Judges as step3
 
 from common.cli import UserError
-from data.dataset_io import provenance_path
+from common.writing import provenance_path
 
 import tiny_reward_models as tiny
 from conftest import GENERATION, run_script
