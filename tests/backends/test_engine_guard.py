@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import GENERATION, OFFLINE_ENV
+from conftest import GENERATION, OFFLINE_ENV, script_path
+from fixtures_benchmarks import write_benchmark
 
 STEP = """
 import multiprocessing, os, subprocess, sys, time
@@ -57,4 +58,52 @@ def test_engine_processes_die_after_kill_9_of_the_step_alone(tmp_path, method):
     finally:
         for pid in locals().get("engine", 0), locals().get("worker", 0):
             if pid and alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def descendants(root: int) -> set[int]:
+    """Every running process below root."""
+    parents = {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                parents[int(name)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in found}
+        found |= frontier
+    return {pid for pid in found if alive(pid)}
+
+
+@pytest.mark.slow
+def test_vllm_engine_dies_after_kill_9_of_step1_alone(tiny_chat_model, tmp_path):
+    path = write_benchmark("math", str(tmp_path / "bench"))
+    out = str(tmp_path / "out")
+    step = subprocess.Popen([sys.executable, script_path("generate_reasoning_samples.py"), "--model", tiny_chat_model,
+                             "--backend", "vllm", "--dataset", "math", "--dataset_path", path, "--output_path", out,
+                             "--samples_per_instruction", "64", "--max_new_tokens", "1500", "--max_length", "1600"],
+                            env={**os.environ, **OFFLINE_ENV}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples = os.path.join(out + ".checkpoint", "samples.jsonl")
+    seen: set[int] = set()
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and step.poll() is None:  # until the engine has finished a first prompt
+            seen |= descendants(step.pid)
+            if os.path.exists(samples) and sum(1 for _ in open(samples)) > 1:
+                break
+            time.sleep(0.5)
+        assert step.poll() is None and len(seen) >= 2, "the engine never started generating"
+        step.send_signal(signal.SIGKILL)
+        step.wait()
+        deadline = time.time() + 10
+        while any(alive(pid) for pid in seen) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in seen if alive(pid)]
+    finally:
+        step.kill()
+        for pid in seen:
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
