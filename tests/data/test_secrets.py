@@ -107,3 +107,20 @@ def test_redaction_masks_credentials_in_values_and_is_idempotent(text):
     assert "x=1" in once or "x=1" not in text  # other query parameters and token counts are kept
     assert redact({"api_key": "abc", "max_new_tokens": 8, "token_usage": {"prompt_tokens": 3}}) == {
         "api_key": "***", "max_new_tokens": 8, "token_usage": {"prompt_tokens": 3}}
+
+
+@pytest.mark.slow
+def test_sharded_step_on_ray_writes_and_prints_no_credential(tmp_path, capfd, monkeypatch):
+    for name, value in ENV_KEYS.items():
+        monkeypatch.setenv(name, value)
+    run = str(tmp_path)
+    bench = write_benchmarks(os.path.join(run, "bench"), ("mmlu",))
+    with LoopbackServer() as server:
+        argv = ["--model", "loop", "--dataset", "mmlu", "--dataset_path", os.path.join(bench, "mmlu.jsonl"),
+                "--samples_per_instruction", "2", "--max_rows", "4", "--base_url", secret_url(server),
+                "--output_path", os.path.join(run, "s1.hf"), "--num_shards", "2"]
+        assert cli(generate_reasoning_samples.main, argv) == 0
+    out, err = capfd.readouterr()
+    assert os.path.exists(os.path.join(run, "s1.hf.checkpoint", "shards"))
+    found = leaks(run, out + err)
+    assert not found, "\n".join(found)
