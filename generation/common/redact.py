@@ -48,13 +48,13 @@ def redact_text(text: str, secrets: list[str] | None = None) -> str:
 
 
 def redact(value: Any, secrets: list[str] | None = None) -> Any:
-    """A JSON-able value with every string redacted and every string under a secret-named key masked."""
+    """A JSON-able value with every string in it redacted (keys come only from the environment, so a key is masked
+    wherever it lands; fields named like secrets stay out of records: see common.cli.public_args)."""
     secrets = environment_secrets() if secrets is None else secrets
     if isinstance(value, str):
         return redact_text(value, secrets)
     if isinstance(value, dict):
-        return {key: MASK if isinstance(item, str) and item and is_secret_name(str(key)) else redact(item, secrets)
-                for key, item in value.items()}
+        return {key: redact(item, secrets) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(item, secrets) for item in value]
     return value

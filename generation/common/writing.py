@@ -134,8 +134,8 @@ def check_separate(outputs: dict[str, str], inputs: list[tuple[str, str]] = (), 
             if not source or not os.path.exists(source):
                 continue  # a hub id, not a path
             if real_path(path) == real_path(source) and not in_place:
-                raise UserError(f"{flag} equals {in_flag} ({path}); inputs are never modified: write the output "
-                                "to a new folder")
+                raise UserError(f"{flag} equals {in_flag} ({path}); the output must differ from every input "
+                                "(inputs are never modified): write it to a new folder")
             if is_inside(path, source) or is_inside(source, path):
                 raise UserError(f"{flag} {path} and the input {in_flag} {source} are nested (one inside the other); "
                                 "inputs are never modified: write the output outside the input")

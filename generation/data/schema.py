@@ -33,7 +33,7 @@ def sample_list(allowed: frozenset[str] | None = None) -> Check:
     """A list whose items are strings (from `allowed` when given) or null (a failed sample)."""
     def check(value: Any) -> str | None:
         if not isinstance(value, list):
-            return f"is {_type_name(value)}, not a list (one value per sample)"
+            return f"must be a list (one value per sample), not {_type_name(value)}"
         for index, item in enumerate(value):
             if item is not None and not isinstance(item, str):
                 return f"holds {_type_name(item)} {item!r} at sample {index}; only strings or null are allowed"

@@ -105,8 +105,8 @@ def test_redaction_masks_credentials_in_values_and_is_idempotent(text):
     assert once == redact_text(once) and "***" in once
     assert not any(secret in once for secret in ("p@ss", "ss@w", "abc", "sk-", "hunter2"))
     assert "x=1" in once or "x=1" not in text  # other query parameters and token counts are kept
-    assert redact({"api_key": "abc", "max_new_tokens": 8, "token_usage": {"prompt_tokens": 3}}) == {
-        "api_key": "***", "max_new_tokens": 8, "token_usage": {"prompt_tokens": 3}}
+    assert redact({"cmd": [text], "max_new_tokens": 8, "token_usage": {"prompt_tokens": 3}}) == {
+        "cmd": [once], "max_new_tokens": 8, "token_usage": {"prompt_tokens": 3}}
 
 
 @pytest.mark.slow

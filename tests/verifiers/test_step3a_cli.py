@@ -215,7 +215,7 @@ def test_shards_merge_back(rms, step2, tmp_path, run):
     with pytest.raises(UserError, match="different columns"):
         merge_shards.main(["--shards", parts[0], step2, "--output_path", str(tmp_path / "x.hf")])
     same_shard = os.path.join(str(tmp_path), ".", "a.hf")  # the first shard, spelled differently
-    with pytest.raises(UserError, match="must differ from every shard"):
+    with pytest.raises(UserError, match="must differ from every input"):
         merge_shards.main(["--shards", *parts, "--output_path", same_shard])
 
 
