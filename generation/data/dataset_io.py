@@ -27,7 +27,7 @@ def read_input(path: str, split: str | None, args=None):
     """A step's input (load_split), its split printed; with args, args.split becomes the split read (recorded)."""
     dataset, name = load_split(path, split)
     if name is not None:
-        print(f"reading split {name!r} of {path} ({len(dataset)} rows)", file=sys.stderr)
+        print(f"reading split {name!r} of {path} ({len(dataset)} rows)")
     if args is not None:
         args.split = name
     return dataset

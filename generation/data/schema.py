@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from common.cli import UserError
-from data.dataset_io import is_per_sample_column
+from data.dataset_io import FINISH_COLUMN, is_per_sample_column
 
-FINISH_REASONS = frozenset({"stop", "length", "content_filter", "error"})
+FINISH_REASONS = ("stop", "length", "content_filter", "error")  # values of Step 1's `sample_finish_reasons`
 Check = Callable[[Any], str | None]  # what is wrong with one row's value, or None
 
 
@@ -29,7 +29,7 @@ def present(value: Any) -> str | None:
     return "is empty" if value == "" else None
 
 
-def sample_list(allowed: frozenset[str] | None = None) -> Check:
+def sample_list(allowed: tuple[str, ...] | None = None) -> Check:
     """A list whose items are strings (from `allowed` when given) or null (a failed sample)."""
     def check(value: Any) -> str | None:
         if not isinstance(value, list):
@@ -38,7 +38,7 @@ def sample_list(allowed: frozenset[str] | None = None) -> Check:
             if item is not None and not isinstance(item, str):
                 return f"holds {_type_name(item)} {item!r} at sample {index}; only strings or null are allowed"
             if allowed is not None and item is not None and item not in allowed:
-                return f"holds {item!r} at sample {index}; expected one of {sorted(allowed)} or null"
+                return f"has unknown value {item!r} at sample {index}; each must be one of {', '.join(allowed)} or null"
         return None
     return check
 
@@ -49,7 +49,6 @@ class Rule:
 
     check: Check
     fix: str
-    per_sample: bool = False  # one value per sample: as many values as `samples` in every row
 
 
 SAMPLES = Rule(sample_list(), "store samples as a list of strings per row (null for a failed sample), e.g. JSON lines "
@@ -59,12 +58,11 @@ COLUMN_RULES: dict[str, Rule] = {  # every column a step reads; a new column is 
     "instruction": Rule(text, "give every row its problem text"),
     "samples": SAMPLES,
     "answer": ANSWER,
-    "sample_finish_reasons": Rule(sample_list(FINISH_REASONS), "re-run Step 1 for these rows, or drop the column",
-                                  per_sample=True),
+    FINISH_COLUMN: Rule(sample_list(FINISH_REASONS), "re-run Step 1 for these rows, or drop the column"),
 }
 STEP_COLUMNS = {  # the columns each step reads (rules apply to those present; required ones are checked apart)
-    "step2": ("instruction", "samples", "answer", "sample_finish_reasons"),
-    "step3": ("instruction", "samples", "sample_finish_reasons"),
+    "step2": ("instruction", "samples", "answer", FINISH_COLUMN),
+    "step3": ("instruction", "samples", FINISH_COLUMN),
 }
 
 
@@ -73,8 +71,7 @@ def check_rows(dataset, columns: tuple[str, ...] | dict[str, Rule], source: str,
     sample (ragged); `columns` names COLUMN_RULES entries or maps columns to their own rules."""
     rules = columns if isinstance(columns, dict) else {name: COLUMN_RULES[name] for name in columns}
     present = [name for name in rules if name in dataset.column_names]
-    per_sample = [name for name in dataset.column_names if name != "samples" and
-                  (is_per_sample_column(name) or name in COLUMN_RULES and COLUMN_RULES[name].per_sample)]
+    per_sample = [name for name in dataset.column_names if name != "samples" and is_per_sample_column(name)]
     if not present and not per_sample:
         return
     table = dataset.select_columns(sorted(set(present) | set(per_sample) | ({"samples"} & set(dataset.column_names))))

@@ -128,8 +128,10 @@ def test_multi_split_input_needs_split_and_the_split_read_is_recorded(tmp_path, 
     assert sorted(os.listdir(tmp_path)) == ["in.hf"]
     if step == "step1":
         return  # its dry run needs a server; the refusal is the point
-    code, err = cli(main, argv + ["--split", "test"], capsys)
-    assert code == 0 and "reading split 'test'" in err, err
+    with pytest.raises(SystemExit) as exited:
+        run_main(main, argv + ["--split", "test"])
+    printed = capsys.readouterr()
+    assert exited.value.code == 0 and "reading split 'test'" in printed.out, printed.err
     if step in ("step2", "step3"):
         record = json.load(open(provenance_path(str(tmp_path / "out"))))
         assert record["input_split"] == "test" and record["rows"] == 3
