@@ -46,13 +46,14 @@ def provenance_path(output_path: str) -> str:
     return os.path.join(real_path(output_path), PROVENANCE_FILE)
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Write redacted text to path through a temporary file beside it and an atomic rename."""
+def write_text_atomic(path: str, text: str, data: bool = False) -> None:
+    """Write redacted text to path through a temporary file beside it and an atomic rename; data=True: model texts
+    (data, not the project's own words), stored exactly as they are."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(redact_text(text))
+            handle.write(text if data else redact_text(text))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -62,9 +63,10 @@ def write_text_atomic(path: str, text: str) -> None:
         raise
 
 
-def write_json_atomic(path: str, payload: Any) -> None:
-    """Write redacted JSON to path through a temporary file beside it and an atomic rename."""
-    write_text_atomic(path, json.dumps(redact(payload), indent=2, default=str))
+def write_json_atomic(path: str, payload: Any, data: bool = False) -> None:
+    """Write redacted JSON to path through a temporary file beside it and an atomic rename (data: see
+    write_text_atomic)."""
+    write_text_atomic(path, json.dumps(payload if data else redact(payload), indent=2, default=str), data)
 
 
 def publish(output_path: str, build: Callable[[str], None], provenance: dict | None = None) -> None:
