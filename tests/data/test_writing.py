@@ -46,6 +46,17 @@ def error_line(code: int, err: str) -> str:
     return lines[0]
 
 
+def parts(source: str, folder: str, bounds=((0, 1), (1, 3))) -> list[str]:
+    """Step 2 outputs of row ranges of source (made once): parts of one run that merge_shards accepts."""
+    paths = []
+    for start, end in bounds:
+        paths.append(os.path.join(folder, f"part{start}.hf"))
+        if not os.path.exists(paths[-1]):
+            assert unified_evaluation.main(["-i", source, "-o", paths[-1], "-t", "mmlu", "--llm_fallback", "never",
+                                            "--start_row", str(start), "--end_row", str(end)]) == 0
+    return paths
+
+
 # Every entry point that writes, with the output its lock guards: (main, argv builder, output name).
 ENTRY_POINTS = {
     "step1": (generate_reasoning_samples.main,
@@ -54,7 +65,8 @@ ENTRY_POINTS = {
     "step2": (unified_evaluation.main,
               lambda src, out: ["-i", src, "-o", out, "-t", "mmlu", "--llm_fallback", "never"]),
     "step3": (step3.main, lambda src, out: ["--dataset_path", src, "--output_path", out, "--reward_models", ""]),
-    "merge_shards": (merge_shards.main, lambda src, out: ["--shards", src, src, "--output_path", out]),
+    "merge_shards": (merge_shards.main,
+                     lambda src, out: ["--shards", *parts(src, os.path.dirname(out)), "--output_path", out]),
     "report": (verifier_report.main, lambda src, out: ["--dataset_path", src, "--output_dir", out]),
 }
 
@@ -64,18 +76,19 @@ ENTRY_POINTS = {
 def test_file_system_without_flock_is_one_line_naming_lock_none(tmp_path, capsys, monkeypatch, entry, code):
     main, argv = ENTRY_POINTS[entry]
     source, out = save_rows(tmp_path / "in.hf"), str(tmp_path / "out")
+    command = argv(source, out)
 
     def refuse(*_):
         raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr(writing.fcntl, "flock", refuse)
-    line = error_line(*cli(main, argv(source, out), capsys))
+    line = error_line(*cli(main, command, capsys))
     assert "--lock none" in line and errno.errorcode[code] in line
-    assert sorted(os.listdir(tmp_path)) == ["in.hf"]  # no output, no lock file
+    assert not os.path.exists(out) and not os.path.exists(out + ".lock")
     if entry == "step1":
         return  # its dry run needs the loopback; the lock was the point
     writing._WARNED.clear()
-    status, err = cli(main, argv(source, out) + ["--lock", "none"], capsys)
+    status, err = cli(main, command + ["--lock", "none"], capsys)
     assert status == 0 and err.count("warning: --lock none") == 1, err
     assert os.path.exists(provenance_path(out)) and not os.path.exists(out + ".lock")
 
@@ -84,14 +97,15 @@ def test_file_system_without_flock_is_one_line_naming_lock_none(tmp_path, capsys
 def test_lock_left_by_another_host_is_refused_unless_takeover(tmp_path, capsys, entry):
     main, argv = ENTRY_POINTS[entry]
     source, out = save_rows(tmp_path / "in.hf"), str(tmp_path / "out")
+    command = argv(source, out)
     with open(out + ".lock", "w") as handle:
         json.dump(FOREIGN, handle)
-    line = error_line(*cli(main, argv(source, out), capsys))
+    line = error_line(*cli(main, command, capsys))
     assert "node-elsewhere-17" in line and "pid 4242" in line and "--lock takeover" in line
     assert json.load(open(out + ".lock")) == FOREIGN and not os.path.exists(out)
     if entry == "step1":
         return
-    status, err = cli(main, argv(source, out) + ["--lock", "takeover"], capsys)
+    status, err = cli(main, command + ["--lock", "takeover"], capsys)
     assert status == 0 and "taking over the lock" in err and "node-elsewhere-17" in err
     assert not os.path.exists(out + ".lock") and os.path.exists(provenance_path(out))
 
@@ -200,7 +214,8 @@ def test_merge_shards_killed_ten_times_then_rerun_gives_the_same_output_and_no_d
 
     from conftest import OFFLINE_ENV, script_path
 
-    shards = [save_rows(tmp_path / f"shard{i}.hf", [{**row, "shard": i} for row in ROWS]) for i in range(3)]
+    source = save_rows(tmp_path / "in.hf", ROWS * 2)
+    shards = parts(source, str(tmp_path), ((0, 2), (2, 4), (4, 6)))
     reference, out = str(tmp_path / "reference.hf"), str(tmp_path / "m.hf")
     command = [sys.executable, script_path("merge_shards.py"), "--shards", *shards, "--output_path"]
     env = {**os.environ, **OFFLINE_ENV, writing.SAVE_PAUSE_ENV: "0.3"}  # a wider window between the renames
@@ -224,7 +239,7 @@ def test_merge_shards_killed_ten_times_then_rerun_gives_the_same_output_and_no_d
     assert debris  # some kills landed inside a write, which the rerun must clean up
     subprocess.run(command + [out], env=env, check=True, capture_output=True)
     assert_output_matches_merge(out, reference, must_exist=True)
-    assert sorted(os.listdir(tmp_path)) == sorted(["m.hf", "reference.hf", "shard0.hf", "shard1.hf", "shard2.hf"])
+    assert not [name for name in os.listdir(tmp_path) if ".tmp-" in name or ".old-" in name or name.endswith(".lock")]
 
 
 def assert_output_matches_merge(out: str, reference: str, must_exist: bool) -> None:
