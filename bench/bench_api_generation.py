@@ -66,7 +66,7 @@ def measure_step1(url: str, problems: int, samples: int, concurrency: int) -> tu
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         wall = time.perf_counter() - start
-        with open(output + ".provenance.json") as handle:
+        with open(os.path.join(output, "provenance.json")) as handle:
             provenance = json.load(handle)
     return provenance["counts"]["generated_this_run"] / provenance["generation_time_s"], wall
 

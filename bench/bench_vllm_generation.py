@@ -86,7 +86,7 @@ def run_ours(model: str, data: str, out: str, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     subprocess.run(cmd, env=ENV, check=True, capture_output=True)
     wall = time.perf_counter() - start
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     return {"seconds": prov["generation_time_s"], "wall": wall, "tokens": prov["token_usage"]["completion_tokens"]}
 
 

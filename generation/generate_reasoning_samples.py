@@ -5,8 +5,9 @@ import argparse
 
 from backends.calls import add_api_arguments
 from common.cli import bounded_float, positive_int, run_main
+from common.writing import add_lock_argument, claim
 from data.benchmarks import BENCHMARKS, MMLU_SUBJECTS
-from data.dataset_io import output_lock
+from data.dataset_io import add_split_argument, check_output_path
 from data.sharding import add_shard_arguments, wants_shards
 from steps.generate import generate, generate_sharded
 
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="discard this output's checkpoint and start again")
     add_api_arguments(p)
     add_shard_arguments(p)
+    add_lock_argument(p)
+    add_split_argument(p)
     return p
 
 
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run Step 1 while holding the output's lock, in this process or (--num_shards) as Ray
     tasks."""
     args = build_parser().parse_args(argv)
-    with output_lock(args.output_path):
+    with claim({"--output_path": args.output_path}, [("--dataset_path", args.dataset_path)], args.lock,
+               check=check_output_path):
         return generate_sharded(args) if wants_shards(args) else generate(args)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 
 from common.cli import Provenance, run_main
+from common.writing import add_lock_argument, claim
+from data.dataset_io import check_output_path
 from data.merging import merge, read_provenance
 from steps.evaluate import merged_fields as evaluate_fields
 from steps.verify import merged_fields as verify_fields
@@ -12,22 +14,25 @@ RECOMPUTE = {"unified_evaluation": evaluate_fields, "step3_verifiers": verify_fi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The merge command line: the parts, the output, --allow_gaps."""
+    """The merge command line: the parts, the output, --allow_gaps, --lock."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shards", nargs="+", required=True, help="the parts (outputs of one run's row ranges)")
     parser.add_argument("--output_path", required=True)
     parser.add_argument("--allow_gaps", action="store_true",
                         help="merge although some rows are in no part (the gaps are recorded in the provenance)")
+    add_lock_argument(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Merge parts that their provenance shows to be one run's, with the same columns and row ranges that tile one
-    range; refuse anything else with one line."""
+    range, while holding the output's lock; refuse anything else with one line."""
     args = build_parser().parse_args(argv)
     step = str((read_provenance(args.shards[0]) or {}).get("step", "")).removesuffix(" (sharded)")
-    merge(args.shards, args.output_path, Provenance("merge_shards", args), recompute=RECOMPUTE.get(step),
-          allow_gaps=args.allow_gaps)
+    with claim({"--output_path": args.output_path}, [("--shards", path) for path in args.shards], args.lock,
+               check=check_output_path):
+        merge(args.shards, args.output_path, Provenance("merge_shards", args), recompute=RECOMPUTE.get(step),
+              allow_gaps=args.allow_gaps)
     return 0
 
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from common.cli import UserError, run_main
-from data.dataset_io import output_lock
+from common.writing import claim
+from data.dataset_io import check_output_path
 from data.sharding import wants_shards
 from reward_models.registry import load_registry_file, resolve
 from steps.verify import build_parser, pick_device, print_registry, run, run_shards, score_options
@@ -21,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_models(specs, score_options(args, pick_device(args.device)))
     if not args.dataset_path or not args.output_path:
         raise UserError("--dataset_path and --output_path are required (or --list)")
-    with output_lock(args.output_path):
+    with claim({"--output_path": args.output_path}, [("--dataset_path", args.dataset_path)], args.lock,
+               in_place=True, check=check_output_path):
         return run(args) if not wants_shards(args) else run_shards(args)
 
 

@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
 import time
-import uuid
 from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
 from common.cli import Provenance, UserError, run_main
-from data.dataset_io import is_saved_dataset, load_any, provenance_path
+from common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
+from data.dataset_io import add_split_argument, is_saved_dataset, read_input
 from grading.decision import DATASET_TYPES
 from report import metrics, render
 from report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
@@ -27,13 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset_path", required=True,
                         help="Step 3 output, a released Weaver dataset (hub id) or a plain Dataset folder")
     parser.add_argument("--output_dir", required=True, help="folder for report.json/.md/.html and the PNG figures")
-    parser.add_argument("--split", help="split to read (default: data, else test, else train)")
     parser.add_argument("--verifiers", help="comma-separated verifier names to report (default: all)")
     parser.add_argument("--dataset_type", choices=("auto", *DATASET_TYPES), default="auto",
                         help="how majority vote compares answers (as Step 2); auto: multiple choice when the "
                              "dataset has options/choices, else math")
     parser.add_argument("--export_weaver", metavar="DIR",
                         help="also write a plain Dataset folder that Weaver's local loader reads")
+    add_lock_argument(parser)
+    add_split_argument(parser)
     return parser
 
 
@@ -51,26 +50,9 @@ def check_target(path: str, is_own: Callable[[str], bool], what: str) -> None:
                         f"replaced); pass a new folder path")
 
 
-def staged(path: str) -> str:
-    """A fresh temporary folder beside path, to be renamed onto it."""
-    target = os.path.abspath(path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    return f"{target}.tmp-{uuid.uuid4().hex[:8]}"
-
-
-def publish(tmp: str, path: str) -> None:
-    """Move a finished temporary folder onto path, replacing an earlier output only after it is complete."""
-    target = os.path.abspath(path)
-    old = f"{target}.old-{uuid.uuid4().hex[:8]}"
-    if os.path.exists(target):
-        os.rename(target, old)
-    os.rename(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def read_dataset(args: argparse.Namespace):
     """The dataset, its verifiers (the --verifiers subset) and its arrays: correctness, answers, methods."""
-    dataset = load_any(args.dataset_path, args.split)
+    dataset = read_input(args.dataset_path, args.split, args)
     if "answer_correct" not in dataset.column_names:
         raise UserError(f"{args.dataset_path} has no 'answer_correct' column; grade the samples first with Step 2 "
                         f"(python generation/unified_evaluation.py --input_path ... --output_path ...)")
@@ -121,53 +103,51 @@ def compute(verifiers, arrays: dict, scores: dict[str, np.ndarray], dataset_type
 def write_report(folder: str, report: dict, extra: dict, correct: np.ndarray, source: str) -> None:
     """report.json, the three figures, report.md and report.html into folder."""
     os.makedirs(folder)
-    with open(os.path.join(folder, "report.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
+    write_json_atomic(os.path.join(folder, "report.json"), report)
     render.draw_auroc(report, os.path.join(folder, "auroc.png"))
     render.draw_best_of_k(extra["curves"], extra["ks"], os.path.join(folder, "best_of_k.png"))
     top = [n for n in render.ranked(report) if n not in extra["empty"]][:render.TOP_DISTRIBUTIONS]
     render.draw_distributions({n: extra["scores"][n] for n in top}, correct,
                               os.path.join(folder, "score_distributions.png"))
-    with open(os.path.join(folder, "report.md"), "w") as handle:
-        handle.write(render.markdown(report, source))
-    with open(os.path.join(folder, "report.html"), "w") as handle:
-        handle.write(render.page(report, source, folder))
+    write_text_atomic(os.path.join(folder, "report.md"), render.markdown(report, source))
+    write_text_atomic(os.path.join(folder, "report.html"), render.page(report, source, folder))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Read, compute, then write the report folder (and the Weaver export) atomically."""
+    """Check the output folders, hold them, then read, compute and write the report (and the Weaver export)."""
     args = build_parser().parse_args(argv)
     check_target(args.output_dir, lambda p: os.path.isfile(os.path.join(p, "report.json")), "report folder")
     if args.export_weaver:
         check_target(args.export_weaver, is_saved_dataset, "dataset folder")
-    if args.export_weaver and os.path.abspath(args.export_weaver) == os.path.abspath(args.output_dir):
-        raise UserError("--export_weaver must differ from --output_dir")
+    outputs = {"--output_dir": args.output_dir}
+    if args.export_weaver:
+        outputs["--export_weaver"] = args.export_weaver
+    with claim(outputs, [("--dataset_path", args.dataset_path)], args.lock):
+        return report_and_export(args)
+
+
+def report_and_export(args: argparse.Namespace) -> int:
+    """Read, compute, then write the report folder and the Weaver export, each as one unit with its provenance."""
     provenance = Provenance("verifier_report", args)
     dataset, verifiers, arrays, scores = read_dataset(args)
     dataset_type = answer_type(args.dataset_type, dataset.column_names)
     started = time.time()
     report, extra = compute(verifiers, arrays, scores, dataset_type)
-    staging = []
-    try:
-        if args.export_weaver:
-            judges = {v.name: scores[v.name] for v in verifiers if v.kind == "judge"}
-            exported, mapping = weaver_dataset(dataset, verifiers, judges)
-            staging.append((staged(args.export_weaver), args.export_weaver))
-            exported.flatten_indices().save_to_disk(staging[-1][0])
-            provenance.update(weaver_export=mapping)
-            extra["weaver"] = mapping
-        staging.append((staged(args.output_dir), args.output_dir))
-        write_report(staging[-1][0], report, extra, arrays["correct"], args.dataset_path)
-    except BaseException:
-        for tmp, _ in staging:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for tmp, path in staging:
-        publish(tmp, path)
+    if args.export_weaver:
+        judges = {v.name: scores[v.name] for v in verifiers if v.kind == "judge"}
+        exported, mapping = weaver_dataset(dataset, verifiers, judges)
+        provenance.update(weaver_export=mapping)
+        extra["weaver"] = mapping
     provenance.update(verifiers={v.name: {"kind": v.kind, "column": v.column} for v in verifiers},
                       dataset_type=dataset_type, all_none_verifiers=extra["empty"],
                       compute_time_s=round(time.time() - started, 3))
-    provenance.write(provenance_path(args.output_dir))
+    def build_report(folder: str) -> None:
+        write_report(folder, report, extra, arrays["correct"], args.dataset_path)
+
+    units = [(args.output_dir, build_report)]
+    if args.export_weaver:
+        units.insert(0, (args.export_weaver, lambda folder: exported.flatten_indices().save_to_disk(folder)))
+    publish_together(units, provenance.snapshot())
     print_summary(report, args, extra)
     return 0
 

@@ -138,6 +138,23 @@ def lowered_max_new_tokens(id_lists: list[list[int]], max_new_tokens: int, max_l
     return summary
 
 
+def context_length(model: str, trust_remote_code: bool = False) -> int | None:
+    """The model's maximum positions from its config, or None when the config does not say."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    return getattr(config.get_text_config(), "max_position_embeddings", None)
+
+
+def check_context(model: str, trust_remote_code: bool, **lengths: int) -> None:
+    """Fail before any work when a token length (--max_length, --max_new_tokens) is above the model's context."""
+    context = context_length(model, trust_remote_code)
+    for flag, value in lengths.items():
+        if context is not None and value is not None and value > context:
+            raise UserError(f"--{flag} {value} is above the context of {model} ({context} tokens, its config's "
+                            f"max_position_embeddings); pass --{flag} {context} or less")
+
+
 def check_prompt_lengths(id_lists: list[list[int]], max_length: int) -> None:
     """Fail before loading the model when a prompt leaves no room for output within --max_length."""
     too_long = [len(ids) for ids in id_lists if len(ids) >= max_length]

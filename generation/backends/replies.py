@@ -9,7 +9,7 @@ from backends.rules import (
     PROMPT_ERROR_TEXT,
     MalformedResponse,
 )
-from common.cli import redact_url
+from common.redact import redact_text
 
 
 # Each engine's finish reasons in Step 1's words (`sample_finish_reasons`: stop, length, content_filter, error);
@@ -111,5 +111,5 @@ def _retry_after(exc: Any) -> float | None:
 
 def _redact(text: str, key: str) -> str:
     """One line with the API key (if any) and URL credentials masked."""
-    text = redact_url(" ".join(str(text).split()))
+    text = redact_text(" ".join(str(text).split()))
     return text.replace(key, "***") if key and key != PLACEHOLDER_KEY else text

@@ -16,8 +16,9 @@ from typing import Any
 
 from openai.types.shared.reasoning_effort import ReasoningEffort
 
-from common.cli import UserError, redact_url
+from common.cli import UserError
 from common.records import stable_hash
+from common.redact import redact_text
 
 PROVIDERS = ("openai", "anthropic", "together", "openai_compatible")
 ENV_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "together": "TOGETHER_API_KEY",
@@ -188,7 +189,7 @@ def _api_key(config: ApiConfig) -> str:
     if config.provider == "openai_compatible":
         if os.environ.get(FALLBACK_KEY):
             notice_once(f"{ENV_KEYS[config.provider]} is not set: sending {FALLBACK_KEY} to --base_url "
-                        f"{redact_url(config.base_url or '')}")
+                        f"{redact_text(config.base_url or '')}")
             return os.environ[FALLBACK_KEY]
         return PLACEHOLDER_KEY
     raise UserError(f"{ENV_KEYS[config.provider]} is not set: export it to call the {config.provider} API "
@@ -229,7 +230,7 @@ def split_base_url(base_url: str) -> tuple[str, dict[str, str], dict[str, str]]:
 
 def _check_reachable(base_url: str) -> None:
     """GET <base_url>/models quickly: any HTTP answer counts as reachable, a connection failure does not."""
-    shown = redact_url(base_url)
+    shown = redact_text(base_url)
     if not re.match(r"^https?://", base_url):
         raise UserError(f"--base_url {shown!r} must start with http:// or https://")
     try:
@@ -240,7 +241,7 @@ def _check_reachable(base_url: str) -> None:
     except urllib.error.HTTPError:
         return  # the server answered (401/404 still prove it is there)
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = redact_url(str(getattr(exc, "reason", exc)))
+        reason = redact_text(str(getattr(exc, "reason", exc)))
         raise UserError(f"cannot reach --base_url {shown} ({reason}); start the server or fix the URL") from None
 
 

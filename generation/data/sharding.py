@@ -10,9 +10,11 @@ import socket
 import sys
 from typing import Any, Callable
 
-from common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args, write_json_atomic
+from common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
+from common.redact import redact, redacted_streams
+from common.writing import output_lock, real_path, write_json_atomic
 from data.cluster import connect, preflight, smallest_gpu_gb
-from data.dataset_io import checkpoint_dir, output_lock, push_to_hub, real_path
+from data.dataset_io import checkpoint_dir, push_to_hub
 from data.merging import Recompute, merge
 
 SHARD_FOLDER = "shards"
@@ -88,7 +90,8 @@ def _done_marker(shard_output: str) -> str:
 
 
 def _settings(args: argparse.Namespace) -> str:
-    return json.dumps(public_args(args), sort_keys=True, default=str)
+    """A shard's settings as stored in its done marker (redacted, as everything written)."""
+    return json.dumps(redact(public_args(args)), sort_keys=True, default=str)
 
 
 def is_done(args: argparse.Namespace) -> bool:
@@ -112,7 +115,7 @@ def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
     os.chdir(cwd)
     try:
         module, function = step.rsplit(".", 1)
-        with output_lock(args.output_path):
+        with redacted_streams(), output_lock(args.output_path, args.lock):
             code = getattr(importlib.import_module(module), function)(args)
     except UserError as err:  # bad input (or --max_cost reached: exit 1) repeats on a retry: report it instead
         return {"code": getattr(err, "exit_code", 2), "error": str(err)}

@@ -5,7 +5,6 @@ import re
 
 from grading.parsing import THINK_END
 
-FINISH_REASONS = ("stop", "length", "content_filter", "error")  # values of Step 1's `sample_finish_reasons`
 CUT_FINISHES = {"length": "cut off at the token limit (finish reason length)",
                 "content_filter": "stopped by the provider's content filter", "error": "generation error"}
 # A text broken inside a word or an expression: a hyphen right after a letter, an open bracket, a backslash, an

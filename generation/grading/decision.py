@@ -9,7 +9,6 @@ from typing import Callable
 from common.cli import UserError
 from data.dataset_io import FINISH_COLUMN  # Step 1's per-sample finish reasons (absent from released datasets)
 from grading.checking import MATH_TIMEOUT_S, choice_correct, math_key, math_verdicts
-from grading.cutoff import FINISH_REASONS
 from grading.math_parsing import gold_math_answer
 from grading.parsing import valid_letters
 from grading.rule import decide
@@ -61,7 +60,6 @@ def check_rows(rows: list[dict], columns: list[str], dataset_type: str) -> None:
     for index, row in enumerate(rows):
         if not isinstance(row["samples"], list):
             raise UserError(f"row {index}: 'samples' must be a list of strings, got {type(row['samples']).__name__}")
-        check_finish_reasons(row, index)
         if row["answer"] is None or not str(row["answer"]).strip():
             raise UserError(f"row {index} has an empty 'answer'; every row needs its ground-truth answer")
         if dataset_type == "math":
@@ -75,21 +73,6 @@ def check_rows(rows: list[dict], columns: list[str], dataset_type: str) -> None:
             gold_letter(row["answer"]) for row in rows):
         raise UserError("every answer is a single letter and the rows have options: this is a multiple-choice "
                         "dataset; pass --dataset_type gpqa, gpqa_diamond, mmlu or mmlu_pro")
-
-
-def check_finish_reasons(row: dict, index: int) -> None:
-    """UserError unless a row's finish reasons (where the column exists) match its samples one to one."""
-    finishes = row.get(FINISH_COLUMN)
-    if finishes is None:
-        return
-    if not isinstance(finishes, list) or len(finishes) != len(row["samples"]):
-        count = len(finishes) if isinstance(finishes, list) else type(finishes).__name__
-        raise UserError(f"row {index}: '{FINISH_COLUMN}' holds {count} values for {len(row['samples'])} samples; "
-                        "it must list one finish reason per sample (rerun Step 1, or drop the column)")
-    unknown = sorted({str(f) for f in finishes if f is not None and f not in FINISH_REASONS})
-    if unknown:
-        raise UserError(f"row {index}: '{FINISH_COLUMN}' has unknown value(s) {', '.join(unknown)}; each must be one "
-                        f"of {', '.join(FINISH_REASONS)} or null")
 
 
 def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Callable[[int], None],

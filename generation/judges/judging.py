@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from backends.local_generation import TEMPLATE_DATE
+from backends.local_generation import TEMPLATE_DATE, context_length
 from backends.vllm_engine import (
     default_tensor_parallel,
     generate_streaming,
@@ -294,7 +294,7 @@ def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store:
         keys.append(key)
     prompts.pop(None, None)
     token_ids = {key: prompt_token_ids(tokenizer, prompt) for key, prompt in prompts.items() if key not in store}
-    context = model_context_length(spec)
+    context = context_length(spec.model, spec.trust_remote_code)
     too_long = {key for key, ids in token_ids.items() if context and len(ids) >= context}
     todo = [(key, ids, seeds[key]) for key, ids in token_ids.items() if key not in too_long]
     if todo:
@@ -311,14 +311,6 @@ def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store:
 def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
     """Token ids of a rendered prompt: a chat template already holds its special tokens (no second BOS)."""
     return tokenizer(prompt, add_special_tokens=not tokenizer.chat_template)["input_ids"]
-
-
-def model_context_length(spec: JudgeSpec) -> int | None:
-    """The model's maximum positions from its config, or None when the config does not say."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
-    return getattr(config.get_text_config(), "max_position_embeddings", None)
 
 
 def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSettings,

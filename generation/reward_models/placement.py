@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from common.cli import error_line, write_json_atomic
+from backends.engine_guard import guard_descendants
+from common.cli import error_line
 from common.records import RecordStore
+from common.writing import write_json_atomic
 from reward_models.inputs import ScoreOptions
 from reward_models.registry import RewardModelSpec
 from reward_models.scoring import score_items
@@ -115,6 +117,7 @@ def _launch(job: Job, gpus: list[int]) -> subprocess.Popen:
     generation = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.pathsep.join(filter(None, [generation, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus), "PYTHONPATH": path}
+    guard_descendants()  # a worker holding a GPU never outlives this step
     return subprocess.Popen([sys.executable, "-m", "reward_models.placement", "--job", job_path], env=env)
 
 

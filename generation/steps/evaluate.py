@@ -14,19 +14,21 @@ from backends import calls, rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, bounded_float, positive_int
 from common.records import RecordStore
+from common.writing import add_lock_argument
 from costs.dry_run import api_estimate, report
+from data.cluster import held_cpus
 from data.dataset_io import (
     FINISH_COLUMN,
+    add_split_argument,
     check_output_path,
     checkpoint_dir,
     limit_samples,
     load_any,
-    provenance_path,
-    real_path,
+    read_input,
     save_atomic,
 )
-from data.cluster import held_cpus
 from data.merging import combined
+from data.schema import STEP_COLUMNS, check_rows
 from data.sharding import add_shard_arguments, row_range, run_sharded
 from grading import decision as grading
 
@@ -55,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="forget cached LLM judge replies and start again")
     calls.add_api_arguments(parser)
     add_shard_arguments(parser)
+    add_lock_argument(parser)
+    add_split_argument(parser)
     return parser
 
 
@@ -65,11 +69,10 @@ def judge_cache_path(output_path: str) -> str:
 
 def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
     """The input dataset cut to --max_rows/--max_samples, and its rows as dicts (validated)."""
-    if real_path(args.input_path) == real_path(args.output_path):
-        raise UserError("--output_path equals --input_path; write the graded dataset to a new folder")
     check_output_path(args.output_path)
-    dataset = load_any(args.input_path)
+    dataset = read_input(args.input_path, args.split, args)
     dataset = dataset.select(row_range(len(dataset), args, args.input_path))
+    check_rows(dataset, STEP_COLUMNS["step2"], args.input_path, args.start_row)
     columns = [c for c in ("samples", "instruction", "answer", "options", "choices", FINISH_COLUMN)
                if c in dataset.column_names]
     grading.check_rows(dataset.select_columns(columns).to_list(), dataset.column_names, args.dataset_type)
@@ -175,7 +178,7 @@ def run_shards(args: argparse.Namespace) -> int:
     """Step 2's row ranges as Ray tasks, merged into the output."""
     config = judge_config(args)
     load_rows(args)  # bad input stops here, before Ray starts
-    rows = row_range(len(load_any(args.input_path)), args, args.input_path)
+    rows = row_range(len(load_any(args.input_path, args.split)), args, args.input_path)
     return run_sharded("steps.evaluate.run", args, rows, num_gpus=0, recompute=merged_fields,
                        env_names=rules.key_names(config.provider) if config else [], num_cpus=args.parallel)
 
@@ -211,13 +214,13 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(args, config, rows, graded)
     llm = run_fallback(args, config, rows, graded)
     timings["llm_fallback_s"] = round(time.perf_counter() - started - timings["procedural_s"], 3)
-    save_atomic(with_grades(dataset, graded), args.output_path)
     summary = {**grading.summarize(graded, args.dataset_type), "llm_calls": llm["calls"],
                "llm_cost_usd": llm.get("cost_usd", {args.judge_model: 0.0})}
-    provenance.update(dataset_type=args.dataset_type, rows=len(rows), summary=summary, llm_fallback=llm,
+    provenance.update(dataset_type=args.dataset_type, input_split=args.split, rows=len(rows), summary=summary,
+                      llm_fallback=llm,
                       undecided_reasons=reasons(graded, "undecided"),
                       no_answer_reasons=reasons(graded, "no_answer"), method_column=METHOD_COLUMN, timings=timings)
-    provenance.write(provenance_path(args.output_path))
+    save_atomic(with_grades(dataset, graded), args.output_path, provenance.snapshot())
     print(json.dumps(summary, indent=2))
     return exit_code(args, summary, llm)
 

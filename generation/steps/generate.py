@@ -12,8 +12,9 @@ from typing import Any
 
 from backends.calls import api_config_from_args
 from backends.rules import _max_n, key_names
-from common.cli import Provenance, UserError, redact_url, row_list
+from common.cli import Provenance, UserError, row_list
 from common.records import derived_seed
+from common.redact import redact_text
 from costs.dry_run import api_estimate, local_estimate, report
 from costs.pricing import format_cost
 from data.benchmarks import BENCHMARKS, load_benchmark
@@ -21,7 +22,6 @@ from data.dataset_io import (
     FINISH_COLUMN,
     check_output_path,
     checkpoint_dir,
-    provenance_path,
     push_to_hub,
     save_atomic,
 )
@@ -103,7 +103,7 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
 
     sent = sent_parameters(config, jobs[0]) if jobs else {}
     stats = run_chat_jobs(config, jobs, on_result, desc=f"{args.model} samples", store=checkpoint.store)
-    return {"base_url": redact_url(config.base_url or "") or None, "requests": stats.get("requests", 0),
+    return {"base_url": redact_text(config.base_url or "") or None, "requests": stats.get("requests", 0),
             "token_usage": {k: stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
             "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,
             "truncated_samples": stats.get("truncated_samples", 0),
@@ -164,9 +164,10 @@ def check_model(args: argparse.Namespace, backend: str) -> tuple[Any, str | None
             args.max_new_tokens = DEFAULT_MAX_NEW_TOKENS  # reasoning models: no cap unless one is given
         return None, config.reasoning_effort if model_rules(config).effort else None
     args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-    from backends.local_generation import check_weights, load_tokenizer
+    from backends.local_generation import check_context, check_weights, load_tokenizer
 
     tokenizer = load_tokenizer(args.model, args.trust_remote_code)
+    check_context(args.model, args.trust_remote_code, max_length=args.max_length, max_new_tokens=args.max_new_tokens)
     check_weights(args.model)
     return tokenizer, None
 
@@ -180,7 +181,8 @@ def generate(args: argparse.Namespace) -> int:
     backend, provider = choose_backend(args)
     s1 = is_s1(args.model, args.chat_format)
     tokenizer, reasoning_effort = check_model(args, backend)
-    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects, args.mmlu_category)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects,
+                             args.mmlu_category, args.split)
     if len(dataset) == 0:
         raise UserError(f"--dataset {args.dataset} has no rows to sample")
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
@@ -226,6 +228,7 @@ def generate(args: argparse.Namespace) -> int:
     finally:
         checkpoint.close()
     provenance.update(model=args.model, backend=backend, provider=provider, dataset=args.dataset,
+                      input_split=args.split,
                       dataset_path=args.dataset_path, sampling=fingerprint, first_prompt=prompts[0],
                       trust_remote_code=args.trust_remote_code, max_new_tokens_lowered=lowered,
                       chat_template_date=None if backend == "api" or s1 else lg.TEMPLATE_DATE,
@@ -246,7 +249,8 @@ def generate_sharded(args: argparse.Namespace) -> int:
     check_output_path(args.output_path)
     backend = choose_backend(args)[0]
     check_model(args, backend)
-    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects, args.mmlu_category)
+    dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects,
+                             args.mmlu_category, args.split)
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
     gpus = 0 if backend == "api" else args.tensor_parallel_size or 1
     keys = key_names(api_config_from_args(args, args.model).provider) if backend == "api" else []
@@ -264,7 +268,6 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     dataset = dataset.add_column("instruction", instructions).add_column(
         "samples", samples, feature=List(Value("string"))).add_column(
         FINISH_COLUMN, finishes, feature=List(Value("string")))
-    save_atomic(dataset, args.output_path)
     total = len(samples) * args.samples_per_instruction
     holes = sum(t is None for row in samples for t in row)
     generated = total - holes - reused
@@ -275,7 +278,7 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
                               "samples": total, "generated_this_run": generated, "reused_from_checkpoint": reused,
                               "failed_samples": holes, "rows_with_failures": rows_with_holes,
                               "failed_rows": failed_rows[:1000]}, truncated_samples=truncated)
-    provenance.write(provenance_path(args.output_path))
+    save_atomic(dataset, args.output_path, provenance.snapshot())
     rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
     print(f"Step 1 done: {len(samples)} rows x {args.samples_per_instruction} samples ({backend}); "
           f"generated {generated}{rate} ({truncated} cut at max_new_tokens), reused {reused} from the checkpoint; "

@@ -9,7 +9,8 @@ from typing import Any
 
 from common.cli import UserError
 from common.records import RecordStore, log_lines
-from data.dataset_io import FINISH_COLUMN, checkpoint_dir, is_saved_dataset, load_any, provenance_path
+from common.writing import provenance_path
+from data.dataset_io import FINISH_COLUMN, checkpoint_dir, is_saved_dataset, load_any
 from data.sharding import run_logs
 
 FINGERPRINT_KEY = "fingerprint"

@@ -8,8 +8,10 @@ import os
 import re
 import time
 
-from common.cli import row_list, write_json_atomic
+from common.cli import row_list
 from common.records import RecordStore, stable_hash
+from common.redact import redact
+from common.writing import write_json_atomic
 from costs.pricing import format_cost
 from reward_models.inputs import ScoreOptions, resolve_dtype
 from reward_models.loaders import MISSING_SAMPLE, resolve_attn
@@ -89,8 +91,9 @@ class VerifierCheckpoints:
 
     def _save(self, name: str, key: str, columns: dict, stats: dict, complete: bool) -> None:
         """Write a verifier's columns as soon as it has finished."""
-        write_json_atomic(self._path(name), {"key": key, "columns": columns, "stats": stats, "complete": complete,
-                                             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        record = {"key": key, "columns": columns, "stats": redact(stats), "complete": complete,
+                  "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        write_json_atomic(self._path(name), record, data=True)  # the columns (judgments) exactly as made
         self.columns.update(columns)
 
     def _skip_or_reuse(self, name: str, key: str, wanted: list[str], dataset) -> bool:
@@ -125,7 +128,7 @@ class VerifierCheckpoints:
                  for sample in samples]
         items_path = os.path.join(self.folder, f"items-{self.fingerprint}.json")
         if not os.path.exists(items_path):
-            write_json_atomic(items_path, items)
+            write_json_atomic(items_path, items, data=True)  # the texts scored: exactly the samples
         row_sizes = [len(s) for s in dataset["samples"]]
         jobs = []
         for spec in specs:

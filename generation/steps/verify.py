@@ -10,18 +10,21 @@ from backends import rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, error_line, positive_int
 from common.records import RecordStore
+from common.writing import add_lock_argument, provenance_path, write_json_atomic
 from costs.dry_run import api_estimate, local_estimate, report
 from costs.token_counts import chat_tokens, counter_for
 from data.dataset_io import (
+    add_split_argument,
     check_output_path,
     checkpoint_dir,
     limit_samples,
     load_any,
-    provenance_path,
     push_to_hub,
+    read_input,
     save_atomic,
 )
 from data.merging import combined
+from data.schema import STEP_COLUMNS, check_rows
 from data.sharding import add_shard_arguments, row_range, run_sharded
 from reward_models.inputs import TORCH_DTYPES, ScoreOptions
 from reward_models.loaders import check_loadable
@@ -89,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     if judges_module is not None:
         judges_module.add_judge_arguments(parser)
     add_shard_arguments(parser)
+    add_lock_argument(parser)
+    add_split_argument(parser)
     return parser
 
 
@@ -119,7 +124,7 @@ def pick_device(choice: str) -> str:
 
 def load_rows(args: argparse.Namespace):
     """Load, validate and slice the input dataset as the reference does (start/end, max_rows, max_samples)."""
-    dataset = load_any(args.dataset_path)
+    dataset = read_input(args.dataset_path, args.split, args)
     before = (len(dataset), sum(len(s) for s in dataset["samples"] if isinstance(s, list))
               if "samples" in dataset.column_names else 0)
     if "instruction" not in dataset.column_names and "problem" in dataset.column_names:
@@ -129,6 +134,7 @@ def load_rows(args: argparse.Namespace):
         raise UserError(f"{args.dataset_path} lacks column(s) {', '.join(missing)}; Step 3 needs 'instruction' "
                         f"(or 'problem') and 'samples' (it has {', '.join(dataset.column_names)})")
     dataset = dataset.select(row_range(len(dataset), args, args.dataset_path))
+    check_rows(dataset, STEP_COLUMNS["step3"], args.dataset_path, args.start_row)
     dataset = limit_samples(dataset, args.max_samples)
     after = (len(dataset), sum(len(s) for s in dataset["samples"] if isinstance(s, list)))
     if after != before and os.path.realpath(args.dataset_path) == os.path.realpath(args.output_path):
@@ -182,7 +188,7 @@ def run_shards(args: argparse.Namespace) -> int:
     check_output_path(args.output_path)
     rm_specs, judge_specs = resolve_verifiers(args, load_judges_module())
     load_rows(args)  # bad input stops here, before Ray starts
-    rows = row_range(len(load_any(args.dataset_path)), args, args.dataset_path)
+    rows = row_range(len(load_any(args.dataset_path, args.split)), args, args.dataset_path)
     judge_gpus = [args.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs if s.backend == "vllm"]
     keys = [name for spec in judge_specs if spec.backend == "api" for name in rules.key_names(spec.provider)]
     return run_sharded("steps.verify.run", args, rows, shard_gpus(rm_specs, judge_gpus), recompute=merged_fields,
@@ -222,14 +228,17 @@ def run(args: argparse.Namespace) -> int:
     for spec in judge_specs:
         checkpoints.run_judge(spec, judges_module, dataset, args)
     dataset = checkpoints.merge_into(dataset)
-    save_atomic(dataset, args.output_path)
-    push_error = push_to_hub(dataset, args.push_to_hub) if args.push_to_hub else None
-    provenance.update(rows=len(dataset), samples=sum(len(s) for s in dataset["samples"]), device=device,
+    provenance.update(input_split=args.split, rows=len(dataset), samples=sum(len(s) for s in dataset["samples"]),
+                      device=device,
                       rm_mode=mode, fingerprint=checkpoints.fingerprint, verifiers=checkpoints.report,
                       earlier_verifiers=earlier_verifiers(args.dataset_path, checkpoints.report, dataset.column_names),
                       failures={n: r["failures"] for n, r in checkpoints.report.items() if r.get("failures")},
-                      pushed_to_hub=args.push_to_hub and (push_error or "ok"))
-    provenance.write(provenance_path(args.output_path))
+                      pushed_to_hub=None)
+    save_atomic(dataset, args.output_path, provenance.snapshot())
+    push_error = push_to_hub(dataset, args.push_to_hub) if args.push_to_hub else None
+    if args.push_to_hub:  # the push's outcome, recorded in the output's own provenance (one file replaced)
+        provenance.update(pushed_to_hub=push_error or "ok")
+        write_json_atomic(provenance_path(args.output_path), provenance.snapshot())
     code = checkpoints.print_summary(args.output_path)
     return 1 if push_error else code
 

@@ -1,5 +1,6 @@
 """Step 1 and API judges against loopback provider personas (tests/loopback.py): each behaviour, table-driven."""
 import json
+import os
 
 import pytest
 from datasets import Dataset
@@ -58,7 +59,7 @@ def step1(persona: Persona, tmp_path, n: int, *extra: str, bad_row: int | None =
             "--base_url", url(server) if url else server.url, "--dataset", "math", "--dataset_path", path,
             "--output_path", out, "--samples_per_instruction", str(n), *extra])
         requests = list(server.requests)
-    with open(out + ".provenance.json") as handle:
+    with open(os.path.join(out, "provenance.json")) as handle:
         provenance = json.load(handle)
     return code, load_output(out)["samples"], provenance, requests, out
 
@@ -164,7 +165,7 @@ def test_base_url_credentials_work_and_are_redacted(persona, url, tmp_path, caps
     monkeypatch.setattr("sys.argv", ["generate_reasoning_samples.py", "--base_url", url(LoopbackServer())])
     code, samples, _, requests, out = step1(persona, tmp_path, 1, url=url)
     assert code == 0 and None not in samples[0]
-    with open(out + ".provenance.json") as handle:
+    with open(os.path.join(out, "provenance.json")) as handle:
         text = handle.read()
     assert "***" in text and "s3cretpw" not in text and "tok3n" not in text
     printed = capsys.readouterr()

@@ -76,7 +76,7 @@ def test_chunks_are_submitted_as_earlier_ones_end_within_the_enqueued_limit(data
         assert live_calls(server) == 0
     assert service.creations == 6 and not service.failing and 0 < service.peak_enqueued <= limit
     assert all(len(row) == N and None not in row for row in load_output(out)["samples"])
-    with open(out + ".provenance.json") as handle:
+    with open(os.path.join(out, "provenance.json")) as handle:
         assert json.load(handle)["cost_usd"]["gpt-4o-mini"] > 0
 
 

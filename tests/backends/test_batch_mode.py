@@ -53,7 +53,7 @@ def live_run(data_dir, tmp_path):
     out = str(tmp_path / "live")
     with LoopbackServer(persona_responder(OPENAI)) as server:
         assert main(step1(data_dir, server.url, out)) == 0
-    return load_output(out), json.load(open(out + ".provenance.json"))
+    return load_output(out), json.load(open(os.path.join(out, "provenance.json")))
 
 
 @pytest.mark.parametrize("service", [
@@ -75,7 +75,7 @@ def test_step1_batch_equals_live(data_dir, tmp_path, service):
         "expired" if service.expire_after else "partial_failure" if service.fails(1) else "complete"]
     assert len(sent_live) == expected_live
     assert all(line["body"]["n"] == N and line["body"]["seed"] for line in service.inputs["batch_1"])
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["token_usage"] == live_prov["token_usage"]
     live_cost, cost = live_prov["cost_usd"]["gpt-4o-mini"], prov["cost_usd"]["gpt-4o-mini"]
     share = (4 - expected_live) / 4  # the batched rows bill half, the live fallback full price

@@ -31,7 +31,7 @@ def test_n_limit_of_a_gateway_is_learned_and_every_sample_completes(data_dir, tm
     assert all(len(row) == SAMPLES and None not in row for row in load_output(out)["samples"])
     assert [s for s in sizes if s <= 128] == [44, 44, 128, 128, 128, 128]  # 300 = 128 + 128 + 44 per row
     assert set(sizes) - {44, 128} == {SAMPLES}  # the first asks, refused before the limit was known
-    with open(out + ".provenance.json") as handle:
+    with open(os.path.join(out, "provenance.json")) as handle:
         assert json.load(handle)["learned_limits"] == {"n": 128}
     assert capsys.readouterr().err.count("the server allows n <= 128") == 1
 
@@ -53,5 +53,5 @@ def test_a_cap_above_the_models_maximum_is_lowered(data_dir, tmp_path, message):
                           "4096")) == 0
         caps = [r["json"]["max_tokens"] for r in server.requests]
     assert caps.count(1000) == 2 and set(caps) == {4096, 1000}
-    with open(out + ".provenance.json") as handle:
+    with open(os.path.join(out, "provenance.json")) as handle:
         assert json.load(handle)["learned_limits"] == {"max_tokens": 1000}

@@ -74,7 +74,7 @@ def test_step1_cost_from_usage_in_provenance_and_summary(data_dir, tmp_path, cap
     out = str(tmp_path / "out")
     with LoopbackServer() as server:
         assert step1(step1_args(data_dir, out, server.url, "--prices", prices_file(tmp_path))) == 0
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     usage = prov["token_usage"]
     expected = (usage["prompt_tokens"] * 2.0 + usage["completion_tokens"] * 8.0) / 1e6
     assert usage["prompt_tokens"] == 40 and usage["completion_tokens"] == 40  # loopback: 10 + 5 per completion
@@ -86,7 +86,7 @@ def test_step1_model_without_price_costs_null_with_a_notice(data_dir, tmp_path, 
     out = str(tmp_path / "out")
     with LoopbackServer() as server:
         assert step1(step1_args(data_dir, out, server.url)) == 0
-    assert json.load(open(out + ".provenance.json"))["cost_usd"] == {"loop": None}
+    assert json.load(open(os.path.join(out, "provenance.json")))["cost_usd"] == {"loop": None}
     captured = capsys.readouterr()
     assert "no price known for 'loop'" in captured.err and "cost unknown" in captured.out
 
@@ -98,7 +98,7 @@ def test_step2_fallback_cost(tmp_path, monkeypatch):
     with LoopbackServer() as server:
         unified_evaluation.main(["-i", src, "-o", out, "-t", "math", "--judge_model", "loop", "--base_url",
                                  server.url, "--prices", prices_file(tmp_path), "-p", "1"])
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["llm_fallback"]["tokens"] == {"prompt_tokens": 20, "completion_tokens": 10}
     assert prov["llm_fallback"]["cost_usd"] == {"loop": pytest.approx((20 * 2 + 10 * 8) / 1e6)}
 
@@ -134,7 +134,7 @@ def test_max_cost_stops_within_one_request_and_a_rerun_resumes(data_dir, tmp_pat
     with LoopbackServer() as server:
         assert step1(step1_args(data_dir, out, server.url, *flags, "--max_cost", "1")) == 0
         assert len(server.requests) == 4 - sent  # only the rows not yet sampled
-    assert json.load(open(out + ".provenance.json"))["counts"]["reused_from_checkpoint"] == 2 * sent
+    assert json.load(open(os.path.join(out, "provenance.json")))["counts"]["reused_from_checkpoint"] == 2 * sent
 
 
 @pytest.mark.parametrize("cap", ["-1", "nan", "x"])

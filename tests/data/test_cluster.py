@@ -79,7 +79,7 @@ def test_with_a_shared_folder_the_code_and_key_reach_the_worker_and_shards_equal
         sent = [{k.lower(): v for k, v in r["headers"].items()}.get("authorization") for r in server.requests[6:]]
     assert "cluster preflight: 2 node(s) ready" in proc.stdout
     assert sent == ["Bearer sk-driver-only"] * 6  # forwarded to both nodes, which were started without it
-    assert "sk-driver-only" not in proc.stdout + proc.stderr + open(sharded + ".provenance.json").read()
+    assert "sk-driver-only" not in proc.stdout + proc.stderr + open(os.path.join(sharded, "provenance.json")).read()
     assert load_output(sharded).to_list() == load_output(single).to_list()
 
 

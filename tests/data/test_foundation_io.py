@@ -5,8 +5,9 @@ import os
 import pytest
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
-from common.cli import Provenance, UserError, write_json_atomic
+from common.cli import Provenance, UserError
 from common.records import RecordStore
+from common.writing import write_json_atomic
 from data.dataset_io import check_output_path, limit_samples, load_any, per_sample_columns, push_to_hub, save_atomic
 
 ROWS = {"instruction": ["q1", "q2"], "samples": [["a", "b", "c"], ["d", None, "f"]], "answer": ["A", "B"],
@@ -39,9 +40,11 @@ def test_load_any_reads_every_layout(tmp_path, dataset, layout):
     assert loaded["answer"] == ["A", "B"]
 
 
-def test_load_any_prefers_data_split(tmp_path, dataset):
+def test_load_any_reads_the_split_asked_for_and_refuses_to_guess(tmp_path, dataset):
     DatasetDict({"train": dataset.select([0]), "data": dataset}).save_to_disk(tmp_path / "dd")
-    assert len(load_any(str(tmp_path / "dd"))) == 2
+    assert len(load_any(str(tmp_path / "dd"), "data")) == 2
+    with pytest.raises(UserError, match="pass --split"):
+        load_any(str(tmp_path / "dd"))
 
 
 @pytest.mark.parametrize("bad", ["missing_dir/nothing/here", "./nope", "/definitely/not/here"])
@@ -135,12 +138,12 @@ def test_provenance_never_records_secrets(tmp_path, monkeypatch):
                                "max_new_tokens": 8, "judge_max_tokens": 16, "ANTHROPIC_API_KEY": "sk-ant"})
     prov.update(counts={"rows": 2})
     path = str(tmp_path / "p.json")
-    prov.write(path)
+    write_json_atomic(path, prov.snapshot())
     text = open(path).read()
     assert "sk-secret" not in text and "hf_x" not in text and "sk-ant" not in text
     record = json.loads(text)
     assert record["arguments"] == {"model": "m", "batch_size": 4, "max_new_tokens": 8, "judge_max_tokens": 16}
-    assert record["command"] == ["script.py", "--model", "m", "--max_new_tokens=8"]  # token counts are no secrets
+    assert record["command"] == ["script.py", "--model", "m", "--api_key=***", "--max_new_tokens=8"]  # counts kept
     assert record["counts"] == {"rows": 2} and "wall_time_s" in record and "datasets" in record["packages"]
 
 

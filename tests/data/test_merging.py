@@ -54,13 +54,13 @@ def refused(capsys, argv: list[str]) -> str:
 def test_parts_of_other_runs_or_rows_are_refused_and_nothing_is_written(parts, other, why, tmp_path, capsys):
     out = str(tmp_path / "merged.hf")
     assert why in refused(capsys, ["--shards", parts["a"], parts[other], "--output_path", out])
-    assert not os.path.exists(out) and not os.path.exists(out + ".provenance.json")
+    assert not os.path.exists(out) and not os.path.exists(os.path.join(out, "provenance.json"))
 
 
 def test_allow_gaps_merges_and_records_the_gap(parts, tmp_path):
     out = str(tmp_path / "gappy.hf")
     assert merge_shards.main(["--shards", parts["gap"], parts["a"], "--output_path", out, "--allow_gaps"]) == 0
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["gaps"] == [[3, 4]] and prov["row_range"] == [0, 6] and prov["rows"] == 5
     assert load_output(out)["answer"] == ["2", "4", "6", "10", "12"]  # in row order, whatever the order given
 
@@ -74,7 +74,7 @@ def test_the_halves_merge_into_the_whole_run_in_row_order(parts, tmp_path):
 def test_every_setting_of_a_part_is_checked(parts, tmp_path):
     """Metamorphic, over every argument Step 1 records: changing it in one part makes the merge refuse, unless it
     only says where the part ran or how fast (PER_PART)."""
-    record = json.load(open(parts["b"] + ".provenance.json"))
+    record = json.load(open(os.path.join(parts["b"], "provenance.json")))
     keys = sorted(set(record["arguments"]) - ROW_KEYS)
     assert len(keys) > 20
     for key in keys:
@@ -82,7 +82,7 @@ def test_every_setting_of_a_part_is_checked(parts, tmp_path):
         shutil.copytree(parts["b"], changed)
         value = record["arguments"][key]
         edited = {**record, "arguments": {**record["arguments"], key: other_value(value)}}
-        json.dump(edited, open(changed + ".provenance.json", "w"))
+        json.dump(edited, open(os.path.join(changed, "provenance.json"), "w"))
         argv = ["--shards", parts["a"], changed, "--output_path", str(tmp_path / f"m_{key}.hf")]
         if key in PER_PART:
             assert merge_shards.main(argv) == 0, key
@@ -128,7 +128,7 @@ def test_merged_step2_provenance_keeps_the_summary_over_all_rows(parts, tmp_path
         assert step2(["-i", parts[name], "-o", graded[name], "-t", "math", "-p", "1", "--llm_fallback", "never"]) == 0
     out = str(tmp_path / "graded.hf")
     assert merge_shards.main(["--shards", graded["a"], graded["b"], "--output_path", out]) == 0
-    merged, whole = (json.load(open(path + ".provenance.json")) for path in (out, graded["whole"]))
+    merged, whole = (json.load(open(os.path.join(path, "provenance.json"))) for path in (out, graded["whole"]))
     assert merged["summary"] == whole["summary"] and merged["summary"]["problems"] == 6
     assert merged["row_range"] == [0, 6]
     with pytest.raises(UserError, match="rows 0-3 are in both"):  # parts of parts: rows count in the Step 1 run

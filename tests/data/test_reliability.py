@@ -19,7 +19,8 @@ import unified_RMs_and_LM_Judges as step3
 
 from common.cli import UserError, run_main
 from common.records import RecordStore
-from data.dataset_io import SAVE_PAUSE_ENV, output_lock, provenance_path, save_atomic
+from common.writing import SAVE_PAUSE_ENV, output_lock, provenance_path
+from data.dataset_io import save_atomic
 
 from conftest import GENERATION, OFFLINE_ENV, script_path
 from fixtures_benchmarks import load_output, write_benchmarks
@@ -244,7 +245,7 @@ def test_corrupt_weights_are_one_line_error_before_any_checkpoint(corrupt_model,
 
 
 # ---- 5. one output, one run --------------------------------------------------------------------------------------
-HOLDER = ("import sys, time; sys.path.insert(0, {g!r}); from data.dataset_io import output_lock\n"
+HOLDER = ("import sys, time; sys.path.insert(0, {g!r}); from common.writing import output_lock\n"
           "with output_lock({o!r}):\n    print('held', flush=True); time.sleep(120)\n")
 
 

@@ -89,9 +89,9 @@ def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
         assert len(server.requests) == 2 * 6
     want, got = load_output(single), load_output(sharded)
     assert got.column_names == want.column_names and got.to_list() == want.to_list()
-    prov = json.load(open(sharded + ".provenance.json"))
+    prov = json.load(open(os.path.join(sharded, "provenance.json")))
     assert [s["rows"] for s in prov["shards"]] == [[0, 3], [3, 6]] and prov["rows"] == 6
-    assert prov["sampling"] == json.load(open(single + ".provenance.json"))["sampling"]  # what the shards share
+    assert prov["sampling"] == json.load(open(os.path.join(single, "provenance.json")))["sampling"]  # what the shards share
     assert "counts" not in prov and [p["counts"]["samples"] for p in prov["shard_provenance"]] == [6, 6]
 
 
@@ -119,7 +119,7 @@ def test_more_shards_than_rows_and_start_end_rows(ray_address, data_dir, tmp_pat
         assert step1(step1_args(server.url, data_dir, single) + ["--start_row", "1", "--end_row", "4"]) == 0
     assert load_output(out).to_list() == load_output(single).to_list()
     assert load_output(out)["answer"] == ["4", "6", "8"]
-    assert len(json.load(open(out + ".provenance.json"))["shards"]) == 3
+    assert len(json.load(open(os.path.join(out, "provenance.json")))["shards"]) == 3
 
 
 @pytest.mark.slow
@@ -253,7 +253,7 @@ def test_a_shard_held_by_a_running_task_is_not_written_twice(data_dir, tmp_path)
     """A task of a killed driver that still runs holds its shard: the rerun's task stops ('in use'), writes nothing."""
     from generate_reasoning_samples import build_parser
 
-    from data.dataset_io import output_lock
+    from common.writing import output_lock
     from data.sharding import run_shard, shard_arguments
 
     args = build_parser().parse_args(step1_args("http://127.0.0.1:9/v1", data_dir, str(tmp_path / "out")))

@@ -72,7 +72,7 @@ def test_math_columns_max_samples_and_no_llm_call(tmp_path):
         lengths = {len(row[c]) for c in ("samples", "GRM_scores", "GPT-4o-mini_verdicts", "extracted_answers",
                                          "answer_correct", "answer_extraction_method")}
         assert lengths == {4}
-    record = json.load(open(out + ".provenance.json"))
+    record = json.load(open(os.path.join(out, "provenance.json")))
     assert record["summary"]["methods"] == {"procedural": 6, "llm": 0, "no_answer": 1, "no_sample": 1,
                                             "undecided": 0}
     assert record["summary"]["llm_calls"] == 0
@@ -97,7 +97,7 @@ def test_fallback_calls_once_then_uses_cache(tmp_path):
     assert rows[1]["answer_correct"] == [True] * 4
     # a re-run finds every judge reply in the cache: no call, even though the server is gone
     assert unified_evaluation.main(args + ["--base_url", server.url]) == 0
-    assert json.load(open(out + ".provenance.json"))["llm_fallback"]["calls"] == 0
+    assert json.load(open(os.path.join(out, "provenance.json")))["llm_fallback"]["calls"] == 0
     assert graded(out)[0]["answer_extraction_method"][2] == "llm"
     with LoopbackServer(judge_responder) as again:  # --overwrite forgets the cache
         assert unified_evaluation.main(args + ["--base_url", again.url, "--overwrite"]) == 0
@@ -130,7 +130,7 @@ def test_undecided_without_key_is_written_and_exits_nonzero(tmp_path):
     assert "1 sample(s) could not be graded" in result.stderr and "OPENAI_API_KEY" in result.stderr
     rows = graded(out)
     assert rows[0]["answer_extraction_method"][2] == "undecided" and rows[0]["answer_correct"][2] is False
-    assert json.load(open(out + ".provenance.json"))["summary"]["methods"]["undecided"] == 1
+    assert json.load(open(os.path.join(out, "provenance.json")))["summary"]["methods"]["undecided"] == 1
     never = run_script("unified_evaluation.py", "-i", source, "-o", out, "-t", "gpqa_diamond",
                        "--llm_fallback", "never",
                        cwd=GENERATION)
@@ -164,7 +164,7 @@ def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, rows, dataset_
     out = tmp_path / "out"
     with pytest.raises(UserError, match=message):
         unified_evaluation.main(["-i", source, "-o", str(out), "-t", dataset_type])
-    assert not out.exists() and not os.path.exists(str(out) + ".provenance.json")
+    assert not out.exists() and not os.path.exists(os.path.join(str(out), "provenance.json"))
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan"])
@@ -226,7 +226,7 @@ def test_auto_judges_unread_samples_that_ended_normally_only(tmp_path):
     # issue 18: without Step 1's finish reasons a missing final period alone is no cut-off: the judge reads it
     assert row["answer_extraction_method"] == ["procedural", "undecided", "undecided", "no_answer"]
     assert row["answer_correct"] == [True, False, False, False]
-    record = json.load(open(out + ".provenance.json"))
+    record = json.load(open(os.path.join(out, "provenance.json")))
     assert record["summary"]["methods"]["undecided"] == 2 and record["summary"]["llm_calls"] == 0
     assert record["undecided_reasons"] == {"no answer statement read": 2}
     assert record["no_answer_reasons"] == {"empty": 1}

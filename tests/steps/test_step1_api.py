@@ -59,7 +59,7 @@ def test_api_run_one_request_per_row_with_n(data_dir, tmp_path):
     assert data["instruction"] == data["problem"] and data["answer"] == ["2", "4", "6", "8"]
     assert all(len(s) == N for s in data["samples"])
     assert len({t for s in data["samples"] for t in s}) == 4 * N
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["backend"] == "api" and prov["provider"] == "openai_compatible"
     assert prov["counts"]["generated_this_run"] == 4 * N and prov["counts"]["failed_samples"] == 0
     assert prov["token_usage"]["completion_tokens"] > 0
@@ -69,7 +69,7 @@ def test_api_run_one_request_per_row_with_n(data_dir, tmp_path):
                      str(N), "--max_rows", "4", "--temperature", "0.5", "--seed", "7"]) == 0
         assert server.requests == []
     assert load_output(out)["samples"] == data["samples"]
-    again = json.load(open(out + ".provenance.json"))
+    again = json.load(open(os.path.join(out, "provenance.json")))
     assert again["token_usage"] == {"prompt_tokens": 0, "completion_tokens": 0}
     assert again["token_usage_all_runs"] == prov["token_usage"] and again["counts"]["reused_from_checkpoint"] == 4 * N
 
@@ -93,7 +93,7 @@ def test_failed_samples_are_holes_and_a_rerun_fills_only_them(data_dir, tmp_path
     holes = [i for i, s in enumerate(data["samples"]) if s == [None] * N]
     assert holes == [1] and all(None not in s for i, s in enumerate(data["samples"]) if i != 1)
     assert [row.count("stop") for row in data["sample_finish_reasons"]] == [N, 0] + [N] * (len(data) - 2)
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["counts"]["failed_samples"] == N and prov["counts"]["rows_with_failures"] == 1
     with LoopbackServer(unique_responder()) as server:
         assert main(args + ["--base_url", server.url]) == 0
@@ -173,7 +173,7 @@ def test_kill_and_resume_never_repeats_a_finished_sample(data_dir, tmp_path):
         resumed = [prompt_of(r) for r in server.requests[asked_before:]]
     data = load_output(out)
     assert len(data) == 12 and all(len(s) == N and None not in s for s in data["samples"])
-    prov = json.load(open(out + ".provenance.json"))  # the loopback bills 10 prompt + 5 tokens per completion
+    prov = json.load(open(os.path.join(out, "provenance.json")))  # the loopback bills 10 prompt + 5 tokens per completion
     assert prov["token_usage_all_runs"] == {"prompt_tokens": 12 * 10, "completion_tokens": 12 * N * 5}
     assert prov["token_usage"]["completion_tokens"] == (12 - len(done_before)) * N * 5
     texts = [t for s in data["samples"] for t in s]
@@ -259,7 +259,7 @@ def test_anthropic_provider_one_call_per_sample(data_dir, tmp_path, monkeypatch)
         paths = [r["path"] for r in server.requests]
     assert paths == ["/v1/messages"] * 4
     assert [len(s) for s in load_output(out)["samples"]] == [2, 2]
-    prov = open(out + ".provenance.json").read()
+    prov = open(os.path.join(out, "provenance.json")).read()
     assert '"provider": "anthropic"' in prov and "test-key-not-secret" not in prov
 
 

@@ -50,7 +50,7 @@ def test_trust_remote_code_is_off_by_default_and_passed_on(data_dir, tmp_path, m
     assert not os.path.exists(tmp_path / "refused")
     assert run_math(model, str(tmp_path / "trusted"), data_dir, "--trust_remote_code") == 0
     assert all(len(s) == 1 and isinstance(s[0], str) for s in load_output(str(tmp_path / "trusted"))["samples"])
-    prov = json.load(open(str(tmp_path / "trusted") + ".provenance.json"))
+    prov = json.load(open(os.path.join(str(tmp_path / "trusted"), "provenance.json")))
     assert prov["arguments"]["trust_remote_code"] is True and prov["trust_remote_code"] is True
 
     from backends import local_generation
@@ -77,7 +77,7 @@ def test_transformers_stops_at_the_generation_config_eos_list(data_dir, tmp_path
     assert run_math(model, out, data_dir, "--samples_per_instruction", "3", "--max_new_tokens", "8") == 0
     data = load_output(out)
     assert all(s == ["", "", ""] for s in data["samples"])
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["token_usage"]["completion_tokens"] == 2 * 3  # one token (the stop) per sample, not 8
 
 
@@ -106,7 +106,7 @@ def test_lowered_max_new_tokens_is_said_once_and_recorded(tiny_chat_model, tmp_p
     said = [line for line in capsys.readouterr().out.splitlines() if "--max_new_tokens" in line]
     assert said == [f"--max_new_tokens {max_new} lowered to fit --max_length {max_length}: 1 of 3 prompts get "
                     f"{room} to {room} new tokens"]
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["max_new_tokens_lowered"] == {"prompts": 1, "of": 3, "lowest": room, "highest": room}
     records = [json.loads(line) for line in open(out + ".checkpoint/samples.jsonl")][1:]
     tokens = {r["k"].split("/")[1].split("-")[0]: r["v"]["usage"]["completion_tokens"] for r in records}

@@ -39,7 +39,7 @@ def test_transformers_more_samples_than_batch_size_reproducible(tiny_chat_model,
     assert len({t for s in first["samples"] for t in s}) > 3  # sampled, not one text copied
     assert run("b")["samples"] == first["samples"]  # same seed, same samples
     assert run("c", "--seed", "1")["samples"] != first["samples"]
-    prov = json.load(open(str(tmp_path / "a") + ".provenance.json"))
+    prov = json.load(open(os.path.join(str(tmp_path / "a"), "provenance.json")))
     assert prov["backend"] == "transformers" and prov["counts"]["samples"] == 15
     assert 0 < prov["token_usage"]["completion_tokens"] <= 15 * 8
     assert 0 < prov["truncated_samples"] <= 15  # random weights rarely stop within 8 tokens: cut samples are counted
@@ -69,7 +69,7 @@ def test_vllm_engine_n_samples_chat_template_max_length(tiny_chat_model, data_di
     data = load_output(out)
     assert len(data) == 8 and all(len(s) == 5 and None not in s for s in data["samples"])
     assert len({t for s in data["samples"] for t in s}) > 8
-    prov = json.load(open(out + ".provenance.json"))
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["backend"] == "vllm" and prov["counts"]["generated_this_run"] == 40
     instruction = data[0]["instruction"]
     assert instruction.startswith("Question: Which particle is number 0?") and "<|" not in instruction

@@ -10,7 +10,7 @@ import pytest
 import unified_RMs_and_LM_Judges as step3
 
 from common.cli import UserError
-from data.dataset_io import provenance_path
+from common.writing import provenance_path
 
 import tiny_reward_models as tiny
 from conftest import GENERATION, run_script
@@ -208,14 +208,14 @@ def test_shards_merge_back(rms, step2, tmp_path, run):
     assert merge_shards.main(["--shards", *parts, "--output_path", merged]) == 0
     for got, want in zip(load(merged)["TinySeq_scores"], load(whole)["TinySeq_scores"], strict=True):
         assert got == pytest.approx(want, abs=1e-6)
-    kept, single = (json.load(open(path + ".provenance.json")) for path in (merged, whole))
+    kept, single = (json.load(open(os.path.join(path, "provenance.json"))) for path in (merged, whole))
     assert kept["fingerprint"] == single["fingerprint"]  # recomputed over all rows: a later run reuses the merge
     assert kept["verifiers"].keys() == single["verifiers"].keys()
     assert kept["verifiers"]["TinySeq"]["failures"] == single["verifiers"]["TinySeq"]["failures"]
     with pytest.raises(UserError, match="different columns"):
         merge_shards.main(["--shards", parts[0], step2, "--output_path", str(tmp_path / "x.hf")])
     same_shard = os.path.join(str(tmp_path), ".", "a.hf")  # the first shard, spelled differently
-    with pytest.raises(UserError, match="must differ from every shard"):
+    with pytest.raises(UserError, match="must differ from every input"):
         merge_shards.main(["--shards", *parts, "--output_path", same_shard])
 
 

@@ -6,7 +6,7 @@ import datasets
 import pytest
 from test_step3b_api import SCRIPT, sample_index, scripted
 
-from data.dataset_io import provenance_path
+from common.writing import provenance_path
 from judges.judging import judge_columns
 from judges.registry import parse_judge
 from steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint

@@ -1,0 +1,126 @@
+"""No credential is ever written or printed: every entry point runs with a secret --base_url and keys in the
+environment, then every file under the run's folder (whatever its type) and everything printed is searched."""
+from __future__ import annotations
+
+import os
+
+import datasets
+import generate_reasoning_samples
+import merge_shards
+import pytest
+import unified_evaluation
+import unified_RMs_and_LM_Judges as step3
+import verifier_report
+
+from common.cli import run_main
+from common.redact import redact, redact_text
+from data import sharding
+from steps import evaluate
+
+from fixtures_benchmarks import write_benchmarks
+from loopback import LoopbackServer
+
+USER, PASSWORD, TOKEN = "uSeR7q", "p@SSw0rd9f", "T0KENq81x"  # the password holds an @
+ENV_KEYS = {"OPENAI_API_KEY": "sk-envkey-1118", "OPENAI_COMPATIBLE_API_KEY": "sk-compat-2229",
+            "ANTHROPIC_API_KEY": "sk-ant-3330", "HF_TOKEN": "hf_envtoken4441"}
+SECRETS = (USER, PASSWORD, "SSw0rd9f", TOKEN, *ENV_KEYS.values())
+
+
+def secret_url(server: LoopbackServer) -> str:
+    """The loopback's URL with user-info (a password holding @) and a token query parameter."""
+    return server.url.replace("://", f"://{USER}:{PASSWORD}@") + f"?token={TOKEN}"
+
+
+def cli(main, argv: list[str]) -> int:
+    """Run a script's main as its __main__ does; its exit code."""
+    with pytest.raises(SystemExit) as exited:
+        run_main(main, argv)
+    return exited.value.code
+
+
+def leaks(folder: str, printed: str) -> list[str]:
+    """Where a secret appears: every file under folder (read as bytes) and the printed text."""
+    found = [f"printed: {s}" for s in SECRETS if s in printed]
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as handle:
+                data = handle.read()
+            found += [f"{os.path.join(root, name)}: {s}" for s in SECRETS if s.encode() in data]
+    return found
+
+
+def shard_runs(step: str, parser, argv: list[str]) -> list[str]:
+    """Run a step's two shards as its Ray tasks do (sharding.run_shard, done markers included); their outputs."""
+    args = parser.parse_args(argv)
+    shards = [sharding.shard_arguments(args, part) for part in sharding.split(range(4), 2)]
+    for shard in shards:
+        assert sharding.run_shard(step, shard, os.getcwd())["code"] in (0, 1)
+    return [shard.output_path for shard in shards]
+
+
+def test_every_entry_point_writes_and_prints_no_credential(tmp_path, capfd, monkeypatch):
+    for name, value in ENV_KEYS.items():
+        monkeypatch.setenv(name, value)
+    run = str(tmp_path)
+    bench = write_benchmarks(os.path.join(run, "bench"), ("mmlu",))
+    step1 = ["--model", "loop", "--dataset", "mmlu", "--dataset_path", os.path.join(bench, "mmlu.jsonl"),
+             "--samples_per_instruction", "2", "--max_rows", "4"]
+    with LoopbackServer() as server:
+        url = secret_url(server)
+        one, two, three = (os.path.join(run, name) for name in ("s1.hf", "s2.hf", "s3.hf"))
+        assert cli(generate_reasoning_samples.main, step1 + ["--base_url", url, "--output_path", one]) == 0
+        assert cli(generate_reasoning_samples.main, step1 + ["--base_url", url, "--output_path", one + "x",
+                                                             "--dry_run"]) == 0
+        step2 = ["-i", one, "-t", "mmlu", "--llm_fallback", "always", "--judge_model", "loop", "--base_url", url]
+        assert cli(unified_evaluation.main, step2 + ["-o", two]) in (0, 1)
+        assert cli(unified_evaluation.main, step2 + ["-o", two + "x", "--dry_run"]) == 0
+        step3_argv = ["--dataset_path", two, "--reward_models", "", "--lm_judges", "Loop=openai_compatible:judge",
+                      "--base_url", url]
+        assert cli(step3.main, step3_argv + ["--output_path", three]) in (0, 1)
+        assert cli(step3.main, step3_argv + ["--output_path", three + "x", "--dry_run"]) == 0
+
+        parts = shard_runs("steps.generate.generate", generate_reasoning_samples.build_parser(),
+                           step1 + ["--base_url", url, "--output_path", os.path.join(run, "sh1.hf")])
+        shard_runs("steps.evaluate.run", evaluate.build_parser(), step2 + ["-o", os.path.join(run, "sh2.hf")])
+    assert cli(merge_shards.main, ["--shards", *parts, "--output_path", os.path.join(run, "merged.hf")]) == 0
+    assert cli(verifier_report.main, ["--dataset_path", three, "--output_dir", os.path.join(run, "report"),
+                                      "--export_weaver", os.path.join(run, "weaver")]) == 0
+    # error paths: an unreachable secret URL, and a run refused because its input is nested in its output
+    dead = url.replace(str(server.httpd.server_address[1]), "9")
+    assert cli(generate_reasoning_samples.main, step1 + ["--base_url", dead, "--output_path", one + "e"]) == 2
+    assert cli(unified_evaluation.main, ["-i", one, "-t", "mmlu", "-o", os.path.join(one, "inner"),
+                                         "--base_url", url]) == 2
+    out, err = capfd.readouterr()
+    assert "error:" in err and datasets.load_from_disk(three)["data"].num_rows == 4
+    found = leaks(run, out + err)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("text", [
+    "http://u:p@ss@w@host/v1?token=abc&x=1", "Authorization: Bearer abc.def", "curl -H 'authorization: sk-zz'",
+    "https://s3/x?X-Amz-Signature=abc&X-Amz-Date=1", "api_key=sk-12345 and password=hunter2",
+])
+def test_redaction_masks_credentials_in_values_and_is_idempotent(text):
+    once = redact_text(text)
+    assert once == redact_text(once) and "***" in once
+    assert not any(secret in once for secret in ("p@ss", "ss@w", "abc", "sk-", "hunter2"))
+    assert "x=1" in once or "x=1" not in text  # other query parameters and token counts are kept
+    assert redact({"cmd": [text], "max_new_tokens": 8, "token_usage": {"prompt_tokens": 3}}) == {
+        "cmd": [once], "max_new_tokens": 8, "token_usage": {"prompt_tokens": 3}}
+
+
+@pytest.mark.slow
+def test_sharded_step_on_ray_writes_and_prints_no_credential(tmp_path, capfd, monkeypatch):
+    for name, value in ENV_KEYS.items():
+        monkeypatch.setenv(name, value)
+    run = str(tmp_path)
+    bench = write_benchmarks(os.path.join(run, "bench"), ("mmlu",))
+    with LoopbackServer() as server:
+        argv = ["--model", "loop", "--dataset", "mmlu", "--dataset_path", os.path.join(bench, "mmlu.jsonl"),
+                "--samples_per_instruction", "2", "--max_rows", "4", "--base_url", secret_url(server),
+                "--output_path", os.path.join(run, "s1.hf"), "--num_shards", "2"]
+        assert cli(generate_reasoning_samples.main, argv) == 0
+    out, err = capfd.readouterr()
+    assert os.path.exists(os.path.join(run, "s1.hf.checkpoint", "shards"))
+    found = leaks(run, out + err)
+    assert not found, "\n".join(found)
