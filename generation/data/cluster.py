@@ -238,8 +238,10 @@ def _read(path: str) -> str | None:
 
 def held_cpus() -> int:
     """The CPUs this process may keep busy: those its Ray task holds (inside a shard), else those the OS gives it."""
-    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
-        held = sys.modules["ray"].get_runtime_context().get_assigned_resources().get("CPU")
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        context = ray.get_runtime_context()
+        held = context.get_assigned_resources().get("CPU") if context.worker.mode == ray.WORKER_MODE else None
         if held:
             return max(1, int(held))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
