@@ -20,7 +20,7 @@ from judges.prompts import judge_messages
 
 PAIRS = [(a, b) for a in range(1, 5) for b in range(1, 5)]
 EXAMPLE_PROBLEMS = 16  # problems in the example's math file: every sum of two numbers from 1 to 4
-CHAT_STEPS, JUDGE_EVERY, RM_STEPS = 400, 8, 200
+CHAT_STEPS, JUDGE_EVERY, RM_STEPS = 400, 8, 800
 BATCH, JUDGE_BATCH, CHAT_RATE, RM_RATE, SEED = 32, 4, 3e-3, 3e-3, 0
 WRONG_TARGETS = 0.4  # share of taught answers that are near misses: the model learns to be right about 60% of the time
 RM_SAMPLES = 16  # the chat model's own samples per problem (temperature 0.7, as in the example) the RM learns from
