@@ -5,6 +5,7 @@ import argparse
 
 from backends.calls import add_api_arguments
 from common.cli import bounded_float, positive_int, run_main
+from common.logs import add_verbose_argument, parse_quietly
 from common.writing import add_lock_argument, claim
 from data.benchmarks import BENCHMARKS, MMLU_SUBJECTS
 from data.dataset_io import add_split_argument, check_output_path
@@ -61,13 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_shard_arguments(p)
     add_lock_argument(p)
     add_split_argument(p)
+    add_verbose_argument(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run Step 1 while holding the output's lock, in this process or (--num_shards) as Ray
     tasks."""
-    args = build_parser().parse_args(argv)
+    args = parse_quietly(build_parser(), argv)
     with claim({"--output_path": args.output_path}, [("--dataset_path", args.dataset_path)], args.lock,
                check=check_output_path):
         return generate_sharded(args) if wants_shards(args) else generate(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from common.cli import Provenance, run_main
+from common.logs import add_verbose_argument, parse_quietly
 from common.writing import add_lock_argument, claim
 from data.dataset_io import check_output_path
 from data.merging import merge, read_provenance
@@ -21,13 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow_gaps", action="store_true",
                         help="merge although some rows are in no part (the gaps are recorded in the provenance)")
     add_lock_argument(parser)
+    add_verbose_argument(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Merge parts that their provenance shows to be one run's, with the same columns and row ranges that tile one
     range, while holding the output's lock; refuse anything else with one line."""
-    args = build_parser().parse_args(argv)
+    args = parse_quietly(build_parser(), argv)
     step = str((read_provenance(args.shards[0]) or {}).get("step", "")).removesuffix(" (sharded)")
     with claim({"--output_path": args.output_path}, [("--shards", path) for path in args.shards], args.lock,
                check=check_output_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from common.cli import UserError, run_main
+from common.logs import parse_quietly
 from common.writing import claim
 from data.dataset_io import check_output_path
 from data.sharding import wants_shards
@@ -11,7 +12,7 @@ from steps.verify import build_parser, pick_device, print_registry, run, run_sha
 
 def main(argv: list[str] | None = None) -> int:
     """Run Step 3 on the parsed command line while holding the output's lock, here or (--num_shards) as Ray tasks."""
-    args = build_parser().parse_args(argv)
+    args = parse_quietly(build_parser(), argv)
     if args.list:
         print_registry()
         return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from common.cli import run_main
+from common.logs import parse_quietly
 from common.writing import claim
 from data.dataset_io import check_output_path
 from data.sharding import wants_shards
@@ -11,7 +12,7 @@ from steps.evaluate import build_parser, run, run_shards
 def main(argv: list[str] | None = None) -> int:
     """Run Step 2 on the parsed command line while holding the output's lock, in this process or (--num_shards) as Ray
     tasks; exit 1 when a wanted LLM judgement is missing."""
-    args = build_parser().parse_args(argv)
+    args = parse_quietly(build_parser(), argv)
     with claim({"--output_path": args.output_path}, [("--input_path", args.input_path)], args.lock,
                check=check_output_path):
         return run(args) if not wants_shards(args) else run_shards(args)

@@ -11,12 +11,13 @@ import numpy as np
 from tqdm import tqdm
 
 from common.cli import Provenance, UserError, run_main
+from common.logs import add_verbose_argument, parse_quietly
 from common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
 from data.dataset_io import add_split_argument, is_saved_dataset, read_input
 from grading.decision import DATASET_TYPES
 from report import metrics, render
 from report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
-from report.weaver_export import weaver_dataset
+from report.weaver_export import export_plan, weaver_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write a plain Dataset folder that Weaver's local loader reads")
     add_lock_argument(parser)
     add_split_argument(parser)
+    parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                        help="(repeatable) export verifier OLD (name or column) under Weaver's column name NEW, e.g. "
+                             "MyRM=URM_scores; Weaver reads only the verifier names its constants.py maps")
+    add_verbose_argument(parser)
     return parser
 
 
@@ -67,8 +72,14 @@ def read_dataset(args: argparse.Namespace):
     arrays = {"correct": correctness(table, samples),
               "answers": text_lists(table, "extracted_answers", samples),
               "methods": text_lists(table, "answer_extraction_method", samples)}
-    scores = {v.name: score_matrix(table, v.column, samples)
-              for v in tqdm(verifiers, desc="reading verifier columns", unit="verifier")}
+    scores, left_out = {}, {}
+    for verifier in tqdm(verifiers, desc="reading verifier columns", unit="verifier"):
+        scores[verifier.name], left_out[verifier.name] = score_matrix(table, verifier.column, samples)
+    for name, count in left_out.items():
+        if count:
+            print(f"notice: verifier {name}: {count} non-finite score(s) (inf, -inf or NaN) counted as missing and "
+                  f"left out of its metrics and figures", file=sys.stderr)
+    arrays["non_finite"] = {name: count for name, count in left_out.items() if count}
     return dataset, verifiers, arrays, scores
 
 
@@ -115,10 +126,12 @@ def write_report(folder: str, report: dict, extra: dict, correct: np.ndarray, so
 
 def main(argv: list[str] | None = None) -> int:
     """Check the output folders, hold them, then read, compute and write the report (and the Weaver export)."""
-    args = build_parser().parse_args(argv)
+    args = parse_quietly(build_parser(), argv)
     check_target(args.output_dir, lambda p: os.path.isfile(os.path.join(p, "report.json")), "report folder")
     if args.export_weaver:
         check_target(args.export_weaver, is_saved_dataset, "dataset folder")
+    elif args.rename:
+        raise UserError("--rename names columns of the Weaver export: pass --export_weaver DIR too")
     outputs = {"--output_dir": args.output_dir}
     if args.export_weaver:
         outputs["--export_weaver"] = args.export_weaver
@@ -130,16 +143,18 @@ def report_and_export(args: argparse.Namespace) -> int:
     """Read, compute, then write the report folder and the Weaver export, each as one unit with its provenance."""
     provenance = Provenance("verifier_report", args)
     dataset, verifiers, arrays, scores = read_dataset(args)
+    plan = export_plan(verifiers, args.rename) if args.export_weaver else None
     dataset_type = answer_type(args.dataset_type, dataset.column_names)
     started = time.time()
     report, extra = compute(verifiers, arrays, scores, dataset_type)
     if args.export_weaver:
         judges = {v.name: scores[v.name] for v in verifiers if v.kind == "judge"}
-        exported, mapping = weaver_dataset(dataset, verifiers, judges)
+        exported, mapping = weaver_dataset(dataset, verifiers, plan, judges)
         provenance.update(weaver_export=mapping)
         extra["weaver"] = mapping
     provenance.update(verifiers={v.name: {"kind": v.kind, "column": v.column} for v in verifiers},
                       dataset_type=dataset_type, all_none_verifiers=extra["empty"],
+                      non_finite_scores=arrays["non_finite"],
                       compute_time_s=round(time.time() - started, 3))
     def build_report(folder: str) -> None:
         write_report(folder, report, extra, arrays["correct"], args.dataset_path)

@@ -1,32 +1,52 @@
-"""Write offline inputs for the example: tiny files of the five benchmarks in their hub schemas, a tiny chat model and a
-tiny reward model (random weights, locally trained tokenizer).
+"""Write offline inputs for the example: tiny files of the five benchmarks in their hub schemas (math: small sums),
+a tiny chat model and a tiny reward model taught those sums (scripts/example_training.py; built once, then reused).
 
-Usage: python scripts/make_example_inputs.py FOLDER  ->  FOLDER/{mmlu,mmlu_pro,math,gpqa,gpqa_diamond}.jsonl, FOLDER/tiny-chat/, FOLDER/tiny-rm/
+Usage: python scripts/make_example_inputs.py FOLDER
+  ->  FOLDER/{mmlu,mmlu_pro,math,gpqa,gpqa_diamond}.jsonl, FOLDER/tiny-chat/, FOLDER/tiny-rm/
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+SCRIPTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(SCRIPTS)
+sys.path[:0] = [SCRIPTS, os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests")]
 
-from fixtures_benchmarks import ROWS, write_benchmark  # noqa: E402
-from tiny_models import build_chat_model  # noqa: E402
-from tiny_reward_models import build_sequence_classifier  # noqa: E402
+import example_training as teach
+
+from common.logs import add_verbose_argument, parse_quietly
+
+from fixtures_benchmarks import ROWS, write_benchmark
+from tiny_models import build_chat_model
+from tiny_reward_models import build_sequence_classifier
+
+MODELS = ("tiny-chat", "tiny-rm")  # in this order: the reward model starts from the taught chat model
 
 
 def main() -> None:
-    """Create the example inputs in the given folder (an existing tiny model is kept)."""
+    """Create the example inputs in the given folder (a model taught earlier is kept)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="where to write the benchmark files, tiny-chat/ and tiny-rm/")
-    folder = parser.parse_args().folder
+    add_verbose_argument(parser)
+    folder = parse_quietly(parser, None).folder
     for name in ROWS:
-        print(write_benchmark(name, folder))
-    for name, build in (("tiny-chat", build_chat_model), ("tiny-rm", build_sequence_classifier)):
+        print(write_benchmark(name, folder, rows=teach.math_rows() if name == "math" else None))
+    chat = os.path.join(folder, "tiny-chat")
+    for name in MODELS:
         model = os.path.join(folder, name)
-        if not os.path.exists(os.path.join(model, "config.json")):
-            build(model)
+        if not teach.is_trained(model):
+            print(f"teaching {name} small sums (once; about half a minute)", file=sys.stderr)
+            staging = f"{model}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            if name == "tiny-chat":
+                teach.teach_chat_model(build_chat_model(staging))
+            else:
+                teach.teach_reward_model(build_sequence_classifier(staging), chat)
+            shutil.rmtree(model, ignore_errors=True)
+            os.rename(staging, model)
         print(model)
 
 

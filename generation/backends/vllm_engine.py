@@ -6,8 +6,10 @@ import os
 from typing import Any, Callable, Iterable, Iterator
 
 from backends.engine_guard import guard_descendants
+from common.logs import is_quiet
 
 CPU_KV_CACHE_GIB = "4"  # vLLM's CPU backend otherwise reserves gpu_memory_utilization of all RAM for its KV cache
+SHUTDOWN_GRACE_S = 60.0  # how long an engine may take to stop its workers before vLLM kills them
 WINDOW_FILLS = 4  # default sequences in flight: this many times the engine's max_num_seqs
 
 
@@ -24,6 +26,7 @@ def start_engine(**llm_kwargs):
     from vllm import LLM
 
     guard_descendants()  # the engine's processes (EngineCore, workers) never outlive this step
+    llm_kwargs.setdefault("use_tqdm_on_load", not is_quiet())  # vLLM's "Loading safetensors checkpoint shards" bar
     if not torch.cuda.is_available():
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
         llm_kwargs["enforce_eager"] = True
@@ -40,7 +43,9 @@ def stop_engine(llm) -> None:
 
     engine_core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
     if engine_core is not None and hasattr(engine_core, "shutdown"):
-        engine_core.shutdown()
+        # vLLM's default grace is 5 s, then it kills the engine process before its worker has unlinked its shared
+        # memory: the "resource_tracker ... leaked shared_memory" warning at exit. A busy CPU needs longer.
+        engine_core.shutdown(timeout=SHUTDOWN_GRACE_S)
     gc.collect()
     try:
         from vllm.distributed.parallel_state import cleanup_dist_env_and_memory

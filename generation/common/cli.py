@@ -33,9 +33,13 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
 
 
 def _exit_code(main: Callable[[list[str] | None], int], argv: list[str] | None) -> int:
-    """main's exit code; a user error, a storage error or an interrupt as one line and its code."""
+    """main's exit code; a user error, a storage error or an interrupt as one line and its code (after the progress
+    bars are closed, so it starts on its own line)."""
     try:
-        return main(argv) or 0
+        try:
+            return main(argv) or 0
+        finally:
+            close_progress_bars()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
@@ -53,6 +57,14 @@ def _exit_code(main: Callable[[list[str] | None], int], argv: list[str] | None) 
     except Exception:  # noqa: BLE001 - a bug: its traceback, printed through the redaction like everything else
         traceback.print_exc()
         return 1
+
+
+def close_progress_bars() -> None:
+    """Close every open tqdm bar (each ends its line), so what is printed next starts on a line of its own."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
 
 
 def error_line(err: BaseException) -> str:

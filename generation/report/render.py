@@ -11,8 +11,11 @@ FIGURES = {"auroc.png": "AUROC and select@1 per verifier", "best_of_k.png": "Bes
            "score_distributions.png": "Scores of correct vs incorrect samples (top 6 verifiers)"}
 BASELINE_LABELS = {"pass_at_k": "pass@k", "majority_vote": "majority vote", "first_sample": "first sample",
                    "sample_accuracy": "sample accuracy"}
+BASELINE_CURVES = {"pass@k": ("black", "--"), "majority vote": ("dimgrey", "-.")}  # always drawn, never in the palette
 METRICS = ("kind", "select_at_1", "auroc", "coverage", "mean_score_correct", "mean_score_incorrect")
 TOP_DISTRIBUTIONS = 6
+TOP_CURVES = 10  # best-of-k draws the best verifiers by select@1 (one tab10 colour each); the table has them all
+LEGEND_ROWS = 24  # legend entries per column before a new column starts
 
 
 def ranked(report: dict) -> list[str]:
@@ -31,55 +34,83 @@ def pyplot():
     return plt
 
 
+def palette(count: int) -> list:
+    """count distinct colours: tab10's while they suffice, else evenly spaced hues (no colour repeats)."""
+    plt = pyplot()
+    if count <= 10:
+        return list(plt.get_cmap("tab10").colors[:count])
+    return [plt.get_cmap("hsv")(i / count) for i in range(count)]  # hsv wraps: i/count never reaches 1
+
+
+def outside_legend(fig, handles: list | None = None) -> None:
+    """The legend right of the plot area, in columns of LEGEND_ROWS entries, kept inside the figure."""
+    handles = handles if handles is not None else fig.axes[0].get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=7,
+               ncols=max(1, -(-len(handles) // LEGEND_ROWS)))
+
+
+def save(fig, path: str) -> None:
+    """Write a figure as PNG and release it."""
+    fig.savefig(path, dpi=90)
+    pyplot().close(fig)
+
+
 def draw_auroc(report: dict, path: str) -> None:
-    """Bars of AUROC and select@1 per verifier, the baselines as horizontal lines."""
+    """Bars of AUROC and select@1 per verifier (n/a where undefined), the baselines as horizontal lines."""
     plt = pyplot()
     names = ranked(report)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 3), 4.5))
-    x = np.arange(len(names))
-    values = lambda metric: [report["verifiers"][n][metric] or 0.0 for n in names]  # noqa: E731 (None drawn as 0)
-    ax.bar(x - 0.2, values("auroc"), 0.4, label="AUROC", color="tab:blue")
-    ax.bar(x + 0.2, values("select_at_1"), 0.4, label="select@1", color="tab:orange")
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(names) + 4), 4.5), layout="constrained")
+    for offset, metric, label, color in ((-0.2, "auroc", "AUROC", "tab:blue"),
+                                         (0.2, "select_at_1", "select@1", "tab:orange")):
+        values = [report["verifiers"][n][metric] for n in names]
+        shown = [i for i, v in enumerate(values) if v is not None]
+        ax.bar([i + offset for i in shown], [values[i] for i in shown], 0.4, label=label, color=color)
+        for i in sorted(set(range(len(names))) - set(shown)):  # undefined: marked, not a bar of height 0
+            ax.text(i + offset, 0.01, "n/a", rotation=90, ha="center", va="bottom", fontsize=6, color=color)
     styles = ("--", "-.", ":", (0, (5, 1)))
     for (key, label), style in zip(BASELINE_LABELS.items(), styles):
         if report["baselines"][key] is not None:
             ax.axhline(report["baselines"][key], linestyle=style, color="black", linewidth=1,
                        label=f"{label} {report['baselines'][key]:.3f}")
     ax.axhline(0.5, color="grey", linewidth=0.8, label="AUROC of chance")
-    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax.set_xticks(np.arange(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_xlabel("verifier (best select@1 first)")
+    ax.set_ylabel("AUROC / select@1")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"Verifiers on {report['rows']} problems x {report['samples_per_row']} samples")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    outside_legend(fig)
+    save(fig, path)
 
 
 def draw_best_of_k(curves: dict[str, list[float]], ks: list[int], path: str) -> None:
-    """Accuracy of best-of-k per verifier, majority vote and pass@k as k grows (log2 axis)."""
+    """Best-of-k accuracy of the TOP_CURVES best verifiers (curves' order), majority vote and pass@k (log2 axis)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name, values in curves.items():
-        bold = name in ("pass@k", "majority vote")
-        ax.plot(ks, values, marker="o", markersize=3, linewidth=2.5 if bold else 1.2,
-                linestyle="--" if bold else "-", color="black" if name == "pass@k" else None, label=name)
+    verifiers = [name for name in curves if name not in BASELINE_CURVES]
+    shown = verifiers[:TOP_CURVES]
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for name, color in zip(shown, palette(len(shown))):
+        ax.plot(ks, curves[name], marker="o", markersize=3, linewidth=1.2, color=color, label=name)
+    for name, (color, style) in BASELINE_CURVES.items():
+        if name in curves:
+            ax.plot(ks, curves[name], marker="o", markersize=3, linewidth=2.5, linestyle=style, color=color,
+                    label=name)
     ax.set_xscale("log", base=2)
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_xlabel("k (samples drawn per problem)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    if len(verifiers) > len(shown):
+        ax.set_title(f"top {len(shown)} of {len(verifiers)} verifiers by select@1 (all in the table)", fontsize=9)
+    outside_legend(fig)
+    save(fig, path)
 
 
 def draw_distributions(scores: dict[str, np.ndarray], correct: np.ndarray, path: str) -> None:
-    """Histograms of scores of correct and incorrect samples, one panel per verifier."""
+    """Histograms of scores of correct and incorrect samples, one labelled panel per verifier."""
     plt = pyplot()
     columns = min(3, max(1, len(scores)))
     rows = max(1, -(-len(scores) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[len(scores):]:
         ax.axis("off")
     for ax, (name, values) in zip(axes.flat, scores.items()):
@@ -88,12 +119,10 @@ def draw_distributions(scores: dict[str, np.ndarray], correct: np.ndarray, path:
         for flag, label, color in ((True, "correct", "tab:green"), (False, "incorrect", "tab:red")):
             ax.hist(values[present & (correct == flag)], bins=bins, alpha=0.6, color=color, label=label)
         ax.set_title(name, fontsize=9)
+        ax.set_xlabel("score", fontsize=8)
+        ax.set_ylabel("samples", fontsize=8)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
+    save(fig, path)
 def cell(value) -> str:
     """A table cell: numbers with 3 decimals, None as a dash."""
     if value is None:

@@ -90,20 +90,30 @@ def as_float(array: pa.Array, column: str) -> np.ndarray:
         raise UserError(f"column {column!r} holds {array.type} values, not numbers; pass a Step 3 output") from err
 
 
-def segment_means(values: pa.Array, column: str) -> np.ndarray:
-    """Mean of each inner list (K verdicts of a sample), None left out; NaN when a list has no value."""
+def finite_values(array: pa.Array, column: str) -> tuple[np.ndarray, int]:
+    """as_float with non-finite values (inf, -inf, NaN) made missing too; also how many there were."""
+    values = as_float(array, column)
+    stored = ~array.is_null().to_numpy(zero_copy_only=False)
+    bad = stored & ~np.isfinite(values)
+    return np.where(bad, np.nan, values), int(bad.sum())
+
+
+def segment_means(values: pa.Array, column: str) -> tuple[np.ndarray, int]:
+    """Mean of each inner list (K verdicts of a sample), None and non-finite values left out (NaN when a list has
+    no value left); also the number of non-finite values."""
     lengths = pc.list_value_length(values).fill_null(0).to_numpy(zero_copy_only=False)
-    flat = as_float(values.flatten(), column)
+    flat, non_finite = finite_values(values.flatten(), column)
     present = ~np.isnan(flat)
     segment = np.repeat(np.arange(len(lengths)), lengths)
     sums = np.bincount(segment, weights=np.where(present, flat, 0.0), minlength=len(lengths))
     counts = np.bincount(segment, weights=present, minlength=len(lengths))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan), non_finite
 
 
-def score_matrix(table: pa.Table, column: str, samples: int) -> np.ndarray:
-    """A per-sample column as a (rows, samples) float array, NaN where missing; K verdicts are averaged."""
+def score_matrix(table: pa.Table, column: str, samples: int) -> tuple[np.ndarray, int]:
+    """A per-sample column as a (rows, samples) float array, NaN where missing or non-finite (K verdicts are
+    averaged), and the number of non-finite values left out."""
     array = list_column(table, column)
     lengths = row_lengths(array)
     bad = np.flatnonzero(lengths != samples)
@@ -113,10 +123,10 @@ def score_matrix(table: pa.Table, column: str, samples: int) -> np.ndarray:
                         f"samples (ragged rows); re-run the step that wrote {column!r} on the graded dataset")
     values = array.flatten()
     if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
-        flat = segment_means(values, column)
+        flat, non_finite = segment_means(values, column)
     else:
-        flat = as_float(values, column)
-    return flat.reshape(len(array), samples)
+        flat, non_finite = finite_values(values, column)
+    return flat.reshape(len(array), samples), non_finite
 
 
 def correctness(table: pa.Table, samples: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.cli import UserError
 from report.scores import Verifier
 
 # Raw column names whose VERIFIER_NAME_MAP entry has a VERIFIER_DESCRIPTIONS entry (weaver/constants.py).
@@ -30,7 +31,11 @@ WEAVER_COLUMNS = frozenset({
     "Qwen/Qwen2.5-72B-Instruct_verdicts", "QwQ-32B-Preview_verdicts", "SkyT1_verdicts", "WizardLM-2-8x22B_verdicts",
     "judge_claude-3-5-sonnet-latest_verdicts", "judge_gpt-4o_verdicts", "judge_qwq-32b-preview_verdicts",
     "judge_wizardlm-2-8x22b_verdicts", "judge_mixtral-8x22b-instruct-v0.1_verdicts",
+    "judge_llama-3.1-nemotron-70b-instruct-hf_verdicts", "judge_llama-3.3-70b-instruct-turbo_verdicts",
+    "judge_meta-llama-3.1-405b-instruct-turbo_verdicts", "judge_nous-hermes-2-mixtral-8x7b-dpo_verdicts",
+    "judge_qwen2-72b-instruct_verdicts", "judge_qwen2.5-72b-instruct-turbo_verdicts",
 })
+EXAMPLES = "URM_scores for a reward model, GPT-4o_verdicts for a judge"
 # Our column -> the name weaver's map has for the same model (claude-3-5-sonnet-latest in judge_registry.py).
 WEAVER_RENAMES = {"Claude-3-5-Sonnet_verdicts": "judge_claude-3-5-sonnet-latest_verdicts"}
 
@@ -41,25 +46,58 @@ def weaver_name(column: str) -> str | None:
     return name if name in WEAVER_COLUMNS else None
 
 
+def parse_renames(pairs: list[str], verifiers: list[Verifier]) -> dict[str, str]:
+    """--rename OLD=NEW pairs as {our column: weaver column}; OLD is a verifier's name or column, NEW a weaver name."""
+    columns = {name: v.column for v in verifiers for name in (v.name, v.column)}
+    renames = {}
+    for pair in pairs:
+        old, _, new = pair.partition("=")
+        if old not in columns or not new:
+            raise UserError(f"--rename {pair!r}: write OLD=NEW with OLD one of the verifiers {sorted(columns)}")
+        column = columns[old]
+        if weaver_name(new) is None or new.endswith("_verdicts") != column.endswith("_verdicts"):
+            raise UserError(f"--rename {pair!r}: {new!r} is no {column.rsplit('_', 1)[1][:-1]} column name Weaver "
+                            f"maps (weaver/constants.py), e.g. {EXAMPLES}")
+        renames[column] = new
+    return renames
+
+
+def export_plan(verifiers: list[Verifier], pairs: list[str]) -> dict[str, str]:
+    """{our column: its name in the export} for the verifier columns Weaver can read; refuses an export with none."""
+    renames = parse_renames(pairs, verifiers)
+    plan = {column: renames.get(column) or weaver_name(column) for v in verifiers for column in v.columns}
+    plan = {column: name for column, name in plan.items() if name is not None}
+    shared = sorted({name for name in plan.values() if list(plan.values()).count(name) > 1})
+    if shared:
+        raise UserError(f"--export_weaver: two verifier columns would both be named {shared[0]!r} in the export; "
+                        f"--rename one of them or leave it out with --verifiers")
+    if not plan:
+        example = "GPT-4o_verdicts" if verifiers[0].kind == "judge" else "URM_scores"
+        raise UserError(f"--export_weaver: Weaver maps none of the verifier columns {[v.column for v in verifiers]} "
+                        f"(weaver/constants.py); give one a name Weaver knows with --rename OLD=NEW, e.g. "
+                        f"--rename {verifiers[0].column}={example}")
+    return plan
+
+
 def one_per_sample(scores: np.ndarray) -> list[list[list[float | None]]]:
     """K-verdict means as weaver's [[v]] per sample (None where missing)."""
     return [[[None if np.isnan(v) else float(v)] for v in row] for row in scores]
 
 
-def weaver_dataset(dataset, verifiers: list[Verifier], judge_scores: dict[str, np.ndarray]):
-    """The dataset with unmappable verifier columns dropped, names mapped and each judge's K verdicts averaged.
+def weaver_dataset(dataset, verifiers: list[Verifier], plan: dict[str, str], judge_scores: dict[str, np.ndarray]):
+    """The dataset with the plan's columns under their Weaver names (each judge's K verdicts averaged) and the other
+    verifier columns dropped; columns that are no verifier's are kept as they are.
 
-    Returns (dataset, {"renamed": {...}, "dropped": [...]}). Columns that are no verifier's are kept as they are.
+    Returns (dataset, {"renamed": {...}, "dropped": [...], "not_chosen": [...]}).
     """
     chosen = {column for v in verifiers for column in v.columns}
-    verifier_columns = [c for c in dataset.column_names if c.endswith(("_scores", "_verdicts"))]
-    dropped = [c for c in verifier_columns if c not in chosen or weaver_name(c) is None]
+    dropped = [c for c in dataset.column_names if c.endswith(("_scores", "_verdicts")) and c not in plan]
     out = dataset.remove_columns(dropped)
     for verifier in verifiers:
-        if verifier.kind == "judge" and verifier.column not in dropped:
+        if verifier.kind == "judge" and verifier.column in plan:
             out = out.remove_columns(verifier.column).add_column(verifier.column,
                                                                  one_per_sample(judge_scores[verifier.name]))
-    renamed = {c: WEAVER_RENAMES[c] for c in out.column_names if c in WEAVER_RENAMES}
+    renamed = {c: name for c, name in plan.items() if name != c}
     if renamed:
         out = out.rename_columns(renamed)
     return out, {"renamed": renamed, "dropped": [c for c in dropped if c in chosen],

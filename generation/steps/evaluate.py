@@ -13,6 +13,7 @@ from tqdm import tqdm
 from backends import calls, rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, bounded_float, positive_int
+from common.logs import add_verbose_argument
 from common.records import RecordStore
 from common.writing import add_lock_argument
 from costs.dry_run import api_estimate, report
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shard_arguments(parser)
     add_lock_argument(parser)
     add_split_argument(parser)
+    add_verbose_argument(parser)
     return parser
 
 

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from backends import rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, error_line, positive_int
+from common.logs import add_verbose_argument
 from common.records import RecordStore
 from common.writing import add_lock_argument, provenance_path, write_json_atomic
 from costs.dry_run import api_estimate, local_estimate, report
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shard_arguments(parser)
     add_lock_argument(parser)
     add_split_argument(parser)
+    add_verbose_argument(parser)
     return parser
 
 

@@ -267,7 +267,8 @@ def test_failed_write_keeps_the_earlier_report(tmp_path, monkeypatch):
     monkeypatch.setattr(verifier_report.render, "draw_distributions", broken)
     with pytest.raises(RuntimeError):
         verifier_report.main(["--dataset_path", str(tmp_path / "in.hf"), "--output_dir", str(tmp_path / "rep"),
-                              "--verifiers", "oracle", "--export_weaver", str(tmp_path / "w")])
+                              "--verifiers", "oracle", "--export_weaver", str(tmp_path / "w"),
+                              "--rename", "oracle=URM_scores"])
     assert {name: (tmp_path / "rep" / name).read_bytes() for name in os.listdir(tmp_path / "rep")} == before
     assert json.loads((tmp_path / "rep" / "report.json").read_text()) == first
     assert not [name for name in os.listdir(tmp_path) if ".tmp-" in name or name == "w"]

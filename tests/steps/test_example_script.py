@@ -22,9 +22,9 @@ def settings(env: dict) -> str:
 
 
 @pytest.mark.parametrize("env,step1_cap,judge_cap", [
-    ({}, "--max_new_tokens 64", "--judge_max_tokens 64"),  # the tiny offline defaults
+    ({}, "--max_new_tokens 32", "--judge_max_tokens 64"),  # the tiny offline defaults
     ({"MODEL": "gpt-4o-mini", "LM_JUDGES": "GPT-4o-mini"}, None, None),  # real ones: their own defaults
-    ({"LM_JUDGES": "GPT-4o-mini", "JUDGE_MAX_TOKENS": "900"}, "--max_new_tokens 64", "--judge_max_tokens 900"),
+    ({"LM_JUDGES": "GPT-4o-mini", "JUDGE_MAX_TOKENS": "900"}, "--max_new_tokens 32", "--judge_max_tokens 900"),
 ])
 def test_token_budgets_follow_the_models(env, step1_cap, judge_cap):
     step1, judges = settings(env).split(" | ")
