@@ -24,7 +24,8 @@ def test_example_shows_signal(tmp_path):
     baselines, rm, judge = report["baselines"], report["verifiers"]["TinyRM"], report["verifiers"]["TinyJudge"]
     assert baselines["pass_at_k"] > baselines["first_sample"] > 0  # right on some samples, wrong on others
     assert rm["auroc"] > 0.6  # the reward model ranks right answers higher, clearly above chance
-    assert rm["select_at_1"] > baselines["first_sample"]
+    # select@1 beats the expected accuracy of one sample (the first sample is one draw of it, noisy on 16 problems)
+    assert rm["select_at_1"] > baselines["sample_accuracy"]
     assert judge["coverage"] > 0.5  # the judge emits verdicts
     assert len([line for line in console if line.strip()]) <= CONSOLE_LINES, "\n".join(console)
     assert not [line for line in console if "resource_tracker" in line or " INFO " in line]
