@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from backends.calls import add_api_arguments
+from backends.vllm_engine import add_window_arguments
 from common.cli import bounded_float, positive_int, run_main
 from common.logs import add_verbose_argument, parse_quietly
 from common.writing import add_lock_argument, claim
@@ -39,12 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensor_parallel_size", type=positive_int, default=None,
                    help="vLLM; None: the largest divisor of the model's attention heads not above the visible GPUs "
                         "(with --num_shards: 1 GPU per shard unless given)")
-    p.add_argument("--vllm_sequences_in_flight", type=positive_int, default=None,
-                   help="vLLM: samples (prompts x n) kept in the engine; each prompt is saved as it finishes "
-                        "(default: 4 x the engine's max_num_seqs)")
-    p.add_argument("--per_request_seeds", action="store_true",
-                   help="vLLM: seed every request from --seed and its prompt (reproducible whatever the batch) "
-                        "instead of seeding the engine once; slower: seeded requests turn off FlashInfer sampling")
+    add_window_arguments(p, "--vllm_sequences_in_flight", "--per_request_seeds", "--seed", "samples")
     p.add_argument("--gpu_memory_utilization", type=bounded_float(0.0, 1.0), default=0.90,
                    help="vLLM: share of GPU memory to use")
     p.add_argument("--trust_remote_code", action="store_true",

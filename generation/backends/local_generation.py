@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from backends.replies import finish_word
 from backends.vllm_engine import (
     chunks,
     default_tensor_parallel,
@@ -14,7 +15,6 @@ from backends.vllm_engine import (
     start_engine,
     stop_engine,
 )
-from backends.replies import finish_word
 from common.cli import UserError, error_line
 
 if TYPE_CHECKING:

@@ -1,11 +1,13 @@
 """Starting and stopping vLLM engines (sample generation, local judges, pooling reward models) in one place."""
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 from typing import Any, Callable, Iterable, Iterator
 
 from backends.engine_guard import guard_descendants
+from common.cli import positive_int
 from common.logs import is_quiet
 
 CPU_KV_CACHE_GIB = "4"  # vLLM's CPU backend otherwise reserves gpu_memory_utilization of all RAM for its KV cache
@@ -131,3 +133,15 @@ def generate_streaming(llm, requests: Iterable[tuple[Any, Any]], on_finished: Ca
     finally:
         if in_flight:  # interrupted: leave the engine clean for the caller's shutdown
             engine.abort_request(list(in_flight), internal=False)
+
+
+def add_window_arguments(group: argparse._ActionsContainer, window: str, seeds: str, seed_flag: str,
+                         unit: str) -> None:
+    """The vLLM in-flight window and per-request seed flags (Step 1 and the judges name them differently)."""
+    group.add_argument(window, type=positive_int, default=None,
+                       help=f"vLLM: {unit} (prompts x n) kept in the engine; each prompt is saved as it finishes "
+                            "(default: 4 x the engine's max_num_seqs)")
+    group.add_argument(seeds, action="store_true",
+                       help=f"vLLM: seed every request from {seed_flag} and its prompt (reproducible whatever the "
+                            "batch) instead of seeding the engine once; slower: seeded requests turn off FlashInfer "
+                            "sampling")

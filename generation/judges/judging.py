@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from backends.local_generation import TEMPLATE_DATE, context_length
 from backends.vllm_engine import (
+    add_window_arguments,
     default_tensor_parallel,
     generate_streaming,
     sequences_in_flight,
@@ -73,12 +74,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                        help="JSON with the judge's system and user templates per mode (standard, critique), e.g. "
                             "the study's own prompt; placeholders: docs/step3-verifiers.md; its hash goes into "
                             "provenance")
-    group.add_argument("--judge_chunk_size", type=positive_int, default=None,
-                       help="vLLM: judgments (prompts x K) kept in the engine; each is saved as it finishes "
-                            "(default: 4 x the engine's max_num_seqs)")
-    group.add_argument("--judge_per_request_seeds", action="store_true",
-                       help="vLLM: seed each request from --judge_seed and its prompt instead of seeding the engine "
-                            "once; slower: seeded requests turn off FlashInfer sampling")
+    add_window_arguments(group, "--judge_chunk_size", "--judge_per_request_seeds", "--judge_seed", "judgments")
     if "--max_concurrency" not in parser._option_string_actions:
         from backends.calls import add_api_arguments
 
