@@ -84,7 +84,8 @@ def test_every_entry_point_writes_and_prints_no_credential(tmp_path, capfd, monk
         shard_runs("steps.evaluate.run", evaluate.build_parser(), step2 + ["-o", os.path.join(run, "sh2.hf")])
     assert cli(merge_shards.main, ["--shards", *parts, "--output_path", os.path.join(run, "merged.hf")]) == 0
     assert cli(verifier_report.main, ["--dataset_path", three, "--output_dir", os.path.join(run, "report"),
-                                      "--export_weaver", os.path.join(run, "weaver")]) == 0
+                                      "--export_weaver", os.path.join(run, "weaver"),
+                                      "--rename", "Loop=GPT-4o-mini_verdicts"]) == 0
     # error paths: an unreachable secret URL, and a run refused because its input is nested in its output
     dead = url.replace(str(server.httpd.server_address[1]), "9")
     assert cli(generate_reasoning_samples.main, step1 + ["--base_url", dead, "--output_path", one + "e"]) == 2
