@@ -8,26 +8,16 @@ from generate_reasoning_samples import main
 
 from common.cli import run_main
 
-from fixtures_benchmarks import load_output, write_benchmarks
+from fixtures_benchmarks import load_output
 from loopback import OPENAI, LoopbackServer, persona_responder
 from loopback_batches import BatchService
+from test_batch_mode import data_dir, fast_polls  # noqa: F401 - shared fixtures (fast polls, keys; math rows)
 
 N = 3
 CHAT = "/v1/chat/completions"
 INVALID = [{"code": "invalid_request", "message": "The model `gpt-4o-mini` does not exist or you do not have access.",
             "param": "body.model", "line": 1}, {"code": "invalid_request", "message": "same", "param": None,
                                                 "line": 2}]
-
-
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch):
-    monkeypatch.setenv("WEAVER_BATCH_POLL_S", "0.01")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_benchmarks(str(tmp_path_factory.mktemp("batch_limits")), ("math",))
 
 
 def step1(data_dir, url, out, *extra):
