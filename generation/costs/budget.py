@@ -159,13 +159,20 @@ def budget_for(args: argparse.Namespace, model: str, price: Price | None) -> Bud
     return args._budget
 
 
-def worst_case(price: Price, model: str, provider: str | None, messages: list[dict], requests: int, n: int,
-               max_tokens: int | None) -> float:
-    """Dollars a job can cost at most: its prompt once per request (as OpenAI, Together and Anthropic bill it)
-    plus n completions at the cap sent, else at the model's documented maximum output; UserError without either."""
+def output_bound(model: str, max_tokens: int | None) -> int:
+    """The most tokens one completion can cost under --max_cost: the cap sent, else the model's documented maximum
+    output; UserError without either (checked before a step writes anything, and at every reservation)."""
     output = max_tokens if max_tokens is not None else max_output_of(model)
     if output is None:
         raise UserError(f"--max_cost needs a bound on what {model!r} can write: no maximum output is documented "
                         "for it and no cap is sent; pass --max_new_tokens N (Step 3: --judge_max_tokens)")
+    return output
+
+
+def worst_case(price: Price, model: str, provider: str | None, messages: list[dict], requests: int, n: int,
+               max_tokens: int | None) -> float:
+    """Dollars a job can cost at most: its prompt once per request (as OpenAI, Together and Anthropic bill it)
+    plus n completions at the cap sent, else at the model's documented maximum output; UserError without either."""
+    output = output_bound(model, max_tokens)
     prompt = prompt_token_bound(model, provider, messages)
     return usage_cost(price, prompt * requests, output * n) or 0.0
