@@ -20,7 +20,7 @@ import uuid
 from typing import Callable, TypeVar
 
 from common.cli import UserError
-from common.writing import write_json_atomic
+from common.writing import check_lockable, unlockable, write_json_atomic
 from costs.pricing import Price, format_cost, max_output_of, usage_cost
 from costs.token_counts import prompt_token_bound
 from data.dataset_io import checkpoint_dir
@@ -52,6 +52,13 @@ class Budget:
         self.said = False  # the near-the-cap notice was printed (once per run)
         self.worst_refused = 0.0
         self.lock = threading.Lock()
+        if path is not None:
+            check_lockable(path, self._lock_error)
+
+    def _lock_error(self, err: OSError) -> OSError:
+        """The one-line error when the ledger's file system refuses flock."""
+        return unlockable(err, f"the --max_cost ledger {self.path} that the shards share",
+                          "run without --num_shards, or write the output to a file system with flock")
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "lock"}
@@ -66,7 +73,10 @@ class Budget:
                 return change(self.state)
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             with open(self.path + ".lock", "a") as guard:
-                fcntl.flock(guard, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(guard, fcntl.LOCK_EX)
+                except OSError as err:
+                    raise self._lock_error(err)
                 state = {}
                 with contextlib.suppress(OSError, ValueError), open(self.path, encoding="utf-8") as handle:
                     state = json.load(handle)
