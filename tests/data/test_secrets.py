@@ -8,11 +8,11 @@ import datasets
 import generate_reasoning_samples
 import merge_shards
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 import unified_evaluation
 import unified_RMs_and_LM_Judges as step3
 import verifier_report
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.cli import run_main
 from common.redact import ABOUT_WORDS, SECRET_WORDS, redact, redact_text
