@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from common.writing import write_text_atomic
 from reward_models.registry import kinds_table, markdown_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     text = render()
     if args.write:
-        with open(VERIFIERS_PATH, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_text_atomic(VERIFIERS_PATH, text)  # the one writer (atomic, redacted) as for every output
         print(f"wrote {VERIFIERS_PATH}")
         return 0
     current = open(VERIFIERS_PATH, encoding="utf-8").read() if os.path.exists(VERIFIERS_PATH) else ""

@@ -6,11 +6,12 @@ import gc
 import os
 from typing import Any, Callable, Iterable, Iterator
 
-from backends.engine_guard import guard_descendants
+from backends.engine_guard import check_gpu_memory, guard_descendants
 from common.cli import positive_int
 from common.logs import is_quiet
 
 CPU_KV_CACHE_GIB = "4"  # vLLM's CPU backend otherwise reserves gpu_memory_utilization of all RAM for its KV cache
+VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default share of each GPU's memory
 SHUTDOWN_GRACE_S = 60.0  # how long an engine may take to stop its workers before vLLM kills them
 WINDOW_FILLS = 4  # default sequences in flight: this many times the engine's max_num_seqs
 
@@ -21,10 +22,15 @@ def chunks(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
-def start_engine(**llm_kwargs):
-    """A vllm.LLM; on a machine without CUDA: eager mode, a bounded KV cache (VLLM_CPU_KVCACHE_SPACE, GiB) and
-    float32 unless a dtype is given."""
+def start_engine(memory_flag: str | None = "--gpu_memory_utilization", **llm_kwargs):
+    """A vllm.LLM; on GPUs, first a one-line error when one lacks the memory the engine asks for (naming the
+    processes holding it and memory_flag); on a machine without CUDA: eager mode, a bounded KV cache
+    (VLLM_CPU_KVCACHE_SPACE, GiB) and float32 unless a dtype is given."""
     import torch
+
+    if torch.cuda.is_available():
+        check_gpu_memory(llm_kwargs.get("gpu_memory_utilization") or VLLM_GPU_MEMORY_UTILIZATION,
+                         llm_kwargs.get("tensor_parallel_size") or 1, memory_flag)
     from vllm import LLM
 
     guard_descendants()  # the engine's processes (EngineCore, workers) never outlive this step

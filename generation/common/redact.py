@@ -10,7 +10,10 @@ from typing import Any, Iterator
 
 MASK = "***"
 SECRET_WORDS = frozenset({"key", "apikey", "token", "secret", "password", "passwd", "signature", "sig", "auth",
-                          "authorization", "credential", "credentials"})  # whole words of a name
+                          "authorization", "credential", "credentials"})  # words of a name that hold a secret
+ABOUT_WORDS = frozenset({"mode", "path", "file", "dir", "env", "var", "name", "names", "type", "kind", "count",
+                         "limit", "length", "len", "usage", "expiry", "expires", "ttl"})  # the last word
+# of a name that is about a secret rather than the secret itself (RAY_AUTH_MODE, token_path, api_key_env)
 MIN_ENV_SECRET = 6  # shorter environment values (flags such as "1") are not treated as keys
 URL_USERINFO = re.compile(r"(?<=://)[^\s/?#]*@")  # greedy: up to the LAST @ of the authority
 ASSIGNMENT = re.compile(r"(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]+)=([^&#\s\"',;]+?)(?=[&#\s\"',;]|:\s|:$|$)")
@@ -19,9 +22,13 @@ BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{4,}")
 
 
 def is_secret_name(name: str) -> bool:
-    """True for names like api_key, hf_token, X-Amz-Signature or --password (a whole word of the name);
+    """True for names like api_key, hf_token, X-Amz-Signature, PGPASSWORD or --password (a word of the name
+    ends in a secret word) unless their last word says they are about a secret (RAY_AUTH_MODE, token_path);
     max_new_tokens is not."""
-    return any(word in SECRET_WORDS for word in re.split(r"[^a-z0-9]+", name.lower()))
+    words = [word for word in re.split(r"[^a-z0-9]+", name.lower()) if word]
+    if not words or words[-1] in ABOUT_WORDS:
+        return False
+    return any(word.endswith(tuple(SECRET_WORDS)) for word in words)
 
 
 def environment_secrets() -> list[str]:

@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 import time
 import uuid
 from typing import Any, Callable, Iterator
@@ -239,19 +240,36 @@ def _locked_file(path: str, output_path: str):
                             "finish or choose another output path") from None
         except OSError as err:
             handle.close()
-            if err.errno not in UNLOCKABLE:
-                raise
             with contextlib.suppress(OSError):
-                if not os.path.getsize(path):
+                if err.errno in UNLOCKABLE and not os.path.getsize(path):
                     os.unlink(path)
-            code = errno.errorcode.get(err.errno, err.errno)
-            raise UserError(f"cannot lock {output_path}: this file system refuses flock ({code}); "
-                            "pass --lock none to run without a lock (then make sure no other run writes this "
-                            "output)") from None
+            raise unlockable(err, output_path, "pass --lock none to run without a lock (then make sure no other "
+                                               "run writes this output)")
         with contextlib.suppress(FileNotFoundError):
             if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
                 return handle
         handle.close()  # the owner removed the file as we opened it: lock the new one
+
+
+def unlockable(err: OSError, what: str, fix: str) -> OSError:
+    """The one-line UserError for a file system that refuses flock (ENOLCK, EOPNOTSUPP...); other errors as they are."""
+    if err.errno not in UNLOCKABLE:
+        return err
+    code = errno.errorcode.get(err.errno, err.errno)
+    return UserError(f"cannot lock {what}: this file system refuses flock ({code}); {fix}")
+
+
+def check_lockable(path: str, error: Callable[[OSError], OSError]) -> None:
+    """Raise error(err) when the file system that will hold `path` refuses flock; probed with a nameless temporary
+    file in its nearest existing folder, so nothing is left behind."""
+    folder = os.path.dirname(real_path(path))
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    with tempfile.TemporaryFile(dir=folder or ".") as probe:
+        try:
+            fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            raise error(err) from None
 
 
 def warn_once(message: str) -> None:

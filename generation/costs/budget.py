@@ -20,7 +20,7 @@ import uuid
 from typing import Callable, TypeVar
 
 from common.cli import UserError
-from common.writing import write_json_atomic
+from common.writing import check_lockable, unlockable, write_json_atomic
 from costs.pricing import Price, format_cost, max_output_of, usage_cost
 from costs.token_counts import prompt_token_bound
 from data.dataset_io import checkpoint_dir
@@ -52,6 +52,13 @@ class Budget:
         self.said = False  # the near-the-cap notice was printed (once per run)
         self.worst_refused = 0.0
         self.lock = threading.Lock()
+        if path is not None:
+            check_lockable(path, self._lock_error)
+
+    def _lock_error(self, err: OSError) -> OSError:
+        """The one-line error when the ledger's file system refuses flock."""
+        return unlockable(err, f"the --max_cost ledger {self.path} that the shards share",
+                          "run without --num_shards, or write the output to a file system with flock")
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "lock"}
@@ -66,7 +73,10 @@ class Budget:
                 return change(self.state)
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             with open(self.path + ".lock", "a") as guard:
-                fcntl.flock(guard, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(guard, fcntl.LOCK_EX)
+                except OSError as err:
+                    raise self._lock_error(err)
                 state = {}
                 with contextlib.suppress(OSError, ValueError), open(self.path, encoding="utf-8") as handle:
                     state = json.load(handle)
@@ -159,13 +169,20 @@ def budget_for(args: argparse.Namespace, model: str, price: Price | None) -> Bud
     return args._budget
 
 
-def worst_case(price: Price, model: str, provider: str | None, messages: list[dict], requests: int, n: int,
-               max_tokens: int | None) -> float:
-    """Dollars a job can cost at most: its prompt once per request (as OpenAI, Together and Anthropic bill it)
-    plus n completions at the cap sent, else at the model's documented maximum output; UserError without either."""
+def output_bound(model: str, max_tokens: int | None) -> int:
+    """The most tokens one completion can cost under --max_cost: the cap sent, else the model's documented maximum
+    output; UserError without either (checked before a step writes anything, and at every reservation)."""
     output = max_tokens if max_tokens is not None else max_output_of(model)
     if output is None:
         raise UserError(f"--max_cost needs a bound on what {model!r} can write: no maximum output is documented "
                         "for it and no cap is sent; pass --max_new_tokens N (Step 3: --judge_max_tokens)")
+    return output
+
+
+def worst_case(price: Price, model: str, provider: str | None, messages: list[dict], requests: int, n: int,
+               max_tokens: int | None) -> float:
+    """Dollars a job can cost at most: its prompt once per request (as OpenAI, Together and Anthropic bill it)
+    plus n completions at the cap sent, else at the model's documented maximum output; UserError without either."""
+    output = output_bound(model, max_tokens)
     prompt = prompt_token_bound(model, provider, messages)
     return usage_cost(price, prompt * requests, output * n) or 0.0

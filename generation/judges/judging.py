@@ -318,7 +318,7 @@ def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSett
 
     tensor_parallel = args.judge_tensor_parallel_size or default_tensor_parallel(
         spec.model, min(spec.tensor_parallel, torch.cuda.device_count()), spec.trust_remote_code)
-    llm = start_engine(model=spec.model, trust_remote_code=spec.trust_remote_code,
+    llm = start_engine("--judge_gpu_memory_utilization", model=spec.model, trust_remote_code=spec.trust_remote_code,
                        tensor_parallel_size=tensor_parallel, gpu_memory_utilization=args.judge_gpu_memory_utilization,
                        max_model_len=max_model_len, seed=settings.seed, dtype=args.judge_dtype,
                        enforce_eager=args.judge_enforce_eager)

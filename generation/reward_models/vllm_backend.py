@@ -35,7 +35,7 @@ class VllmScorer:
             engine["hf_overrides"] = {"architectures": [KINDS[spec.kind].vllm]}  # the kind decides the class
         else:
             engine["convert"] = "classify"
-        self.llm = start_engine(**engine)
+        self.llm = start_engine(None, **engine)  # no flag: vLLM's default share of each GPU
 
     def encode(self, instruction: str, sample: str) -> Encoded:
         """The model's input for one (instruction, sample) pair, as the transformers Scorer builds it."""

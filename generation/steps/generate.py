@@ -15,6 +15,7 @@ from backends.rules import _max_n, key_names
 from common.cli import Provenance, UserError, row_list
 from common.records import derived_seed
 from common.redact import redact_text
+from costs.budget import output_bound
 from costs.dry_run import api_estimate, local_estimate, report
 from costs.pricing import format_cost
 from data.benchmarks import BENCHMARKS, load_benchmark
@@ -162,6 +163,8 @@ def check_model(args: argparse.Namespace, backend: str) -> tuple[Any, str | None
             check_ready(config)
         if args.max_new_tokens is None and not is_reasoning_model(config):
             args.max_new_tokens = DEFAULT_MAX_NEW_TOKENS  # reasoning models: no cap unless one is given
+        if args.max_cost is not None:
+            output_bound(args.model, args.max_new_tokens)  # before the checkpoint exists
         return None, config.reasoning_effort if model_rules(config).effort else None
     args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
     from backends.local_generation import check_context, check_weights, load_tokenizer

@@ -9,6 +9,10 @@ import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backends.engine_guard import gpu_memory_shortfalls
 
 from conftest import GENERATION, OFFLINE_ENV, script_path
 from fixtures_benchmarks import write_benchmark
@@ -107,3 +111,54 @@ def test_vllm_engine_dies_after_kill_9_of_step1_alone(tiny_chat_model, tmp_path)
         for pid in seen:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+GPU_UUIDS = [f"GPU-{i:08x}-aaaa-bbbb-cccc-{i:012x}" for i in range(8)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(gpus=st.lists(st.tuples(st.integers(1024, 200_000), st.floats(0, 1)), min_size=1, max_size=8),
+       utilization=st.floats(0.05, 0.99), used=st.integers(1, 8), data=st.data())
+def test_an_engine_is_refused_exactly_when_a_gpu_it_uses_lacks_the_share_it_asks_for(gpus, utilization, used, data):
+    """vLLM's start-up rule (free >= utilization x total on every GPU it uses), over random machines,
+    CUDA_VISIBLE_DEVICES by index or UUID, and holders named by pid."""
+    rows = [(i, GPU_UUIDS[i], total, int(total * share)) for i, (total, share) in enumerate(gpus)]
+    gpus_csv = "\n".join(f"{i}, {uuid}, {total}, {free}" for i, uuid, total, free in rows)
+    apps_csv = "\n".join(f"{uuid}, {4000 + i}, /usr/bin/python3, {total - free}" for i, uuid, total, free in rows)
+    order = data.draw(st.permutations(range(len(rows))))
+    by_uuid = data.draw(st.booleans())
+    visible = data.draw(st.sampled_from([None, ",".join(GPU_UUIDS[i] if by_uuid else str(i) for i in order)]))
+    in_use = [rows[i] for i in (order if visible is not None else range(len(rows)))][:used]
+    found = gpu_memory_shortfalls(gpus_csv, apps_csv, visible, used, utilization)
+    short = [row for row in in_use if row[3] < utilization * row[2]]
+    assert len(found) == len(short)
+    for line, (index, _, _, _) in zip(found, short):
+        assert line.startswith(f"GPU {index} has") and f"pid {4000 + index} (python3," in line
+
+
+def test_a_stale_engine_on_the_gpu_is_named_before_vllm_starts(tmp_path, monkeypatch):
+    """On a GPU machine whose GPU 0 is held by an earlier run's engine, start_engine stops in one line naming that
+    process and the flag to lower; vLLM is never started (nvidia-smi is a stand-in printing the documented CSV)."""
+    import torch
+
+    from backends import vllm_engine
+    from common.cli import UserError
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\ncase \"$*\" in\n"
+                    f"  *query-gpu*) echo '0, {GPU_UUIDS[0]}, 143771, 5120'\n"
+                    f"    echo '1, {GPU_UUIDS[1]}, 143771, 143000';;\n"
+                    f"  *query-compute-apps*) echo '{GPU_UUIDS[0]}, 31337, python3, 138000';;\n"
+                    "esac\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(vllm_engine, "guard_descendants", lambda: pytest.fail("vLLM was started"))
+    with pytest.raises(UserError, match=r"GPU 0 has 5\.0 of 140\.4 GiB free, less than the 0\.90 .* pid 31337 "
+                                        r"\(python3, 138000 MiB\).*or lower --judge_gpu_memory_utilization"):
+        vllm_engine.start_engine("--judge_gpu_memory_utilization", model="m", gpu_memory_utilization=0.9,
+                                 tensor_parallel_size=2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")  # the free GPU only: nothing to say, vLLM would start
+    with pytest.raises(pytest.fail.Exception, match="vLLM was started"):
+        vllm_engine.start_engine(model="m", gpu_memory_utilization=0.9)

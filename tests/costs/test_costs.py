@@ -9,6 +9,7 @@ from test_step2_cli import MATH_ROWS, save
 from test_step3b_api import dataset, scripted
 from test_step3b_parsing import judge_args
 
+from common.cli import UserError
 from costs.pricing import PRICES, format_cost, load_prices, usage_cost
 from grading import decision as grading_decision
 from judges.judging import resolve_judges, run_judge
@@ -172,3 +173,19 @@ def test_cached_input_is_billed_at_its_price(tmp_path):
                               lambda job, completion: None)
     assert stats["prompt_tokens"] == 30 and stats["cached_tokens"] == 24 and stats["completion_tokens"] == 15
     assert stats["cost_usd"] == pytest.approx((6 * 2.0 + 24 * 0.5 + 15 * 8.0) / 1e6)
+
+
+def test_step1_refuses_an_unbounded_model_before_writing_anything(data_dir, tmp_path, monkeypatch):
+    """A reasoning model with no documented maximum and no --max_new_tokens under --max_cost: the one-line error
+    comes before Step 1 creates its output or checkpoint, and nothing is sent."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"o1-pro": {"input": 150.0, "output": 600.0}}))
+    out = str(tmp_path / "out")
+    with LoopbackServer() as server:
+        with pytest.raises(UserError, match="pass --max_new_tokens N"):
+            step1(["--model", "o1-pro", "--provider", "openai", "--base_url", server.url, "--dataset", "math",
+                  "--dataset_path", os.path.join(data_dir, "math.jsonl"), "--output_path", out,
+                  "--max_cost", "1", "--prices", str(prices)])
+        assert [r["path"] for r in server.requests if r["path"].endswith("completions")] == []
+    assert not os.path.exists(out) and not os.path.exists(out + ".checkpoint")

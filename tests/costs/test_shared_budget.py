@@ -1,11 +1,15 @@
 """One --max_cost ledger for a sharded run (a locked file in the output's checkpoint folder, reached by every shard),
 and --dry_run with --num_shards: the whole run's estimate, nothing written, no Ray."""
+import errno
+import fcntl
 import json
 import os
 import pickle
 
+import generate_reasoning_samples
 import pytest
 
+from common.cli import UserError, run_main
 from costs.budget import Budget
 
 from conftest import run_script
@@ -42,6 +46,32 @@ def test_a_file_ledger_is_one_budget_for_every_copy(tmp_path):
         copy.settle(WORST, WORST)
     assert budget.idle() and budget.spent == pytest.approx(3 * WORST)
     assert Budget(3 * WORST, str(tmp_path / "ledger.json")).spent == 0  # a new run starts its own ledger
+
+
+@pytest.mark.parametrize("code", [errno.ENOLCK, errno.EOPNOTSUPP])
+def test_a_file_system_without_flock_is_one_line_before_any_request(data_dir, tmp_path, prices, monkeypatch, capsys,
+                                                                    code):
+    """The shards' ledger needs flock: a sharded --max_cost run on a file system that refuses it stops in one line
+    before Ray or any request starts and writes nothing; a ledger whose flock fails later says the same."""
+    ledger = Budget(WORST, str(tmp_path / "ledger.json"))
+
+    def refuse(*_):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    with pytest.raises(UserError, match=f"the --max_cost ledger .*refuses flock \\({errno.errorcode[code]}\\); "
+                                        "run without --num_shards"):
+        ledger.reserve(WORST)
+    out = str(tmp_path / "out")
+    with LoopbackServer() as server:
+        with pytest.raises(SystemExit) as exited:
+            run_main(generate_reasoning_samples.main,
+                     step1_args(data_dir, server.url, out, prices, "--num_shards", "2", "--max_cost", "1",
+                                "--lock", "none"))
+        assert server.requests == []
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exited.value.code == 2 and "the --max_cost ledger" in line and "run without --num_shards" in line, line
+    assert not os.path.exists(out) and not os.path.exists(out + ".checkpoint")
 
 
 @pytest.mark.slow

@@ -11,9 +11,11 @@ import pytest
 import unified_evaluation
 import unified_RMs_and_LM_Judges as step3
 import verifier_report
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.cli import run_main
-from common.redact import redact, redact_text
+from common.redact import ABOUT_WORDS, SECRET_WORDS, redact, redact_text
 from data import sharding
 from steps import evaluate
 
@@ -125,3 +127,22 @@ def test_sharded_step_on_ray_writes_and_prints_no_credential(tmp_path, capfd, mo
     assert os.path.exists(os.path.join(run, "s1.hf.checkpoint", "shards"))
     found = leaks(run, out + err)
     assert not found, "\n".join(found)
+
+
+NAME_WORDS = st.sampled_from(["openai", "hf", "x", "amz", "aws", "access", "session", "my", "ray", "db", "max", "new"])
+SEPARATORS = st.sampled_from(["_", "-", ".", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(NAME_WORDS, max_size=3), secret=st.sampled_from(sorted(SECRET_WORDS)),
+       about=st.one_of(st.none(), st.sampled_from(sorted(ABOUT_WORDS))), sep=SEPARATORS,
+       upper=st.booleans(), value=st.from_regex(r"[A-Za-z0-9]{6,20}", fullmatch=True))
+def test_a_value_is_masked_exactly_when_its_name_names_the_secret_itself(words, secret, about, sep, upper, value):
+    """NAME=value is masked when a word of NAME is a secret word and NAME is not about the secret (its mode, path,
+    count...); the name itself is always kept."""
+    parts = [*words, secret, *([about] if about else [])]
+    name = (sep or "_").join(parts)
+    name = name.upper() if upper else name
+    shown = redact_text(f"set {name}={value} now", secrets=[])
+    assert shown.startswith(f"set {name}=")
+    assert (f"={value} " not in shown) == (about is None), shown
