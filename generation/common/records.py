@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 SURROGATE = re.compile("[\ud800-\udfff]")  # lone UTF-16 halves: valid in a Python str, not encodable as UTF-8
 REPLACEMENT = "\ufffd"
@@ -49,13 +49,26 @@ def log_lines(path: str) -> Iterator[tuple[str, Any, int]]:
             yield item["k"], item["v"], item.get("r", 0)
 
 
-class RecordStore:
-    """A key -> JSON value log that survives SIGKILL: a torn last line is ignored on reload, later keys win."""
+def read_log(path: str) -> dict[str, Any]:
+    """A log's records (later keys win); {} when it is gone (another run's --overwrite may remove it)."""
+    try:
+        return {key: value for key, value, _ in log_lines(path)}
+    except FileNotFoundError:
+        return {}
 
-    def __init__(self, path: str, sync_every: int = 1) -> None:
+
+class RecordStore:
+    """A key -> JSON value log that survives SIGKILL: a torn last line is ignored on reload, later keys win.
+
+    `also_read`: other logs (read once, never written) whose records get() and `in` find too, after this log's own;
+    `records` holds this log's own only.
+    """
+
+    def __init__(self, path: str, sync_every: int = 1, also_read: Iterable[str] = ()) -> None:
         self.path = path
         self.sync_every = max(1, sync_every)
         self.records: dict[str, Any] = {}
+        self.elsewhere: dict[str, Any] = {}  # records of the also_read logs
         self.replaced: dict[str, int] = {}  # key -> code points replaced by U+FFFD in its value (kept in the log)
         self._unstored_replaced = 0
         self._pending = 0
@@ -65,6 +78,9 @@ class RecordStore:
                 self.records[key] = value
                 self.replaced[key] = replaced
             self._truncate_torn_tail()
+        for other in also_read:
+            if os.path.realpath(other) != os.path.realpath(path):
+                self.elsewhere.update(read_log(other))
         self._handle = open(path, "a", encoding="utf-8")
 
     def _truncate_torn_tail(self) -> None:
@@ -75,14 +91,14 @@ class RecordStore:
                 handle.truncate(data.rfind(b"\n") + 1)
 
     def __contains__(self, key: str) -> bool:
-        return key in self.records
+        return key in self.records or key in self.elsewhere
 
     def __len__(self) -> int:
         return len(self.records)
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The stored value for key, or default."""
-        return self.records.get(key, default)
+        """The value stored for key in this log, else in an also_read log, else default."""
+        return self.records[key] if key in self.records else self.elsewhere.get(key, default)
 
     @property
     def replaced_code_points(self) -> int:

@@ -11,6 +11,7 @@ import sys
 from typing import Any, Callable
 
 from common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
+from common.records import RecordStore, read_log
 from common.redact import redact, redacted_streams
 from common.writing import output_lock, real_path, write_json_atomic
 from data.cluster import connect, preflight, smallest_gpu_gb
@@ -83,6 +84,25 @@ def run_logs(output_path: str, name: str) -> list[str]:
     folder = checkpoint_dir(path)
     shards = glob.glob(os.path.join(glob.escape(os.path.join(folder, SHARD_FOLDER)), "*.checkpoint", name))
     return [log for log in [os.path.join(folder, name), *sorted(shards)] if os.path.isfile(log)]
+
+
+def run_store(log_path: str, sync_every: int = 1, own_only: bool = False) -> RecordStore:
+    """The cache log at log_path (in an output's or a shard's checkpoint folder), whose lookups also find what the
+    run's other logs of that name hold, whatever shard layout or unsharded run wrote them (keys are content keys:
+    what was asked and the settings that shape it), so no finished unit is paid for twice; own_only: this log's
+    records only (--overwrite)."""
+    return RecordStore(log_path, sync_every, also_read=[] if own_only else _sibling_logs(log_path))
+
+
+def run_keys(log_path: str) -> set[str]:
+    """The keys that the log at log_path or any other log of its run holds (read only: a dry run writes nothing)."""
+    return {key for log in _sibling_logs(log_path) for key in read_log(log)}
+
+
+def _sibling_logs(log_path: str) -> list[str]:
+    """Every log of the run named like log_path, itself included when it exists."""
+    folder, name = os.path.split(log_path)
+    return run_logs(folder.removesuffix(".checkpoint"), name)
 
 
 def _done_marker(shard_output: str) -> str:

@@ -21,6 +21,7 @@ from backends.vllm_engine import (
 from common.cli import UserError, bounded_float, error_line, positive_int, row_list
 from common.records import RecordStore, derived_seed, stable_hash
 from costs.pricing import format_cost
+from data.sharding import run_store
 from judges.prompts import (
     judge_messages,
     load_judge_prompts,
@@ -163,7 +164,8 @@ def request_seed(seed: int, messages: object) -> int:
 
 
 def cache_path(cache_dir: str, spec: JudgeSpec, critique: bool) -> str:
-    """The judge's answer cache (JSONL RecordStore) inside the step's checkpoint folder."""
+    """The judge's answer cache (JSONL, keyed by request: run_store finds other layouts' answers) inside the step's
+    checkpoint folder."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.name)
     return os.path.join(cache_dir, f"judge-{slug}{'-critique' if critique else ''}.jsonl")
 
@@ -182,7 +184,7 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
     settings = judge_settings(spec, args)
     sample_rows = dataset["samples"]
     chats = judge_chats(dataset, settings, args)
-    with RecordStore(cache_path(cache_dir, spec, settings.critique), sync_every=STORE_SYNC_EVERY) as store:
+    with run_store(cache_path(cache_dir, spec, settings.critique), sync_every=STORE_SYNC_EVERY) as store:
         run = run_vllm_judge if spec.backend == "vllm" else run_api_judge
         answers, stats = run(spec, chats, settings, store, args)
         stats["replaced_code_points"] = store.replaced_code_points

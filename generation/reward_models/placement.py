@@ -14,8 +14,9 @@ from typing import Callable
 
 from backends.engine_guard import guard_descendants
 from common.cli import error_line
-from common.records import RecordStore
+from common.records import stable_hash
 from common.writing import write_json_atomic
+from data.sharding import run_store
 from reward_models.inputs import ScoreOptions
 from reward_models.registry import RewardModelSpec
 from reward_models.scoring import score_items
@@ -30,37 +31,63 @@ class Job:
     spec: RewardModelSpec
     options: ScoreOptions
     items_path: str
-    store_path: str
+    store_path: str  # scores by item_key, for this model and settings (run_store: any shard layout's are found)
     summary_path: str
+    own_only: bool = False  # --overwrite: reuse no score of another log
 
     def to_json(self) -> dict:
         """A JSON-able form for a worker process."""
         return {"spec": dataclasses.asdict(self.spec), "options": dataclasses.asdict(self.options),
-                "items_path": self.items_path, "store_path": self.store_path, "summary_path": self.summary_path}
+                "items_path": self.items_path, "store_path": self.store_path, "summary_path": self.summary_path,
+                "own_only": self.own_only}
 
     @classmethod
     def from_json(cls, data: dict) -> "Job":
         """Inverse of to_json."""
         return cls(spec=RewardModelSpec(**data["spec"]), options=ScoreOptions(**data["options"]),
-                   items_path=data["items_path"], store_path=data["store_path"], summary_path=data["summary_path"])
+                   items_path=data["items_path"], store_path=data["store_path"], summary_path=data["summary_path"],
+                   own_only=data["own_only"])
+
+
+def item_key(instruction: str, sample: str | None) -> str:
+    """The content key of one scored (instruction, sample) pair."""
+    return stable_hash([instruction, sample])[:32]
+
+
+def read_items(job: Job) -> list[tuple[str, str | None]]:
+    """The (instruction, sample) pairs a job scores, in item order."""
+    with open(job.items_path, encoding="utf-8") as handle:
+        return [tuple(pair) for pair in json.load(handle)]
+
+
+def stored_results(job: Job) -> list:
+    """Each item's stored score (None where none is stored) from the run's logs for the job's model and settings."""
+    with run_store(job.store_path, own_only=job.own_only) as store:
+        return [store.get(item_key(*item)) for item in read_items(job)]
 
 
 def run_job(job: Job, show_progress: bool = True) -> dict:
-    """Score one model here and now: resume from its item store, record each result, write a summary JSON."""
+    """Score one model here and now: reuse the scores any log of the run holds for its items, record each new one
+    under its item_key, write a summary JSON (resumed: items reused, scored: items scored now)."""
     from tqdm import tqdm
 
-    with open(job.items_path, encoding="utf-8") as handle:
-        items = [tuple(pair) for pair in json.load(handle)]
+    items = read_items(job)
+    keys = [item_key(*item) for item in items]
     summary: dict = {"model": job.spec.name}
-    with RecordStore(job.store_path, sync_every=job.options.batch_size) as store:
-        done = {int(k): v for k, v in store.records.items()}
+    with run_store(job.store_path, job.options.batch_size, job.own_only) as store:
+        done = {i: store.get(key) for i, key in enumerate(keys) if key in store}
+        scored: list[int] = []
+
+        def keep(index: int, value) -> None:
+            store.put(keys[index], value)
+            scored.append(index)
+
         bar = tqdm(total=len(items), desc=f"{job.spec.name}", unit="sample", disable=not show_progress)
         try:
-            run = score_items(job.spec, items, job.options, done=done,
-                              on_result=lambda i, v: store.put(str(i), v), progress=bar.update)
+            run = score_items(job.spec, items, job.options, done=done, on_result=keep, progress=bar.update)
             summary.update(errors={str(k): v for k, v in run.errors.items()}, truncated=run.truncated,
                            backend=run.backend, load_s=round(run.load_s, 3), score_s=round(run.score_s, 3),
-                           tokens=run.tokens, resumed=len(done), attn_implementation=run.attn)
+                           tokens=run.tokens, resumed=len(done), scored=len(scored), attn_implementation=run.attn)
         except Exception as err:  # noqa: BLE001 - a model that cannot load or run is reported, not fatal
             summary["fatal"] = error_line(err)
         finally:

@@ -14,7 +14,6 @@ from backends import calls, rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, bounded_float, positive_int
 from common.logs import add_verbose_argument
-from common.records import RecordStore
 from common.writing import add_lock_argument
 from costs.dry_run import api_estimate, report
 from data.cluster import held_cpus
@@ -30,7 +29,7 @@ from data.dataset_io import (
 )
 from data.merging import combined
 from data.schema import STEP_COLUMNS, check_rows
-from data.sharding import add_shard_arguments, row_range, run_sharded
+from data.sharding import add_shard_arguments, row_range, run_keys, run_sharded, run_store
 from grading import decision as grading
 
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
@@ -65,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def judge_cache_path(output_path: str) -> str:
-    """The LLM judge's reply cache beside the output."""
+    """The LLM judge's reply cache beside the output (keyed by request: run_store finds other layouts' replies)."""
     return os.path.join(checkpoint_dir(output_path), JUDGE_CACHE)
 
 
@@ -106,14 +105,15 @@ def fallback_jobs(args: argparse.Namespace, config: rules.ApiConfig, rows: list[
 
 def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows: list[dict],
                  graded: list[list[grading.Graded]]) -> dict:
-    """Let the LLM judge grade the fallback targets; replies are cached on disk so a re-run asks nothing twice."""
+    """Let the LLM judge grade the fallback targets; replies are cached on disk so a re-run, with any shard layout,
+    asks nothing twice."""
     targets = grading.fallback_targets(graded, args.llm_fallback)
     stats = {"mode": args.llm_fallback, "judge_model": args.judge_model, "targets": len(targets), "calls": 0,
              "cached": 0, "unusable_replies": 0, "error": None}
     if not targets:
         return stats
     keys, jobs = fallback_jobs(args, config, rows, targets)
-    with RecordStore(judge_cache_path(args.output_path)) as store:
+    with run_store(judge_cache_path(args.output_path), own_only=args.overwrite) as store:
         if any(key not in store for key in jobs):
             try:
                 rules.check_ready(config)
@@ -234,10 +234,7 @@ def dry_run(args: argparse.Namespace, config: rules.ApiConfig | None, rows: list
     targets = grading.fallback_targets(graded, args.llm_fallback) if config is not None else []
     jobs: dict = fallback_jobs(args, config, rows, targets)[1] if targets else {}
     cache = judge_cache_path(args.output_path)
-    cached = set()
-    if jobs and not args.overwrite and os.path.exists(cache):
-        with RecordStore(cache) as store:
-            cached = {key for key in jobs if key in store}
+    cached = set(jobs) & run_keys(cache) if jobs and not args.overwrite else set()
     lines = [f"{len(rows)} rows, {samples} samples (seed formula for answer extraction: min(len(dataset), max_rows) "
              f"x min(samples_per_instruction, max_samples) = {samples}); procedural grading decides all but "
              f"{len(targets)}, which --llm_fallback {args.llm_fallback} sends to the LLM judge ({len(jobs)} distinct "

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from common.cli import UserError
-from common.records import RecordStore, log_lines
+from common.records import RecordStore, read_log
 from common.writing import provenance_path
 from data.dataset_io import FINISH_COLUMN, checkpoint_dir, is_saved_dataset, load_any
 from data.sharding import run_logs
@@ -63,7 +63,7 @@ class SampleCheckpoint:
         for path in run_logs(output_path, SAMPLE_LOG):
             if os.path.realpath(path) == os.path.realpath(self.path):
                 continue
-            records = {key: value for key, value, _ in log_lines(path)}
+            records = read_log(path)
             if records.get(FINGERPRINT_KEY) != fingerprint:
                 continue
             texts, finishes = samples_by_row(records, Counter())

@@ -9,13 +9,13 @@ import re
 import time
 
 from common.cli import row_list
-from common.records import RecordStore, stable_hash
+from common.records import stable_hash
 from common.redact import redact
 from common.writing import write_json_atomic
 from costs.pricing import format_cost
 from reward_models.inputs import ScoreOptions, resolve_dtype
 from reward_models.loaders import MISSING_SAMPLE, resolve_attn
-from reward_models.placement import Job, run_all
+from reward_models.placement import Job, run_all, stored_results
 from reward_models.registry import RewardModelSpec
 from reward_models.scoring import row_columns
 
@@ -59,6 +59,11 @@ def describe_columns(description: str | None, columns: dict[str, dict]) -> str:
         record = {"text": description}
     record[COLUMN_INFO_KEY] = {**record.get(COLUMN_INFO_KEY, {}), **columns}
     return json.dumps(record, sort_keys=True)
+
+
+def rm_settings(spec: RewardModelSpec, options: ScoreOptions) -> list:
+    """Everything besides the rows that shapes a reward model's scores: its scores log is named by their hash."""
+    return [dataclasses.asdict(spec), options.max_input_length, resolve_dtype(spec, options), options.backend]
 
 
 def _slug(name: str) -> str:
@@ -111,9 +116,8 @@ class VerifierCheckpoints:
 
     # ---- reward models ---------------------------------------------------------------------------------------
     def rm_key(self, spec: RewardModelSpec, options: ScoreOptions) -> str:
-        """Everything that shapes a reward model's scores."""
-        return _hash([self.fingerprint, dataclasses.asdict(spec), options.max_input_length,
-                      resolve_dtype(spec, options), options.backend])
+        """Everything that shapes a reward model's scores of these rows."""
+        return _hash([self.fingerprint, *rm_settings(spec, options)])
 
     def plan_reward_models(self, specs: list[RewardModelSpec], dataset, options: ScoreOptions) -> list:
         """The reward models that still need scoring (others are kept or reused)."""
@@ -132,12 +136,12 @@ class VerifierCheckpoints:
         row_sizes = [len(s) for s in dataset["samples"]]
         jobs = []
         for spec in specs:
-            base = os.path.join(self.folder, f"rm-{_slug(spec.name)}-{self.rm_key(spec, options)}")
+            base = os.path.join(self.folder, f"rm-{_slug(spec.name)}-{_hash(rm_settings(spec, options))}")
             if self.overwrite and os.path.exists(base + ".jsonl"):
                 os.remove(base + ".jsonl")
             if os.path.exists(base + ".summary.json"):
                 os.remove(base + ".summary.json")
-            jobs.append(Job(spec, options, items_path, base + ".jsonl", base + ".summary.json"))
+            jobs.append(Job(spec, options, items_path, base + ".jsonl", base + ".summary.json", self.overwrite))
 
         def finished(job: Job, summary: dict) -> None:
             """Checkpoint a model's columns as soon as its job ends."""
@@ -153,14 +157,13 @@ class VerifierCheckpoints:
                  "attn_implementation": summary.get("attn_implementation") or resolve_attn(spec, options),
                  "batch_size": options.batch_size, "max_input_length": options.max_input_length,
                  "device": options.device, "device_map": options.device_map,
-                 **{k: summary[k] for k in ("backend", "truncated", "load_s", "score_s", "tokens", "resumed")
-                    if k in summary}}
+                 **{k: summary[k] for k in ("backend", "truncated", "load_s", "score_s", "tokens", "resumed",
+                                            "scored") if k in summary}}
         if "fatal" in summary:
             self.report[spec.name] = {**stats, "status": "failed", "failures": sum(row_sizes),
                                       "error": summary["fatal"]}
             return
-        with RecordStore(job.store_path) as store:
-            results = [store.get(str(i)) for i in range(sum(row_sizes))]
+        results = stored_results(job)
         errors = {int(k): v for k, v in summary.get("errors", {}).items()}
         columns, errors = row_columns(spec, results, errors, row_sizes)
         missing = sum(1 for reason in errors.values() if reason == MISSING_SAMPLE)

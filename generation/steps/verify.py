@@ -10,7 +10,6 @@ from backends import rules
 from backends.rules import _max_n
 from common.cli import Provenance, UserError, error_line, positive_int
 from common.logs import add_verbose_argument
-from common.records import RecordStore
 from common.writing import add_lock_argument, provenance_path, write_json_atomic
 from costs.dry_run import api_estimate, local_estimate, report
 from costs.token_counts import chat_tokens, counter_for
@@ -26,7 +25,7 @@ from data.dataset_io import (
 )
 from data.merging import combined
 from data.schema import STEP_COLUMNS, check_rows
-from data.sharding import add_shard_arguments, row_range, run_sharded
+from data.sharding import add_shard_arguments, row_range, run_keys, run_sharded
 from reward_models.inputs import TORCH_DTYPES, ScoreOptions
 from reward_models.loaders import check_loadable
 from reward_models.placement import gpus_needed
@@ -287,10 +286,7 @@ def dry_run(args: argparse.Namespace, dataset: Any, rm_specs: list, judge_specs:
         config = judges_module.api_config(spec, args)
         jobs = [job for job in judges_module.api_jobs(config, chats, settings) if job]
         cache = judges_module.cache_path(checkpoint_dir(args.output_path), spec, settings.critique)
-        cached = set()
-        if os.path.exists(cache) and not args.overwrite:
-            with RecordStore(cache) as store:
-                cached = {job.key for job in jobs if job.key in store}
+        cached = {job.key for job in jobs} & run_keys(cache) if not args.overwrite else set()
         est = api_estimate(config, [(job.messages, job.n) for job in jobs if job.key not in cached],
                            settings.max_tokens, _max_n(config))
         est.model = f"{spec.name} ({spec.model})"

@@ -1,0 +1,147 @@
+"""Resume by rows, not by shards: every paid or computed unit of Steps 2 and 3 (an LLM-fallback reply, a judge
+verdict, a reward-model score) is kept under a content key and found by any later run, whatever its shard layout."""
+import ast
+import hashlib
+import json
+import os
+import tempfile
+
+import datasets
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.records import read_log
+from common.writing import provenance_path
+from data.dataset_io import checkpoint_dir
+from data.sharding import run_keys, run_store, shard_path, split
+
+import tiny_reward_models as tiny
+from conftest import GENERATION, run_script
+from fixtures_benchmarks import load_output
+from loopback import LoopbackServer, Reply, openai_body
+
+LOG = "cache.jsonl"
+# the one log that keeps its own records and copies other layouts' rows in itself (Step 1's sample log)
+OPENED_DIRECTLY = {os.path.join("common", "records.py"), os.path.join("data", "sharding.py"),
+                   os.path.join("steps", "sample_checkpoint.py")}
+
+
+def log_of(out: str, rows: range | None) -> str:
+    """The cache log of the whole output (rows None) or of the shard of a row range."""
+    return os.path.join(checkpoint_dir(out if rows is None else shard_path(out, rows)), LOG)
+
+
+layouts = st.lists(st.one_of(st.none(), st.integers(1, 6)), min_size=1, max_size=4)  # None: unsharded
+
+
+@settings(max_examples=40, deadline=None)
+@given(layouts=layouts, rows=st.integers(1, 9), reader=st.one_of(st.none(), st.integers(1, 6)))
+def test_a_unit_stored_by_any_layout_is_found_by_every_other(layouts, rows, reader):
+    """Runs with any shard layouts store units keyed by content; a store opened for any shard (or the whole output)
+    finds every unit, prefers its own record, writes only its own log; own_only and a dry run's run_keys too."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "out.hf")
+        written: dict[str, str] = {}
+        for run, shards in enumerate(layouts):
+            for part in [None] if shards is None else split(range(rows), shards):
+                with run_store(log_of(out, part), sync_every=100) as store:
+                    for row in part or range(rows):
+                        if f"row {row}" not in store:  # what a step does: ask only for what no log holds
+                            written[f"row {row}"] = store.put(f"row {row}", f"by run {run}")
+        assert set(written) == {f"row {row}" for row in range(rows)}
+        assert run_keys(log_of(out, None)) == set(written)
+        for part in [None] if reader is None else split(range(rows), reader):
+            path = log_of(out, part)
+            own = set(read_log(path))
+            with run_store(path) as store:
+                assert all(store.get(key) == value for key, value in written.items())
+                assert set(store.records) == own  # the others' records are read, never copied in
+            with run_store(path, own_only=True) as store:
+                assert {key for key in written if key in store} == own
+
+
+def test_every_cache_log_is_opened_through_run_store():
+    """The one choke point: no module of the pipeline opens a RecordStore itself (it would miss other layouts)."""
+    offenders = []
+    for folder, _, files in os.walk(GENERATION):
+        for name in files:
+            path = os.path.join(folder, name)
+            if not name.endswith(".py") or os.path.relpath(path, GENERATION) in OPENED_DIRECTLY:
+                continue
+            tree = ast.parse(open(path, encoding="utf-8").read())
+            offenders += [f"{os.path.relpath(path, GENERATION)}:{node.lineno}" for node in ast.walk(tree)
+                          if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "RecordStore"]
+    assert not offenders, f"RecordStore opened outside data.sharding.run_store: {offenders}"
+
+
+def judge_reply(path: str, request: dict, count: int) -> Reply:
+    """An LLM that answers from the prompt alone: Step 2's JSON grade, or a Step 3 verdict."""
+    prompt = request["messages"][-1]["content"]
+    if "Reference answer" in prompt:
+        text = json.dumps({"extracted_answer": "5", "is_correct": "five" in prompt})
+    else:
+        text = "Checked.\n" + ("True" if hashlib.sha256(prompt.encode()).digest()[0] % 2 else "False")
+    return Reply(body=openai_body(request, [text] * int(request.get("n") or 1)))
+
+
+def layouts_run(script: str, args: list[str], out: str, ray_address: str, asked) -> list:
+    """Complete `out` with 2 shards, then run again with 3 and unsharded; each rerun must ask nothing
+    (asked(): requests so far); returns the provenance of each run."""
+    records = []
+    for extra in (["--num_shards", "2"], ["--num_shards", "3"], []):
+        before = asked()
+        proc = run_script(script, *args, "--output_path", out, *extra,
+                          *(["--ray_address", ray_address] if extra else []))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert records == [] or asked() == before, f"{extra or 'unsharded'}: {asked() - before} requests re-sent"
+        records.append(json.load(open(provenance_path(out))))
+    return records
+
+
+@pytest.fixture
+def step1_output(tmp_path):
+    """Five math rows, each with a sample only the LLM fallback can grade."""
+    rows = [{"instruction": f"Compute {i} + 5 - {i}.", "answer": "5",
+             "samples": ["The answer is: 5", "The answer is: five apples or so", "The answer is: 4"]}
+            for i in range(5)]
+    path = str(tmp_path / "step1.hf")
+    datasets.DatasetDict({"data": datasets.Dataset.from_list(rows)}).save_to_disk(path)
+    return path
+
+
+def test_step2_llm_fallback_replies_are_reused_by_any_shard_layout(ray_address, step1_output, tmp_path):
+    args = ["-i", step1_output, "-t", "math", "-p", "1", "--llm_fallback", "auto", "--provider",
+            "openai_compatible", "--max_concurrency", "1"]
+    single, out = str(tmp_path / "single.hf"), str(tmp_path / "out.hf")
+    with LoopbackServer(judge_reply) as server:
+        args += ["--base_url", server.url]
+        proc = run_script("unified_evaluation.py", *args, "--output_path", single)
+        assert proc.returncode == 0 and len(server.requests) == 5, proc.stderr[-3000:]
+        records = layouts_run("unified_evaluation.py", args, out, ray_address, lambda: len(server.requests))
+        assert len(server.requests) == 10  # the single run's 5 and the 2-shard run's 5, none since
+    assert [r["llm_fallback"]["calls"] for r in records] == [5, 0, 0]
+    assert [r["llm_fallback"]["cached"] for r in records] == [0, 5, 5]
+    want = load_output(single).to_list()
+    assert [row["answer_extraction_method"][1] for row in want] == ["llm"] * 5
+    assert load_output(out).to_list() == want
+
+
+def test_step3_scores_and_verdicts_are_reused_by_any_shard_layout(ray_address, step1_output, tmp_path):
+    rm = f"TinySeq={tiny.build_sequence_classifier(str(tmp_path / 'seq'))}:sequence_classifier"
+    single, out = str(tmp_path / "single.hf"), str(tmp_path / "out.hf")
+    with LoopbackServer(judge_reply) as server:
+        args = ["--dataset_path", step1_output, "--reward_models", rm, "--lm_judges", "Loop=openai_compatible:judge",
+                "--base_url", server.url, "--max_concurrency", "1"]
+        proc = run_script("unified_RMs_and_LM_Judges.py", *args, "--output_path", single)
+        assert proc.returncode == 0 and len(server.requests) == 15, proc.stderr[-3000:]
+        records = layouts_run("unified_RMs_and_LM_Judges.py", args, out, ray_address, lambda: len(server.requests))
+        assert len(server.requests) == 30
+    scored = [(r["verifiers"]["TinySeq"]["scored"], r["verifiers"]["TinySeq"]["resumed"]) for r in records]
+    assert scored == [(15, 0), (0, 15), (0, 15)]  # reward-model items scored, reused
+    assert [r["verifiers"]["Loop"]["cached"] for r in records] == [0, 15, 15]
+    want, got = load_output(single), load_output(out)
+    assert got.column_names == want.column_names
+    assert got.remove_columns("TinySeq_scores").to_list() == want.remove_columns("TinySeq_scores").to_list()
+    for a, b in zip(got["TinySeq_scores"], want["TinySeq_scores"], strict=True):
+        assert a == pytest.approx(b, abs=1e-5) and None not in a
