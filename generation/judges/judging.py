@@ -184,7 +184,11 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
     settings = judge_settings(spec, args)
     sample_rows = dataset["samples"]
     chats = judge_chats(dataset, settings, args)
-    with run_store(cache_path(cache_dir, spec, settings.critique), sync_every=STORE_SYNC_EVERY) as store:
+    cache = cache_path(cache_dir, spec, settings.critique)
+    overwrite = bool(getattr(args, "overwrite", False))  # start again: no answer of this or another layout reused
+    if overwrite and os.path.exists(cache):
+        os.remove(cache)
+    with run_store(cache, sync_every=STORE_SYNC_EVERY, own_only=overwrite) as store:
         run = run_vllm_judge if spec.backend == "vllm" else run_api_judge
         answers, stats = run(spec, chats, settings, store, args)
         stats["replaced_code_points"] = store.replaced_code_points

@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rm_backend", choices=("transformers", "vllm"), default="transformers",
                         help=vllm_backend_text())
     parser.add_argument("--overwrite", action="store_true",
-                        help="recompute verifiers whose columns already exist (default: keep them)")
+                        help="recompute verifiers whose columns already exist, reusing no cached judge answer or "
+                             "reward-model score (default: keep them, and resume from the caches)")
     parser.add_argument("--list", action="store_true", help="print the reward models and judges, then exit")
     parser.add_argument("--check", action="store_true",
                         help="load each --reward_models entry, score two built-in correct/wrong pairs and print how "

@@ -138,6 +138,8 @@ def test_a_released_verdicts_column_is_kept_unless_overwrite(tmp_path):
         assert datasets.load_from_disk(str(tmp_path / "kept.hf"))["data"]["Loop_verdicts"] == released
         main(command + ["--output_path", str(tmp_path / "redone.hf"), "--base_url", server.url, "--overwrite"])
         assert len(server.requests) == 6
+        main(command + ["--output_path", str(tmp_path / "redone.hf"), "--base_url", server.url, "--overwrite"])
+        assert len(server.requests) == 12  # --overwrite reuses no cached answer (as Step 2 and reward models)
 
 
 def test_column_metadata_keeps_an_earlier_description():
