@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from backends import runner
 from backends.calls import run_cached, run_chat_jobs
 from backends.rules import ApiConfig, ChatJob, Completion, FatalApiError, request_key
 from common.records import RecordStore
@@ -161,17 +162,29 @@ def test_concurrency_bound_is_respected():
     assert len(results) == 24 and 3 <= state["max"] <= 4
 
 
-def test_requests_per_minute_spaces_requests():
-    starts: list[float] = []
+def test_requests_per_minute_spaces_requests(monkeypatch):
+    """300 a minute: the k-th request starts no earlier than k x 0.2 s after the first asked, and none reaches the
+    server before it started (all on the monotonic clock, so a loaded machine's delays cannot fail it)."""
+    asked: list[float] = []
+    started: list[float] = []
+    arrivals: list[float] = []
+    wait = runner.RateLimiter.wait
+
+    async def recorded(limiter):
+        asked.append(time.monotonic())
+        await wait(limiter)
+        started.append(time.monotonic())
 
     def respond(path, request, count):
-        starts.append(time.monotonic())
+        arrivals.append(time.monotonic())
         return default_responder(path, request, count)
 
+    monkeypatch.setattr(runner.RateLimiter, "wait", recorded)
     with LoopbackServer(respond) as server:
-        run(config(server, max_concurrency=8, requests_per_minute=300), jobs(6))  # one every 0.2 s
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert len(starts) == 6 and min(gaps) >= 0.15 and starts[-1] - starts[0] >= 0.95
+        run(config(server, max_concurrency=8, requests_per_minute=300), jobs(6))
+    assert len(asked) == len(started) == len(arrivals) == 6
+    assert all(start >= min(asked) + 0.2 * k - 1e-6 for k, start in enumerate(sorted(started)))
+    assert all(arrival >= start for arrival, start in zip(sorted(arrivals), sorted(started)))
 
 
 def test_openai_format_n_and_usage():
