@@ -1,12 +1,16 @@
 """Step 2 checking: math equivalence policy and traps, timeouts in worker processes, judge replies, summary metrics."""
 from __future__ import annotations
 
+import importlib.abc
 import json
+import sys
+import time
 
 import pytest
 
 from grading.checking import MathWorkers, choice_correct, math_key, math_verdict, math_verdicts
-from grading.decision import Graded, read_judge_reply, summarize
+from grading.decision import Graded, grade_rows, read_judge_reply, summarize
+from grading.math_parsing import warm_math
 
 # (gold, prediction) pairs that must be judged equivalent: the grading policy in docs/step2-grade.md.
 EQUIVALENT = [
@@ -84,6 +88,40 @@ def test_math_key_is_conservative():
     assert math_key("\\text{Evelyn}") == math_key("evelyn")
     assert math_key("x") != math_key("X") and math_key("1/2") != math_key("2/1")
     assert math_key("\\frac{X}{2}") != math_key("\\frac{x}{2}") and math_key("East") == math_key("east")
+
+
+class SlowImport(importlib.abc.MetaPathFinder):
+    """Makes the first import of one module take `seconds` (a cold worker on a loaded machine), then defers."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name, self.seconds, self.imports = name, seconds, 0
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname == self.name:
+            self.imports += 1
+            time.sleep(self.seconds)
+        return None  # the normal finders import it
+
+
+def test_the_per_pair_deadline_never_counts_the_math_warm_up(monkeypatch):
+    """Rule: --math_timeout limits one comparison, never math-verify's import and first use. Graded from a cold
+    process whose math-verify import takes twice the deadline, every grade equals the warm process's."""
+    import math_verify  # noqa: F401 - loaded, so that the cold process below can be simulated by unloading it
+
+    deadline = 0.5
+    rows = [{"answer": gold, "samples": [f"The answer is: {pred}", f"The answer is: {gold}"]}
+            for gold, pred in [("2", "\\frac{4}{2}"), ("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}{2}"),
+                               ("\\frac{1}{2^{99}}", "\\frac{1}{2^{98}}"), ("x^2+2x+1", "(x+1)^2")]]
+    warm = grade_rows(rows, "math", 1, lambda done: None, timeout=deadline)
+    assert {grade.method for row in warm for grade in row} == {"procedural"}  # all decided: no timeout
+    slow = SlowImport("math_verify", 2 * deadline)
+    warm_math.cache_clear()
+    monkeypatch.delitem(sys.modules, "math_verify")
+    monkeypatch.setattr(sys, "meta_path", [slow, *sys.meta_path])
+    cold = grade_rows(rows, "math", 1, lambda done: None, timeout=deadline)
+    warm_math.cache_clear()  # warmed with the simulated module: the next use warms again with the real one
+    assert slow.imports == 1
+    assert cold == warm
 
 
 @pytest.mark.slow
