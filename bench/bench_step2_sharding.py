@@ -64,6 +64,13 @@ def graded(path: str) -> list[dict]:
     return load_from_disk(path)["data"].to_list()
 
 
+def reasons(path: str) -> dict:
+    """The undecided and no-answer reasons a Step 2 output's provenance records."""
+    with open(os.path.join(path, "provenance.json")) as handle:
+        record = json.load(handle)
+    return {key: record.get(key) for key in ("undecided_reasons", "no_answer_reasons")}
+
+
 def main() -> None:
     """Grade unsharded once, then sharded `--runs` times under the burner; print each comparison and the total."""
     # a token of its own (set before Ray reads its config): other local clusters may rewrite ~/.ray/auth_token
@@ -98,8 +105,10 @@ def main() -> None:
                 rows = graded(out)
                 same = rows == reference
                 equal += same
-                differing = sum(a != b for a, b in zip(rows, reference))
-                print(json.dumps({"run": run + 1, "equal": same, "rows_differing": differing,
+                differing = [(a, b) for a, b in zip(rows, reference) if a != b]
+                for row, expected in differing:  # what differs, and why (the shards' undecided reasons)
+                    print(json.dumps({"sharded": row, "unsharded": expected, "reasons": reasons(out)}), flush=True)
+                print(json.dumps({"run": run + 1, "equal": same, "rows_differing": len(differing),
                                   "seconds": round(seconds, 1), "load": round(os.getloadavg()[0], 1)}), flush=True)
         finally:
             for burner in burners:
