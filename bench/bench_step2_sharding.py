@@ -51,7 +51,7 @@ def grade(input_path: str, output: str, timeout: float, *extra: str) -> float:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, SCRIPT, "-i", input_path, "-o", output, "-t", "math", "-p", "2",
                            "--llm_fallback", "never", "--math_timeout", str(timeout), *extra],
-                          env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=900)
+                          env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     return time.perf_counter() - start

@@ -34,18 +34,18 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFO
        "TOKENIZERS_PARALLELISM": "false", "VLLM_LOGGING_LEVEL": "ERROR"}  # what the command sets for itself
 MAX_LENGTH = 512
 
-# Runs the Step 1 command's main as its script does, timing the step's phases by wrapping its functions.
+# Runs the Step 1 script as __main__ (so that vLLM's spawned processes import it, as they do for the command),
+# timing the step's phases by wrapping its functions.
 OURS = """
-import json, sys, time
+import json, os, runpy, sys, time
 booted = time.time()
 generation, report, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
 sys.path.insert(0, generation)
 marks = []
 start = time.time()
-import generate_reasoning_samples as script
+import generate_reasoning_samples
 marks.append(["imports", start, time.time()])
 import backends.local_generation as lg, steps.generate as step, steps.sample_checkpoint as checkpoint
-from common.cli import run_main
 
 def timed(owner, name, phase):
     function = getattr(owner, name)
@@ -64,8 +64,9 @@ for owner, name, phase in [(step, "check_model", "tokenizer + model checks"), (s
                            (step, "save_atomic", "save + provenance")]:
     timed(owner, name, phase)
 main_start = time.time()
+sys.argv = [os.path.join(generation, "generate_reasoning_samples.py"), *argv]
 try:
-    run_main(script.main, argv)
+    runpy.run_path(sys.argv[0], run_name="__main__")
 finally:
     json.dump({"booted": booted, "main": [main_start, time.time()], "marks": marks}, open(report, "w"))
 """
@@ -165,7 +166,7 @@ def phases(launched: float, ended: float, report: dict) -> dict[str, float]:
 def timed_process(cmd: list[str], report: str) -> tuple[float, float, dict]:
     """Run a command; (launch time, exit time, the report it wrote)."""
     launched = time.time()
-    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, check=False)
     ended = time.time()
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])

@@ -105,13 +105,13 @@ class SlowImport(importlib.abc.MetaPathFinder):
         self.name, self.seconds, self.imports = name, seconds, 0
 
     def find_spec(self, fullname, path, target=None):
+        """Spend the time, then find nothing: the normal finders import the module."""
         if fullname == self.name:
             self.imports += 1
             busy(self.seconds)
-        return None  # the normal finders import it
 
 
-DEADLINE = 0.4  # CPU seconds: far above what these pairs need warm, below the simulated slow parts
+DEADLINE = 0.5  # CPU seconds: far above what these pairs need warm, below the simulated slow parts
 MATH_ROWS = [{"answer": gold, "samples": [f"The answer is: {pred}", f"The answer is: {gold}"]}
              for gold, pred in [("2", "\\frac{4}{2}"), ("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}{2}"),
                                 ("\\frac{1}{2^{99}}", "\\frac{1}{2^{98}}"), ("x^2+2x+1", "(x+1)^2")]]
@@ -126,11 +126,11 @@ def warm_grades() -> list:
 
 def test_the_per_pair_deadline_never_counts_the_math_warm_up(monkeypatch):
     """Rule: --math_timeout limits one comparison, never math-verify's import and first use. Graded from a cold
-    process whose math-verify import takes twice the deadline, every grade equals the warm process's."""
+    process whose math-verify import uses 1.5 times the deadline in CPU, every grade equals the warm process's."""
     import math_verify  # noqa: F401 - loaded, so that the cold process below can be simulated by unloading it
 
     warm = warm_grades()
-    slow = SlowImport("math_verify", 2 * DEADLINE)
+    slow = SlowImport("math_verify", 1.5 * DEADLINE)
     warm_math.cache_clear()
     monkeypatch.delitem(sys.modules, "math_verify")
     monkeypatch.setattr(sys, "meta_path", [slow, *sys.meta_path])
