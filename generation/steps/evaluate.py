@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto: the LLM judge grades only samples the procedural path cannot decide")
     parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
     parser.add_argument("--math_timeout", type=bounded_float(0, 3600), default=grading.MATH_TIMEOUT_S,
-                        help="seconds allowed for one math equivalence check (past it: undecided)")
+                        help="CPU seconds allowed for one math equivalence check (past it: undecided)")
     parser.add_argument("--overwrite", action="store_true", help="forget cached LLM judge replies and start again")
     calls.add_api_arguments(parser)
     add_shard_arguments(parser)

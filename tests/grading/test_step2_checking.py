@@ -1,12 +1,17 @@
 """Step 2 checking: math equivalence policy and traps, timeouts in worker processes, judge replies, summary metrics."""
 from __future__ import annotations
 
+import importlib.abc
 import json
+import sys
+import time
 
 import pytest
 
+from grading import checking
 from grading.checking import MathWorkers, choice_correct, math_key, math_verdict, math_verdicts
-from grading.decision import Graded, read_judge_reply, summarize
+from grading.decision import Graded, grade_rows, read_judge_reply, summarize
+from grading.math_parsing import warm_math
 
 # (gold, prediction) pairs that must be judged equivalent: the grading policy in docs/step2-grade.md.
 EQUIVALENT = [
@@ -84,6 +89,72 @@ def test_math_key_is_conservative():
     assert math_key("\\text{Evelyn}") == math_key("evelyn")
     assert math_key("x") != math_key("X") and math_key("1/2") != math_key("2/1")
     assert math_key("\\frac{X}{2}") != math_key("\\frac{x}{2}") and math_key("East") == math_key("east")
+
+
+def busy(seconds: float) -> None:
+    """Use `seconds` of this process's CPU time."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+class SlowImport(importlib.abc.MetaPathFinder):
+    """Makes the first import of one module use `seconds` of CPU (a cold worker's import), then defers."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name, self.seconds, self.imports = name, seconds, 0
+
+    def find_spec(self, fullname, path, target=None):
+        """Spend the time, then find nothing: the normal finders import the module."""
+        if fullname == self.name:
+            self.imports += 1
+            busy(self.seconds)
+
+
+DEADLINE = 0.5  # CPU seconds: far above what these pairs need warm, below the simulated slow parts
+MATH_ROWS = [{"answer": gold, "samples": [f"The answer is: {pred}", f"The answer is: {gold}"]}
+             for gold, pred in [("2", "\\frac{4}{2}"), ("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}{2}"),
+                                ("\\frac{1}{2^{99}}", "\\frac{1}{2^{98}}"), ("x^2+2x+1", "(x+1)^2")]]
+
+
+def warm_grades() -> list:
+    """MATH_ROWS graded in this (warm) process: all decided."""
+    grades = grade_rows(MATH_ROWS, "math", 1, lambda done: None, timeout=DEADLINE)
+    assert {grade.method for row in grades for grade in row} == {"procedural"}
+    return grades
+
+
+def test_the_per_pair_deadline_never_counts_the_math_warm_up(monkeypatch):
+    """Rule: --math_timeout limits one comparison, never math-verify's import and first use. Graded from a cold
+    process whose math-verify import uses 1.5 times the deadline in CPU, every grade equals the warm process's."""
+    import math_verify  # noqa: F401 - loaded, so that the cold process below can be simulated by unloading it
+
+    warm = warm_grades()
+    slow = SlowImport("math_verify", 1.5 * DEADLINE)
+    warm_math.cache_clear()
+    monkeypatch.delitem(sys.modules, "math_verify")
+    monkeypatch.setattr(sys, "meta_path", [slow, *sys.meta_path])
+    cold = grade_rows(MATH_ROWS, "math", 1, lambda done: None, timeout=DEADLINE)
+    warm_math.cache_clear()  # warmed with the simulated module: the next use warms again with the real one
+    assert slow.imports == 1
+    assert cold == warm
+
+
+def test_the_per_pair_deadline_never_counts_time_other_processes_take(monkeypatch):
+    """Rule: a comparison's verdict does not depend on the machine's load. Each comparison here is held off the CPU
+    for longer than the deadline (as a busy machine does to a worker): every grade equals the idle machine's; a
+    comparison that itself computes past the deadline is still stopped."""
+    warm = warm_grades()
+    compare = checking._symbolic_verdict
+
+    def descheduled(pred, gold):
+        time.sleep(1.5 * DEADLINE)
+        return compare(pred, gold)
+
+    monkeypatch.setattr(checking, "_symbolic_verdict", descheduled)
+    assert grade_rows(MATH_ROWS, "math", 1, lambda done: None, timeout=DEADLINE) == warm
+    monkeypatch.setattr(checking, "_symbolic_verdict", lambda pred, gold: busy(5 * DEADLINE))
+    assert math_verdict("\\sqrt{12}", "2\\sqrt{3}", timeout=DEADLINE) == (None, "timeout")
 
 
 @pytest.mark.slow
