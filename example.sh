@@ -18,8 +18,9 @@ DATASET=${DATASET:-math}                          # mmlu, mmlu_pro, math, gpqa, 
 TINY_MODEL=$([ -z "${MODEL:-}" ] && echo yes || true)   # the tiny defaults get tiny token budgets, real models not
 TINY_JUDGE=$([ -z "${LM_JUDGES+x}" ] && echo yes || true)
 TINY_RM=$([ -z "${REWARD_MODELS+x}" ] && echo yes || true)
+SEED=${SEED:-0}                                   # training seed of the tiny models and Step 1's sampling seed
 if [ -z "${MODEL:-}" ] || [ -z "${REWARD_MODELS+x}" ] || [ -z "${LM_JUDGES+x}" ] || [ -z "${DATASET_PATH+x}" ]; then
-  python scripts/make_example_inputs.py "$INPUTS" $([ "${VERBOSE:-}" = 1 ] && echo --verbose) >/dev/null
+  python scripts/make_example_inputs.py "$INPUTS" --seed "$SEED" $([ "${VERBOSE:-}" = 1 ] && echo --verbose) >/dev/null
 fi
 MODEL=${MODEL:-$INPUTS/tiny-chat}                 # an API model name, a hub id or a local folder
 DATASET_PATH=${DATASET_PATH-$INPUTS/$DATASET.jsonl}  # set it empty (DATASET_PATH=) to read the benchmark from the hub
@@ -36,7 +37,7 @@ JUDGE_MAX_TOKENS=${JUDGE_MAX_TOKENS-${TINY_JUDGE:+64}}  # empty: each judge's re
 WEAVER_RENAMES=${WEAVER_RENAMES-${TINY_RM:+TinyRM=URM_scores}}  # Weaver reads only names it maps: the tiny RM as URM
 
 step1_args=(--model "$MODEL" --dataset "$DATASET" --output_path "$OUT/samples.hf" --backend "$BACKEND"
-            --samples_per_instruction "$SAMPLES" --temperature "$TEMPERATURE")
+            --samples_per_instruction "$SAMPLES" --temperature "$TEMPERATURE" --seed "$SEED")
 [ -n "$MAX_NEW_TOKENS" ] && step1_args+=(--max_new_tokens "$MAX_NEW_TOKENS")
 judge_args=()
 report_args=()

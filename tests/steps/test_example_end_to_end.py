@@ -10,6 +10,7 @@ import pytest
 from conftest import OFFLINE_ENV, ROOT
 
 CONSOLE_LINES = 120  # about two screens
+MARGIN = 0.1  # the gaps the issue asks for, well outside the noise of 55 problems (one draw's sd is about 0.06)
 
 
 @pytest.mark.slow
@@ -22,10 +23,15 @@ def test_example_shows_signal(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "example" / "report" / "report.json").read_text())
     baselines, rm, judge = report["baselines"], report["verifiers"]["TinyRM"], report["verifiers"]["TinyJudge"]
-    assert baselines["pass_at_k"] > baselines["first_sample"] > 0  # right on some samples, wrong on others
-    assert rm["auroc"] > 0.6  # the reward model ranks right answers higher, clearly above chance
-    # select@1 beats the expected accuracy of one sample (the first sample is one draw of it, noisy on 16 problems)
-    assert rm["select_at_1"] > baselines["sample_accuracy"]
-    assert judge["coverage"] > 0.5  # the judge emits verdicts
+    first = baselines["first_sample"]
+    assert 0 < first < 1 and 0 < baselines["sample_accuracy"] < 1  # right on some samples, wrong on others
+    assert baselines["pass_at_k"] > first + MARGIN
+    assert rm["auroc"] > 0.5 + 2 * MARGIN  # the reward model ranks right answers higher, clearly above chance
+    assert rm["select_at_1"] > first + MARGIN  # picking by the reward model beats taking the first sample
+    assert rm["select_at_1"] > baselines["sample_accuracy"] + MARGIN  # ... and one sample's expected accuracy
+    assert judge["coverage"] > 0.9  # the judge emits a verdict for (almost) every sample
+    assert judge["mean_score_correct"] > judge["mean_score_incorrect"]  # says True more often to right answers
+    assert 0 < judge["mean_score_incorrect"] and judge["mean_score_correct"] < 1 or judge["auroc"] > 0.5
+    assert judge["auroc"] > 0.5  # both verdicts, with signal
     assert len([line for line in console if line.strip()]) <= CONSOLE_LINES, "\n".join(console)
     assert not [line for line in console if "resource_tracker" in line or " INFO " in line]
