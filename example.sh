@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole pipeline on one benchmark: Step 1 (generate samples), Step 2 (grade them), Step 3 (reward model + LM judge).
 # Defaults run offline on CPU, with no API key: a tiny chat model and a tiny reward model taught small sums on the
-# spot (once, about a minute; scripts/example_training.py), so the report shows real signal: the chat model is right
-# on some samples and wrong on others, the reward model ranks right answers higher. VERBOSE=1 shows the libraries'
-# logs. BACKEND=vllm runs Step 1 through vLLM. Override any default with environment variables, e.g.
+# spot (once per SEED, about a minute; scripts/example_training.py), so the report shows real signal on 64 problems:
+# the chat model is right on some samples and wrong on others, the reward model ranks right answers higher and picks
+# a right one more often than the first sample is right. VERBOSE=1 shows the libraries' logs. BACKEND=vllm runs Step 1 through vLLM. Override any default with environment variables, e.g.
 #   MODEL=Qwen/Qwen2.5-0.5B-Instruct DATASET_PATH= MAX_ROWS=20 bash example.sh      # a real model, MATH-500 from the hub
 #   MODEL=gpt-4o-mini LLM_FALLBACK=auto LM_JUDGES=GPT-4o-mini bash example.sh         # API models (OPENAI_API_KEY set)
 #   REWARD_MODELS=SkyworkV2-Qwen3-0.6B bash example.sh                                  # a real reward model (hub)
