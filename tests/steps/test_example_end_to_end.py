@@ -19,7 +19,8 @@ def test_example_shows_signal(tmp_path):
     env.pop("VLLM_LOGGING_LEVEL")  # the example's own default, not the tests'
     done = subprocess.run(["bash", os.path.join(ROOT, "example.sh")], capture_output=True, text=True, env=env,
                           timeout=1800, check=False)
-    console = (done.stdout + done.stderr).replace("\r", "\n").splitlines()
+    text = done.stdout + done.stderr
+    console = [line.rsplit("\r", 1)[-1] for line in text.split("\n")]  # as a terminal shows it: bars redrawn in place
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "example" / "report" / "report.json").read_text())
     baselines, rm, judge = report["baselines"], report["verifiers"]["TinyRM"], report["verifiers"]["TinyJudge"]
@@ -31,4 +32,4 @@ def test_example_shows_signal(tmp_path):
     assert rm["select_at_1"] > baselines["sample_accuracy"] + MARGIN  # ... and one sample's expected accuracy
     assert judge["coverage"] > 0.9  # the judge emits a verdict for (almost) every sample
     assert len([line for line in console if line.strip()]) <= CONSOLE_LINES, "\n".join(console)
-    assert not [line for line in console if "resource_tracker" in line or " INFO " in line]
+    assert "resource_tracker" not in text and " INFO " not in text
