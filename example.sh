@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole pipeline on one benchmark: Step 1 (generate samples), Step 2 (grade them), Step 3 (reward model + LM judge).
 # Defaults run offline on CPU, with no API key: a tiny chat model and a tiny reward model taught small sums on the
-# spot (once, about a minute; scripts/example_training.py), so the report shows real signal: the chat model is right
-# on some samples and wrong on others, the reward model ranks right answers higher. VERBOSE=1 shows the libraries'
-# logs. BACKEND=vllm runs Step 1 through vLLM. Override any default with environment variables, e.g.
+# spot (once per SEED, about a minute; scripts/example_training.py), so the report shows real signal on 64 problems:
+# the chat model is right on some samples and wrong on others, the reward model ranks right answers higher and picks
+# a right one more often than the first sample is right. VERBOSE=1 shows the libraries' logs. BACKEND=vllm runs Step 1 through vLLM. Override any default with environment variables, e.g.
 #   MODEL=Qwen/Qwen2.5-0.5B-Instruct DATASET_PATH= MAX_ROWS=20 bash example.sh      # a real model, MATH-500 from the hub
 #   MODEL=gpt-4o-mini LLM_FALLBACK=auto LM_JUDGES=GPT-4o-mini bash example.sh         # API models (OPENAI_API_KEY set)
 #   REWARD_MODELS=SkyworkV2-Qwen3-0.6B bash example.sh                                  # a real reward model (hub)
@@ -18,8 +18,9 @@ DATASET=${DATASET:-math}                          # mmlu, mmlu_pro, math, gpqa, 
 TINY_MODEL=$([ -z "${MODEL:-}" ] && echo yes || true)   # the tiny defaults get tiny token budgets, real models not
 TINY_JUDGE=$([ -z "${LM_JUDGES+x}" ] && echo yes || true)
 TINY_RM=$([ -z "${REWARD_MODELS+x}" ] && echo yes || true)
+SEED=${SEED:-0}                                   # training seed of the tiny models and Step 1's sampling seed
 if [ -z "${MODEL:-}" ] || [ -z "${REWARD_MODELS+x}" ] || [ -z "${LM_JUDGES+x}" ] || [ -z "${DATASET_PATH+x}" ]; then
-  python scripts/make_example_inputs.py "$INPUTS" $([ "${VERBOSE:-}" = 1 ] && echo --verbose) >/dev/null
+  python scripts/make_example_inputs.py "$INPUTS" --seed "$SEED" $([ "${VERBOSE:-}" = 1 ] && echo --verbose) >/dev/null
 fi
 MODEL=${MODEL:-$INPUTS/tiny-chat}                 # an API model name, a hub id or a local folder
 DATASET_PATH=${DATASET_PATH-$INPUTS/$DATASET.jsonl}  # set it empty (DATASET_PATH=) to read the benchmark from the hub
@@ -36,7 +37,7 @@ JUDGE_MAX_TOKENS=${JUDGE_MAX_TOKENS-${TINY_JUDGE:+64}}  # empty: each judge's re
 WEAVER_RENAMES=${WEAVER_RENAMES-${TINY_RM:+TinyRM=URM_scores}}  # Weaver reads only names it maps: the tiny RM as URM
 
 step1_args=(--model "$MODEL" --dataset "$DATASET" --output_path "$OUT/samples.hf" --backend "$BACKEND"
-            --samples_per_instruction "$SAMPLES" --temperature "$TEMPERATURE")
+            --samples_per_instruction "$SAMPLES" --temperature "$TEMPERATURE" --seed "$SEED")
 [ -n "$MAX_NEW_TOKENS" ] && step1_args+=(--max_new_tokens "$MAX_NEW_TOKENS")
 judge_args=()
 report_args=()

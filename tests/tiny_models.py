@@ -32,8 +32,8 @@ NO_SYSTEM_TEMPLATE = (
 
 
 def build_tokenizer(extra_special: list[str] | None = None, chat_template: str = LLAMA3_TEMPLATE,
-                    vocab_size: int = 400):
-    """Train a byte-level BPE tokenizer on a small corpus and wrap it as a transformers fast tokenizer."""
+                    vocab_size: int = 400, corpus: list[str] | None = None):
+    """Train a byte-level BPE tokenizer on a small corpus (CORPUS plus corpus) and wrap it as a fast tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -43,7 +43,7 @@ def build_tokenizer(extra_special: list[str] | None = None, chat_template: str =
     raw.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    raw.train_from_iterator(CORPUS * 4, trainer=trainer)
+    raw.train_from_iterator((CORPUS + list(corpus or [])) * 4, trainer=trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
                                   pad_token="<|pad|>", additional_special_tokens=list(extra_special or []))
     tok.chat_template = chat_template
@@ -61,13 +61,14 @@ def llama_config(vocab_size: int, **overrides):
     return LlamaConfig(**fields)
 
 
-def build_chat_model(path: str, seed: int = 0, chat_template: str = LLAMA3_TEMPLATE) -> str:
-    """Save a tiny random LlamaForCausalLM chat model with its tokenizer to path; return path."""
+def build_chat_model(path: str, seed: int = 0, chat_template: str = LLAMA3_TEMPLATE, corpus: list[str] | None = None,
+                     vocab_size: int = 400) -> str:
+    """Save a tiny random LlamaForCausalLM chat model with its tokenizer (build_tokenizer's corpus) to path."""
     import torch
     from transformers import GenerationConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    tok = build_tokenizer(chat_template=chat_template)
+    tok = build_tokenizer(chat_template=chat_template, vocab_size=vocab_size, corpus=corpus)
     config = llama_config(len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                           pad_token_id=tok.pad_token_id)
     model = LlamaForCausalLM(config)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -10,6 +11,21 @@ import pytest
 from conftest import OFFLINE_ENV, ROOT
 
 CONSOLE_LINES = 120  # about two screens
+BAR = re.compile(r"^(?P<label>.*?):\s+\d+%\|")  # a progress bar's line: "label:  40%|####  | 4/10 ..."
+MARGIN = 0.1  # the gaps the issue asks for, well outside the noise of 64 problems (one draw's sd is about 0.06)
+
+
+def screen_lines(text: str) -> list[str]:
+    """The lines a terminal shows: a progress bar's updates (after \\r, or one a line when not a terminal) redrawn in
+    place as one line."""
+    lines: list[str] = []
+    for line in (raw.rsplit("\r", 1)[-1] for raw in text.split("\n")):
+        bar, last = BAR.match(line), BAR.match(lines[-1]) if lines else None
+        if bar and last and bar["label"] == last["label"]:
+            lines[-1] = line
+        else:
+            lines.append(line)
+    return lines
 
 
 @pytest.mark.slow
@@ -18,14 +34,17 @@ def test_example_shows_signal(tmp_path):
     env.pop("VLLM_LOGGING_LEVEL")  # the example's own default, not the tests'
     done = subprocess.run(["bash", os.path.join(ROOT, "example.sh")], capture_output=True, text=True, env=env,
                           timeout=1800, check=False)
-    console = (done.stdout + done.stderr).replace("\r", "\n").splitlines()
+    text = done.stdout + done.stderr
+    console = screen_lines(text)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "example" / "report" / "report.json").read_text())
     baselines, rm, judge = report["baselines"], report["verifiers"]["TinyRM"], report["verifiers"]["TinyJudge"]
-    assert baselines["pass_at_k"] > baselines["first_sample"] > 0  # right on some samples, wrong on others
-    assert rm["auroc"] > 0.6  # the reward model ranks right answers higher, clearly above chance
-    # select@1 beats the expected accuracy of one sample (the first sample is one draw of it, noisy on 16 problems)
-    assert rm["select_at_1"] > baselines["sample_accuracy"]
-    assert judge["coverage"] > 0.5  # the judge emits verdicts
+    first = baselines["first_sample"]
+    assert 0 < first < 1 and 0 < baselines["sample_accuracy"] < 1  # right on some samples, wrong on others
+    assert baselines["pass_at_k"] > first + MARGIN
+    assert rm["auroc"] > 0.5 + 2 * MARGIN  # the reward model ranks right answers higher, clearly above chance
+    assert rm["select_at_1"] > first + MARGIN  # picking by the reward model beats taking the first sample
+    assert rm["select_at_1"] > baselines["sample_accuracy"] + MARGIN  # ... and one sample's expected accuracy
+    assert judge["coverage"] > 0.9  # the judge emits a verdict for (almost) every sample
     assert len([line for line in console if line.strip()]) <= CONSOLE_LINES, "\n".join(console)
-    assert not [line for line in console if "resource_tracker" in line or " INFO " in line]
+    assert "resource_tracker" not in text and " INFO " not in text
