@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suite (sets up .venv first when needed): all tests, as CI does, or with --quick the tests not marked
-# slow (no vLLM, Ray, kill loops or model runs; for the inner loop). Other arguments go to pytest.
+# slow (no vLLM, Ray, kill loops or model runs; for the inner loop). Two pytest-xdist workers share the work, whole
+# files at a time (tests/conftest.py says which files go together); other arguments go to pytest (`-n 0`: one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 selection=()
@@ -11,4 +12,4 @@ fi
 bash scripts/setup_env.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=1 VLLM_NO_USAGE_STATS=1
-python -m pytest -q -p no:cacheprovider ${selection[@]+"${selection[@]}"} "$@" tests
+python -m pytest -q -p no:cacheprovider -n 2 ${selection[@]+"${selection[@]}"} "$@" tests

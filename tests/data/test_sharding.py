@@ -16,7 +16,7 @@ from generate_reasoning_samples import main as step1
 from data.sharding import row_range, split
 
 import tiny_reward_models as tiny
-from conftest import GENERATION, OFFLINE_ENV, ROOT, run_script
+from conftest import ENGINE_IN_PROCESS, GENERATION, OFFLINE_ENV, ROOT, run_script
 from fixtures_benchmarks import load_output, write_benchmarks
 from loopback import LoopbackServer, Reply, openai_body
 
@@ -58,11 +58,15 @@ def finished_rows(out: str) -> set[str]:
 
 
 def shard_workers() -> list[psutil.Process]:
-    """Ray worker processes running a shard task (Ray names them after the task)."""
+    """Ray worker processes of this session's cluster (descendants of this process) running a shard task (Ray names
+    them after the task); shards of other runs on the machine (another pytest worker's, another user's) are not."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if "ray::run_shard" in " ".join(proc.info["cmdline"] or []):
-            found.append(proc)
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "ray::run_shard" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:  # ended meanwhile
+            continue
     return found
 
 
@@ -241,7 +245,8 @@ def test_step1_vllm_two_shards_equal_the_single_run(ray_address, tiny_chat_model
               os.path.join(data_dir, "math.jsonl"), "--samples_per_instruction", "2", "--max_new_tokens", "8",
               "--max_length", "256", "--per_request_seeds"]  # seeded per request: the same samples in any batch
     outs = {name: str(tmp_path / f"{name}.hf") for name in ("single", "sharded")}
-    single = run_script("generate_reasoning_samples.py", *common, "--output_path", outs["single"])
+    single = run_script("generate_reasoning_samples.py", *common, "--output_path", outs["single"],
+                        env=ENGINE_IN_PROCESS)  # the shards' engines run as users' do (EngineCore, worker)
     assert single.returncode == 0, single.stderr[-3000:]
     sharded = run_script("generate_reasoning_samples.py", *common, "--output_path", outs["sharded"],
                          "--num_shards", "2", "--ray_address", ray_address)

@@ -13,7 +13,7 @@ from common.cli import UserError
 from common.writing import provenance_path
 
 import tiny_reward_models as tiny
-from conftest import GENERATION, run_script
+from conftest import ENGINE_IN_PROCESS, GENERATION, run_script
 
 SCRIPT = "unified_RMs_and_LM_Judges.py"
 ROWS = [
@@ -305,14 +305,14 @@ def test_registry_file_implicit_prm_and_overwrite(rms, step2, tmp_path, run):
 def test_vllm_pooling_backend_matches_transformers(rms, step2, tmp_path, run):
     """--rm_backend vllm scores sequence classifiers (raw logits, no sigmoid) and, with vLLM's built-in
     Qwen2ForProcessRewardModel, Qwen2ForRewardModel and InternLM2ForRewardModel, the Qwen2.5-Math PRM and RM and the
-    InternLM2 reward model (engines one after the other in one process): the same scores as transformers' native
-    loaders; GPM falls back."""
+    InternLM2 reward model (engines one after the other in one process, each inside it): the same scores as
+    transformers' native loaders; GPM falls back."""
     hf_out, vllm_out = str(tmp_path / "hf.hf"), str(tmp_path / "vllm.hf")
     names = ("TinySeq", "TinyPRM", "TinyQwenRM", "TinyInternLM2")
     models = ",".join(rms[key] for key in ("seq", "prm", "rm", "internlm2"))
     assert run("--dataset_path", step2, "--output_path", hf_out, "--reward_models", models).returncode == 0
     proc = run_script(SCRIPT, "--dataset_path", step2, "--output_path", vllm_out, "--reward_models",
-                      f"{models},{rms['gpm']}", "--rm_backend", "vllm", "--batch_size", "8")
+                      f"{models},{rms['gpm']}", "--rm_backend", "vllm", "--batch_size", "8", env=ENGINE_IN_PROCESS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     verifiers = json.load(open(provenance_path(vllm_out)))["verifiers"]
     assert [verifiers[n]["backend"] for n in names] == ["vllm"] * 4
