@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import socket
@@ -126,14 +127,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Holds the session's Ray cluster in a process of its own: the test process stays free of Ray, so a step run in it
+# (with or without --ray_address) starts and stops its own driver as from the command line.
+# It prints the address and the RAY_AUTH_* settings that ray.init gave its own process (Ray 2.60 turns token
+# authentication on), which the test process then passes on to the steps it starts.
+RAY_HOLDER = """
+import json, os, sys, ray
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+auth = {k: v for k, v in os.environ.items() if k.startswith("RAY_AUTH_")}
+print(json.dumps([ray.get_runtime_context().gcs_address, auth]), flush=True)
+sys.stdin.read()
+ray.shutdown()
+"""
+
+
 @pytest.fixture(scope="session")
 def ray_address():
-    """One local Ray cluster for the whole session; the scripts join it with --ray_address."""
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    """One local Ray cluster for the whole session (held by a child process); the scripts join it with
+    --ray_address."""
+    holder = subprocess.Popen([sys.executable, "-c", RAY_HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    started = holder.stdout.readline()
+    assert started, "the session's Ray cluster did not start"
+    address, auth = json.loads(started)
+    os.environ.update(auth)
+    yield address
+    holder.stdin.close()
+    try:
+        holder.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        holder.kill()
 
 
 @pytest.fixture(scope="session")
