@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import socket
@@ -10,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 
 import pytest
 
@@ -30,6 +30,10 @@ OFFLINE_ENV = {
     "TOKENIZERS_PARALLELISM": "false", "VLLM_LOGGING_LEVEL": "WARNING",
 }
 os.environ.update(OFFLINE_ENV)
+# Ray 2.60 turns token authentication on. Every cluster the tests start (the session's, a step's own local one, the
+# two-node ones) and every driver and step use this process's own token from the environment, never the shared
+# ~/.ray/auth_token file, which other test workers and sessions rewrite.
+os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex * 2})
 # For tests of what a vLLM engine computes (not of its processes): the engine runs inside the step's process (vLLM's
 # VLLM_ENABLE_V1_MULTIPROCESSING=0) instead of two more processes (EngineCore, worker) that each import vLLM and torch
 # again, about 25 s of CPU per engine. Only for steps run in a subprocess (run_script(..., env=ENGINE_IN_PROCESS)):
@@ -129,13 +133,10 @@ def free_port() -> int:
 
 # Holds the session's Ray cluster in a process of its own: the test process stays free of Ray, so a step run in it
 # (with or without --ray_address) starts and stops its own driver as from the command line.
-# It prints the address and the RAY_AUTH_* settings that ray.init gave its own process (Ray 2.60 turns token
-# authentication on), which the test process then passes on to the steps it starts.
 RAY_HOLDER = """
-import json, os, sys, ray
+import sys, ray
 ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-auth = {k: v for k, v in os.environ.items() if k.startswith("RAY_AUTH_")}
-print(json.dumps([ray.get_runtime_context().gcs_address, auth]), flush=True)
+print(ray.get_runtime_context().gcs_address, flush=True)
 sys.stdin.read()
 ray.shutdown()
 """
@@ -147,10 +148,8 @@ def ray_address():
     --ray_address."""
     holder = subprocess.Popen([sys.executable, "-c", RAY_HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True)
-    started = holder.stdout.readline()
-    assert started, "the session's Ray cluster did not start"
-    address, auth = json.loads(started)
-    os.environ.update(auth)
+    address = holder.stdout.readline().strip()
+    assert address, "the session's Ray cluster did not start"
     yield address
     holder.stdin.close()
     try:
