@@ -55,7 +55,7 @@ def connect(address: str | None, env_names: list[str]) -> None:
     except (ConnectionError, RuntimeError, ValueError) as err:
         if any("Authentication" in f"{type(cause).__name__} {cause}" for cause in _causes(err)):
             raise UserError(f"Ray at --ray_address {address} uses token authentication and refused this command's "
-                            "token: set RAY_AUTH_MODE to token and export the cluster's token (RAY_AUTH_TOKEN, or "
+                            "token: export RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN, or "
                             "RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token) where the command starts") from err
         raise UserError(f"cannot join Ray at --ray_address {address}: {error_line(err)}") from err
 

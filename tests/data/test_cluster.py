@@ -90,4 +90,4 @@ def test_a_driver_without_the_cluster_token_gets_one_line_naming_it(cluster, dat
                           "--num_shards", "2", "--ray_address", address, env={"RAY_AUTH_MODE": "disabled"},
                           timeout=300)
         assert not server.requests
-    assert "set RAY_AUTH_MODE to token" in one_error(proc)  # (NAME=value with an auth-like name is masked)
+    assert "export RAY_AUTH_MODE=token and the cluster's token" in one_error(proc)  # redaction keeps it
