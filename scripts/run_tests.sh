@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the test suite (sets up .venv first when needed): all tests, as CI does, or with --quick the tests not marked
-# slow (no vLLM, Ray, kill loops or model runs; for the inner loop). Two pytest-xdist workers share the work, whole
-# files at a time (tests/conftest.py says which files go together); other arguments go to pytest (`-n 0`: one process).
+# slow (no vLLM, Ray, kill loops or model runs; for the inner loop). Three pytest-xdist workers share the work (more
+# workers than 2 cores: many tests wait on servers and subprocesses), whole units at a time, the longest first
+# (tests/scheduling.py); other arguments go to pytest (`-n 0`: one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 selection=()
@@ -12,4 +13,4 @@ fi
 bash scripts/setup_env.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=1 VLLM_NO_USAGE_STATS=1
-python -m pytest -q -p no:cacheprovider -n 2 ${selection[@]+"${selection[@]}"} "$@" tests
+python -m pytest -q -p no:cacheprovider -n 3 ${selection[@]+"${selection[@]}"} "$@" tests

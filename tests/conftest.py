@@ -1,9 +1,7 @@
 """Session fixtures: offline environment, import path, tiny models and a real vLLM OpenAI-compatible server."""
 from __future__ import annotations
 
-import functools
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -23,6 +21,8 @@ for folder in (*TEST_FOLDERS, GENERATION, TESTS):
     if folder not in sys.path:
         sys.path.insert(0, folder)
 
+from scheduling import SLOW_FIXTURES, UnitSeconds, make_scheduler  # noqa: E402 (needs tests/ on the path)
+
 # No test may reach the hub or any website; API keys of the caller must not leak into tests.
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -34,11 +34,15 @@ os.environ.update(OFFLINE_ENV)
 # two-node ones) and every driver and step use this process's own token from the environment, never the shared
 # ~/.ray/auth_token file, which other test workers and sessions rewrite.
 os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex * 2})
+# Ray runs its workers at nice 15 (RAY_worker_niceness) to keep a busy node's raylet responsive; next to the other
+# test workers on a 2-core machine that starves every Ray task (a sharded step then waits minutes for CPU). Clusters
+# the tests start run their workers at the test processes' own priority.
+os.environ["RAY_worker_niceness"] = "0"
 # For tests of what a vLLM engine computes (not of its processes): the engine runs inside the step's process (vLLM's
 # VLLM_ENABLE_V1_MULTIPROCESSING=0) instead of two more processes (EngineCore, worker) that each import vLLM and torch
 # again, about 25 s of CPU per engine. Only for steps run in a subprocess (run_script(..., env=ENGINE_IN_PROCESS)):
-# an in-process engine binds its process's threads. The multiprocess engine stays covered by Step 1's vLLM run, the
-# engine guard, the streaming and offline judge tests, the Ray shards and the vLLM server.
+# an in-process engine binds its process's threads. The multiprocess engine stays covered by Step 1's vLLM shards on
+# Ray (each a whole Step 1 run), the engine guard, the streaming and offline judge tests and the vLLM server.
 ENGINE_IN_PROCESS = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "OPENAI_BASE_URL"):
     os.environ.pop(key, None)
@@ -47,60 +51,28 @@ for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY", "OPENAI_C
 def pytest_configure(config: pytest.Config) -> None:
     """Register the `slow` marker: vLLM engines and servers, Ray clusters, kill loops, training, the example run."""
     config.addinivalue_line("markers", "slow: a slow test (vLLM, Ray, kill loops, training); --quick leaves it out")
+    if config.getoption("record_unit_seconds"):
+        config.pluginmanager.register(UnitSeconds(), "unit_seconds")
 
 
-# Fixtures that make every test using them slow: a vLLM server and a Ray cluster.
-SLOW_FIXTURES = {"vllm_server", "ray_address"}
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--record-unit-seconds: write each work unit's seconds to tests/unit_seconds.json (tests/scheduling.py)."""
+    parser.addoption("--record-unit-seconds", action="store_true",
+                     help="write each work unit's measured seconds to tests/unit_seconds.json (run the whole suite)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use a slow fixture are `slow` without saying so (so `--quick` never starts vLLM or Ray for them)."""
+    """Tests that use a slow fixture (a vLLM server, a Ray cluster) are `slow` without saying so (so `--quick` never
+    starts vLLM or Ray for them)."""
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if set(SLOW_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-
-
-@functools.cache
-def work_unit(test_file: str) -> str:
-    """What `pytest -n 2` (scripts/run_tests.sh) gives one worker as a whole: the tests of every file that asks for a
-    session fixture of SLOW_FIXTURES (one vLLM server, one Ray cluster per run), else one test file (its module
-    fixtures are built once)."""
-    source = open(os.path.join(ROOT, test_file)).read()
-    used = [name for name in sorted(SLOW_FIXTURES) if re.search(rf"def \w+\([^)]*\b{name}\b", source)]
-    return used[0] if used else test_file
-
-
-def estimated_cost(nodeids: list[str]) -> int:
-    """How many slow tests a work unit holds (from the sources: @pytest.mark.slow and slow modules); units are handed
-    out most costly first, so that no long file starts last."""
-    files = {nodeid.split("::")[0] for nodeid in nodeids}
-    sources = [open(os.path.join(ROOT, name)).read() for name in files]
-    return sum(text.count("mark.slow") + ("pytestmark = pytest.mark.slow" in text) * text.count("def test_")
-               for text in sources) + 1000 * any(unit in SLOW_FIXTURES for unit in map(work_unit, files))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """pytest-xdist: whole work units (see work_unit) to each worker, the most costly first."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class WorkUnits(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return work_unit(nodeid.split("::")[0])
-
-        def schedule(self) -> None:
-            if self.collection is None and self.collection_is_completed:
-                config.option.loadscopereorder = False  # the order below instead of "most tests first"
-                units: dict[str, list[str]] = {}
-                for nodeid in next(iter(self.registered_collections.values())):
-                    units.setdefault(self._split_scope(nodeid), []).append(nodeid)
-                order = sorted(units, key=lambda unit: -estimated_cost(units[unit]))
-                rank = {nodeid: order.index(unit) for unit, ids in units.items() for nodeid in ids}
-                for node, collection in self.registered_collections.items():
-                    self.registered_collections[node] = sorted(collection, key=rank.__getitem__)
-            super().schedule()
-
-    return WorkUnits(config, log)
+    """pytest-xdist: whole work units to each worker, the longest first (tests/scheduling.py)."""
+    return make_scheduler(config, log)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from generate_reasoning_samples import main
 
 from steps.generate import is_s1
 
-from conftest import run_script
+from conftest import ENGINE_IN_PROCESS, run_script
 from fixtures_benchmarks import load_output, write_benchmarks
 
 
@@ -64,7 +64,8 @@ def test_vllm_engine_n_samples_chat_template_max_length(tiny_chat_model, data_di
     result = run_script("generate_reasoning_samples.py", "--model", tiny_chat_model, "--backend", "vllm",
                         "--dataset", "gpqa", "--dataset_path", os.path.join(data_dir, "gpqa.jsonl"),
                         "--output_path", out, "--samples_per_instruction", "5", "--batch_size", "2",
-                        "--max_new_tokens", "48", "--max_length", "200", timeout=400)  # prompt + 48 > 200
+                        "--max_new_tokens", "48", "--max_length", "200", timeout=400,  # prompt + 48 > 200
+                        env=ENGINE_IN_PROCESS)  # what the engine computes; Ray shards run Step 1's multiprocess engine
     assert result.returncode == 0, result.stderr[-3000:]
     data = load_output(out)
     assert len(data) == 8 and all(len(s) == 5 and None not in s for s in data["samples"])
