@@ -50,11 +50,13 @@ def make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     class WorkUnits(LoadScopeScheduling):
+        ordered = False  # whether the queue was put in longest-first order (at the first assignment)
+
         def _split_scope(self, nodeid: str) -> str:
             return work_unit(nodeid.split("::")[0])
 
         def _assign_work_unit(self, node) -> None:
-            if not getattr(self, "ordered", False):  # the first call: the queue holds every unit
+            if not self.ordered:  # the first call: the queue holds every unit
                 for unit in sorted(self.workqueue, key=lambda unit: -unit_cost(unit, list(self.workqueue[unit]))):
                     self.workqueue.move_to_end(unit)
                 self.ordered = True
@@ -77,7 +79,7 @@ class UnitSeconds:
     def pytest_sessionfinish(self, session) -> None:
         if hasattr(session.config, "workerinput"):  # an xdist worker: the controller writes
             return
-        with open(SECONDS_FILE + ".tmp", "w") as handle:
-            json.dump({unit: round(seconds, 1) for unit, seconds in sorted(self.seconds.items())}, handle, indent=0)
-            handle.write("\n")
-        os.replace(SECONDS_FILE + ".tmp", SECONDS_FILE)
+        from common.writing import write_json_atomic
+
+        write_json_atomic(SECONDS_FILE, {unit: round(seconds, 1) for unit, seconds in sorted(self.seconds.items())},
+                          data=True)
