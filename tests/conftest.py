@@ -38,6 +38,11 @@ os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex 
 # test workers on a 2-core machine that starves every Ray task (a sharded step then waits minutes for CPU). Clusters
 # the tests start run their workers at the test processes' own priority.
 os.environ["RAY_worker_niceness"] = "0"
+# torch on CPU runs one OpenMP thread per core, and an idle OpenMP thread spin-waits for the next parallel region.
+# Three test workers on two cores keep both cores busy, so the spinning threads take CPU from the others' work: Step 1
+# on the transformers backend took 35 s of CPU beside a busy neighbour instead of 13 s with one thread. The tests'
+# tiny models gain nothing from a second thread; vLLM sets its own engine's threads.
+os.environ["OMP_NUM_THREADS"] = "1"
 # For tests of what a vLLM engine computes (not of its processes): the engine runs inside the step's process (vLLM's
 # VLLM_ENABLE_V1_MULTIPROCESSING=0) instead of two more processes (EngineCore, worker) that each import vLLM and torch
 # again, about 25 s of CPU per engine. Only for steps run in a subprocess (run_script(..., env=ENGINE_IN_PROCESS)):

@@ -87,7 +87,8 @@ def test_vllm_engine_dies_after_kill_9_of_step1_alone(tiny_chat_model, tmp_path)
     out = str(tmp_path / "out")
     step = subprocess.Popen([sys.executable, script_path("generate_reasoning_samples.py"), "--model", tiny_chat_model,
                              "--backend", "vllm", "--dataset", "math", "--dataset_path", path, "--output_path", out,
-                             "--samples_per_instruction", "64", "--max_new_tokens", "1500", "--max_length", "1600"],
+                             "--samples_per_instruction", "2", "--max_new_tokens", "1500", "--max_length", "1600",
+                             "--vllm_sequences_in_flight", "2"],  # one prompt at a time: five are left after the first
                             env={**os.environ, **OFFLINE_ENV}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples = os.path.join(out + ".checkpoint", "samples.jsonl")
@@ -98,7 +99,7 @@ def test_vllm_engine_dies_after_kill_9_of_step1_alone(tiny_chat_model, tmp_path)
             seen |= descendants(step.pid)
             if os.path.exists(samples) and sum(1 for _ in open(samples)) > 1:
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         assert step.poll() is None and len(seen) >= 2, "the engine never started generating"
         step.send_signal(signal.SIGKILL)
         step.wait()
