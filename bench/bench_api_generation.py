@@ -19,10 +19,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests")]
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
-from backends.calls import run_chat_jobs  # noqa: E402
-from backends.rules import ApiConfig, ChatJob  # noqa: E402
+from generation.backends.calls import run_chat_jobs  # noqa: E402
+from generation.backends.rules import ApiConfig, ChatJob  # noqa: E402
 
 from fixtures_benchmarks import write_benchmark  # noqa: E402
 from loopback import Reply, openai_body, serve_in_child  # noqa: E402

@@ -17,10 +17,11 @@ import time
 from collections import Counter
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path[:0] = [os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests", "grading")]
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "grading")]
 
 import realistic_outputs as realistic  # noqa: E402
-from grading import decision as grading  # noqa: E402
+
+from generation.grading import decision as grading  # noqa: E402
 
 FILLER = ("We start by restating the problem and the quantities involved. Next, we set up the relevant relation "
           "and simplify step by step, checking each intermediate value against the constraints. ")
@@ -161,8 +162,8 @@ def build_rows(rng: random.Random, problems: int, per_problem: int) -> list[tupl
 def run_cli(rows: list[tuple[str, dict, list]], parallel: int) -> float:
     """Seconds the real CLI takes (load, grade, save) on the math rows and on the MCQ rows."""
     import datasets
-    import unified_evaluation
 
+    from generation import unified_evaluation
     total = 0.0
     with tempfile.TemporaryDirectory() as folder:
         for name, kinds in (("math", ("math",)), ("mmlu_pro", ("mmlu", "mmlu_pro"))):

@@ -16,7 +16,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests")]
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
 from loopback import Reply, openai_body, serve_in_child  # noqa: E402
 
@@ -32,8 +32,8 @@ def measure(url: str, samples: int, k: int, concurrency: int) -> dict:
     """Run one judge over `samples` samples (10 per row) with K verdicts each; return the figures."""
     from datasets import Dataset
 
-    from judges.judging import add_judge_arguments, run_judge
-    from judges.registry import parse_judge
+    from generation.judges.judging import add_judge_arguments, run_judge
+    from generation.judges.registry import parse_judge
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--verdicts_per_sample", type=int)

@@ -14,11 +14,11 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(HERE, "..", "generation"), os.path.join(HERE, "..", "tests")]
+sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "..", "tests")]
 
-from reward_models.inputs import ScoreOptions  # noqa: E402
-from reward_models.registry import RewardModelSpec  # noqa: E402
-from reward_models.scoring import (
+from generation.reward_models.inputs import ScoreOptions  # noqa: E402
+from generation.reward_models.registry import RewardModelSpec  # noqa: E402
+from generation.reward_models.scoring import (
     Scorer,
     run_batches,  # noqa: E402
 )
@@ -89,7 +89,7 @@ def main() -> None:
     print(f"length-sorted batches of {args.batch_size}: {len(items) / batch_s:8.1f} samples/s ({batch_s:.1f} s)")
     print(f"speed-up: {one_s / batch_s:.1f}x; max score difference between modes {drift:.2e}")
     if args.vllm:
-        from reward_models.vllm_backend import CHUNK, VllmScorer
+        from generation.reward_models.vllm_backend import CHUNK, VllmScorer
 
         scorer.close()
         engine = VllmScorer(spec, ScoreOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size,

@@ -28,7 +28,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATION = os.path.join(ROOT, "generation")
-sys.path[:0] = [GENERATION, os.path.join(ROOT, "tests")]
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"), "VLLM_NO_USAGE_STATS": "1",
        "TOKENIZERS_PARALLELISM": "false", "VLLM_LOGGING_LEVEL": "ERROR"}  # what the command sets for itself
@@ -40,12 +40,14 @@ OURS = """
 import json, os, runpy, sys, time
 booted = time.time()
 generation, report, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
-sys.path.insert(0, generation)
+sys.path.insert(0, os.path.dirname(generation))  # the checkout that holds this generation package
 marks = []
 start = time.time()
-import generate_reasoning_samples
+from generation import generate_reasoning_samples
 marks.append(["imports", start, time.time()])
-import backends.local_generation as lg, steps.generate as step, steps.sample_checkpoint as checkpoint
+import generation.backends.local_generation as lg
+import generation.steps.generate as step
+import generation.steps.sample_checkpoint as checkpoint
 
 def timed(owner, name, phase):
     function = getattr(owner, name)
@@ -108,11 +110,11 @@ json.dump({"booted": booted, "main": [marks[0][2], time.time()], "marks": marks,
 # The earlier same-engine check: LLM.generate vs our step loop writing each finished prompt to a RecordStore.
 SAME_ENGINE = """
 import json, sys, time
-sys.path.insert(0, {generation!r})
+sys.path.insert(0, {root!r})
 from transformers import AutoTokenizer
 from vllm import SamplingParams
-from backends.vllm_engine import generate_streaming, sequences_in_flight, start_engine, stop_engine
-from common.records import RecordStore
+from generation.backends.vllm_engine import generate_streaming, sequences_in_flight, start_engine, stop_engine
+from generation.common.records import RecordStore
 args = json.loads(sys.argv[1])
 tok = AutoTokenizer.from_pretrained(args["model"])
 ids = [tok.apply_chat_template([{{"role": "user", "content": f"Problem {{i}}: compute {{i}} + 1."}}],
@@ -201,7 +203,7 @@ def same_engine(model: str, tmp: str, args: argparse.Namespace) -> dict:
     spec = json.dumps({"model": model, "problems": args.problems, "samples": args.samples,
                        "max_new_tokens": args.max_new_tokens, "max_length": MAX_LENGTH,
                        "store": os.path.join(tmp, "stream.jsonl")})
-    done = subprocess.run([sys.executable, "-c", SAME_ENGINE.format(generation=GENERATION), spec], env=ENV,
+    done = subprocess.run([sys.executable, "-c", SAME_ENGINE.format(root=ROOT), spec], env=ENV,
                           check=True, capture_output=True, text=True)
     return json.loads(done.stdout.splitlines()[-1])
 

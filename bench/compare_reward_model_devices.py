@@ -14,11 +14,11 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(HERE, "..", "generation"), os.path.join(HERE, "..", "tests")]
+sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "..", "tests")]
 
-from reward_models.inputs import ScoreOptions  # noqa: E402
-from reward_models.registry import RewardModelSpec  # noqa: E402
-from reward_models.scoring import score_items  # noqa: E402
+from generation.reward_models.inputs import ScoreOptions  # noqa: E402
+from generation.reward_models.registry import RewardModelSpec  # noqa: E402
+from generation.reward_models.scoring import score_items  # noqa: E402
 
 import tiny_reward_models as tiny  # noqa: E402
 

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from backends.calls import add_api_arguments
-from backends.vllm_engine import add_window_arguments
-from common.cli import bounded_float, positive_int, run_main
-from common.logs import add_verbose_argument, parse_quietly
-from common.writing import add_lock_argument, claim
-from data.benchmarks import BENCHMARKS, MMLU_SUBJECTS
-from data.dataset_io import add_split_argument, check_output_path
-from data.sharding import add_shard_arguments, wants_shards
-from steps.generate import generate, generate_sharded
+from generation.backends.calls import add_api_arguments
+from generation.backends.vllm_engine import add_window_arguments
+from generation.common.cli import bounded_float, positive_int, run_main
+from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.writing import add_lock_argument, claim
+from generation.data.benchmarks import BENCHMARKS, MMLU_SUBJECTS
+from generation.data.dataset_io import add_split_argument, check_output_path
+from generation.data.sharding import add_shard_arguments, wants_shards
+from generation.steps.generate import generate, generate_sharded
 
 
 def build_parser() -> argparse.ArgumentParser:

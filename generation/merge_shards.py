@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from common.cli import Provenance, run_main
-from common.logs import add_verbose_argument, parse_quietly
-from common.writing import add_lock_argument, claim
-from data.dataset_io import check_output_path
-from data.merging import merge, read_provenance
-from steps.evaluate import merged_fields as evaluate_fields
-from steps.verify import merged_fields as verify_fields
+from generation.common.cli import Provenance, run_main
+from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.writing import add_lock_argument, claim
+from generation.data.dataset_io import check_output_path
+from generation.data.merging import merge, read_provenance
+from generation.steps.evaluate import merged_fields as evaluate_fields
+from generation.steps.verify import merged_fields as verify_fields
 
 RECOMPUTE = {"unified_evaluation": evaluate_fields, "step3_verifiers": verify_fields}  # by provenance "step"
 

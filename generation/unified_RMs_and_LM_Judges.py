@@ -1,13 +1,13 @@
 """Step 3: score every sample with reward models and LM judges; each verifier's columns are checkpointed as it ends."""
 from __future__ import annotations
 
-from common.cli import UserError, run_main
-from common.logs import parse_quietly
-from common.writing import claim
-from data.dataset_io import check_output_path
-from data.sharding import wants_shards
-from reward_models.registry import load_registry_file, resolve
-from steps.verify import build_parser, pick_device, print_registry, run, run_shards, score_options
+from generation.common.cli import UserError, run_main
+from generation.common.logs import parse_quietly
+from generation.common.writing import claim
+from generation.data.dataset_io import check_output_path
+from generation.data.sharding import wants_shards
+from generation.reward_models.registry import load_registry_file, resolve
+from generation.steps.verify import build_parser, pick_device, print_registry, run, run_shards, score_options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         print_registry()
         return 0
     if args.check:
-        from reward_models.check import check_models
+        from generation.reward_models.check import check_models
 
         specs = resolve(args.reward_models, load_registry_file(args.rm_registry) if args.rm_registry else [])
         return check_models(specs, score_options(args, pick_device(args.device)))

@@ -1,12 +1,12 @@
 """Step 2: grade every sample against the ground truth, procedurally first, with an LLM judge only where needed."""
 from __future__ import annotations
 
-from common.cli import run_main
-from common.logs import parse_quietly
-from common.writing import claim
-from data.dataset_io import check_output_path
-from data.sharding import wants_shards
-from steps.evaluate import build_parser, run, run_shards
+from generation.common.cli import run_main
+from generation.common.logs import parse_quietly
+from generation.common.writing import claim
+from generation.data.dataset_io import check_output_path
+from generation.data.sharding import wants_shards
+from generation.steps.evaluate import build_parser, run, run_shards
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,14 +10,14 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from common.cli import Provenance, UserError, run_main
-from common.logs import add_verbose_argument, parse_quietly
-from common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
-from data.dataset_io import add_split_argument, is_saved_dataset, read_input
-from grading.decision import DATASET_TYPES
-from report import metrics, render
-from report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
-from report.weaver_export import export_plan, weaver_dataset
+from generation.common.cli import Provenance, UserError, run_main
+from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
+from generation.data.dataset_io import add_split_argument, is_saved_dataset, read_input
+from generation.grading.decision import DATASET_TYPES
+from generation.report import metrics, render
+from generation.report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
+from generation.report.weaver_export import export_plan, weaver_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,8 +5,8 @@ import argparse
 import os
 import sys
 
-from common.writing import write_text_atomic
-from reward_models.registry import kinds_table, markdown_table
+from generation.common.writing import write_text_atomic
+from generation.reward_models.registry import kinds_table, markdown_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VERIFIERS_PATH = os.path.join(ROOT, "VERIFIERS.md")
@@ -56,7 +56,7 @@ def render() -> str:
     """The full text of VERIFIERS.md."""
     parts = [HEADER, markdown_table(), "\n### Loader kinds\n", kinds_table(), PRM_NOTE, "## LM judges\n"]
     try:
-        from judges import registry as judge_registry
+        from generation.judges import registry as judge_registry
     except ImportError:
         parts.append("The LM-judge registry (`generation/judges/registry.py`) is not installed.")
     else:

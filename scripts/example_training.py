@@ -14,10 +14,10 @@ import random
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests")]
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
-from data.benchmarks import math_prompt
-from judges.prompts import judge_messages
+from generation.data.benchmarks import math_prompt
+from generation.judges.prompts import judge_messages
 
 PAIRS = [(a, b) for a in range(1, 5) for b in range(1, 5)]  # 16 sums the tiny models can learn in a minute
 WORDINGS = ("Compute ${}$.", "What is ${}$?", "Find the value of ${}$.", "Evaluate ${}$.")

@@ -14,11 +14,11 @@ import sys
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(SCRIPTS)
-sys.path[:0] = [SCRIPTS, os.path.join(ROOT, "generation"), os.path.join(ROOT, "tests")]
+sys.path[:0] = [SCRIPTS, ROOT, os.path.join(ROOT, "tests")]
 
 import example_training as teach
 
-from common.logs import add_verbose_argument, parse_quietly
+from generation.common.logs import add_verbose_argument, parse_quietly
 
 from fixtures_benchmarks import ROWS, write_benchmark
 from tiny_models import build_chat_model

@@ -35,3 +35,7 @@ if [ ! -f "$stamp" ]; then
   python -c "import vllm, torch, datasets, transformers, math_verify"
   touch "$stamp"
 fi
+# The pipeline itself as the package `generation` (editable: this checkout's code), unless it is installed from here
+if ! (cd / && python -c "import generation, os, sys; sys.exit(os.path.dirname(os.path.dirname(generation.__file__)) != sys.argv[1])" "$PWD") 2>/dev/null; then
+  python -m pip install -q --no-deps -e .
+fi

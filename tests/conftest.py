@@ -14,12 +14,14 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATION = os.path.join(ROOT, "generation")
 TESTS = os.path.dirname(os.path.abspath(__file__))
-# generation/ (the pipeline's packages), tests/ (shared helpers) and each test folder (tests import shared fixtures
-# from one another by module name).
+# The checkout's root (its `generation` package before any installed copy), tests/ (shared helpers) and each test
+# folder (tests import shared fixtures from one another by module name). Subprocesses get the root on PYTHONPATH, so
+# every script a test starts runs this checkout's package too.
 TEST_FOLDERS = sorted(entry.path for entry in os.scandir(TESTS) if entry.is_dir() and not entry.name.startswith((".", "_")))
-for folder in (*TEST_FOLDERS, GENERATION, TESTS):
+for folder in (*TEST_FOLDERS, ROOT, TESTS):
     if folder not in sys.path:
         sys.path.insert(0, folder)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
 
 from scheduling import SLOW_FIXTURES, UnitSeconds, make_scheduler  # noqa: E402 (needs tests/ on the path)
 
@@ -83,7 +85,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 @pytest.fixture(autouse=True)
 def fresh_notices():
     """Each test is one run: notices printed "once per process" are printed again in the next test."""
-    from backends import rules
+    from generation.backends import rules
 
     rules._NOTICES.clear()
 

@@ -79,7 +79,7 @@ class UnitSeconds:
     def pytest_sessionfinish(self, session) -> None:
         if hasattr(session.config, "workerinput"):  # an xdist worker: the controller writes
             return
-        from common.writing import write_json_atomic
+        from generation.common.writing import write_json_atomic
 
         write_json_atomic(SECONDS_FILE, {unit: round(seconds, 1) for unit, seconds in sorted(self.seconds.items())},
                           data=True)

@@ -16,13 +16,22 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from backends.replies import _anthropic_texts, _openai_texts
-from backends.rules import ChatJob, Completion, MalformedResponse, _api_key, _max_n, _split, notice_once, request_params
-from backends.runner import _new_stats, _record, _Runner, client_options, run_live
-from common.cli import UserError
-from common.records import stable_hash
-from costs import pricing
-from costs.token_counts import prompt_token_bound
+from generation.backends.replies import _anthropic_texts, _openai_texts
+from generation.backends.rules import (
+    ChatJob,
+    Completion,
+    MalformedResponse,
+    _api_key,
+    _max_n,
+    _split,
+    notice_once,
+    request_params,
+)
+from generation.backends.runner import _new_stats, _record, _Runner, client_options, run_live
+from generation.common.cli import UserError
+from generation.common.records import stable_hash
+from generation.costs import pricing
+from generation.costs.token_counts import prompt_token_bound
 
 # Per batch: (requests, bytes). OpenAI: an input file holds at most 50,000 requests and 200 MB (batches.create's
 # input_file_id doc); Anthropic: a Message Batch holds at most 100,000 requests or 256 MB (Message Batches guide).

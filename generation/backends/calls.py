@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable, Iterable
 
-from backends import batch
-from backends.rules import (
+from generation.backends import batch
+from generation.backends.rules import (
     DEFAULT_REASONING_EFFORT,
     PROVIDERS,
     REASONING_EFFORTS,
@@ -14,10 +14,10 @@ from backends.rules import (
     Completion,
     resolve_provider,
 )
-from backends.runner import _new_stats, run_live
-from common.cli import UserError, bounded_float, positive_int
-from costs import pricing
-from costs.budget import budget_for
+from generation.backends.runner import _new_stats, run_live
+from generation.common.cli import UserError, bounded_float, positive_int
+from generation.costs import pricing
+from generation.costs.budget import budget_for
 
 
 def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callable[[ChatJob, Completion], None],

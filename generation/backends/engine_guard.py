@@ -96,7 +96,7 @@ def gpu_memory_shortfalls(gpus_csv: str, apps_csv: str, visible: str | None, use
 def check_gpu_memory(utilization: float, used: int, flag: str | None) -> None:
     """UserError before an engine starts when a visible GPU lacks the memory it will ask for (often a stale
     engine of an earlier run); nothing when nvidia-smi is not there."""
-    from common.cli import UserError
+    from generation.common.cli import UserError
 
     query = ["nvidia-smi", "--format=csv,noheader,nounits"]
     try:

@@ -6,8 +6,8 @@ import json
 import re
 from typing import Any
 
-from backends.replies import _provider_message
-from backends.rules import notice_once
+from generation.backends.replies import _provider_message
+from generation.backends.rules import notice_once
 
 # OpenAI (and gateways passing its errors through): "Invalid 'n': integer above maximum value. Expected a value
 # <= 128, but got 300 instead." (code integer_above_max_value, param n) and "max_tokens is too large: 100000. This

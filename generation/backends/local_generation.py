@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from backends.replies import finish_word
-from backends.vllm_engine import (
+from generation.backends.replies import finish_word
+from generation.backends.vllm_engine import (
     chunks,
     default_tensor_parallel,
     generate_streaming,
@@ -15,7 +15,7 @@ from backends.vllm_engine import (
     start_engine,
     stop_engine,
 )
-from common.cli import UserError, error_line
+from generation.common.cli import UserError, error_line
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

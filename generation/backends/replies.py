@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.rules import (
+from generation.backends.rules import (
     PLACEHOLDER_KEY,
     PROMPT_ERROR_CODES,
     PROMPT_ERROR_TEXT,
     MalformedResponse,
 )
-from common.redact import redact_text
-
+from generation.common.redact import redact_text
 
 # Each engine's finish reasons in Step 1's words (`sample_finish_reasons`: stop, length, content_filter, error);
 # anything else is unknown (None). OpenAI: choices[].finish_reason; Anthropic: stop_reason; vLLM: finish_reason.

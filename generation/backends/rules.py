@@ -16,9 +16,9 @@ from typing import Any
 
 from openai.types.shared.reasoning_effort import ReasoningEffort
 
-from common.cli import UserError
-from common.records import stable_hash
-from common.redact import redact_text
+from generation.common.cli import UserError
+from generation.common.records import stable_hash
+from generation.common.redact import redact_text
 
 PROVIDERS = ("openai", "anthropic", "together", "openai_compatible")
 ENV_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "together": "TOGETHER_API_KEY",

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from backends.limits import LearnedLimits, parameter_limit
-from backends.replies import (
+from generation.backends.limits import LearnedLimits, parameter_limit
+from generation.backends.replies import (
     _anthropic_texts,
     _error_code,
     _is_prompt_error,
@@ -22,7 +22,7 @@ from backends.replies import (
     _redact,
     _retry_after,
 )
-from backends.rules import (
+from generation.backends.rules import (
     FATAL_CODES,
     MALFORMED_RETRIES,
     ROOT_URL_PROVIDERS,
@@ -39,9 +39,9 @@ from backends.rules import (
     request_params,
     split_base_url,
 )
-from common.records import derived_seed
-from costs import pricing
-from costs.budget import Gate, worst_case
+from generation.common.records import derived_seed
+from generation.costs import pricing
+from generation.costs.budget import Gate, worst_case
 
 LOWERED = "a parameter above the server's maximum was lowered"  # _call's result: ask again within the new limit
 

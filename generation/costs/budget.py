@@ -19,11 +19,11 @@ import threading
 import uuid
 from typing import Callable, TypeVar
 
-from common.cli import UserError
-from common.writing import check_lockable, unlockable, write_json_atomic
-from costs.pricing import Price, format_cost, max_output_of, usage_cost
-from costs.token_counts import prompt_token_bound
-from data.dataset_io import checkpoint_dir
+from generation.common.cli import UserError
+from generation.common.writing import check_lockable, unlockable, write_json_atomic
+from generation.costs.pricing import Price, format_cost, max_output_of, usage_cost
+from generation.costs.token_counts import prompt_token_bound
+from generation.data.dataset_io import checkpoint_dir
 
 LEDGER_FILE = "budget_ledger.json"  # in the output's checkpoint folder: the sharded run's shared ledger
 WAIT_S = 0.5  # a refused request re-checks the ledger at least this often (other shards settle too)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from costs.pricing import format_cost, price_of, usage_cost
-from costs.token_counts import chat_tokens, counter_for
+from generation.costs.pricing import format_cost, price_of, usage_cost
+from generation.costs.token_counts import chat_tokens, counter_for
 
 UNCAPPED_NOTE = "no cap (reasoning model): output unbounded, upper cost unknown"
 

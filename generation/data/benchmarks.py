@@ -6,9 +6,9 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from common.cli import UserError, error_line
-from data.dataset_io import is_per_sample_column, read_input
-from data.schema import Rule, check_rows, present
+from generation.common.cli import UserError, error_line
+from generation.data.dataset_io import is_per_sample_column, read_input
+from generation.data.schema import Rule, check_rows, present
 
 if TYPE_CHECKING:
     from datasets import Dataset

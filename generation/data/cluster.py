@@ -15,7 +15,7 @@ import sys
 import uuid
 from typing import Any
 
-from common.cli import UserError, error_line
+from generation.common.cli import UserError, error_line
 
 GENERATION_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("vllm", "transformers", "torch", "datasets")  # their versions must match the driver's on every node
@@ -43,12 +43,12 @@ def forwarded_env(names: list[str]) -> dict[str, str]:
 
 def connect(address: str | None, env_names: list[str]) -> None:
     """Join the Ray cluster at address ('auto': the one on this machine), or start a local one (None); every task
-    runs the driver's generation/ (shipped as its working_dir) with the forwarded variables."""
+    runs the driver's generation package (shipped as a py_module) with the forwarded variables."""
     import ray
 
     if address not in (None, "auto"):
         check_reachable(address)
-    runtime_env = {"working_dir": GENERATION_DIR, "excludes": CODE_EXCLUDES, "env_vars": forwarded_env(env_names)}
+    runtime_env = {"py_modules": [GENERATION_DIR], "excludes": CODE_EXCLUDES, "env_vars": forwarded_env(env_names)}
     try:
         ray.init(address=address or "local", runtime_env=runtime_env, log_to_driver=True,
                  **({} if address else {"include_dashboard": False}))
@@ -144,7 +144,7 @@ def node_problems(node: dict, report: dict, mine: dict, folder: str, reply_seen:
         problems.append(f"{name} has no folder {mine['cwd']} (the driver's working directory; relative paths are "
                         "read from it): run the command from a folder every node shares")
     if report["code"] != mine["code"]:
-        problems.append(f"{name} runs other code than the driver's generation/: the shipped working_dir did not "
+        problems.append(f"{name} runs other code than the driver's generation/: the shipped py_module did not "
                         "reach it; check the node's Ray runtime_env logs")
     for package, version in mine["packages"].items():
         if report["packages"].get(package) != version:

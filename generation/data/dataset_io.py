@@ -6,8 +6,8 @@ import re
 import shutil
 import sys
 
-from common.cli import UserError, error_line
-from common.writing import publish, real_path
+from generation.common.cli import UserError, error_line
+from generation.common.writing import publish, real_path
 
 FILE_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
 REAL_ESCAPE = r"(?<!\\)(?:\\\\)*"  # a backslash escape, not an escaped backslash followed by text

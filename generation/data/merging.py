@@ -10,9 +10,9 @@ import json
 import os
 from typing import Any, Callable
 
-from common.cli import Provenance, UserError
-from common.writing import provenance_path
-from data.dataset_io import check_output_path, load_any, save_atomic
+from generation.common.cli import Provenance, UserError
+from generation.common.writing import provenance_path
+from generation.data.dataset_io import check_output_path, load_any, save_atomic
 
 # Arguments that say where a part ran, which rows, or how fast: they may differ between parts of one run.
 PER_PART = frozenset({"output_path", "start_row", "end_row", "max_rows", "num_shards", "ray_address", "overwrite",

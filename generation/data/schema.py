@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from common.cli import UserError
-from data.dataset_io import FINISH_COLUMN, is_per_sample_column
+from generation.common.cli import UserError
+from generation.data.dataset_io import FINISH_COLUMN, is_per_sample_column
 
 FINISH_REASONS = ("stop", "length", "content_filter", "error")  # values of Step 1's `sample_finish_reasons`
 Check = Callable[[Any], str | None]  # what is wrong with one row's value, or None

@@ -10,13 +10,13 @@ import socket
 import sys
 from typing import Any, Callable
 
-from common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
-from common.records import RecordStore, read_log
-from common.redact import redact, redacted_streams
-from common.writing import output_lock, real_path, write_json_atomic
-from data.cluster import connect, preflight, smallest_gpu_gb
-from data.dataset_io import checkpoint_dir, push_to_hub
-from data.merging import Recompute, merge
+from generation.common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
+from generation.common.records import RecordStore, read_log
+from generation.common.redact import redact, redacted_streams
+from generation.common.writing import output_lock, real_path, write_json_atomic
+from generation.data.cluster import connect, preflight, smallest_gpu_gb
+from generation.data.dataset_io import checkpoint_dir, push_to_hub
+from generation.data.merging import Recompute, merge
 
 SHARD_FOLDER = "shards"
 TASK_RETRIES = 2  # Ray re-runs a shard task this many times after a crash or a lost node; each run resumes

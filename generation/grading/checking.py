@@ -14,9 +14,9 @@ from fractions import Fraction
 from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
-from grading.math_parsing import warm_math
-from grading.parsing import DANGLING, LATEX_COMMAND
-from grading.quantities import as_latex, is_compound, quantity_verdict, scientific_value
+from generation.grading.math_parsing import warm_math
+from generation.grading.parsing import DANGLING, LATEX_COMMAND
+from generation.grading.quantities import as_latex, is_compound, quantity_verdict, scientific_value
 
 MATH_TIMEOUT_S = 5.0
 HARD_TIMEOUT_FACTOR = 3  # a worker silent for this many soft timeouts is killed

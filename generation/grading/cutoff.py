@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from grading.parsing import THINK_END
+from generation.grading.parsing import THINK_END
 
 CUT_FINISHES = {"length": "cut off at the token limit (finish reason length)",
                 "content_filter": "stopped by the provider's content filter", "error": "generation error"}

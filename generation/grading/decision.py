@@ -6,12 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from common.cli import UserError
-from data.dataset_io import FINISH_COLUMN  # Step 1's per-sample finish reasons (absent from released datasets)
-from grading.checking import MATH_TIMEOUT_S, choice_correct, math_key, math_verdicts
-from grading.math_parsing import gold_math_answer
-from grading.parsing import valid_letters
-from grading.rule import decide
+from generation.common.cli import UserError
+from generation.data.dataset_io import (
+    FINISH_COLUMN,  # Step 1's per-sample finish reasons (absent from released datasets)
+)
+from generation.grading.checking import MATH_TIMEOUT_S, choice_correct, math_key, math_verdicts
+from generation.grading.math_parsing import gold_math_answer
+from generation.grading.parsing import valid_letters
+from generation.grading.rule import decide
 
 CHOICE_COUNTS = {"gpqa": 4, "gpqa_diamond": 4, "mmlu": 4, "mmlu_pro": 10}  # default option count per benchmark
 DATASET_TYPES = ("math", *CHOICE_COUNTS)

@@ -5,7 +5,7 @@ import contextlib
 import functools
 import re
 
-from grading.parsing import (
+from generation.grading.parsing import (
     BARE_EQUATION,
     CLAUSE,
     CONCLUSION,

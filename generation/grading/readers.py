@@ -8,9 +8,25 @@ from __future__ import annotations
 
 import re
 
-from grading.math_parsing import answer_end, bare_answer, clean_math, math_candidates, stated, unannounced_answer
-from grading.parsing import (MARKDOWN, Choice, MathReading, answer_segments, choice_candidates, letter_after,
-                             letter_end, named_option, normalize_option)
+from generation.grading.math_parsing import (
+    answer_end,
+    bare_answer,
+    clean_math,
+    math_candidates,
+    stated,
+    unannounced_answer,
+)
+from generation.grading.parsing import (
+    MARKDOWN,
+    Choice,
+    MathReading,
+    answer_segments,
+    choice_candidates,
+    letter_after,
+    letter_end,
+    named_option,
+    normalize_option,
+)
 
 Reading = tuple[int, object, int]
 TABLE_ROW = re.compile(r"^[ \t]*\|(.*)\|[ \t]*$", re.MULTILINE)

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from grading.checking import math_key, number_value, without_unit
-from grading.cutoff import BROKEN_END, CUT_FINISHES, no_answer_reason
-from grading.quantities import quantities, total
-from grading.readers import Reading, note_of, readings_of, value_of
+from generation.grading.checking import math_key, number_value, without_unit
+from generation.grading.cutoff import BROKEN_END, CUT_FINISHES, no_answer_reason
+from generation.grading.quantities import quantities, total
+from generation.grading.readers import Reading, note_of, readings_of, value_of
 
 # Words that take back or correct what was just stated (English, Spanish, German, French, Russian, Chinese, Japanese).
 REVISION = re.compile(

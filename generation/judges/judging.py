@@ -9,8 +9,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from backends.local_generation import TEMPLATE_DATE, context_length
-from backends.vllm_engine import (
+from generation.backends.local_generation import TEMPLATE_DATE, context_length
+from generation.backends.vllm_engine import (
     add_window_arguments,
     default_tensor_parallel,
     generate_streaming,
@@ -18,11 +18,11 @@ from backends.vllm_engine import (
     start_engine,
     stop_engine,
 )
-from common.cli import UserError, bounded_float, error_line, positive_int, row_list
-from common.records import RecordStore, derived_seed, stable_hash
-from costs.pricing import format_cost
-from data.sharding import run_store
-from judges.prompts import (
+from generation.common.cli import UserError, bounded_float, error_line, positive_int, row_list
+from generation.common.records import RecordStore, derived_seed, stable_hash
+from generation.costs.pricing import format_cost
+from generation.data.sharding import run_store
+from generation.judges.prompts import (
     judge_messages,
     load_judge_prompts,
     opens_thinking,
@@ -32,7 +32,7 @@ from judges.prompts import (
     render_prompt,
     template_accepts_system,
 )
-from judges.registry import JudgeSpec, parse_judge
+from generation.judges.registry import JudgeSpec, parse_judge
 
 SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
 # Cached answers reach the OS as each lands (a killed run loses none); an fsync per answer would stall the
@@ -77,7 +77,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                             "provenance")
     add_window_arguments(group, "--judge_chunk_size", "--judge_per_request_seeds", "--judge_seed", "judgments")
     if "--max_concurrency" not in parser._option_string_actions:
-        from backends.calls import add_api_arguments
+        from generation.backends.calls import add_api_arguments
 
         add_api_arguments(parser)
 
@@ -95,7 +95,7 @@ def judge_settings(spec: JudgeSpec, args: argparse.Namespace) -> JudgeSettings:
                         "verdicts would be copies of one")
     max_tokens = args.judge_max_tokens or spec.max_tokens
     if spec.backend == "api" and not args.judge_max_tokens:
-        from backends.rules import is_reasoning_model
+        from generation.backends.rules import is_reasoning_model
 
         max_tokens = None if is_reasoning_model(api_config(spec, args)) else max_tokens  # hidden reasoning shares it
     return JudgeSettings(verdicts_per_sample=k, temperature=temperature, max_tokens=max_tokens, seed=args.judge_seed,
@@ -118,7 +118,7 @@ def resolve_judges(names: list[str], args: argparse.Namespace) -> list[JudgeSpec
     for spec in specs:
         judge_settings(spec, args)
         if spec.backend == "api":
-            from backends.rules import check_ready
+            from generation.backends.rules import check_ready
 
             if not getattr(args, "dry_run", False):  # a dry run calls nothing and needs no key
                 check_ready(api_config(spec, args))
@@ -148,7 +148,7 @@ def judge_columns(spec: JudgeSpec, critique: bool) -> list[str]:
 
 def api_config(spec: JudgeSpec, args: argparse.Namespace):
     """The ApiConfig of an API judge (--base_url, when given, applies to every API judge)."""
-    from backends.calls import api_config_from_args
+    from generation.backends.calls import api_config_from_args
 
     return api_config_from_args(args, spec.model, spec.provider)
 
@@ -241,7 +241,7 @@ def regroup(flat: list, rows: list[list]) -> list[list]:
 
 def api_jobs(config, chats: list, settings: JudgeSettings) -> list:
     """One ChatJob (n = K) per chat; None where there is no chat."""
-    from backends.rules import ChatJob, request_key
+    from generation.backends.rules import ChatJob, request_key
 
     jobs = []
     for messages in chats:
@@ -257,8 +257,8 @@ def api_jobs(config, chats: list, settings: JudgeSettings) -> list:
 def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
                   args: argparse.Namespace) -> tuple[list, dict]:
     """Ask an API judge through the shared async client (n = K per request); answers are cached in store."""
-    from backends.calls import run_cached
-    from backends.rules import sent_parameters
+    from generation.backends.calls import run_cached
+    from generation.backends.rules import sent_parameters
 
     config = api_config(spec, args)
     jobs = api_jobs(config, chats, settings)

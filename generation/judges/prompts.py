@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import re
 
-from common.cli import UserError
-from common.records import stable_hash
+from generation.common.cli import UserError
+from generation.common.records import stable_hash
 
 STANDARD_SYSTEM = (
     "You are a strict grader of solutions to reasoning problems in mathematics, science, coding, logic and "
@@ -136,7 +136,7 @@ def render_prompt(tokenizer, messages: list[dict], system_role: bool) -> str:
     if not getattr(tokenizer, "chat_template", None):
         turns = "\n\n".join(PLAIN_ROLES[m["role"]] + m["content"] for m in messages)
         return f"{turns}\n\nASSISTANT:"
-    from backends.local_generation import fixed_date_kwargs
+    from generation.backends.local_generation import fixed_date_kwargs
 
     chat = messages if system_role else fold_system(messages)
     return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True, **fixed_date_kwargs())

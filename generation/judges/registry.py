@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from common.cli import UserError
+from generation.common.cli import UserError
 
 API_PROVIDERS = ("openai", "anthropic", "together", "openai_compatible")
 CUSTOM_MAX_TOKENS = 2048

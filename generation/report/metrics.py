@@ -6,8 +6,8 @@ from typing import Callable
 
 import numpy as np
 
-from grading.checking import math_key
-from grading.decision import Graded, majority_correct
+from generation.grading.checking import math_key
+from generation.grading.decision import Graded, majority_correct
 
 DECIDED = ("procedural", "llm", "no_answer")  # Step 2's decided methods: sample_accuracy counts only these
 RESAMPLES = 200  # random k-subsets per row for the majority-vote curve

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.cli import UserError
+from generation.common.cli import UserError
 
 KINDS = ("reward_model", "judge", "prm")
 PRM_PARTS = ("min", "max", "avg")  # a PRM writes {name}_{part}_scores (and {name}_step_scores)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.cli import UserError
-from report.scores import Verifier
+from generation.common.cli import UserError
+from generation.report.scores import Verifier
 
 # Raw column names whose VERIFIER_NAME_MAP entry has a VERIFIER_DESCRIPTIONS entry (weaver/constants.py).
 WEAVER_COLUMNS = frozenset({

@@ -7,10 +7,10 @@ import threading
 import time
 from typing import Any
 
-from common.cli import error_line
-from reward_models.inputs import ScoreOptions
-from reward_models.registry import RewardModelSpec
-from reward_models.scoring import gpm_pair_score, score_items
+from generation.common.cli import error_line
+from generation.reward_models.inputs import ScoreOptions
+from generation.reward_models.registry import RewardModelSpec
+from generation.reward_models.scoring import gpm_pair_score, score_items
 
 # (question, a correct solution, a wrong solution): an easy math problem and a multiple-choice question
 CHECK_PAIRS = (

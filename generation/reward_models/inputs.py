@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reward_models.registry import RewardModelSpec
-from reward_models.truncation import fit_structure, message_spans, token_offsets, token_roles
+from generation.reward_models.registry import RewardModelSpec
+from generation.reward_models.truncation import fit_structure, message_spans, token_offsets, token_roles
 
 STEP_TOKEN = "<extra_0>"
 TORCH_DTYPES = ("float32", "bfloat16", "float16")

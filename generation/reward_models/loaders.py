@@ -5,8 +5,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from reward_models.inputs import ScoreOptions
-from reward_models.native import (
+from generation.reward_models.inputs import ScoreOptions
+from generation.reward_models.native import (
     checkpoint_file,
     load_internlm2,
     missing_weights,
@@ -14,10 +14,10 @@ from reward_models.native import (
     read_config,
     tensor_names,
 )
-from reward_models.registry import RewardModelSpec
+from generation.reward_models.registry import RewardModelSpec
 
 if TYPE_CHECKING:
-    from reward_models.scoring import Scorer
+    from generation.reward_models.scoring import Scorer
 
 LDL_BINS = 10  # LDL-Reward: each rating distribution has 10 bins spread evenly over [0, 1]
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")

@@ -12,14 +12,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from backends.engine_guard import guard_descendants
-from common.cli import error_line
-from common.records import stable_hash
-from common.writing import write_json_atomic
-from data.sharding import run_store
-from reward_models.inputs import ScoreOptions
-from reward_models.registry import RewardModelSpec
-from reward_models.scoring import score_items
+from generation.backends.engine_guard import guard_descendants
+from generation.common.cli import error_line
+from generation.common.records import stable_hash
+from generation.common.writing import write_json_atomic
+from generation.data.sharding import run_store
+from generation.reward_models.inputs import ScoreOptions
+from generation.reward_models.registry import RewardModelSpec
+from generation.reward_models.scoring import score_items
 
 GPU_HEADROOM = 0.9  # share of a GPU's memory a model may plan to use
 
@@ -141,11 +141,11 @@ def _launch(job: Job, gpus: list[int]) -> subprocess.Popen:
         job = dataclasses.replace(job, options=dataclasses.replace(job.options, device="cuda:0"))
     job_path = job.summary_path + ".job.json"
     write_json_atomic(job_path, job.to_json())
-    generation = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.pathsep.join(filter(None, [generation, os.environ.get("PYTHONPATH")]))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds the package
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus), "PYTHONPATH": path}
     guard_descendants()  # a worker holding a GPU never outlives this step
-    return subprocess.Popen([sys.executable, "-m", "reward_models.placement", "--job", job_path], env=env)
+    return subprocess.Popen([sys.executable, "-m", "generation.reward_models.placement", "--job", job_path], env=env)
 
 
 def _read_summary(job: Job, returncode: int) -> dict:

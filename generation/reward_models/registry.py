@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from common.cli import UserError
+from generation.common.cli import UserError
 
 QWEN_MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 

@@ -6,9 +6,9 @@ import math
 import time
 from typing import Any, Callable
 
-from common.cli import error_line
-from reward_models.inputs import ChatEncoder, Encoded, ScoreOptions, resolve_dtype
-from reward_models.loaders import (
+from generation.common.cli import error_line
+from generation.reward_models.inputs import ChatEncoder, Encoded, ScoreOptions, resolve_dtype
+from generation.reward_models.loaders import (
     CLASSIFIER,
     LOADERS,
     MISSING_SAMPLE,
@@ -18,8 +18,8 @@ from reward_models.loaders import (
     model_class,
     resolve_attn,
 )
-from reward_models.native import internlm2_reward_token, restore_buffers
-from reward_models.registry import KINDS, RewardModelSpec
+from generation.reward_models.native import internlm2_reward_token, restore_buffers
+from generation.reward_models.registry import KINDS, RewardModelSpec
 
 
 class Scorer:
@@ -176,7 +176,7 @@ def make_scorer(spec: RewardModelSpec, options: ScoreOptions) -> tuple[Any, str]
         return Scorer(spec, options), f"transformers (vLLM has no built-in class for {spec.kind}" + (
             " with remote code)" if KINDS[spec.kind].vllm else ")")
     try:
-        from reward_models.vllm_backend import VllmScorer
+        from generation.reward_models.vllm_backend import VllmScorer
 
         return VllmScorer(spec, options), "vllm"
     except Exception as err:  # noqa: BLE001 - vLLM missing or the architecture unsupported: use transformers

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 
-from backends.vllm_engine import start_engine, stop_engine
-from reward_models.inputs import ChatEncoder, Encoded, ScoreOptions, resolve_dtype
-from reward_models.native import internlm2_reward_token
-from reward_models.registry import KINDS, RewardModelSpec
+from generation.backends.vllm_engine import start_engine, stop_engine
+from generation.reward_models.inputs import ChatEncoder, Encoded, ScoreOptions, resolve_dtype
+from generation.reward_models.native import internlm2_reward_token
+from generation.reward_models.registry import KINDS, RewardModelSpec
 
 
 class VllmScorer:

@@ -10,14 +10,14 @@ import time
 import datasets
 from tqdm import tqdm
 
-from backends import calls, rules
-from backends.rules import _max_n
-from common.cli import Provenance, UserError, bounded_float, positive_int
-from common.logs import add_verbose_argument
-from common.writing import add_lock_argument
-from costs.dry_run import api_estimate, report
-from data.cluster import held_cpus
-from data.dataset_io import (
+from generation.backends import calls, rules
+from generation.backends.rules import _max_n
+from generation.common.cli import Provenance, UserError, bounded_float, positive_int
+from generation.common.logs import add_verbose_argument
+from generation.common.writing import add_lock_argument
+from generation.costs.dry_run import api_estimate, report
+from generation.data.cluster import held_cpus
+from generation.data.dataset_io import (
     FINISH_COLUMN,
     add_split_argument,
     check_output_path,
@@ -27,10 +27,10 @@ from data.dataset_io import (
     read_input,
     save_atomic,
 )
-from data.merging import combined
-from data.schema import STEP_COLUMNS, check_rows
-from data.sharding import add_shard_arguments, row_range, run_keys, run_sharded, run_store
-from grading import decision as grading
+from generation.data.merging import combined
+from generation.data.schema import STEP_COLUMNS, check_rows
+from generation.data.sharding import add_shard_arguments, row_range, run_keys, run_sharded, run_store
+from generation.grading import decision as grading
 
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
 JUDGE_CACHE = "llm_judge.jsonl"
@@ -181,7 +181,7 @@ def run_shards(args: argparse.Namespace) -> int:
     config = judge_config(args)
     load_rows(args)  # bad input stops here, before Ray starts
     rows = row_range(len(load_any(args.input_path, args.split)), args, args.input_path)
-    return run_sharded("steps.evaluate.run", args, rows, num_gpus=0, recompute=merged_fields,
+    return run_sharded("generation.steps.evaluate.run", args, rows, num_gpus=0, recompute=merged_fields,
                        env_names=rules.key_names(config.provider) if config else [], num_cpus=args.parallel)
 
 

@@ -10,24 +10,24 @@ import re
 import time
 from typing import Any
 
-from backends.calls import api_config_from_args
-from backends.rules import _max_n, key_names
-from common.cli import Provenance, UserError, row_list
-from common.records import derived_seed
-from common.redact import redact_text
-from costs.budget import output_bound
-from costs.dry_run import api_estimate, local_estimate, report
-from costs.pricing import format_cost
-from data.benchmarks import BENCHMARKS, load_benchmark
-from data.dataset_io import (
+from generation.backends.calls import api_config_from_args
+from generation.backends.rules import _max_n, key_names
+from generation.common.cli import Provenance, UserError, row_list
+from generation.common.records import derived_seed
+from generation.common.redact import redact_text
+from generation.costs.budget import output_bound
+from generation.costs.dry_run import api_estimate, local_estimate, report
+from generation.costs.pricing import format_cost
+from generation.data.benchmarks import BENCHMARKS, load_benchmark
+from generation.data.dataset_io import (
     FINISH_COLUMN,
     check_output_path,
     checkpoint_dir,
     push_to_hub,
     save_atomic,
 )
-from data.sharding import row_range, run_sharded
-from steps.sample_checkpoint import SAMPLE_LOG, SampleCheckpoint
+from generation.data.sharding import row_range, run_sharded
+from generation.steps.sample_checkpoint import SAMPLE_LOG, SampleCheckpoint
 
 S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
@@ -55,7 +55,7 @@ def text_hash(text: str) -> str:
 
 def choose_backend(args: argparse.Namespace) -> tuple[str, str | None]:
     """(backend, provider): auto is the API for API models, else vLLM when installed, else transformers."""
-    from backends.rules import resolve_provider
+    from generation.backends.rules import resolve_provider
 
     provider = resolve_provider(args.model, args.provider, args.base_url)
     if args.backend == "api" and provider is None:
@@ -88,8 +88,8 @@ def fingerprint_of(args: argparse.Namespace, backend: str, s1: bool, top_p: floa
 def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]], checkpoint: SampleCheckpoint,
             n: int, top_p: float | None) -> dict[str, Any]:
     """One ChatJob per row with n = its missing samples; each result is checkpointed as it lands."""
-    from backends.calls import api_config_from_args, run_chat_jobs
-    from backends.rules import ChatJob, sent_parameters
+    from generation.backends.calls import api_config_from_args, run_chat_jobs
+    from generation.backends.rules import ChatJob, sent_parameters
 
     config = api_config_from_args(args, args.model)
     jobs = [ChatJob(key=key, messages=msgs, n=n - checkpoint.count(key), temperature=args.temperature,
@@ -117,7 +117,7 @@ def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list
     """Generate the missing samples with vLLM or transformers, checkpointing per chunk or batch."""
     from tqdm import tqdm
 
-    from backends import local_generation as lg
+    from generation.backends import local_generation as lg
 
     n = args.samples_per_instruction
     requests = [lg.LocalRequest(key, ids, n - checkpoint.count(key), derived_seed(args.seed, key, checkpoint.count(key)))
@@ -155,8 +155,8 @@ def check_model(args: argparse.Namespace, backend: str) -> tuple[Any, str | None
     tokenizer and weights load. Sets the default --max_new_tokens (none for API reasoning models); returns the
     tokenizer (local models) and the reasoning effort sent (API models that take one)."""
     if backend == "api":
-        from backends.calls import api_config_from_args
-        from backends.rules import check_ready, is_reasoning_model, model_rules
+        from generation.backends.calls import api_config_from_args
+        from generation.backends.rules import check_ready, is_reasoning_model, model_rules
 
         config = api_config_from_args(args, args.model)
         if not args.dry_run:
@@ -167,7 +167,7 @@ def check_model(args: argparse.Namespace, backend: str) -> tuple[Any, str | None
             output_bound(args.model, args.max_new_tokens)  # before the checkpoint exists
         return None, config.reasoning_effort if model_rules(config).effort else None
     args.max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-    from backends.local_generation import check_context, check_weights, load_tokenizer
+    from generation.backends.local_generation import check_context, check_weights, load_tokenizer
 
     tokenizer = load_tokenizer(args.model, args.trust_remote_code)
     check_context(args.model, args.trust_remote_code, max_length=args.max_length, max_new_tokens=args.max_new_tokens)
@@ -197,7 +197,7 @@ def generate(args: argparse.Namespace) -> int:
     if backend == "api":
         prompts = [json.dumps(m, ensure_ascii=False) for m in messages]
     else:
-        from backends import local_generation as lg
+        from generation.backends import local_generation as lg
 
         prompts = [lg.prompt_text(tokenizer, m, s1) for m in messages]
         token_ids = [lg.prompt_ids(tokenizer, p, s1) for p in prompts]
@@ -257,7 +257,7 @@ def generate_sharded(args: argparse.Namespace) -> int:
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
     gpus = 0 if backend == "api" else args.tensor_parallel_size or 1
     keys = key_names(api_config_from_args(args, args.model).provider) if backend == "api" else []
-    return run_sharded("steps.generate.generate", args, rows, gpus, env_names=keys)
+    return run_sharded("generation.steps.generate.generate", args, rows, gpus, env_names=keys)
 
 
 def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],

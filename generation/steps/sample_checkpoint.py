@@ -7,11 +7,11 @@ import os
 from collections import Counter
 from typing import Any
 
-from common.cli import UserError
-from common.records import RecordStore, read_log
-from common.writing import provenance_path
-from data.dataset_io import FINISH_COLUMN, checkpoint_dir, is_saved_dataset, load_any
-from data.sharding import run_logs
+from generation.common.cli import UserError
+from generation.common.records import RecordStore, read_log
+from generation.common.writing import provenance_path
+from generation.data.dataset_io import FINISH_COLUMN, checkpoint_dir, is_saved_dataset, load_any
+from generation.data.sharding import run_logs
 
 FINGERPRINT_KEY = "fingerprint"
 SAMPLE_LOG = "samples.jsonl"  # in the output's checkpoint folder

@@ -8,16 +8,16 @@ import os
 import re
 import time
 
-from common.cli import row_list
-from common.records import stable_hash
-from common.redact import redact
-from common.writing import write_json_atomic
-from costs.pricing import format_cost
-from reward_models.inputs import ScoreOptions, resolve_dtype
-from reward_models.loaders import MISSING_SAMPLE, resolve_attn
-from reward_models.placement import Job, run_all, stored_results
-from reward_models.registry import RewardModelSpec
-from reward_models.scoring import row_columns
+from generation.common.cli import row_list
+from generation.common.records import stable_hash
+from generation.common.redact import redact
+from generation.common.writing import write_json_atomic
+from generation.costs.pricing import format_cost
+from generation.reward_models.inputs import ScoreOptions, resolve_dtype
+from generation.reward_models.loaders import MISSING_SAMPLE, resolve_attn
+from generation.reward_models.placement import Job, run_all, stored_results
+from generation.reward_models.registry import RewardModelSpec
+from generation.reward_models.scoring import row_columns
 
 SUMMARY_COUNTS = (  # report counts named in the summary line after the failures: (key, what they are)
     ("truncated", "inputs truncated (middle cut, answer kept)"),

@@ -6,14 +6,14 @@ import json
 import os
 from typing import Any, Callable
 
-from backends import rules
-from backends.rules import _max_n
-from common.cli import Provenance, UserError, error_line, positive_int
-from common.logs import add_verbose_argument
-from common.writing import add_lock_argument, provenance_path, write_json_atomic
-from costs.dry_run import api_estimate, local_estimate, report
-from costs.token_counts import chat_tokens, counter_for
-from data.dataset_io import (
+from generation.backends import rules
+from generation.backends.rules import _max_n
+from generation.common.cli import Provenance, UserError, error_line, positive_int
+from generation.common.logs import add_verbose_argument
+from generation.common.writing import add_lock_argument, provenance_path, write_json_atomic
+from generation.costs.dry_run import api_estimate, local_estimate, report
+from generation.costs.token_counts import chat_tokens, counter_for
+from generation.data.dataset_io import (
     add_split_argument,
     check_output_path,
     checkpoint_dir,
@@ -23,20 +23,20 @@ from data.dataset_io import (
     read_input,
     save_atomic,
 )
-from data.merging import combined
-from data.schema import STEP_COLUMNS, check_rows
-from data.sharding import add_shard_arguments, row_range, run_keys, run_sharded
-from reward_models.inputs import TORCH_DTYPES, ScoreOptions
-from reward_models.loaders import check_loadable
-from reward_models.placement import gpus_needed
-from reward_models.registry import (
+from generation.data.merging import combined
+from generation.data.schema import STEP_COLUMNS, check_rows
+from generation.data.sharding import add_shard_arguments, row_range, run_keys, run_sharded
+from generation.reward_models.inputs import TORCH_DTYPES, ScoreOptions
+from generation.reward_models.loaders import check_loadable
+from generation.reward_models.placement import gpus_needed
+from generation.reward_models.registry import (
     kinds_table,
     load_registry_file,
     markdown_table,
     resolve,
     vllm_backend_text,
 )
-from steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
+from generation.steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
 DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemma,ArmorRM,QwenPRM,EurusPRMStage1,"
                          "EurusPRMStage2,InternLM2Reward7B,DecisionTreeReward8B")
@@ -45,7 +45,7 @@ DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemm
 def load_judges_module():
     """The LM-judge half of the step (judges.judging), or None when it is not installed."""
     try:
-        from judges import judging as lm_judges
+        from generation.judges import judging as lm_judges
     except ImportError:
         return None
     return lm_judges
@@ -106,7 +106,7 @@ def print_registry() -> None:
     print("\n## Loader kinds\n")
     print(kinds_table())
     try:
-        from judges import registry as judge_registry
+        from generation.judges import registry as judge_registry
     except ImportError:
         return
     print("\n## LM judges\n")
@@ -193,7 +193,8 @@ def run_shards(args: argparse.Namespace) -> int:
     rows = row_range(len(load_any(args.dataset_path, args.split)), args, args.dataset_path)
     judge_gpus = [args.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs if s.backend == "vllm"]
     keys = [name for spec in judge_specs if spec.backend == "api" for name in rules.key_names(spec.provider)]
-    return run_sharded("steps.verify.run", args, rows, shard_gpus(rm_specs, judge_gpus), recompute=merged_fields,
+    return run_sharded("generation.steps.verify.run", args, rows, shard_gpus(rm_specs, judge_gpus),
+                       recompute=merged_fields,
                        env_names=keys)
 
 

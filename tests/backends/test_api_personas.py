@@ -4,13 +4,13 @@ import os
 
 import pytest
 from datasets import Dataset
-from generate_reasoning_samples import main
 from test_step3b_parsing import judge_args
 
-from backends.calls import api_config_from_args
-from backends.rules import check_ready
-from common.cli import UserError
-from judges.judging import resolve_judges, run_judge
+from generation.backends.calls import api_config_from_args
+from generation.backends.rules import check_ready
+from generation.common.cli import UserError
+from generation.generate_reasoning_samples import main
+from generation.judges.judging import resolve_judges, run_judge
 
 from fixtures_benchmarks import load_output, math_rows, write_benchmark
 from loopback import (
@@ -43,7 +43,7 @@ def keys(monkeypatch):
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOGETHER_API_KEY"):
         monkeypatch.setenv(name, "sk-test")
     monkeypatch.delenv("OPENAI_COMPATIBLE_API_KEY", raising=False)
-    monkeypatch.setattr("backends.rules._NOTICES", set())  # notices are once per process: once per test here
+    monkeypatch.setattr("generation.backends.rules._NOTICES", set())  # notices are once per process: once per test here
 
 
 def step1(persona: Persona, tmp_path, n: int, *extra: str, bad_row: int | None = None, rows: int = 4,
@@ -191,8 +191,8 @@ def test_openai_compatible_servers_get_their_own_key(tmp_path, monkeypatch, caps
 
 @pytest.mark.slow
 def test_request_timeout_and_long_429_spells(tmp_path, capsys):
-    from backends.calls import run_chat_jobs
-    from backends.rules import ChatJob
+    from generation.backends.calls import run_chat_jobs
+    from generation.backends.rules import ChatJob
 
     from loopback import Reply, default_responder
 
@@ -222,7 +222,7 @@ def test_request_timeout_and_long_429_spells(tmp_path, capsys):
 
 
 def test_retired_claude_judges_are_named_in_the_list(capsys):
-    from unified_RMs_and_LM_Judges import main as step3
+    from generation.unified_RMs_and_LM_Judges import main as step3
 
     assert step3(["--list"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if "claude-3-" in line]

@@ -4,14 +4,14 @@ import json
 import os
 
 import pytest
-from generate_reasoning_samples import main
+from test_batch_mode import data_dir, fast_polls  # noqa: F401 - shared fixtures (fast polls, keys; math rows)
 
-from common.cli import run_main
+from generation.common.cli import run_main
+from generation.generate_reasoning_samples import main
 
 from fixtures_benchmarks import load_output
 from loopback import OPENAI, LoopbackServer, persona_responder
 from loopback_batches import BatchService
-from test_batch_mode import data_dir, fast_polls  # noqa: F401 - shared fixtures (fast polls, keys; math rows)
 
 N = 3
 CHAT = "/v1/chat/completions"
@@ -71,8 +71,8 @@ def test_chunks_are_submitted_as_earlier_ones_end_within_the_enqueued_limit(data
 
 
 def test_anthropic_progress_counts_the_requests_no_longer_processing(monkeypatch):
-    from backends import batch
-    from backends.rules import ApiConfig, ChatJob
+    from generation.backends import batch
+    from generation.backends.rules import ApiConfig, ChatJob
 
     from loopback import ANTHROPIC
 

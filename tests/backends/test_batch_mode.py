@@ -8,12 +8,12 @@ import sys
 import time
 
 import pytest
-from generate_reasoning_samples import main
 from test_step3b_api import dataset
 from test_step3b_parsing import judge_args
 
-from common.cli import UserError
-from judges.judging import resolve_judges, run_judge
+from generation.common.cli import UserError
+from generation.generate_reasoning_samples import main
+from generation.judges.judging import resolve_judges, run_judge
 
 from conftest import GENERATION, OFFLINE_ENV, run_script
 from fixtures_benchmarks import load_output, write_benchmarks
@@ -143,7 +143,7 @@ def test_batch_mode_for_a_provider_without_batch_api_is_one_line_error(data_dir,
 
 
 def test_batches_split_at_the_provider_limits(data_dir, tmp_path, monkeypatch):
-    from backends import batch as batch_api
+    from generation.backends import batch as batch_api
 
     assert batch_api.LIMITS == {"openai": (50_000, 200_000_000), "anthropic": (100_000, 256_000_000)}
     monkeypatch.setitem(batch_api.LIMITS, "openai", (3, 200_000_000))  # 4 requests: two batches
@@ -160,8 +160,9 @@ def test_batches_split_at_the_provider_limits(data_dir, tmp_path, monkeypatch):
 
 
 def test_step2_llm_fallback_in_batch_mode(tmp_path):
-    import unified_evaluation
     from test_step2_cli import MC_ROWS, graded, judge_responder, save
+
+    from generation import unified_evaluation
 
     source = save(MC_ROWS, str(tmp_path / "in"), as_dict=False)
     outputs = {}

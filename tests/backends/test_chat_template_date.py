@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from backends.local_generation import TEMPLATE_DATE, prompt_text
-from judges.prompts import render_prompt
+from generation.backends.local_generation import TEMPLATE_DATE, prompt_text
+from generation.judges.prompts import render_prompt
 
 from tiny_models import build_tokenizer
 

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from backends import runner
-from backends.calls import run_cached, run_chat_jobs
-from backends.rules import ApiConfig, ChatJob, Completion, FatalApiError, request_key
-from common.records import RecordStore
+from generation.backends import runner
+from generation.backends.calls import run_cached, run_chat_jobs
+from generation.backends.rules import ApiConfig, ChatJob, Completion, FatalApiError, request_key
+from generation.common.records import RecordStore
 
 from loopback import LoopbackServer, Reply, default_responder, openai_body
 

@@ -5,9 +5,9 @@ import argparse
 
 import pytest
 
-from backends.calls import add_api_arguments, api_config_from_args
-from backends.rules import ApiConfig, ChatJob, check_ready, request_key, resolve_provider
-from common.cli import UserError
+from generation.backends.calls import add_api_arguments, api_config_from_args
+from generation.backends.rules import ApiConfig, ChatJob, check_ready, request_key, resolve_provider
+from generation.common.cli import UserError
 
 from conftest import free_port
 from loopback import LoopbackServer

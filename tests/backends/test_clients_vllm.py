@@ -1,8 +1,8 @@
 """model_clients end to end against a real vLLM OpenAI-compatible server (openai_compatible provider)."""
 from __future__ import annotations
 
-from backends.calls import run_chat_jobs
-from backends.rules import ApiConfig, ChatJob, check_ready
+from generation.backends.calls import run_chat_jobs
+from generation.backends.rules import ApiConfig, ChatJob, check_ready
 
 
 def test_openai_compatible_vllm_server_n_and_seed(vllm_server):

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.engine_guard import gpu_memory_shortfalls
+from generation.backends.engine_guard import gpu_memory_shortfalls
 
-from conftest import GENERATION, OFFLINE_ENV, script_path
+from conftest import OFFLINE_ENV, ROOT, script_path
 from fixtures_benchmarks import write_benchmark
 
 STEP = """
 import multiprocessing, os, subprocess, sys, time
 sys.path.insert(0, {generation!r})
-from backends.engine_guard import guard_descendants
+from generation.backends.engine_guard import guard_descendants
 
 def engine():  # like vLLM's EngineCore: a child of the step that starts workers of its own
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
@@ -46,7 +46,7 @@ def alive(pid: int) -> bool:
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_engine_processes_die_after_kill_9_of_the_step_alone(tmp_path, method):
     script = tmp_path / "step.py"
-    script.write_text(STEP.format(generation=GENERATION, method=method))
+    script.write_text(STEP.format(generation=ROOT, method=method))
     step = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, **OFFLINE_ENV}, start_new_session=True)
     try:
@@ -142,8 +142,8 @@ def test_a_stale_engine_on_the_gpu_is_named_before_vllm_starts(tmp_path, monkeyp
     process and the flag to lower; vLLM is never started (nvidia-smi is a stand-in printing the documented CSV)."""
     import torch
 
-    from backends import vllm_engine
-    from common.cli import UserError
+    from generation.backends import vllm_engine
+    from generation.common.cli import UserError
 
     fake = tmp_path / "nvidia-smi"
     fake.write_text("#!/bin/sh\ncase \"$*\" in\n"

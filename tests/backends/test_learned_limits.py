@@ -4,7 +4,8 @@ import json
 import os
 
 import pytest
-from generate_reasoning_samples import main
+
+from generation.generate_reasoning_samples import main
 
 from fixtures_benchmarks import load_output, write_benchmarks
 from loopback import OPENAI, LoopbackServer, Reply, openai_body, persona_responder

@@ -6,8 +6,8 @@ import re
 
 import openai
 
-from backends.rules import REASONING_EFFORTS, ApiConfig, ChatJob, sent_parameters
-from costs.pricing import MAX_OUTPUT_TOKENS, PRICES
+from generation.backends.rules import REASONING_EFFORTS, ApiConfig, ChatJob, sent_parameters
+from generation.costs.pricing import MAX_OUTPUT_TOKENS, PRICES
 
 
 def sdk_reasoning_efforts() -> set[str]:
@@ -22,7 +22,7 @@ def sdk_reasoning_efforts() -> set[str]:
 
 
 def test_reasoning_efforts_are_the_sdks():
-    from generate_reasoning_samples import build_parser
+    from generation.generate_reasoning_samples import build_parser
 
     choices = next(a.choices for a in build_parser()._actions if a.dest == "reasoning_effort")
     assert set(REASONING_EFFORTS) == set(choices) == sdk_reasoning_efforts() >= {"none", "minimal", "high", "xhigh"}

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.vllm_engine import (
+from generation.backends.vllm_engine import (
     default_tensor_parallel,
     generate_streaming,
     start_engine,

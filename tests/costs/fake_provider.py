@@ -9,8 +9,8 @@ from typing import Any
 
 from openai.types.chat import ChatCompletion
 
-from costs.pricing import max_output_of, usage_cost
-from costs.token_counts import chat_tokens, counter_for
+from generation.costs.pricing import max_output_of, usage_cost
+from generation.costs.token_counts import chat_tokens, counter_for
 
 
 class FakeChatClient:

@@ -8,12 +8,12 @@ from fake_provider import FakeChatClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends import runner
-from backends.calls import run_chat_jobs
-from backends.rules import ApiConfig, ChatJob
-from common.cli import UserError
-from costs.budget import Budget, BudgetExceeded, worst_case
-from costs.pricing import PRICES
+from generation.backends import runner
+from generation.backends.calls import run_chat_jobs
+from generation.backends.rules import ApiConfig, ChatJob
+from generation.common.cli import UserError
+from generation.costs.budget import Budget, BudgetExceeded, worst_case
+from generation.costs.pricing import PRICES
 
 MODEL = "gpt-5-nano"  # a reasoning model: sent without a cap, so its documented maximum output is reserved
 N = 4

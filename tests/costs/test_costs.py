@@ -3,16 +3,16 @@ import json
 import os
 
 import pytest
-import unified_evaluation
-from generate_reasoning_samples import main as step1
 from test_step2_cli import MATH_ROWS, save
 from test_step3b_api import dataset, scripted
 from test_step3b_parsing import judge_args
 
-from common.cli import UserError
-from costs.pricing import PRICES, format_cost, load_prices, usage_cost
-from grading import decision as grading_decision
-from judges.judging import resolve_judges, run_judge
+from generation import unified_evaluation
+from generation.common.cli import UserError
+from generation.costs.pricing import PRICES, format_cost, load_prices, usage_cost
+from generation.generate_reasoning_samples import main as step1
+from generation.grading import decision as grading_decision
+from generation.judges.judging import resolve_judges, run_judge
 
 from fixtures_benchmarks import write_benchmarks
 from loopback import LoopbackServer
@@ -39,8 +39,8 @@ def step1_args(data_dir, out, url, *extra):
 
 
 def test_registry_api_judges_and_known_models_have_prices():
-    from backends.rules import KNOWN_MODELS
-    from judges.registry import JUDGES
+    from generation.backends.rules import KNOWN_MODELS
+    from generation.judges.registry import JUDGES
 
     assert {s.model for s in JUDGES if s.backend == "api"} <= set(PRICES)
     assert set(KNOWN_MODELS) <= set(PRICES)
@@ -121,7 +121,7 @@ def test_max_cost_stops_within_one_request_and_a_rerun_resumes(data_dir, tmp_pat
     cap = 2.5 * worst
     with LoopbackServer() as server:
         with pytest.raises(SystemExit) as exc:
-            from common.cli import run_main
+            from generation.common.cli import run_main
             run_main(step1, step1_args(data_dir, out, server.url, *flags, "--max_cost", str(cap)))
         sent = len(server.requests)
     assert exc.value.code == 1 and sent == 2
@@ -146,7 +146,7 @@ def test_bad_max_cost_is_a_one_line_error(data_dir, tmp_path, capsys, cap):
 
 
 def test_max_cost_without_a_price_is_refused_before_any_call(data_dir, tmp_path, capsys):
-    from common.cli import run_main
+    from generation.common.cli import run_main
 
     with LoopbackServer() as server:
         with pytest.raises(SystemExit) as exc:
@@ -156,8 +156,8 @@ def test_max_cost_without_a_price_is_refused_before_any_call(data_dir, tmp_path,
 
 
 def test_cached_input_is_billed_at_its_price(tmp_path):
-    from backends.calls import run_chat_jobs
-    from backends.rules import ApiConfig, ChatJob
+    from generation.backends.calls import run_chat_jobs
+    from generation.backends.rules import ApiConfig, ChatJob
 
     from loopback import Reply, openai_body
 

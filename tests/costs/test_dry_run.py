@@ -2,15 +2,15 @@
 import os
 
 import pytest
-import unified_evaluation
-from generate_reasoning_samples import main as step1
 from test_costs import prices_file, step1_args
 from test_step2_cli import MATH_ROWS, save
 from test_step3b_api import dataset
 
-from costs.pricing import format_cost
-from costs.token_counts import CHARS_PER_TOKEN, MESSAGE_OVERHEAD_TOKENS
-from grading import decision as grading_decision
+from generation import unified_evaluation
+from generation.costs.pricing import format_cost
+from generation.costs.token_counts import CHARS_PER_TOKEN, MESSAGE_OVERHEAD_TOKENS
+from generation.generate_reasoning_samples import main as step1
+from generation.grading import decision as grading_decision
 
 from fixtures_benchmarks import write_benchmarks
 from loopback import LoopbackServer
@@ -57,9 +57,9 @@ def test_step1_anthropic_dry_run_splits_n_and_needs_no_key(data_dir, tmp_path, c
 def test_step1_local_dry_run_counts_with_the_tokenizer(tiny_chat_model, data_dir, tmp_path, capsys):
     from transformers import AutoTokenizer
 
-    from backends import local_generation as lg
-    from data.benchmarks import load_benchmark
-    from steps.generate import chat_messages
+    from generation.backends import local_generation as lg
+    from generation.data.benchmarks import load_benchmark
+    from generation.steps.generate import chat_messages
 
     out = str(tmp_path / "out")
     assert step1(["--model", tiny_chat_model, "--backend", "transformers", "--dataset", "math", "--dataset_path",
@@ -94,7 +94,7 @@ def test_step2_dry_run_counts_fallback_targets_less_the_cache(tmp_path, monkeypa
 
 
 def test_step3_dry_run_judges_times_k(tmp_path, capsys):
-    from unified_RMs_and_LM_Judges import main as step3
+    from generation.unified_RMs_and_LM_Judges import main as step3
 
     src = str(tmp_path / "in")
     dataset(2, 4).save_to_disk(src)

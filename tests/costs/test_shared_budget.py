@@ -6,11 +6,11 @@ import json
 import os
 import pickle
 
-import generate_reasoning_samples
 import pytest
 
-from common.cli import UserError, run_main
-from costs.budget import Budget
+from generation import generate_reasoning_samples
+from generation.common.cli import UserError, run_main
+from generation.costs.budget import Budget
 
 from conftest import run_script
 from fixtures_benchmarks import write_benchmarks

@@ -6,13 +6,14 @@ import os
 import uuid
 
 import pytest
+from ray_nodes import TwoNodeRay
+from test_sharding import seeded_reply, step1_args
+
+from generation.generate_reasoning_samples import main as step1
 
 from conftest import GENERATION, run_script
 from fixtures_benchmarks import load_output, write_benchmarks
-from generate_reasoning_samples import main as step1
 from loopback import LoopbackServer
-from ray_nodes import TwoNodeRay
-from test_sharding import seeded_reply, step1_args
 
 pytestmark = pytest.mark.slow
 KEY = "OPENAI_COMPATIBLE_API_KEY"  # what a --base_url server's key is read from

@@ -5,10 +5,17 @@ import os
 import pytest
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
-from common.cli import Provenance, UserError
-from common.records import RecordStore
-from common.writing import write_json_atomic
-from data.dataset_io import check_output_path, limit_samples, load_any, per_sample_columns, push_to_hub, save_atomic
+from generation.common.cli import Provenance, UserError
+from generation.common.records import RecordStore
+from generation.common.writing import write_json_atomic
+from generation.data.dataset_io import (
+    check_output_path,
+    limit_samples,
+    load_any,
+    per_sample_columns,
+    push_to_hub,
+    save_atomic,
+)
 
 ROWS = {"instruction": ["q1", "q2"], "samples": [["a", "b", "c"], ["d", None, "f"]], "answer": ["A", "B"],
         "options": [["x", "y", "z"], ["u", "v", "w"]], "answer_correct": [[True, False, True], [False, False, True]],

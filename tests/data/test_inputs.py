@@ -7,17 +7,15 @@ import math
 import os
 
 import datasets
-import generate_reasoning_samples
 import pytest
-import unified_evaluation
-import unified_RMs_and_LM_Judges as step3
-import verifier_report
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.cli import UserError, run_main
-from common.writing import provenance_path
-from data.schema import FINISH_REASONS, STEP_COLUMNS, check_rows
+from generation import generate_reasoning_samples, unified_evaluation, verifier_report
+from generation import unified_RMs_and_LM_Judges as step3
+from generation.common.cli import UserError, run_main
+from generation.common.writing import provenance_path
+from generation.data.schema import FINISH_REASONS, STEP_COLUMNS, check_rows
 
 from fixtures_benchmarks import mmlu_rows, write_benchmark
 

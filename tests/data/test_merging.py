@@ -7,15 +7,16 @@ import shutil
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import merge_shards
-from common.cli import UserError, run_main
-from data.merging import PER_PART, check_parts
-from fixtures_benchmarks import load_output, write_benchmarks
-from generate_reasoning_samples import main as step1
-from loopback import LoopbackServer
 from test_sharding import seeded_reply, step1_args
-from unified_evaluation import main as step2
+
+from generation import merge_shards
+from generation.common.cli import UserError, run_main
+from generation.data.merging import PER_PART, check_parts
+from generation.generate_reasoning_samples import main as step1
+from generation.unified_evaluation import main as step2
+
+from fixtures_benchmarks import load_output, write_benchmarks
+from loopback import LoopbackServer
 
 ROW_KEYS = {"start_row", "end_row", "max_rows"}  # they move the part's rows: covered by the row-range rule
 

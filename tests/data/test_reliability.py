@@ -12,17 +12,16 @@ import sys
 import time
 
 import datasets
-import generate_reasoning_samples
 import pytest
-import unified_evaluation
-import unified_RMs_and_LM_Judges as step3
 
-from common.cli import UserError, run_main
-from common.records import RecordStore
-from common.writing import SAVE_PAUSE_ENV, output_lock, provenance_path
-from data.dataset_io import save_atomic
+from generation import generate_reasoning_samples, unified_evaluation
+from generation import unified_RMs_and_LM_Judges as step3
+from generation.common.cli import UserError, run_main
+from generation.common.records import RecordStore
+from generation.common.writing import SAVE_PAUSE_ENV, output_lock, provenance_path
+from generation.data.dataset_io import save_atomic
 
-from conftest import GENERATION, OFFLINE_ENV, script_path
+from conftest import OFFLINE_ENV, ROOT, script_path
 from fixtures_benchmarks import load_output, write_benchmarks
 from loopback import LoopbackServer, Reply, openai_body
 
@@ -245,14 +244,14 @@ def test_corrupt_weights_are_one_line_error_before_any_checkpoint(corrupt_model,
 
 
 # ---- 5. one output, one run --------------------------------------------------------------------------------------
-HOLDER = ("import sys, time; sys.path.insert(0, {g!r}); from common.writing import output_lock\n"
+HOLDER = ("import sys, time; sys.path.insert(0, {g!r}); from generation.common.writing import output_lock\n"
           "with output_lock({o!r}):\n    print('held', flush=True); time.sleep(120)\n")
 
 
 def test_second_run_on_an_output_is_refused_and_a_dead_owner_is_taken_over(tmp_path, capsys):
     source = save_rows(tmp_path / "in.hf")
     out = str(tmp_path / "out")
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER.format(g=GENERATION, o=out)], stdout=subprocess.PIPE,
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER.format(g=ROOT, o=out)], stdout=subprocess.PIPE,
                               text=True, env={**os.environ, **OFFLINE_ENV})
     try:
         assert holder.stdout.readline().strip() == "held"

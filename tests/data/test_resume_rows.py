@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.records import read_log
-from common.writing import provenance_path
-from data.dataset_io import checkpoint_dir
-from data.sharding import run_keys, run_store, shard_path, split
+from generation.common.records import read_log
+from generation.common.writing import provenance_path
+from generation.data.dataset_io import checkpoint_dir
+from generation.data.sharding import run_keys, run_store, shard_path, split
 
 import tiny_reward_models as tiny
 from conftest import GENERATION, run_script

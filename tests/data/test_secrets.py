@@ -5,19 +5,16 @@ from __future__ import annotations
 import os
 
 import datasets
-import generate_reasoning_samples
-import merge_shards
 import pytest
-import unified_evaluation
-import unified_RMs_and_LM_Judges as step3
-import verifier_report
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.cli import run_main
-from common.redact import ABOUT_WORDS, SECRET_WORDS, redact, redact_text
-from data import sharding
-from steps import evaluate
+from generation import generate_reasoning_samples, merge_shards, unified_evaluation, verifier_report
+from generation import unified_RMs_and_LM_Judges as step3
+from generation.common.cli import run_main
+from generation.common.redact import ABOUT_WORDS, SECRET_WORDS, redact, redact_text
+from generation.data import sharding
+from generation.steps import evaluate
 
 from fixtures_benchmarks import write_benchmarks
 from loopback import LoopbackServer
@@ -81,9 +78,9 @@ def test_every_entry_point_writes_and_prints_no_credential(tmp_path, capfd, monk
         assert cli(step3.main, step3_argv + ["--output_path", three]) in (0, 1)
         assert cli(step3.main, step3_argv + ["--output_path", three + "x", "--dry_run"]) == 0
 
-        parts = shard_runs("steps.generate.generate", generate_reasoning_samples.build_parser(),
+        parts = shard_runs("generation.steps.generate.generate", generate_reasoning_samples.build_parser(),
                            step1 + ["--base_url", url, "--output_path", os.path.join(run, "sh1.hf")])
-        shard_runs("steps.evaluate.run", evaluate.build_parser(), step2 + ["-o", os.path.join(run, "sh2.hf")])
+        shard_runs("generation.steps.evaluate.run", evaluate.build_parser(), step2 + ["-o", os.path.join(run, "sh2.hf")])
     assert cli(merge_shards.main, ["--shards", *parts, "--output_path", os.path.join(run, "merged.hf")]) == 0
     assert cli(verifier_report.main, ["--dataset_path", three, "--output_dir", os.path.join(run, "report"),
                                       "--export_weaver", os.path.join(run, "weaver"),

@@ -8,16 +8,13 @@ import os
 import signal
 
 import datasets
-import generate_reasoning_samples
-import merge_shards
 import pytest
-import unified_evaluation
-import unified_RMs_and_LM_Judges as step3
-import verifier_report
 
-from common import writing
-from common.cli import run_main
-from common.writing import output_lock, provenance_path
+from generation import generate_reasoning_samples, merge_shards, unified_evaluation, verifier_report
+from generation import unified_RMs_and_LM_Judges as step3
+from generation.common import writing
+from generation.common.cli import run_main
+from generation.common.writing import output_lock, provenance_path
 
 ROWS = [{"instruction": "Question: capital of France?\n\nChoices:\nA) London\nB) Paris\nC) Rome\nD) Berlin",
          "answer": "B", "options": ["London", "Paris", "Rome", "Berlin"],

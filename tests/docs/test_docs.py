@@ -38,7 +38,7 @@ def cli_scripts() -> list[str]:
 
 def parser_of(script: str):
     """The script's own argparse parser, from its build_parser()."""
-    module = importlib.import_module(script[:-3])
+    module = importlib.import_module(f"generation.{script[:-3]}")
     assert hasattr(module, "build_parser"), f"{script} must expose build_parser() (its command line)"
     return module.build_parser()
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from grading import checking
-from grading.checking import MathWorkers, choice_correct, math_key, math_verdict, math_verdicts
-from grading.decision import Graded, grade_rows, read_judge_reply, summarize
-from grading.math_parsing import warm_math
+from generation.grading import checking
+from generation.grading.checking import MathWorkers, choice_correct, math_key, math_verdict, math_verdicts
+from generation.grading.decision import Graded, grade_rows, read_judge_reply, summarize
+from generation.grading.math_parsing import warm_math
 
 # (gold, prediction) pairs that must be judged equivalent: the grading policy in docs/step2-grade.md.
 EQUIVALENT = [

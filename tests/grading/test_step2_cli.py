@@ -6,9 +6,9 @@ import os
 
 import datasets
 import pytest
-import unified_evaluation
 
-from common.cli import UserError
+from generation import unified_evaluation
+from generation.common.cli import UserError
 
 from conftest import GENERATION, run_script
 from loopback import LoopbackServer, Reply, openai_body

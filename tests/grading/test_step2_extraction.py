@@ -5,9 +5,9 @@ import itertools
 
 import pytest
 
-from grading.math_parsing import gold_math_answer
-from grading.parsing import Choice, last_boxed, valid_letters
-from grading.readers import readings_of
+from generation.grading.math_parsing import gold_math_answer
+from generation.grading.parsing import Choice, last_boxed, valid_letters
+from generation.grading.readers import readings_of
 
 OPTIONS = ["London", "Paris", "Rome", "Berlin", "Madrid", "Lisbon", "Vienna", "Prague", "Oslo", "Dublin"]
 

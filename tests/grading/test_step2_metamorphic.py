@@ -11,9 +11,21 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from grading.decision import Graded, grade_rows
-from realistic_outputs import (CHOICE_REVISIONS, CHOICE_SECOND, CHOICE_UNREAD, CHOICE_WRAPS, MATH_REVISIONS,
-                               MATH_SECOND, MATH_UNREAD, MATH_WRAPS, OPTIONS, Output, corpus)
+from realistic_outputs import (
+    CHOICE_REVISIONS,
+    CHOICE_SECOND,
+    CHOICE_UNREAD,
+    CHOICE_WRAPS,
+    MATH_REVISIONS,
+    MATH_SECOND,
+    MATH_UNREAD,
+    MATH_WRAPS,
+    OPTIONS,
+    Output,
+    corpus,
+)
+
+from generation.grading.decision import Graded, grade_rows
 
 VARIANTS = 400  # per relation
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import random
 
-from grading.checking import math_verdict
-from grading.decision import grade_rows
 from realistic_outputs import MATH_UNREAD, corpus
+
+from generation.grading.checking import math_verdict
+from generation.grading.decision import grade_rows
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 CASES = 300

@@ -9,11 +9,11 @@ import os
 import datasets
 import numpy as np
 import pytest
-import verifier_report
 from PIL import Image
 
-from common.cli import UserError
-from report import metrics
+from generation import verifier_report
+from generation.common.cli import UserError
+from generation.report import metrics
 
 from conftest import run_script
 

@@ -8,12 +8,12 @@ import datasets
 import numpy as np
 import pandas as pd
 import pytest
-import verifier_report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_report import known_rows, save
 
-from common.cli import UserError
+from generation import verifier_report
+from generation.common.cli import UserError
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "weaver_constants.json")) as _handle:
     WEAVER = json.load(_handle)

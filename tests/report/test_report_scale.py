@@ -7,10 +7,11 @@ import os
 import matplotlib.figure
 import numpy as np
 import pytest
-import verifier_report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_report import known_rows, save
+
+from generation import verifier_report
 
 BASELINES = ("pass@k", "majority vote")
 
@@ -127,7 +128,7 @@ def test_non_finite_scores_are_counted_and_left_out(tmp_path_factory, monkeypatc
 
 @pytest.mark.parametrize("count", [1, 9, 10, 11, 25, 40, 64])
 def test_palette_never_repeats_a_colour(count):
-    from report import render
+    from generation.report import render
 
     colours = [matplotlib.colors.to_hex(colour) for colour in render.palette(count)]
     assert len(colours) == count == len(set(colours))

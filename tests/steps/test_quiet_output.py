@@ -8,7 +8,7 @@ import pytest
 from test_report import known_rows, save
 from tqdm import tqdm
 
-from common.cli import UserError, run_main
+from generation.common.cli import UserError, run_main
 
 from conftest import run_script
 from fixtures_benchmarks import write_benchmark
@@ -23,7 +23,7 @@ LIBRARY_LINES = ("Saving the dataset", "Loading weights", "Writing model shards"
 @pytest.mark.parametrize("step", STEPS)
 def test_every_step_has_verbose(step, capsys):
     with pytest.raises(SystemExit):
-        importlib.import_module(step).main(["--help"])
+        importlib.import_module(f"generation.{step}").main(["--help"])
     assert "--verbose" in capsys.readouterr().out
 
 

@@ -10,9 +10,9 @@ import time
 from collections import Counter
 
 import pytest
-from generate_reasoning_samples import main
 
-from common.cli import UserError
+from generation.common.cli import UserError
+from generation.generate_reasoning_samples import main
 
 from conftest import GENERATION, OFFLINE_ENV, ROOT, run_script
 from fixtures_benchmarks import load_output, mmlu_pro_rows, write_benchmark, write_benchmarks
@@ -304,7 +304,7 @@ def test_a_step1_output_is_a_valid_dataset_path(data_dir, tmp_path):
 
 
 def test_a_checkpoint_from_before_usage_was_recorded_is_read(tmp_path):
-    from steps.generate import SampleCheckpoint
+    from generation.steps.generate import SampleCheckpoint
 
     out, fingerprint = str(tmp_path / "old"), {"model": "m"}
     os.makedirs(out + ".checkpoint")
@@ -331,7 +331,7 @@ def test_an_api_model_name_with_a_local_backend_is_named_as_such(data_dir, tmp_p
 @pytest.mark.parametrize("flag,value", [("--temperature", "-0.5"), ("--top_p", "0"), ("--top_p", "1.2"),
                                         ("--gpu_memory_utilization", "1.5"), ("--temperature", "hot")])
 def test_out_of_range_sampling_flags_are_usage_errors(flag, value, capsys):
-    from generate_reasoning_samples import build_parser
+    from generation.generate_reasoning_samples import build_parser
 
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(["--model", "m", "--dataset", "math", "--output_path", "o", flag, value])

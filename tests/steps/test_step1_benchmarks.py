@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from common.cli import UserError
-from data.benchmarks import BENCHMARKS, gpqa_permutation, load_benchmark
+from generation.common.cli import UserError
+from generation.data.benchmarks import BENCHMARKS, gpqa_permutation, load_benchmark
 
 from fixtures_benchmarks import gpqa_rows, math_rows, mmlu_pro_rows, write_benchmark
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from generate_reasoning_samples import main
 
-from common.cli import run_main
+from generation.common.cli import run_main
+from generation.generate_reasoning_samples import main
 
 from fixtures_benchmarks import write_benchmark
 

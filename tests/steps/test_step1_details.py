@@ -3,9 +3,9 @@ import json
 import os
 
 import pytest
-from generate_reasoning_samples import main
 
-from common.cli import UserError
+from generation.common.cli import UserError
+from generation.generate_reasoning_samples import main
 
 from fixtures_benchmarks import load_output, write_benchmark, write_benchmarks
 
@@ -16,8 +16,8 @@ def data_dir(tmp_path_factory):
 
 
 def test_s1_prompt_is_the_reference_string_char_by_char():
-    from backends.local_generation import prompt_text
-    from steps.generate import chat_messages
+    from generation.backends.local_generation import prompt_text
+    from generation.steps.generate import chat_messages
 
     expected = (
         "<|im_start|>system\n"
@@ -53,7 +53,7 @@ def test_trust_remote_code_is_off_by_default_and_passed_on(data_dir, tmp_path, m
     prov = json.load(open(os.path.join(str(tmp_path / "trusted"), "provenance.json")))
     assert prov["arguments"]["trust_remote_code"] is True and prov["trust_remote_code"] is True
 
-    from backends import local_generation
+    from generation.backends import local_generation
 
     seen = {}
 
@@ -85,7 +85,7 @@ def test_transformers_stops_at_the_generation_config_eos_list(data_dir, tmp_path
 def test_lowered_max_new_tokens_is_said_once_and_recorded(tiny_chat_model, tmp_path, capsys):
     from transformers import AutoTokenizer
 
-    from data.benchmarks import math_prompt
+    from generation.data.benchmarks import math_prompt
 
     problems = ["Compute $1 + 1$.", "Compute " + " + ".join(str(i) for i in range(12)) + ".", "Compute $2 + 2$."]
     rows = [{"problem": p, "solution": "x", "answer": "2", "subject": "Algebra", "level": 1, "unique_id": str(i)}
@@ -115,7 +115,7 @@ def test_lowered_max_new_tokens_is_said_once_and_recorded(tiny_chat_model, tmp_p
 
 @pytest.mark.slow
 def test_every_benchmark_output_is_read_back_and_resumed(tmp_path):
-    from data.benchmarks import BENCHMARKS
+    from generation.data.benchmarks import BENCHMARKS
 
     from loopback import LoopbackServer, Reply, openai_body
 

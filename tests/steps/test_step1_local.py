@@ -3,9 +3,9 @@ import json
 import os
 
 import pytest
-from generate_reasoning_samples import main
 
-from steps.generate import is_s1
+from generation.generate_reasoning_samples import main
+from generation.steps.generate import is_s1
 
 from conftest import ENGINE_IN_PROCESS, run_script
 from fixtures_benchmarks import load_output, write_benchmarks
@@ -50,7 +50,7 @@ def test_transformers_more_samples_than_batch_size_reproducible(tiny_chat_model,
 
 
 def test_transformers_prompt_longer_than_max_length_fails_early(tiny_chat_model, data_dir, tmp_path):
-    from common.cli import UserError
+    from generation.common.cli import UserError
 
     with pytest.raises(UserError, match="raise --max_length"):
         main(["--model", tiny_chat_model, "--backend", "transformers", "--dataset", "math", "--dataset_path",
@@ -99,7 +99,7 @@ def test_vllm_greedy_sampling_sends_one_request_per_sample(monkeypatch):
     """vLLM's SamplingParams refuses n > 1 at temperature 0: each greedy sample goes as a request of its own."""
     from types import SimpleNamespace
 
-    from backends import local_generation as lg
+    from generation.backends import local_generation as lg
 
     backend = lg.VllmBackend.__new__(lg.VllmBackend)  # no engine: the stream is consumed below
     backend.llm, backend.stop_ids, backend.per_request_seeds = None, [0], False

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import GENERATION
+from conftest import GENERATION, ROOT
 
 # Lower layers never import higher ones; a package may import its own layer's modules and any lower layer.
 LAYERS = (("common",), ("data",), ("costs",), ("backends",), ("grading", "reward_models", "judges"), ("report",),
@@ -29,7 +29,8 @@ def modules() -> dict[str, str]:
 
 
 def imports_of(path: str, known: set[str]) -> set[str]:
-    """Project modules a file imports anywhere (functions included; `if TYPE_CHECKING:` blocks left out)."""
+    """Project modules a file imports anywhere (functions included; `if TYPE_CHECKING:` blocks left out), named
+    without the `generation.` prefix."""
     tree = ast.parse(open(path, encoding="utf-8").read())
     skipped = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
                and getattr(block.test, "id", None) == "TYPE_CHECKING" for node in ast.walk(block)}
@@ -43,7 +44,7 @@ def imports_of(path: str, known: set[str]) -> set[str]:
             names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
         else:
             continue
-        found |= {name for name in names if name in known}
+        found |= {short for name in names if (short := name.removeprefix("generation.")) in known}
     return found
 
 
@@ -102,3 +103,27 @@ def test_every_package_says_what_lives_there_and_what_it_may_import():
     for package in RANK:
         doc = ast.get_docstring(ast.parse(open(os.path.join(GENERATION, package, "__init__.py")).read()))
         assert doc and ("May import" in doc or package == "common"), package
+
+
+def test_the_product_imports_only_through_the_generation_package():
+    """Every project import is `generation.<package>...`; nothing in the product or scripts/ edits sys.path."""
+    product = [path for top in ("generation", "scripts") for path in _python_files(os.path.join(ROOT, top))]
+    wrong = []
+    for path in [*product, *_python_files(os.path.join(ROOT, "tests")), *_python_files(os.path.join(ROOT, "bench"))]:
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            wrong += [f"{os.path.relpath(path, ROOT)}:{node.lineno} imports {name}" for name in names
+                      if name.split(".")[0] in RANK or name.split(".")[0] in SCRIPTS]
+    for path in product:
+        text = open(path, encoding="utf-8").read()
+        wrong += [f"{os.path.relpath(path, ROOT)} edits sys.path" for _ in [1] if "sys.path" in text]
+    assert not wrong, "\n".join(wrong)
+
+
+SCRIPTS = {name[:-3] for name in os.listdir(GENERATION) if name.endswith(".py") and name != "__init__.py"}
+
+
+def _python_files(folder: str) -> list[str]:
+    """Every .py file under folder."""
+    return [os.path.join(root, name) for root, _, files in os.walk(folder) for name in files if name.endswith(".py")]

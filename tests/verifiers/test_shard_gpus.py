@@ -1,9 +1,9 @@
 """A Step 3 shard asks Ray for the GPUs its reward models need by the registry's memory figures."""
 import pytest
 
-from reward_models.placement import GPU_HEADROOM
-from reward_models.registry import REGISTRY
-from steps.verify import shard_gpus
+from generation.reward_models.placement import GPU_HEADROOM
+from generation.reward_models.registry import REGISTRY
+from generation.steps.verify import shard_gpus
 
 
 @pytest.mark.parametrize("per_gpu_gb", [16.0, 24.0, 40.0, 80.0, 141.0])

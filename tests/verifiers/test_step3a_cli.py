@@ -5,12 +5,12 @@ import json
 import os
 
 import datasets
-import merge_shards
 import pytest
-import unified_RMs_and_LM_Judges as step3
 
-from common.cli import UserError
-from common.writing import provenance_path
+from generation import merge_shards
+from generation import unified_RMs_and_LM_Judges as step3
+from generation.common.cli import UserError
+from generation.common.writing import provenance_path
 
 import tiny_reward_models as tiny
 from conftest import ENGINE_IN_PROCESS, GENERATION, run_script
@@ -230,9 +230,9 @@ def test_list_prints_registry(run):
 @pytest.mark.slow
 def test_parallel_workers_match_in_process(rms, step2, tmp_path):
     """One worker process per (pretend) GPU scores the same as in-process; jobs are queued largest first."""
-    from reward_models.inputs import ScoreOptions
-    from reward_models.placement import Job, plan_order, run_all, run_parallel
-    from reward_models.registry import RewardModelSpec, parse_path_spec
+    from generation.reward_models.inputs import ScoreOptions
+    from generation.reward_models.placement import Job, plan_order, run_all, run_parallel
+    from generation.reward_models.registry import RewardModelSpec, parse_path_spec
 
     items = [[r["instruction"], s] for r in ROWS for s in r["samples"]]
     items_path = str(tmp_path / "items.json")

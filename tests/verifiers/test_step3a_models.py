@@ -7,10 +7,10 @@ import os
 import pytest
 import torch
 
-from reward_models.inputs import Encoded, ScoreOptions
-from reward_models.registry import RewardModelSpec
-from reward_models.scoring import Scorer, gpm_pair_score, row_columns, run_batches, score_items
-from reward_models.truncation import fit_structure
+from generation.reward_models.inputs import Encoded, ScoreOptions
+from generation.reward_models.registry import RewardModelSpec
+from generation.reward_models.scoring import Scorer, gpm_pair_score, row_columns, run_batches, score_items
+from generation.reward_models.truncation import fit_structure
 
 import tiny_reward_models as tiny
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from reward_models.inputs import ScoreOptions
-from reward_models.registry import RewardModelSpec
-from reward_models.scoring import Scorer, score_items
+from generation.reward_models.inputs import ScoreOptions
+from generation.reward_models.registry import RewardModelSpec
+from generation.reward_models.scoring import Scorer, score_items
 
 import tiny_reward_models as tiny
 

@@ -5,10 +5,10 @@ import json
 import os
 
 import pytest
-import verifiers_doc
 
-from common.cli import UserError
-from reward_models.registry import BY_NAME, KINDS, REGISTRY, load_registry_file, parse_path_spec, resolve
+from generation import verifiers_doc
+from generation.common.cli import UserError
+from generation.reward_models.registry import BY_NAME, KINDS, REGISTRY, load_registry_file, parse_path_spec, resolve
 
 from conftest import ROOT
 
@@ -34,8 +34,8 @@ def test_every_verifiers_reward_model_is_registered():
 
 def test_every_loader_kind_has_one_loader_row():
     """Adding a kind is adding a row: KINDS (registry: native / remote code / vLLM) and LOADERS (code) share keys."""
-    from reward_models.inputs import FORMATS
-    from reward_models.loaders import LOADERS
+    from generation.reward_models.inputs import FORMATS
+    from generation.reward_models.loaders import LOADERS
 
     assert LOADERS.keys() == KINDS.keys() and set(FORMATS) <= set(KINDS)
     assert {k for k, kind in KINDS.items() if kind.loading == "remote code"} == {"multi_objective", "decision_tree"}
@@ -96,7 +96,7 @@ def test_path_spec_options(tmp_path):
 
 def test_rm_backend_help_names_what_vllm_scores():
     """--rm_backend's help, Step 3's docs page and VERIFIERS.md name the same vLLM classes, from the kinds table."""
-    from steps.verify import build_parser
+    from generation.steps.verify import build_parser
 
     help_text = " ".join(build_parser().format_help().split())
     with open(os.path.join(ROOT, "docs", "step3-verifiers.md"), encoding="utf-8") as handle:

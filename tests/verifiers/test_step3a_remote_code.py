@@ -12,14 +12,14 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from reward_models.inputs import ScoreOptions
-from reward_models.loaders import add_remote_code_shims
-from reward_models.native import float_buffers, restore_buffers
-from reward_models.registry import RewardModelSpec
-from reward_models.scoring import Scorer, score_items
+from generation.reward_models.inputs import ScoreOptions
+from generation.reward_models.loaders import add_remote_code_shims
+from generation.reward_models.native import float_buffers, restore_buffers
+from generation.reward_models.registry import RewardModelSpec
+from generation.reward_models.scoring import Scorer, score_items
 
 import tiny_reward_models as tiny
-from conftest import GENERATION, OFFLINE_ENV, ROOT
+from conftest import OFFLINE_ENV, ROOT
 
 ITEMS = [("What is 2 + 2?", "Step 1: add the numbers.\n\nThe answer is: B"),
          ("Compute 1/2 + 1/4.", "The answer is \\boxed{\\frac{3}{4}}"),
@@ -108,8 +108,8 @@ def _cache_entry(cache: str, hub_id: str, folder: str) -> None:
 def test_default_reward_models_pass_preflight_offline(tmp_path):
     """The default --reward_models list, with stand-ins of each kind in an offline hub cache, passes preflight in a
     fresh process (the shims must be installed before any remote code is imported)."""
-    from reward_models.registry import resolve
-    from steps.verify import DEFAULT_REWARD_MODELS
+    from generation.reward_models.registry import resolve
+    from generation.steps.verify import DEFAULT_REWARD_MODELS
 
     stand_ins = {"sequence_classifier": tiny.build_sequence_classifier(str(tmp_path / "seq")),
                  "multi_objective": tiny.build_multi_objective(str(tmp_path / "gated")),
@@ -128,10 +128,10 @@ def test_default_reward_models_pass_preflight_offline(tmp_path):
         if spec.reference_model and not os.path.isdir(os.path.join(cache, "models--" +
                                                                    spec.reference_model.replace("/", "--"))):
             _cache_entry(cache, spec.reference_model, stand_ins["causal_lm"])
-    code = ("from steps.verify import DEFAULT_REWARD_MODELS, preflight\n"
-            "from reward_models.registry import resolve\n"
+    code = ("from generation.steps.verify import DEFAULT_REWARD_MODELS, preflight\n"
+            "from generation.reward_models.registry import resolve\n"
             "preflight(resolve(DEFAULT_REWARD_MODELS)); print('preflight ok')")
     env = {**os.environ, **OFFLINE_ENV, "HF_HUB_CACHE": cache, "HF_MODULES_CACHE": str(tmp_path / "modules"),
-           "PYTHONPATH": GENERATION}
+           "PYTHONPATH": ROOT}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0 and "preflight ok" in proc.stdout, proc.stderr[-2000:]

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reward_models.inputs import ChatEncoder, ScoreOptions
-from reward_models.registry import RewardModelSpec
+from generation.reward_models.inputs import ChatEncoder, ScoreOptions
+from generation.reward_models.registry import RewardModelSpec
 
 import tiny_reward_models as tiny
 from tiny_models import build_tokenizer
@@ -106,7 +106,7 @@ def test_cut_keeps_template_markers_and_answer(encoders, kind, steps, words, bud
 
 def test_slow_tokenizer_offsets_follow_the_text(tokenizers):
     """Offsets computed for a slow tokenizer cover the text in order, as a fast tokenizer's would."""
-    from reward_models.truncation import token_offsets
+    from generation.reward_models.truncation import token_offsets
 
     spec = RewardModelSpec("slow", tokenizers["slow"], "sequence_classifier", trust_remote_code=True)
     tokenizer = ChatEncoder(spec, ScoreOptions()).tokenizer

@@ -12,8 +12,8 @@ import pytest
 from datasets import Dataset
 from test_step3b_parsing import judge_args
 
-from judges.judging import cache_path, request_seed, resolve_judges, run_judge
-from judges.registry import parse_judge
+from generation.judges.judging import cache_path, request_seed, resolve_judges, run_judge
+from generation.judges.registry import parse_judge
 
 from conftest import ROOT
 from loopback import LoopbackServer, Reply, anthropic_body, openai_body
@@ -162,8 +162,8 @@ DRIVER = textwrap.dedent("""
     import sys
     sys.path[:0] = [{generation!r}, {tests!r}, {helpers!r}]
     from datasets import Dataset
-    from judges.registry import parse_judge
-    from judges.judging import run_judge
+    from generation.judges.registry import parse_judge
+    from generation.judges.judging import run_judge
     from test_step3b_parsing import judge_args
     data = Dataset.from_dict({{"instruction": ["P"], "samples": [["SAMPLE-%d" % (i % 8) + " v%d" % i
                                                                  for i in range(40)]]}})
@@ -185,7 +185,7 @@ def test_resume_after_kill_mid_judge(tmp_path):
     spec = parse_judge("K=openai_compatible:m")
     store_file = cache_path(cache, spec, critique=False)
     with LoopbackServer(slow) as server:
-        code = DRIVER.format(generation=os.path.join(root, "generation"), tests=os.path.join(root, "tests", "verifiers"),
+        code = DRIVER.format(generation=root, tests=os.path.join(root, "tests", "verifiers"),
                              helpers=os.path.join(root, "tests"),
                              url=server.url, cache=cache)
         proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, start_new_session=True)

@@ -6,10 +6,10 @@ import datasets
 import pytest
 from test_step3b_api import SCRIPT, sample_index, scripted
 
-from common.writing import provenance_path
-from judges.judging import judge_columns
-from judges.registry import parse_judge
-from steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
+from generation.common.writing import provenance_path
+from generation.judges.judging import judge_columns
+from generation.judges.registry import parse_judge
+from generation.steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
 from conftest import run_script
 from loopback import LoopbackServer, Reply
@@ -125,7 +125,7 @@ def test_standard_and_critique_runs_keep_separate_checkpoints(tmp_path):
 
 def test_a_released_verdicts_column_is_kept_unless_overwrite(tmp_path):
     """Released datasets hold `{judge}_verdicts` without `_judgments`: it is the paper's column, never re-asked."""
-    from unified_RMs_and_LM_Judges import main
+    from generation.unified_RMs_and_LM_Judges import main
 
     released = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
     source = str(tmp_path / "released.hf")
@@ -144,7 +144,7 @@ def test_a_released_verdicts_column_is_kept_unless_overwrite(tmp_path):
 
 def test_column_metadata_keeps_an_earlier_description():
     """A plain-text dataset description is kept beside the verifier column metadata; earlier columns' entries stay."""
-    from steps.verifier_checkpoints import describe_columns
+    from generation.steps.verifier_checkpoints import describe_columns
 
     first = json.loads(describe_columns("Released by the study.", {"A_verdicts": {"prompts_hash": "a"}}))
     assert first == {"text": "Released by the study.", "verifier_columns": {"A_verdicts": {"prompts_hash": "a"}}}

@@ -3,9 +3,9 @@ import argparse
 
 import pytest
 
-from common.cli import UserError
-from judges.judging import add_judge_arguments, judge_columns, judge_settings, resolve_judges
-from judges.prompts import (
+from generation.common.cli import UserError
+from generation.judges.judging import add_judge_arguments, judge_columns, judge_settings, resolve_judges
+from generation.judges.prompts import (
     fold_system,
     judge_messages,
     opens_thinking,
@@ -15,7 +15,7 @@ from judges.prompts import (
     split_paragraphs,
     template_accepts_system,
 )
-from judges.registry import JUDGE_REGISTRY, JUDGES, markdown_table, parse_judge
+from generation.judges.registry import JUDGE_REGISTRY, JUDGES, markdown_table, parse_judge
 
 from tiny_models import NO_SYSTEM_TEMPLATE, build_tokenizer
 

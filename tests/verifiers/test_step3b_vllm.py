@@ -6,10 +6,10 @@ import pytest
 from datasets import Dataset
 from test_step3b_parsing import judge_args
 
-from common.records import RecordStore
-from judges.judging import cache_path, prompt_token_ids, resolve_judges, run_judge
-from judges.prompts import judge_messages, render_prompt
-from judges.registry import parse_judge
+from generation.common.records import RecordStore
+from generation.judges.judging import cache_path, prompt_token_ids, resolve_judges, run_judge
+from generation.judges.prompts import judge_messages, render_prompt
+from generation.judges.registry import parse_judge
 
 from tiny_models import NO_SYSTEM_TEMPLATE
 
@@ -34,7 +34,7 @@ def no_system_model(tiny_chat_model, tmp_path_factory) -> str:
 def live_children() -> set[int]:
     """Pids of this process's running descendants (not zombies, not multiprocessing's resource tracker, not the engine
     guard's watchdog: both live as long as this process, from the first engine it starts on)."""
-    from backends import engine_guard
+    from generation.backends import engine_guard
 
     running, watchdogs = set(), {watchdog.pid for watchdog in engine_guard._WATCHDOG}
     for proc in psutil.Process().children(recursive=True):
