@@ -36,6 +36,9 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 # The pipeline itself as the package `generation` (editable: this checkout's code), unless it is installed from here
-if ! (cd / && python -c "import generation, os, sys; sys.exit(os.path.dirname(os.path.dirname(generation.__file__)) != sys.argv[1])" "$PWD") 2>/dev/null; then
-  python -m pip install -q --no-deps -e .
+root=$PWD
+if ! (cd / && python -c "import generation, os, sys; sys.exit(os.path.dirname(os.path.dirname(generation.__file__)) != sys.argv[1])" "$root") 2>/dev/null; then
+  log=$(mktemp)
+  python -m pip install -q --no-deps -e . >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }
+  rm -f "$log"
 fi
