@@ -93,7 +93,10 @@ UNDECIDED = re.compile(
     r"(?:be\s+)?(?:determined?|decided?|told|tell|judged?|verified|verify|said|say|concluded?)\s+(?:whether|if)\b"
     r"|\b(?:insufficient|not\s+enough)\s+(?:\w+\s+)?(?:information|context|detail|data|evidence)\s+to\s+(?:\w+\s+)?"
     r"(?:whether|if|the\s+(?:solution|answer|response|proof))\b"
-    r"|\b(?:I(?:'m|\s+am)|we\s+are)\s+(?:\w+\s+)?(?:not\s+(?:sure|certain)|unsure|uncertain)"
+    r"|\b(?:I(?:'m|\s+am)|we\s+are)\s+(?:\w+\s+)?(?:not\s+(?:sure|certain)|unsure|uncertain|(?:not\s+able|unable)\s+to\s+"
+    r"(?:determine|decide|tell|judge|say|conclude))|\b(?:hard|difficult)\s+to\s+(?:say|tell|decide)\b"
+    r"|\b(?:no|not\s+(?:give|commit\s+to|provide|reach)\s+a)\s+(?:final\s+)?verdict\b|\babstain"
+    r"|\bneither\s+(?:\w+\s+){0,2}?(?:applies|apply|fits|holds)\b"
     r"|\b(?:unclear|uncertain|undetermined|impossible\s+to\s+tell)\s+(?:whether|if)\b"
     r"|\b(?:verdict|judge?ment|decision|evaluation|assessment|result|conclusion)\s+(?:is|remains)\s+(?:\w+\s+)?"
     r"(?:inconclusive|undetermined|indeterminate|undecidable|uncertain|unclear)"
@@ -122,8 +125,9 @@ NOTE = re.compile(r"^\W*(?:note|nb|n\.b|p\.?s|remark|caveat|disclaimer|aside|sid
 # Clause boundaries: a comma, semicolon or dash, or a contrast ("but", "however", "pero", "aber", "但是").
 CLAUSE_BREAK = re.compile(r"[,;，；]\s*|\s[—–]\s|\s(?=(?:but|however|although|though|whereas|yet|pero|aunque|mais|"
                           r"aber|но)\b)|(?=但是|然而)", re.IGNORECASE)
-CONTRAST = re.compile(r"^\W*(?:but|however|although|though|whereas|yet|pero|aunque|mais|aber|но|但是|然而)",
-                      re.IGNORECASE)
+# A verdict that opens a line, its reason after a dash or colon: "False — the proof fails", "True: every step holds".
+LEAD_VERDICT = re.compile(rf"[^\w(]*(?P<neg>{NEGATION})?(?:(?P<false>{FALSE})|(?P<true>{TRUE}))[ \t*]*(?:[—–:：]|\s-\s)",
+                          re.IGNORECASE)
 # Words that may stand around a verdict in a sentence that is only a verdict ("So, my final answer is: False.",
 # "I would say the solution is correct.", "Es falso.").
 FILLER = frozenset(

@@ -212,13 +212,14 @@ def sentence_readings(sentence: str, start: int, starts_line: bool) -> list[Read
     remark = not starts_line and tokens & {"this", "that", "it"} and tokens <= vocabulary.PRONOUN_REMARK
     if values and is_bare(sentence) and not remark:
         return [(start, start + len(sentence), agreed(values))]
-    found, concluding = [], False
-    for position, clause in clauses(sentence, start):
-        concluding = (concluding and not vocabulary.CONTRAST.match(clause)) or bool(
-            vocabulary.CONCLUSION.match(clause) or vocabulary.REVISION_START.match(clause))
+    lead = vocabulary.LEAD_VERDICT.match(sentence) if starts_line else None  # "False — the proof fails at step 4"
+    found, concluding = ([(start, start + lead.end(), verdict_value(lead))] if lead else []), False
+    for index, (position, clause) in enumerate(clauses(sentence, start)):
+        concluding = concluding or bool(vocabulary.CONCLUSION.match(clause) or vocabulary.REVISION_START.match(clause))
         labelled = label_clause(clause)
         values = clause_verdicts(labelled if labelled is not None else clause)
-        if values and (concluding or labelled is not None):
+        bare = index and is_bare(clause)  # "..., it is False"
+        if values and (concluding or labelled is not None or bare):
             found.append((position, position + len(clause), agreed(values)))
     return found
 
@@ -250,12 +251,14 @@ def last_sentence_reading(text: str, notes: list[tuple[int, int]]) -> list[Readi
 
 
 def final_verdict(text: str, readings: list[Reading], notes: list[tuple[int, int]]) -> float | None:
-    """The verdict the reply ends on: its last run of readings (only filler between them) agreeing, unrevised."""
+    """The verdict the reply ends on: its last run of readings agreeing (a run: readings with only labels and filler
+    between them; reasoning or a conclusion word starts a new one), and nothing after it revising it."""
     run: list[float | None] = []
     previous_end = 0
     for start, end, value in readings:
-        between = WORD.findall(text[previous_end:start]) if previous_end else []
-        if any(word.lower() not in vocabulary.FILLER and word.lower() not in vocabulary.LABELS for word in between):
+        between = text[previous_end:start] if previous_end else ""
+        if previous_end and vocabulary.CONCLUSION.match(text[previous_end:end]) or any(word.lower() not in vocabulary.FILLER and word.lower() not in
+                                                      vocabulary.LABELS for word in WORD.findall(between)):
             run = []
         run.append(value)
         previous_end = max(previous_end, end)
