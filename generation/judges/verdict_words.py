@@ -55,7 +55,7 @@ LABEL_LINK = re.compile(r"\s*(?:[:：=]|->|=>|→|⇒|\s[-–—]\s)\s*|\s+(?:is
 CONCLUSION = re.compile(
     r"^\W*(?:" + words(
         "therefore", "thus", "hence", "so", "consequently", "accordingly", "in conclusion", "to conclude",
-        "in summary", "to summarize", "to summarise", "to sum up", "summing up", "in short", "in sum", "overall",
+        "in summary", "to summarize", "entonces", "alors", "to summarise", "to sum up", "summing up", "in short", "in sum", "overall",
         "all in all", "all things considered", "ultimately", "finally", "in the end", "as a result", "in total",
         "i conclude", "i would say", "i'd say", "i judge", "i rate", "i will go with", "i'll go with", "i must say",
         "my final", "por lo tanto", "por tanto", "así que", "en conclusión", "en resumen", "en definitiva",
@@ -98,8 +98,8 @@ UNDECIDED = re.compile(
     r"|\b(?:no|not\s+(?:give|commit\s+to|provide|reach)\s+a)\s+(?:final\s+)?verdict\b|\babstain"
     r"|\bneither\s+(?:\w+\s+){0,2}?(?:applies|apply|fits|holds)\b"
     r"|\b(?:unclear|uncertain|undetermined|impossible\s+to\s+tell)\s+(?:whether|if)\b"
-    r"|\b(?:verdict|judge?ment|decision|evaluation|assessment|result|conclusion)\s+(?:is|remains)\s+(?:\w+\s+)?"
-    r"(?:inconclusive|undetermined|indeterminate|undecidable|uncertain|unclear)"
+    r"|\b(?:verdict|judge?ment|decision|evaluation|assessment|result|conclusion)\s*(?:[:：=]|\s(?:is|remains))\s*"
+    r"(?:\w+\s+)?(?:inconclusive|undetermined|indeterminate|undecidable|uncertain|unclear|unknown|insufficient)"
     rf"|\bneither\s+(?:{TRUE}|{FALSE})\s+nor\b|\bni\s+\w+\s+ni\b|\bweder\s+\w+\s+noch\b|\bни\s+\w+,?\s+ни\b"
     r"|\bno\s+(?:puedo|es\s+posible)\s+(?:determinar|decidir|saber)|\bne\s+peux\s+pas\s+(?:déterminer|décider|conclure)"
     r"|\bkann\s+(?:\w+\s+)?nicht\s+(?:entscheiden|bestimmen|beurteilen|sagen)|\bне\s+могу\s+(?:определить|решить|сказать)"

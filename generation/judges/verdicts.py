@@ -240,14 +240,17 @@ def reply_readings(text: str) -> tuple[list[Reading], list[tuple[int, int]]]:
 
 
 def last_sentence_reading(text: str, notes: list[tuple[int, int]]) -> list[Reading]:
-    """The last sentence outside notes, as a reading when it predicates one verdict (the fallback reader)."""
+    """The fallback reader: the last sentence outside notes when it says the solution (only fillers before its first
+    verdict word: "This is not true.", "The solution is incorrect because ...") is one value."""
     text = ASIDE.sub(lambda m: blank(m.group(0)), normalise(json_readings(text)[1]))
     sentences = [s for s in SENTENCE.finditer(text) if s.group(0).strip() and not any(
         start <= s.start() < end for start, end in notes)]
-    if not sentences or "?" in sentences[-1].group(0):
+    last = sentences[-1].group(0) if sentences else "?"
+    first = vocabulary.VERDICT.search(last)
+    if "?" in last or not first or not is_bare(last[:first.start()]):
         return []
-    values = clause_verdicts(sentences[-1].group(0))
-    return [(sentences[-1].start(), sentences[-1].end(), values[-1])] if values and len(set(values)) == 1 else []
+    values = clause_verdicts(last)
+    return [(sentences[-1].start(), sentences[-1].end(), values[0])] if len(set(values)) == 1 else []
 
 
 def final_verdict(text: str, readings: list[Reading], notes: list[tuple[int, int]]) -> float | None:
