@@ -45,6 +45,9 @@ LABELS = frozenset(
     "conclusión evaluación juicio decisión resultado réponse jugement évaluation décision résultat urteil antwort "
     "fazit ergebnis bewertung entscheidung schlussfolgerung вердикт ответ вывод оценка заключение итог resposta "
     "veredito conclusão avaliação decisão verdetto risposta conclusione valutazione giudizio".split())
+# Labels that name the verdict itself (not an answer or result): a verdict after them in another format, such as
+# "My final verdict is: [[A>B]]", is no True/False verdict.
+VERDICT_LABEL = re.compile(r"\b(?:verdict|judge?ment|decision|veredicto|urteil|вердикт)\b|判断|判定|裁决", re.IGNORECASE)
 CJK_LABEL = re.compile("结论|判断|答案|裁决|评判|判定|评估|结果|結論|評価|答え|判決")
 LABEL_WORDS = 5
 # What joins a label to its verdict: "Verdict: False", "answer = True", "Verdict -> False", "the answer is True".
@@ -113,10 +116,11 @@ CONDITION = re.compile(
     r"(?<![^\W\d_])(?:if|unless|assuming|assume|suppose|supposing|whether|provided|otherwise|when|only\s+for|"
     r"would\s+(?:have\s+)?be(?:en)?|could\s+(?:have\s+)?be(?:en)?|might\s+be|may\s+be|for\s+example|for\s+instance|"
     r"e\.g|such\s+as|si|sinon|wenn|falls|ob|если|或者)(?![^\W\d_])|如果|假如|もし", re.IGNORECASE)
-# A part of the solution: a verdict on it is not a verdict on the solution ("step 3 is wrong", "paragraph 2 is
-# correct", "the calculation is correct").
+# A part of the solution, or one of several items: a verdict on it is not a verdict on the solution ("step 3 is
+# wrong", "paragraph 2 is correct", "the calculation is correct", "Assistant A's answer is correct", "Response 2").
 PART = re.compile(
-    r"(?<![^\W\d_])(?:sub-?steps?|steps?|paragraphs?|lines?|parts?|equations?|stages?|cases?|lemmas?|calculations?|"
+    r"(?<![^\W\d_])(?:(?:assistant|response|option|candidate|choice|model|output|solution)\s+(?:[A-Z]|\d+)(?!\w)|"
+    r"sub-?steps?|steps?|paragraphs?|lines?|parts?|equations?|stages?|cases?|lemmas?|calculations?|"
     r"computations?|assumptions?|premises?|terms?|formulas?|expressions?|arithmetic|algebra|approach|"
     r"method|paso|étape|schritt|шаг|absatz|paragraphe)(?![^\W\d_])|步骤|段落|ステップ", re.IGNORECASE)
 # The first line of a note, whose verdict words are mentions: "Note:", "NB:", "P.S.", "Remark:", "Hinweis:", "注：".

@@ -8,6 +8,7 @@ readings (start, end, value), value 1.0 (True), 0.0 (False) or None (a statement
 - a sentence or line that is only a verdict: "False.", "**True**", "\\boxed{False}", "So my answer is: True.";
 - a statement that no verdict can be given: "I cannot determine ...", "neither correct nor incorrect";
 - when nothing else reads: the reply's last sentence, if it predicates one verdict ("This is not true.").
+A reply that ends on a verdict in another format ("My final verdict is: [[A>B]]", "Decision: accept") has none.
 Mentions are never readings: verdict words in parentheses or quoted phrases, in a question, under a condition
 ("it would be True if n were even"), about a part of the solution ("step 3 is wrong"), attributive ("the correct
 answer"), or in a note ("Note: ..."). The last run of readings (only filler between them) must agree, and the text
@@ -16,6 +17,7 @@ after it must not revise it ("Wait, ...", "On reflection ...", "I made a mistake
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 
@@ -23,6 +25,7 @@ from generation.judges import verdict_words as vocabulary
 from generation.judges.prompts import strip_thinking
 
 Reading = tuple[int, int, float | None]
+ANOTHER_FORMAT = math.nan  # a labelled verdict with no True/False in it ("Final verdict: [[A>B]]", "Decision: accept")
 
 SOLUTION_MARKERS = re.compile(r"<\|(?:begin|end)_of_solution\|>")  # Sky-T1 wraps its answer in these
 JSON_START = re.compile(r"\{\s*[\"']")
@@ -221,6 +224,8 @@ def sentence_readings(sentence: str, start: int, starts_line: bool) -> list[Read
         bare = index and is_bare(clause)  # "..., it is False"
         if values and (concluding or labelled is not None or bare):
             found.append((position, position + len(clause), agreed(values)))
+        elif labelled and WORD.search(labelled) and vocabulary.VERDICT_LABEL.search(clause[:len(clause) - len(labelled)]):
+            found.append((position, position + len(clause), ANOTHER_FORMAT))  # "My final verdict is: [[A>B]]"
     return found
 
 
@@ -282,7 +287,9 @@ def parse_verdict(text: str | None, opened_thinking: bool = False, truncated: bo
     answer = SOLUTION_MARKERS.sub(lambda m: "\n" + " " * (len(m.group(0)) - 1), answer)
     readings, notes = reply_readings(answer)
     readings = readings or last_sentence_reading(answer, notes)
-    return final_verdict(answer, readings, notes) if readings else None
+    if not readings or math.isnan(readings[-1][2] if readings[-1][2] is not None else 0.0):
+        return None  # no verdict, or one in another format at the end
+    return final_verdict(answer, [r for r in readings if r[2] is None or not math.isnan(r[2])], notes)
 
 
 BOXED_INTEGER = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")

@@ -101,6 +101,8 @@ STYLES = [  # (reply, verdict): one per kind of reply the issue names
     ("Without the missing lemma I'm unable to say whether it is True or False.", None),
     ("True or False? Hard to say.", None),
     ("Final Judgement: [Insert only correct or wrong here]", None),
+    ("Assistant A's answer is correct.\n\nMy final verdict is: Assistant A is slightly better [[A>B]]", None),
+    ("Final verdict: the proof is sound and complete.\n\nTrue", 1.0),
     # other languages, JSON, markdown, labels
     ("Conclusión: la solución es incorrecta.", 0.0),
     ("En conclusión, la respuesta es verdadera.", 1.0),
