@@ -41,7 +41,7 @@ from generation.backends.rules import (
 )
 from generation.common.records import derived_seed
 from generation.costs import pricing
-from generation.costs.budget import Gate, worst_case
+from generation.costs.budget import Gate, output_limit, unreported_usage, worst_case
 
 LOWERED = "a parameter above the server's maximum was lowered"  # _call's result: ask again within the new limit
 
@@ -66,7 +66,8 @@ def _new_stats() -> dict[str, Any]:
     """Zeroed run statistics."""
     return {"jobs": 0, "samples": 0, "failed_jobs": 0, "failed_samples": 0, "requests": 0, "http_attempts": 0,
             "retries": 0, "truncated_samples": 0, "rate_limit_wait_s": 0.0, "prompt_tokens": 0,
-            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}, "cost_usd": 0.0, "learned_limits": {}}
+            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}, "cost_usd": 0.0, "cost_upper_usd": 0.0,
+            "learned_limits": {}}
 
 
 def _http_client(sdk: Any, event_hooks: dict) -> Any:
@@ -174,6 +175,9 @@ class _Runner:
                     reply = await self._request(job, n, seed)
                 parse = _anthropic_texts if self.config.provider == "anthropic" else _openai_texts
                 texts, usage, finishes = parse(reply, n)
+                if usage is None:  # billed all the same: counted at its worst case
+                    usage = unreported_usage(self.config.model, self.config.provider, job.messages, n,
+                                             job.max_tokens)
                 return texts, usage, finishes, None
             except (MalformedResponse, json.JSONDecodeError) as exc:
                 reason = f"malformed reply ({_redact(exc, self.key)[:120]})"
@@ -235,7 +239,7 @@ def _record(stats: dict[str, Any], completion: Completion) -> None:
     stats["failed_samples"] += failed
     stats["failed_jobs"] += bool(failed)
     stats["truncated_samples"] += sum(completion.truncated)
-    for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+    for name in ("prompt_tokens", "completion_tokens", "cached_tokens", *pricing.UNREPORTED_FIELDS):
         if name in completion.usage or name in stats:
             stats[name] = stats.get(name, 0) + completion.usage.get(name, 0)
     if completion.error:
@@ -256,22 +260,26 @@ async def _run_all(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[
         requests = len(_split(job.n, runner.max_n)) if runner.max_n else job.n
         return worst_case(price, config.model, config.provider, job.messages, requests, job.n, job.max_tokens)
 
-    if gate is not None:
+    capped = gate is not None and config.budget.cap is not None
+    if capped:
         worst(jobs[0])  # a model without a bound on its output stops here, before any request
 
     async def worker() -> None:
         for job in queue:
             reserved = 0.0
             if gate is not None:
-                reserved = worst(job)
+                reserved = worst(job) if capped or output_limit(config.model, job.max_tokens) else 0.0
                 if not await gate.enter(reserved):
                     continue  # the next request no longer fits: counted as not sent
-            completion = await runner.run_job(job)
+            try:
+                completion = await runner.run_job(job)
+            except BaseException:
+                if gate is not None:  # stopped in flight: it may have been billed, up to its worst case
+                    gate.leave(reserved, reserved, reserved)
+                raise
             if gate is not None:
-                usage = completion.usage
-                gate.leave(reserved, pricing.usage_cost(price, usage.get("prompt_tokens", 0),
-                                                        usage.get("completion_tokens", 0),
-                                                        cached_tokens=usage.get("cached_tokens", 0)) or 0.0)
+                cost, upper = pricing.record_cost(price, completion.usage)
+                gate.leave(reserved, reserved if cost is None else cost, reserved if cost is None else upper)
             _record(stats, completion)
             on_result(job, completion)
             bar.update(len(completion.texts))
@@ -293,8 +301,8 @@ def run_cost(config: ApiConfig, stats: dict[str, Any]) -> float | None:
     price = pricing.price_of(config.model, config.prices)
     if price is None:
         notice_once(pricing.no_price_notice(config.model))
-    return pricing.usage_cost(price, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0),
-                              cached_tokens=stats.get("cached_tokens", 0))
+    cost, stats["cost_upper_usd"] = pricing.record_cost(price, stats)
+    return cost
 
 
 def run_live(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[ChatJob, Completion], None], desc: str,

@@ -145,6 +145,40 @@ def usage_cost(price: Price | None, prompt_tokens: float, completion_tokens: flo
     return round(dollars * share / 1e6, 6)
 
 
+# Usage fields of requests whose reply reported no usage: how many, and their worst case in tokens (the prompt
+# counted as an upper bound, every completion at its cap or the model's maximum); `unbounded_requests` had neither.
+UNREPORTED_FIELDS = ("unreported_requests", "unreported_prompt_tokens", "unreported_completion_tokens",
+                     "unbounded_requests")
+
+
+def record_cost(price: Price | None, usage: dict, batch: bool = False) -> tuple[float | None, float]:
+    """(dollars of a usage record, the part of them that is an upper bound): reported tokens at the price, plus
+    the requests that reported no usage at their worst case; (None, 0) without a price or a bound."""
+    if price is None or usage.get("unbounded_requests"):
+        return None, 0.0
+    known = usage_cost(price, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), batch,
+                       usage.get("cached_tokens", 0)) or 0.0
+    upper = usage_cost(price, usage.get("unreported_prompt_tokens", 0), usage.get("unreported_completion_tokens", 0),
+                       batch) or 0.0
+    return round(known + upper, 6), upper
+
+
+def unreported_note(usage: dict, upper: float) -> str:
+    """' (an upper bound: ...)' for a summary line when some replies reported no usage, else ''."""
+    count = usage.get("unreported_requests", usage.get("requests", 0))
+    if not count:
+        return ""
+    return (f" (an upper bound: {count} request(s) reported no usage and count at their worst case, "
+            f"{format_cost(upper)})")
+
+
+def cost_text(cost: float | None, record: dict) -> str:
+    """A summary line's cost: the dollars, and when some replies reported no usage (record's usage_unreported),
+    that they are an upper bound."""
+    unreported = record.get("usage_unreported") or {}
+    return format_cost(cost) + unreported_note(unreported, unreported.get("cost_usd_at_most", 0.0))
+
+
 def no_price_notice(model: str) -> str:
     """The one-line notice for a model without a price."""
     return f"no price known for {model!r}: its cost is null; add it with --prices FILE (docs/costs.md)"

@@ -129,7 +129,7 @@ def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows:
                      failed_calls=run_stats.get("failed_jobs", 0),
                      tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
                      cost_usd={args.judge_model: run_stats.get("cost_usd", 0.0)},
-                     learned_limits=run_stats.get("learned_limits", {}))
+                     learned_limits=run_stats.get("learned_limits", {}), **calls.money_record(run_stats))
         for (r, i), key in zip(targets, keys):
             record = store.get(key)
             grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], args.dataset_type)

@@ -10,14 +10,14 @@ import re
 import time
 from typing import Any
 
-from generation.backends.calls import api_config_from_args
+from generation.backends.calls import api_config_from_args, money_record
 from generation.backends.rules import _max_n, key_names
 from generation.common.cli import Provenance, UserError, row_list
 from generation.common.records import derived_seed
 from generation.common.redact import redact_text
 from generation.costs.budget import output_bound
+from generation.costs.pricing import cost_text
 from generation.costs.dry_run import api_estimate, local_estimate, report
-from generation.costs.pricing import format_cost
 from generation.data.benchmarks import BENCHMARKS, load_benchmark
 from generation.data.dataset_io import (
     FINISH_COLUMN,
@@ -109,7 +109,7 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
             "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,
             "truncated_samples": stats.get("truncated_samples", 0),
             "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0), "cost_usd": {args.model: stats["cost_usd"]},
-            "learned_limits": stats.get("learned_limits", {})}
+            "learned_limits": stats.get("learned_limits", {}), **money_record(stats)}
 
 
 def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list[str], token_ids: list[list[int]],
@@ -242,9 +242,10 @@ def generate(args: argparse.Namespace) -> int:
                   time.time() - started, details.get("errors") or {})
 
 
-def cost_note(costs: dict | None) -> str:
+def cost_note(record: dict) -> str:
     """'; cost $x' for a summary line of an API run ('' when nothing was sent)."""
-    return f"; cost {format_cost(sum(costs.values()) if None not in costs.values() else None)}" if costs else ""
+    costs = record.get("cost_usd")
+    return f"; cost {cost_text(sum(costs.values()) if None not in costs.values() else None, record)}" if costs else ""
 
 
 def generate_sharded(args: argparse.Namespace) -> int:
@@ -285,7 +286,7 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
     print(f"Step 1 done: {len(samples)} rows x {args.samples_per_instruction} samples ({backend}); "
           f"generated {generated}{rate} ({truncated} cut at max_new_tokens), reused {reused} from the checkpoint; "
-          f"saved to {args.output_path}" + cost_note(provenance.record.get("cost_usd")))
+          f"saved to {args.output_path}" + cost_note(provenance.record))
     code = 0
     if holes:
         reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])
