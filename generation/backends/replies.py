@@ -85,6 +85,13 @@ def _error_code(exc: Any) -> str | None:
     return (inner.get("code") or inner.get("type")) if isinstance(inner, dict) else None
 
 
+def _error_param(exc: Any) -> Any:
+    """The parameter an SDK status error's body names (OpenAI's error.param), if any."""
+    body = getattr(exc, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    return inner.get("param") if isinstance(inner, dict) else None
+
+
 def _provider_message(exc: Any) -> str:
     """The provider's own error message from an SDK status error."""
     body = getattr(exc, "body", None)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from generation.backends.limits import LearnedLimits, parameter_limit
+from generation.backends.limits import LearnedLimits, parameter_limit, refusal_line, refused_parameter
 from generation.backends.replies import (
     _anthropic_texts,
     _error_code,
@@ -43,7 +43,7 @@ from generation.common.records import derived_seed
 from generation.costs import pricing
 from generation.costs.budget import Gate, output_limit, unreported_usage, worst_case
 
-LOWERED = "a parameter above the server's maximum was lowered"  # _call's result: ask again within the new limit
+LOWERED = "a parameter was learned from the server"  # _call's result: ask again within what it takes
 
 
 class RateLimiter:
@@ -186,8 +186,11 @@ class _Runner:
                 if status == 429 and _error_code(exc) not in FATAL_CODES and await self._wait_out(exc):
                     attempt -= 1  # a rate-limit wait is not a malformed-reply re-ask
                     continue
-                if self._learn(parameter_limit(exc)):
+                refused = refused_parameter(exc)
+                if self._learn(parameter_limit(exc)) or self.limits.refuse(refused, exc):
                     return [], {}, [], LOWERED
+                if refused is not None:
+                    raise FatalApiError(_redact(refusal_line(self.limits.where, refused, exc), self.key)) from None
                 if _is_prompt_error(exc):
                     return [None] * n, {}, [None] * n, (f"HTTP {status} about this prompt: "
                                                          f"{_redact(_provider_message(exc), self.key)[:100]}")
