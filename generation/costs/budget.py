@@ -25,6 +25,7 @@ from generation.data.dataset_io import checkpoint_dir
 LEDGER_FILE = "budget_ledger.jsonl"  # in the output's checkpoint folder: every run's and every shard's spend
 WAIT_S = 0.5  # a refused request re-checks the ledger at least this often (other shards settle too)
 EPSILON = 1e-12
+_SAID: set[str] = set()  # ledger lines printed by this process
 
 
 class BudgetExceeded(UserError):
@@ -144,24 +145,26 @@ class Gate:
 
 
 def budget_for(args: argparse.Namespace, model: str, price: Price | None) -> Budget | None:
-    """The run's Budget on the output's ledger (None for a model without a price, or a dry run); UserError under
-    --max_cost for a model without a price. Said once: what earlier runs on the output spent."""
+    """The run's Budget on the output's ledger (None for a model without a price, or a dry run without a pilot);
+    UserError under --max_cost for a model without a price. Said once: what earlier runs on the output spent."""
     cap = getattr(args, "max_cost", None)
     if price is None and cap is not None:
         raise UserError(f"--max_cost needs a price for {model!r}: add it with --prices FILE "
                         '({"MODEL": {"input": $/Mtok, "output": $/Mtok}})')
-    if price is None or getattr(args, "dry_run", False) and not getattr(args, "pilot", None):
-        return None
-    if getattr(args, "_budget", None) is None:
-        output = getattr(args, "output_path", None)  # None: called without an output (a ledger in memory)
-        ledger = Ledger(output and os.path.join(checkpoint_dir(output), LEDGER_FILE),
-                        fresh=bool(getattr(args, "overwrite", False)), shared=bool(getattr(args, "num_shards", None)))
-        if ledger.shared:
-            check_lockable(ledger.path, ledger.lock_error)
-        args._budget = Budget(cap, ledger, output or "this run")
-        line = ledger_line(cap, ledger.peek(), output)
-        if line:
-            print(f"notice: {line}", file=sys.stderr)
+    if price is None or getattr(args, "_budget", None) is not None:
+        return getattr(args, "_budget", None) if price is not None else None
+    output = getattr(args, "output_path", None)  # None: called without an output (a ledger in memory)
+    ledger = Ledger(output and os.path.join(checkpoint_dir(output), LEDGER_FILE),
+                    fresh=bool(getattr(args, "overwrite", False)), shared=bool(getattr(args, "num_shards", None)))
+    line = ledger_line(cap, ledger.peek(), output) if output else None
+    if line and line not in _SAID:
+        _SAID.add(line)
+        print(f"notice: {line}", file=sys.stderr)
+    if getattr(args, "dry_run", False) and not getattr(args, "pilot", None):
+        return None  # a dry run writes nothing
+    if ledger.shared:
+        check_lockable(ledger.path, ledger.lock_error)
+    args._budget = Budget(cap, ledger, output or "this run")
     return args._budget
 
 
