@@ -33,9 +33,14 @@ def _aliases(names: tuple[str, ...], value: Any) -> dict[str, Any]:
     return dict.fromkeys(names, value)
 
 
-# One row per API model of the judge registry and the common Step 1 API models (exact names as sent). OpenAI: its
-# pricing page (platform.openai.com/docs/pricing; cached input where it lists one); Anthropic: its pricing page
-# (docs.claude.com/en/docs/about-claude/pricing; "cache hits" as cached input).
+# One row per API model of the judge registry and the common Step 1 API models (exact names as sent), each dated with
+# the month it was read. OpenAI: its model and pricing pages (developers.openai.com/api/docs/models, .../pricing;
+# cached input where it lists one); Anthropic: its pricing page (platform.claude.com/docs/en/about-claude/pricing;
+# "cache hits" as cached input); Together: its pricing page. Rows read 2026-12: OpenAI's gpt-5.1 model page, its
+# models overview (gpt-5.4, gpt-5.4-mini, gpt-5.5), Anthropic's pricing page (Opus 4.6-4.8); gpt-5.2, o3-pro and
+# o1-pro as OpenAI's page is quoted by GitHub's docs and OpenRouter (o3-pro and o1-pro answer the Responses API
+# only, which this pipeline does not call). Together's Batch API (up to 50% off, on the models Together lists) is not
+# driven here, so its rows have no batch discount.
 PRICES: dict[str, Price] = {
     "gpt-4o": _batched(2.50, 10.00, 1.25),
     "gpt-4o-mini": _batched(0.15, 0.60, 0.075),
@@ -50,6 +55,13 @@ PRICES: dict[str, Price] = {
     **_aliases(("gpt-5", "gpt-5-2025-08-07"), _batched(1.25, 10.00, 0.125, "2025-11")),
     **_aliases(("gpt-5-mini", "gpt-5-mini-2025-08-07"), _batched(0.25, 2.00, 0.025, "2025-11")),
     **_aliases(("gpt-5-nano", "gpt-5-nano-2025-08-07"), _batched(0.05, 0.40, 0.005, "2025-11")),
+    **_aliases(("gpt-5.1", "gpt-5.1-2025-11-13"), _batched(1.25, 10.00, 0.125, "2026-12")),
+    **_aliases(("gpt-5.2", "gpt-5.2-2025-12-11"), _batched(1.75, 14.00, 0.175, "2026-12")),
+    "gpt-5.4": _batched(2.50, 15.00, 0.25, "2026-12"),
+    "gpt-5.4-mini": _batched(0.75, 4.50, 0.075, "2026-12"),
+    "gpt-5.5": _batched(5.00, 30.00, 0.50, "2026-12"),
+    "o3-pro": _batched(20.00, 80.00, taken="2026-12"),
+    "o1-pro": _batched(150.00, 600.00, taken="2026-12"),
     "claude-3-7-sonnet-latest": _batched(3.00, 15.00, 0.30),
     "claude-3-5-sonnet-latest": _batched(3.00, 15.00, 0.30),
     "claude-3-5-haiku-latest": _batched(0.80, 4.00, 0.08),
@@ -59,6 +71,7 @@ PRICES: dict[str, Price] = {
     **_aliases(("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "claude-sonnet-4-0", "claude-sonnet-4-20250514"),
                _batched(3.00, 15.00, 0.30, "2025-11")),
     **_aliases(("claude-haiku-4-5", "claude-haiku-4-5-20251001"), _batched(1.00, 5.00, 0.10, "2025-11")),
+    **_aliases(("claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8"), _batched(5.00, 25.00, 0.50, "2026-12")),
     "deepseek-ai/DeepSeek-R1": Price(3.00, 7.00, taken=PRICES_TAKEN),
     "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo": Price(0.18, 0.18, taken=PRICES_TAKEN),
     "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo": Price(0.88, 0.88, taken=PRICES_TAKEN),
@@ -74,7 +87,9 @@ MAX_OUTPUT_TOKENS: dict[str, int] = {
     **dict.fromkeys(("gpt-4.1", "gpt-4.1-2025-04-14", "gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano",
                      "gpt-4.1-nano-2025-04-14"), 32_768),
     **dict.fromkeys(("gpt-5", "gpt-5-2025-08-07", "gpt-5-mini", "gpt-5-mini-2025-08-07", "gpt-5-nano",
-                     "gpt-5-nano-2025-08-07"), 128_000),
+                     "gpt-5-nano-2025-08-07", "gpt-5.1", "gpt-5.1-2025-11-13", "gpt-5.2", "gpt-5.2-2025-12-11",
+                     "gpt-5.4", "gpt-5.4-mini", "gpt-5.5"), 128_000),
+    **dict.fromkeys(("o3-pro", "o1-pro"), 100_000),
     **dict.fromkeys(("claude-3-5-sonnet-latest", "claude-3-5-haiku-latest"), 8_192),
     "claude-3-7-sonnet-latest": 64_000,
     **dict.fromkeys(("claude-opus-4-1", "claude-opus-4-1-20250805", "claude-opus-4-0", "claude-opus-4-20250514"),

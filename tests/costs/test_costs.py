@@ -38,12 +38,7 @@ def step1_args(data_dir, out, url, *extra):
             "--max_rows", "4", *extra]
 
 
-def test_registry_api_judges_and_known_models_have_prices():
-    from generation.backends.rules import KNOWN_MODELS
-    from generation.judges.registry import JUDGES
-
-    assert {s.model for s in JUDGES if s.backend == "api"} <= set(PRICES)
-    assert set(KNOWN_MODELS) <= set(PRICES)
+def test_usage_cost_at_the_list_and_batch_price():
     assert usage_cost(PRICES["gpt-4o-mini"], 1_000_000, 1_000_000) == pytest.approx(0.75)
     assert usage_cost(PRICES["gpt-4o-mini"], 1_000_000, 1_000_000, batch=True) == pytest.approx(0.375)
     assert usage_cost(None, 10, 10) is None
