@@ -37,7 +37,7 @@ def _aliases(names: tuple[str, ...], value: Any) -> dict[str, Any]:
 # the month it was read. OpenAI: its model and pricing pages (developers.openai.com/api/docs/models, .../pricing;
 # cached input where it lists one); Anthropic: its pricing page (platform.claude.com/docs/en/about-claude/pricing;
 # "cache hits" as cached input); Together: its pricing page. Rows read 2026-12: OpenAI's gpt-5.1 model page, its
-# models overview (gpt-5.4, gpt-5.4-mini, gpt-5.5), Anthropic's pricing page (Opus 4.6-4.8); gpt-5.2, o3-pro and
+# models overview (gpt-5.4, gpt-5.4-mini, gpt-5.5); gpt-5.2, o3-pro and
 # o1-pro as OpenAI's page is quoted by GitHub's docs and OpenRouter (o3-pro and o1-pro answer the Responses API
 # only, which this pipeline does not call). Together's Batch API (up to 50% off, on the models Together lists) is not
 # driven here, so its rows have no batch discount.
@@ -71,7 +71,6 @@ PRICES: dict[str, Price] = {
     **_aliases(("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "claude-sonnet-4-0", "claude-sonnet-4-20250514"),
                _batched(3.00, 15.00, 0.30, "2025-11")),
     **_aliases(("claude-haiku-4-5", "claude-haiku-4-5-20251001"), _batched(1.00, 5.00, 0.10, "2025-11")),
-    **_aliases(("claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8"), _batched(5.00, 25.00, 0.50, "2026-12")),
     "deepseek-ai/DeepSeek-R1": Price(3.00, 7.00, taken=PRICES_TAKEN),
     "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo": Price(0.18, 0.18, taken=PRICES_TAKEN),
     "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo": Price(0.88, 0.88, taken=PRICES_TAKEN),
