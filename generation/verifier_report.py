@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from generation.common.cli import Provenance, UserError, run_main
+from generation.common.cli import Provenance, UserError, command_parser, run_main
 from generation.common.logs import add_verbose_argument, parse_quietly
 from generation.common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
 from generation.data.dataset_io import add_split_argument, is_saved_dataset, read_input
@@ -22,7 +22,7 @@ from generation.report.weaver_export import export_plan, weaver_dataset
 
 def build_parser() -> argparse.ArgumentParser:
     """The report's command line."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("--dataset_path", required=True,
                         help="Step 3 output, a released Weaver dataset (hub id) or a plain Dataset folder")
     parser.add_argument("--output_dir", required=True, help="folder for report.json/.md/.html and the PNG figures")
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how majority vote compares answers (as Step 2); auto: multiple choice when the "
                              "dataset has options/choices, else math")
     parser.add_argument("--export_weaver", metavar="DIR",
-                        help="also write a plain Dataset folder that Weaver's local loader reads")
+                        help="also write a plain Dataset folder that Weaver's local loader reads (default: no export)")
     add_lock_argument(parser)
     add_split_argument(parser)
     parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",

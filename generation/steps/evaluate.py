@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from generation.backends import calls, rules
 from generation.backends.rules import _max_n
-from generation.common.cli import Provenance, UserError, bounded_float, positive_int
+from generation.common.cli import Provenance, UserError, bounded_float, command_parser, positive_int
 from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument
 from generation.costs.dry_run import api_estimate, report
@@ -39,16 +39,16 @@ JUDGE_MAX_TOKENS = 300
 
 def build_parser() -> argparse.ArgumentParser:
     """The Step 2 command line (the reference's flags plus the LLM fallback and resume controls)."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("--input_path", "-i", required=True, help="Step 1 output, a released dataset, file or hub id")
     parser.add_argument("--output_path", "-o", required=True, help="folder for the graded dataset")
     parser.add_argument("--dataset_type", "-t", required=True, choices=grading.DATASET_TYPES)
     parser.add_argument("--parallel", "-p", type=positive_int, default=min(8, os.cpu_count() or 1),
-                        help="worker processes for math equivalence checks (default: CPU count, at most 8)")
+                        help="worker processes for math equivalence checks; the CPU count, at most 8")
     parser.add_argument("--max_samples", "-m", type=positive_int, default=None,
-                        help="keep the first N samples of each row (every per-sample column is cut alike)")
+                        help="keep the first N samples of each row, every per-sample column cut alike (default: all)")
     parser.add_argument("--max_rows", "-r", type=positive_int, default=None,
-                        help="grade the first N rows (from --start_row)")
+                        help="grade the first N rows from --start_row (default: all)")
     parser.add_argument("--llm_fallback", choices=("auto", "never", "always"), default="auto",
                         help="auto: the LLM judge grades only samples the procedural path cannot decide")
     parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
