@@ -35,6 +35,7 @@ from generation.grading import decision as grading
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
 JUDGE_CACHE = "llm_judge.jsonl"
 JUDGE_MAX_TOKENS = 300
+GRADED_COLUMNS = ("samples", "instruction", "answer", "options", "choices", FINISH_COLUMN)  # what grading reads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,12 +74,23 @@ def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
     check_output_path(args.output_path)
     dataset = read_input(args.input_path, args.split, args)
     dataset = dataset.select(row_range(len(dataset), args, args.input_path))
-    check_rows(dataset, STEP_COLUMNS["step2"], args.input_path, args.start_row)
-    columns = [c for c in ("samples", "instruction", "answer", "options", "choices", FINISH_COLUMN)
-               if c in dataset.column_names]
-    grading.check_rows(dataset.select_columns(columns).to_list(), dataset.column_names, args.dataset_type)
+    checked_rows(dataset, args.dataset_type, args.input_path, args.start_row)
     dataset = limit_samples(dataset, args.max_samples)
-    return dataset, dataset.select_columns(columns).to_list()
+    return dataset, grading_rows(dataset)
+
+
+def grading_rows(dataset: datasets.Dataset) -> list[dict]:
+    """The columns grading reads, one dict per row."""
+    return dataset.select_columns([c for c in GRADED_COLUMNS if c in dataset.column_names]).to_list()
+
+
+def checked_rows(dataset: datasets.Dataset, dataset_type: str, source: str, first_row: int = 0) -> list[dict]:
+    """grading_rows after Step 2's input checks (UserError naming the first row that cannot be graded as
+    `dataset_type`)."""
+    check_rows(dataset, STEP_COLUMNS["step2"], source, first_row)
+    rows = grading_rows(dataset)
+    grading.check_rows(rows, dataset.column_names, dataset_type)
+    return rows
 
 
 def judge_config(args: argparse.Namespace) -> rules.ApiConfig | None:
