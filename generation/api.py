@@ -43,8 +43,8 @@ def grade(sample: str | None, answer: str, dataset_type: str = "math", options: 
     for multiple choice): its extracted answer, whether it is correct, and how that was decided (`method`:
     procedural, no_answer, no_sample, or undecided where Step 2 would ask its LLM judge)."""
     _check_type(dataset_type)
-    row = {"samples": [sample], "instruction": "", "answer": answer, "options": options,
-           FINISH_COLUMN: [finish_reason]}
+    row = {"samples": [sample], "instruction": "", "answer": answer, FINISH_COLUMN: [finish_reason],
+           **({"options": options} if options is not None else {})}
     decision.check_rows([row], list(row), dataset_type)
     return decision.grade_rows([row], dataset_type, 1, lambda done: None, timeout)[0][0]
 

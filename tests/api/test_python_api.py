@@ -60,6 +60,11 @@ def test_a_stated_letter_grades_against_its_gold(said, gold, form):
     assert (grade.answer, grade.correct, grade.method) == (said, said == gold, "procedural")
 
 
+def test_a_letter_can_be_a_math_answer():
+    """Without options a single letter is a math answer (a variable), not a multiple-choice one."""
+    assert generation.grade("So the constant of integration is $\\boxed{C}$.", "C").correct is True
+
+
 def test_missing_and_cut_samples_are_not_graded_correct():
     """A failed generation is no_sample; a reply cut at the token limit before any answer has none."""
     assert generation.grade(None, "4").method == "no_sample"
