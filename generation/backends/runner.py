@@ -43,8 +43,6 @@ from generation.common.records import derived_seed
 from generation.costs import pricing
 from generation.costs.budget import Gate, output_limit, unreported_usage, worst_case
 
-LOWERED = "a parameter was learned from the server"  # _call's result: ask again within what it takes
-
 
 class RateLimiter:
     """Spaces request starts evenly so that at most `per_minute` start in any minute (no bursts)."""
@@ -132,16 +130,16 @@ class _Runner:
             finally:
                 for task in tasks:
                     task.cancel()
-            for size, (got, used, reasons, failed) in zip(sizes, parts):
-                if failed == LOWERED:
-                    continue  # asked again below, within the maximum the server named
-                texts += got
-                finishes += reasons
-                for name, value in used.items():
+            for size, part in zip(sizes, parts):
+                if part is None:
+                    continue  # asked again below, with what the server taught (a maximum, a parameter left out)
+                texts += part.texts
+                finishes += part.finishes
+                for name, value in part.usage.items():
                     usage[name] = usage.get(name, 0) + value
-                error = error or failed
-                if not failed and len(got) < size:
-                    self.max_n = len(got)  # the server ignores (or caps) `n`: ask in requests it answers fully
+                error = error or part.error
+                if not part.error and len(part.texts) < size:
+                    self.max_n = len(part.texts)  # the server ignores (or caps) `n`: ask in requests it answers fully
         texts += [None] * (job.n - len(texts))
         finishes += [None] * (job.n - len(finishes))
         if error is None and any(t is None for t in texts):
@@ -157,10 +155,9 @@ class _Runner:
             return job.seed
         return derived_seed(job.seed, offset)
 
-    async def _call(self, job: ChatJob, n: int, seed: int | None
-                    ) -> tuple[list[str | None], dict[str, int], list[str | None], str | None]:
+    async def _call(self, job: ChatJob, n: int, seed: int | None) -> Completion | None:
         """One request (the SDK's retries, bounded re-asks for malformed replies, waiting out long 429 spells)
-        -> texts (1..n), usage, finish reasons, error."""
+        -> its 1..n completions, or None when a 400 lowered a parameter to the server's maximum (ask again)."""
         reason = ""
         attempt = 0
         while attempt <= MALFORMED_RETRIES:
@@ -178,7 +175,7 @@ class _Runner:
                 if usage is None:  # billed all the same: counted at its worst case
                     usage = unreported_usage(self.config.model, self.config.provider, job.messages, n,
                                              job.max_tokens)
-                return texts, usage, finishes, None
+                return Completion(texts=texts, usage=usage, finishes=finishes)
             except (MalformedResponse, json.JSONDecodeError) as exc:
                 reason = f"malformed reply ({_redact(exc, self.key)[:120]})"
             except self.sdk.APIStatusError as exc:
@@ -188,19 +185,19 @@ class _Runner:
                     continue
                 refused = refused_parameter(exc)
                 if self._learn(parameter_limit(exc)) or self.limits.refuse(refused, exc):
-                    return [], {}, [], LOWERED
+                    return None
                 if refused is not None:
                     raise FatalApiError(_redact(refusal_line(self.limits.where, refused, exc), self.key)) from None
                 if _is_prompt_error(exc):
-                    return [None] * n, {}, [None] * n, (f"HTTP {status} about this prompt: "
-                                                         f"{_redact(_provider_message(exc), self.key)[:100]}")
+                    return Completion.failure(n, f"HTTP {status} about this prompt: "
+                                                 f"{_redact(_provider_message(exc), self.key)[:100]}")
                 if 400 <= status < 500 and status not in (408, 409, 429) or _error_code(exc) in FATAL_CODES:
                     raise FatalApiError(f"{self.config.provider} API refused the request (HTTP {status}): "
                                         f"{_redact(_provider_message(exc), self.key)}") from None
-                return [None] * n, {}, [None] * n, f"HTTP {status} after retries"
+                return Completion.failure(n, f"HTTP {status} after retries")
             except self.sdk.APIConnectionError as exc:
-                return [None] * n, {}, [None] * n, f"{type(exc).__name__} after retries"
-        return [None] * n, {}, [None] * n, reason
+                return Completion.failure(n, f"{type(exc).__name__} after retries")
+        return Completion.failure(n, reason)
 
     def _learn(self, limit: tuple[str, int, int] | None) -> bool:
         """Lower the parameter a 400 named to the server's maximum for the rest of the run; False when it cannot."""

@@ -183,11 +183,11 @@ def test_step1_refuses_an_unbounded_model_before_writing_anything(data_dir, tmp_
     comes before Step 1 creates its output or checkpoint, and nothing is sent."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     prices = tmp_path / "prices.json"
-    prices.write_text(json.dumps({"o1-pro": {"input": 150.0, "output": 600.0}}))
+    prices.write_text(json.dumps({"o9-preview": {"input": 150.0, "output": 600.0}}))
     out = str(tmp_path / "out")
     with LoopbackServer() as server:
         with pytest.raises(UserError, match="pass --max_new_tokens N"):
-            step1(["--model", "o1-pro", "--provider", "openai", "--base_url", server.url, "--dataset", "math",
+            step1(["--model", "o9-preview", "--provider", "openai", "--base_url", server.url, "--dataset", "math",
                   "--dataset_path", os.path.join(data_dir, "math.jsonl"), "--output_path", out,
                   "--max_cost", "1", "--prices", str(prices)])
         assert [r["path"] for r in server.requests if r["path"].endswith("completions")] == []
