@@ -144,7 +144,13 @@ class Completion:
 
 
 class FatalApiError(UserError):
-    """Authentication, permission or bad-request error: retrying cannot help, so the run stops."""
+    """Authentication, permission or bad-request error: retrying cannot help, so the run stops. `refuses_all`: the
+    server refuses every request of the run this way (a key it does not accept, an exhausted quota), so none of
+    those in flight beside it is billed either."""
+
+    def __init__(self, message: str, refuses_all: bool = False) -> None:
+        super().__init__(message)
+        self.refuses_all = refuses_all
 
 
 class MalformedResponse(Exception):

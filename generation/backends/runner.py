@@ -193,7 +193,8 @@ class _Runner:
                                                  f"{_redact(_provider_message(exc), self.key)[:100]}")
                 if 400 <= status < 500 and status not in (408, 409, 429) or _error_code(exc) in FATAL_CODES:
                     raise FatalApiError(f"{self.config.provider} API refused the request (HTTP {status}): "
-                                        f"{_redact(_provider_message(exc), self.key)}") from None
+                                        f"{_redact(_provider_message(exc), self.key)}",
+                                        status in (401, 403) or _error_code(exc) in FATAL_CODES) from None
                 return Completion.failure(n, f"HTTP {status} after retries")
             except self.sdk.APIConnectionError as exc:
                 return Completion.failure(n, f"{type(exc).__name__} after retries")
@@ -264,6 +265,8 @@ async def _run_all(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[
     if capped:
         worst(jobs[0])  # a model without a bound on its output stops here, before any request
 
+    stopped = {"refused_all": False}  # a FatalApiError said no request of the run can be billed
+
     async def worker() -> None:
         for job in queue:
             reserved = 0.0
@@ -273,9 +276,15 @@ async def _run_all(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[
                     continue  # the next request no longer fits: counted as not sent
             try:
                 completion = await runner.run_job(job)
-            except BaseException:
-                if gate is not None:  # stopped in flight: it may have been billed, up to its worst case
-                    gate.leave(reserved, reserved, reserved)
+            except FatalApiError as err:  # refused: not billed
+                stopped["refused_all"] = err.refuses_all
+                if gate is not None:
+                    gate.leave(reserved, 0.0)
+                raise
+            except BaseException:  # stopped in flight: billed up to its worst case, unless the server refuses all
+                if gate is not None:
+                    unbilled = stopped["refused_all"]
+                    gate.leave(reserved, 0.0 if unbilled else reserved, 0.0 if unbilled else reserved)
                 raise
             if gate is not None:
                 cost, upper = pricing.record_cost(price, completion.usage)

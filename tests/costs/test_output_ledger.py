@@ -138,3 +138,24 @@ def test_a_gateway_without_usage_cannot_take_a_run_over_its_cap(data_dir, tmp_pa
     assert unreported["requests"] == provider.requests - sent and unreported["cost_usd_at_most"] > 0
     assert prov["cost_usd"]["loop"] >= provider.bill - first  # an upper bound of what this run was billed, never $0
     assert "an upper bound: " in capsys.readouterr().out
+
+
+def test_a_key_the_server_refuses_leaves_nothing_spent(tmp_path):
+    """A 401 stops the run: the server refuses every request with that key, so the requests in flight beside it
+    count as unbilled (a killed run's would count at their worst case)."""
+    from generation.backends.rules import ChatJob, FatalApiError
+
+    from loopback import Reply
+
+    def refuse(path, request, count):
+        return Reply(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                     "code": "invalid_api_key"}}, delay=0.05 * (count % 3))
+
+    budget = Budget(1.0, Ledger(str(tmp_path / "budget_ledger.jsonl")))
+    with LoopbackServer(refuse) as server:
+        with pytest.raises(FatalApiError):
+            run_chat_jobs(ApiConfig("loop", "openai_compatible", base_url=server.url, max_concurrency=8, budget=budget,
+                                    prices={"loop": Price(2.0, 8.0)}),
+                          [ChatJob(str(i), [{"role": "user", "content": f"q{i}"}], max_tokens=100) for i in range(20)],
+                          lambda job, completion: None)
+    assert Budget(1.0, Ledger(str(tmp_path / "budget_ledger.jsonl"))).spent == 0
