@@ -16,6 +16,9 @@ NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:above|options|choices|an
                           r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)",
                           re.IGNORECASE)
 NONE_OPTION = re.compile(r"\b(?:none|neither)\b", re.IGNORECASE)  # an option that is itself "none of the above"
+# How a finished text ends: a sentence mark, a display block, a code fence or a table row, then closing marks
+# ("... is 42.", "... \\]", "...)**", "| B |"); a released text ending otherwise stopped mid-sentence.
+FINISHED_END = re.compile(r"(?:[.!?。！？…]|\\\]|\$\$|```|\|)[\s\"'”’)\]*_$>}]*$")
 LOOP_PROBE = 60
 LOOP_WINDOW = 4000
 
@@ -50,3 +53,9 @@ def no_answer_reason(sample: str, options: list | None = None, finish: str | Non
     if REFUSAL.search(tail) or options and not offers_none and NONE_OF_THEM.search(tail):
         return "refusal or none of the options"
     return None
+
+
+def unfinished(sample: str) -> bool:
+    """Whether a text stops mid-sentence (no FINISHED_END): "... the force is 4000 N times" or "... = 3.17 kJ + 12"."""
+    text = sample.rstrip()
+    return bool(text) and not FINISHED_END.search(text[-20:])

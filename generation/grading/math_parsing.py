@@ -11,6 +11,7 @@ from generation.grading.parsing import (
     CONCLUSION,
     DANGLING,
     FINAL_ANSWER_LINE,
+    HEDGE_NOTE,
     HEDGE_WORD,
     LATEX_COMMAND,
     MARKDOWN,
@@ -71,7 +72,7 @@ def bare_answer(line: str) -> str | None:
 
 def stated(answer: str) -> MathReading:
     """The reading of a stated answer: a hedge ("3 or 4", "5, possibly 6") is undecided."""
-    return MathReading(answer, "a hedge between answers" if HEDGE_WORD.search(TEXT_WRAPPER.sub(r"\1", answer)) else "")
+    return MathReading(answer, HEDGE_NOTE if HEDGE_WORD.search(TEXT_WRAPPER.sub(r"\1", answer)) else "")
 
 
 def math_candidates(plain: str, start: int = 0) -> list[tuple[int, MathReading, int]]:

@@ -55,9 +55,10 @@ LETTER_FIRST = re.compile(
 # What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only").
 LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|therefore|then|only|clearly|obviously"
                                  r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
-# A statement only counts where it commits: not in a question, nor under a condition ("only when", "if").
-UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[\s*)\].]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b|provided\b"
-                               r"|assuming\b|as\s+long\s+as\b|would\b|could\b|might\b)", re.IGNORECASE)
+# A statement only counts where it commits: not in a question, nor under a condition ("only when", "if") in its own
+# sentence ("B only if x > 0", "C, if we ignore friction"; "B. If you want, I can explain." commits to B).
+UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[ \t*)\]]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b"
+                               r"|provided\b|assuming\b|as\s+long\s+as\b|would\b|could\b|might\b)", re.IGNORECASE)
 # An "X is correct" sentence that goes on to qualify it ("... in classical mechanics, but not here") before any
 # "because" explains it.
 QUALIFIED = re.compile(r"(?:(?!\b(?:because|since)\b)[^.!?\n])*?\b(?:only|if|when|whenever|unless|provided|assuming"
@@ -66,7 +67,8 @@ UNCOMMITTED_BEFORE = re.compile(r"\b(?:if|whether|suppose|supposing|assuming|unl
                                 r"[^.!?\n]*$", re.IGNORECASE)
 # Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{...
 LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
-LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’-])")
+# A letter standing alone: "B", "(b)"; not the start of a word ("A-B bond") nor a function or variable ("H(X)", "x_1").
+LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’_^({-])")
 # Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
 NEXT_WORD = re.compile(r" +([a-z]+)")
 CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "with", "given", "due", "from", "here",
@@ -74,6 +76,8 @@ CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "wit
               "porque", "pois", "car", "parce", "weil", "da", "denn", "ya", "puisque"}
 REJECTED = re.compile(r"\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)", re.IGNORECASE)  # "A is wrong"
 BARE_LETTER = re.compile(r"[\s(\[{$*'\"]*[A-Za-z][\s)\]}.:$*'\"]*")  # "(I)" is a letter even if an option reads "I"
+# The option text a model writes right after its letter: "(B) 6.2 eV.", "B) Paris**", "B: the mitochondria".
+OPTION_TEXT_AFTER = re.compile(r"[ \t]*[).:\]]?[ \t]*[-–—:]?[ \t]*([^\n]{1,300}?)[ \t*.]*(?:\n|$)")
 NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\(([A-Z])\)")  # "Paris (B)"
 AMBIGUOUS_TAIL = re.compile(r"[ \t]*[)\]}.*$]*[ \t]*(?:,|\(|\band\b|\bor\b|/|&)[ \t]*(?:(?:or|and|possibly|maybe"
                             r"|perhaps|also|alternatively|option|choice)\b[ \t]*)*(?:[(\[{$*][ \t]*)*([A-Z])"
@@ -81,7 +85,10 @@ AMBIGUOUS_TAIL = re.compile(r"[ \t]*[)\]}.*$]*[ \t]*(?:,|\(|\band\b|\bor\b|/|&)[
 # "B, but C is also possible", "B, though D could be right": a second letter the statement leaves open.
 HEDGE_TAIL = re.compile(r"[\s*)\].]*,?\s*(?:but|though|although|or)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+"
                         r"(?:is|could|might|may|would)\s+(?:also|be|equally|possibly)\b", re.IGNORECASE)
-EITHER = re.compile(r"\b(?:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
+# Words between two letters that leave the choice open ("B or D", "B/D", "B, possibly D"); "and", "," list them.
+OPEN_CHOICE = re.compile(r"\bor\b|/|\b(?:possibly|maybe|perhaps|alternatively)\b", re.IGNORECASE)
+HEDGE_NOTE = "a hedge between answers"  # every note of a hedge starts so (see is_hedge)
+EITHER = re.compile(r"\b(?i:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
                     r"(?:option\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z0-9])")  # "either B or D": a hedge
 LETTER_LINE_END = re.compile(r"[\s.)\]}*]*(?:$|\n)")  # a lower-case letter counts where it ends its line
 ONLY_LETTER_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[\s)\]}.:$*]*$")
@@ -91,6 +98,15 @@ NEGATED = re.compile(r"\b(?:not|wrong|incorrect|false|isn['’]t|but)\b", re.IGN
 # A \boxed{} holding a letter, alone or labelling text ("(B) Paris", "C. 4 m"); "E = mc^2" is no letter.
 BOXED_LETTER = re.compile(r"[\s(\[]*[A-Z]\s*(?:[)\].:].*)?", re.DOTALL)
 BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+# What a box holds when it is a placeholder in a restated equation, not an answer: spacing, \phantom{...}, blanks,
+# "?" ("\boxed{\phantom{0}}", "\boxed{\quad}", "\boxed{\,\,}", "\boxed{\_\_}", "\boxed{?}").
+PLACEHOLDER = re.compile(r"(?:\s|~|\\[,;:! ]|\\q?quad\b|\\(?:h|v)?phantom\s*\{[^{}]*\}|\\hspace\*?\s*\{[^{}]*\}"
+                         r"|\\_|_|\?|\.{3}|\\[lc]?dots\b)*")
+# A box holding a sentence (four or more words with a verb or a full stop): "\boxed{\text{The series converges.}}",
+# "\boxed{\text{it is the same for all n}}"; "\boxed{\text{the set of all real numbers}}" is an answer.
+SENTENCE_BOX = re.compile(r"(?=(?:[^A-Za-z]*[A-Za-z]{2,}){4})"
+                          r"(?=.*(?:\b(?:is|are|was|were|equals|has|have|does|do)\b|[a-z]\.\s*\}?\s*$))",
+                          re.IGNORECASE | re.DOTALL)
 BRACE = re.compile(r"(?<!\\)[{}]")
 # Between boxes that list several answers ("$\boxed{2}$ and $\boxed{3}$", "x_1=\boxed{2}, x_2=\boxed{3}",
 # "\)\quad\text{and}\quad\(", display lines) or hedge between them ("\boxed{3}$ or possibly $\boxed{4}").
@@ -154,6 +170,11 @@ class Choice:
     note: str = ""
 
 
+def is_hedge(note: str) -> bool:
+    """Whether a reading's note says it offers several answers without choosing ("B or D", "3 or possibly 4")."""
+    return note.startswith(HEDGE_NOTE)
+
+
 def answer_segments(text: str) -> list[str]:
     """Where to look for the final answer: the text after the last </think> first, then the whole text."""
     if THINK_END in text:
@@ -181,11 +202,18 @@ def closing_braces(text: str) -> dict[int, int]:
 
 
 def boxed_contents(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of every \\boxed{...}/\\fbox{...} with nested braces, in order."""
+    """(start, end, content) of every \\boxed{...}/\\fbox{...} with nested braces, in order; a placeholder or a
+    sentence in a box reads as an empty box (no reading)."""
     boxes = list(BOXED.finditer(text))
     pairs = closing_braces(text) if boxes else {}
-    return [(box.start(), pairs[box.end() - 1] + 1, text[box.end():pairs[box.end() - 1]].strip())
-            for box in boxes if box.end() - 1 in pairs]
+    found = [(box.start(), pairs[box.end() - 1] + 1, text[box.end():pairs[box.end() - 1]].strip())
+             for box in boxes if box.end() - 1 in pairs]
+    return [(start, end, "" if placeholder(content) else content) for start, end, content in found]
+
+
+def placeholder(content: str) -> bool:
+    """Whether a box's content is no answer: a placeholder (PLACEHOLDER) or a sentence (SENTENCE_BOX)."""
+    return bool(PLACEHOLDER.fullmatch(content)) or bool(SENTENCE_BOX.match(TEXT_WRAPPER.sub(r" \1 ", content)))
 
 
 @dataclass(frozen=True)
@@ -222,7 +250,7 @@ def box_groups(text: str) -> list[tuple[int, MathReading, int]]:
             hedged = bool(groups[-1][1].note) or link == "hedge"
             answers = list(dict.fromkeys(answers + [content]))
             reading = MathReading((" or " if hedged else ", ").join(answers) if len(answers) > 1 else answers[0],
-                                  "a hedge between answers" if hedged and len(answers) > 1 else "")
+                                  HEDGE_NOTE if hedged and len(answers) > 1 else "")
             groups[-1] = (start, reading, end)
         else:
             groups.append((start, MathReading(content), end))
@@ -284,6 +312,8 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
         return Choice(None, True, f"letter {letter} is not one of {letters[0]}-{letters[-1]}")
     for tail in (AMBIGUOUS_TAIL.match(text, match.end()), HEDGE_TAIL.match(text, match.end())):
         if tail and tail.group(1) in letters and tail.group(1) != letter:
+            if tail.re is HEDGE_TAIL or OPEN_CHOICE.search(tail.group(0)):
+                return Choice(None, True, f"{HEDGE_NOTE}: {letter} or {tail.group(1)}")
             return Choice(None, True, "several letters in the final statement")
     return Choice(letter)
 
@@ -352,6 +382,18 @@ def answer_is_matches(text: str, start: int) -> list[re.Match]:
     return matches_at(MATH_ANSWER_IS[False], text, positions)
 
 
+def stated_text_agrees(choice: Choice, text: str, end: int, normalized: list[str], letters: str) -> Choice:
+    """The choice, or an undecidable one when the option text stated right after its letter is another option's
+    ("The answer is (B) 6.2 eV" where 6.2 eV is option D): the letter and its text are two readings that disagree."""
+    if not choice.letter or not normalized:
+        return choice
+    stated = OPTION_TEXT_AFTER.match(text, end)
+    other = option_letter(stated.group(1), normalized, letters) if stated else None
+    if other and other != choice.letter:
+        return Choice(None, True, f"letter {choice.letter} stated with the text of option {other}")
+    return choice
+
+
 def choice_candidates(text: str, letters: str, options: list | None,
                       start: int = 0) -> list[tuple[int, Choice, int]]:
     """Every explicit answer statement in text from `start` on as (position, choice, where its answer ends)."""
@@ -363,7 +405,7 @@ def choice_candidates(text: str, letters: str, options: list | None,
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
         if choice and committed(text, match.start()):
             end = match.end() + len(words) if letter else letter_end(text, match.end(), choice.letter)
-            found.append((match.start(), choice, end))
+            found.append((match.start(), stated_text_agrees(choice, text, end, normalized, letters), end))
     for match in LETTER_FIRST.finditer(text, start):
         letter = match.group(1) or match.group(2)
         if match.group(2) and not LETTER_FIRST_BEFORE.search(text, max(0, match.start() - 40), match.start()):
@@ -373,7 +415,8 @@ def choice_candidates(text: str, letters: str, options: list | None,
             found.append((match.start(), Choice(letter), match.end()))
     for match in EITHER.finditer(text, start):
         if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters):
-            found.append((match.start(), Choice(None, True, "a hedge between two letters"), match.end()))
+            found.append((match.start(), Choice(None, True, f"{HEDGE_NOTE}: {match.group(1)} or {match.group(2)}"),
+                          match.end()))
     for position, box_end, content in boxed_contents(text):
         if position < start:
             continue
@@ -394,8 +437,11 @@ def choice_candidates(text: str, letters: str, options: list | None,
                           len(text)))
         labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
         listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list
-        if labelled and not listed and option_letter(labelled.group(2), normalized, letters) == labelled.group(1):
-            found.append((len(text), Choice(labelled.group(1)), len(text)))
+        named = option_letter(labelled.group(2), normalized, letters) if labelled and not listed else None
+        if named:
+            found.append((len(text), stated_text_agrees(Choice(labelled.group(1)), labelled.group(2), 0, normalized,
+                                                        letters) if named != labelled.group(1) else Choice(named),
+                          len(text)))
         elif labelled and len(lines) == 1 and len(text) <= SHORT_REPLY and labelled.group(1) in letters \
                 and not NEGATED.search(labelled.group(2)):
             found.append((len(text), Choice(labelled.group(1)), len(text)))  # a short reply "B) 3.1 eV photon"

@@ -26,11 +26,12 @@ from realistic_outputs import (
 )
 
 from generation.grading.decision import Graded, grade_rows
+from generation.grading.rule import Policy
 
 VARIANTS = 400  # per relation
 
 
-def grade_all(outputs: list[Output]) -> list[Graded]:
+def grade_all(outputs: list[Output], policy: Policy = Policy()) -> list[Graded]:
     """The grade of each output, every one in a row of its own (ten options for multiple choice)."""
     rows = [{"instruction": "q", "answer": output.gold, "samples": [output.text],
              **({"options": OPTIONS} if output.kind == "choice" else {})} for output in outputs]
@@ -38,7 +39,8 @@ def grade_all(outputs: list[Output]) -> list[Graded]:
     math = [i for i, output in enumerate(outputs) if output.kind == "math"]
     grades: list[Graded | None] = [None] * len(outputs)
     for indices, dataset_type in ((choice, "mmlu_pro"), (math, "math")):
-        for index, graded in zip(indices, grade_rows([rows[i] for i in indices], dataset_type, 1, lambda n: None)):
+        for index, graded in zip(indices, grade_rows([rows[i] for i in indices], dataset_type, 1, lambda n: None,
+                                                     policy=policy)):
             grades[index] = graded[0]
     return grades
 
@@ -55,9 +57,9 @@ def variants(templates: dict[str, str] | list[str], seed: int) -> list[tuple[Out
     return [(output, rng.choice(list(templates[output.kind]))) for output in outputs]
 
 
-def failures(pairs: list[tuple[Output, Output]], allowed) -> list[str]:
+def failures(pairs: list[tuple[Output, Output]], allowed, policy: Policy = Policy()) -> list[str]:
     """The (before, after) pairs whose grades break the relation `allowed(before_grade, after_grade, after)`."""
-    grades = grade_all([before for before, _ in pairs] + [after for _, after in pairs])
+    grades = grade_all([before for before, _ in pairs] + [after for _, after in pairs], policy)
     befores, afters = grades[:len(pairs)], grades[len(pairs):]
     return [f"{outcome(b)} -> {outcome(a)} ({a.note}): {after.text[-160:]!r}"
             for (_, after), b, a in zip(pairs, befores, afters) if not allowed(b, a, after)]
@@ -85,9 +87,10 @@ def test_wrapping_the_answer_keeps_the_verdict():
 def test_a_revision_to_another_value_flips_the_verdict_or_leaves_it_undecided():
     pairs = [(output, output.appended(template)) for output, template in variants(REVISIONS, 3)]
 
-    def allowed(before: Graded, after: Graded, revised: Output) -> bool:
+    def allowed(before: Graded, after: Graded, revised: Output) -> bool:  # issue 31: decided by the new answer
+        other_right = revised.other == revised.gold if revised.kind == "choice" else not revised.right
         return after.method == "undecided" or after.method == "procedural" and after.answer == revised.other \
-            and after.correct is not before.correct
+            and after.correct is other_right
 
     broken = failures(pairs, allowed)
     assert not broken, f"{len(broken)} of {len(pairs)} kept the old verdict, e.g.\n" + "\n".join(broken[:8])
@@ -100,15 +103,22 @@ def test_a_second_candidate_after_the_answer_never_leaves_a_false_positive():
 
 
 def test_removing_the_final_period_never_makes_a_reply_no_answer():
-    """Replies that state their answer and replies that end normally without a statement (the judge's to read)."""
+    """Replies that state their answer, and (under --answerless undecided) replies that end without a statement;
+    under the default policy an answerless released text that stops mid-sentence is no_answer (issue 31)."""
     endings = {"choice": CHOICE_UNREAD, "math": MATH_UNREAD}
     rng = random.Random(5)
-    pairs = []
+    pairs, answerless = [], []
     for output, template in variants(endings, 5):
         complete = output.with_ending(template) if rng.random() < 0.5 else output
         if complete.text.endswith("."):
-            pairs.append((complete, replace(complete, ending=complete.ending[:-1])))
-    assert len(pairs) > VARIANTS // 2
-    broken = failures(pairs, lambda before, after, _: after.method != "no_answer"
-                      and (outcome(after) == outcome(before) or after.method == "undecided"))
+            (answerless if complete is not output else pairs).append(
+                (complete, replace(complete, ending=complete.ending[:-1])))
+    assert len(pairs) > VARIANTS // 4 and len(answerless) > VARIANTS // 4
+
+    def kept(before: Graded, after: Graded, _: Output) -> bool:
+        return after.method != "no_answer" and (outcome(after) == outcome(before) or after.method == "undecided")
+
+    broken = failures(pairs, kept) + failures(answerless, kept, Policy(answerless="undecided"))
     assert not broken, f"{len(broken)} of {len(pairs)} became no_answer, e.g.\n" + "\n".join(broken[:8])
+    cut = failures(answerless, lambda before, after, _: after.method == "no_answer")
+    assert not cut, f"{len(cut)} of {len(answerless)} not no_answer, e.g.\n" + "\n".join(cut[:8])
