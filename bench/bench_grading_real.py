@@ -66,7 +66,10 @@ def grade_model(path: str, dump) -> dict:
         grade, official = grades[0], record.get("pred")
         counts[grade.method] += 1
         kind = None
-        if grade.method == "procedural" and grade.answer != official:
+        if grade.note.startswith("hedged") and grade.method == "procedural":
+            kind = "hedged"
+            counts["hedged"] += 1
+        elif grade.method == "procedural" and grade.answer != official:
             kind = "decided, official differs"
             counts["differs"] += 1
             counts["differs, ours correct" if grade.correct else "differs, ours incorrect"] += 1
@@ -75,8 +78,6 @@ def grade_model(path: str, dump) -> dict:
             counts["no_answer with official letter"] += 1
         elif grade.method == "undecided":
             kind = "undecided"
-        if grade.note.startswith("hedge"):
-            counts["hedged"] += 1
         if kind and dump:
             dump.write(json.dumps({"model": model_name(path), "kind": kind, "question_id": record["question_id"],
                                    "gold": record["answer"], "official": official, "ours": grade.answer,
@@ -100,7 +101,7 @@ def main() -> None:
                                          args.set == "all" or (model_name(path) in DEVELOPMENT) == (
                                              args.set == "development"))]
     dump = open(args.dump, "w", encoding="utf-8") if args.dump else None
-    print("| model | samples | undecided /100 | no_answer /100 | hedged | decided, official letter differs "
+    print("| model | samples | undecided /100 | no_answer /100 | hedged (incorrect) | decided, official letter differs "
           "(ours correct / incorrect) | no_answer, official read a letter | samples/s per core |")
     print("|---|---|---|---|---|---|---|---|")
     total: Counter = Counter()

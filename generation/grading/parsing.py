@@ -43,7 +43,7 @@ STATEMENT_SOURCE = (
     r"|\b(?:which\s+is|corresponds\s+to|corresponding\s+to|i\.e\.,?)(?=\s*\([A-Z]\)[\s*]*(?:[.,;!]|$))"
     r"|\bclosest\b(?:(?!\b(?:wrong|incorrect|false)\b)(?:[^.\n]|\.(?=\d))){0,40}?\bis\b<FOREIGN>)"
     r"(?:\s*(?:therefore|thus|hence|clearly|most\s+likely|likely(?:\s+to\s+be)?|probably|almost\s+certainly"
-    r"|definitely|indeed|then|here|actually|still|option|choice|letter|,"
+    r"|definitely|indeed|then|here|actually|still|option|choice|letter|,|closest\s+to|nearest\s+to|approximately"
     r"|I\s+(?:believe|think|guess|would\s+say)(?:\s+(?:it['’]s|it\s+is|that))?|I['’]d\s+say|it['’]s|it\s+is)\b)*")
 # "Option C is correct", "choice (B) is the right one"; "C is the correct answer", "(B) is the best option",
 # "So B is correct", "Hence (C) is right" (counted only where committed: see QUALIFIED and UNCOMMITTED_AFTER).
@@ -51,7 +51,8 @@ LETTER_FIRST = re.compile(
     r"\b(?i:answer|option|choice)\s*\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?i:correct|right|best)\b"
     r"(?:\s+(?i:answer|option|choice|one)\b)?"
     r"|(?<![A-Za-z0-9'’-])\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?:(?i:(?:correct|right|best|final)\s+)?"
-    r"(?i:answer|option|choice|one)\b|(?i:correct|right)\b)")
+    r"(?i:answer|option|choice|one)\b|(?i:correct|right)\b)"
+    r"|\b(?i:makes?|making)\s+\(?([A-Z])\)?\s+(?i:the\s+(?:correct|right|best)\s+(?:answer|option|choice))\b")
 # What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only").
 LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|therefore|then|only|clearly|obviously"
                                  r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
@@ -90,9 +91,12 @@ OPEN_CHOICE = re.compile(r"\bor\b|/|\b(?:possibly|maybe|perhaps|alternatively)\b
 HEDGE_NOTE = "a hedge between answers"  # every note of a hedge starts so (see is_hedge)
 EITHER = re.compile(r"\b(?i:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
                     r"(?:option\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z0-9])")  # "either B or D": a hedge
+PART_VALUE = re.compile(r"[)\]}）][ \t]*[-−+=]?[ \t]*\d")  # "(a) 49 m/s": a part's label before its value
 LETTER_LINE_END = re.compile(r"[\s.)\]}*]*(?:$|\n)")  # a lower-case letter counts where it ends its line
-ONLY_LETTER_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[\s)\]}.:$*]*$")
-LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+)$")
+# A last line that is only a letter: "B", "(B).", "**C**"; an unclosed "(I" is a list cut off, not an answer.
+ONLY_LETTER_LINE = re.compile(r"^[\s\[{$*]*(?:\(([A-Z])\)|([A-Z]))[\s)\]}.:$*]*$")
+# A last line that labels an option's text: "B) Paris", "C. 4 m"; one ending in a colon opens a discussion of it.
+LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+?)(?<!:)$")
 SHORT_REPLY = 150  # a one-line reply this short that opens with an option label is that option
 NEGATED = re.compile(r"\b(?:not|wrong|incorrect|false|isn['’]t|but)\b", re.IGNORECASE)
 # A \boxed{} holding a letter, alone or labelling text ("(B) Paris", "C. 4 m"); "E = mc^2" is no letter.
@@ -299,8 +303,9 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
     letter = match.group(1)
     if letter.islower():  # "(b)" or a line-ending "answer: c" is an answer; "a car" is an article
         opened = any(c in prefix.group(0) for c in "([{（")
-        if not (opened and text[match.end():match.end() + 1] in ")]}）" or LETTER_LINE_END.match(text, match.end())):
-            return None
+        if not (opened and text[match.end():match.end() + 1] in ")]}）" or LETTER_LINE_END.match(text, match.end())) \
+                or PART_VALUE.match(text, match.end()):
+            return None  # "(a) 49 m/s, (b) ..." labels a part's value
         letter = letter.upper()
     if REJECTED.match(text, match.end()) or UNCOMMITTED_AFTER.match(text, match.end()):
         return None
@@ -314,7 +319,7 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
         if tail and tail.group(1) in letters and tail.group(1) != letter:
             if tail.re is HEDGE_TAIL or OPEN_CHOICE.search(tail.group(0)):
                 return Choice(None, True, f"{HEDGE_NOTE}: {letter} or {tail.group(1)}")
-            return Choice(None, True, "several letters in the final statement")
+            return Choice(None, True, f"{HEDGE_NOTE}: {letter} and {tail.group(1)} (several letters)")
     return Choice(letter)
 
 
@@ -407,7 +412,7 @@ def choice_candidates(text: str, letters: str, options: list | None,
             end = match.end() + len(words) if letter else letter_end(text, match.end(), choice.letter)
             found.append((match.start(), stated_text_agrees(choice, text, end, normalized, letters), end))
     for match in LETTER_FIRST.finditer(text, start):
-        letter = match.group(1) or match.group(2)
+        letter = match.group(1) or match.group(2) or match.group(3)
         if match.group(2) and not LETTER_FIRST_BEFORE.search(text, max(0, match.start() - 40), match.start()):
             continue  # "Statement I is correct", "vitamin C is the right one"
         if letter in letters and committed(text, match.start()) and not QUALIFIED.match(text, match.end()) \
@@ -429,10 +434,11 @@ def choice_candidates(text: str, letters: str, options: list | None,
     lines = [line for line in text.splitlines() if line.strip()]
     if lines:
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
-        if last and last.group(1) in letters:
-            found.append((len(text), Choice(last.group(1)), len(text)))
+        if last and (last.group(1) or last.group(2)) in letters:
+            found.append((len(text), Choice(last.group(1) or last.group(2)), len(text)))
         elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
-            bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1)  # a reply that is only "b" or "(c)"
+            bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1) or ONLY_LETTER_LINE.match(
+                lines[0].upper()).group(2)  # a reply that is only "b" or "(c)"
             found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, "letter out of range"),
                           len(text)))
         labelled = LETTER_AND_TEXT_LINE.match(lines[-1])

@@ -51,6 +51,9 @@ ASSIGNMENT = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=\S)")  # "x = 5" 
 PART_MARKER = re.compile(r"(?<![\w(])\(?[a-e]\)(?=\s)|\b(?i:part)\s+\(?(?:[a-e]|[1-5]|i{1,3}|iv)\)?(?!\w)")
 
 
+RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)  # "(C) and (B) respectively" answers two parts
+
+
 @dataclass(frozen=True)
 class Policy:
     """The declared grading policies (Step 2's --hedges and --answerless).
@@ -158,6 +161,8 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, policy
     notes = [note_of(reading) for reading in found if note_of(reading)]
     if notes:
         if kind == "choice" and len(notes) == len(found) and all(map(is_hedge, notes)):
+            if PART_MARKER.search(plain) or RESPECTIVELY.search(plain, found[-1][0]):
+                return Decision(None, "undecided", "a multi-part answer: " + notes[-1].split(": ", 1)[-1])
             return hedged(notes[-1], policy)
         return Decision(None, "undecided", notes[-1])
     values = list(dict.fromkeys(value_of(reading) for reading in found))

@@ -28,7 +28,7 @@ MATH_ROWS = [
 MC_ROWS = [
     {"instruction": "Question: capital of France?\n\nChoices:\nA) London\nB) Paris\nC) Rome\nD) Berlin",
      "answer": "B", "options": ["London", "Paris", "Rome", "Berlin"],
-     "samples": ["The answer is: B", "**Answer: (C)**", "The answer is A and C.", "The answer is: Paris"]},
+     "samples": ["The answer is: B", "**Answer: (C)**", "The answer is A and C, respectively.", "The answer is: Paris"]},
     {"instruction": "Question: 2+2?\n\nChoices:\nA) 3\nB) 4\nC) 5\nD) 6", "answer": "B",
      "options": ["3", "4", "5", "6"], "samples": ["Answer: B", "\\boxed{B}", "The answer is B", "B"]},
 ]
@@ -195,7 +195,8 @@ def test_unreadable_input_exits_2(tmp_path):
 
 def test_fallback_interrupted_keeps_finished_replies(tmp_path):
     """A judge run stopped by a fatal API error keeps the replies it got; the re-run asks only for the rest."""
-    rows = [{**MC_ROWS[0], "samples": ["The answer is A and C.", "The answer is B, C and D.", "Answer: A, B"]}]
+    rows = [{**MC_ROWS[0], "samples": ["The answer is A and C, respectively.",
+                                  "(a) The answer is (B). (b) The answer is (D).", "Answer: E"]}]
     source = save(rows, str(tmp_path / "in"))
     out = str(tmp_path / "out")
     args = ["-i", source, "-o", out, "-t", "mmlu", "--provider", "openai_compatible", "--max_concurrency", "1"]

@@ -123,7 +123,8 @@ LETTER_HEDGES = [  # issue 31: a hedge is graded incorrect (declared policy --he
     (REASONING + "Either (A) or (C) could be correct here.", "A", "hedged"),
     ("The answer is (A).\n\nThe answer is (C).\n\nThe answer is (B).\n\nThe answer is (A).", "A", "hedged"),
     (REASONING + "The answer is (B).\nAnswer: (D)", "B", "hedged"),
-    (REASONING + "The answer is (B) and (D).", "B", "undecided"),  # a list of letters: multi-part, the judge's
+    (REASONING + "The answer is (B) and (D).", "B", "hedged"),  # several letters for one question
+    (REASONING + "The answers are (B) and (D), respectively.", "B", "undecided"),  # a multi-part answer
     ("(a) The speed is 3 m/s. The answer is (B). (b) The time is 2 s. The answer is (D).", "B", "undecided"),
 ]
 ENDED_UNREAD = [  # ended normally, answer not readable procedurally: the judge must read them
