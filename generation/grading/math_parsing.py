@@ -5,28 +5,23 @@ import contextlib
 import functools
 import re
 
+from generation.grading.boxes import HEDGE_NOTE, HEDGE_WORD, TEXT_WRAPPER, MathReading, box_groups, last_boxed
 from generation.grading.parsing import (
     BARE_EQUATION,
     CLAUSE,
     CONCLUSION,
     DANGLING,
     FINAL_ANSWER_LINE,
-    HEDGE_NOTE,
-    HEDGE_WORD,
     LATEX_COMMAND,
     MARKDOWN,
     MATH_SPAN,
     NOT_AN_ANSWER,
     QUESTION,
     SENTENCE_END,
-    TEXT_WRAPPER,
     TRAILER,
     WORDS,
-    MathReading,
     answer_is_matches,
-    box_groups,
     committed,
-    last_boxed,
 )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from generation.grading.boxes import HEDGE_NOTE, TEXT_WRAPPER, boxed_contents
+
 THINK_END = "</think>"
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
 MARKDOWN = re.compile(r"\*{2,}|__|`+")
@@ -88,7 +90,6 @@ HEDGE_TAIL = re.compile(r"[\s*)\].]*,?\s*(?:but|though|although|or)\s+(?:option\
                         r"(?:is|could|might|may|would)\s+(?:also|be|equally|possibly)\b", re.IGNORECASE)
 # Words between two letters that leave the choice open ("B or D", "B/D", "B, possibly D"); "and", "," list them.
 OPEN_CHOICE = re.compile(r"\bor\b|/|\b(?:possibly|maybe|perhaps|alternatively)\b", re.IGNORECASE)
-HEDGE_NOTE = "a hedge between answers"  # every note of a hedge starts so (see is_hedge)
 EITHER = re.compile(r"\b(?i:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
                     r"(?:option\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z0-9])")  # "either B or D": a hedge
 PART_VALUE = re.compile(r"[)\]}）][ \t]*[-−+=]?[ \t]*\d")  # "(a) 49 m/s": a part's label before its value
@@ -97,30 +98,17 @@ LETTER_LINE_END = re.compile(r"[\s.)\]}*]*(?:$|\n)")  # a lower-case letter coun
 ONLY_LETTER_LINE = re.compile(r"^[\s\[{$*]*(?:\(([A-Z])\)|([A-Z]))[\s)\]}.:$*]*$")
 # A last line that labels an option's text: "B) Paris", "C. 4 m"; one ending in a colon opens a discussion of it.
 LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+?)(?<!:)$")
+# A reply whose last sentence closes on a bracketed letter: "..., or (H).", "which is closest to (D).", "This is the
+# definition of option (E)."; not where that sentence rules the letter out or names another one (FINAL_LETTER_AGAINST).
+FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))([^.!?\n]{0,300}?)\(([A-Z])\)[\s*]*[.!]?[\s*]*\Z")
+FINAL_LETTER_AGAINST = re.compile(r"\b(?:not|no|never|rules?\s+out|ruled\s+out|contradict\w*|incorrect|wrong|false"
+                                  r"|eliminat\w*|except|exclud\w*|unlike|rather\s+than|instead\s+of|neither|nor|if"
+                                  r"|unless|whether)\b|\([A-Z]\)", re.IGNORECASE)
+FINAL_LETTER_CHARS = 400  # the last sentence is looked for this far from the end
 SHORT_REPLY = 150  # a one-line reply this short that opens with an option label is that option
 NEGATED = re.compile(r"\b(?:not|wrong|incorrect|false|isn['’]t|but)\b", re.IGNORECASE)
 # A \boxed{} holding a letter, alone or labelling text ("(B) Paris", "C. 4 m"); "E = mc^2" is no letter.
 BOXED_LETTER = re.compile(r"[\s(\[]*[A-Z]\s*(?:[)\].:].*)?", re.DOTALL)
-BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# What a box holds when it is a placeholder in a restated equation, not an answer: spacing, \phantom{...}, blanks,
-# "?" ("\boxed{\phantom{0}}", "\boxed{\quad}", "\boxed{\,\,}", "\boxed{\_\_}", "\boxed{?}").
-PLACEHOLDER = re.compile(r"(?:\s|~|\\[,;:! ]|\\q?quad\b|\\(?:h|v)?phantom\s*\{[^{}]*\}|\\hspace\*?\s*\{[^{}]*\}"
-                         r"|\\_|_|\?|\.{3}|\\[lc]?dots\b)*")
-# A box holding a sentence (four or more words with a verb or a full stop): "\boxed{\text{The series converges.}}",
-# "\boxed{\text{it is the same for all n}}"; "\boxed{\text{the set of all real numbers}}" is an answer.
-SENTENCE_BOX = re.compile(r"(?=(?:[^A-Za-z]*[A-Za-z]{2,}){4})"
-                          r"(?=.*(?:\b(?:is|are|was|were|equals|has|have|does|do)\b|[a-z]\.\s*\}?\s*$))",
-                          re.IGNORECASE | re.DOTALL)
-BRACE = re.compile(r"(?<!\\)[{}]")
-# Between boxes that list several answers ("$\boxed{2}$ and $\boxed{3}$", "x_1=\boxed{2}, x_2=\boxed{3}",
-# "\)\quad\text{and}\quad\(", display lines) or hedge between them ("\boxed{3}$ or possibly $\boxed{4}").
-BOX_GAP_TOKEN = (r"\s|\$|\\[()\[\]]|\\q?quad\b|\\[,;: !]|[,;&]|\\\\|\band\b|\bboth\b|"
-                 r"[A-Za-z](?:_\{?\w+\}?)?\s*=")
-BOX_LIST_GAP = re.compile(f"(?:{BOX_GAP_TOKEN})*")
-BOX_HEDGE_GAP = re.compile(rf"(?:{BOX_GAP_TOKEN}|[()]|\b(?:or|either|possibly|maybe|perhaps|else)\b)*")
-HEDGE_WORD = re.compile(r"\b(?:or|possibly|maybe|perhaps|either)\b", re.IGNORECASE)
-BOX_GAP_CHARS = 80
-TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{}]*)\}")
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 DANGLING = re.compile(r"[-+*/^=,(]\s*$")
 DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a display block over lines, else the line
@@ -134,9 +122,7 @@ STATEMENTS, MATH_ANSWER_IS = ({foreign: re.compile(r"(?=[^\W\d_]|[ \t\n])" + sou
 FOREIGN_WORDS = ("respuesta", "antwort", "resposta", "opcion", "alternativa", "reponse", "losung")
 # The words an English STATEMENT can open with; in ASCII text it is tried only at these words and at line starts.
 STATEMENT_OPENERS = frozenset(
-    "answer correct right best final my option choice i let we going it that this the actually wait no instead "
-    "rather correction on so hmm not change changing switch switching revise revising which corresponds "
-    "corresponding matching matches closest".split())
+    ["answer", "correct", "right", "best", "final", "my", "option", "choice", "i", "let", "we", "going", "it", "that", "this", "the", "actually", "wait", "no", "instead", "rather", "correction", "on", "so", "hmm", "not", "change", "changing", "switch", "switching", "revise", "revising", "which", "corresponds", "corresponding", "matching", "matches", "closest"])
 ASCII_WORD = re.compile(r"[A-Za-z]+")
 NEWLINE = re.compile(r"\n")
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
@@ -191,82 +177,6 @@ def valid_letters(options: list | None, default: int = 4) -> str:
     """The answer letters of a question: one per option (A-J for ten), else A-D."""
     count = len(options) if options else default
     return "".join(chr(65 + i) for i in range(count))
-
-
-def closing_braces(text: str) -> dict[int, int]:
-    """Position of each unescaped '{' -> position of its matching '}' (unmatched ones are absent); one pass."""
-    stack: list[int] = []
-    pairs: dict[int, int] = {}
-    for match in BRACE.finditer(text):
-        if match.group(0) == "{":
-            stack.append(match.start())
-        elif stack:
-            pairs[stack.pop()] = match.start()
-    return pairs
-
-
-def boxed_contents(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of every \\boxed{...}/\\fbox{...} with nested braces, in order; a placeholder or a
-    sentence in a box reads as an empty box (no reading)."""
-    boxes = list(BOXED.finditer(text))
-    pairs = closing_braces(text) if boxes else {}
-    found = [(box.start(), pairs[box.end() - 1] + 1, text[box.end():pairs[box.end() - 1]].strip())
-             for box in boxes if box.end() - 1 in pairs]
-    return [(start, end, "" if placeholder(content) else content) for start, end, content in found]
-
-
-def placeholder(content: str) -> bool:
-    """Whether a box's content is no answer: a placeholder (PLACEHOLDER) or a sentence (SENTENCE_BOX)."""
-    return bool(PLACEHOLDER.fullmatch(content)) or bool(SENTENCE_BOX.match(TEXT_WRAPPER.sub(r" \1 ", content)))
-
-
-@dataclass(frozen=True)
-class MathReading:
-    """A math extraction: the answer as written (None if none read); note says why it is undecided (a hedge)."""
-
-    answer: str | None
-    note: str = ""
-
-
-def box_link(text: str, start: int, end: int) -> str | None:
-    """How the text between two boxes joins them: 'list' ("2 and 3"), 'hedge' ("3 or possibly 4"), else None."""
-    if end - start > BOX_GAP_CHARS:
-        return None
-    gap = TEXT_WRAPPER.sub(r" \1 ", text[start:end])
-    if not gap.strip(" \t\n$"):
-        return None  # boxes side by side with nothing between them are no list
-    if BOX_LIST_GAP.fullmatch(gap):
-        return "list"
-    return "hedge" if HEDGE_WORD.search(gap) and BOX_HEDGE_GAP.fullmatch(gap) else None
-
-
-def box_groups(text: str) -> list[tuple[int, MathReading, int]]:
-    """(position of the last box, reading, its end) of every run of boxes listed together; a run joined by "or" is a
-    hedge."""
-    groups: list[tuple[int, MathReading]] = []
-    previous = None
-    for start, end, content in boxed_contents(text):
-        if not content:
-            continue
-        link = box_link(text, previous[1], start) if previous else None
-        if link and groups:
-            answers = groups[-1][1].answer.split(" or " if groups[-1][1].note else ", ")
-            hedged = bool(groups[-1][1].note) or link == "hedge"
-            answers = list(dict.fromkeys(answers + [content]))
-            reading = MathReading((" or " if hedged else ", ").join(answers) if len(answers) > 1 else answers[0],
-                                  HEDGE_NOTE if hedged and len(answers) > 1 else "")
-            groups[-1] = (start, reading, end)
-        else:
-            groups.append((start, MathReading(content), end))
-        previous = (start, end)
-    return groups
-
-
-def last_boxed(text: str) -> str | None:
-    """The final boxed answer: the last non-empty \\boxed{...}, joined with the boxes listed just before it
-    ("$\\boxed{2}$ and $\\boxed{3}$" -> "2, 3"; "\\boxed{3} or \\boxed{4}" -> "3 or 4", a hedge)."""
-    groups = box_groups(text)
-    return groups[-1][1].answer if groups else None
 
 
 def normalize_option(text: str) -> str:
@@ -408,8 +318,12 @@ def choice_candidates(text: str, letters: str, options: list | None,
         words = statement_text(text, match.end()) if normalized else ""
         letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
+        labelled = NAMED_WITH_LETTER.fullmatch(words.strip().rstrip(".!")) if normalized and not letter else None
+        if labelled and option_letter(labelled.group(1), normalized, letters) not in (None, labelled.group(2)):
+            choice = Choice(None, True, f"letter {labelled.group(2)} stated with the text of another option")
         if choice and committed(text, match.start()):
-            end = match.end() + len(words) if letter else letter_end(text, match.end(), choice.letter)
+            by_text = letter or labelled and not choice.letter  # the statement's words end it, not a letter
+            end = match.end() + len(words) if by_text else letter_end(text, match.end(), choice.letter)
             found.append((match.start(), stated_text_agrees(choice, text, end, normalized, letters), end))
     for match in LETTER_FIRST.finditer(text, start):
         letter = match.group(1) or match.group(2) or match.group(3)
@@ -431,6 +345,11 @@ def choice_candidates(text: str, letters: str, options: list | None,
             found.append((position, choice, box_end))
         elif letter := option_letter(inner, normalized, letters):
             found.append((position, Choice(letter), box_end))
+    tail_start = max(start, len(text) - FINAL_LETTER_CHARS)
+    final = FINAL_LETTER.search(text, tail_start)
+    if final and final.group(2) in letters and not FINAL_LETTER_AGAINST.search(final.group(1)) \
+            and not any(end >= final.end(2) for _, _, end in found):  # not the letter of a statement read above
+        found.append((final.start(2) - 1, Choice(final.group(2)), final.end(2) + 1))
     lines = [line for line in text.splitlines() if line.strip()]
     if lines:
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))

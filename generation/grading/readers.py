@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Callable
+from collections.abc import Callable
 
+from generation.grading.boxes import MathReading
 from generation.grading.math_parsing import (
     answer_end,
     bare_answer,
@@ -21,7 +22,6 @@ from generation.grading.math_parsing import (
 from generation.grading.parsing import (
     MARKDOWN,
     Choice,
-    MathReading,
     answer_segments,
     choice_candidates,
     letter_after,

@@ -82,6 +82,9 @@ class Decision:
     note: str = ""
 
 
+DEFAULT_POLICY = Policy()
+
+
 def agreement_keys(value: str, kind: str) -> set[str]:
     """What a reading offers to agree on (two readings agree when they share one): the letter; for math, the value
     with any 'x =' or unit set aside (exact numbers in any spelling, else its normal form), and a quantity with units
@@ -177,8 +180,9 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, policy
 
 
 def decide(sample: str, kind: str, letters: str = "ABCD", options: list | None = None, finish: str | None = None,
-           policy: Policy = Policy(), timeout: float | None = MATH_TIMEOUT_S) -> Decision:
+           policy: Policy | None = None, timeout: float | None = MATH_TIMEOUT_S) -> Decision:
     """The one decision every sample goes through (kind: "math" or "choice"; finish: Step 1's finish reason)."""
+    policy = policy or DEFAULT_POLICY
     if finish in CUT_FINISHES:
         return Decision(None, "no_answer", no_answer_reason(sample, finish=finish))
     plain, found = readings_of(sample, kind, letters, options)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from generation.grading.decision import Graded, fallback_targets, grade_rows
-from generation.grading.rule import Policy
 from generation.grading.parsing import MATH_ANSWER_IS, STATEMENTS, answer_is_matches, foreign_hint, statement_matches
+from generation.grading.rule import Policy
 
 OPTIONS4 = ["2 eV", "3.1 eV", "4.5 eV", "6 eV"]
 OPTIONS10 = [f"{n} J" for n in range(10, 110, 10)]
