@@ -59,9 +59,10 @@ LETTER_FIRST = re.compile(
 LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|therefore|then|only|clearly|obviously"
                                  r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
 # A statement only counts where it commits: not in a question, nor under a condition ("only when", "if") in its own
-# sentence ("B only if x > 0", "C, if we ignore friction"; "B. If you want, I can explain." commits to B).
+# sentence ("B only if x > 0", "C, if we ignore friction"; "B. If you want, I can explain." and "B If you want, ..."
+# commit to B: a capital starts another sentence).
 UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[ \t*)\]]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b"
-                               r"|provided\b|assuming\b|as\s+long\s+as\b|would\b|could\b|might\b)", re.IGNORECASE)
+                               r"|provided\b|assuming\b|as\s+long\s+as\b|would\b|could\b|might\b)")
 # An "X is correct" sentence that goes on to qualify it ("... in classical mechanics, but not here") before any
 # "because" explains it.
 QUALIFIED = re.compile(r"(?:(?!\b(?:because|since)\b)[^.!?\n])*?\b(?:only|if|when|whenever|unless|provided|assuming"

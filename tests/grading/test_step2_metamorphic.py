@@ -16,6 +16,7 @@ from realistic_outputs import (
     CHOICE_SECOND,
     CHOICE_UNREAD,
     CHOICE_WRAPS,
+    MATH_ENDINGS,
     MATH_REVISIONS,
     MATH_SECOND,
     MATH_UNREAD,
@@ -122,3 +123,61 @@ def test_removing_the_final_period_never_makes_a_reply_no_answer():
     assert not broken, f"{len(broken)} of {len(pairs)} became no_answer, e.g.\n" + "\n".join(broken[:8])
     cut = failures(answerless, lambda before, after, _: after.method == "no_answer")
     assert not cut, f"{len(cut)} of {len(answerless)} not no_answer, e.g.\n" + "\n".join(cut[:8])
+
+
+# --- issue 31: three relations on real-output shapes ---------------------------------------------------------------
+RUN_ONS = {  # a few-shot run-on inventing the next question in the prompt's format, with another answer ({W})
+    "choice": ["\n\nQuestion:\nWhich of the following is a noble gas?\nOptions:\nA. Oxygen\nB. Neon\nC. Iron\n"
+               "Answer: Let's think step by step. Noble gases fill their outer shell. The answer is ({W}).",
+               "\n\nQuestion 2: What is 2 + 2?\nThe answer is ({W}).\n\nQuestion 3: What is 3 + 3?\nThe answer is (",
+               "\nQ: Which planet is largest?\nA: Jupiter is the largest. The answer is ({W}).",
+               "\n\nQuestion:\nA ball is dropped from 5 m. Options:\nA. 1 s\nB. 2 s\nAnswer: Let's think step by step. "
+               "Using h = gt^2/2 gives about 1 s, which is option ({W}). Wait, actually it should be ({W})."],
+    "math": ["\n\nProblem:\nFind the sum of the first ten odd numbers.\n\nSolution: The sum is $\\boxed{{{W}}}$.",
+             "\n\nProblem 2: What is $3 \\cdot 4$?\nThe answer is ${W}$.\n\nProblem 3: Compute $2^5$.\nThe answer",
+             "\n\nQuestion: Solve for $y$.\n\nWe get $y = {W}$, so the final answer is $\\boxed{{{W}}}$."],
+}
+OFFERS = ["\n\nIf you want, I can explain.", " If you want, I can explain more.",
+          "\n\nIf you'd like, I can walk through any step again.", "\n\nLet me know if you have any questions!",
+          " If anything is unclear, feel free to ask.", "\n\nIf you have another question, I'm happy to help."]
+
+
+def test_a_run_on_into_another_question_never_changes_the_grade():
+    pairs = [(output, output.appended(template)) for output, template in variants(RUN_ONS, 31)]
+    broken = failures(pairs, lambda before, after, _: outcome(after) == outcome(before))
+    assert not broken, f"{len(broken)} of {len(pairs)} changed, e.g.\n" + "\n".join(broken[:8])
+
+
+def test_offering_to_explain_never_changes_the_grade():
+    pairs = [(output, output.appended(template)) for output, template in variants({"choice": OFFERS,
+                                                                                    "math": OFFERS}, 32)]
+    broken = failures(pairs, lambda before, after, _: outcome(after) == outcome(before))
+    assert not broken, f"{len(broken)} of {len(pairs)} changed, e.g.\n" + "\n".join(broken[:8])
+
+
+def equivalent_spellings(rng: random.Random) -> tuple[str, str, str]:
+    """(an answer, the same value spelled another way, a different value): surds, powers, multiples of pi."""
+    k, m = rng.randint(2, 9), rng.choice([2, 3, 5, 6, 7, 10, 11])
+    n, e = rng.randint(2, 9), rng.randint(2, 4)
+    return rng.choice([(f"{k}\\sqrt{{{m}}}", f"\\sqrt{{{k * k * m}}}", f"{k + 1}\\sqrt{{{m}}}"),
+                       (str(n ** e), f"{n}^{{{e}}}", str(n ** e + 1)),
+                       (f"{k}\\pi", f"\\pi \\cdot {k}", f"{k + 1}\\pi"),
+                       (f"\\frac{{{k}}}{{\\sqrt{{{m}}}}}", f"\\frac{{{k}\\sqrt{{{m}}}}}{{{m}}}", f"\\frac{{{k}}}{{{m}}}")])
+
+
+def test_restating_the_answer_in_an_equivalent_spelling_never_makes_it_undecided():
+    rng = random.Random(33)
+    pairs = []
+    for output in corpus(VARIANTS, 33):
+        if output.kind != "math":
+            continue
+        answer, same, other = equivalent_spellings(rng)
+        right = rng.random() < 0.5
+        stated = Output("math", output.body, "", answer, answer if right else other, other, right)
+        stated = stated.with_ending(rng.choice(list(MATH_ENDINGS.values())))
+        pairs.append((stated, replace(stated, ending=stated.ending + rng.choice(
+            [f"\n\nIn other words, the answer is ${same}$.", f"\n\nEquivalently, $\\boxed{{{same}}}$.",
+             f"\n\nThat is, the answer is ${same}$."]))))
+    assert len(pairs) > VARIANTS // 4
+    broken = failures(pairs, lambda before, after, restated: outcome(after) == outcome(before) == restated.right)
+    assert not broken, f"{len(broken)} of {len(pairs)} changed, e.g.\n" + "\n".join(broken[:8])
