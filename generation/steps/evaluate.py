@@ -57,11 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hedges", choices=HEDGES, default="incorrect",
                         help="a multiple-choice hedge (several different committed letters with no correction between "
                              "them, 'B or D'): graded incorrect with a note, as a human grader does, or left undecided "
-                             "for the judge (default: incorrect)")
+                             "for the judge")
     parser.add_argument("--answerless", choices=ANSWERLESS, default="no_answer",
                         help="a sample with no finish reason (a released text), no answer statement anywhere, and a "
-                             "text that stops mid-sentence: no_answer (cut off) or undecided for the judge "
-                             "(default: no_answer)")
+                             "text that stops mid-sentence: no_answer (cut off) or undecided for the judge")
     parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
     parser.add_argument("--math_timeout", type=bounded_float(0, 3600), default=grading.MATH_TIMEOUT_S,
                         help="CPU seconds allowed for one math equivalence check (past it: undecided)")
