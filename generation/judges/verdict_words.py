@@ -11,22 +11,30 @@ def words(*alternatives: str) -> str:
 
 
 def latin_or_cjk(latin: str, cjk: str) -> str:
-    """Whole words for alphabetic scripts, plain substrings for Chinese and Japanese (no spaces between words)."""
-    return rf"(?:(?<![^\W\d_]){latin}(?![^\W\d_])|{cjk})"
+    """Whole words for alphabetic scripts, plain substrings for Chinese, Japanese and symbols (no spaces around)."""
+    return rf"(?:(?<![^\W\d_])(?:{latin})(?![^\W\d_])|{cjk})"
 
 
-# A verdict word for True: "True", "correct", "Verdadero", "richtig", "верно", "正确".
-TRUE = latin_or_cjk(words("true", "correct", "verdadero", "verdadera", "correcto", "correcta", "vrai", "vraie",
-                          "correcte", "wahr", "richtig", "korrekt", "verdadeiro", "verdadeira", "correto", "correta",
-                          "vero", "corretto", "corretta", "верно", "верный", "верная", "верное", "правильно",
-                          "правильный", "правильная", "правильное", "истина", "истинно"),
-                    words("正确", "正しい", "正解"))
-# A verdict word for False: "False", "incorrect", "wrong", "Falso", "faux", "falsch", "неверно", "错误", "誤り".
-FALSE = latin_or_cjk(words("false", "incorrect", "wrong", "falso", "falsa", "incorrecto", "incorrecta", "faux",
-                           "fausse", "incorrecte", "falsch", "inkorrekt", "incorreto", "incorreta", "sbagliato",
-                           "errato", "errata", "неверно", "неверный", "неверная", "неверное", "неправильно",
-                           "неправильный", "неправильная", "неправильное", "ложь", "ложно"),
-                     words("错误", "不正确", "不对", "誤り", "間違い", "間違っている", "正しくない", "不正解"))
+# "sound" is a verdict only as a predicate ("the proof is sound", "is not sound"), never a noun ("speed of sound").
+SOUND = r"(?:(?<=\bis )|(?<=\bare )|(?<=\bbe )|(?<=\bnot ))sound"
+
+
+# A verdict word for True: "True", "correct", "valid", "Verdadero", "richtig", "верно", "正确", "✅".
+TRUE = latin_or_cjk(words("true", "correct", "valid", "accurate", "flawless", "verdadero", "verdadera", "correcto",
+                          "correcta", "válido", "válida", "vrai", "vraie", "correcte", "valide", "wahr", "richtig",
+                          "korrekt", "gültig", "verdadeiro", "verdadeira", "correto", "correta", "vero", "corretto",
+                          "corretta", "valido", "valida", "верно", "верный", "верная", "верное", "правильно",
+                          "правильный", "правильная", "правильное", "истина", "истинно") + "|" + SOUND,
+                    words("正确", "正しい", "正解", "✅", "✔", "☑", "✓"))
+# A verdict word for False: "False", "incorrect", "wrong", "invalid", "Falso", "faux", "falsch", "неверно", "错误", "❌".
+FALSE = latin_or_cjk(words("false", "incorrect", "wrong", "invalid", "inaccurate", "flawed", "erroneous", "unsound",
+                           "falso", "falsa", "incorrecto", "incorrecta", "inválido", "inválida", "faux", "fausse",
+                           "incorrecte", "invalide", "falsch", "inkorrekt", "ungültig", "incorreto", "incorreta",
+                           "sbagliato", "errato", "errata", "invalido", "invalida", "неверно", "неверный", "неверная",
+                           "неверное", "неправильно", "неправильный", "неправильная", "неправильное", "ложь",
+                           "ложно"),
+                     words("错误", "不正确", "不对", "誤り", "間違い", "間違っている", "正しくない", "不正解", "❌", "✘", "✗",
+                           "✖", "❎"))
 # A negation right before a verdict word, one adverb allowed between: "not", "isn't entirely", "no es", "nicht", "не".
 NEGATION = r"(?:(?<![^\W\d_])(?:not|never|no|nicht|nie|pas|non|não|не)|n't)\s+(?:[^\W\d_]+ly\s+|[^\W\d_]+\s+(?=(?:correct|true|right)\b))?"
 VERDICT = re.compile(rf"(?P<neg>{NEGATION})?(?:(?P<false>{FALSE})|(?P<true>{TRUE}))", re.IGNORECASE)
@@ -41,7 +49,8 @@ PREDICATIVE_FOLLOWERS = frozenset(
 # most LABEL_WORDS words, no digit ("Step 3: False" is about a step), one of them from this list.
 LABELS = frozenset(
     "verdict verdicts answer judgment judgement conclusion decision evaluation assessment result outcome rating grade "
-    "label correctness classification status determination ruling final overall summary veredicto respuesta "
+    "label correctness classification status determination ruling final overall summary score output match "
+    "equivalent equivalence veredicto respuesta "
     "conclusión evaluación juicio decisión resultado réponse jugement évaluation décision résultat urteil antwort "
     "fazit ergebnis bewertung entscheidung schlussfolgerung вердикт ответ вывод оценка заключение итог resposta "
     "veredito conclusão avaliação decisão verdetto risposta conclusione valutazione giudizio".split())
@@ -107,13 +116,38 @@ UNDECIDED = re.compile(
     r"|\bno\s+(?:puedo|es\s+posible)\s+(?:determinar|decidir|saber)|\bne\s+peux\s+pas\s+(?:déterminer|décider|conclure)"
     r"|\bkann\s+(?:\w+\s+)?nicht\s+(?:entscheiden|bestimmen|beurteilen|sagen)|\bне\s+могу\s+(?:определить|решить|сказать)"
     r"|无法(?:确定|判断|判定)|不能(?:确定|判断)|不确定|判断できない|判定できない|決められない", re.IGNORECASE)
-# A qualifier that makes a verdict word no verdict: "partially correct", "mostly true", "largely wrong".
+# A qualifier that makes a verdict word no verdict of its own: "partially correct", "mostly true", "largely wrong".
 QUALIFIED = re.compile(r"(?<![^\W\d_])(?:partially|partly|mostly|largely|half|somewhat|almost|nearly|essentially|"
                        r"mainly|parcialmente|partiellement|teilweise|частично)\s+$", re.IGNORECASE)
+# A qualifier after a verdict word, in its clause: "correct except for", "correct in spirit", "correct up to a
+# sign", "correct in steps 1-3" (not "correct in every step").
+QUALIFIED_AFTER = re.compile(
+    r"^(?:.*?(?<![^\W\d_])(?:except|apart\s+from|other\s+than|save\s+for|but\s+for)|[ \t]*(?:up\s+to|only\s+"
+    r"(?:partly|partially)|in\s+(?:spirit|principle|essence|part|places|most\s+\w+)|for\s+the\s+most\s+part|(?:in|for)\s+"
+    r"(?:steps?|parts?|paragraphs?|cases?|lines?)\s*(?:\d|\(?[a-z]\))))(?![^\W\d_])", re.IGNORECASE)
+# A label that introduces the reply's own verdict: a reading after it starts a new run ("Verdict:", "Final
+# Judgement:", "Fazit", "结论").
+VERDICT_HEADING = re.compile(r"(?<![^\W\d_])(?:verdict|judge?ment|decision|conclusion|veredicto|urteil|fazit|вердикт|"
+                             r"итог)(?![^\W\d_])|结论|結論", re.IGNORECASE)
+# A clause that opens with a concession: its verdict words are conceded, not concluded ("Although the answer is
+# correct, ...", "While the final answer is correct, ...", "Aunque", "Bien que", "Obwohl", "Хотя", "虽然").
+CONCESSION = re.compile(r"^\W*(?:(?:although|though|even\s+though|even\s+if|while|whilst|whereas|despite|granted|"
+                        r"aunque|bien\s+que|obwohl|хотя)(?![^\W\d_])|虽然|尽管)", re.IGNORECASE)
+# Reported speech: what the solution, its author or anyone but the judge says ("the student claims the answer is
+# correct", "It says the answer is correct", "According to the solution, ..."); its verdict words are mentions.
+REPORTED = re.compile(r"\W*according\s+to(?![^\W\d_])|(?<![^\W\d_])(?<!\bI\s)(?<!\bwe\s)(?:says|said|claims?|claimed|"
+                      r"writes|wrote|states|stated|asserts|asserted|concludes|concluded|argues|argued|believes|insists|"
+                      r"maintains|suggests|thinks|dice|afirma|affirme|behauptet|утверждает)(?![^\W\d_])", re.IGNORECASE)
+# A clause that opens with a contrast and is otherwise only a verdict: "..., but the reasoning is incorrect".
+CONTRAST_START = re.compile(r"^\W*(?:but|however|yet|pero|mais|aber|но)(?![^\W\d_])", re.IGNORECASE)
+# Two verdict words offered as options: "True or False", "(True/False)", "correct or wrong", "verdadero o falso": an
+# enumeration of the prompt's choices, never a verdict.
+OPTIONS = re.compile(rf"(?:{TRUE}|{FALSE})\s*(?:/|\|\s+(?:or|o|ou|oder|или)\s+|或|还是)\s*(?:{TRUE}|{FALSE})",
+                     re.IGNORECASE)
 # A condition or hypothesis that makes a verdict word a mention: "if n were even it would be True", "True only for
 # n = 2", "for example", "si", "wenn", "если", "如果".
 CONDITION = re.compile(
-    r"(?<![^\W\d_])(?:if|unless|assuming|assume|suppose|supposing|whether|provided|otherwise|when|only\s+for|"
+    r"(?<![^\W\d_])(?:if|unless|assuming|assume|suppose|supposing|whether|provided\s+that|otherwise|when|only\s+for|"
     r"would\s+(?:have\s+)?be(?:en)?|could\s+(?:have\s+)?be(?:en)?|might\s+be|may\s+be|for\s+example|for\s+instance|"
     r"e\.g|such\s+as|si|sinon|wenn|falls|ob|если|或者)(?![^\W\d_])|如果|假如|もし", re.IGNORECASE)
 # A part of the solution, or one of several items: a verdict on it is not a verdict on the solution ("step 3 is
@@ -121,6 +155,7 @@ CONDITION = re.compile(
 PART = re.compile(
     r"(?<![^\W\d_])(?:(?:assistant|response|option|candidate|choice|model|output|solution)\s+(?:[A-Z]|\d+)(?!\w)|"
     r"sub-?steps?|steps?|paragraphs?|lines?|parts?|equations?|stages?|cases?|lemmas?|calculations?|"
+    r"(?:reference|expected|gold|official)\s+(?:answer|solution)|ground[\s-]truth|"
     r"computations?|assumptions?|premises?|terms?|formulas?|expressions?|arithmetic|algebra|approach|"
     r"method|paso|étape|schritt|шаг|absatz|paragraphe)(?![^\W\d_])|步骤|段落|ステップ", re.IGNORECASE)
 # The first line of a note, whose verdict words are mentions: "Note:", "NB:", "P.S.", "Remark:", "Hinweis:", "注：".
@@ -139,6 +174,46 @@ FILLER = frozenset(
     "think believe judge conclude rate go with solution response proof reasoning argument result whole entire then "
     "clearly definitely simply and must be as therefore here d ll will decision judgment judgement conclusion "
     "evaluation assessment in summary short label grade rating outcome la el es le est die ist der das lösung "
-    "antwort réponse solución respuesta resposta soluzione risposta c ce это решение ответ".split())
+    "antwort réponse solución respuesta resposta soluzione risposta c ce это решение ответ m am confident sure "
+    "certain given provided by student of completely fully entirely totally absolutely perfectly certainly indeed".split())
 # The words of a sentence that only remarks on what precedes it on its line: "... = 2. This is correct."
 PRONOUN_REMARK = frozenset("this that it its s is was all also too here so".split())
+# A yes or a no (English, Spanish, French, German, Portuguese, Italian, Russian, Chinese, Japanese) that answers
+# a question: "Yes", "No", "Sí", "Oui", "Nein", "Não", "Да", "是", "否", "はい", "いいえ"; a word after it other than
+# punctuation ("No doubt", "Yes and no") makes it no answer.
+YES_NO = re.compile(r"(?<![^\W\d_])(?:(?P<yes>yes|yep|yeah|sí|si|oui|ja|sim|sì|да)|(?P<no>no|nope|non|nein|não|нет))"
+                    r"(?![^\W\d_])(?=[ \t]*(?:[.,!;:—–]|-\s|$))|(?:(?P<cjkyes>是的|是|对|はい)|(?P<cjkno>否|不是|不对|いいえ))"
+                    r"(?=[ \t]*(?:[。，！.,!]|$))", re.IGNORECASE | re.MULTILINE)
+# A label before the answer to a question: "A:", "Answer:", "My answer:", "Respuesta:".
+ANSWER_LABEL = re.compile(r"(?:(?<![^\W\d_])(?:my\s+)?(?:a|answer|respuesta|réponse|antwort|resposta|risposta|ответ)"
+                          r"\s*[:：]\s*|答[:：]\s*)$", re.IGNORECASE)
+# Words a question about the solution's correctness holds besides its verdict word and the fillers ("Is the final
+# answer correct?", "Does the solution arrive at the right answer?", "Are there any errors in the solution?", "¿Es
+# correcta la solución?", "Ist die Lösung richtig?", "Верно ли решение?").
+QUESTION_WORDS = frozenset(
+    "is are was does do did has have there any arrive at reach get give obtain complete contain contains q question s "
+    "correctly properly really actually solve solves solved answered problem está estão è est elle il ist ли é solução o".split())
+# A verdict word of a question that is no verdict word elsewhere: "right", "correctly", "errors", "mistakes", and
+# a comparison with the reference ("equivalent to the reference", "match the expected answer").
+QUESTION_VERDICT = re.compile(
+    r"(?<![^\W\d_])(?:(?P<true>right|correctly|properly|(?:equivalent|identical|equal|the\s+same\s+as|match(?:es)?|"
+    r"consistent|agree(?:s)?)(?:\s+(?:to|with|as))?\s+the\s+(?:reference|expected|gold|ground[\s-]truth|correct|official)"
+    r"(?:\s+(?:answer|solution|value|result))?)|(?P<false>errors?|mistakes?|flaws?|wrongly|incorrectly))(?![^\W\d_])",
+    re.IGNORECASE)
+# The solution named in a question ("the solution", "the final answer", "it"), and a question's CJK fillers.
+SOLUTION_NOUN = re.compile(r"(?<![^\W\d_])(?:solution|answer|response|proof|reasoning|argument|result|derivation|work|"
+                           r"solución|respuesta|réponse|lösung|antwort|solução|resposta|soluzione|risposta|решение|"
+                           r"ответ)(?![^\W\d_])|解答|答案|回答|答え", re.IGNORECASE)
+CJK_QUESTION_FILLER = re.compile("该|这个|这|最终|的|是否|吗|呢|この|は|ですか|でしょうか|か|解答|答案|回答|答え")
+# A label under which a status word or a score is the verdict: "Status: PASS", "Grade: 0/1", "Score: 0".
+STATUS_LABEL = re.compile(r"(?<![^\W\d_])(?:verdict|judge?ment|decision|conclusion|evaluation|assessment|status|grade|"
+                          r"score|rating|correctness|label|classification|result|match|equivalent|equivalence)"
+                          r"(?![^\W\d_])", re.IGNORECASE)
+# A status word as a label's whole value: "PASS", "failed", "Yes", "No".
+STATUS_WORD = re.compile(r"^(?:(?P<true>pass|passed|yes)|(?P<false>fail|failed|no))$", re.IGNORECASE)
+# A score as a label's whole value: "0/1", "1/1", "0", "100%", "0.0": no credit is False, full credit True.
+SCORE = re.compile(r"^(?P<points>\d+(?:\.\d+)?)\s*(?:(?:/|out\s+of)\s*(?P<scale>\d+(?:\.\d+)?)|(?P<percent>%))?$",
+                   re.IGNORECASE)
+SCORE_LABEL = re.compile(r"(?<![^\W\d_])(?:grade|score|correctness|points)(?![^\W\d_])", re.IGNORECASE)
+# A score label of a yes/no quantity, whose scale is 1 when it gives none: "Correctness: 1".
+BINARY_LABEL = re.compile(r"(?<![^\W\d_])correctness(?![^\W\d_])", re.IGNORECASE)

@@ -26,6 +26,7 @@ from generation.judges.prompts import strip_thinking
 
 Reading = tuple[int, int, float | None]
 ANOTHER_FORMAT = math.nan  # a labelled verdict with no True/False in it ("Final verdict: [[A>B]]", "Decision: accept")
+PARTIAL = 0.5  # a qualified verdict ("partially correct", "correct except for step 3"): agrees with False only
 
 SOLUTION_MARKERS = re.compile(r"<\|(?:begin|end)_of_solution\|>")  # Sky-T1 wraps its answer in these
 JSON_START = re.compile(r"\{\s*[\"']")
@@ -36,7 +37,8 @@ TABLE_ROW = re.compile(r"^[ \t]*\|([^|\n]*)\|([^|\n]*)\|[ \t]*$", re.MULTILINE) 
 TABLE_BAR = re.compile(r"\|")
 SENTENCE = re.compile(r"(?:[^\n.!?。！？]|[.!?](?=[^\s.!?]))+[.!?。！？]*")
 PARAGRAPH = re.compile(r"(?:[^\n]|\n(?![ \t]*\n))+")
-ASIDE = re.compile(r"\([^()\n]*\s[^()\n]*\)|\"[^\"\n]*\s[^\"\n]*\"|“[^”\n]*”|‘[^’\n]*’|«[^»\n]*»")  # phrases only
+ASIDE = re.compile(r"\([^()\n]*\s[^()\n]*\)|\"[^\"\n]*\s[^\"\n]*\"|“[^”\n]*”|‘[^’\n]*’|«[^»\n]*»"  # phrases only
+                   r"|(?<![^\W\d_])'[^'\n]*\s[^'\n]*'(?![^\W\d_])")  # 'a quoted phrase', never an apostrophe
 WORD = re.compile(r"[^\W\d_]+")
 LABEL_CHARS = 80  # a label and its link lie within the first characters of a clause
 JSON_PRIMARY = frozenset(vocabulary.LABELS)
@@ -64,14 +66,16 @@ def predicative(text: str, match: re.Match) -> bool:
 
 def clause_verdicts(clause: str) -> list[float | None]:
     """The values of the verdict words a clause predicates, mentions left out (a condition before or right after a
-    verdict word, or a part of the solution named before it); None for a qualified one ("partially correct")."""
+    verdict word, or a part of the solution named before it); PARTIAL for a qualified one ("partially correct",
+    "correct except for step 3")."""
     values = []
     for match in vocabulary.VERDICT.finditer(clause):
         before, after = clause[:match.start()], clause[match.end():match.end() + 24]
         if not predicative(clause, match) or vocabulary.PART.search(before) or vocabulary.CONDITION.search(before) \
                 or vocabulary.CONDITION.match(after.lstrip()):
             continue
-        values.append(None if vocabulary.QUALIFIED.search(before) else verdict_value(match))
+        qualified = vocabulary.QUALIFIED.search(before) or vocabulary.QUALIFIED_AFTER.match(clause[match.end():])
+        values.append(PARTIAL if qualified else verdict_value(match))
     return values
 
 
@@ -80,19 +84,39 @@ def agreed(values: list[float | None]) -> float | None:
     return values[0] if len(set(values)) == 1 else None
 
 
-def json_value(value: object) -> tuple[bool, float | None]:
-    """(is a verdict, its value) of a JSON field's value: a boolean, a verdict word or sentence, or 'insufficient'."""
-    if isinstance(value, bool):
+def status_verdict(value: str, label: str, status_label: bool = False) -> float | None:
+    """The verdict of a label's whole value that is a status word under a status label ("Status: PASS", "Verdict:
+    No"; status_label: the label is known to name the verdict) or a score under a score label ("Grade: 0/1",
+    "Score: 0", "100%", "Correctness: 1"): no credit is False, full credit True; None for anything else ("Score:
+    7/10", and "Score: 1" with no scale)."""
+    value = value.strip(" \t.!")
+    word = vocabulary.STATUS_WORD.match(value)
+    if word and (status_label or vocabulary.STATUS_LABEL.search(label)):
+        return float(bool(word.group("true")))
+    points = vocabulary.SCORE.match(value) if vocabulary.SCORE_LABEL.search(label) else None
+    if not points:
+        return None
+    default = "1" if vocabulary.BINARY_LABEL.search(label) else "nan"
+    scale = 100.0 if points.group("percent") else float(points.group("scale") or default)
+    return 0.0 if float(points.group("points")) == 0 else 1.0 if float(points.group("points")) == scale else None
+
+
+def json_value(key: str, value: object) -> tuple[bool, float | None]:
+    """(is a verdict, its value) of a verdict-named JSON field's value: a boolean (or 0/1), a verdict word or
+    sentence, a status word or score ("pass", "no", "0/1"), or 'insufficient'."""
+    key = key.replace("_", " ")
+    if isinstance(value, bool) or value in (0, 1) and isinstance(value, int) and not vocabulary.SCORE_LABEL.search(key):
         return True, float(value)
     if value is None:
         return True, None
-    if not isinstance(value, str):
+    if not isinstance(value, (str, int, float)):
         return False, None
-    text = value.strip().strip(".!").lower()
+    text = str(value).strip().strip(".!").lower()
     if text in UNDECIDED_VALUES or vocabulary.UNDECIDED.search(text):
         return True, None
     values = clause_verdicts(text)
-    return (True, agreed(values)) if values else (False, None)
+    status = None if values else status_verdict(text, key, status_label=True)
+    return (True, agreed(values)) if values else (status is not None, status)
 
 
 def json_fields(value: object) -> Iterator[tuple[str, object]]:
@@ -111,7 +135,7 @@ def json_verdict(obj: object) -> tuple[bool, float | None]:
     primary, secondary = [], []
     for key, value in json_fields(obj):
         tokens = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", key).lower()))
-        found, verdict = json_value(value)
+        found, verdict = json_value(key, value)
         if found and tokens & JSON_PRIMARY:
             primary.append(verdict)
         elif found and (tokens & JSON_SECONDARY or key.lower() in JSON_SECONDARY):
@@ -216,38 +240,99 @@ def sentence_readings(sentence: str, start: int, starts_line: bool) -> list[Read
     if values and is_bare(sentence) and not remark:
         return [(start, start + len(sentence), agreed(values))]
     lead = vocabulary.LEAD_VERDICT.match(sentence) if starts_line else None  # "False — the proof fails at step 4"
+    lead = None if lead and vocabulary.YES_NO.match(sentence[lead.end():].lstrip()) else lead  # "Correct: no"
     found, concluding = ([(start, start + lead.end(), verdict_value(lead))] if lead else []), False
+    previous = ""
     for index, (position, clause) in enumerate(clauses(sentence, start)):
         concluding = concluding or bool(vocabulary.CONCLUSION.match(clause) or vocabulary.REVISION_START.match(clause))
+        first = vocabulary.VERDICT.search(clause)
+        reported = first and vocabulary.REPORTED.search(clause[:first.start()]) or vocabulary.REPORTED.match(previous)
+        previous = clause
+        if vocabulary.CONCESSION.match(clause) or reported:
+            continue  # "Although the answer is correct, ...", "The student claims the answer is correct"
         labelled = label_clause(clause)
+        label = clause[:len(clause) - len(labelled)] if labelled is not None else ""
         values = clause_verdicts(labelled if labelled is not None else clause)
-        bare = index and is_bare(clause)  # "..., it is False"
+        bare = index and is_bare(vocabulary.CONTRAST_START.sub("", clause, count=1))  # "..., but it is False"
+        status = status_verdict(labelled, label) if labelled else None
         if values and (concluding or labelled is not None or bare):
             found.append((position, position + len(clause), agreed(values)))
-        elif labelled and WORD.search(labelled) and vocabulary.VERDICT_LABEL.search(clause[:len(clause) - len(labelled)]):
+        elif status is not None:
+            found.append((position, position + len(clause), status))  # "Status: PASS", "Grade: 0/1"
+        elif labelled and WORD.search(labelled) and vocabulary.VERDICT_LABEL.search(label):
             found.append((position, position + len(clause), ANOTHER_FORMAT))  # "My final verdict is: [[A>B]]"
+    return [conceded(reading, sentence, start) for reading in found]
+
+
+def conceded(reading: Reading, sentence: str, start: int) -> Reading:
+    """A True reading made PARTIAL by a contrast after it in its sentence that names something False ("The answer
+    is correct, but the method is invalid"); any other reading as it is."""
+    rest = sentence[reading[1] - start:]
+    contrast = re.search(r"[,;]?\s*(?=\b(?:but|however|yet)\b)", rest, re.IGNORECASE)
+    if reading[2] != 1.0 or not contrast or contrast.start() > 2:
+        return reading
+    falses = [match for match in vocabulary.VERDICT.finditer(rest) if not verdict_value(match)]
+    return (reading[0], reading[1], PARTIAL) if falses else reading
+
+
+def question_verdict(stem: str, starts_line: bool) -> float | None:
+    """The verdict a yes gives to a question about the solution's correctness ("Is the final answer correct",
+    "Are there any errors in the solution", "¿Es correcta la solución"); None for any other question: about a step,
+    a number or anything else, negated ("Isn't it correct"), or a pronoun remarking on the text before it on its
+    line ("Step 3: 4 × 3 = 12. Is that right")."""
+    stem = re.split(r"[:：;,，]", stem)[-1]  # the question's last clause: "So, is the solution correct"
+    matches = [*vocabulary.VERDICT.finditer(stem), *vocabulary.QUESTION_VERDICT.finditer(stem)]
+    rest = vocabulary.QUESTION_VERDICT.sub(" ", vocabulary.VERDICT.sub(" ", stem))
+    tokens = {vocabulary.CJK_QUESTION_FILLER.sub("", token.lower()) for token in WORD.findall(rest)} - {""}
+    named = vocabulary.SOLUTION_NOUN.search(stem)
+    if not matches or any(match.groupdict().get("neg") for match in matches) or vocabulary.PART.search(rest) \
+            or not tokens <= vocabulary.QUESTION_WORDS | vocabulary.FILLER | vocabulary.LABELS \
+            or not named and (re.search(r"\d", stem) or not starts_line and tokens & {"this", "that", "it"}):
+        return None
+    return agreed([float(bool(match.group("true")) != bool(match.groupdict().get("neg"))) for match in matches])
+
+
+def question_readings(text: str, asides: str) -> list[Reading]:
+    """Readings of a yes or a no right after a question about the solution's correctness, or after such a label
+    ("Is the solution correct? No." is False, "Q: Is the answer right? A: Yes." True, "Final answer correct: No"
+    False); asides is text with parentheses and quotations blanked, where no answer is read."""
+    found: list[Reading] = []
+    for answer in vocabulary.YES_NO.finditer(text):
+        before = text[:answer.start()]
+        label = vocabulary.ANSWER_LABEL.search(before)
+        mark = re.search(r"[?？:：][\"'”»)\s]*$", before[:label.start()] if label else before)
+        if not mark or not asides[answer.start()].strip():
+            continue
+        start = max(before.rfind(stop, 0, mark.start()) for stop in "\n.!?。！？") + 1
+        value = question_verdict(before[start:mark.start()], not before[before.rfind("\n", 0, start) + 1:start].strip())
+        if value is not None:
+            found.append((start, answer.end(), value if answer.group("yes") or answer.group("cjkyes") else 1 - value))
     return found
 
 
 def reply_readings(text: str) -> tuple[list[Reading], list[tuple[int, int]]]:
     """Every reading of a reply in order, and the spans of its notes (read as mentions)."""
     found, text = json_readings(text)
-    text = ASIDE.sub(lambda m: blank(m.group(0)), normalise(text))
+    text = normalise(text)
+    asides = vocabulary.OPTIONS.sub(lambda m: blank(m.group(0)), ASIDE.sub(lambda m: blank(m.group(0)), text))
     notes = []
-    for paragraph in PARAGRAPH.finditer(text):
+    for paragraph in PARAGRAPH.finditer(asides):
         if vocabulary.NOTE.match(paragraph.group(0)):
             notes.append(paragraph.span())
             continue
         for sentence in SENTENCE.finditer(paragraph.group(0)):
             line = paragraph.group(0)[:sentence.start()].rsplit("\n", 1)[-1]
             found += sentence_readings(sentence.group(0), paragraph.start() + sentence.start(), not line.strip())
+    found += [reading for reading in question_readings(text, asides)
+              if not any(start <= reading[0] < end for start, end in notes)]
     return sorted(found), notes
 
 
 def last_sentence_reading(text: str, notes: list[tuple[int, int]]) -> list[Reading]:
     """The fallback reader: the last sentence outside notes when it says the solution (only fillers before its first
     verdict word: "This is not true.", "The solution is incorrect because ...") is one value."""
-    text = ASIDE.sub(lambda m: blank(m.group(0)), normalise(json_readings(text)[1]))
+    text = vocabulary.OPTIONS.sub(lambda m: blank(m.group(0)),
+                                  ASIDE.sub(lambda m: blank(m.group(0)), normalise(json_readings(text)[1])))
     sentences = [s for s in SENTENCE.finditer(text) if s.group(0).strip() and not any(
         start <= s.start() < end for start, end in notes)]
     last = sentences[-1].group(0) if sentences else "?"
@@ -258,23 +343,29 @@ def last_sentence_reading(text: str, notes: list[tuple[int, int]]) -> list[Readi
     return [(sentences[-1].start(), sentences[-1].end(), values[0])] if len(set(values)) == 1 else []
 
 
+def revises(text: str) -> bool:
+    """Whether text revises what came before it ("Wait, ...", "On reflection ...", "I made a mistake")."""
+    return bool(vocabulary.REVISION_ANYWHERE.search(text) or any(
+        vocabulary.REVISION_START.match(sentence.group(0)) for sentence in SENTENCE.finditer(text)))
+
+
 def final_verdict(text: str, readings: list[Reading], notes: list[tuple[int, int]]) -> float | None:
     """The verdict the reply ends on: its last run of readings agreeing (a run: readings with only labels and filler
-    between them; reasoning or a conclusion word starts a new one), and nothing after it revising it."""
+    between them; reasoning, a conclusion word or a verdict label starts a new one), and nothing after it revising
+    it."""
     run: list[float | None] = []
     previous_end = 0
     for start, end, value in readings:
-        between = text[previous_end:start] if previous_end else ""
-        if previous_end and vocabulary.CONCLUSION.match(text[previous_end:end]) or any(word.lower() not in vocabulary.FILLER and word.lower() not in
-                                                      vocabulary.LABELS for word in WORD.findall(between)):
+        lead = text[previous_end:end]
+        if previous_end and (vocabulary.CONCLUSION.match(lead) or vocabulary.VERDICT_HEADING.search(lead)) or any(
+                word.lower() not in vocabulary.FILLER and word.lower() not in vocabulary.LABELS
+                for word in WORD.findall(text[previous_end:start] if previous_end else "")):
             run = []
         run.append(value)
         previous_end = max(previous_end, end)
     tail = "".join(" " if any(s <= i < e for s, e in notes) else char
                    for i, char in enumerate(text[previous_end:], previous_end))
-    revised = vocabulary.REVISION_ANYWHERE.search(tail) or any(
-        vocabulary.REVISION_START.match(sentence.group(0)) for sentence in SENTENCE.finditer(tail))
-    return None if revised or len(set(run)) != 1 else run[0]
+    return None if revises(tail) or len(set(run)) != 1 else run[0]
 
 
 def parse_verdict(text: str | None, opened_thinking: bool = False, truncated: bool = False) -> float | None:
@@ -287,9 +378,12 @@ def parse_verdict(text: str | None, opened_thinking: bool = False, truncated: bo
     answer = SOLUTION_MARKERS.sub(lambda m: "\n" + " " * (len(m.group(0)) - 1), answer)
     readings, notes = reply_readings(answer)
     readings = readings or last_sentence_reading(answer, notes)
-    if not readings or math.isnan(readings[-1][2] if readings[-1][2] is not None else 0.0):
-        return None  # no verdict, or one in another format at the end
-    return final_verdict(answer, [r for r in readings if r[2] is None or not math.isnan(r[2])], notes)
+    committed = [reading for reading in readings if reading[2] != PARTIAL]
+    if not committed or math.isnan(committed[-1][2] if committed[-1][2] is not None else 0.0):
+        return None  # no verdict, only a qualified one, or one in another format at the end
+    verdict = final_verdict(answer, [r for r in committed if r[2] is None or not math.isnan(r[2])], notes)
+    qualified_after = any(start > committed[-1][0] for start, _, value in readings if value == PARTIAL)
+    return None if verdict == 1.0 and qualified_after else verdict  # "True. It is only partially correct."
 
 
 BOXED_INTEGER = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")

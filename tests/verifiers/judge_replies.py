@@ -29,12 +29,16 @@ BODIES = [
     "correct; a false assumption about the speed would change everything, but none is made.",
     "Step-by-step Evaluation:\n- In step 1, the student uses the relative speed 70 - 55 = 15 mph, which is the "
     "correct approach.\n- In step 2, the student divides 75 by 15 and gets 5 hours.",
+    "Is 91 prime? No: 91 = 7 × 13, as the student notes. Can the sum be negative? No.\n\nIs step 2 correct? Yes. "
+    "Does the student use the right formula? Yes, the one from the statement.",
 ]
-WORDS = {  # value -> the words a style uses for it
+WORDS = {  # value -> the words a style uses for it ({yes}: the answer to "Is it correct?", {no}: to "Any errors?")
     True: {"V": "True", "v": "true", "C": "Correct", "c": "correct", "es": "Verdadero", "de": "richtig",
-           "fr": "correcte", "ru": "верно", "zh": "正确", "ja": "正しい", "json": "true"},
+           "fr": "correcte", "ru": "верно", "zh": "正确", "ja": "正しい", "json": "true", "yes": "Yes", "no": "No",
+           "esyes": "Sí", "fryes": "Oui", "deyes": "Ja", "ruyes": "Да", "zhyes": "是", "jayes": "はい"},
     False: {"V": "False", "v": "false", "C": "Wrong", "c": "incorrect", "es": "Falso", "de": "falsch",
-            "fr": "incorrecte", "ru": "неверно", "zh": "错误", "ja": "正しくない", "json": "false"},
+            "fr": "incorrecte", "ru": "неверно", "zh": "错误", "ja": "正しくない", "json": "false", "yes": "No",
+            "no": "Yes", "esyes": "No", "fryes": "Non", "deyes": "Nein", "ruyes": "Нет", "zhyes": "否", "jayes": "いいえ"},
 }
 # Endings that state one verdict, in the styles real judges write ({V}: the verdict word of that style).
 ENDINGS = [
@@ -48,6 +52,13 @@ ENDINGS = [
     "\n\n{{\"reasoning\": \"The last step is {v} to the data.\", \"is_correct\": {json}}}",
     "\n\nAll things considered, I judge the solution to be {v}.", "\n\n{V} — every claim was checked above.",
     "\n\nMy final assessment: the solution is {c}.", "\n\nThus, {V}.", "\n\n[[{V}]]",
+    # a question about the solution's correctness and its yes/no answer
+    "\n\nIs the solution correct? {yes}.", "\n\nIs the final answer correct?\n\n{yes}", "\n\nCorrect? {yes}",
+    "\n\nQ: Is the final answer right? A: {yes}.", "\n\n**Is the solution correct?** {yes} — see the checks above.",
+    "\n\nSo, does the solution arrive at the correct answer? {yes}.", "\n\nAre there any errors in the solution? {no}.",
+    "\n\n- Final answer correct: {yes}", "\n\n¿Es correcta la solución? {esyes}.",
+    "\n\nLa solution est-elle correcte ? {fryes}.", "\n\nIst die Lösung richtig? {deyes}.",
+    "\n\nВерно ли решение? {ruyes}.", "\n\n该解答正确吗？{zhyes}。", "\n\nこの解答は正しいですか？{jayes}。",
 ]
 PLAIN = "\n\n{V}"
 # Notes after a verdict that mention the other value ({O}: its word) without revising the verdict.
@@ -62,6 +73,9 @@ NOTES = [
     "\n\nP.S. Had the author covered n = 1, I would have answered {O}.",
     "\n\n(Answering {O} would require a proof of the lemma in step 2.)",
     "\n\nNB: a \"{O}\" here would need the missing case; see above.",
+    "\n\nIs step 2 {oc}? {oyes}, but the verdict rests on the whole solution.",
+    "\n\nShould the units be checked as well? {oyes}.",
+    "\n\n(Is the solution {oc} if n = 0? {oyes}.)",
 ]
 # Genuine revisions to the other value (or to no verdict) after the verdict.
 REVISIONS = [
@@ -75,6 +89,8 @@ REVISIONS = [
     "\n\nWait, no. {O}.",
     "\n\nEspera, revisé el paso 3. Veredicto: {oes}",
     "\n\nEn fait, l'étape 3 est juste. Donc, la solution est {ofr}.",
+    "\n\nWait — is the solution really {c}? No.",
+    "\n\nActually, is it {c}? No: step 3 reads differently on a second pass.",
 ]
 # Endings that never commit: the judge says it cannot decide, or that neither value applies.
 UNDECIDED = [
@@ -86,6 +102,9 @@ UNDECIDED = [
     "\n\nThe problem is ambiguous, so neither value applies.",
     "\n\nI am unable to decide between True and False here.",
     "\n\nBoth readings are plausible, so I will not give a verdict.",
+    "\n\nIs the solution correct? Hard to say.",
+    "\n\nIs the solution correct?",
+    "\n\nIs the final answer correct? I cannot tell without the missing lemma.",
 ]
 
 
