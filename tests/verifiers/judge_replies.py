@@ -52,7 +52,9 @@ ENDINGS = [
     "\n\n{{\"reasoning\": \"The last step is {v} to the data.\", \"is_correct\": {json}}}",
     "\n\nAll things considered, I judge the solution to be {v}.", "\n\n{V} — every claim was checked above.",
     "\n\nMy final assessment: the solution is {c}.", "\n\nThus, {V}.", "\n\n[[{V}]]",
-    # a question about the solution's correctness and its yes/no answer
+]
+# A question about the solution's correctness and its yes/no answer ("Are there any errors?" is answered by {no}).
+QUESTION_ENDINGS = [
     "\n\nIs the solution correct? {yes}.", "\n\nIs the final answer correct?\n\n{yes}", "\n\nCorrect? {yes}",
     "\n\nQ: Is the final answer right? A: {yes}.", "\n\n**Is the solution correct?** {yes} — see the checks above.",
     "\n\nSo, does the solution arrive at the correct answer? {yes}.", "\n\nAre there any errors in the solution? {no}.",
@@ -60,6 +62,7 @@ ENDINGS = [
     "\n\nLa solution est-elle correcte ? {fryes}.", "\n\nIst die Lösung richtig? {deyes}.",
     "\n\nВерно ли решение? {ruyes}.", "\n\n该解答正确吗？{zhyes}。", "\n\nこの解答は正しいですか？{jayes}。",
 ]
+ENDINGS += QUESTION_ENDINGS
 PLAIN = "\n\n{V}"
 # Notes after a verdict that mention the other value ({O}: its word) without revising the verdict.
 NOTES = [

@@ -6,14 +6,18 @@ Each relation changes only what follows a reply's body and states what may becom
 - appending a note that mentions the other value (a condition, a quotation, an example) keeps it;
 - appending a genuine revision to the other value flips it or gives None, never keeps it;
 - removing the verdict, or ending on a statement that no verdict can be given, gives None (never False).
-Plus one table of reply styles, one per kind the issue names, each read as a careful human reads it.
+Plus one table of reply styles, one per kind the issue names, each read as a careful human reads it, and a second
+table (judge_reply_styles.py) of 300+ styles a new user's judges write: never a wrong verdict, and the verdict a
+careful reader reads except in the known gaps it marks.
 """
 from __future__ import annotations
 
 import random
 
 import pytest
-from judge_replies import BODIES, ENDINGS, NOTES, PLAIN, REVISIONS, UNDECIDED, Reply, appended, corpus
+from judge_replies import BODIES, ENDINGS, NOTES, PLAIN, QUESTION_ENDINGS, REVISIONS, UNDECIDED, Reply, appended, corpus
+from judge_reply_styles import STYLES as MORE_STYLES
+from judge_reply_styles import outcome
 
 from generation.judges.verdicts import parse_verdict
 
@@ -130,3 +134,38 @@ def test_reply_styles(text, expected):
 
 def test_bodies_alone_commit_to_nothing():
     assert [parse_verdict(body) for body in BODIES] == [None] * len(BODIES)
+
+
+@pytest.mark.parametrize("text,expected", MORE_STYLES)
+def test_more_reply_styles_as_a_careful_reader_reads_them(text, expected):
+    got = parse_verdict(text)
+    assert outcome(expected, got) == "right" or expected.endswith("~") and got is None, (expected, got)
+
+
+def question_replies() -> list[Reply]:
+    """Replies ending on a question about the solution's correctness and its yes/no answer."""
+    return corpus(VARIANTS, 7, QUESTION_ENDINGS)
+
+
+def test_a_yes_or_no_to_a_question_about_the_solution_keeps_its_verdict_when_wrapped_or_noted():
+    rng = random.Random(7)
+    pairs = [(reply, reply.body + reply.words(rng.choice(QUESTION_ENDINGS))) for reply in question_replies()]
+    pairs += appended(question_replies(), NOTES, 7)
+    failures = broken(pairs, lambda r, got: got == verdict(r.value))
+    assert not failures, report(failures, len(pairs))
+
+
+def test_a_yes_or_no_to_a_question_about_the_solution_is_flipped_or_undone_by_a_revision():
+    pairs = appended(question_replies(), REVISIONS, 8)
+    failures = broken(pairs, lambda r, got: got is None or got == verdict(not r.value))
+    assert not failures, report(failures, len(pairs))
+
+
+def test_a_question_without_its_answer_or_about_something_else_gives_none():
+    replies = question_replies()
+    pairs = [(reply, reply.body + reply.ending[:reply.ending.rindex("?") + 1]) for reply in replies
+             if "?" in reply.ending]
+    pairs += [(reply, reply.body + reply.words(template)) for reply in replies[:200] for template in
+              ("\n\nIs step 2 {c}? {yes}.", "\n\nCan I explain more? {yes}.", "\n\nIs 91 prime? {yes}.")]
+    failures = broken(pairs, lambda r, got: got is None)
+    assert not failures, report(failures, len(pairs))
