@@ -15,19 +15,22 @@ def latin_or_cjk(latin: str, cjk: str) -> str:
     return rf"(?:(?<![^\W\d_])(?:{latin})(?![^\W\d_])|{cjk})"
 
 
-# "sound" is a verdict only as a predicate ("the proof is sound", "is not sound"), never a noun ("speed of sound").
-SOUND = r"(?:(?<=\bis )|(?<=\bare )|(?<=\bbe )|(?<=\bnot ))sound"
+# "sound" and "right" are verdicts only as predicates ("the proof is sound", "isn't right"), never a noun or
+# direction ("the speed of sound", "to the right", "a right angle").
+COPULA_ONLY = r"(?:(?<=\bis )|(?<=\bare )|(?<=\bbe )|(?<=\bnot )|(?<=n't ))(?:sound|right)"
+# Finding no error is a verdict for True: "no errors", "no mistakes found", "error-free".
+NO_ERROR = r"no\s+(?:errors?|mistakes?|flaws?)|error-free"
 
 
 # A verdict word for True: "True", "correct", "valid", "Verdadero", "richtig", "верно", "正确", "✅".
-TRUE = latin_or_cjk(words("true", "correct", "valid", "accurate", "flawless", "verdadero", "verdadera", "correcto",
+TRUE = latin_or_cjk(words("true", "correct", "valid", "flawless", "verdadero", "verdadera", "correcto",
                           "correcta", "válido", "válida", "vrai", "vraie", "correcte", "valide", "wahr", "richtig",
                           "korrekt", "gültig", "verdadeiro", "verdadeira", "correto", "correta", "vero", "corretto",
                           "corretta", "valido", "valida", "верно", "верный", "верная", "верное", "правильно",
-                          "правильный", "правильная", "правильное", "истина", "истинно") + "|" + SOUND,
+                          "правильный", "правильная", "правильное", "истина", "истинно") + "|" + COPULA_ONLY + "|" + NO_ERROR,
                     words("正确", "正しい", "正解", "✅", "✔", "☑", "✓"))
 # A verdict word for False: "False", "incorrect", "wrong", "invalid", "Falso", "faux", "falsch", "неверно", "错误", "❌".
-FALSE = latin_or_cjk(words("false", "incorrect", "wrong", "invalid", "inaccurate", "flawed", "erroneous", "unsound",
+FALSE = latin_or_cjk(words("false", "incorrect", "wrong", "invalid", "flawed", "erroneous", "unsound",
                            "falso", "falsa", "incorrecto", "incorrecta", "inválido", "inválida", "faux", "fausse",
                            "incorrecte", "invalide", "falsch", "inkorrekt", "ungültig", "incorreto", "incorreta",
                            "sbagliato", "errato", "errata", "invalido", "invalida", "неверно", "неверный", "неверная",
@@ -44,6 +47,7 @@ PREDICATIVE_FOLLOWERS = frozenset(
     "and or but because since as so though although overall here there in on at for with by to of after given due "
     "except if when unless only then now too also indeed throughout either anyway all based from under while whereas "
     "yet until once within regardless nonetheless however therefore thus hence according is it this that y e et und "
+    "found detected "
     "и o ou oder pero mais aber но porque car weil потому ведь ya".split())
 # Labels that name the verdict ("Final verdict:", "The answer is", "Veredicto:", "Urteil:", "结论："); a label is at
 # most LABEL_WORDS words, no digit ("Step 3: False" is about a step), one of them from this list.
@@ -67,6 +71,7 @@ LABEL_LINK = re.compile(r"\s*(?:[:：=]|->|=>|→|⇒|\s[-–—]\s)\s*|\s+(?:is
 CONCLUSION = re.compile(
     r"^\W*(?:" + words(
         "therefore", "thus", "hence", "so", "consequently", "accordingly", "in conclusion", "to conclude",
+        "bottom line", "tl;dr", "tldr", "short answer", "long story short",
         "in summary", "to summarize", "entonces", "alors", "to summarise", "to sum up", "summing up", "in short", "in sum", "overall",
         "all in all", "all things considered", "ultimately", "finally", "in the end", "as a result", "in total",
         "i conclude", "i would say", "i'd say", "i judge", "i rate", "i will go with", "i'll go with", "i must say",
@@ -133,6 +138,8 @@ VERDICT_HEADING = re.compile(r"(?<![^\W\d_])(?:verdict|judge?ment|decision|concl
 # correct, ...", "While the final answer is correct, ...", "Aunque", "Bien que", "Obwohl", "Хотя", "虽然").
 CONCESSION = re.compile(r"^\W*(?:(?:although|though|even\s+though|even\s+if|while|whilst|whereas|despite|granted|"
                         r"aunque|bien\s+que|obwohl|хотя)(?![^\W\d_])|虽然|尽管)", re.IGNORECASE)
+# A negation raised to the judge's belief, which negates the verdict after it: "I don't think the solution is correct".
+NEG_RAISING = re.compile(r"(?<![^\W\d_])I\s+(?:don't|do\s+not)\s+(?:think|believe)(?![^\W\d_])", re.IGNORECASE)
 # Reported speech: what the solution, its author or anyone but the judge says ("the student claims the answer is
 # correct", "It says the answer is correct", "According to the solution, ..."); its verdict words are mentions.
 REPORTED = re.compile(r"\W*according\s+to(?![^\W\d_])|(?<![^\W\d_])(?<!\bI\s)(?<!\bwe\s)(?:says|said|claims?|claimed|"
@@ -162,7 +169,7 @@ PART = re.compile(
 NOTE = re.compile(r"^\W*(?:note|nb|n\.b|p\.?s|remark|caveat|disclaimer|aside|side\s+note|nota|hinweis|anmerkung|"
                   r"remarque|примечание|замечание|注|备注|注意|補足)\b\W", re.IGNORECASE)
 # Clause boundaries: a comma, semicolon or dash, or a contrast ("but", "however", "pero", "aber", "但是").
-CLAUSE_BREAK = re.compile(r"[,;，；]\s*|\s[—–]\s|\s(?=(?:but|however|although|though|whereas|yet|pero|aunque|mais|"
+CLAUSE_BREAK = re.compile(r"(?:[,，；]|;(?![^\W\d_]))\s*|\s[—–]\s|\s(?=(?:but|however|although|though|whereas|yet|pero|aunque|mais|"
                           r"aber|но)\b)|(?=但是|然而)", re.IGNORECASE)
 # A verdict that opens a line, its reason after a dash or colon: "False — the proof fails", "True: every step holds".
 LEAD_VERDICT = re.compile(rf"[^\w(]*(?P<neg>{NEGATION})?(?:(?P<false>{FALSE})|(?P<true>{TRUE}))[ \t*]*(?:[—–:：]|\s-\s)",
@@ -175,7 +182,7 @@ FILLER = frozenset(
     "clearly definitely simply and must be as therefore here d ll will decision judgment judgement conclusion "
     "evaluation assessment in summary short label grade rating outcome la el es le est die ist der das lösung "
     "antwort réponse solución respuesta resposta soluzione risposta c ce это решение ответ m am confident sure "
-    "certain given provided by student of completely fully entirely totally absolutely perfectly certainly indeed".split())
+    "certain given provided by student of there found detected completely fully entirely totally absolutely perfectly certainly indeed".split())
 # The words of a sentence that only remarks on what precedes it on its line: "... = 2. This is correct."
 PRONOUN_REMARK = frozenset("this that it its s is was all also too here so".split())
 # A yes or a no (English, Spanish, French, German, Portuguese, Italian, Russian, Chinese, Japanese) that answers
@@ -184,9 +191,9 @@ PRONOUN_REMARK = frozenset("this that it its s is was all also too here so".spli
 YES_NO = re.compile(r"(?<![^\W\d_])(?:(?P<yes>yes|yep|yeah|sí|si|oui|ja|sim|sì|да)|(?P<no>no|nope|non|nein|não|нет))"
                     r"(?![^\W\d_])(?=[ \t]*(?:[.,!;:—–]|-\s|$))|(?:(?P<cjkyes>是的|是|对|はい)|(?P<cjkno>否|不是|不对|いいえ))"
                     r"(?=[ \t]*(?:[。，！.,!]|$))", re.IGNORECASE | re.MULTILINE)
-# A label before the answer to a question: "A:", "Answer:", "My answer:", "Respuesta:".
+# A label before the answer to a question: "A:", "Answer:", "My answer:", "Respuesta:", "I'd say".
 ANSWER_LABEL = re.compile(r"(?:(?<![^\W\d_])(?:my\s+)?(?:a|answer|respuesta|réponse|antwort|resposta|risposta|ответ)"
-                          r"\s*[:：]\s*|答[:：]\s*)$", re.IGNORECASE)
+                          r"\s*[:：]\s*|答[:：]\s*|(?<![^\W\d_])I(?:'d|\s+would)\s+say\s*[:,]?\s*)$", re.IGNORECASE)
 # Words a question about the solution's correctness holds besides its verdict word and the fillers ("Is the final
 # answer correct?", "Does the solution arrive at the right answer?", "Are there any errors in the solution?", "¿Es
 # correcta la solución?", "Ist die Lösung richtig?", "Верно ли решение?").

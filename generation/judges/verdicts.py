@@ -35,6 +35,7 @@ LATEX_WRAPPER = re.compile(r"\\(?:boxed|text|textbf|textit|mathrm|mathbf|fbox)\{
 MARKUP = re.compile(r"\*+|`+|\$+|~~|\[\[|\]\]|^[ \t]*(?:#+|>+|[-+•]|\d+[.)])(?=\s)", re.MULTILINE)
 TABLE_ROW = re.compile(r"^[ \t]*\|([^|\n]*)\|([^|\n]*)\|[ \t]*$", re.MULTILINE)  # "| Verdict | False |"
 TABLE_BAR = re.compile(r"\|")
+XML_TAG = re.compile(r"<(/?)([A-Za-z][\w-]*)(?:\s[^<>\n]*)?/?>")  # "<answer>", "</verdict>", "<step n=\"1\">"
 SENTENCE = re.compile(r"(?:[^\n.!?。！？]|[.!?](?=[^\s.!?]))+[.!?。！？]*")
 PARAGRAPH = re.compile(r"(?:[^\n]|\n(?![ \t]*\n))+")
 ASIDE = re.compile(r"\([^()\n]*\s[^()\n]*\)|\"[^\"\n]*\s[^\"\n]*\"|“[^”\n]*”|‘[^’\n]*’|«[^»\n]*»"  # phrases only
@@ -75,7 +76,8 @@ def clause_verdicts(clause: str) -> list[float | None]:
                 or vocabulary.CONDITION.match(after.lstrip()):
             continue
         qualified = vocabulary.QUALIFIED.search(before) or vocabulary.QUALIFIED_AFTER.match(clause[match.end():])
-        values.append(PARTIAL if qualified else verdict_value(match))
+        raised = bool(vocabulary.NEG_RAISING.search(before))  # "I don't think it is correct"
+        values.append(PARTIAL if qualified else float(verdict_value(match) != raised))
     return values
 
 
@@ -185,14 +187,20 @@ def json_readings(text: str) -> tuple[list[Reading], str]:
     return found, text
 
 
+def xml_label(tag: re.Match) -> str:
+    """An opening XML tag as a label of its element ("<final>" as " final:"), a closing one blanked."""
+    return blank(tag.group(0)) if tag.group(1) else (" " + tag.group(2) + ":").ljust(len(tag.group(0)))
+
+
 def normalise(text: str) -> str:
-    """Markup blanked (bold, code, LaTeX wrappers, list markers, headings), two-cell table rows as 'label: value'."""
+    """Markup blanked (bold, code, LaTeX wrappers, list markers, headings, closing XML tags), two-cell table rows and
+    opening XML tags as labels ("| Verdict | False |", "<verdict>False" as "Verdict: False")."""
     text = TABLE_ROW.sub(lambda m: " " + m.group(1) + ":" + m.group(2) + " ", text)
     previous = None
     while previous != text:
         previous, text = text, LATEX_WRAPPER.sub(lambda m: " " * (len(m.group(0)) - len(m.group(1)) - 1)
                                                  + m.group(1) + " ", text)
-    return TABLE_BAR.sub(" ", MARKUP.sub(lambda m: blank(m.group(0)), text))
+    return TABLE_BAR.sub(" ", MARKUP.sub(lambda m: blank(m.group(0)), XML_TAG.sub(xml_label, text)))
 
 
 def label_clause(clause: str) -> str | None:
@@ -221,9 +229,10 @@ def clauses(sentence: str, start: int) -> Iterator[tuple[int, str]]:
 
 
 def is_bare(sentence: str) -> bool:
-    """Whether a sentence is only a verdict: its other words are labels, connectives and fillers."""
-    rest = vocabulary.VERDICT.sub(" ", sentence)
-    return all(token.lower() in vocabulary.FILLER or token.lower() in vocabulary.LABELS or
+    """Whether a sentence is only a verdict: its other words are labels, connectives and fillers, and it relates no
+    quantities ("5 and 24 → 24 > 12 → Invalid" checks a case)."""
+    rest = vocabulary.VERDICT.sub(" ", vocabulary.NEG_RAISING.sub(" ", sentence))
+    return not re.search(r"[=<>→⇒≤≥≠]", rest) and all(token.lower() in vocabulary.FILLER or token.lower() in vocabulary.LABELS or
                vocabulary.CONCLUSION.match(token) for token in WORD.findall(rest))
 
 
@@ -252,9 +261,11 @@ def sentence_readings(sentence: str, start: int, starts_line: bool) -> list[Read
             continue  # "Although the answer is correct, ...", "The student claims the answer is correct"
         labelled = label_clause(clause)
         label = clause[:len(clause) - len(labelled)] if labelled is not None else ""
-        values = clause_verdicts(labelled if labelled is not None else clause)
+        values = clause_verdicts(labelled if labelled is not None else
+                                 vocabulary.CONCLUSION.sub(lambda m: blank(m.group(0)), clause, count=1))
         bare = index and is_bare(vocabulary.CONTRAST_START.sub("", clause, count=1))  # "..., but it is False"
-        status = status_verdict(labelled, label) if labelled else None
+        last = not sentence[position - start + len(clause):].strip(" \t.!")  # "Verdict: no, no, no" lists answers
+        status = status_verdict(labelled, label) if labelled and last else None
         if values and (concluding or labelled is not None or bare):
             found.append((position, position + len(clause), agreed(values)))
         elif status is not None:
