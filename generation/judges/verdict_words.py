@@ -147,10 +147,9 @@ REPORTED = re.compile(r"\W*according\s+to(?![^\W\d_])|(?<![^\W\d_])(?<!\bI\s)(?<
                       r"maintains|suggests|thinks|dice|afirma|affirme|behauptet|утверждает)(?![^\W\d_])", re.IGNORECASE)
 # A clause that opens with a contrast and is otherwise only a verdict: "..., but the reasoning is incorrect".
 CONTRAST_START = re.compile(r"^\W*(?:but|however|yet|pero|mais|aber|но)(?![^\W\d_])", re.IGNORECASE)
-# Two verdict words offered as options: "True or False", "(True/False)", "correct or wrong", "verdadero o falso": an
-# enumeration of the prompt's choices, never a verdict.
-OPTIONS = re.compile(rf"(?:{TRUE}|{FALSE})\s*(?:/|\|\s+(?:or|o|ou|oder|или)\s+|或|还是)\s*(?:{TRUE}|{FALSE})",
-                     re.IGNORECASE)
+# What joins two verdict words offered as options: "True or False", "(True/False)", "correct or wrong", "verdadero o
+# falso", "正确或错误": an enumeration of the prompt's choices, never a verdict.
+OPTION_SEPARATOR = re.compile(r"[/|]|(?<=[ \t])(?:or|o|ou|oder|или)(?=[ \t])|或|还是", re.IGNORECASE)
 # A condition or hypothesis that makes a verdict word a mention: "if n were even it would be True", "True only for
 # n = 2", "for example", "si", "wenn", "если", "如果".
 CONDITION = re.compile(

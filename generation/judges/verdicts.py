@@ -1,18 +1,25 @@
 """Judge verdicts by rule: independent readers of a reply, and the verdict the reply ends on wins.
 
 parse_verdict is the one reader of every standard judgment (API, vLLM, K verdicts per sample). Its readers each give
-readings (start, end, value), value 1.0 (True), 0.0 (False) or None (a statement that no verdict can be given):
-- a JSON object with a verdict field: {"verdict": "False", "notes": "..."}, {"is_correct": true};
-- a labelled clause: "Final verdict: False", "The answer is True", "Veredicto: Falso", "结论：错误";
+readings (start, end, value), value 1.0 (True), 0.0 (False), PARTIAL or None (no verdict can be given):
+- a JSON object with a verdict field: {"verdict": "False", "notes": "..."}, {"is_correct": "no"};
+- a labelled clause: "Final verdict: False", "The answer is True", "Veredicto: Falso", "结论：错误", "<answer>False";
+- a status word or score under a verdict label: "Status: PASS", "Decision: No", "Grade: 0/1", "Score: 0";
 - a concluding clause: "Therefore, the solution is incorrect", ", so it is False", "In conclusion ...", "Donc ...";
-- a sentence or line that is only a verdict: "False.", "**True**", "\\boxed{False}", "So my answer is: True.";
+- a sentence or line that is only a verdict: "False.", "**True**", "\\boxed{False}", "So my answer is: True.", "✅";
+- a yes or no right after a question about the solution's correctness: "Is the solution correct? No.", "Correct? Yes",
+  "Are there any errors in the solution? No.", "¿Es correcta la solución? Sí.", "Final answer correct: No";
 - a statement that no verdict can be given: "I cannot determine ...", "neither correct nor incorrect";
 - when nothing else reads: the reply's last sentence, if it predicates one verdict ("This is not true.").
 A reply that ends on a verdict in another format ("My final verdict is: [[A>B]]", "Decision: accept") has none.
 Mentions are never readings: verdict words in parentheses or quoted phrases, in a question, under a condition
-("it would be True if n were even"), about a part of the solution ("step 3 is wrong"), attributive ("the correct
-answer"), or in a note ("Note: ..."). The last run of readings (only filler between them) must agree, and the text
-after it must not revise it ("Wait, ...", "On reflection ...", "I made a mistake"); otherwise the verdict is None.
+("it would be True if n were even") or a concession ("Although the answer is correct, ..."), reported from the
+solution ("The student claims the answer is correct"), offered as options ("True or False"), about a part of the
+solution ("step 3 is wrong"), attributive ("the correct answer"), or in a note ("Note: ..."). A qualified verdict
+("partially correct", "correct except for step 3", "correct, but the method is invalid") is PARTIAL: no verdict
+alone, consistent with False, and None after a True. The last run of readings (only filler between them; a
+conclusion word or a verdict label starts a new one) must agree, and the text after it must not revise it ("Wait,
+...", "On reflection ...", "I made a mistake"); otherwise the verdict is None.
 """
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ ASIDE = re.compile(r"\([^()\n]*\s[^()\n]*\)|\"[^\"\n]*\s[^\"\n]*\"|“[^”\n]*�
                    r"|(?<![^\W\d_])'[^'\n]*\s[^'\n]*'(?![^\W\d_])")  # 'a quoted phrase', never an apostrophe
 WORD = re.compile(r"[^\W\d_]+")
 LABEL_CHARS = 80  # a label and its link lie within the first characters of a clause
+QUESTION_CHARS = 300  # a question answered by a yes or a no lies within the characters before it
 JSON_PRIMARY = frozenset(vocabulary.LABELS)
 JSON_SECONDARY = frozenset({"correct", "is_correct", "iscorrect", "valid", "is_valid", "pass", "passed"})
 UNDECIDED_VALUES = frozenset({"insufficient", "unknown", "undetermined", "uncertain", "unclear", "n/a", "none",
@@ -67,13 +75,13 @@ def predicative(text: str, match: re.Match) -> bool:
 
 def clause_verdicts(clause: str) -> list[float | None]:
     """The values of the verdict words a clause predicates, mentions left out (a condition before or right after a
-    verdict word, or a part of the solution named before it); PARTIAL for a qualified one ("partially correct",
+    verdict word, a part of the solution named before it, or a report of what the solution says); PARTIAL for a qualified one ("partially correct",
     "correct except for step 3")."""
     values = []
     for match in vocabulary.VERDICT.finditer(clause):
         before, after = clause[:match.start()], clause[match.end():match.end() + 24]
         if not predicative(clause, match) or vocabulary.PART.search(before) or vocabulary.CONDITION.search(before) \
-                or vocabulary.CONDITION.match(after.lstrip()):
+                or vocabulary.CONDITION.match(after.lstrip()) or vocabulary.REPORTED.search(before):
             continue
         qualified = vocabulary.QUALIFIED.search(before) or vocabulary.QUALIFIED_AFTER.match(clause[match.end():])
         raised = bool(vocabulary.NEG_RAISING.search(before))  # "I don't think it is correct"
@@ -212,8 +220,9 @@ def label_clause(clause: str) -> str | None:
     label = clause[:link.start()]
     tokens = WORD.findall(label)
     named = any(token.lower() in vocabulary.LABELS for token in tokens) or vocabulary.CJK_LABEL.search(label)
-    if not named or len(tokens) > vocabulary.LABEL_WORDS or re.search(r"\d", label) or vocabulary.PART.search(label):
-        return None
+    if not named or len(tokens) > vocabulary.LABEL_WORDS or re.search(r"\d", label) or vocabulary.PART.search(label) \
+            or vocabulary.REPORTED.search(label):
+        return None  # "Step 3: False", "The student says the answer is correct"
     return clause[link.end():]
 
 
@@ -254,11 +263,10 @@ def sentence_readings(sentence: str, start: int, starts_line: bool) -> list[Read
     previous = ""
     for index, (position, clause) in enumerate(clauses(sentence, start)):
         concluding = concluding or bool(vocabulary.CONCLUSION.match(clause) or vocabulary.REVISION_START.match(clause))
-        first = vocabulary.VERDICT.search(clause)
-        reported = first and vocabulary.REPORTED.search(clause[:first.start()]) or vocabulary.REPORTED.match(previous)
+        reported = vocabulary.REPORTED.match(previous)  # "According to the solution, the answer is correct"
         previous = clause
         if vocabulary.CONCESSION.match(clause) or reported:
-            continue  # "Although the answer is correct, ...", "The student claims the answer is correct"
+            continue  # "Although the answer is correct, ..."
         labelled = label_clause(clause)
         label = clause[:len(clause) - len(labelled)] if labelled is not None else ""
         values = clause_verdicts(labelled if labelled is not None else
@@ -279,8 +287,7 @@ def conceded(reading: Reading, sentence: str, start: int) -> Reading:
     """A True reading made PARTIAL by a contrast after it in its sentence that names something False ("The answer
     is correct, but the method is invalid"); any other reading as it is."""
     rest = sentence[reading[1] - start:]
-    contrast = re.search(r"[,;]?\s*(?=\b(?:but|however|yet)\b)", rest, re.IGNORECASE)
-    if reading[2] != 1.0 or not contrast or contrast.start() > 2:
+    if reading[2] != 1.0 or not vocabulary.CONTRAST_START.match(rest):
         return reading
     falses = [match for match in vocabulary.VERDICT.finditer(rest) if not verdict_value(match)]
     return (reading[0], reading[1], PARTIAL) if falses else reading
@@ -300,7 +307,7 @@ def question_verdict(stem: str, starts_line: bool) -> float | None:
             or not tokens <= vocabulary.QUESTION_WORDS | vocabulary.FILLER | vocabulary.LABELS \
             or not named and (re.search(r"\d", stem) or not starts_line and tokens & {"this", "that", "it"}):
         return None
-    return agreed([float(bool(match.group("true")) != bool(match.groupdict().get("neg"))) for match in matches])
+    return agreed([float(bool(match.group("true"))) for match in matches])
 
 
 def question_readings(text: str, asides: str) -> list[Reading]:
@@ -309,23 +316,40 @@ def question_readings(text: str, asides: str) -> list[Reading]:
     False); asides is text with parentheses and quotations blanked, where no answer is read."""
     found: list[Reading] = []
     for answer in vocabulary.YES_NO.finditer(text):
-        before = text[:answer.start()]
+        offset = max(0, answer.start() - QUESTION_CHARS)
+        before = text[offset:answer.start()]
         label = vocabulary.ANSWER_LABEL.search(before)
         mark = re.search(r"[?？:：][\"'”»)\s]*$", before[:label.start()] if label else before)
         if not mark or not asides[answer.start()].strip():
             continue
         start = max(before.rfind(stop, 0, mark.start()) for stop in "\n.!?。！？") + 1
-        value = question_verdict(before[start:mark.start()], not before[before.rfind("\n", 0, start) + 1:start].strip())
+        line = text[text.rfind("\n", 0, offset + start) + 1:offset + start]
+        value = question_verdict(before[start:mark.start()], not line.strip())
         if value is not None:
-            found.append((start, answer.end(), value if answer.group("yes") or answer.group("cjkyes") else 1 - value))
+            yes = answer.group("yes") or answer.group("cjkyes")
+            found.append((offset + start, answer.end(), value if yes else 1 - value))
     return found
+
+
+def blank_options(text: str) -> str:
+    """Text with verdict words offered as options blanked ("True or False", "(True/False)", "correct or wrong")."""
+    for separator in vocabulary.OPTION_SEPARATOR.finditer(text):
+        after = vocabulary.VERDICT.match(text, separator.end() + len(text[separator.end():separator.end() + 4]) -
+                                         len(text[separator.end():separator.end() + 4].lstrip(" \t")))
+        left = max(0, separator.start() - 24)
+        stop = left + len(text[left:separator.start()].rstrip(" \t"))
+        before = after and [match for match in vocabulary.VERDICT.finditer(text, left, stop) if match.end() == stop]
+        if before:
+            start, end = before[-1].start(), after.end()
+            text = text[:start] + blank(text[start:end]) + text[end:]
+    return text
 
 
 def reply_readings(text: str) -> tuple[list[Reading], list[tuple[int, int]]]:
     """Every reading of a reply in order, and the spans of its notes (read as mentions)."""
     found, text = json_readings(text)
     text = normalise(text)
-    asides = vocabulary.OPTIONS.sub(lambda m: blank(m.group(0)), ASIDE.sub(lambda m: blank(m.group(0)), text))
+    asides = blank_options(ASIDE.sub(lambda m: blank(m.group(0)), text))
     notes = []
     for paragraph in PARAGRAPH.finditer(asides):
         if vocabulary.NOTE.match(paragraph.group(0)):
@@ -342,8 +366,7 @@ def reply_readings(text: str) -> tuple[list[Reading], list[tuple[int, int]]]:
 def last_sentence_reading(text: str, notes: list[tuple[int, int]]) -> list[Reading]:
     """The fallback reader: the last sentence outside notes when it says the solution (only fillers before its first
     verdict word: "This is not true.", "The solution is incorrect because ...") is one value."""
-    text = vocabulary.OPTIONS.sub(lambda m: blank(m.group(0)),
-                                  ASIDE.sub(lambda m: blank(m.group(0)), normalise(json_readings(text)[1])))
+    text = blank_options(ASIDE.sub(lambda m: blank(m.group(0)), normalise(json_readings(text)[1])))
     sentences = [s for s in SENTENCE.finditer(text) if s.group(0).strip() and not any(
         start <= s.start() < end for start, end in notes)]
     last = sentences[-1].group(0) if sentences else "?"
