@@ -196,12 +196,6 @@ def _api_key(config: ApiConfig) -> str:
                     f"(model {config.model})")
 
 
-def key_names(provider: str | None) -> list[str]:
-    """The environment variables a provider's key is read from (forwarded to the shards of --num_shards)."""
-    names = [ENV_KEYS[provider]] if provider in ENV_KEYS else []
-    return names + ([FALLBACK_KEY] if provider == "openai_compatible" else [])
-
-
 def check_ready(config: ApiConfig) -> None:
     """Fail fast with a one-line UserError for a bad provider, a missing key or an unreachable --base_url."""
     if config.provider not in PROVIDERS:

@@ -13,13 +13,15 @@ from typing import Any, Callable
 from generation.common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
 from generation.common.records import RecordStore, read_log
 from generation.common.redact import redact, redacted_streams
-from generation.common.writing import output_lock, real_path, write_json_atomic
-from generation.data.cluster import connect, preflight, smallest_gpu_gb
+from generation.common.writing import lock_holder, output_lock, real_path, release_dead_holder, write_json_atomic
+from generation.data.cluster import connect, preflight, reported_dead, smallest_gpu_gb
 from generation.data.dataset_io import checkpoint_dir, push_to_hub
+from generation.data.environment import apply, driver_environment
 from generation.data.merging import Recompute, merge
 
 SHARD_FOLDER = "shards"
-TASK_RETRIES = 2  # Ray re-runs a shard task this many times after a crash or a lost node; each run resumes
+TASK_RETRIES = 2  # the driver re-runs a shard task this many times after a crash or a lost node; each run resumes
+NODE_DEATH_WAIT_S = 120.0  # how long a shard whose node vanished waits for Ray to report that node dead
 
 
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,19 +125,23 @@ def is_done(args: argparse.Namespace) -> bool:
         return False
 
 
-def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
+def run_shard(step: str, args: argparse.Namespace, cwd: str, environment: dict[str, str]) -> dict[str, Any]:
     """Ray task body: one shard's single-process run, `step` = "module.function" (it resumes its own checkpoint),
-    holding the shard's lock (a task of a killed driver that still runs makes the rerun's task stop, not write too);
-    marks the shard done on exit 0."""
+    with the driver's environment contract (`environment`, data/environment.py), holding the shard's lock (a task of
+    a killed driver that still runs makes the rerun's task stop, not write too); marks the shard done on exit 0."""
     import importlib
 
+    import ray
+
+    apply(environment)  # before anything reads it (the SDKs, the redaction of keys)
     if not os.path.isdir(cwd):  # relative paths of the command line must mean what they meant to the driver
         return {"code": 2, "error": f"node {socket.gethostname()} has no folder {cwd} (the driver's working "
                                     "directory): run the command from a folder every node shares"}
     os.chdir(cwd)
     try:
         module, function = step.rsplit(".", 1)
-        with redacted_streams(), output_lock(args.output_path, args.lock):
+        node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        with redacted_streams(), output_lock(args.output_path, args.lock, ray_node=node):
             code = getattr(importlib.import_module(module), function)(args)
     except UserError as err:  # bad input (or --max_cost reached: exit 1) repeats on a retry: report it instead
         return {"code": getattr(err, "exit_code", 2), "error": str(err)}
@@ -144,42 +150,70 @@ def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
     return {"code": code}
 
 
+def run_tasks(step: str, shards: list[argparse.Namespace], options: dict[str, Any], environment: dict[str, str]
+              ) -> dict[str, dict]:
+    """Run each shard as a Ray task (`options`: its resources; `environment`: the driver's contract) until it
+    returns, re-running a crashed one up to TASK_RETRIES times; before re-running a shard whose node died, take over its lock once Ray reports that node
+    dead (only then: a lock of a live node's task is never taken). Results by shard output path."""
+    import ray
+
+    task = ray.remote(run_shard).options(**options, max_retries=0)
+    cwd = os.getcwd()
+    tries = {shard.output_path: 0 for shard in shards}
+    pending = {task.remote(step, shard, cwd, environment): shard for shard in shards}
+    results: dict[str, dict] = {}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        shard = pending.pop(ready[0])
+        try:
+            results[shard.output_path] = ray.get(ready[0])
+        except ray.exceptions.RayError as err:
+            if tries[shard.output_path] == TASK_RETRIES:
+                results[shard.output_path] = {"code": 1, "error": f"failed after {TASK_RETRIES} retries: "
+                                                                  f"{error_line(err)}"}
+                continue
+            if isinstance(err, ray.exceptions.NodeDiedError):
+                take_over_from_dead_node(shard)
+            tries[shard.output_path] += 1
+            pending[task.remote(step, shard, cwd, environment)] = shard
+    return results
+
+
+def take_over_from_dead_node(shard: argparse.Namespace) -> None:
+    """Release the lock a shard's task left on a node that died, once Ray reports that node dead."""
+    node = (lock_holder(shard.output_path) or {}).get("ray_node")
+    if node and reported_dead(node, NODE_DEATH_WAIT_S):
+        release_dead_holder(shard.output_path, f"its Ray node {node[:8]} is dead; rows {shard.start_row}-"
+                                               f"{shard.end_row} resume on another node")
+
+
 def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int | Callable[[float | None], int],
-                recompute: Recompute | None = None, env_names: list[str] | tuple[str, ...] = (),
-                num_cpus: int = 1) -> int:
+                recompute: Recompute | None = None, num_cpus: int = 1) -> int:
     """Run `step` ("module.function" taking the parsed arguments) on the shards of rows as Ray tasks (num_gpus each
-    where the cluster has GPUs, or num_gpus(memory of the cluster's smallest GPU); up to num_cpus CPUs; the
-    env_names variables forwarded) once the cluster preflight passed; merge them into --output_path when all ran
-    (`recompute`: the step's whole-run provenance fields). Returns the worst shard's exit code."""
+    where the cluster has GPUs, or num_gpus(memory of the cluster's smallest GPU); up to num_cpus CPUs; the driver's
+    environment contract given to each) once the cluster preflight passed; merge them into --output_path when all
+    ran (`recompute`: the step's whole-run provenance fields). Returns the worst shard's exit code."""
     import ray
 
     provenance = Provenance(f"{step} (sharded)", args)
     shards = [shard_arguments(args, part) for part in split(rows, args.num_shards)]
-    connect(args.ray_address, list(env_names))
+    connect(args.ray_address)
     results: dict[str, dict] = {}
     try:
         gpus = (num_gpus(smallest_gpu_gb()) if callable(num_gpus) else num_gpus) if ray.cluster_resources().get(
             "GPU", 0) else 0
         cpus = min(num_cpus, max(node["Resources"].get("CPU", 1) for node in ray.nodes() if node.get("Alive")))
-        preflight(args.output_path, {"CPU": cpus, "GPU": gpus}, list(env_names))
-        task = ray.remote(run_shard).options(num_cpus=cpus, num_gpus=gpus, max_retries=TASK_RETRIES,
-                                             retry_exceptions=True)
-        todo = {}
+        environment = driver_environment()
+        preflight(args.output_path, {"CPU": cpus, "GPU": gpus}, environment)
+        todo = []
         for shard in shards:
             if is_done(shard):
                 results[shard.output_path] = {"code": 0, "skipped": "done in an earlier run"}
             else:
-                todo[task.remote(step, shard, os.getcwd())] = shard.output_path
+                todo.append(shard)
         print(f"{len(shards)} shards of rows {rows.start}-{rows.stop}: {len(todo)} to run, "
               f"{len(shards) - len(todo)} done earlier; {gpus} GPU(s) per shard", flush=True)
-        pending = list(todo)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            try:
-                results[todo[ready[0]]] = ray.get(ready[0])
-            except ray.exceptions.RayError as err:
-                results[todo[ready[0]]] = {"code": 1, "error": f"failed after {TASK_RETRIES} retries: "
-                                                              f"{error_line(err)}"}
+        results.update(run_tasks(step, todo, {"num_cpus": cpus, "num_gpus": gpus}, environment))
     finally:
         if ray.is_initialized():
             ray.shutdown()

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from generation.backends.engine_guard import guard_descendants
 from generation.common.cli import error_line
+from generation.common.processes import guard_descendants
 from generation.common.records import stable_hash
 from generation.common.writing import write_json_atomic
 from generation.data.sharding import run_store

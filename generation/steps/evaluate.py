@@ -178,11 +178,11 @@ def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
 
 def run_shards(args: argparse.Namespace) -> int:
     """Step 2's row ranges as Ray tasks, merged into the output."""
-    config = judge_config(args)
-    load_rows(args)  # bad input stops here, before Ray starts
+    judge_config(args)  # bad judge flags stop here, before Ray starts
+    load_rows(args)  # and bad input
     rows = row_range(len(load_any(args.input_path, args.split)), args, args.input_path)
     return run_sharded("generation.steps.evaluate.run", args, rows, num_gpus=0, recompute=merged_fields,
-                       env_names=rules.key_names(config.provider) if config else [], num_cpus=args.parallel)
+                       num_cpus=args.parallel)
 
 
 def merged_fields(dataset: datasets.Dataset, records: list[dict]) -> dict:

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from generation.backends.calls import api_config_from_args
-from generation.backends.rules import _max_n, key_names
+from generation.backends.rules import _max_n
 from generation.common.cli import Provenance, UserError, row_list
 from generation.common.records import derived_seed
 from generation.common.redact import redact_text
@@ -256,8 +256,7 @@ def generate_sharded(args: argparse.Namespace) -> int:
                              args.mmlu_category, args.split)
     rows = row_range(len(dataset), args, args.dataset_path or args.dataset)
     gpus = 0 if backend == "api" else args.tensor_parallel_size or 1
-    keys = key_names(api_config_from_args(args, args.model).provider) if backend == "api" else []
-    return run_sharded("generation.steps.generate.generate", args, rows, gpus, env_names=keys)
+    return run_sharded("generation.steps.generate.generate", args, rows, gpus)
 
 
 def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instructions: list[str],

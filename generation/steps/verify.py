@@ -6,7 +6,6 @@ import json
 import os
 from typing import Any, Callable
 
-from generation.backends import rules
 from generation.backends.rules import _max_n
 from generation.common.cli import Provenance, UserError, error_line, positive_int
 from generation.common.logs import add_verbose_argument
@@ -192,10 +191,8 @@ def run_shards(args: argparse.Namespace) -> int:
     load_rows(args)  # bad input stops here, before Ray starts
     rows = row_range(len(load_any(args.dataset_path, args.split)), args, args.dataset_path)
     judge_gpus = [args.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs if s.backend == "vllm"]
-    keys = [name for spec in judge_specs if spec.backend == "api" for name in rules.key_names(spec.provider)]
     return run_sharded("generation.steps.verify.run", args, rows, shard_gpus(rm_specs, judge_gpus),
-                       recompute=merged_fields,
-                       env_names=keys)
+                       recompute=merged_fields)
 
 
 def shard_gpus(rm_specs: list, judge_gpus: list[int]) -> Callable[[float | None], int]:

@@ -3,6 +3,10 @@ environment, then every file under the run's folder (whatever its type) and ever
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import tempfile
+import time
 
 import datasets
 import pytest
@@ -14,8 +18,10 @@ from generation import unified_RMs_and_LM_Judges as step3
 from generation.common.cli import run_main
 from generation.common.redact import ABOUT_WORDS, SECRET_WORDS, redact, redact_text
 from generation.data import sharding
+from generation.data.environment import driver_environment
 from generation.steps import evaluate
 
+from conftest import ROOT
 from fixtures_benchmarks import write_benchmarks
 from loopback import LoopbackServer
 
@@ -37,14 +43,38 @@ def cli(main, argv: list[str]) -> int:
     return exited.value.code
 
 
-def leaks(folder: str, printed: str) -> list[str]:
-    """Where a secret appears: every file under folder (read as bytes) and the printed text."""
-    found = [f"printed: {s}" for s in SECRETS if s in printed]
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as handle:
+def leaks(folder: str, printed: str, since: float | None = None, secrets: tuple[str, ...] = SECRETS) -> list[str]:
+    """Where a secret appears: every file under folder (read as bytes), the printed text and, with `since`, every
+    file any process wrote since then (written_since: Ray's temp folder and its workers' logs among them)."""
+    found = [f"printed: {s}" for s in secrets if s in printed]
+    paths = [os.path.join(root, name) for root, _, files in os.walk(folder) for name in files]
+    for path in dict.fromkeys(paths + (written_since(since) if since is not None else [])):
+        try:
+            with open(path, "rb") as handle:
                 data = handle.read()
-            found += [f"{os.path.join(root, name)}: {s}" for s in SECRETS if s.encode() in data]
+        except OSError:  # removed meanwhile, or a socket
+            continue
+        found += [f"{path}: {s}" for s in secrets if s.encode() in data]
+    return found
+
+
+WRITABLE_ROOTS = (tempfile.gettempdir(), "/dev/shm", "/var/tmp", os.path.expanduser("~"), ROOT)
+
+
+def written_since(since: float, roots: tuple[str, ...] = WRITABLE_ROOTS) -> list[str]:
+    """Every regular file under the folders a process of a run can write to (the temporary folders, Ray's temp
+    folder among them, the home folder, the checkout) modified since `since`."""
+    found = []
+    for top in roots:
+        for root, _, files in os.walk(top):
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    info = os.lstat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(info.st_mode) and info.st_mtime >= since:
+                    found.append(path)
     return found
 
 
@@ -53,7 +83,7 @@ def shard_runs(step: str, parser, argv: list[str]) -> list[str]:
     args = parser.parse_args(argv)
     shards = [sharding.shard_arguments(args, part) for part in sharding.split(range(4), 2)]
     for shard in shards:
-        assert sharding.run_shard(step, shard, os.getcwd())["code"] in (0, 1)
+        assert sharding.run_shard(step, shard, os.getcwd(), driver_environment())["code"] in (0, 1)
     return [shard.output_path for shard in shards]
 
 
@@ -110,9 +140,15 @@ def test_redaction_masks_credentials_in_values_and_is_idempotent(text):
 
 
 @pytest.mark.slow
-def test_sharded_step_on_ray_writes_and_prints_no_credential(tmp_path, capfd, monkeypatch):
+def test_sharded_step_on_ray_writes_and_prints_no_credential(tmp_path, capfd, monkeypatch, request):
+    """A local Ray of its own (in a temp folder of its own), keys in the environment: no file that any process
+    wrote (Ray's logs included) holds one."""
     for name, value in ENV_KEYS.items():
         monkeypatch.setenv(name, value)
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths
+    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
+    request.addfinalizer(lambda: shutil.rmtree(ray_tmp, ignore_errors=True))
+    started = time.time()
     run = str(tmp_path)
     bench = write_benchmarks(os.path.join(run, "bench"), ("mmlu",))
     with LoopbackServer() as server:
@@ -122,7 +158,9 @@ def test_sharded_step_on_ray_writes_and_prints_no_credential(tmp_path, capfd, mo
         assert cli(generate_reasoning_samples.main, argv) == 0
     out, err = capfd.readouterr()
     assert os.path.exists(os.path.join(run, "s1.hf.checkpoint", "shards"))
-    found = leaks(run, out + err)
+    ray_logs = os.path.join(os.environ["RAY_TMPDIR"], "ray", "session_latest", "logs")
+    assert any(name.startswith("runtime_env_agent") for name in os.listdir(ray_logs))  # Ray's logs are searched
+    found = leaks(run, out + err, since=started)
     assert not found, "\n".join(found)
 
 

@@ -257,12 +257,13 @@ def test_step1_vllm_two_shards_equal_the_single_run(ray_address, tiny_chat_model
 def test_a_shard_held_by_a_running_task_is_not_written_twice(data_dir, tmp_path):
     """A task of a killed driver that still runs holds its shard: the rerun's task stops ('in use'), writes nothing."""
     from generation.common.writing import output_lock
+    from generation.data.environment import driver_environment
     from generation.data.sharding import run_shard, shard_arguments
     from generation.generate_reasoning_samples import build_parser
 
     args = build_parser().parse_args(step1_args("http://127.0.0.1:9/v1", data_dir, str(tmp_path / "out")))
     shard = shard_arguments(args, range(0, 2))
     with output_lock(shard.output_path):  # the old task, still running
-        result = run_shard("generation.steps.generate.generate", shard, os.getcwd())
+        result = run_shard("generation.steps.generate.generate", shard, os.getcwd(), driver_environment())
     assert result["code"] == 2 and "in use" in result["error"]
     assert not os.path.exists(shard.output_path) and not os.path.exists(shard.output_path + ".done.json")

@@ -34,9 +34,9 @@ def no_system_model(tiny_chat_model, tmp_path_factory) -> str:
 def live_children() -> set[int]:
     """Pids of this process's running descendants (not zombies, not multiprocessing's resource tracker, not the engine
     guard's watchdog: both live as long as this process, from the first engine it starts on)."""
-    from generation.backends import engine_guard
+    from generation.common import processes
 
-    running, watchdogs = set(), {watchdog.pid for watchdog in engine_guard._WATCHDOG}
+    running, watchdogs = set(), {watchdog.pid for watchdog in processes._WATCHDOG}
     for proc in psutil.Process().children(recursive=True):
         try:
             if (proc.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(proc.cmdline())
