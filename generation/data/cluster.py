@@ -26,6 +26,7 @@ PACKAGES = ("vllm", "transformers", "torch", "datasets")  # their versions must 
 CODE_EXCLUDES = ["__pycache__", "*.pyc"]
 CONNECT_TIMEOUT_S = 5.0
 PREFLIGHT_TIMEOUT_S = 300.0  # a node's first task unpacks the shipped code and may start a worker
+DEATH_WAIT_S = 60.0  # how long to wait for Ray to report dead a node that vanished (it misses health checks first)
 
 
 def check_reachable(address: str) -> None:
@@ -197,7 +198,7 @@ def preflight(output_path: str, request: dict[str, float], environment: dict[str
             try:
                 report = ray.get(ref, timeout=PREFLIGHT_TIMEOUT_S)
             except (ray.exceptions.RayError, TimeoutError) as err:
-                if isinstance(err, ray.exceptions.NodeDiedError) or node["NodeID"] in dead_nodes():
+                if isinstance(err, ray.exceptions.NodeDiedError) or reported_dead(node["NodeID"], DEATH_WAIT_S):
                     problems.append(f"node {node_name(node)} is dead (Ray lost it during the preflight): start it "
                                     "again (`ray start --address ...` there) or wait until `ray status` no longer "
                                     "lists it, then run the same command again")

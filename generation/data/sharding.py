@@ -14,14 +14,13 @@ from generation.common.cli import Provenance, UserError, error_line, int_at_leas
 from generation.common.records import RecordStore, read_log
 from generation.common.redact import redact, redacted_streams
 from generation.common.writing import lock_holder, output_lock, real_path, release_dead_holder, write_json_atomic
-from generation.data.cluster import connect, preflight, reported_dead, smallest_gpu_gb
+from generation.data.cluster import DEATH_WAIT_S, connect, preflight, reported_dead, smallest_gpu_gb
 from generation.data.dataset_io import checkpoint_dir, push_to_hub
 from generation.data.environment import apply, driver_environment
 from generation.data.merging import Recompute, merge
 
 SHARD_FOLDER = "shards"
 TASK_RETRIES = 2  # the driver re-runs a shard task this many times after a crash or a lost node; each run resumes
-NODE_DEATH_WAIT_S = 120.0  # how long a shard whose node vanished waits for Ray to report that node dead
 
 
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,7 +181,7 @@ def run_tasks(step: str, shards: list[argparse.Namespace], options: dict[str, An
 def take_over_from_dead_node(shard: argparse.Namespace) -> None:
     """Release the lock a shard's task left on a node that died, once Ray reports that node dead."""
     node = (lock_holder(shard.output_path) or {}).get("ray_node")
-    if node and reported_dead(node, NODE_DEATH_WAIT_S):
+    if node and reported_dead(node, DEATH_WAIT_S):
         release_dead_holder(shard.output_path, f"its Ray node {node[:8]} is dead; rows {shard.start_row}-"
                                                f"{shard.end_row} resume on another node")
 
