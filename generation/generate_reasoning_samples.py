@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks."""
     args = parse_quietly(build_parser(), argv)
     with claim({"--output_path": args.output_path}, [("--dataset_path", args.dataset_path)], args.lock,
-               check=check_output_path):
+               check=check_output_path, writes=not args.dry_run):
         return generate_sharded(args) if wants_shards(args) else generate(args)
 
 

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dataset_path or not args.output_path:
         raise UserError("--dataset_path and --output_path are required (or --list)")
     with claim({"--output_path": args.output_path}, [("--dataset_path", args.dataset_path)], args.lock,
-               in_place=True, check=check_output_path):
+               in_place=True, check=check_output_path, writes=not args.dry_run):
         return run(args) if not wants_shards(args) else run_shards(args)
 
 

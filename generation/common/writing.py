@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any, Callable, Iterator
 
-from generation.common.cli import UserError, error_line
+from generation.common.cli import UserError, error_line, naming
 from generation.common.redact import redact, redact_text
 
 PROVENANCE_FILE = "provenance.json"  # inside every output folder: replaced together with it, as one unit
@@ -53,7 +53,7 @@ def write_text_atomic(path: str, text: str, data: bool = False) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with naming(path), open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text if data else redact_text(text))
             handle.flush()
             os.fsync(handle.fileno())
@@ -146,14 +146,16 @@ def check_separate(outputs: dict[str, str], inputs: list[tuple[str, str]] = (), 
 
 @contextlib.contextmanager
 def claim(outputs: dict[str, str], inputs: list[tuple[str, str]] = (), mode: str = "flock", in_place: bool = False,
-          check: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold every output of a run: refuse nested paths, check each output (check), lock it and recover it."""
+          check: Callable[[str], None] | None = None, writes: bool = True) -> Iterator[None]:
+    """Hold every output of a run: refuse nested paths, check each output (check), lock it and recover it; a run
+    that writes nothing (writes=False: a dry run) only checks, so not even a lock file or its folder is made."""
     check_separate(outputs, inputs, in_place)
     with contextlib.ExitStack() as stack:
         for path in outputs.values():
             if check is not None:
                 check(path)
-            stack.enter_context(output_lock(path, mode))
+            if writes:
+                stack.enter_context(output_lock(path, mode))
         yield
 
 

@@ -6,12 +6,13 @@ import copy
 import glob
 import json
 import os
+import shutil
 import socket
 import sys
 from typing import Any, Callable
 
 from generation.common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
-from generation.common.records import RecordStore, read_log
+from generation.common.records import RecordStore, compact, read_log
 from generation.common.redact import redact, redacted_streams
 from generation.common.writing import lock_holder, output_lock, real_path, release_dead_holder, write_json_atomic
 from generation.data.cluster import DEATH_WAIT_S, connect, preflight, reported_dead, smallest_gpu_gb
@@ -34,6 +35,9 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ray_address", default=None,
                        help="with --num_shards: a Ray cluster ('auto', HOST:PORT or ray://HOST:PORT); "
                             "absent: a local Ray started and stopped by this command")
+    group.add_argument("--keep_shards", action="store_true",
+                       help="with --num_shards: keep the shard outputs and their checkpoints after a successful "
+                            "merge (by default their logs are folded into the output's checkpoint and they go)")
 
 
 def wants_shards(args: argparse.Namespace) -> bool:
@@ -67,6 +71,7 @@ def shard_arguments(args: argparse.Namespace, rows: range) -> argparse.Namespace
     """The arguments of one shard's single-process run: its rows, its own output, no sharding, no hub push."""
     shard = copy.copy(args)
     shard.start_row, shard.end_row, shard.num_shards, shard.ray_address = rows.start, rows.stop, None, None
+    shard.keep_shards = False
     shard.max_rows = None  # already applied: rows are absolute indices of the rows the unsharded run would use
     shard.output_path = shard_path(args.output_path, rows)
     if hasattr(shard, "push_to_hub"):
@@ -87,12 +92,13 @@ def run_logs(output_path: str, name: str) -> list[str]:
     return [log for log in [os.path.join(folder, name), *sorted(shards)] if os.path.isfile(log)]
 
 
-def run_store(log_path: str, sync_every: int = 1, own_only: bool = False) -> RecordStore:
+def run_store(log_path: str, sync_every: int = 1, own_only: bool = False,
+              wanted: Callable[[str], bool] | None = None) -> RecordStore:
     """The cache log at log_path (in an output's or a shard's checkpoint folder), whose lookups also find what the
     run's other logs of that name hold, whatever shard layout or unsharded run wrote them (keys are content keys:
     what was asked and the settings that shape it), so no finished unit is paid for twice; own_only: this log's
-    records only (--overwrite)."""
-    return RecordStore(log_path, sync_every, also_read=[] if own_only else _sibling_logs(log_path))
+    records only (--overwrite); wanted: the keys this run can ask for (only those of the other logs are noted)."""
+    return RecordStore(log_path, sync_every, also_read=[] if own_only else _sibling_logs(log_path), wanted=wanted)
 
 
 def run_keys(log_path: str) -> set[str]:
@@ -104,6 +110,25 @@ def _sibling_logs(log_path: str) -> list[str]:
     """Every log of the run named like log_path, itself included when it exists."""
     folder, name = os.path.split(log_path)
     return run_logs(folder.removesuffix(".checkpoint"), name)
+
+
+def fold_layouts(output_path: str) -> None:
+    """After a merge of shards that all finished: fold each log of every shard layout of the run into the output's
+    own log of that name (records.compact: one record per key), then remove the shard outputs and their checkpoints,
+    so the run's resume state is one run's again (the done markers go first: a kill meanwhile leaves shards that
+    run again, resuming from the folded logs)."""
+    folder = checkpoint_dir(output_path)
+    shards = os.path.join(folder, SHARD_FOLDER)
+    if not os.path.isdir(shards):
+        return
+    names = {os.path.basename(log) for log in glob.glob(os.path.join(glob.escape(shards), "*.checkpoint", "*.jsonl"))}
+    before = sum(os.path.getsize(os.path.join(root, name)) for root, _, files in os.walk(shards) for name in files)
+    written = sum(compact(run_logs(output_path, name), os.path.join(folder, name)) for name in sorted(names))
+    for marker in glob.glob(os.path.join(glob.escape(shards), "*.done.json")):
+        os.remove(marker)
+    shutil.rmtree(shards)
+    print(f"folded the shards' checkpoints into {folder} ({written / 1e6:.2f} MB) and removed the shard outputs "
+          f"({before / 1e6:.2f} MB); --keep_shards keeps them", flush=True)
 
 
 def _done_marker(shard_output: str) -> str:
@@ -229,6 +254,8 @@ def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int 
         return 1
     merged = merge([s.output_path for s in shards], args.output_path, provenance, report, recompute)
     code = max(r["code"] for r in report["shards"])
+    if code == 0 and not args.keep_shards:
+        fold_layouts(args.output_path)
     if getattr(args, "push_to_hub", None) and push_to_hub(merged, args.push_to_hub):
         code = 1
     if code:

@@ -109,11 +109,11 @@ def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows:
     asks nothing twice."""
     targets = grading.fallback_targets(graded, args.llm_fallback)
     stats = {"mode": args.llm_fallback, "judge_model": args.judge_model, "targets": len(targets), "calls": 0,
-             "cached": 0, "unusable_replies": 0, "error": None}
+             "cached": 0, "unusable_replies": 0, "missing": 0, "error": None}
     if not targets:
         return stats
     keys, jobs = fallback_jobs(args, config, rows, targets)
-    with run_store(judge_cache_path(args.output_path), own_only=args.overwrite) as store:
+    with run_store(judge_cache_path(args.output_path), own_only=args.overwrite, wanted=jobs.__contains__) as store:
         if any(key not in store for key in jobs):
             try:
                 rules.check_ready(config)
@@ -135,8 +135,10 @@ def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows:
             grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], args.dataset_type)
             if grade is not None:
                 graded[r][i] = grade
-            elif record is not None:
-                stats["unusable_replies"] += 1
+            else:
+                stats["missing"] += 1  # a failed call, a call not made (no key), or an unusable reply
+                if record is not None:
+                    stats["unusable_replies"] += 1
         stats["replaced_code_points"] = store.replaced_code_points
     return stats
 
@@ -171,7 +173,11 @@ def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
               f"for them and {METHOD_COLUMN} says 'undecided'. Decide them with --llm_fallback auto and an API key "
               f"for --judge_model {args.judge_model} (or --base_url for an OpenAI-compatible server), then run the "
               "same command again; cached judge replies are reused.", file=sys.stderr)
-    missing_judge = bool(llm["error"]) and args.llm_fallback == "always"
+    missing_judge = args.llm_fallback == "always" and bool(llm["error"] or llm.get("missing"))
+    if missing_judge and llm.get("missing"):
+        print(f"FAILED: {llm['missing']} of the {llm['targets']} LLM judgement(s) --llm_fallback always asks for are "
+              "missing (failed calls or unusable replies; those samples keep their procedural grade); run the same "
+              "command again to ask only for those", file=sys.stderr)
     return 1 if undecided and args.llm_fallback != "never" or missing_judge else 0
 
 

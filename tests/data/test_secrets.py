@@ -2,6 +2,7 @@
 environment, then every file under the run's folder (whatever its type) and everything printed is searched."""
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import stat
@@ -23,12 +24,13 @@ from generation.steps import evaluate
 
 from conftest import ROOT
 from fixtures_benchmarks import write_benchmarks
-from loopback import LoopbackServer
+from loopback import LoopbackServer, Reply
 
 USER, PASSWORD, TOKEN = "uSeR7q", "p@SSw0rd9f", "T0KENq81x"  # the password holds an @
 ENV_KEYS = {"OPENAI_API_KEY": "sk-envkey-1118", "OPENAI_COMPATIBLE_API_KEY": "sk-compat-2229",
             "ANTHROPIC_API_KEY": "sk-ant-3330", "HF_TOKEN": "hf_envtoken4441"}
-SECRETS = (USER, PASSWORD, "SSw0rd9f", TOKEN, *ENV_KEYS.values())
+BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()  # the header the project builds from user-info
+SECRETS = (USER, PASSWORD, "SSw0rd9f", TOKEN, BASIC, *ENV_KEYS.values())
 
 
 def secret_url(server: LoopbackServer) -> str:
@@ -126,6 +128,30 @@ def test_every_entry_point_writes_and_prints_no_credential(tmp_path, capfd, monk
     assert not found, "\n".join(found)
 
 
+def echo_credentials(path: str, request: dict, count: int, headers: dict) -> Reply:
+    """A server whose error body quotes the request's headers (some proxies and gateways do)."""
+    auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+    return Reply(status=400, body={"error": {"message": f"bad credentials {auth.split()[-1]} for this model",
+                                             "type": "invalid_request_error"}})
+
+
+echo_credentials.accepts_headers = True
+
+
+def test_a_credential_the_project_derives_is_masked_when_a_server_echoes_it(tmp_path, capfd):
+    bench = write_benchmarks(str(tmp_path / "bench"), ("mmlu",))
+    out = str(tmp_path / "s1.hf")
+    with LoopbackServer(echo_credentials) as server:
+        code = cli(generate_reasoning_samples.main, ["--model", "loop", "--dataset", "mmlu", "--dataset_path",
+                                                     os.path.join(bench, "mmlu.jsonl"), "--max_rows", "2",
+                                                     "--base_url", secret_url(server), "--output_path", out])
+        assert server.requests and BASIC in str(server.requests[0]["headers"])
+    out_text, err = capfd.readouterr()
+    assert code in (1, 2) and "bad credentials ***" in out_text + err, (out_text + err)[-2000:]  # told, masked
+    found = leaks(str(tmp_path), out_text + err)
+    assert not found, "\n".join(found)
+
+
 @pytest.mark.parametrize("text", [
     "http://u:p@ss@w@host/v1?token=abc&x=1", "Authorization: Bearer abc.def", "curl -H 'authorization: sk-zz'",
     "https://s3/x?X-Amz-Signature=abc&X-Amz-Date=1", "api_key=sk-12345 and password=hunter2",
@@ -154,7 +180,7 @@ def test_sharded_step_on_ray_writes_and_prints_no_credential(tmp_path, capfd, mo
     with LoopbackServer() as server:
         argv = ["--model", "loop", "--dataset", "mmlu", "--dataset_path", os.path.join(bench, "mmlu.jsonl"),
                 "--samples_per_instruction", "2", "--max_rows", "4", "--base_url", secret_url(server),
-                "--output_path", os.path.join(run, "s1.hf"), "--num_shards", "2"]
+                "--output_path", os.path.join(run, "s1.hf"), "--num_shards", "2", "--keep_shards"]
         assert cli(generate_reasoning_samples.main, argv) == 0
     out, err = capfd.readouterr()
     assert os.path.exists(os.path.join(run, "s1.hf.checkpoint", "shards"))

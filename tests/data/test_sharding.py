@@ -88,9 +88,9 @@ def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert len(server.requests) == 2 * 6  # each row asked once per run
         again = run_script("generate_reasoning_samples.py", *step1_args(server.url, data_dir, sharded),
-                           "--num_shards", "2", "--ray_address", ray_address)  # done shards are not run again
-        assert again.returncode == 0 and "0 to run, 2 done earlier" in again.stdout, again.stderr[-3000:]
-        assert len(server.requests) == 2 * 6
+                           "--num_shards", "2", "--ray_address", ray_address)  # from the folded checkpoint
+        assert again.returncode == 0 and "folded the shards' checkpoints" in again.stdout, again.stderr[-3000:]
+        assert len(server.requests) == 2 * 6 and os.listdir(sharded + ".checkpoint") == ["samples.jsonl"]
     want, got = load_output(single), load_output(sharded)
     assert got.column_names == want.column_names and got.to_list() == want.to_list()
     prov = json.load(open(os.path.join(sharded, "provenance.json")))
@@ -209,8 +209,9 @@ def kill_and_resume(data_dir: str, tmp_path, kill) -> None:
         resumed = [r["json"]["messages"][-1]["content"] for r in server.requests[asked_before:]]
     data = load_output(out)
     assert len(data) == 12 and all(len(s) == N and None not in s for s in data["samples"])
-    keys = sorted({json.loads(line)["k"].split("/")[1] for log in shard_logs(out) for line in open(log)
-                   if '"s/' in line}, key=lambda k: int(k.split("-")[0]))
+    folded = os.path.join(out + ".checkpoint", "samples.jsonl")  # the shards' logs, folded after the merge
+    keys = sorted({json.loads(line)["k"].split("/")[1] for line in open(folded) if '"s/' in line},
+                  key=lambda k: int(k.split("-")[0]))
     assert len(keys) == 12 and 2 <= len(before) < 12
     for key, prompt in zip(keys, data["instruction"]):
         assert resumed.count(prompt) <= (0 if key in before else 2)  # finished rows are never asked again
