@@ -13,7 +13,8 @@ from tqdm import tqdm
 from generation.common.cli import Provenance, UserError, command_parser, run_main
 from generation.common.logs import add_verbose_argument, parse_quietly
 from generation.common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
-from generation.data.dataset_io import add_split_argument, is_saved_dataset, read_input
+from generation.data.dataset_io import add_split_argument, is_saved_dataset, own_rows, read_input
+from generation.data.schema import COLUMN_RULES, SCORES, STEP_COLUMNS, check_rows
 from generation.grading.decision import DATASET_TYPES
 from generation.report import metrics, render
 from generation.report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
@@ -72,6 +73,8 @@ def verifier_arrays(dataset, source: str, wanted: list[str] | None) -> tuple[lis
     if not verifiers:
         raise UserError(f"{source} has no verifier columns (*_scores, *_verdicts); run Step 3 "
                         f"(python generation/unified_RMs_and_LM_Judges.py) first")
+    check_rows(dataset, {**{name: COLUMN_RULES[name] for name in STEP_COLUMNS["step4"]},
+                         **{column: SCORES for verifier in verifiers for column in verifier.columns}}, source)
     needed = ["answer_correct", "extracted_answers", "answer_extraction_method", *(v.column for v in verifiers)]
     table = dataset.select_columns([c for c in needed if c in dataset.column_names]).with_format("arrow")[:]
     samples = sample_count(table)
@@ -167,7 +170,7 @@ def report_and_export(args: argparse.Namespace) -> int:
 
     units = [(args.output_dir, build_report)]
     if args.export_weaver:
-        units.insert(0, (args.export_weaver, lambda folder: exported.flatten_indices().save_to_disk(folder)))
+        units.insert(0, (args.export_weaver, lambda folder: own_rows(exported).save_to_disk(folder)))
     publish_together(units, provenance.snapshot())
     print_summary(report, args, extra)
     return 0

@@ -64,7 +64,7 @@ def storage_error(err: OSError) -> str:
     where = f" {err.filename}" if err.filename else ""
     folder = os.path.dirname(os.path.abspath(err.filename)) if err.filename else "the output's file system"
     fix = (f"free some space on the file system of {folder} (or raise its quota)" if err.errno in FULL_ERRNOS else
-           f"make {folder} writable, or choose a writable --output_path")
+           f"make {folder} writable, or write the output to a writable folder")
     return (f"cannot write{where}: {err.strerror}; {fix}, then run the same command again (finished work is "
             "checkpointed)")
 

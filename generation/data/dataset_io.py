@@ -139,6 +139,12 @@ def check_free_space(dataset, output_path: str) -> None:
                         "(finished work is checkpointed)")
 
 
+def own_rows(dataset):
+    """A selection of rows (select, shuffle, --max_rows) as a dataset of its own rows, built in memory: the one way
+    indices are flattened, never into a cache file beside the input."""
+    return dataset.flatten_indices(keep_in_memory=True) if dataset._indices is not None else dataset
+
+
 def save_atomic(dataset, output_path: str, provenance: dict | None = None) -> None:
     """Save as DatasetDict({'data': dataset}) with its provenance inside, as one unit (common.writing.publish):
     never a half-written output, never an output without its own provenance."""
@@ -147,8 +153,7 @@ def save_atomic(dataset, output_path: str, provenance: dict | None = None) -> No
     check_output_path(output_path)
     os.makedirs(os.path.dirname(real_path(output_path)), exist_ok=True)
     check_free_space(dataset, output_path)
-    if dataset._indices is not None:  # a selection is written as its own rows; in memory: no cache beside the input
-        dataset = dataset.flatten_indices(keep_in_memory=True)
+    dataset = own_rows(dataset)
 
     def build(folder: str) -> None:
         try:

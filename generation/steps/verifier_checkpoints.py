@@ -216,10 +216,11 @@ class VerifierCheckpoints:
     def print_summary(self, output_path: str) -> int:
         """Print one line per verifier; 1 when failures remain (a re-run retries only those), else 0."""
         print(f"Step 3 summary ({output_path}):")
-        failed = False
+        failed = []
         for name, report in self.report.items():
             failures = report.get("failures", 0)
-            failed = failed or bool(failures)
+            if failures:
+                failed.append(f"{name} ({failures})")
             detail = f", {failures} failed samples" if failures else ""
             if failures and report.get("failed_rows"):  # judges name the rows, as Step 1's summary does
                 detail += f" in rows {row_list(report['failed_rows'])}"
@@ -231,5 +232,6 @@ class VerifierCheckpoints:
             detail += f", cost {format_cost(report['cost_usd'])}" if "cost_usd" in report else ""
             print(f"  {name}: {report['status']}{detail}")
         if failed:
-            print("Failures are None in the data. Run the same command again to retry only them.")
+            print(f"FAILED: samples of {', '.join(failed)} have no score or verdict (None in the data, see above); "
+                  "run the same command again to retry only them")
         return 1 if failed else 0
