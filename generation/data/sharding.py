@@ -177,8 +177,9 @@ def run_shard(step: str, args: argparse.Namespace, cwd: str, environment: dict[s
 def run_tasks(step: str, shards: list[argparse.Namespace], options: dict[str, Any], environment: dict[str, str]
               ) -> dict[str, dict]:
     """Run each shard as a Ray task (`options`: its resources; `environment`: the driver's contract) until it
-    returns, re-running a crashed one up to TASK_RETRIES times; before re-running a shard whose node died, take over its lock once Ray reports that node
-    dead (only then: a lock of a live node's task is never taken). Results by shard output path."""
+    returns, re-running a crashed one up to TASK_RETRIES times; before re-running a shard whose node died, take over
+    its lock once Ray reports that node dead (only then: a lock of a live node's task is never taken). Results by
+    shard output path."""
     import ray
 
     task = ray.remote(run_shard).options(**options, max_retries=0)

@@ -241,6 +241,31 @@ def test_a_sigkilled_driver_resumes(ray_address, data_dir, tmp_path):
     kill_and_resume(data_dir, tmp_path, kill_driver)
 
 
+@pytest.mark.slow
+def test_a_sigkilled_driver_takes_its_local_ray_with_it_at_once(data_dir, tmp_path):
+    """Without --ray_address the command's own Ray (shards, raylet, Ray's agents) dies with it: no request is sent
+    after the kill (Ray's agents used to live on for a minute, its shards to send for seconds)."""
+    out = str(tmp_path / "local.hf")
+    with LoopbackServer(seeded_reply(delay=0.2)) as server:
+        driver = subprocess.Popen([sys.executable, os.path.join(GENERATION, "generate_reasoning_samples.py"),
+                                   *step1_args(server.url, data_dir, out, "mmlu_pro"), "--num_shards", "2"],
+                                  env={**os.environ, **OFFLINE_ENV}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        deadline = time.time() + 240
+        while time.time() < deadline and len(finished_rows(out)) < 2:
+            time.sleep(0.05)
+        ray_processes = psutil.Process(driver.pid).children(recursive=True)
+        assert any("run_shard" in " ".join(p.cmdline()) for p in ray_processes)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        time.sleep(1.0)  # a request already on the wire may still land
+        sent = len(server.requests)
+        time.sleep(3.0)
+        assert len(server.requests) == sent
+    alive = [p for p in ray_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [" ".join(p.cmdline())[:80] for p in alive]
+
+
 def test_step1_vllm_two_shards_equal_the_single_run(ray_address, tiny_chat_model, data_dir, tmp_path):
     common = ["--model", tiny_chat_model, "--backend", "vllm", "--dataset", "math", "--dataset_path",
               os.path.join(data_dir, "math.jsonl"), "--samples_per_instruction", "2", "--max_new_tokens", "8",
