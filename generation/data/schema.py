@@ -43,19 +43,14 @@ def sample_list(allowed: tuple[str, ...] | None = None) -> Check:
     return check
 
 
-def _number(item: Any) -> bool:
-    """A score: an int or float (a bool or a text that looks like a number is not one)."""
-    return isinstance(item, (int, float)) and not isinstance(item, bool)
-
-
 def score_list(value: Any) -> str | None:
-    """A list with one score per sample: a number, null (missing), or a list of those (a judge's K verdicts, a PRM's
-    step scores)."""
+    """A list with one score per sample: a number (a verdict may be true/false), null (missing), or a list of those
+    (a judge's K verdicts, a PRM's step scores); a text that looks like a number is not one."""
     if not isinstance(value, list):
         return f"must be a list (one value per sample), not {_type_name(value)}"
     for index, item in enumerate(value):
         inner = item if isinstance(item, list) else [item]
-        wrong = next((x for x in inner if x is not None and not _number(x)), None)
+        wrong = next((x for x in inner if x is not None and not isinstance(x, (int, float))), None)
         if wrong is not None:
             return f"holds {_type_name(wrong)} {wrong!r} at sample {index}; only numbers or null are allowed"
     return None
