@@ -20,19 +20,18 @@ from generation.backends.vllm_engine import (
 )
 from generation.common.cli import UserError, bounded_float, error_line, positive_int, row_list
 from generation.common.records import RecordStore, derived_seed, stable_hash
-from generation.costs.pricing import format_cost
+from generation.costs.pricing import cost_text
 from generation.data.sharding import run_store
 from generation.judges.prompts import (
     judge_messages,
     load_judge_prompts,
     opens_thinking,
-    parse_critique,
-    parse_verdict,
     prompts_hash,
     render_prompt,
     template_accepts_system,
 )
 from generation.judges.registry import JudgeSpec, parse_judge
+from generation.judges.verdicts import parse_critique, parse_verdict
 
 SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
 # Cached answers reach the OS as each lands (a killed run loses none); an fsync per answer would stall the
@@ -216,7 +215,7 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
     print(f"judge {spec.name}: {counts['verdicts']} verdicts, {counts['unparsed']} judgments without a verdict "
           f"({counts['truncated_samples']} cut at max_tokens), {counts['failed_verdicts']} failed judgments, "
           f"{stats.get('too_long', 0)} prompts too long, {stats['missing_samples']} missing samples"
-          + (f", cost {format_cost(stats['cost_usd'])}" if "cost_usd" in stats else ""))
+          + (f", cost {cost_text(stats['cost_usd'], stats)}" if "cost_usd" in stats else ""))
     asked = sum(len(answer["texts"]) for answer in answers if answer)
     if asked and counts["truncated_samples"] > asked / 2:
         print(f"WARNING: judge {spec.name}: {counts['truncated_samples']} of {asked} judgments were cut at "
@@ -257,7 +256,7 @@ def api_jobs(config, chats: list, settings: JudgeSettings) -> list:
 def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
                   args: argparse.Namespace) -> tuple[list, dict]:
     """Ask an API judge through the shared async client (n = K per request); answers are cached in store."""
-    from generation.backends.calls import run_cached
+    from generation.backends.calls import money_record, run_cached
     from generation.backends.rules import sent_parameters
 
     config = api_config(spec, args)
@@ -275,7 +274,8 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
                      "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0),
                      "learned_limits": stats.get("learned_limits", {}),
                      "prompt_tokens": stats.get("prompt_tokens", 0),
-                     "completion_tokens": stats.get("completion_tokens", 0), "cost_usd": stats.get("cost_usd", 0.0)}
+                     "completion_tokens": stats.get("completion_tokens", 0), "cost_usd": stats.get("cost_usd", 0.0),
+                     **money_record(stats)}
 
 
 def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
