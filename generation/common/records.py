@@ -86,6 +86,14 @@ def value_at(handle: BinaryIO, offset: int) -> Any:
     return json.loads(handle.readline())["v"]
 
 
+def is_record_log(path: str) -> bool:
+    """Whether a file is a RecordStore log (its first line is a record, or it is empty), not another JSON-lines file
+    (a cost ledger) that compact() must never rewrite."""
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    return not first or KEY_FIRST.match(first) is not None
+
+
 def compact(logs: list[str], target: str) -> int:
     """Write into target (atomically) one line per key of the logs: each log's last record of a key, the first log's
     that holds the key winning (a log whose `fingerprint` record differs from the first one's belongs to other

@@ -12,7 +12,7 @@ import sys
 from typing import Any, Callable
 
 from generation.common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
-from generation.common.records import RecordStore, compact, read_log
+from generation.common.records import RecordStore, compact, is_record_log, read_log
 from generation.common.redact import redact, redacted_streams
 from generation.common.writing import lock_holder, output_lock, real_path, release_dead_holder, write_json_atomic
 from generation.data.cluster import DEATH_WAIT_S, connect, preflight, reported_dead, smallest_gpu_gb
@@ -113,17 +113,26 @@ def _sibling_logs(log_path: str) -> list[str]:
 
 
 def fold_layouts(output_path: str) -> None:
-    """After a merge of shards that all finished: fold each log of every shard layout of the run into the output's
-    own log of that name (records.compact: one record per key), then remove the shard outputs and their checkpoints,
-    so the run's resume state is one run's again (the done markers go first: a kill meanwhile leaves shards that
-    run again, resuming from the folded logs)."""
+    """After a merge of shards that all finished: fold each checkpoint log of every shard layout of the run into the
+    output's own log of that name (records.compact: one record per key), then remove the shard outputs and their
+    checkpoints, so the run's resume state is one run's again (the done markers go first: a kill meanwhile leaves
+    shards that run again, resuming from the folded logs). A JSON-lines file that is no checkpoint log (a cost
+    ledger) is never rewritten, and a shard folder holding one stays."""
     folder = checkpoint_dir(output_path)
     shards = os.path.join(folder, SHARD_FOLDER)
     if not os.path.isdir(shards):
         return
-    names = {os.path.basename(log) for log in glob.glob(os.path.join(glob.escape(shards), "*.checkpoint", "*.jsonl"))}
+    logs = glob.glob(os.path.join(glob.escape(shards), "*.checkpoint", "*.jsonl"))
+    others = sorted(log for log in logs if not is_record_log(log))
+    names = {os.path.basename(log) for log in logs if log not in others}
+    names = {name for name in names if not os.path.exists(os.path.join(folder, name))
+             or is_record_log(os.path.join(folder, name))}
     before = sum(os.path.getsize(os.path.join(root, name)) for root, _, files in os.walk(shards) for name in files)
     written = sum(compact(run_logs(output_path, name), os.path.join(folder, name)) for name in sorted(names))
+    if others:
+        print(f"notice: folded the shards' checkpoint logs into {folder}; the shard outputs stay, as "
+              f"{others[0]} is no checkpoint log (e.g. a cost ledger)", file=sys.stderr)
+        return
     for marker in glob.glob(os.path.join(glob.escape(shards), "*.done.json")):
         os.remove(marker)
     shutil.rmtree(shards)

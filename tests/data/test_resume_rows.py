@@ -70,6 +70,30 @@ def test_a_unit_stored_by_any_layout_is_found_by_every_other(layouts, rows, read
         assert os.path.getsize(log_of(out, None)) <= on_disk and not os.path.exists(checkpoint_dir(out) + "/shards")
 
 
+LEDGER_LINES = '{"open": "run-1"}\n{"w": "run-1/123", "run": "run-1", "spent": 0.25, "held": 0.0, "upper": 0.3}\n'
+
+
+@pytest.mark.parametrize("shard_has_one", [False, True])
+def test_folding_never_rewrites_a_file_that_is_no_checkpoint_log(tmp_path, shard_has_one):
+    """A cost ledger beside the checkpoint logs (the output's, or a shard's own) stays byte for byte; a shard folder
+    holding one stays too."""
+    out = str(tmp_path / "out.hf")
+    ledger = os.path.join(checkpoint_dir(out), "budget_ledger.jsonl")
+    for part in (range(0, 2), range(2, 4)):
+        with run_store(log_of(out, part)) as store:
+            for row in part:
+                store.put(f"row {row}", row)
+    os.makedirs(checkpoint_dir(out), exist_ok=True)
+    with open(ledger, "w") as handle:
+        handle.write(LEDGER_LINES)
+    if shard_has_one:
+        with open(os.path.join(checkpoint_dir(shard_path(out, range(0, 2))), "budget_ledger.jsonl"), "w") as handle:
+            handle.write(LEDGER_LINES)
+    fold_layouts(out)
+    assert open(ledger).read() == LEDGER_LINES and read_log(log_of(out, None)) == {f"row {i}": i for i in range(4)}
+    assert os.path.exists(os.path.join(checkpoint_dir(out), "shards")) == shard_has_one
+
+
 def test_every_cache_log_is_opened_through_run_store():
     """The one choke point: no module of the pipeline opens a RecordStore itself (it would miss other layouts)."""
     offenders = []
