@@ -11,13 +11,14 @@ import numpy as np
 from tqdm import tqdm
 
 from generation.common.cli import Provenance, UserError, run_main
-from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
 from generation.data.dataset_io import add_split_argument, is_saved_dataset, read_input
 from generation.grading.decision import DATASET_TYPES
 from generation.report import metrics, render
 from generation.report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
 from generation.report.weaver_export import export_plan, weaver_dataset
+from generation.steps.settings import parse_quietly
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +58,7 @@ def check_target(path: str, is_own: Callable[[str], bool], what: str) -> None:
 
 def read_dataset(args: argparse.Namespace):
     """The dataset, its verifiers (the --verifiers subset) and its arrays: correctness, answers, methods."""
-    dataset = read_input(args.dataset_path, args.split, args)
+    dataset = read_input(args.dataset_path, args.split)[0]
     if "answer_correct" not in dataset.column_names:
         raise UserError(f"{args.dataset_path} has no 'answer_correct' column; grade the samples first with Step 2 "
                         f"(python generation/unified_evaluation.py --input_path ... --output_path ...)")
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_and_export(args: argparse.Namespace) -> int:
     """Read, compute, then write the report folder and the Weaver export, each as one unit with its provenance."""
-    provenance = Provenance("verifier_report", args)
+    provenance = Provenance("verifier_report", vars(args))
     dataset, verifiers, arrays, scores = read_dataset(args)
     plan = export_plan(verifiers, args.rename) if args.export_weaver else None
     dataset_type = answer_type(args.dataset_type, dataset.column_names)

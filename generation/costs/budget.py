@@ -8,7 +8,6 @@ fit. So a run ends between (cap - one request's worst case) and the cap.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import fcntl
@@ -39,7 +38,8 @@ class BudgetExceeded(UserError):
 class Budget:
     """The run's ledger: dollars spent and held by requests in flight, in memory or in a file under an flock.
 
-    It pickles without its lock (a sharded run's args travel to Ray); a file ledger is shared by every copy.
+    It pickles without its lock (a sharded run's ledger travels to its Ray tasks); a file ledger is shared by every
+    copy.
     """
 
     def __init__(self, cap: float, path: str | None = None) -> None:
@@ -154,19 +154,23 @@ class Gate:
         self.changed = asyncio.Event()
 
 
-def budget_for(args: argparse.Namespace, model: str, price: Price | None) -> Budget | None:
-    """The run's Budget for --max_cost (None without one; a file ledger with --num_shards); UserError for a model
-    without a price."""
-    cap = getattr(args, "max_cost", None)
+def run_budget(cap: float | None, shared_by: str | None = None) -> Budget | None:
+    """The run's --max_cost ledger (None without a cap): in memory, or, for the output shared_by of a sharded run, a
+    file in its checkpoint folder that every shard's copy shares."""
+    if cap is None:
+        return None
+    return Budget(cap, os.path.join(checkpoint_dir(shared_by), LEDGER_FILE) if shared_by is not None else None)
+
+
+def budget_for(cap: float | None, model: str, price: Price | None, ledger: Budget | None = None) -> Budget | None:
+    """The ledger `model`'s requests go through under --max_cost cap (None without one): the run's `ledger`, else
+    a new one in memory; UserError for a model without a price."""
     if cap is None:
         return None
     if price is None:
         raise UserError(f"--max_cost needs a price for {model!r}: add it with --prices FILE "
                         '({"MODEL": {"input": $/Mtok, "output": $/Mtok}})')
-    if getattr(args, "_budget", None) is None:
-        shared = getattr(args, "num_shards", None) and not getattr(args, "dry_run", False)
-        args._budget = Budget(cap, os.path.join(checkpoint_dir(args.output_path), LEDGER_FILE) if shared else None)
-    return args._budget
+    return ledger if ledger is not None else Budget(cap)
 
 
 def output_bound(model: str, max_tokens: int | None) -> int:
