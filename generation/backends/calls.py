@@ -107,26 +107,27 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --provider, --base_url, --max_concurrency (alias --num_workers) and --requests_per_minute."""
     group = parser.add_argument_group("API models")
     group.add_argument("--provider", choices=PROVIDERS, default=None,
-                       help="API provider; default: routed from the model name (or openai_compatible with --base_url)")
+                       help="API provider (default: routed from the model name, or openai_compatible with --base_url)")
     group.add_argument("--base_url", default=None,
-                       help="API base URL, e.g. an OpenAI-compatible server such as http://127.0.0.1:8000/v1")
+                       help="API base URL, e.g. an OpenAI-compatible server such as http://127.0.0.1:8000/v1 "
+                            "(default: the provider's own)")
     group.add_argument("--max_concurrency", "--num_workers", dest="max_concurrency", type=positive_int, default=16,
-                       help="API requests in flight at once (--num_workers is the reference's name); default 16")
+                       help="API requests in flight at once (--num_workers is the reference's name)")
     group.add_argument("--requests_per_minute", type=bounded_float(0.0, float("inf")), default=None,
                        help="cap on API requests started per minute (default: no cap)")
     group.add_argument("--request_timeout", type=bounded_float(0.0, float("inf")), default=600.0,
-                       help="seconds one API request may take before the SDK retries it (default 600)")
+                       help="seconds one API request may take before the SDK retries it")
     group.add_argument("--reasoning_effort", choices=REASONING_EFFORTS, default=None,
-                       help=f"reasoning models that take it (OpenAI o-series, gpt-5); default "
-                            f"{DEFAULT_REASONING_EFFORT!r} as in the reference; not sent to other models")
+                       help=f"reasoning models that take it (OpenAI o-series, gpt-5); not sent to other models "
+                            f"(default: {DEFAULT_REASONING_EFFORT} for those models, as in the reference)")
     group.add_argument("--max_n_per_request", type=positive_int, default=None,
                        help="completions asked per API request (default: the provider's limit, 128 for OpenAI "
                             "and Together, none for OpenAI-compatible servers; Anthropic is always 1)")
     group.add_argument("--api_mode", choices=("live", "batch"), default="live",
                        help="batch: OpenAI Batch / Anthropic Message Batches (half price, results within 24 h; "
-                            "resumable; requests failed or expired one by one are then sent live); default live")
+                            "resumable; requests failed or expired one by one are then sent live)")
     group.add_argument("--batch_fallback", choices=("none", "live"), default="none",
-                       help="a batch that fails or is cancelled as a whole: none (default) stops the step with the "
+                       help="a batch that fails or is cancelled as a whole: none stops the step with the "
                             "provider's errors, keeping the checkpoint; live sends its requests live at full price")
     group.add_argument("--batch_max_enqueued_tokens", type=positive_int, default=None,
                        help="input tokens kept enqueued in batches at once; further chunks are submitted as earlier "

@@ -131,6 +131,11 @@ class Completion:
     error: str | None = None
     finishes: list[str | None] = field(default_factory=list)  # per text: stop/length/content_filter/error or None
 
+    @classmethod
+    def failure(cls, n: int, error: str) -> Completion:
+        """`n` failed completions (no text, no usage, finish unknown) and the reason."""
+        return cls(texts=[None] * n, error=error, finishes=[None] * n)
+
     @property
     def truncated(self) -> list[bool]:
         """Per text: whether it was stopped by max_tokens."""

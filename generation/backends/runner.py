@@ -43,8 +43,6 @@ from generation.common.records import derived_seed
 from generation.costs import pricing
 from generation.costs.budget import Gate, worst_case
 
-LOWERED = "a parameter above the server's maximum was lowered"  # _call's result: ask again within the new limit
-
 
 class RateLimiter:
     """Spaces request starts evenly so that at most `per_minute` start in any minute (no bursts)."""
@@ -131,16 +129,16 @@ class _Runner:
             finally:
                 for task in tasks:
                     task.cancel()
-            for size, (got, used, reasons, failed) in zip(sizes, parts):
-                if failed == LOWERED:
+            for size, part in zip(sizes, parts):
+                if part is None:
                     continue  # asked again below, within the maximum the server named
-                texts += got
-                finishes += reasons
-                for name, value in used.items():
+                texts += part.texts
+                finishes += part.finishes
+                for name, value in part.usage.items():
                     usage[name] = usage.get(name, 0) + value
-                error = error or failed
-                if not failed and len(got) < size:
-                    self.max_n = len(got)  # the server ignores (or caps) `n`: ask in requests it answers fully
+                error = error or part.error
+                if not part.error and len(part.texts) < size:
+                    self.max_n = len(part.texts)  # the server ignores (or caps) `n`: ask in requests it answers fully
         texts += [None] * (job.n - len(texts))
         finishes += [None] * (job.n - len(finishes))
         if error is None and any(t is None for t in texts):
@@ -156,10 +154,9 @@ class _Runner:
             return job.seed
         return derived_seed(job.seed, offset)
 
-    async def _call(self, job: ChatJob, n: int, seed: int | None
-                    ) -> tuple[list[str | None], dict[str, int], list[str | None], str | None]:
+    async def _call(self, job: ChatJob, n: int, seed: int | None) -> Completion | None:
         """One request (the SDK's retries, bounded re-asks for malformed replies, waiting out long 429 spells)
-        -> texts (1..n), usage, finish reasons, error."""
+        -> its 1..n completions, or None when a 400 lowered a parameter to the server's maximum (ask again)."""
         reason = ""
         attempt = 0
         while attempt <= MALFORMED_RETRIES:
@@ -174,7 +171,7 @@ class _Runner:
                     reply = await self._request(job, n, seed)
                 parse = _anthropic_texts if self.config.provider == "anthropic" else _openai_texts
                 texts, usage, finishes = parse(reply, n)
-                return texts, usage, finishes, None
+                return Completion(texts=texts, usage=usage, finishes=finishes)
             except (MalformedResponse, json.JSONDecodeError) as exc:
                 reason = f"malformed reply ({_redact(exc, self.key)[:120]})"
             except self.sdk.APIStatusError as exc:
@@ -183,17 +180,17 @@ class _Runner:
                     attempt -= 1  # a rate-limit wait is not a malformed-reply re-ask
                     continue
                 if self._learn(parameter_limit(exc)):
-                    return [], {}, [], LOWERED
+                    return None
                 if _is_prompt_error(exc):
-                    return [None] * n, {}, [None] * n, (f"HTTP {status} about this prompt: "
-                                                         f"{_redact(_provider_message(exc), self.key)[:100]}")
+                    return Completion.failure(n, f"HTTP {status} about this prompt: "
+                                                 f"{_redact(_provider_message(exc), self.key)[:100]}")
                 if 400 <= status < 500 and status not in (408, 409, 429) or _error_code(exc) in FATAL_CODES:
                     raise FatalApiError(f"{self.config.provider} API refused the request (HTTP {status}): "
                                         f"{_redact(_provider_message(exc), self.key)}") from None
-                return [None] * n, {}, [None] * n, f"HTTP {status} after retries"
+                return Completion.failure(n, f"HTTP {status} after retries")
             except self.sdk.APIConnectionError as exc:
-                return [None] * n, {}, [None] * n, f"{type(exc).__name__} after retries"
-        return [None] * n, {}, [None] * n, reason
+                return Completion.failure(n, f"{type(exc).__name__} after retries")
+        return Completion.failure(n, reason)
 
     def _learn(self, limit: tuple[str, int, int] | None) -> bool:
         """Lower the parameter a 400 named to the server's maximum for the rest of the run; False when it cannot."""

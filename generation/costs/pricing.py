@@ -165,12 +165,12 @@ def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prices", metavar="FILE", type=load_prices, default=None,
                        help='JSON {model: {"input": $/Mtok, "output": $/Mtok, "batch_discount": 0.5, "cached_input": '
                             '$/Mtok}} adding to or replacing the built-in list prices (each row dated; first taken '
-                            f"{PRICES_TAKEN})")
+                            f"{PRICES_TAKEN}) (default: the built-in prices alone)")
     group.add_argument("--max_cost", metavar="USD", type=_non_negative, default=None,
                        help="a ledger of API dollars: each request reserves its worst case (the cap sent, else the "
                             "model's documented maximum output) and settles what it cost; requests stop when the "
                             "next one no longer fits, so spend stays under USD; exit 1 (raise it and rerun: the "
-                            "checkpoint resumes); shared by all shards of a --num_shards run")
+                            "checkpoint resumes); shared by all shards of a --num_shards run (default: no limit)")
     group.add_argument("--dry_run", action="store_true",
                        help="check the inputs, print the calls, tokens and estimated cost, call nothing; exit 0")
 

@@ -19,8 +19,8 @@ SAVE_METADATA_BYTES = 1 << 20  # room for dataset_dict.json, state.json, dataset
 def add_split_argument(parser) -> None:
     """--split: which split of a multi-split input to read (every step takes it)."""
     parser.add_argument("--split", default=None,
-                        help="split to read when the input has several (e.g. test); an input with one split needs "
-                             "none (the split read is printed and recorded in the provenance)")
+                        help="split to read when the input has several, e.g. test; the split read is printed and "
+                             "recorded in the provenance (default: the input's only split)")
 
 
 def read_input(path: str, split: str | None):

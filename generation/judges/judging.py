@@ -84,18 +84,18 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                             f"greedy decoding, else 0.0 for one verdict and {SAMPLING_TEMPERATURE} when "
                             "--verdicts_per_sample > 1; 0 with K > 1 is refused since the K verdicts would be copies)")
     group.add_argument("--judge_seed", type=int, default=0,
-                       help="base sampling seed; each request's seed is derived from it and the prompt (default 0)")
+                       help="base sampling seed; each request's seed is derived from it and the prompt")
     group.add_argument("--judge_tensor_parallel_size", type=positive_int, default=None,
                        help="GPUs per vLLM judge (default: the registry's suggestion, capped at the visible GPUs)")
     group.add_argument("--judge_gpu_memory_utilization", type=bounded_float(0.0, 1.0), default=0.90,
-                       help="fraction of GPU memory a vLLM judge may take (default 0.90)")
-    group.add_argument("--judge_dtype", default="auto", help="vLLM judge dtype (default auto)")
+                       help="fraction of GPU memory a vLLM judge may take")
+    group.add_argument("--judge_dtype", default="auto", help="vLLM judge dtype")
     group.add_argument("--judge_enforce_eager", action="store_true",
                        help="skip CUDA-graph capture in vLLM judges (faster start, slower decoding)")
     group.add_argument("--judge_prompts", metavar="FILE", default=None,
                        help="JSON with the judge's system and user templates per mode (standard, critique), e.g. "
                             "the study's own prompt; placeholders: docs/step3-verifiers.md; its hash goes into "
-                            "provenance")
+                            "provenance (default: the built-in prompts)")
     add_window_arguments(group, "--judge_chunk_size", "--judge_per_request_seeds", "--judge_seed", "judgments")
     if "--max_concurrency" not in parser._option_string_actions:
         add_api_arguments(parser)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from generation.backends import calls, rules
 from generation.backends.rules import _max_n
-from generation.common.cli import Provenance, UserError, bounded_float, positive_int
+from generation.common.cli import Provenance, UserError, bounded_float, command_parser, positive_int
 from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument
 from generation.costs.budget import Budget, run_budget
@@ -38,20 +38,21 @@ from generation.steps.settings import EvaluateSettings
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
 JUDGE_CACHE = "llm_judge.jsonl"
 JUDGE_MAX_TOKENS = 300
+GRADED_COLUMNS = ("samples", "instruction", "answer", "options", "choices", FINISH_COLUMN)  # what grading reads
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The Step 2 command line (the reference's flags plus the LLM fallback and resume controls)."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("--input_path", "-i", required=True, help="Step 1 output, a released dataset, file or hub id")
     parser.add_argument("--output_path", "-o", required=True, help="folder for the graded dataset")
     parser.add_argument("--dataset_type", "-t", required=True, choices=grading.DATASET_TYPES)
     parser.add_argument("--parallel", "-p", type=positive_int, default=min(8, os.cpu_count() or 1),
-                        help="worker processes for math equivalence checks (default: CPU count, at most 8)")
+                        help="worker processes for math equivalence checks; the CPU count, at most 8")
     parser.add_argument("--max_samples", "-m", type=positive_int, default=None,
-                        help="keep the first N samples of each row (every per-sample column is cut alike)")
+                        help="keep the first N samples of each row, every per-sample column cut alike (default: all)")
     parser.add_argument("--max_rows", "-r", type=positive_int, default=None,
-                        help="grade the first N rows (from --start_row)")
+                        help="grade the first N rows from --start_row (default: all)")
     parser.add_argument("--llm_fallback", choices=("auto", "never", "always"), default="auto",
                         help="auto: the LLM judge grades only samples the procedural path cannot decide")
     parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
@@ -76,12 +77,23 @@ def load_rows(settings: EvaluateSettings) -> tuple[datasets.Dataset, list[dict],
     check_output_path(settings.output_path)
     dataset, split = read_input(settings.input_path, settings.split)
     dataset = dataset.select(row_range(len(dataset), settings.rows, settings.input_path))
-    check_rows(dataset, STEP_COLUMNS["step2"], settings.input_path, settings.rows.start_row)
-    columns = [c for c in ("samples", "instruction", "answer", "options", "choices", FINISH_COLUMN)
-               if c in dataset.column_names]
-    grading.check_rows(dataset.select_columns(columns).to_list(), dataset.column_names, settings.dataset_type)
+    checked_rows(dataset, settings.dataset_type, settings.input_path, settings.rows.start_row)
     dataset = limit_samples(dataset, settings.max_samples)
-    return dataset, dataset.select_columns(columns).to_list(), split
+    return dataset, grading_rows(dataset), split
+
+
+def grading_rows(dataset: datasets.Dataset) -> list[dict]:
+    """The columns grading reads, one dict per row."""
+    return dataset.select_columns([c for c in GRADED_COLUMNS if c in dataset.column_names]).to_list()
+
+
+def checked_rows(dataset: datasets.Dataset, dataset_type: str, source: str, first_row: int = 0) -> list[dict]:
+    """grading_rows after Step 2's input checks (UserError naming the first row that cannot be graded as
+    `dataset_type`)."""
+    check_rows(dataset, STEP_COLUMNS["step2"], source, first_row)
+    rows = grading_rows(dataset)
+    grading.check_rows(rows, dataset.column_names, dataset_type)
+    return rows
 
 
 def judge_config(settings: EvaluateSettings, budget: Budget | None) -> rules.ApiConfig | None:

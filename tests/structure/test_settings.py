@@ -2,6 +2,7 @@
 the settings happen in steps/ and the scripts), and each step's settings hold exactly its parser's flags."""
 from __future__ import annotations
 
+import argparse
 import ast
 import os
 
@@ -11,9 +12,9 @@ from generation.common.cli import flat_settings, settings_from
 
 from conftest import GENERATION
 
-# What a module below steps/ may use argparse for: building parsers (add_*_arguments helpers, argument types).
-PARSER_BUILDING = frozenset({"ArgumentParser", "ArgumentTypeError", "_ActionsContainer", "_ArgumentGroup", "Action",
-                             "HelpFormatter", "ArgumentDefaultsHelpFormatter"})
+# What a module below steps/ may use argparse for: building parsers (add_*_arguments helpers, argument types, help
+# formatters), everything argparse offers but its Namespace, and the private types of argument groups.
+PARSER_BUILDING = frozenset(set(argparse.__all__) - {"Namespace"} | {"_ActionsContainer", "_ArgumentGroup"})
 PARSING = frozenset({"parse_args", "parse_known_args", "parse_intermixed_args", "parse_known_intermixed_args"})
 NAMESPACE_NAMES = frozenset({"args", "namespace"})  # what the parsed arguments are called
 
@@ -100,6 +101,7 @@ def test_each_way_of_touching_a_namespace_is_found(source):
 @pytest.mark.parametrize("source", [
     "import argparse\ndef add(parser: argparse.ArgumentParser) -> None:\n    parser.add_argument('--x', type=int)",
     "import argparse\ndef parse(text):\n    raise argparse.ArgumentTypeError(f'bad {text!r}')",
+    "import argparse\nhidden = action.default is argparse.SUPPRESS",
     "def group(g: 'argparse._ActionsContainer'): g.add_argument('--y')",
     "def run(*args, **kwargs): return len(args)",
     "def f(settings): return settings.api.max_cost",
