@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
         from generation.reward_models.check import check_models
 
         extra = load_registry_file(settings.rm_registry) if settings.rm_registry else []
-        return check_models(resolve(settings.reward_models, extra), score_options(settings, pick_device(settings.device)))
+        specs = resolve(settings.reward_models, extra)
+        return check_models(specs, score_options(settings, pick_device(settings.device)))
     if not settings.dataset_path or not settings.output_path:
         raise UserError("--dataset_path and --output_path are required (or --list)")
     with claim({"--output_path": settings.output_path}, [("--dataset_path", settings.dataset_path)], settings.lock,

@@ -256,8 +256,8 @@ def dry_run(settings: EvaluateSettings, config: rules.ApiConfig | None, rows: li
     cached = set(jobs) & run_keys(cache) if jobs and not settings.overwrite else set()
     lines = [f"{len(rows)} rows, {samples} samples (seed formula for answer extraction: min(len(dataset), max_rows) "
              f"x min(samples_per_instruction, max_samples) = {samples}); procedural grading decides all but "
-             f"{len(targets)}, which --llm_fallback {settings.llm_fallback} sends to the LLM judge ({len(jobs)} distinct "
-             f"prompts, {len(cached)} cached)"]
+             f"{len(targets)}, which --llm_fallback {settings.llm_fallback} sends to the LLM judge ({len(jobs)} "
+             f"distinct prompts, {len(cached)} cached)"]
     todo = [(job.messages, job.n) for key, job in jobs.items() if key not in cached]
     cap = max((job.max_tokens for job in jobs.values()), default=None)
     estimates = [api_estimate(config, todo, cap, _max_n(config))] if jobs else []
