@@ -9,6 +9,7 @@ from generation.common.cli import UserError
 from generation.data.dataset_io import FINISH_COLUMN
 from generation.grading import decision
 from generation.grading.checking import MATH_TIMEOUT_S
+from generation.grading.rule import DEFAULT_POLICY, Policy
 from generation.judges import prompts
 
 if TYPE_CHECKING:
@@ -38,19 +39,21 @@ def _check_type(dataset_type: str) -> None:
 
 
 def grade(sample: str | None, answer: str, dataset_type: str = "math", options: list[str] | None = None,
-          finish_reason: str | None = None, timeout: float = MATH_TIMEOUT_S) -> decision.Graded:
+          finish_reason: str | None = None, timeout: float = MATH_TIMEOUT_S,
+          policy: Policy = DEFAULT_POLICY) -> decision.Graded:
     """Step 2's procedural grade of one sample against its gold answer (a math answer, or a letter with `options`
     for multiple choice): its extracted answer, whether it is correct, and how that was decided (`method`:
-    procedural, no_answer, no_sample, or undecided where Step 2 would ask its LLM judge)."""
+    procedural, no_answer, no_sample, or undecided where Step 2 would ask its LLM judge; `note`: why). `policy`:
+    Step 2's --hedges and --answerless (Policy(hedges="undecided", answerless="undecided") leaves both to a judge)."""
     _check_type(dataset_type)
     row = {"samples": [sample], "instruction": "", "answer": answer, FINISH_COLUMN: [finish_reason],
            **({"options": options} if options is not None else {})}
     decision.check_rows([row], list(row), dataset_type)
-    return decision.grade_rows([row], dataset_type, 1, lambda done: None, timeout)[0][0]
+    return decision.grade_rows([row], dataset_type, 1, lambda done: None, timeout, policy)[0][0]
 
 
 def grade_dataset(dataset: DatasetLike, dataset_type: str, workers: int = 1, split: str | None = None,
-                  timeout: float = MATH_TIMEOUT_S) -> datasets.Dataset:
+                  timeout: float = MATH_TIMEOUT_S, policy: Policy = DEFAULT_POLICY) -> datasets.Dataset:
     """Step 2's procedural grades of every sample of a Step 1 output (or any dataset with `samples`, `instruction`,
     `answer`): the dataset with Step 2's columns extracted_answers, answer_correct and answer_extraction_method
     (no LLM fallback: what it would decide is 'undecided'); math checks in `workers` processes."""
@@ -59,7 +62,7 @@ def grade_dataset(dataset: DatasetLike, dataset_type: str, workers: int = 1, spl
     _check_type(dataset_type)
     data, source = _dataset(dataset, split)
     rows = evaluate.checked_rows(data, dataset_type, source)
-    graded = decision.grade_rows(rows, dataset_type, workers, lambda done: None, timeout)
+    graded = decision.grade_rows(rows, dataset_type, workers, lambda done: None, timeout, policy)
     return evaluate.with_grades(data, graded)
 
 

@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "api", "vllm", "transformers"], default="auto",
                    help="auto: the API for API models, else vLLM when installed, else transformers")
     p.add_argument("--push_to_hub", metavar="REPO", default=None, help="also push the output to this hub repo, split 'data', private (default: not pushed)")
-    p.add_argument("--overwrite", action="store_true", help="discard this output's checkpoint and start again")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard this output's checkpoint (and its --max_cost ledger) and start again")
+    p.add_argument("--pilot", metavar="ROWS", type=positive_int, default=None,
+                   help="with --dry_run: ask the first ROWS rows for real (live, within --max_cost; their samples "
+                        "are kept for the run) and add the expected cost of the rest from their measured replies "
+                        "(default: no pilot, nothing is sent)")
     add_api_arguments(p)
     add_shard_arguments(p)
     add_lock_argument(p)

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from generation.backends import batch
+from generation.backends import batch, batch_api
 from generation.backends.rules import (
     DEFAULT_REASONING_EFFORT,
     PROVIDERS,
@@ -18,7 +18,7 @@ from generation.backends.rules import (
 from generation.backends.runner import _new_stats, run_live
 from generation.common.cli import UserError, bounded_float, positive_int
 from generation.costs import pricing
-from generation.costs.budget import Budget, budget_for
+from generation.costs.budget import RunBudget
 from generation.costs.pricing import Price
 
 
@@ -58,6 +58,19 @@ def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callabl
     if config.api_mode == "batch":
         return batch.run_batch_jobs(config, jobs, on_result, desc, store, stats)
     return run_live(config, jobs, on_result, desc, stats)
+
+
+def money_record(stats: dict[str, Any]) -> dict[str, Any]:
+    """What provenance keeps of a run's API money beside cost_usd: the requests whose reply reported no usage
+    (counted at their worst case: cost_usd is then an upper bound) and, in batch mode, the batches' counts and the
+    provider's reasons."""
+    record = {"usage_unreported": {"requests": stats.get("unreported_requests", 0),
+                                   "prompt_tokens_at_most": stats.get("unreported_prompt_tokens", 0),
+                                   "completion_tokens_at_most": stats.get("unreported_completion_tokens", 0),
+                                   "cost_usd_at_most": stats.get("cost_upper_usd", 0.0)}}
+    if "batch" in stats:
+        record["batch"] = stats["batch"]
+    return record
 
 
 def stored_finishes(record: dict) -> list[str | None]:
@@ -125,10 +138,12 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
                             "and Together, none for OpenAI-compatible servers; Anthropic is always 1)")
     group.add_argument("--api_mode", choices=("live", "batch"), default="live",
                        help="batch: OpenAI Batch / Anthropic Message Batches (half price, results within 24 h; "
-                            "resumable; requests failed or expired one by one are then sent live)")
+                            "resumable; under --max_cost each chunk reserves its worst case at the batch price)")
     group.add_argument("--batch_fallback", choices=("none", "live"), default="none",
-                       help="a batch that fails or is cancelled as a whole: none stops the step with the "
-                            "provider's errors, keeping the checkpoint; live sends its requests live at full price")
+                       help="requests a batch leaves unanswered (failed or expired one by one, or a whole batch "
+                            "failed or cancelled): none sends nothing live (they stay failures a rerun submits "
+                            "again; a batch failed as a whole stops the step with the provider's errors); live sends "
+                            "them live at full price, within --max_cost")
     group.add_argument("--batch_max_enqueued_tokens", type=positive_int, default=None,
                        help="input tokens kept enqueued in batches at once; further chunks are submitted as earlier "
                             "ones end (default: OpenAI's usage tier 1 batch queue limit for the model, e.g. "
@@ -137,19 +152,20 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def api_config_for(settings: ApiSettings, model: str, provider: str | None = None,
-                   budget: Budget | None = None) -> ApiConfig:
+                   budget: RunBudget | None = None) -> ApiConfig:
     """ApiConfig for `model` (on `provider`, else routed) under the API settings; its requests go through the run's
-    --max_cost ledger `budget` (else a new one). UserError when the model is not an API model, or has no price under
+    ledger (`budget`; else one in memory). UserError when the model is not an API model, or has no price under
     --max_cost."""
     provider = provider or resolve_provider(model, settings.provider, settings.base_url)
     if provider is None:
         raise UserError(f"{model!r} is not a known API model; pass --provider {{{','.join(PROVIDERS)}}} "
                         f"or --base_url URL")
     if settings.api_mode == "batch":
-        batch.check_batch_mode(provider, model, settings.max_cost)
+        batch_api.check_batch_mode(provider, model)
+    price = pricing.price_of(model, settings.prices)
+    spending = budget if budget is not None else RunBudget(settings.max_cost, None)
     return ApiConfig(model=model, provider=provider, base_url=settings.base_url, api_mode=settings.api_mode,
-                     prices=settings.prices,
-                     budget=budget_for(settings.max_cost, model, pricing.price_of(model, settings.prices), budget),
+                     prices=settings.prices, budget=spending.for_model(model, price),
                      max_concurrency=settings.max_concurrency, requests_per_minute=settings.requests_per_minute,
                      timeout=settings.request_timeout, reasoning_effort=settings.reasoning_effort,
                      max_n_per_request=settings.max_n_per_request, batch_fallback=settings.batch_fallback,

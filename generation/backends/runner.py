@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from generation.backends.limits import LearnedLimits, parameter_limit
+from generation.backends.limits import LearnedLimits, parameter_limit, refusal_line, refused_parameter
 from generation.backends.replies import (
     _anthropic_texts,
     _error_code,
@@ -41,7 +41,7 @@ from generation.backends.rules import (
 )
 from generation.common.records import derived_seed
 from generation.costs import pricing
-from generation.costs.budget import Gate, worst_case
+from generation.costs.budget import Gate, output_limit, unreported_usage, worst_case
 
 
 class RateLimiter:
@@ -64,7 +64,8 @@ def _new_stats() -> dict[str, Any]:
     """Zeroed run statistics."""
     return {"jobs": 0, "samples": 0, "failed_jobs": 0, "failed_samples": 0, "requests": 0, "http_attempts": 0,
             "retries": 0, "truncated_samples": 0, "rate_limit_wait_s": 0.0, "prompt_tokens": 0,
-            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}, "cost_usd": 0.0, "learned_limits": {}}
+            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}, "cost_usd": 0.0, "cost_upper_usd": 0.0,
+            "learned_limits": {}}
 
 
 def _http_client(sdk: Any, event_hooks: dict) -> Any:
@@ -131,7 +132,7 @@ class _Runner:
                     task.cancel()
             for size, part in zip(sizes, parts):
                 if part is None:
-                    continue  # asked again below, within the maximum the server named
+                    continue  # asked again below, with what the server taught (a maximum, a parameter left out)
                 texts += part.texts
                 finishes += part.finishes
                 for name, value in part.usage.items():
@@ -171,6 +172,9 @@ class _Runner:
                     reply = await self._request(job, n, seed)
                 parse = _anthropic_texts if self.config.provider == "anthropic" else _openai_texts
                 texts, usage, finishes = parse(reply, n)
+                if usage is None:  # billed all the same: counted at its worst case
+                    usage = unreported_usage(self.config.model, self.config.provider, job.messages, n,
+                                             job.max_tokens)
                 return Completion(texts=texts, usage=usage, finishes=finishes)
             except (MalformedResponse, json.JSONDecodeError) as exc:
                 reason = f"malformed reply ({_redact(exc, self.key)[:120]})"
@@ -179,14 +183,18 @@ class _Runner:
                 if status == 429 and _error_code(exc) not in FATAL_CODES and await self._wait_out(exc):
                     attempt -= 1  # a rate-limit wait is not a malformed-reply re-ask
                     continue
-                if self._learn(parameter_limit(exc)):
+                refused = refused_parameter(exc)
+                if self._learn(parameter_limit(exc)) or self.limits.refuse(refused, exc):
                     return None
+                if refused is not None:
+                    raise FatalApiError(_redact(refusal_line(self.limits.where, refused, exc), self.key)) from None
                 if _is_prompt_error(exc):
                     return Completion.failure(n, f"HTTP {status} about this prompt: "
                                                  f"{_redact(_provider_message(exc), self.key)[:100]}")
                 if 400 <= status < 500 and status not in (408, 409, 429) or _error_code(exc) in FATAL_CODES:
                     raise FatalApiError(f"{self.config.provider} API refused the request (HTTP {status}): "
-                                        f"{_redact(_provider_message(exc), self.key)}") from None
+                                        f"{_redact(_provider_message(exc), self.key)}",
+                                        status in (401, 403) or _error_code(exc) in FATAL_CODES) from None
                 return Completion.failure(n, f"HTTP {status} after retries")
             except self.sdk.APIConnectionError as exc:
                 return Completion.failure(n, f"{type(exc).__name__} after retries")
@@ -232,7 +240,7 @@ def _record(stats: dict[str, Any], completion: Completion) -> None:
     stats["failed_samples"] += failed
     stats["failed_jobs"] += bool(failed)
     stats["truncated_samples"] += sum(completion.truncated)
-    for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+    for name in ("prompt_tokens", "completion_tokens", "cached_tokens", *pricing.UNREPORTED_FIELDS):
         if name in completion.usage or name in stats:
             stats[name] = stats.get(name, 0) + completion.usage.get(name, 0)
     if completion.error:
@@ -253,22 +261,34 @@ async def _run_all(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[
         requests = len(_split(job.n, runner.max_n)) if runner.max_n else job.n
         return worst_case(price, config.model, config.provider, job.messages, requests, job.n, job.max_tokens)
 
-    if gate is not None:
+    capped = gate is not None and config.budget.cap is not None
+    if capped:
         worst(jobs[0])  # a model without a bound on its output stops here, before any request
+
+    stopped = {"refused_all": False}  # a FatalApiError said no request of the run can be billed
 
     async def worker() -> None:
         for job in queue:
             reserved = 0.0
             if gate is not None:
-                reserved = worst(job)
+                reserved = worst(job) if capped or output_limit(config.model, job.max_tokens) else 0.0
                 if not await gate.enter(reserved):
                     continue  # the next request no longer fits: counted as not sent
-            completion = await runner.run_job(job)
+            try:
+                completion = await runner.run_job(job)
+            except FatalApiError as err:  # refused: not billed
+                stopped["refused_all"] = err.refuses_all
+                if gate is not None:
+                    gate.leave(reserved, 0.0)
+                raise
+            except BaseException:  # stopped in flight: billed up to its worst case, unless the server refuses all
+                if gate is not None:
+                    unbilled = stopped["refused_all"]
+                    gate.leave(reserved, 0.0 if unbilled else reserved, 0.0 if unbilled else reserved)
+                raise
             if gate is not None:
-                usage = completion.usage
-                gate.leave(reserved, pricing.usage_cost(price, usage.get("prompt_tokens", 0),
-                                                        usage.get("completion_tokens", 0),
-                                                        cached_tokens=usage.get("cached_tokens", 0)) or 0.0)
+                cost, upper = pricing.record_cost(price, completion.usage)
+                gate.leave(reserved, reserved if cost is None else cost, reserved if cost is None else upper)
             _record(stats, completion)
             on_result(job, completion)
             bar.update(len(completion.texts))
@@ -290,8 +310,8 @@ def run_cost(config: ApiConfig, stats: dict[str, Any]) -> float | None:
     price = pricing.price_of(config.model, config.prices)
     if price is None:
         notice_once(pricing.no_price_notice(config.model))
-    return pricing.usage_cost(price, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0),
-                              cached_tokens=stats.get("cached_tokens", 0))
+    cost, stats["cost_upper_usd"] = pricing.record_cost(price, stats)
+    return cost
 
 
 def run_live(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[ChatJob, Completion], None], desc: str,

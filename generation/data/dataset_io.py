@@ -184,7 +184,7 @@ def checkpoint_dir(output_path: str) -> str:
 
 FINISH_COLUMN = "sample_finish_reasons"  # Step 1's finish reason per sample: stop, length, content_filter, error, null
 PER_SAMPLE_NAMES = ("samples", FINISH_COLUMN, "extracted_answers", "answer_correct")
-PER_SAMPLE_SUFFIXES = ("_scores", "_verdicts", "_judgments", "_correct", "_extraction_method")
+PER_SAMPLE_SUFFIXES = ("_scores", "_verdicts", "_judgments", "_correct", "_extraction_method", "_extraction_note")
 
 
 def is_per_sample_column(name: str) -> bool:

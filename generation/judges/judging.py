@@ -21,8 +21,8 @@ from generation.backends.vllm_engine import (
 )
 from generation.common.cli import UserError, bounded_float, error_line, positive_int, row_list
 from generation.common.records import RecordStore, derived_seed, stable_hash
-from generation.costs.budget import Budget
-from generation.costs.pricing import format_cost
+from generation.costs.budget import RunBudget
+from generation.costs.pricing import cost_text
 from generation.data.sharding import run_store
 from generation.judges.prompts import (
     judge_messages,
@@ -127,9 +127,10 @@ def custom_prompts(options: JudgeOptions) -> dict | None:
     return load_judge_prompts(options.judge_prompts) if options.judge_prompts else None
 
 
-def resolve_judges(names: list[str], options: JudgeOptions, dry_run: bool = False) -> list[JudgeSpec]:
-    """Judge specs for --lm_judges entries; UserError for unknown or duplicate names, bad settings, missing keys (not
-    checked in a dry run, which calls nothing)."""
+def resolve_judges(names: list[str], options: JudgeOptions, dry_run: bool = False,
+                   budget: RunBudget | None = None) -> list[JudgeSpec]:
+    """Judge specs for --lm_judges entries (API judges on the run's ledger, `budget`); UserError for unknown or
+    duplicate names, bad settings, missing keys (not checked in a dry run, which calls nothing)."""
     specs = [parse_judge(name) for name in names if name.strip()]
     names_seen = [spec.name for spec in specs]
     twice = sorted({name for name in names_seen if names_seen.count(name) > 1})
@@ -140,8 +141,9 @@ def resolve_judges(names: list[str], options: JudgeOptions, dry_run: bool = Fals
         if spec.backend == "api":
             from generation.backends.rules import check_ready
 
+            config = api_config(spec, options, budget)
             if not dry_run:
-                check_ready(api_config(spec, options))
+                check_ready(config)
         else:
             check_local_judge(spec)
     return specs
@@ -166,9 +168,9 @@ def judge_columns(spec: JudgeSpec, critique: bool) -> list[str]:
     return [f"{prefix}_verdicts", f"{prefix}_judgments"]
 
 
-def api_config(spec: JudgeSpec, options: JudgeOptions, budget: Budget | None = None):
-    """The ApiConfig of an API judge (--base_url, when given, applies to every API judge; budget: the run's
-    --max_cost ledger)."""
+def api_config(spec: JudgeSpec, options: JudgeOptions, budget: RunBudget | None = None):
+    """The ApiConfig of an API judge (--base_url, when given, applies to every API judge) on the run's ledger
+    (`budget`; else one in memory)."""
     return api_config_for(options.api, spec.model, spec.provider, budget)
 
 
@@ -198,9 +200,9 @@ def judge_chats(dataset, settings: JudgeSettings, options: JudgeOptions) -> list
 
 
 def run_judge(spec: JudgeSpec, dataset, options: JudgeOptions, cache_dir: str, overwrite: bool = False,
-              budget: Budget | None = None) -> tuple[dict[str, list], dict]:
+              budget: RunBudget | None = None) -> tuple[dict[str, list], dict]:
     """Judge every sample K times (overwrite: start again, no answer of this or another layout reused; budget: the
-    run's --max_cost ledger); return the judge's columns (rectangular, per row and sample) and its stats."""
+    run's ledger); return the judge's columns (rectangular, per row and sample) and its stats."""
     started = time.time()
     settings = judge_settings(spec, options)
     sample_rows = dataset["samples"]
@@ -238,7 +240,7 @@ def run_judge(spec: JudgeSpec, dataset, options: JudgeOptions, cache_dir: str, o
     print(f"judge {spec.name}: {counts['verdicts']} verdicts, {counts['unparsed']} judgments without a verdict "
           f"({counts['truncated_samples']} cut at max_tokens), {counts['failed_verdicts']} failed judgments, "
           f"{stats.get('too_long', 0)} prompts too long, {stats['missing_samples']} missing samples"
-          + (f", cost {format_cost(stats['cost_usd'])}" if "cost_usd" in stats else ""))
+          + (f", cost {cost_text(stats['cost_usd'], stats)}" if "cost_usd" in stats else ""))
     asked = sum(len(answer["texts"]) for answer in answers if answer)
     if asked and counts["truncated_samples"] > asked / 2:
         print(f"WARNING: judge {spec.name}: {counts['truncated_samples']} of {asked} judgments were cut at "
@@ -280,7 +282,7 @@ def run_api_judge(config, chats: list, settings: JudgeSettings, store: RecordSto
                   name: str) -> tuple[list, dict]:
     """Ask the API judge `name` (its ApiConfig) through the shared async client (n = K per request); answers are
     cached in store."""
-    from generation.backends.calls import run_cached
+    from generation.backends.calls import money_record, run_cached
     from generation.backends.rules import sent_parameters
 
     jobs = api_jobs(config, chats, settings)
@@ -297,7 +299,8 @@ def run_api_judge(config, chats: list, settings: JudgeSettings, store: RecordSto
                      "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0),
                      "learned_limits": stats.get("learned_limits", {}),
                      "prompt_tokens": stats.get("prompt_tokens", 0),
-                     "completion_tokens": stats.get("completion_tokens", 0), "cost_usd": stats.get("cost_usd", 0.0)}
+                     "completion_tokens": stats.get("completion_tokens", 0), "cost_usd": stats.get("cost_usd", 0.0),
+                     **money_record(stats)}
 
 
 def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,

@@ -16,7 +16,7 @@ from generation.backends.rules import _max_n
 from generation.common.cli import Provenance, UserError, bounded_float, command_parser, positive_int
 from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument
-from generation.costs.budget import Budget, run_budget
+from generation.costs.budget import RunBudget
 from generation.costs.dry_run import api_estimate, report
 from generation.data.cluster import held_cpus
 from generation.data.dataset_io import (
@@ -33,9 +33,11 @@ from generation.data.merging import combined
 from generation.data.schema import STEP_COLUMNS, check_rows
 from generation.data.sharding import add_shard_arguments, row_range, run_keys, run_sharded, run_store
 from generation.grading import decision as grading
-from generation.steps.settings import EvaluateSettings
+from generation.grading.rule import ANSWERLESS, HEDGES, Policy
+from generation.steps.settings import EvaluateSettings, run_budget
 
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
+NOTE_COLUMN = "answer_extraction_note"  # per-sample: why ("hedged: B vs D", "exact numbers", "no answer statement ...")
 JUDGE_CACHE = "llm_judge.jsonl"
 JUDGE_MAX_TOKENS = 300
 GRADED_COLUMNS = ("samples", "instruction", "answer", "options", "choices", FINISH_COLUMN)  # what grading reads
@@ -55,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="grade the first N rows from --start_row (default: all)")
     parser.add_argument("--llm_fallback", choices=("auto", "never", "always"), default="auto",
                         help="auto: the LLM judge grades only samples the procedural path cannot decide")
+    parser.add_argument("--hedges", choices=HEDGES, default="incorrect",
+                        help="a multiple-choice hedge (several different committed letters with no correction between "
+                             "them, 'B or D'): graded incorrect with a note, as a human grader does, or left undecided "
+                             "for the judge")
+    parser.add_argument("--answerless", choices=ANSWERLESS, default="no_answer",
+                        help="a sample with no finish reason (a released text), no answer statement anywhere, and a "
+                             "text that stops mid-sentence: no_answer (cut off) or undecided for the judge")
     parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
     parser.add_argument("--math_timeout", type=bounded_float(0, 3600), default=grading.MATH_TIMEOUT_S,
                         help="CPU seconds allowed for one math equivalence check (past it: undecided)")
@@ -96,9 +105,9 @@ def checked_rows(dataset: datasets.Dataset, dataset_type: str, source: str, firs
     return rows
 
 
-def judge_config(settings: EvaluateSettings, budget: Budget | None) -> rules.ApiConfig | None:
-    """The judge's API configuration (no network, no key needed yet; budget: the run's --max_cost ledger); None
-    with --llm_fallback never."""
+def judge_config(settings: EvaluateSettings, budget: RunBudget) -> rules.ApiConfig | None:
+    """The judge's API configuration (no network, no key needed yet) on the run's ledger (`budget`); None with
+    --llm_fallback never."""
     if settings.llm_fallback == "never":
         return None
     return calls.api_config_for(settings.api, settings.judge_model, budget=budget)
@@ -145,7 +154,7 @@ def run_fallback(settings: EvaluateSettings, config: rules.ApiConfig | None, row
                      failed_calls=run_stats.get("failed_jobs", 0),
                      tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
                      cost_usd={settings.judge_model: run_stats.get("cost_usd", 0.0)},
-                     learned_limits=run_stats.get("learned_limits", {}))
+                     learned_limits=run_stats.get("learned_limits", {}), **calls.money_record(run_stats))
         for (r, i), key in zip(targets, keys):
             record = store.get(key)
             grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], settings.dataset_type)
@@ -158,15 +167,22 @@ def run_fallback(settings: EvaluateSettings, config: rules.ApiConfig | None, row
 
 
 def with_grades(dataset: datasets.Dataset, graded: list[list[grading.Graded]]) -> datasets.Dataset:
-    """The dataset with extracted_answers, answer_correct and the method column (replacing older ones)."""
+    """The dataset with extracted_answers, answer_correct, the method and note columns (replacing older ones)."""
     columns = {"extracted_answers": [[g.answer for g in grades] for grades in graded],
                "answer_correct": [[bool(g.correct) for g in grades] for grades in graded],
-               METHOD_COLUMN: [[g.method for g in grades] for grades in graded]}
+               METHOD_COLUMN: [[g.method for g in grades] for grades in graded],
+               NOTE_COLUMN: [[g.note for g in grades] for grades in graded]}
     for name, values in columns.items():
         if name in dataset.column_names:
             dataset = dataset.remove_columns(name)
         dataset = dataset.add_column(name, values)
     return dataset
+
+
+def hedged_count(methods: list[list[str]], notes: list[list[str]]) -> int:
+    """How many samples are hedges graded incorrect (--hedges incorrect: method procedural, note "hedged: ...")."""
+    return sum(method == "procedural" and note.startswith("hedged")
+               for row_methods, row_notes in zip(methods, notes) for method, note in zip(row_methods, row_notes))
 
 
 def reasons(graded: list[list[grading.Graded]], method: str) -> dict[str, int]:
@@ -194,8 +210,8 @@ def exit_code(settings: EvaluateSettings, summary: dict, llm: dict) -> int:
 
 def run_shards(settings: EvaluateSettings) -> int:
     """Step 2's row ranges as Ray tasks, merged into the output."""
-    config = judge_config(settings, None)
-    budget = run_budget(settings.api.max_cost, settings.output_path) if config is not None else None  # the shards'
+    budget = run_budget(settings, settings.api.max_cost)  # every shard's
+    config = judge_config(settings, budget)
     settings = replace(settings, split=load_rows(settings)[2])  # bad input stops here, before Ray starts
     rows = row_range(len(load_any(settings.input_path, settings.split)), settings.rows, settings.input_path)
     return run_sharded("generation.steps.evaluate.run", settings, rows, num_gpus=0, recompute=merged_fields,
@@ -212,16 +228,17 @@ def merged_fields(dataset: datasets.Dataset, records: list[dict]) -> dict:
     llm = combined([record.get("llm_fallback") for record in records])
     summary = {**grading.summarize(graded, dataset_type), "llm_calls": llm.get("calls", 0),
                "llm_cost_usd": combined([record.get("summary", {}).get("llm_cost_usd") for record in records])}
-    return {"summary": summary, "llm_fallback": llm,
+    return {"summary": summary, "llm_fallback": llm, "grading_policy": records[0].get("grading_policy"),
+            "hedged": hedged_count(dataset[METHOD_COLUMN], dataset[NOTE_COLUMN]),
             **{key: combined([record.get(key) or {} for record in records])
                for key in ("undecided_reasons", "no_answer_reasons", "timings")}}
 
 
-def run(settings: EvaluateSettings, budget: Budget | None = None) -> int:
+def run(settings: EvaluateSettings, budget: RunBudget | None = None) -> int:
     """Grade, save atomically with provenance, print the summary; exit 1 when a wanted LLM judgement is missing
-    (budget: the --max_cost ledger of the sharded run this is a shard of, else the run's own)."""
+    (budget: the ledger of the sharded run this is a shard of, else the run's own)."""
     provenance = Provenance("unified_evaluation", settings)
-    config = judge_config(settings, budget if budget is not None else run_budget(settings.api.max_cost))
+    config = judge_config(settings, budget if budget is not None else run_budget(settings, settings.api.max_cost))
     dataset, rows, split = load_rows(settings)
     cache = judge_cache_path(settings.output_path)
     if settings.overwrite and not settings.dry_run and os.path.exists(cache):
@@ -229,7 +246,8 @@ def run(settings: EvaluateSettings, budget: Budget | None = None) -> int:
     started = time.perf_counter()
     with tqdm(total=sum(len(row["samples"]) for row in rows), desc="grading", unit="sample") as bar:
         graded = grading.grade_rows(rows, settings.dataset_type, min(settings.parallel, held_cpus()), bar.update,
-                                    settings.math_timeout)
+                                    settings.math_timeout,
+                                    Policy(hedges=settings.hedges, answerless=settings.answerless))
     timings = {"procedural_s": round(time.perf_counter() - started, 3)}
     if settings.dry_run:
         return dry_run(settings, config, rows, graded)
@@ -239,6 +257,9 @@ def run(settings: EvaluateSettings, budget: Budget | None = None) -> int:
                "llm_cost_usd": llm.get("cost_usd", {settings.judge_model: 0.0})}
     provenance.update(dataset_type=settings.dataset_type, input_split=split, rows=len(rows), summary=summary,
                       llm_fallback=llm,
+                      grading_policy={"hedges": settings.hedges, "answerless": settings.answerless},
+                      hedged=hedged_count([[g.method for g in grades] for grades in graded],
+                                         [[g.note for g in grades] for grades in graded]),
                       undecided_reasons=reasons(graded, "undecided"),
                       no_answer_reasons=reasons(graded, "no_answer"), method_column=METHOD_COLUMN, timings=timings)
     save_atomic(with_grades(dataset, graded), settings.output_path, provenance.snapshot())

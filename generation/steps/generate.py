@@ -10,14 +10,14 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from generation.backends.calls import api_config_for
+from generation.backends.calls import api_config_for, money_record
 from generation.backends.rules import ApiConfig, _max_n, key_names
 from generation.common.cli import Provenance, UserError, row_list
 from generation.common.records import derived_seed
 from generation.common.redact import redact_text
-from generation.costs.budget import Budget, output_bound, run_budget
-from generation.costs.dry_run import api_estimate, local_estimate, report
-from generation.costs.pricing import format_cost
+from generation.costs.budget import RunBudget, output_bound, output_limit
+from generation.costs.dry_run import Pilot, api_estimate, local_estimate, report
+from generation.costs.pricing import cost_text
 from generation.data.benchmarks import BENCHMARKS, load_benchmark
 from generation.data.dataset_io import (
     FINISH_COLUMN,
@@ -28,7 +28,7 @@ from generation.data.dataset_io import (
 )
 from generation.data.sharding import row_range, run_sharded
 from generation.steps.sample_checkpoint import SAMPLE_LOG, SampleCheckpoint
-from generation.steps.settings import GenerateSettings
+from generation.steps.settings import GenerateSettings, run_budget
 
 S1_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 S1_SUFFIX = '\nAt the end of your response, add your answer on a newline with the format "The answer is: <answer here>"'
@@ -110,7 +110,7 @@ def run_api(settings: GenerateSettings, config: ApiConfig, keys: list[str], mess
             "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,
             "truncated_samples": stats.get("truncated_samples", 0),
             "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0), "cost_usd": {settings.model: stats["cost_usd"]},
-            "learned_limits": stats.get("learned_limits", {})}
+            "learned_limits": stats.get("learned_limits", {}), **money_record(stats)}
 
 
 def run_local(settings: GenerateSettings, backend: str, tokenizer: Any, keys: list[str],
@@ -151,15 +151,17 @@ def run_local(settings: GenerateSettings, backend: str, tokenizer: Any, keys: li
     return {"token_usage": usage, **cut}
 
 
-def check_model(settings: GenerateSettings, backend: str) -> tuple[GenerateSettings, Any, str | None]:
-    """UserError unless the model can be used: the API is ready (key, --base_url; not checked in a dry run) or its
-    tokenizer and weights load. Returns the settings with the default --max_new_tokens set (none for API reasoning
-    models), the tokenizer (local models) and the reasoning effort sent (API models that take one)."""
+def check_model(settings: GenerateSettings, backend: str, budget: RunBudget
+                ) -> tuple[GenerateSettings, Any, str | None]:
+    """UserError unless the model can be used: the API is ready (key, --base_url; not checked in a dry run; on the
+    run's ledger, `budget`) or its tokenizer and weights load. Returns the settings with the default --max_new_tokens
+    set (none for API reasoning models), the tokenizer (local models) and the reasoning effort sent (API models that
+    take one)."""
     model, max_new_tokens = settings.model, settings.max_new_tokens
     if backend == "api":
         from generation.backends.rules import check_ready, is_reasoning_model, model_rules
 
-        config = api_config_for(settings.api, model)
+        config = api_config_for(settings.api, model, budget=budget)
         if not settings.dry_run:
             check_ready(config)
         if max_new_tokens is None and not is_reasoning_model(config):
@@ -178,17 +180,20 @@ def check_model(settings: GenerateSettings, backend: str) -> tuple[GenerateSetti
     return settings, tokenizer, None
 
 
-def generate(settings: GenerateSettings, budget: Budget | None = None) -> int:
-    """Step 1 (budget: the --max_cost ledger of the sharded run this is a shard of, else the run's own); returns the
-    exit code (1 when samples are still missing)."""
+def generate(settings: GenerateSettings, budget: RunBudget | None = None) -> int:
+    """Step 1 (budget: the ledger of the sharded run this is a shard of, else the run's own); returns the exit code
+    (1 when samples are still missing)."""
     provenance = Provenance("generate_reasoning_samples", settings)
     check_output_path(settings.output_path)
     if settings.dataset not in BENCHMARKS:
         raise UserError(f"unknown --dataset {settings.dataset!r}; choose one of {', '.join(BENCHMARKS)}")
-    budget = budget if budget is not None else run_budget(settings.api.max_cost)
     backend, provider = choose_backend(settings)
+    if settings.pilot and not (settings.dry_run and backend == "api"):
+        raise UserError("--pilot ROWS goes with --dry_run and an API model: it sends the first rows for real to "
+                        "measure their replies")
+    budget = budget if budget is not None else run_budget(settings, settings.api.max_cost, bool(settings.pilot))
     s1 = is_s1(settings.model, settings.chat_format)
-    settings, tokenizer, reasoning_effort = check_model(settings, backend)
+    settings, tokenizer, reasoning_effort = check_model(settings, backend, budget)
     dataset = load_benchmark(settings.dataset, settings.dataset_path, settings.seed, None, settings.mmlu_subjects,
                              settings.mmlu_category, settings.split)
     if len(dataset) == 0:
@@ -214,8 +219,10 @@ def generate(settings: GenerateSettings, budget: Budget | None = None) -> int:
     n = settings.samples_per_instruction
     fingerprint = fingerprint_of(settings, backend, s1, top_p, reasoning_effort)
     if settings.dry_run:
+        pilot = (run_pilot(settings, budget, keys, messages, fingerprint, instructions, top_p) if settings.pilot
+                 else None)
         return dry_run(settings, budget, backend, keys, messages, None if backend == "api" else token_ids,
-                       fingerprint, instructions)
+                       fingerprint, instructions, pilot)
     checkpoint = SampleCheckpoint(settings.output_path, fingerprint, keys, instructions, settings.overwrite)
     if checkpoint.adopted:
         print(f"{settings.output_path} had no checkpoint: its {sum(map(len, checkpoint.adopted))} samples are kept")
@@ -249,17 +256,18 @@ def generate(settings: GenerateSettings, budget: Budget | None = None) -> int:
                   time.time() - started, details.get("errors") or {})
 
 
-def cost_note(costs: dict | None) -> str:
+def cost_note(record: dict) -> str:
     """'; cost $x' for a summary line of an API run ('' when nothing was sent)."""
-    return f"; cost {format_cost(sum(costs.values()) if None not in costs.values() else None)}" if costs else ""
+    costs = record.get("cost_usd")
+    return f"; cost {cost_text(sum(costs.values()) if None not in costs.values() else None, record)}" if costs else ""
 
 
 def generate_sharded(settings: GenerateSettings) -> int:
     """Step 1 with --num_shards: check the input, then run row ranges as Ray tasks and merge them."""
     check_output_path(settings.output_path)
     backend, provider = choose_backend(settings)
-    settings = check_model(settings, backend)[0]
-    budget = run_budget(settings.api.max_cost, settings.output_path) if backend == "api" else None  # the shards
+    budget = run_budget(settings, settings.api.max_cost)  # every shard's
+    settings = check_model(settings, backend, budget)[0]
     dataset = load_benchmark(settings.dataset, settings.dataset_path, settings.seed, None, settings.mmlu_subjects,
                              settings.mmlu_category, settings.split)
     rows = row_range(len(dataset), settings.rows, settings.dataset_path or settings.dataset)
@@ -293,7 +301,7 @@ def finish(settings: GenerateSettings, provenance: Provenance, dataset: Any, ins
     rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
     print(f"Step 1 done: {len(samples)} rows x {settings.samples_per_instruction} samples ({backend}); "
           f"generated {generated}{rate} ({truncated} cut at max_new_tokens), reused {reused} from the checkpoint; "
-          f"saved to {settings.output_path}" + cost_note(provenance.record.get("cost_usd")))
+          f"saved to {settings.output_path}" + cost_note(provenance.record))
     code = 0
     if holes:
         reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])
@@ -306,14 +314,38 @@ def finish(settings: GenerateSettings, provenance: Provenance, dataset: Any, ins
     return code
 
 
-def dry_run(settings: GenerateSettings, budget: Budget | None, backend: str, keys: list[str],
+def run_pilot(settings: GenerateSettings, budget: RunBudget, keys: list[str], messages: list[list[dict]],
+              fingerprint: dict, instructions: list[str], top_p: float | None) -> Pilot:
+    """--pilot N: the first N rows still missing samples are asked for real, live (within --max_cost, in the
+    output's ledger; their samples kept in the checkpoint, so the run reuses them); what they measured."""
+    n = settings.samples_per_instruction
+    live = replace(settings.api, api_mode="live")  # a pilot answers now, not within a batch's 24 hours
+    checkpoint = SampleCheckpoint(settings.output_path, fingerprint, keys, instructions, settings.overwrite)
+    try:
+        rows = [i for i, key in enumerate(keys) if checkpoint.count(key) < n][:settings.pilot]
+        asks = [(messages[i], n - checkpoint.count(keys[i])) for i in rows]
+        details = run_api(settings, api_config_for(live, settings.model, budget=budget), [keys[i] for i in rows],
+                          [messages[i] for i in rows], checkpoint, n, top_p)
+    finally:
+        checkpoint.close()
+    config = api_config_for(live, settings.model, budget=budget)
+    counted = api_estimate(config, asks, settings.max_new_tokens, _max_n(config))
+    usage = details["token_usage"]
+    return Pilot(len(rows), counted.completions, counted.input_tokens, usage["prompt_tokens"],
+                 usage["completion_tokens"], details["cost_usd"][settings.model],
+                 details["usage_unreported"]["requests"])
+
+
+def dry_run(settings: GenerateSettings, budget: RunBudget, backend: str, keys: list[str],
             messages: list[list[dict]], token_ids: list[list[int]] | None, fingerprint: dict,
-            instructions: list[str]) -> int:
-    """Step 1: min(len(dataset), max_rows) x samples_per_instruction, less what the checkpoint holds."""
+            instructions: list[str], pilot: Pilot | None = None) -> int:
+    """Step 1: min(len(dataset), max_rows) x samples_per_instruction, less what the checkpoint holds (a pilot's
+    rows included); with a pilot, the expected cost from its measured replies."""
 
     n = settings.samples_per_instruction
     held = dict.fromkeys(keys, 0)
-    if not settings.overwrite and os.path.exists(os.path.join(checkpoint_dir(settings.output_path), SAMPLE_LOG)):
+    if (not settings.overwrite or pilot) and os.path.exists(os.path.join(checkpoint_dir(settings.output_path),
+                                                                         SAMPLE_LOG)):
         checkpoint = SampleCheckpoint(settings.output_path, fingerprint, keys, instructions, False)
         held = {key: min(checkpoint.count(key), n) for key in keys}
         checkpoint.close()
@@ -322,9 +354,11 @@ def dry_run(settings: GenerateSettings, budget: Budget | None, backend: str, key
              f"samples_per_instruction); {sum(held.values())} already in the checkpoint; {sum(missing)} to generate"]
     if backend == "api":
         config = api_config_for(settings.api, settings.model, budget=budget)
-        est = api_estimate(config, list(zip(messages, missing)), settings.max_new_tokens, _max_n(config))
+        est = api_estimate(config, list(zip(messages, missing)), settings.max_new_tokens, _max_n(config), pilot)
+        if pilot is not None:
+            lines.append(pilot.line(output_limit(settings.model, settings.max_new_tokens)))
     else:
         est = local_estimate(settings.model, [(len(ids), m) for ids, m in zip(token_ids, missing)],
                              settings.max_new_tokens)
-    report("Step 1", lines, [est])
+    report("Step 1", lines, [est], pilot)
     return 0

@@ -9,6 +9,7 @@ from typing import TypeVar
 from generation.backends.calls import ApiSettings
 from generation.common.cli import settings_from
 from generation.common.logs import quiet_libraries
+from generation.costs.budget import RunBudget
 from generation.data.sharding import PushingStepSettings, StepSettings
 from generation.judges.judging import JudgeOptions
 
@@ -38,6 +39,7 @@ class GenerateSettings(PushingStepSettings):
     mmlu_subjects: list[str] | None
     mmlu_category: str
     backend: str
+    pilot: int | None
     api: ApiSettings
 
 
@@ -50,6 +52,8 @@ class EvaluateSettings(StepSettings):
     parallel: int
     max_samples: int | None
     llm_fallback: str
+    hedges: str
+    answerless: str
     judge_model: str
     math_timeout: float
     api: ApiSettings
@@ -87,3 +91,10 @@ def parse_quietly(parser: argparse.ArgumentParser, argv: list[str] | None) -> ar
 def parse_settings(parser: argparse.ArgumentParser, argv: list[str] | None, cls: type[S]) -> S:
     """A step's settings from its command line (parse_quietly), built once."""
     return settings_from(cls, vars(parse_quietly(parser, argv)))
+
+
+def run_budget(settings: StepSettings, cap: float | None, pilot: bool = False) -> RunBudget:
+    """A step's RunBudget under --max_cost `cap`: on its output's ledger, new with --overwrite, shared by its shards
+    (--num_shards); a dry run writes nothing unless it pilots."""
+    return RunBudget(cap, settings.output_path, fresh=settings.overwrite, shared=bool(settings.num_shards),
+                     writes=not settings.dry_run or pilot)

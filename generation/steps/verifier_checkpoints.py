@@ -12,7 +12,7 @@ from generation.common.cli import row_list
 from generation.common.records import stable_hash
 from generation.common.redact import redact
 from generation.common.writing import write_json_atomic
-from generation.costs.budget import Budget
+from generation.costs.budget import RunBudget
 from generation.costs.pricing import format_cost
 from generation.judges.judging import JudgeOptions
 from generation.judges.registry import JudgeSpec
@@ -179,8 +179,8 @@ class VerifierCheckpoints:
 
     # ---- LM judges -------------------------------------------------------------------------------------------
     def run_judge(self, spec: JudgeSpec, judges_module, dataset, options: JudgeOptions,
-                  budget: Budget | None = None) -> None:
-        """Run one LM judge (it caches its own requests; budget: the run's --max_cost ledger); a failure is recorded
+                  budget: RunBudget | None = None) -> None:
+        """Run one LM judge (it caches its own requests; budget: the run's ledger); a failure is recorded
         and never discards other columns."""
         critique = bool(options.critique_mode)
         wanted = judges_module.judge_columns(spec, critique)

@@ -12,7 +12,7 @@ from generation.backends.rules import _max_n
 from generation.common.cli import Provenance, UserError, command_parser, error_line, positive_int
 from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument, provenance_path, write_json_atomic
-from generation.costs.budget import Budget, run_budget
+from generation.costs.budget import RunBudget
 from generation.costs.dry_run import api_estimate, local_estimate, report
 from generation.costs.token_counts import chat_tokens, counter_for
 from generation.data.dataset_io import (
@@ -40,7 +40,7 @@ from generation.reward_models.registry import (
     resolve,
     vllm_backend_text,
 )
-from generation.steps.settings import VerifySettings
+from generation.steps.settings import VerifySettings, run_budget
 from generation.steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
 DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemma,ArmorRM,QwenPRM,EurusPRMStage1,"
@@ -178,26 +178,20 @@ def preflight(specs) -> None:
         raise UserError(f"{len(failures)} of {len(specs)} reward models cannot be loaded:\n  " + "\n  ".join(failures))
 
 
-def resolve_verifiers(settings: VerifySettings) -> tuple[list, list[JudgeSpec]]:
-    """The reward-model and judge specs the command line names (UserError for unknown ones)."""
+def resolve_verifiers(settings: VerifySettings, budget: RunBudget) -> tuple[list, list[JudgeSpec]]:
+    """The reward-model and judge specs the command line names (UserError for unknown ones; API judges on the run's
+    ledger, `budget`)."""
     extra = load_registry_file(settings.rm_registry) if settings.rm_registry else []
     judge_names = [n.strip() for n in settings.lm_judges.split(",") if n.strip()]
-    judge_specs = judging.resolve_judges(judge_names, settings.judges, settings.dry_run) if judge_names else []
+    judge_specs = judging.resolve_judges(judge_names, settings.judges, settings.dry_run, budget) if judge_names else []
     return resolve(settings.reward_models, extra), judge_specs
-
-
-def api_budget(settings: VerifySettings, judge_specs: list[JudgeSpec], shared_by: str | None = None
-               ) -> Budget | None:
-    """The run's --max_cost ledger when an API judge runs (shared_by: the output whose shards share it)."""
-    return run_budget(settings.judges.api.max_cost, shared_by) if any(
-        spec.backend == "api" for spec in judge_specs) else None
 
 
 def run_shards(settings: VerifySettings) -> int:
     """Step 3's row ranges as Ray tasks, merged into the output."""
     check_output_path(settings.output_path)
-    rm_specs, judge_specs = resolve_verifiers(settings)
-    budget = api_budget(settings, judge_specs, settings.output_path)  # the shards'
+    budget = run_budget(settings, settings.judges.api.max_cost)  # every shard's
+    rm_specs, judge_specs = resolve_verifiers(settings, budget)
     settings = replace(settings, split=load_rows(settings)[1])  # bad input stops here, before Ray starts
     rows = row_range(len(load_any(settings.dataset_path, settings.split)), settings.rows, settings.dataset_path)
     judge_gpus = [settings.judges.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs
@@ -222,18 +216,18 @@ def merged_fields(dataset, records: list[dict]) -> dict:
                for key in ("verifiers", "earlier_verifiers", "failures")}}
 
 
-def run(settings: VerifySettings, budget: Budget | None = None) -> int:
-    """Run Step 3 (budget: the --max_cost ledger of the sharded run this is a shard of, else the run's own); return 1
-    when any verifier has failures left (re-run to retry them) or the hub push failed."""
+def run(settings: VerifySettings, budget: RunBudget | None = None) -> int:
+    """Run Step 3 (budget: the ledger of the sharded run this is a shard of, else the run's own); return 1 when any
+    verifier has failures left (re-run to retry them) or the hub push failed."""
     check_output_path(settings.output_path)
-    rm_specs, judge_specs = resolve_verifiers(settings)
+    budget = budget if budget is not None else run_budget(settings, settings.judges.api.max_cost)
+    rm_specs, judge_specs = resolve_verifiers(settings, budget)
     device = pick_device(settings.device)
     dataset, split = load_rows(settings)
     settings = replace(settings, split=split)
     if settings.dry_run:
-        return dry_run(settings, dataset, rm_specs, judge_specs)
+        return dry_run(settings, budget, dataset, rm_specs, judge_specs)
     provenance = Provenance("step3_verifiers", settings)
-    budget = budget if budget is not None else api_budget(settings, judge_specs)
     checkpoints = VerifierCheckpoints(checkpoint_dir(settings.output_path), rows_fingerprint(dataset),
                                       settings.overwrite)
     options = score_options(settings, device)
@@ -278,7 +272,8 @@ def _kept(entry: dict) -> bool:
     return entry.get("status") == "kept existing columns"
 
 
-def dry_run(settings: VerifySettings, dataset: Any, rm_specs: list, judge_specs: list[JudgeSpec]) -> int:
+def dry_run(settings: VerifySettings, budget: RunBudget, dataset: Any, rm_specs: list,
+            judge_specs: list[JudgeSpec]) -> int:
     """Step 3: samples x reward models, and samples x judges x K verdicts, less what judge caches hold."""
 
     rows, samples = len(dataset), sum(len(s) for s in dataset["samples"])
@@ -299,7 +294,7 @@ def dry_run(settings: VerifySettings, dataset: Any, rm_specs: list, judge_specs:
             est.counted_with = f"{how}; the judge's tokenizer is not loaded"
             estimates.append(est)
             continue
-        config = judging.api_config(spec, options)
+        config = judging.api_config(spec, options, budget)
         jobs = [job for job in judging.api_jobs(config, chats, judge) if job]
         cache = judging.cache_path(checkpoint_dir(settings.output_path), spec, judge.critique)
         cached = {job.key for job in jobs} & run_keys(cache) if not settings.overwrite else set()
