@@ -28,13 +28,12 @@ from generation.judges.prompts import (
     judge_messages,
     load_judge_prompts,
     opens_thinking,
-    parse_critique,
-    parse_verdict,
     prompts_hash,
     render_prompt,
     template_accepts_system,
 )
 from generation.judges.registry import JudgeSpec, parse_judge
+from generation.judges.verdicts import parse_critique, parse_verdict
 
 SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
 # Cached answers reach the OS as each lands (a killed run loses none); an fsync per answer would stall the

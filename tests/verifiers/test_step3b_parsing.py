@@ -8,13 +8,12 @@ from generation.judges.prompts import (
     fold_system,
     judge_messages,
     opens_thinking,
-    parse_critique,
-    parse_verdict,
     render_prompt,
     split_paragraphs,
     template_accepts_system,
 )
 from generation.judges.registry import JUDGE_REGISTRY, JUDGES, markdown_table, parse_judge
+from generation.judges.verdicts import parse_critique, parse_verdict
 from generation.steps.settings import VerifySettings
 from generation.steps.verify import build_parser
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generation.judges.prompts import parse_verdict
+from generation.judges.verdicts import parse_verdict
 
 # committed statements: value -> text (bare lines and sentences, labelled readings, wrapped and negated forms)
 STATEMENTS = [
