@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from generation.common.cli import Provenance, UserError, command_parser, run_main
-from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
 from generation.data.dataset_io import add_split_argument, is_saved_dataset, own_rows, read_input
 from generation.data.schema import COLUMN_RULES, SCORES, STEP_COLUMNS, check_rows
@@ -19,6 +19,7 @@ from generation.grading.decision import DATASET_TYPES
 from generation.report import metrics, render
 from generation.report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
 from generation.report.weaver_export import export_plan, weaver_dataset
+from generation.steps.settings import parse_quietly
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +59,7 @@ def check_target(path: str, is_own: Callable[[str], bool], what: str) -> None:
 
 def read_dataset(args: argparse.Namespace):
     """The dataset, its verifiers (the --verifiers subset) and its arrays: correctness, answers, methods."""
-    dataset = read_input(args.dataset_path, args.split, args)
+    dataset = read_input(args.dataset_path, args.split)[0]
     wanted = [n.strip() for n in args.verifiers.split(",") if n.strip()] if args.verifiers else None
     return (dataset, *verifier_arrays(dataset, args.dataset_path, wanted))
 
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_and_export(args: argparse.Namespace) -> int:
     """Read, compute, then write the report folder and the Weaver export, each as one unit with its provenance."""
-    provenance = Provenance("verifier_report", args)
+    provenance = Provenance("verifier_report", vars(args))
     dataset, verifiers, arrays, scores = read_dataset(args)
     plan = export_plan(verifiers, args.rename) if args.export_weaver else None
     dataset_type = answer_type(args.dataset_type, dataset.column_names)

@@ -23,14 +23,12 @@ def add_split_argument(parser) -> None:
                              "recorded in the provenance (default: the input's only split)")
 
 
-def read_input(path: str, split: str | None, args=None):
-    """A step's input (load_split), its split printed; with args, args.split becomes the split read (recorded)."""
+def read_input(path: str, split: str | None):
+    """A step's input and the split read (load_split), the split printed."""
     dataset, name = load_split(path, split)
     if name is not None:
         print(f"reading split {name!r} of {path} ({len(dataset)} rows)")
-    if args is not None:
-        args.split = name
-    return dataset
+    return dataset, name
 
 
 def only_split(dataset_dict, source: str, split: str | None) -> str:

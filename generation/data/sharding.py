@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import glob
 import json
 import os
 import shutil
 import socket
 import sys
-from typing import Any, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Callable, TypeVar
 
 from generation.common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
 from generation.common.records import RecordStore, compact, is_record_log, read_log
@@ -22,6 +22,42 @@ from generation.data.merging import Recompute, merge
 
 SHARD_FOLDER = "shards"
 TASK_RETRIES = 2  # the driver re-runs a shard task this many times after a crash or a lost node; each run resumes
+
+
+@dataclass(frozen=True)
+class RowSettings:
+    """--start_row/--end_row and the step's --max_rows: the rows a run (or one shard) processes."""
+
+    start_row: int
+    end_row: int | None
+    max_rows: int | None
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """The settings every step has: its output and rows, --num_shards/--ray_address/--keep_shards, --lock, --split,
+    --overwrite, --dry_run and --verbose (each step's settings add their own)."""
+
+    output_path: str | None  # None only for Step 3's --list and --check
+    rows: RowSettings
+    num_shards: int | None
+    ray_address: str | None
+    keep_shards: bool
+    lock: str
+    split: str | None
+    overwrite: bool
+    dry_run: bool
+    verbose: bool
+
+
+@dataclass(frozen=True)
+class PushingStepSettings(StepSettings):
+    """A step that also pushes its output to the hub: the merged output is pushed, never a shard."""
+
+    push_to_hub: str | None
+
+
+Settings = TypeVar("Settings", bound=StepSettings)
 
 
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,20 +76,20 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
                             "merge (default: their logs are folded into the output's checkpoint and they go)")
 
 
-def wants_shards(args: argparse.Namespace) -> bool:
+def wants_shards(settings: StepSettings) -> bool:
     """Whether to run on Ray (--num_shards); --ray_address alone is a usage error."""
-    if args.ray_address and not args.num_shards:
+    if settings.ray_address and not settings.num_shards:
         raise UserError("--ray_address is used only with --num_shards N; add --num_shards or drop --ray_address")
-    return bool(args.num_shards) and not getattr(args, "dry_run", False)  # a dry run estimates the whole run here
+    return bool(settings.num_shards) and not settings.dry_run  # a dry run estimates the whole run here
 
 
-def row_range(num_rows: int, args: argparse.Namespace, source: str) -> range:
+def row_range(num_rows: int, rows: RowSettings, source: str) -> range:
     """The rows --start_row/--end_row, then --max_rows, select out of num_rows; UserError when they select none."""
-    end = num_rows if args.end_row is None else min(args.end_row, num_rows)
-    if not args.start_row < end:
-        raise UserError(f"--start_row {args.start_row} / --end_row {args.end_row} select no rows of the "
+    end = num_rows if rows.end_row is None else min(rows.end_row, num_rows)
+    if not rows.start_row < end:
+        raise UserError(f"--start_row {rows.start_row} / --end_row {rows.end_row} select no rows of the "
                         f"{num_rows} in {source}")
-    return range(args.start_row, end)[:args.max_rows or None]
+    return range(rows.start_row, end)[:rows.max_rows or None]
 
 
 def split(rows: range, num_shards: int) -> list[range]:
@@ -67,16 +103,12 @@ def shard_path(output_path: str, rows: range) -> str:
     return os.path.join(checkpoint_dir(output_path), SHARD_FOLDER, f"rows_{rows.start:09d}_{rows.stop:09d}.hf")
 
 
-def shard_arguments(args: argparse.Namespace, rows: range) -> argparse.Namespace:
-    """The arguments of one shard's single-process run: its rows, its own output, no sharding, no hub push."""
-    shard = copy.copy(args)
-    shard.start_row, shard.end_row, shard.num_shards, shard.ray_address = rows.start, rows.stop, None, None
-    shard.keep_shards = False
-    shard.max_rows = None  # already applied: rows are absolute indices of the rows the unsharded run would use
-    shard.output_path = shard_path(args.output_path, rows)
-    if hasattr(shard, "push_to_hub"):
-        shard.push_to_hub = None
-    return shard
+def shard_settings(settings: Settings, rows: range) -> Settings:
+    """The settings of one shard's single-process run: its rows, its own output, no sharding, no hub push."""
+    shard = replace(settings, output_path=shard_path(settings.output_path, rows), num_shards=None, ray_address=None,
+                    keep_shards=False,
+                    rows=RowSettings(rows.start, rows.stop, max_rows=None))  # rows: those the unsharded run uses
+    return replace(shard, push_to_hub=None) if isinstance(shard, PushingStepSettings) else shard
 
 
 def run_logs(output_path: str, name: str) -> list[str]:
@@ -144,24 +176,26 @@ def _done_marker(shard_output: str) -> str:
     return shard_output + ".done.json"
 
 
-def _settings(args: argparse.Namespace) -> str:
+def _settings(settings: StepSettings) -> str:
     """A shard's settings as stored in its done marker (redacted, as everything written)."""
-    return json.dumps(redact(public_args(args)), sort_keys=True, default=str)
+    return json.dumps(redact(public_args(settings)), sort_keys=True, default=str)
 
 
-def is_done(args: argparse.Namespace) -> bool:
-    """Whether this shard already finished with exactly these arguments (exit 0), so it is not run again."""
+def is_done(settings: StepSettings) -> bool:
+    """Whether this shard already finished with exactly these settings (exit 0), so it is not run again."""
     try:
-        with open(_done_marker(args.output_path)) as handle:
-            return json.load(handle).get("settings") == _settings(args)
+        with open(_done_marker(settings.output_path)) as handle:
+            return json.load(handle).get("settings") == _settings(settings)
     except (OSError, ValueError):
         return False
 
 
-def run_shard(step: str, args: argparse.Namespace, cwd: str, environment: dict[str, str]) -> dict[str, Any]:
-    """Ray task body: one shard's single-process run, `step` = "module.function" (it resumes its own checkpoint),
-    with the driver's environment contract (`environment`, data/environment.py), holding the shard's lock (a task of
-    a killed driver that still runs makes the rerun's task stop, not write too); marks the shard done on exit 0."""
+def run_shard(step: str, settings: StepSettings, cwd: str, environment: dict[str, str], budget: Any = None
+              ) -> dict[str, Any]:
+    """Ray task body: one shard's single-process run, `step` = "module.function" taking (settings, budget) (it
+    resumes its own checkpoint; budget: the run's --max_cost ledger), with the driver's environment contract
+    (`environment`, data/environment.py), holding the shard's lock (a task of a killed driver that still runs makes
+    the rerun's task stop, not write too); marks the shard done on exit 0."""
     import importlib
 
     import ray
@@ -174,27 +208,27 @@ def run_shard(step: str, args: argparse.Namespace, cwd: str, environment: dict[s
     try:
         module, function = step.rsplit(".", 1)
         node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
-        with redacted_streams(), output_lock(args.output_path, args.lock, ray_node=node):
-            code = getattr(importlib.import_module(module), function)(args)
+        with redacted_streams(), output_lock(settings.output_path, settings.lock, ray_node=node):
+            code = getattr(importlib.import_module(module), function)(settings, budget)
     except UserError as err:  # bad input (or --max_cost reached: exit 1) repeats on a retry: report it instead
         return {"code": getattr(err, "exit_code", 2), "error": str(err)}
     if code == 0:
-        write_json_atomic(_done_marker(args.output_path), {"settings": _settings(args)})
+        write_json_atomic(_done_marker(settings.output_path), {"settings": _settings(settings)})
     return {"code": code}
 
 
-def run_tasks(step: str, shards: list[argparse.Namespace], options: dict[str, Any], environment: dict[str, str]
-              ) -> dict[str, dict]:
-    """Run each shard as a Ray task (`options`: its resources; `environment`: the driver's contract) until it
-    returns, re-running a crashed one up to TASK_RETRIES times; before re-running a shard whose node died, take over
-    its lock once Ray reports that node dead (only then: a lock of a live node's task is never taken). Results by
-    shard output path."""
+def run_tasks(step: str, shards: list[StepSettings], options: dict[str, Any], environment: dict[str, str],
+              budget: Any = None) -> dict[str, dict]:
+    """Run each shard as a Ray task (`options`: its resources; `environment`: the driver's contract; budget: the
+    --max_cost ledger every shard shares) until it returns, re-running a crashed one up to TASK_RETRIES times;
+    before re-running a shard whose node died, take over its lock once Ray reports that node dead (only then: a lock
+    of a live node's task is never taken). Results by shard output path."""
     import ray
 
     task = ray.remote(run_shard).options(**options, max_retries=0)
     cwd = os.getcwd()
     tries = {shard.output_path: 0 for shard in shards}
-    pending = {task.remote(step, shard, cwd, environment): shard for shard in shards}
+    pending = {task.remote(step, shard, cwd, environment, budget): shard for shard in shards}
     results: dict[str, dict] = {}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
@@ -209,36 +243,37 @@ def run_tasks(step: str, shards: list[argparse.Namespace], options: dict[str, An
             if isinstance(err, ray.exceptions.NodeDiedError):
                 take_over_from_dead_node(shard)
             tries[shard.output_path] += 1
-            pending[task.remote(step, shard, cwd, environment)] = shard
+            pending[task.remote(step, shard, cwd, environment, budget)] = shard
     return results
 
 
-def take_over_from_dead_node(shard: argparse.Namespace) -> None:
+def take_over_from_dead_node(shard: StepSettings) -> None:
     """Release the lock a shard's task left on a node that died, once Ray reports that node dead."""
     node = (lock_holder(shard.output_path) or {}).get("ray_node")
     if node and reported_dead(node, DEATH_WAIT_S):
-        release_dead_holder(shard.output_path, f"its Ray node {node[:8]} is dead; rows {shard.start_row}-"
-                                               f"{shard.end_row} resume on another node")
+        release_dead_holder(shard.output_path, f"its Ray node {node[:8]} is dead; rows {shard.rows.start_row}-"
+                                               f"{shard.rows.end_row} resume on another node")
 
 
-def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int | Callable[[float | None], int],
-                recompute: Recompute | None = None, num_cpus: int = 1) -> int:
-    """Run `step` ("module.function" taking the parsed arguments) on the shards of rows as Ray tasks (num_gpus each
+def run_sharded(step: str, settings: StepSettings, rows: range, num_gpus: int | Callable[[float | None], int],
+                recompute: Recompute | None = None, num_cpus: int = 1, budget: Any = None) -> int:
+    """Run `step` ("module.function" taking (settings, budget)) on the shards of rows as Ray tasks (num_gpus each
     where the cluster has GPUs, or num_gpus(memory of the cluster's smallest GPU); up to num_cpus CPUs; the driver's
-    environment contract given to each) once the cluster preflight passed; merge them into --output_path when all
-    ran (`recompute`: the step's whole-run provenance fields). Returns the worst shard's exit code."""
+    environment contract given to each; budget: the --max_cost ledger every shard shares) once the cluster preflight
+    passed; merge them into --output_path when all ran (`recompute`: the step's whole-run provenance fields).
+    Returns the worst shard's exit code."""
     import ray
 
-    provenance = Provenance(f"{step} (sharded)", args)
-    shards = [shard_arguments(args, part) for part in split(rows, args.num_shards)]
-    connect(args.ray_address)
+    provenance = Provenance(f"{step} (sharded)", settings)
+    shards = [shard_settings(settings, part) for part in split(rows, settings.num_shards)]
+    connect(settings.ray_address)
     results: dict[str, dict] = {}
     try:
         gpus = (num_gpus(smallest_gpu_gb()) if callable(num_gpus) else num_gpus) if ray.cluster_resources().get(
             "GPU", 0) else 0
         cpus = min(num_cpus, max(node["Resources"].get("CPU", 1) for node in ray.nodes() if node.get("Alive")))
         environment = driver_environment()
-        preflight(args.output_path, {"CPU": cpus, "GPU": gpus}, environment)
+        preflight(settings.output_path, {"CPU": cpus, "GPU": gpus}, environment)
         todo = []
         for shard in shards:
             if is_done(shard):
@@ -247,11 +282,11 @@ def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int 
                 todo.append(shard)
         print(f"{len(shards)} shards of rows {rows.start}-{rows.stop}: {len(todo)} to run, "
               f"{len(shards) - len(todo)} done earlier; {gpus} GPU(s) per shard", flush=True)
-        results.update(run_tasks(step, todo, {"num_cpus": cpus, "num_gpus": gpus}, environment))
+        results.update(run_tasks(step, todo, {"num_cpus": cpus, "num_gpus": gpus}, environment, budget))
     finally:
         if ray.is_initialized():
             ray.shutdown()
-    report = {"shards": [{"rows": [s.start_row, s.end_row], "path": s.output_path, **results[s.output_path]}
+    report = {"shards": [{"rows": [s.rows.start_row, s.rows.end_row], "path": s.output_path, **results[s.output_path]}
                          for s in shards]}
     failed = [r for r in report["shards"] if "error" in r]
     for record in failed:
@@ -262,11 +297,12 @@ def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int 
         print(f"{len(failed)} of {len(shards)} shards failed; run the same command again to run only those",
               file=sys.stderr)
         return 1
-    merged = merge([s.output_path for s in shards], args.output_path, provenance, report, recompute)
+    merged = merge([s.output_path for s in shards], settings.output_path, provenance, report, recompute)
     code = max(r["code"] for r in report["shards"])
-    if code == 0 and not args.keep_shards:
-        fold_layouts(args.output_path)
-    if getattr(args, "push_to_hub", None) and push_to_hub(merged, args.push_to_hub):
+    if code == 0 and not settings.keep_shards:
+        fold_layouts(settings.output_path)
+    target = settings.push_to_hub if isinstance(settings, PushingStepSettings) else None
+    if target and push_to_hub(merged, target):
         code = 1
     if code:
         print("some shards have failures left (see above); run the same command again to retry only those",

@@ -1,7 +1,6 @@
 """Placing reward models on devices: in-process in sequence, or one worker process per free GPU (or GPU group)."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -146,7 +145,7 @@ def _launch(job: Job, gpus: list[int]) -> subprocess.Popen:
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus), "PYTHONPATH": path}
     guard_descendants()  # a worker holding a GPU never outlives this step
-    return subprocess.Popen([sys.executable, "-m", "generation.reward_models.placement", "--job", job_path], env=env)
+    return subprocess.Popen([sys.executable, "-m", "generation.reward_models.placement", job_path], env=env)
 
 
 def _read_summary(job: Job, returncode: int) -> dict:
@@ -188,16 +187,13 @@ def run_all(jobs: list[Job], device: str, sequential: bool, on_done: Callable[[J
     return f"parallel: one worker process per GPU ({len(gpus)} GPUs)"
 
 
-def _worker_main() -> None:
-    """Entry point of a worker process: run one job file."""
-    parser = argparse.ArgumentParser(description="reward-model worker (started by unified_RMs_and_LM_Judges.py)")
-    parser.add_argument("--job", required=True)
-    args = parser.parse_args()
-    with open(args.job, encoding="utf-8") as handle:
+def _worker_main(job_path: str) -> None:
+    """Entry point of a worker process (started by Step 3 with its job file's path): run one job file."""
+    with open(job_path, encoding="utf-8") as handle:
         job = Job.from_json(json.load(handle))
     summary = run_job(job)
     sys.exit(1 if "fatal" in summary else 0)
 
 
 if __name__ == "__main__":
-    _worker_main()
+    _worker_main(sys.argv[1])

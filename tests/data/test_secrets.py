@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 
 from generation import generate_reasoning_samples, merge_shards, unified_evaluation, verifier_report
 from generation import unified_RMs_and_LM_Judges as step3
-from generation.common.cli import run_main
+from generation.common.cli import run_main, settings_from
 from generation.common.redact import ABOUT_WORDS, SECRET_WORDS, redact, redact_text
 from generation.data import sharding
 from generation.data.environment import driver_environment
 from generation.steps import evaluate
+from generation.steps.settings import EvaluateSettings, GenerateSettings
 
 from conftest import ROOT
 from fixtures_benchmarks import write_benchmarks
@@ -80,10 +81,10 @@ def written_since(since: float, roots: tuple[str, ...] = WRITABLE_ROOTS) -> list
     return found
 
 
-def shard_runs(step: str, parser, argv: list[str]) -> list[str]:
+def shard_runs(step: str, parser, settings_class: type, argv: list[str]) -> list[str]:
     """Run a step's two shards as its Ray tasks do (sharding.run_shard, done markers included); their outputs."""
-    args = parser.parse_args(argv)
-    shards = [sharding.shard_arguments(args, part) for part in sharding.split(range(4), 2)]
+    settings = settings_from(settings_class, vars(parser.parse_args(argv)))
+    shards = [sharding.shard_settings(settings, part) for part in sharding.split(range(4), 2)]
     for shard in shards:
         assert sharding.run_shard(step, shard, os.getcwd(), driver_environment())["code"] in (0, 1)
     return [shard.output_path for shard in shards]
@@ -111,8 +112,9 @@ def test_every_entry_point_writes_and_prints_no_credential(tmp_path, capfd, monk
         assert cli(step3.main, step3_argv + ["--output_path", three + "x", "--dry_run"]) == 0
 
         parts = shard_runs("generation.steps.generate.generate", generate_reasoning_samples.build_parser(),
-                           step1 + ["--base_url", url, "--output_path", os.path.join(run, "sh1.hf")])
-        shard_runs("generation.steps.evaluate.run", evaluate.build_parser(), step2 + ["-o", os.path.join(run, "sh2.hf")])
+                           GenerateSettings, step1 + ["--base_url", url, "--output_path", os.path.join(run, "sh1.hf")])
+        shard_runs("generation.steps.evaluate.run", evaluate.build_parser(), EvaluateSettings,
+                   step2 + ["-o", os.path.join(run, "sh2.hf")])
     assert cli(merge_shards.main, ["--shards", *parts, "--output_path", os.path.join(run, "merged.hf")]) == 0
     assert cli(verifier_report.main, ["--dataset_path", three, "--output_dir", os.path.join(run, "report"),
                                       "--export_weaver", os.path.join(run, "weaver"),

@@ -1,5 +1,4 @@
 """--num_shards on a local Ray (2 CPUs, one per module): Steps 1-3 equal single runs; killed runs resume."""
-import argparse
 import hashlib
 import json
 import os
@@ -12,7 +11,7 @@ import datasets
 import psutil
 import pytest
 
-from generation.data.sharding import row_range, split
+from generation.data.sharding import RowSettings, row_range, split
 from generation.generate_reasoning_samples import main as step1
 
 import tiny_reward_models as tiny
@@ -73,10 +72,10 @@ def shard_workers() -> list[psutil.Process]:
 def test_split_and_row_range():
     assert split(range(0, 5), 2) == [range(0, 2), range(2, 5)]
     assert split(range(3, 5), 4) == [range(3, 4), range(4, 5)]  # more shards than rows: empty shards left out
-    args = argparse.Namespace(start_row=2, end_row=None, max_rows=3)
-    assert row_range(10, args, "x") == range(2, 5)
+    rows = RowSettings(start_row=2, end_row=None, max_rows=3)
+    assert row_range(10, rows, "x") == range(2, 5)
     with pytest.raises(Exception, match="select no rows"):
-        row_range(2, args, "x")
+        row_range(2, rows, "x")
 
 
 def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
@@ -282,13 +281,15 @@ def test_step1_vllm_two_shards_equal_the_single_run(ray_address, tiny_chat_model
 
 def test_a_shard_held_by_a_running_task_is_not_written_twice(data_dir, tmp_path):
     """A task of a killed driver that still runs holds its shard: the rerun's task stops ('in use'), writes nothing."""
+    from generation.common.cli import settings_from
     from generation.common.writing import output_lock
     from generation.data.environment import driver_environment
-    from generation.data.sharding import run_shard, shard_arguments
+    from generation.data.sharding import run_shard, shard_settings
     from generation.generate_reasoning_samples import build_parser
+    from generation.steps.settings import GenerateSettings
 
     args = build_parser().parse_args(step1_args("http://127.0.0.1:9/v1", data_dir, str(tmp_path / "out")))
-    shard = shard_arguments(args, range(0, 2))
+    shard = shard_settings(settings_from(GenerateSettings, vars(args)), range(0, 2))
     with output_lock(shard.output_path):  # the old task, still running
         result = run_shard("generation.steps.generate.generate", shard, os.getcwd(), driver_environment())
     assert result["code"] == 2 and "in use" in result["error"]
