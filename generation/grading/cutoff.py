@@ -10,25 +10,48 @@ CUT_FINISHES = {"length": "cut off at the token limit (finish reason length)",
 # A text broken inside a word or an expression: a hyphen right after a letter, an open bracket, a backslash, an
 # operator, an underscore or caret. (A last word or number without a final period is no cut-off: "Final: B".)
 BROKEN_END = re.compile(r"(?:[A-Za-z]-|[({\[\\^_=+])$")
+# A refusal, or a statement that the answer cannot be told: "I cannot answer", "we cannot determine the correct
+# answer", "The answer cannot be determined from the given information". Example: "I cannot determine"
 REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t|will\s+not)\s+(?:answer|help"
-                     r"|determine|provide|choose|select|solve|pick)", re.IGNORECASE)
+                     r"|determine|provide|choose|select|solve|pick)"
+                     r"|\b(?:we|one)\s+(?:can(?:no|['’])t|are\s+unable\s+to|are\s+not\s+able\s+to)\s+(?:determine|select"
+                     r"|choose|identify|find|give|provide)\s+(?:the|a|an|which)\s+(?:correct\s+|right\s+|exact\s+|final\s+)?"
+                     r"(?:answer|option|choice)"
+                     r"|\b(?:answer|question)\s+(?:cannot|can['’]t|could\s+not)\s+be\s+(?:determined|answered|found)",
+                     re.IGNORECASE)
+# "None of the options": "none of the above", "The answer is not listed / not provided in the options", "The answer
+# is (not applicable)", "(no answer)", "not an option". Example: "The answer is not provided in the options."
 NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:above|options|choices|answers|these|them)\b"
                           r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)"
-                          r"|\b(?:answer|it)\s+is\s+not\s+(?:listed|among|in\s+the\s+(?:options|choices)|one\s+of)",
+                          r"|\b(?:answer|it)\s+is\s+not\s+(?:listed|among|in\s+the\s+(?:options|choices)|one\s+of"
+                          r"|provided|given|available|included|present|an\s+option)"
+                          r"|\banswer\s+is\s*[:：]?\s*\((?:not\s+(?:applicable|listed|provided|an\s+option)|no\s+answer|none)\b",
                           re.IGNORECASE)
-NONE_OPTION = re.compile(r"\b(?:none|neither)\b", re.IGNORECASE)  # an option that is itself "none of the above"
+# An option that is itself "none of the above" or "cannot be determined". Example: "None of the above"
+NONE_OPTION = re.compile(r"\b(?:none|neither|determined|insufficient|not\s+enough)\b", re.IGNORECASE)
 # How a finished text ends: a sentence mark, a display block, a code fence or a table row, then closing marks
 # ("... is 42.", "... \\]", "...)**", "| B |"); a released text ending otherwise stopped mid-sentence.
 FINISHED_END = re.compile(r"(?:[.!?。！？…]|\\\]|\$\$|```|\|)[\s\"'”’)\]*_$>}]*$")
 LIST_ITEM_END = re.compile(r"\n[ \t]*\d+\.$")  # a text ending on the number of a list item it did not write
+# A text ending inside a decimal number after an operator ("= 0.", "* 1.", "\\approx 3.", "{0."): the sentence mark
+# is the number's decimal point. Example: "= 0."
+CUT_NUMBER = re.compile(r"(?:[=≈×*/+({\[−-]|\\(?:approx|times|cdot))[ \t$]*[-−]?\d+\.$")
+ENVIRONMENT_OPEN = re.compile(r"\\begin\s*\{")  # \begin{aligned} ... without its \end{aligned}: math it opened
+ENVIRONMENT_CLOSE = re.compile(r"\\end\s*\{")
 LOOP_PROBE = 60
 LOOP_WINDOW = 4000
 
 
 def looping(text: str) -> bool:
-    """Whether a text ends in a repetition loop (its last characters occur three times in its last few thousand)."""
+    """Whether a text ends in a repetition loop (its last characters occur three times in its last few thousand,
+    overlapping occurrences counted: a repeated sentence shorter than the probe)."""
     probe = text[-LOOP_PROBE:].strip()
-    return len(probe) >= 20 and text.count(probe, max(0, len(text) - LOOP_WINDOW)) >= 3
+    if len(probe) < 20:
+        return False
+    window, count, position = text[-LOOP_WINDOW:], 0, -1
+    while count < 3 and (position := window.find(probe, position + 1)) >= 0:
+        count += 1
+    return count >= 3
 
 
 def no_answer_reason(sample: str, options: list | None = None, finish: str | None = None) -> str | None:
@@ -59,8 +82,11 @@ def no_answer_reason(sample: str, options: list | None = None, finish: str | Non
 
 def unfinished(sample: str) -> bool:
     """Whether a text stops mid-sentence (no FINISHED_END: "... the force is 4000 N times", "... = 3.17 kJ + 12"), on
-    an empty list item ("...\\n\\n1.") or inside display or inline math it opened ("\\[ x = \\frac{0.")."""
+    an empty list item ("...\\n\\n1."), inside a number ("... = 0.") or inside display or inline math or an environment
+    it opened ("\\[ x = \\frac{0.", "\\begin{aligned} ... &= 0.")."""
     text = sample.rstrip()
     tail = text[-2000:]
     return bool(text) and (not FINISHED_END.search(text[-20:]) or bool(LIST_ITEM_END.search(text))
-                           or tail.count("\\[") > tail.count("\\]") or tail.count("\\(") > tail.count("\\)"))
+                           or bool(CUT_NUMBER.search(text[-40:]))
+                           or tail.count("\\[") > tail.count("\\]") or tail.count("\\(") > tail.count("\\)")
+                           or len(ENVIRONMENT_OPEN.findall(tail)) > len(ENVIRONMENT_CLOSE.findall(tail)))

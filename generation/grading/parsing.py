@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from generation.grading.boxes import HEDGE_NOTE, TEXT_WRAPPER, boxed_contents
 
 THINK_END = "</think>"
+OUT_OF_RANGE_NOTE = "letter out of range"  # every note of a letter that names no option starts so
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
 MARKDOWN = re.compile(r"\*{2,}|__|`+")
 # Words for "answer" and "the answer is" in the languages of MMLU-style use (zh, es, fr, de, ru, ja, pt).
@@ -69,8 +70,9 @@ QUALIFIED = re.compile(r"(?:(?!\b(?:because|since)\b)[^.!?\n])*?\b(?:only|if|whe
                        r"|except|but|though|although|whereas|for\s+an?)\b", re.IGNORECASE)
 UNCOMMITTED_BEFORE = re.compile(r"\b(?:if|whether|suppose|supposing|assuming|unless)\b"
                                 r"[^.!?\n]*$", re.IGNORECASE)
-# Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{...
-LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
+# Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{..., the
+# brace closing "\text{The answer is } (I)".
+LETTER_PREFIX = re.compile(r"(?:[\s$(\[{}\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
 # A letter standing alone: "B", "(b)"; not the start of a word ("A-B bond") nor a function or variable ("H(X)", "x_1").
 LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’_^({-])")
 # Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
@@ -82,7 +84,7 @@ REJECTED = re.compile(r"\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)
 BARE_LETTER = re.compile(r"[\s(\[{$*'\"]*[A-Za-z][\s)\]}.:$*'\"]*")  # "(I)" is a letter even if an option reads "I"
 # The option text a model writes right after its letter: "(B) 6.2 eV.", "B) Paris**", "B: the mitochondria".
 OPTION_TEXT_AFTER = re.compile(r"[ \t]*[).:\]]?[ \t]*[-–—:]?[ \t]*([^\n]{1,300}?)[ \t*.]*(?:\n|$)")
-NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\(([A-Z])\)")  # "Paris (B)"
+NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\((?:(?i:option|choice)\s+)?([A-Z])\)")  # "Paris (B)", "$20.00 (Option C)"
 AMBIGUOUS_TAIL = re.compile(r"[ \t]*[)\]}.*$]*[ \t]*(?:,|\(|\band\b|\bor\b|/|&)[ \t]*(?:(?:or|and|possibly|maybe"
                             r"|perhaps|also|alternatively|option|choice)\b[ \t]*)*(?:[(\[{$*][ \t]*)*([A-Z])"
                             r"(?![A-Za-z0-9])")
@@ -100,8 +102,9 @@ ONLY_LETTER_LINE = re.compile(r"^[\s\[{$*]*(?:\(([A-Z])\)|([A-Z]))[\s)\]}.:$*]*$
 # A last line that labels an option's text: "B) Paris", "C. 4 m"; one ending in a colon opens a discussion of it.
 LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+?)(?<!:)$")
 # A reply whose last sentence closes on a bracketed letter: "..., or (H).", "which is closest to (D).", "This is the
-# definition of option (E)."; not where that sentence rules the letter out or names another one (FINAL_LETTER_AGAINST).
-FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))([^.!?\n]{0,300}?)\(([A-Z])\)[\s*]*[.!]?[\s*]*\Z")
+# definition of option (E).", "... is $20.00 (Option C)." (a full stop after that form); not where that sentence rules the letter out or names another one (FINAL_LETTER_AGAINST).
+FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))([^.!?\n]{0,300}?)\((?:(?i:option|choice)\s+(?=[A-Z]\)[\s*]*[.!]))?([A-Z])\)"
+                          r"[\s*]*[.!]?[\s*]*\Z")
 FINAL_LETTER_AGAINST = re.compile(r"\b(?:not|no|never|rules?\s+out|ruled\s+out|contradict\w*|incorrect|wrong|false"
                                   r"|eliminat\w*|except|exclud\w*|unlike|rather\s+than|instead\s+of|neither|nor|if"
                                   r"|unless|whether)\b|\([A-Z]\)", re.IGNORECASE)
@@ -166,6 +169,11 @@ def is_hedge(note: str) -> bool:
     return note.startswith(HEDGE_NOTE)
 
 
+def is_out_of_range(note: str) -> bool:
+    """Whether a reading's note says its letter names no option ("letter out of range: E is not one of A-D")."""
+    return note.startswith(OUT_OF_RANGE_NOTE)
+
+
 def answer_segments(text: str) -> list[str]:
     """Where to look for the final answer: the text after the last </think> first, then the whole text."""
     if THINK_END in text:
@@ -225,7 +233,7 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
         if word and word.group(1) not in CONNECTORS:
             return None
     if letter not in letters:
-        return Choice(None, True, f"letter {letter} is not one of {letters[0]}-{letters[-1]}")
+        return Choice(None, True, f"{OUT_OF_RANGE_NOTE}: {letter} is not one of {letters[0]}-{letters[-1]}")
     for tail in (AMBIGUOUS_TAIL.match(text, match.end()), HEDGE_TAIL.match(text, match.end())):
         if tail and tail.group(1) in letters and tail.group(1) != letter:
             if tail.re is HEDGE_TAIL or OPEN_CHOICE.search(tail.group(0)):
@@ -359,7 +367,7 @@ def choice_candidates(text: str, letters: str, options: list | None,
         elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
             bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1) or ONLY_LETTER_LINE.match(
                 lines[0].upper()).group(2)  # a reply that is only "b" or "(c)"
-            found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, "letter out of range"),
+            found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, f"{OUT_OF_RANGE_NOTE}: {bare}"),
                           len(text)))
         labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
         listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list

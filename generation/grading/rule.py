@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from generation.grading.checking import MATH_TIMEOUT_S, math_key, math_verdict, number_value, without_unit
-from generation.grading.cutoff import BROKEN_END, CUT_FINISHES, no_answer_reason, unfinished
-from generation.grading.parsing import is_hedge
+from generation.grading.cutoff import BROKEN_END, CUT_FINISHES, looping, no_answer_reason, unfinished
+from generation.grading.parsing import is_hedge, is_out_of_range
 from generation.grading.quantities import quantities, total
 from generation.grading.readers import Reading, note_of, readings_of, value_of
 
+LOOP_TAIL = 200  # a text cut off in a loop within this many characters of its last answer repeats that answer
 HEDGES = ("incorrect", "undecided")  # Step 2's --hedges
 ANSWERLESS = ("no_answer", "undecided")  # Step 2's --answerless
 
@@ -34,7 +35,8 @@ REVISION = re.compile(
     r"|(?:should|must)\s+(?:actually\s+)?(?:be|have\s+been)\b(?!\s+(?:noted|mentioned|clear|obvious|emphasi[sz]ed"
     r"|pointed|careful|aware))"
     r"|(?:correct|right|actual|true|real)\s+(?:value|answer|result|option|choice|letter)\s+(?:is|was|would|should)"
-    r"|chang\w*\s+(?:my\s+)?answer|espera|en\s+realidad|de\s+hecho|eigentlich|moment\s+mal|korrektur"
+    r"|chang\w*\s+(?:my\s+)?answer|(?:need|have|are\s+asked)\s+to\s+(?:choose|select|pick)\s+(?:only\s+)?(?:one|a\s+single)"
+    r"|espera|en\s+realidad|de\s+hecho|eigentlich|moment\s+mal|korrektur"
     r"|en\s+fait|на\s+самом\s+деле|подожд\w*|исправ\w*)\b|等等|不对|实际上|更正|其实|待って|実は",
     re.IGNORECASE)
 # "not X": a value or letter negated after the answer (a question "Why not C?" states nothing).
@@ -51,7 +53,9 @@ ASSIGNMENT = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=\S)")  # "x = 5" 
 PART_MARKER = re.compile(r"(?<![\w(])\(?[a-e]\)(?=\s)|\b(?i:part)\s+\(?(?:[a-e]|[1-5]|i{1,3}|iv)\)?(?!\w)")
 
 
-RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)  # "(C) and (B) respectively" answers two parts
+# Letters that answer a question's parts: "(C) and (B) respectively", "(J) and (I) for the two questions".
+RESPECTIVELY = re.compile(r"\b(?:respectively|for\s+(?:the\s+)?(?:two|three|both|each|first|second)\s+"
+                          r"(?:questions?|parts?))\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -163,10 +167,13 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, policy
     found = standing(plain, found)
     notes = [note_of(reading) for reading in found if note_of(reading)]
     if notes:
-        if kind == "choice" and len(notes) == len(found) and all(map(is_hedge, notes)):
+        letters_read = list(dict.fromkeys(value_of(reading) for reading in found if not note_of(reading)))
+        if kind == "choice" and all(is_hedge(note) or is_out_of_range(note) for note in notes) and (
+                len(notes) == len(found) and any(map(is_hedge, notes)) or len(letters_read) > 1):
+            note = notes[-1] if len(letters_read) < 2 else "readings disagree: " + " vs ".join(letters_read[:3])
             if PART_MARKER.search(plain) or RESPECTIVELY.search(plain, found[-1][0]):
-                return Decision(None, "undecided", "a multi-part answer: " + notes[-1].split(": ", 1)[-1])
-            return hedged(notes[-1], policy)
+                return Decision(None, "undecided", "a multi-part answer: " + note.split(": ", 1)[-1])
+            return hedged(note, policy)
         return Decision(None, "undecided", notes[-1])
     values = list(dict.fromkeys(value_of(reading) for reading in found))
     if not readings_agree(values, kind, timeout):
@@ -185,10 +192,11 @@ def decide(sample: str, kind: str, letters: str = "ABCD", options: list | None =
     policy = policy or DEFAULT_POLICY
     if finish in CUT_FINISHES:
         return Decision(None, "no_answer", no_answer_reason(sample, finish=finish))
-    plain, found = readings_of(sample, kind, letters, options)
+    plain, found, cut = readings_of(sample, kind, letters, options)
     if found:
         decision = verdict_of(plain, found, kind, letters, policy, timeout)
-        if decision.method == "read" and finish is None and BROKEN_END.search(plain.rstrip()):
+        if decision.method == "read" and finish is None and not cut and BROKEN_END.search(plain.rstrip()) and not (
+                looping(plain) and len(plain) - found[-1][2] <= LOOP_TAIL):  # a loop repeating its answer is cut
             return Decision(None, "undecided", "cut off inside a word or an expression after its answer")
         return decision
     reason = no_answer_reason(sample, None if kind == "math" else options or list(letters), finish)

@@ -1,0 +1,65 @@
+"""Multiple-choice statements beyond "the answer is X": several letters named as the answer (a hedge for a question
+with one answer), and a sentence that closes on a bracketed letter after "is" ("The best defense would be (E).")."""
+from __future__ import annotations
+
+import re
+
+from generation.grading.boxes import HEDGE_NOTE
+from generation.grading.cutoff import unfinished
+from generation.grading.other_questions import stated_option
+from generation.grading.parsing import UNCOMMITTED_AFTER, Choice, committed, option_letter
+
+# Several letters listed: "(C) and (J)", "A, B and E", "(B, D, and F)", "(A), (B), (D)".
+LETTER_LIST = (r"[(\[]?[A-Z][)\]]?(?:[ \t]*(?:,[ \t]*(?:and[ \t]+)?|and[ \t]+|&[ \t]*)[(\[]?[A-Z](?![\w'’-])[)\]]?)+"
+               r"(?![ \t]*(?:\w|\())")
+# A statement that names several letters as the answer: "the correct answers are (C) and (J)", "The answers are (E)
+# and (B).", "the answer must be a combination of (B) and (F)", "(C) and (J) are the correct answers", "The answer is
+# (GH)" / "is DE." (letters written together). Example: "the correct answers are (C) and (J)"
+SEVERAL_LETTERS = re.compile(
+    r"\b(?:the|final|correct|right|best|my)\s+(?:(?:correct|right|best|final)\s+)?(?:answers|options|choices)\s+"
+    r"(?:are|would\s+be|must\s+be|should\s+be)\s*[:：]?\s*(?:both\s+)?(?P<listed>" + LETTER_LIST + ")"
+    r"|\b(?:answer|option|choice)\s+(?:is|must\s+be|would\s+be|should\s+be)\s+(?:a\s+combination\s+of|both)\s+"
+    r"(?P<combined>" + LETTER_LIST + ")"
+    r"|(?<![\w(])(?P<first>" + LETTER_LIST + r")\s+are\s+(?:both\s+|all\s+)?(?:the\s+)?(?:correct|right|true|best)\b"
+    r"|\b(?:answer|option|choice)\s+(?:is|would\s+be)\s*[:：]?\s*(?:\((?P<joined>[A-Z]{2,4})\)"
+    r"|(?P<bare>[A-Z]{2,4})(?=[ \t]*[.!]?[ \t]*(?:$|\n)))", re.IGNORECASE)
+LISTED_LETTER = re.compile(r"[A-Z]")
+# The last sentence that closes on a bracketed letter after a copula: "The most appropriate statement is (A).", "The man's
+# best defense would be (E).", or goes on with that option's own text: "... is (G) Branding."; a question's negation
+# in its subject ("the option that is not ...") is no rejection. Example: "The best defense would be (E)."
+COPULA_LETTER = re.compile(r"\b(?:is|would\s+be|must\s+be|should\s+be|will\s+be)[ \t]+(?:(?i:option|choice)[ \t]+)?"
+                           r"\(([A-Z])\)")
+BRACKETED_LETTER = re.compile(r"\([A-Z]\)")
+SENTENCE_CLOSE = re.compile(r"[ \t*]*(?:[.!;](?!\d)|$|\n)")
+
+
+def several_letters(text: str, letters: str) -> list[tuple[int, Choice, int]]:
+    """Statements naming several different valid letters as the answer, each an undecidable hedge reading."""
+    found = []
+    for match in SEVERAL_LETTERS.finditer(text):
+        listed = next(group for group in match.group("listed", "combined", "first", "joined", "bare") if group)
+        named = list(dict.fromkeys(LISTED_LETTER.findall(listed)))
+        if len(named) > 1 and set(named) <= set(letters) and committed(text, match.start()) and (
+                listed.isupper() or not match.group("bare")):
+            found.append((match.start(), Choice(None, True, f"{HEDGE_NOTE}: {' and '.join(named)} (several letters)"),
+                          match.end()))
+    return found
+
+
+def copula_letter(text: str, letters: str, normalized: list[str],
+                  read: list[tuple[int, Choice, int]]) -> list[tuple[int, Choice, int]]:
+    """The last sentence closing on a bracketed valid letter after a copula (COPULA_LETTER), or going on with that
+    option's own text, where no bracketed letter follows it and the text finishes; committed (no condition before or
+    after it) and not a letter another statement already read."""
+    match = None
+    for match in COPULA_LETTER.finditer(text):
+        pass
+    if not match or match.group(1) not in letters or BRACKETED_LETTER.search(text, match.end()) or unfinished(text):
+        return []
+    letter, end = match.group(1), match.end()
+    if any(start <= match.start(1) < stop for start, _, stop in read):
+        return []
+    stated = stated_option(text, end)
+    closes = SENTENCE_CLOSE.match(text, end) or stated and option_letter(stated, normalized, letters) == letter
+    return [(match.start(), Choice(letter), end)] if closes and committed(text, match.start()) and \
+        not UNCOMMITTED_AFTER.match(text, end) else []
