@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 
-from generation.grading.parsing import THINK_END
+from generation.grading.other_questions import content_words
+from generation.grading.parsing import THINK_END, normalize_option
 
 CUT_FINISHES = {"length": "cut off at the token limit (finish reason length)",
                 "content_filter": "stopped by the provider's content filter", "error": "generation error"}
@@ -20,12 +21,13 @@ REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+ab
                      r"|\b(?:answer|question)\s+(?:cannot|can['’]t|could\s+not)\s+be\s+(?:determined|answered|found)",
                      re.IGNORECASE)
 # "None of the options": "none of the above", "The answer is not listed / not provided in the options", "The answer
-# is (not applicable)", "(no answer)", "not an option". Example: "The answer is not provided in the options."
+# is (not applicable)", "(no answer)", "(cannot be determined)", "not an option". Example: "The answer is not provided in the options."
 NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:above|options|choices|answers|these|them)\b"
                           r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)"
                           r"|\b(?:answer|it)\s+is\s+not\s+(?:listed|among|in\s+the\s+(?:options|choices)|one\s+of"
                           r"|provided|given|available|included|present|an\s+option)"
-                          r"|\banswer\s+is\s*[:：]?\s*\((?:not\s+(?:applicable|listed|provided|an\s+option)|no\s+answer|none)\b",
+                          r"|\banswer\s+is\s*[:：]?\s*\((?:not\s+(?:applicable|listed|provided|an\s+option)|no\s+answer|none"
+                          r"|cannot\s+be\s+determined)\b",
                           re.IGNORECASE)
 # An option that is itself "none of the above" or "cannot be determined". Example: "None of the above"
 NONE_OPTION = re.compile(r"\b(?:none|neither|determined|insufficient|not\s+enough)\b", re.IGNORECASE)
@@ -38,6 +40,18 @@ LIST_ITEM_END = re.compile(r"\n[ \t]*\d+\.$")  # a text ending on the number of 
 CUT_NUMBER = re.compile(r"(?:[=≈×*/+({\[−-]|\\(?:approx|times|cdot))[ \t$]*[-−]?\d+\.$")
 ENVIRONMENT_OPEN = re.compile(r"\\begin\s*\{")  # \begin{aligned} ... without its \end{aligned}: math it opened
 ENVIRONMENT_CLOSE = re.compile(r"\\end\s*\{")
+# How a text names an option by its letter: "(C)", "option C", "choice (C)", a line "C." / "C)" / "C:", or a capital
+# standing alone that is no article, pronoun or variable ("B is wrong", not "A car", "I think", "E = mc^2").
+# Example: "option C"
+OPTION_LABEL = re.compile(r"\(([A-Z])\)|\b(?i:option|choice)\s+\(?([A-Z])\b|^[ \t*]*([A-Z])[.):]"
+                          r"|(?<![\w'’.\\-])([B-HJ-Z])(?![\w'’-])(?!\s*[=_^(])", re.MULTILINE)
+# An option named by its place: "the third option", "the last choice", "option two". Example: "the third option"
+OPTION_PLACE = re.compile(r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)\s+(?:option"
+                          r"|choice|answer|one)\b|\b(?:option|choice)\s+(?:one|two|three|four|five|six|seven|eight"
+                          r"|nine|ten|\d+)\b", re.IGNORECASE)
+NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+NUMBER_TOLERANCE = 0.02  # an option's number is named by a value within 2% (a computed 0.2423 names the option 0.24)
+NAMING_CHARS = 4000  # how much of a text's end the judge reads (decision.JUDGE_TAIL_CHARS)
 LOOP_PROBE = 60
 LOOP_WINDOW = 4000
 
@@ -73,11 +87,41 @@ def no_answer_reason(sample: str, options: list | None = None, finish: str | Non
             return "cut off inside <think>"
         if BROKEN_END.search(text):
             return "cut off inside a word or an expression"
-    tail = text[-300:]
+    return "refusal or none of the options" if says_none(text[-300:], options) else None
+
+
+def says_none(text: str, options: list | None) -> bool:
+    """Whether a text refuses or says that none of the options is right (unless an option says so itself)."""
     offers_none = any(NONE_OPTION.search(str(option)) for option in options or [])
-    if REFUSAL.search(tail) or options and not offers_none and NONE_OF_THEM.search(tail):
-        return "refusal or none of the options"
-    return None
+    return bool(REFUSAL.search(text) or options and not offers_none and NONE_OF_THEM.search(text))
+
+
+def numbers(text: str) -> list[float]:
+    """The numbers written in a text (thousands separators allowed)."""
+    return [float(number.replace(",", "")) for number in NUMBER.findall(text)]
+
+
+def names_option(text: str, options: list, letters: str) -> bool:
+    """Whether a text could name one of the options for a judge: a letter label (OPTION_LABEL), a place
+    (OPTION_PLACE), an option's text, most
+    of an option's words (two in three), or every number of an option (within NUMBER_TOLERANCE). Generous on purpose:
+    a text that names nothing gives the judge nothing to read as an answer."""
+    tail = text[-NAMING_CHARS:]
+    if any(letter in letters for match in OPTION_LABEL.finditer(tail) for letter in match.groups() if letter) \
+            or OPTION_PLACE.search(tail):
+        return True
+    normalized, words, values = f" {normalize_option(tail)} ", content_words(tail), numbers(tail)
+    for option in map(str, options):
+        wanted, option_values = normalize_option(option), numbers(option)
+        if len(wanted) >= 2 and re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", normalized):
+            return True
+        if option_values and all(any(abs(value - wanted_value) <= NUMBER_TOLERANCE * abs(wanted_value) for value in values)
+                                 for wanted_value in option_values):
+            return True
+        own = content_words(option)
+        if not option_values and own and 3 * len(own & words) >= 2 * len(own):
+            return True
+    return False
 
 
 def unfinished(sample: str) -> bool:

@@ -39,7 +39,8 @@ STATEMENT_SOURCE = (
     r"|\b(?:(?:actually|wait|instead|rather|correction|on\s+second\s+thought|so|hmm)\b[,:;!.—–-]*"
     r"|no\b[,:;!.—–-]+)\s*"  # "No, B." (but "it has no C." names no answer)
     r"(?:(?:it|that)(?:['’]s|\s+is)\b)?(?=[\s(*]*\(?[A-Za-z]\)?[\s*)]*(?:[.!]|$))"
-    r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?:but\s+)?(?:rather\s+)?(?:(?:it|that)(?:['’]s|\s+is)\b)?"
+    r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?!\(?[A-Z]\)?\s*(?:[,;]|or\b|and\b))(?:but\s+)?(?:rather\s+)?"
+    r"(?:(?:it|that)(?:['’]s|\s+is)\b)?"
     r"|\b(?:change|changing|switch|switching|revise|revising)\s+(?:my\s+)?(?:answer\s+)?to\b"
     r"|\b(?:i\.e\.|that\s+is|which\s+is|which\s+corresponds\s+to|corresponds\s+to|corresponding\s+to|matching|matches)"
     r"[,:]?\s+(?:option|choice|answer)\b(?=\s*\(?[A-Z]\)?[\s*)]*(?:[.,;!]|$))"
@@ -93,6 +94,11 @@ HEDGE_TAIL = re.compile(r"[\s*)\].]*,?\s*(?:but|though|although|or)\s+(?:option\
                         r"(?:is|could|might|may|would)\s+(?:also|be|equally|possibly)\b", re.IGNORECASE)
 # Words between two letters that leave the choice open ("B or D", "B/D", "B, possibly D"); "and", "," list them.
 OPEN_CHOICE = re.compile(r"\bor\b|/|\b(?:possibly|maybe|perhaps|alternatively)\b", re.IGNORECASE)
+# What makes "either B or D" a hedge between answers: an answer word before it in its sentence ("the answer is
+# either B or D", "choose between A and C"), or its letters ending the sentence or followed by "could be" ("It's
+# either B or D.", "Either (A) or (C) could be correct"); "either A or B blood type" is none. Example: "the answer is "
+EITHER_BEFORE = re.compile(r"\b(?:answer|option|choice|correct|choose|select|pick|go\s+with)\b[^.!?\n]*$", re.IGNORECASE)
+EITHER_AFTER = re.compile(r"[\s*)]*(?:[.!,;]|$|(?:could|might|may|is|are|would|seems?)\b)")
 EITHER = re.compile(r"\b(?i:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
                     r"(?:option\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z0-9])")  # "either B or D": a hedge
 PART_VALUE = re.compile(r"[)\]}）][ \t]*[-−+=]?[ \t]*\d")  # "(a) 49 m/s": a part's label before its value
@@ -342,7 +348,9 @@ def choice_candidates(text: str, letters: str, options: list | None,
                 and not UNCOMMITTED_AFTER.match(text, match.end()):
             found.append((match.start(), Choice(letter), match.end()))
     for match in EITHER.finditer(text, start):
-        if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters):
+        if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters) \
+                and (EITHER_BEFORE.search(text, max(0, match.start() - 80), match.start())
+                     or EITHER_AFTER.match(text, match.end())):
             found.append((match.start(), Choice(None, True, f"{HEDGE_NOTE}: {match.group(1)} or {match.group(2)}"),
                           match.end()))
     for position, box_end, content in boxed_contents(text):

@@ -153,13 +153,14 @@ def readings_of(sample: str, kind: str, letters: str, options: list | None) -> t
     reader finds an answer), and whether it was cut (its end is then no end of the response)."""
     segments = plain_segments(sample)
     read = math_readings if kind == "math" else functools.partial(choice_readings, letters=letters, options=options)
+    first = None
     for segment in segments:
         plain, found, cut = own_answer(segment, read, options if kind != "math" else None)
         if found:
             return plain, found, cut
-    if kind == "math":
-        return segments[0], unannounced(segments[0]), False
-    return segments[0], [], False
+        first = first or (plain, cut)
+    plain, cut = first
+    return plain, unannounced(plain) if kind == "math" else [], cut
 
 
 def value_of(reading: Reading) -> str | None:

@@ -18,8 +18,17 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from generation.grading.checking import MATH_TIMEOUT_S, math_key, math_verdict, number_value, without_unit
-from generation.grading.cutoff import BROKEN_END, CUT_FINISHES, looping, no_answer_reason, unfinished
-from generation.grading.parsing import is_hedge, is_out_of_range
+from generation.grading.cutoff import (
+    BROKEN_END,
+    CUT_FINISHES,
+    looping,
+    names_option,
+    no_answer_reason,
+    says_none,
+    unfinished,
+)
+from generation.grading.other_questions import stated_option
+from generation.grading.parsing import is_hedge, is_out_of_range, normalize_option, option_letter
 from generation.grading.quantities import quantities, total
 from generation.grading.readers import Reading, note_of, readings_of, value_of
 
@@ -32,10 +41,14 @@ REVISION = re.compile(
     r"\b(?:wait|actually|oops|hold\s+on|correction|on\s+second\s+thought|scratch\s+that|I\s+was\s+wrong"
     r"|I\s+(?:have\s+)?made\s+an?\s+(?:\w+\s+)?(?:error|mistake|slip)|(?:my|a|an)\s+(?:\w+\s+)?(?:mistake|slip)"
     r"|miscalculat\w*|recalculat\w*|recomput\w*|redo(?:ing)?|re-do|revis(?:e|ed|ing|ion)"
-    r"|(?:should|must)\s+(?:actually\s+)?(?:be|have\s+been)\b(?!\s+(?:noted|mentioned|clear|obvious|emphasi[sz]ed"
-    r"|pointed|careful|aware))"
+    r"|(?:should|must)\s+(?:actually\s+)?(?:be|have\s+been)\b(?=\s+(?:\(?[A-Z]\)?(?![\w'’])|[-−+$\d(\\.]"
+    r"|the\s+(?:correct|right|answer|value|option|choice|result)|closer|close\s+to|around|about|approximately|roughly"
+    r"|nearly|option|choice"
+    r"|equal|less\s+than|more\s+than|higher|lower|greater|smaller|larger))"
     r"|(?:correct|right|actual|true|real)\s+(?:value|answer|result|option|choice|letter)\s+(?:is|was|would|should)"
     r"|chang\w*\s+(?:my\s+)?answer|(?:need|have|are\s+asked)\s+to\s+(?:choose|select|pick)\s+(?:only\s+)?(?:one|a\s+single)"
+    r"|only\s+one\s+(?:option|answer|choice)\s+(?:can|should|must|may|is\s+to)\s+be\s+(?:selected|chosen|given|picked)"
+    r"|(?:asks|calls)\s+for\s+(?:a\s+single|one|only\s+one)\s+(?:answer|option|choice)|requires\s+a\s+single\s+answer"
     r"|espera|en\s+realidad|de\s+hecho|eigentlich|moment\s+mal|korrektur"
     r"|en\s+fait|на\s+самом\s+деле|подожд\w*|исправ\w*)\b|等等|不对|实际上|更正|其实|待って|実は",
     re.IGNORECASE)
@@ -159,7 +172,7 @@ def hedged(note: str, policy: Policy) -> Decision:
     return Decision(None, "hedged" if policy.hedges == "incorrect" else "undecided", note)
 
 
-def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, policy: Policy,
+def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, options: list | None, policy: Policy,
                timeout: float | None) -> Decision:
     """The decision on a segment's readings: the standing ones all decidable and agreeing, nothing after them in doubt.
     Math readings that disagree stay undecided ("or" also joins the solutions of an equation, and separate boxes
@@ -181,8 +194,14 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, policy
         if kind == "choice" and PART_MARKER.search(plain, found[0][0], found[-1][0]):
             return Decision(None, "undecided", "a multi-part answer: " + " vs ".join(values[:3]))
         return hedged(note, policy) if kind == "choice" else Decision(None, "undecided", note)
-    texts = [plain[max(reading[2] for reading in found):], *values]  # a revision glued to an answer counts too
+    end = max(reading[2] for reading in found)
+    stated = stated_option(plain, end) if kind == "choice" and options else None
+    if stated and option_letter(stated, [normalize_option(option) for option in options], letters) == values[-1]:
+        end = plain.index(stated, end) + len(stated)  # the letter's own option text ("(E) It should be used.")
+    texts = [plain[end:], *values]  # a revision glued to an answer counts too
     note = next(filter(None, (revision_note(text, kind, letters) for text in texts)), "")
+    if note and kind == "choice" and says_none(plain[end:], options):
+        return Decision(None, "no_answer", "the answer is withdrawn: none of the options")
     return Decision(None, "undecided", note) if note else Decision(value_of(found[-1]), "read")
 
 
@@ -194,7 +213,7 @@ def decide(sample: str, kind: str, letters: str = "ABCD", options: list | None =
         return Decision(None, "no_answer", no_answer_reason(sample, finish=finish))
     plain, found, cut = readings_of(sample, kind, letters, options)
     if found:
-        decision = verdict_of(plain, found, kind, letters, policy, timeout)
+        decision = verdict_of(plain, found, kind, letters, options, policy, timeout)
         if decision.method == "read" and finish is None and not cut and BROKEN_END.search(plain.rstrip()) and not (
                 looping(plain) and len(plain) - found[-1][2] <= LOOP_TAIL):  # a loop repeating its answer is cut
             return Decision(None, "undecided", "cut off inside a word or an expression after its answer")
@@ -202,4 +221,7 @@ def decide(sample: str, kind: str, letters: str = "ABCD", options: list | None =
     reason = no_answer_reason(sample, None if kind == "math" else options or list(letters), finish)
     if not reason and finish is None and policy.answerless == "no_answer" and unfinished(sample):
         reason = "no answer statement, and the text stops mid-sentence (no finish reason: cut off)"
+    if not reason and kind == "choice" and options and policy.answerless == "no_answer" and "\\boxed" not in plain \
+            and not names_option(plain, options, letters):  # (a boxed expression may evaluate to an option)
+        reason = "no answer statement, and no option named"
     return Decision(None, "no_answer", reason) if reason else Decision(None, "undecided", "no answer statement read")
