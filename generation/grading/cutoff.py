@@ -21,16 +21,21 @@ REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+ab
                      r"|\b(?:answer|question)\s+(?:cannot|can['’]t|could\s+not)\s+be\s+(?:determined|answered|found)",
                      re.IGNORECASE)
 # "None of the options": "none of the above", "The answer is not listed / not provided in the options", "The answer
-# is (not applicable)", "(no answer)", "(cannot be determined)", "not an option". Example: "The answer is not provided in the options."
-NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:above|options|choices|answers|these|them)\b"
+# is (not applicable)", "(no answer)", "(cannot be determined)", "not an option", "the question is likely
+# incomplete", "there is no solution". Example: "The answer is not provided in the options."
+NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:given\s+|provided\s+|listed\s+)?(?:above|options|choices|answers"
+                          r"|these|them)\b"
+                          r"|\bthe\s+question\s+is\s+(?:likely\s+|probably\s+)?(?:incorrect|incomplete|flawed|phrased\s+incorrectly)"
+                          r"|\bthere\s+is\s+no\s+(?:solution|correct\s+(?:answer|option))\b"
                           r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)"
-                          r"|\b(?:answer|it)\s+is\s+not\s+(?:listed|among|in\s+the\s+(?:options|choices)|one\s+of"
+                          r"|\b(?:answer|it|this)\s+is\s+not\s+(?:listed|among|in\s+the\s+(?:options|choices)|one\s+of"
                           r"|provided|given|available|included|present|an\s+option)"
                           r"|\banswer\s+is\s*[:：]?\s*\((?:not\s+(?:applicable|listed|provided|an\s+option)|no\s+answer|none"
                           r"|cannot\s+be\s+determined)\b",
                           re.IGNORECASE)
 # An option that is itself "none of the above" or "cannot be determined". Example: "None of the above"
-NONE_OPTION = re.compile(r"\b(?:none|neither|determined|insufficient|not\s+enough)\b", re.IGNORECASE)
+NONE_OPTION = re.compile(r"\b(?:none|neither|cannot\s+be\s+determined|insufficient\s+(?:information|data)"
+                         r"|not\s+enough\s+information)\b", re.IGNORECASE)
 # How a finished text ends: a sentence mark, a display block, a code fence or a table row, then closing marks
 # ("... is 42.", "... \\]", "...)**", "| B |"); a released text ending otherwise stopped mid-sentence.
 FINISHED_END = re.compile(r"(?:[.!?。！？…]|\\\]|\$\$|```|\|)[\s\"'”’)\]*_$>}]*$")

@@ -13,10 +13,11 @@ from generation.grading.parsing import UNCOMMITTED_AFTER, Choice, committed, opt
 LETTER_LIST = (r"[(\[]?[A-Z][)\]]?(?:[ \t]*(?:,[ \t]*(?:and[ \t]+)?|and[ \t]+|&[ \t]*)[(\[]?[A-Z](?![\w'’-])[)\]]?)+"
                r"(?![ \t]*(?:\w|\())")
 # A statement that names several letters as the answer: "the correct answers are (C) and (J)", "The answers are (E)
-# and (B).", "the answer must be a combination of (B) and (F)", "(C) and (J) are the correct answers", "The answer is
+# and (B).", "The true statements are (F) and (I).", "the answer must be a combination of (B) and (F)", "(C) and (J) are the correct answers", "The answer is
 # (GH)" / "is DE." (letters written together). Example: "the correct answers are (C) and (J)"
 SEVERAL_LETTERS = re.compile(
-    r"\b(?:the|final|correct|right|best|my)\s+(?:(?:correct|right|best|final)\s+)?(?:answers|options|choices)\s+"
+    r"\b(?:the|final|correct|right|best|my)\s+(?:(?:correct|right|best|final|true)\s+)?(?:answers|options|choices"
+    r"|statements)\s+"
     r"(?:are|would\s+be|must\s+be|should\s+be)\s*[:：]?\s*(?:both\s+)?(?P<listed>" + LETTER_LIST + ")"
     r"|\b(?:answer|option|choice)\s+(?:is|must\s+be|would\s+be|should\s+be)\s+(?:a\s+combination\s+of|both)\s+"
     r"(?P<combined>" + LETTER_LIST + ")"
@@ -25,12 +26,13 @@ SEVERAL_LETTERS = re.compile(
     r"|(?P<bare>[A-Z]{2,4})(?=[ \t]*[.!]?[ \t]*(?:$|\n)))", re.IGNORECASE)
 LISTED_LETTER = re.compile(r"[A-Z]")
 # The last sentence that closes on a bracketed letter after a copula: "The most appropriate statement is (A).", "The man's
-# best defense would be (E).", or goes on with that option's own text: "... is (G) Branding."; a question's negation
+# best defense would be (E).", "This is option E.", or goes on with that option's own text: "... is (G) Branding.",
+# "... was (F) his lavish spending", "... is (G): The proportion ..."; a question's negation
 # in its subject ("the option that is not ...") is no rejection. Example: "The best defense would be (E)."
-COPULA_LETTER = re.compile(r"\b(?:is|would\s+be|must\s+be|should\s+be|will\s+be)[ \t]+(?:(?i:option|choice)[ \t]+)?"
-                           r"\(([A-Z])\)")
+COPULA_LETTER = re.compile(r"\b(?:is|was|would\s+be|must\s+be|should\s+be|will\s+be)[ \t]+(?:\(([A-Z])\)"
+                           r"|(?i:option|choice)[ \t]+\(?([A-Z])\b\)?)")
 BRACKETED_LETTER = re.compile(r"\([A-Z]\)")
-SENTENCE_CLOSE = re.compile(r"[ \t*]*(?:[.!;](?!\d)|$|\n)")
+SENTENCE_CLOSE = re.compile(r"[ \t*]*(?:[.!;:](?!\d)|$|\n)")
 
 
 def several_letters(text: str, letters: str) -> list[tuple[int, Choice, int]]:
@@ -54,10 +56,11 @@ def copula_letter(text: str, letters: str, normalized: list[str],
     match = None
     for match in COPULA_LETTER.finditer(text):
         pass
-    if not match or match.group(1) not in letters or BRACKETED_LETTER.search(text, match.end()) or unfinished(text):
+    letter = match and (match.group(1) or match.group(2))
+    if not letter or letter not in letters or BRACKETED_LETTER.search(text, match.end()) or unfinished(text):
         return []
-    letter, end = match.group(1), match.end()
-    if any(start <= match.start(1) < stop for start, _, stop in read):
+    end = match.end()
+    if any(start < end <= stop for start, _, stop in read):
         return []
     stated = stated_option(text, end)
     closes = SENTENCE_CLOSE.match(text, end) or stated and option_letter(stated, normalized, letters) == letter

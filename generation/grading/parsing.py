@@ -56,10 +56,12 @@ LETTER_FIRST = re.compile(
     r"(?:\s+(?i:answer|option|choice|one)\b)?"
     r"|(?<![A-Za-z0-9'’-])\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?:(?i:(?:correct|right|best|final)\s+)?"
     r"(?i:answer|option|choice|one)\b|(?i:correct|right)\b)"
-    r"|\b(?i:makes?|making)\s+\(?([A-Z])\)?\s+(?i:the\s+(?:correct|right|best)\s+(?:answer|option|choice))\b")
-# What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only").
+    r"|\b(?i:makes?|making)\s+(?:(?i:option|choice)\s+)?\(?([A-Z])\)?\s+(?i:the\s+(?:correct|right|best)\s+"
+    r"(?:answer|option|choice))\b")
+# What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only",
+# "the reason that (B) is the correct answer", "The statement (B) is correct").
 LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|therefore|then|only|clearly|obviously"
-                                 r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
+                                 r"|means|option|choice|answer|letter|statement|that))[\s*]*\(?$", re.IGNORECASE)
 # A statement only counts where it commits: not in a question, nor under a condition ("only when", "if") in its own
 # sentence ("B only if x > 0", "C, if we ignore friction"; "B. If you want, I can explain." and "B If you want, ..."
 # commit to B: a capital starts another sentence).
@@ -95,10 +97,14 @@ HEDGE_TAIL = re.compile(r"[\s*)\].]*,?\s*(?:but|though|although|or)\s+(?:option\
 # Words between two letters that leave the choice open ("B or D", "B/D", "B, possibly D"); "and", "," list them.
 OPEN_CHOICE = re.compile(r"\bor\b|/|\b(?:possibly|maybe|perhaps|alternatively)\b", re.IGNORECASE)
 # What makes "either B or D" a hedge between answers: an answer word before it in its sentence ("the answer is
-# either B or D", "choose between A and C"), or its letters ending the sentence or followed by "could be" ("It's
-# either B or D.", "Either (A) or (C) could be correct"); "either A or B blood type" is none. Example: "the answer is "
+# either B or D", "choose between A and C"), or "either" opening its sentence with its letters closing it or followed
+# by "could be" ("It's either B or D.", "Either (A) or (C) could be correct"); "either A or B blood type" and "the
+# bond between A and B." are none. Example: "the answer is "
 EITHER_BEFORE = re.compile(r"\b(?:answer|option|choice|correct|choose|select|pick|go\s+with)\b[^.!?\n]*$", re.IGNORECASE)
-EITHER_AFTER = re.compile(r"[\s*)]*(?:[.!,;]|$|(?:could|might|may|is|are|would|seems?)\b)")
+EITHER_OPENING = re.compile(r"(?:^|[.!?\n])[\s*]*(?:(?:so|then|hence|thus|therefore)[,\s]+)?(?:it['’]s\s+|it\s+is\s+)?$",
+                            re.IGNORECASE)
+EITHER_AFTER = re.compile(r"[\s*)]*(?:[.!](?!\w)|$|(?:could|might|may|would)\s+be\b|(?:is|are)\s+(?:correct|right"
+                          r"|possible|likely)\b)", re.IGNORECASE)
 EITHER = re.compile(r"\b(?i:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
                     r"(?:option\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z0-9])")  # "either B or D": a hedge
 PART_VALUE = re.compile(r"[)\]}）][ \t]*[-−+=]?[ \t]*\d")  # "(a) 49 m/s": a part's label before its value
@@ -109,11 +115,15 @@ ONLY_LETTER_LINE = re.compile(r"^[\s\[{$*]*(?:\(([A-Z])\)|([A-Z]))[\s)\]}.:$*]*$
 LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+?)(?<!:)$")
 # A reply whose last sentence closes on a bracketed letter: "..., or (H).", "which is closest to (D).", "This is the
 # definition of option (E).", "... is $20.00 (Option C)." (a full stop after that form); not where that sentence rules the letter out or names another one (FINAL_LETTER_AGAINST).
-FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))([^.!?\n]{0,300}?)\((?:(?i:option|choice)\s+(?=[A-Z]\)[\s*]*[.!]))?([A-Z])\)"
-                          r"[\s*]*[.!]?[\s*]*\Z")
-FINAL_LETTER_AGAINST = re.compile(r"\b(?:not|no|never|rules?\s+out|ruled\s+out|contradict\w*|incorrect|wrong|false"
-                                  r"|eliminat\w*|except|exclud\w*|unlike|rather\s+than|instead\s+of|neither|nor|if"
-                                  r"|unless|whether)\b|\([A-Z]\)", re.IGNORECASE)
+FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))(?P<sentence>[^.!?\n]{0,300}?)(?:\((?:(?i:option|choice)\s+(?=[A-Z]\)[\s*]*[.!]))?"
+                          r"(?P<letter>[A-Z])\)|\b(?i:option|choice)\s+(?P<bare>[A-Z])(?=[\s*]*[.!]))[\s*]*[.!]?[\s*]*\Z")
+# What rules the final letter out: a negation just before it ("this contradicts (A).", "it cannot be (B)."; a
+# negation further back belongs to the question's wording: "the one that is not ... is the ability to set prices
+# (J)."), a condition anywhere in its sentence, or another bracketed letter there. Example: "not "
+FINAL_LETTER_AGAINST = re.compile(r"\b(?:not|no|never|cannot|can['’]t|isn['’]t|rules?\s+out|ruled\s+out|contradict\w*"
+                                  r"|incorrect|wrong|false|eliminat\w*|except|exclud\w*|unlike|rather\s+than|instead\s+of"
+                                  r"|neither|nor)\b[^.!?\n]{0,30}$", re.IGNORECASE)
+FINAL_LETTER_CONDITION = re.compile(r"\b(?:if|unless|whether)\b|\([A-Z]\)", re.IGNORECASE)
 FINAL_LETTER_CHARS = 400  # the last sentence is looked for this far from the end
 SHORT_REPLY = 150  # a one-line reply this short that opens with an option label is that option
 NEGATED = re.compile(r"\b(?:not|wrong|incorrect|false|isn['’]t|but)\b", re.IGNORECASE)
@@ -349,8 +359,9 @@ def choice_candidates(text: str, letters: str, options: list | None,
             found.append((match.start(), Choice(letter), match.end()))
     for match in EITHER.finditer(text, start):
         if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters) \
-                and (EITHER_BEFORE.search(text, max(0, match.start() - 80), match.start())
-                     or EITHER_AFTER.match(text, match.end())):
+                and (EITHER_BEFORE.search(text, max(0, match.start() - 80), match.start()) or match.group(0)[
+                    0] in "Ee" and EITHER_OPENING.search(text, max(0, match.start() - 40), match.start())
+                    and EITHER_AFTER.match(text, match.end())):
             found.append((match.start(), Choice(None, True, f"{HEDGE_NOTE}: {match.group(1)} or {match.group(2)}"),
                           match.end()))
     for position, box_end, content in boxed_contents(text):
@@ -364,9 +375,11 @@ def choice_candidates(text: str, letters: str, options: list | None,
             found.append((position, Choice(letter), box_end))
     tail_start = max(start, len(text) - FINAL_LETTER_CHARS)
     final = FINAL_LETTER.search(text, tail_start)
-    if final and final.group(2) in letters and not FINAL_LETTER_AGAINST.search(final.group(1)) \
-            and not any(end >= final.end(2) for _, _, end in found):  # not the letter of a statement read above
-        found.append((final.start(2) - 1, Choice(final.group(2)), final.end(2) + 1))
+    key = final and ("letter" if final.group("letter") else "bare")
+    if key and final.group(key) in letters and not FINAL_LETTER_AGAINST.search(final.group("sentence")) \
+            and not FINAL_LETTER_CONDITION.search(final.group("sentence")) \
+            and not any(end >= final.end(key) for _, _, end in found):  # not the letter of a statement read above
+        found.append((final.start(key) - 1, Choice(final.group(key)), final.end(key) + (key == "letter")))
     lines = [line for line in text.splitlines() if line.strip()]
     if lines:
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
