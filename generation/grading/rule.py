@@ -52,6 +52,11 @@ REVISION = re.compile(
     r"|espera|en\s+realidad|de\s+hecho|eigentlich|moment\s+mal|korrektur"
     r"|en\s+fait|на\s+самом\s+деле|подожд\w*|исправ\w*)\b|等等|不对|实际上|更正|其实|待って|実は",
     re.IGNORECASE)
+# Words that choose one answer of a hedge stated before: "(F) or (G), but since ..., the final answer is (F)", "(I) or
+# (J). However, ... so the answer is (J)". Example: "but since"
+NARROWING = re.compile(r"\b(?:but|however|since|final|finally|most|more|better|rather|choose|select|pick|go\s+with"
+                       r"|prefer\w*|only\s+one|single)\b", re.IGNORECASE)
+HEDGE_LETTERS = re.compile(r"\b[A-Z]\b")  # the letters a hedge's note names ("a hedge between answers: F or G")
 # "not X": a value or letter negated after the answer (a question "Why not C?" states nothing).
 NOT_VALUE = re.compile(r"\bnot\s+(?:equal\s+to\s+|option\s+|choice\s+)?[\s$(\[{]*(?:\\boxed\{\s*)?"
                        r"(?:[A-Z](?![\w'’-])|[-−]?\d)(?![^.!?\n]*\?)")
@@ -148,12 +153,24 @@ def revision_note(after: str, kind: str, letters: str) -> str:
 
 def standing(plain: str, found: list[Reading]) -> list[Reading]:
     """The readings not withdrawn: those from the last one that an explicit correction (REVISION, before or in its own
-    statement) separates from the reading before it ("Answer: B ... wait, I misread ... Answer: D" stands on D)."""
+    statement) separates from the reading before it ("Answer: B ... wait, I misread ... Answer: D" stands on D), or
+    that narrows a hedge before it down to one of its letters ("The answer is (F) or (G), but since ..., the final
+    answer is (F)" stands on F)."""
     start = 0
     for index in range(1, len(found)):
-        if REVISION.search(plain, found[index - 1][2], max(found[index - 1][2], found[index][2])):
+        between = plain[found[index - 1][2]:max(found[index - 1][2], found[index][2])]
+        if REVISION.search(plain, found[index - 1][2], max(found[index - 1][2], found[index][2])) or narrows(
+                found[index - 1], found[index], between):
             start = index
     return found[start:]
+
+
+def narrows(hedge: Reading, reading: Reading, between: str) -> bool:
+    """Whether a single letter reading chooses one letter of the hedge reading before it, with a word of choice
+    between them (NARROWING)."""
+    note, letter = note_of(hedge), value_of(reading)
+    return is_hedge(note) and bool(letter) and not note_of(reading) and bool(NARROWING.search(between)) \
+        and letter in HEDGE_LETTERS.findall(note.split(":", 1)[-1])
 
 
 def readings_agree(values: list[str], kind: str, timeout: float | None) -> bool:
