@@ -1,5 +1,6 @@
 """Multiple-choice statements beyond "the answer is X": several letters named as the answer (a hedge for a question
-with one answer), and a sentence that closes on a bracketed letter after "is" ("The best defense would be (E).")."""
+with one answer), a sentence that closes on a bracketed letter after "is" ("The best defense would be (E)."), and a
+last letter written with its own option text ("... is B. Awareness stage.")."""
 from __future__ import annotations
 
 import re
@@ -32,6 +33,15 @@ LISTED_LETTER = re.compile(r"[A-Z]")
 COPULA_LETTER = re.compile(r"\b(?:is|was|would\s+be|must\s+be|should\s+be|will\s+be)[ \t]+(?:\(([A-Z])\)"
                            r"|(?i:option|choice)[ \t]+\(?([A-Z])\b\)?)")
 BRACKETED_LETTER = re.compile(r"\([A-Z]\)")
+# A letter labelling the option text that follows it: "B. Awareness stage", "(A) greater rights", "I: Salmond".
+# Example: "B. "
+OPTION_LABELLED = re.compile(r"(?<![\w(])\(?([A-Z])(?:\)|[.:])[ \t]+")
+OPTION_TEXT_END = re.compile(r"[\s\"'”’*)\]]*(?:[.,;:!?]|$)")  # where an option text written in a sentence ends
+# A letter named after a labelled option (another answer) and a negation just before the label. Example: "(C)"
+NAMED_AFTER = re.compile(r"\([A-Z]\)|\b(?i:option|choice)\s+\(?[A-Z]\b|(?<![\w(])[A-Z][.)][ \t]+[A-Z]")
+LABEL_AGAINST = re.compile(r"\b(?:not|no|never|cannot|isn['’]t|rather\s+than|instead\s+of|unlike|except|if)\b"
+                           r"[^.!?\n]{0,30}$", re.IGNORECASE)
+LABELLED_CHARS = 600  # the labelled option is looked for this far from the end
 SENTENCE_CLOSE = re.compile(r"[ \t*]*(?:[.!;:](?!\d)|$|\n)")
 
 
@@ -66,3 +76,29 @@ def copula_letter(text: str, letters: str, normalized: list[str],
     closes = SENTENCE_CLOSE.match(text, end) or stated and option_letter(stated, normalized, letters) == letter
     return [(match.start(), Choice(letter), end)] if closes and committed(text, match.start()) and \
         not UNCOMMITTED_AFTER.match(text, end) else []
+
+
+def labelled_option(text: str, letters: str, normalized: list[str],
+                    read: list[tuple[int, Choice, int]]) -> list[tuple[int, Choice, int]]:
+    """The last letter written with its own option text in a sentence ("... is B. Awareness stage.", "... supports the
+    goal of (A) greater rights for unions."; inline, or after a line ending in a colon), where no other letter is
+    named after it, no negation stands just before it and the text finishes; not a letter already read."""
+    match = None
+    for candidate in OPTION_LABELLED.finditer(text, max(0, len(text) - LABELLED_CHARS)):
+        letter = candidate.group(1)
+        index = letters.find(letter)
+        if index < 0 or index >= len(normalized) or not normalized[index]:
+            continue
+        after = candidate.end()
+        if text[after:after + len(normalized[index])].lower() == normalized[index] and OPTION_TEXT_END.match(
+                text, after + len(normalized[index])):
+            match = candidate
+    if not match or unfinished(text) or NAMED_AFTER.search(text, match.end()):
+        return []
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    opening = not text[line_start:match.start()].strip()
+    if opening and not text[:line_start].rstrip().endswith(":") or LABEL_AGAINST.search(text, line_start, match.start()):
+        return []
+    if any(start <= match.start(1) < stop for start, _, stop in read) or not committed(text, match.start()):
+        return []
+    return [(match.start(), Choice(match.group(1)), match.end())]

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 from generation.grading.boxes import MathReading
-from generation.grading.letter_statements import copula_letter, several_letters
+from generation.grading.letter_statements import copula_letter, labelled_option, several_letters
 from generation.grading.math_parsing import (
     answer_end,
     bare_answer,
@@ -86,6 +86,7 @@ def choice_readings(plain: str, letters: str, options: list | None) -> list[Read
     found = choice_candidates(plain, letters, options)
     normalized = [normalize_option(option) for option in options or []]
     found += several_letters(plain, letters) + copula_letter(plain, letters, normalized, found)
+    found += labelled_option(plain, letters, normalized, found)
     for match in label_lines(plain):
         choice = letter_after(match.group(1), 0, letters)
         letter = named_option(match.group(1), normalized, letters) if normalized and not choice else None
