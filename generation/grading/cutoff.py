@@ -31,7 +31,7 @@ NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:given\s+|provided\s+|lis
                           r"|\b(?:answer|it|this)\s+is\s+not\s+(?:listed|among|in\s+the\s+(?:options|choices)|one\s+of"
                           r"|provided|given|available|included|present|an\s+option)"
                           r"|\banswer\s+is\s*[:：]?\s*\((?:not\s+(?:applicable|listed|provided|an\s+option)|no\s+answer|none"
-                          r"|cannot\s+be\s+determined)\b",
+                          r"|cannot\s+be\s+determined|insufficient)\b",
                           re.IGNORECASE)
 # An option that is itself "none of the above" or "cannot be determined". Example: "None of the above"
 NONE_OPTION = re.compile(r"\b(?:none|neither|cannot\s+be\s+determined|insufficient\s+(?:information|data)"

@@ -8,7 +8,7 @@ import re
 from generation.grading.boxes import HEDGE_NOTE
 from generation.grading.cutoff import unfinished
 from generation.grading.other_questions import stated_option
-from generation.grading.parsing import UNCOMMITTED_AFTER, Choice, committed, option_letter
+from generation.grading.parsing import UNCOMMITTED_AFTER, Choice, committed, normalize_option, option_letter
 
 # Several letters listed: "(C) and (J)", "A, B and E", "(B, D, and F)", "(A), (B), (D)".
 LETTER_LIST = (r"[(\[]?[A-Z][)\]]?(?:[ \t]*(?:,[ \t]*(?:and[ \t]+)?|and[ \t]+|&[ \t]*)[(\[]?[A-Z](?![\w'’-])[)\]]?)+"
@@ -41,8 +41,11 @@ OPTION_TEXT_END = re.compile(r"[\s\"'”’*)\]]*(?:[.,;:!?]|$)")  # where an op
 NAMED_AFTER = re.compile(r"\([A-Z]\)|\b(?i:option|choice)\s+\(?[A-Z]\b|(?<![\w(])[A-Z][.)][ \t]+[A-Z]")
 LABEL_AGAINST = re.compile(r"\b(?:not|no|never|cannot|isn['’]t|rather\s+than|instead\s+of|unlike|except|if)\b"
                            r"[^.!?\n]{0,30}$", re.IGNORECASE)
+# What may open a line before a label that heads a list item, not a sentence: "- ", "2. ", "* Option ".
+LABEL_OPENING = re.compile(r"[ \t>*•-]*(?:\d+[.)][ \t]*)?(?:(?i:option|choice)[ \t]+)?")
 LABELLED_CHARS = 600  # the labelled option is looked for this far from the end
-SENTENCE_CLOSE = re.compile(r"[ \t*]*(?:[.!;:](?!\d)|$|\n)")
+# Where a sentence closes after its letter: a mark, its end, or an explaining clause ("is (H), as it increases ...").
+SENTENCE_CLOSE = re.compile(r"[ \t*]*(?:[.!;:](?!\d)|$|\n|,?[ \t]+(?:as|because|since|which|due\s+to|given)\b)")
 
 
 def several_letters(text: str, letters: str) -> list[tuple[int, Choice, int]]:
@@ -81,24 +84,24 @@ def copula_letter(text: str, letters: str, normalized: list[str],
 def labelled_option(text: str, letters: str, normalized: list[str],
                     read: list[tuple[int, Choice, int]]) -> list[tuple[int, Choice, int]]:
     """The last letter written with its own option text in a sentence ("... is B. Awareness stage.", "... supports the
-    goal of (A) greater rights for unions."; inline, or after a line ending in a colon), where no other letter is
-    named after it, no negation stands just before it and the text finishes; not a letter already read."""
+    goal of (A) greater rights for unions."; inline, or opening the line after one ending in a colon), where no other
+    letter is named and nothing is read after it, no negation stands just before it and the text finishes."""
     match = None
     for candidate in OPTION_LABELLED.finditer(text, max(0, len(text) - LABELLED_CHARS)):
         letter = candidate.group(1)
         index = letters.find(letter)
         if index < 0 or index >= len(normalized) or not normalized[index]:
             continue
-        after = candidate.end()
-        if text[after:after + len(normalized[index])].lower() == normalized[index] and OPTION_TEXT_END.match(
-                text, after + len(normalized[index])):
+        line_end = text.find("\n", candidate.end())
+        line = normalize_option(text[candidate.end():line_end if line_end >= 0 else len(text)])
+        if line.startswith(normalized[index]) and OPTION_TEXT_END.match(line, len(normalized[index])):
             match = candidate
     if not match or unfinished(text) or NAMED_AFTER.search(text, match.end()):
         return []
     line_start = text.rfind("\n", 0, match.start()) + 1
-    opening = not text[line_start:match.start()].strip()
+    opening = LABEL_OPENING.fullmatch(text, line_start, match.start())
     if opening and not text[:line_start].rstrip().endswith(":") or LABEL_AGAINST.search(text, line_start, match.start()):
         return []
-    if any(start <= match.start(1) < stop for start, _, stop in read) or not committed(text, match.start()):
-        return []
+    if any(stop > match.start(1) for _, _, stop in read) or not committed(text, match.start()):
+        return []  # a reading after it (a box, a statement) has the last word
     return [(match.start(), Choice(match.group(1)), match.end())]
