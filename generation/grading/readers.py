@@ -51,7 +51,8 @@ LABEL_LINE = re.compile(
     r"|resposta(?:[ \t]+final)?|ответ|итог|最终答案|答案|答え|正解|结果)[ \t]*"
     r"(?:[:=：]|->|=>|→|⟹|⇒|—|–|-{1,2})[ \t]*(\S.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 LABEL_LINES = 3  # a labelled line counts among the segment's last lines only
-LINE_OPENING = re.compile(r"[ \t>*-]*(?:\d+[.)][ \t]*)?")  # what may open a line before its statement: "1. ", "- "
+# What may open a line before its statement ("1. ", "- ", "The ", "2. The final "). Example: "1. The "
+LINE_OPENING = re.compile(r"[ \t>*-]*(?:\d+[.)][ \t]*)?(?:the[ \t]+(?:(?:final|correct|right|best)[ \t]+)?)?", re.IGNORECASE)
 
 
 def flatten_tables(text: str) -> str:

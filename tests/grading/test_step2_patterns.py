@@ -128,7 +128,7 @@ EXAMPLES = {
     "readers.TABLE_RULE": "|---|---|",
     "readers.CODE_FENCE": "```python",
     "readers.LABEL_LINE": "Total: 42",
-    "readers.LINE_OPENING": "1. ",
+    "readers.LINE_OPENING": "1. The ",
     "rule.REVISION": "wait, I made an error",
     "rule.NARROWING": "but since",
     "rule.HEDGE_LETTERS": "F or G",
