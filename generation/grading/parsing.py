@@ -383,7 +383,9 @@ def choice_candidates(text: str, letters: str, options: list | None,
     lines = [line for line in text.splitlines() if line.strip()]
     if lines:
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
-        if last and (last.group(1) or last.group(2)) in letters:
+        item = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # "F. True ...\nG" is a list cut off
+        if last and (last.group(1) or last.group(2)) in letters and not (
+                item and ord(last.group(1) or last.group(2)) == ord(item.group(1)) + 1):
             found.append((len(text), Choice(last.group(1) or last.group(2)), len(text)))
         elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
             bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1) or ONLY_LETTER_LINE.match(
