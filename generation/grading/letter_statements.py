@@ -22,10 +22,15 @@ SEVERAL_LETTERS = re.compile(
     r"(?:are|would\s+be|must\s+be|should\s+be)\s*[:：]?\s*(?:both\s+)?(?P<listed>" + LETTER_LIST + ")"
     r"|\b(?:answer|option|choice)\s+(?:is|must\s+be|would\s+be|should\s+be)\s+(?:a\s+combination\s+of|both)\s+"
     r"(?P<combined>" + LETTER_LIST + ")"
-    r"|(?<![\w(])(?P<first>" + LETTER_LIST + r")\s+are\s+(?:both\s+|all\s+)?(?:the\s+)?(?:correct|right|true|best)\b"
+    r"|(?<![\w(])(?-i:(?P<first>" + LETTER_LIST + r"))\s+are\s+(?:both\s+|all\s+)?(?:the\s+)?(?:correct|right|true"
+    r"|best)\b"
     r"|\b(?:answer|option|choice)\s+(?:is|would\s+be)\s*[:：]?\s*(?:\((?P<joined>[A-Z]{2,4})\)"
     r"|(?P<bare>[A-Z]{2,4})(?=[ \t]*[.!]?[ \t]*(?:$|\n)))", re.IGNORECASE)
 LISTED_LETTER = re.compile(r"[A-Z]")
+# What every SEVERAL_LETTERS statement holds, searched first because it is fast: two letters listed or written
+# together. Example: "(C) and (J)"
+LETTERS_TOGETHER = re.compile(r"[A-Z][)\]]?[ \t]*(?:,|and\b|&)[ \t]*(?:and[ \t]+)?[(\[]?[A-Z](?![a-z])|\([A-Z]{2,4}\)"
+                              r"|\b[A-Z]{2,4}[ \t]*[.!]?[ \t]*$", re.MULTILINE)
 # The last sentence that closes on a bracketed letter after a copula: "The most appropriate statement is (A).", "The man's
 # best defense would be (E).", "This is option E.", or goes on with that option's own text: "... is (G) Branding.",
 # "... was (F) his lavish spending", "... is (G): The proportion ..."; a question's negation
@@ -51,6 +56,8 @@ SENTENCE_CLOSE = re.compile(r"[ \t*]*(?:[.!;:](?!\d)|$|\n|,?[ \t]+(?:as|because|
 def several_letters(text: str, letters: str) -> list[tuple[int, Choice, int]]:
     """Statements naming several different valid letters as the answer, each an undecidable hedge reading."""
     found = []
+    if not LETTERS_TOGETHER.search(text):
+        return found
     for match in SEVERAL_LETTERS.finditer(text):
         listed = next(group for group in match.group("listed", "combined", "first", "joined", "bare") if group)
         named = list(dict.fromkeys(LISTED_LETTER.findall(listed)))

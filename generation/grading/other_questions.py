@@ -7,6 +7,7 @@ stated with an option text that shares no word with this question's options answ
 """
 from __future__ import annotations
 
+import functools
 import re
 
 # A new question in the prompt's own format: a line opening with "Question:", "Question 2:", "Q:", "Problem:" or
@@ -60,9 +61,15 @@ def content_words(text: str) -> set[str]:
     return words
 
 
-def option_words(options: list | None) -> set[str]:
+def option_words(options: list | None) -> frozenset[str]:
     """The content words of all of a question's options."""
-    return set().union(*(content_words(str(option)) for option in options or [""]))
+    return options_words(tuple(map(str, options or [""])))
+
+
+@functools.lru_cache(maxsize=1024)
+def options_words(options: tuple[str, ...]) -> frozenset[str]:
+    """option_words of a tuple of option texts, remembered (rows of one benchmark share their options often)."""
+    return frozenset().union(*(content_words(option) for option in options))
 
 
 def stated_option(text: str, end: int) -> str | None:

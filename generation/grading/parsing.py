@@ -1,6 +1,7 @@
 """Final-answer extraction from model samples (no judging): multiple-choice letters and math answers."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -204,6 +205,7 @@ def valid_letters(options: list | None, default: int = 4) -> str:
     return "".join(chr(65 + i) for i in range(count))
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_option(text: str) -> str:
     """Option text reduced for comparison: no markup, case, punctuation at the ends or repeated spaces."""
     text = TEXT_WRAPPER.sub(r"\1", MARKDOWN.sub("", str(text)))

@@ -133,11 +133,11 @@ def own_answer(plain: str, read: Callable[[str], list[Reading]], options: list |
     option list, a header over several questions' answers, another response) or a letter stated with another
     question's option text (when a reading of this question stands: such letters before it are no readings either).
     Without an answer: a new question after its opening (so the answer of an invented question is never read)."""
-    words = option_words(options)
-
     def own(found: list[Reading]) -> list[Reading]:
-        kept = [reading for reading in found if not about_other_question(plain, reading, words)]
-        return kept if kept and options else found
+        if not options or len(found) < 2:
+            return found
+        kept = [reading for reading in found if not about_other_question(plain, reading, option_words(options))]
+        return kept or found
 
     found = read(plain)
     kept = own(found)

@@ -56,6 +56,7 @@ EXAMPLES = {
     "decision.CONTROL_CHAR": "\x0c",
     "letter_statements.SEVERAL_LETTERS": "the correct answers are (C) and (J)",
     "letter_statements.LISTED_LETTER": "C",
+    "letter_statements.LETTERS_TOGETHER": "(C) and (J)",
     "letter_statements.COPULA_LETTER": "The best defense would be (E).",
     "letter_statements.BRACKETED_LETTER": "(E)",
     "letter_statements.OPTION_LABELLED": "B. ",
