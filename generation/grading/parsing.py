@@ -120,10 +120,10 @@ FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))(?P<sentence>[^.!?\n]{0,300}?)(?:\
                           r"(?P<letter>[A-Z])\)|\b(?i:option|choice)\s+(?P<bare>[A-Z])(?=[\s*]*[.!]))[\s*]*[.!]?[\s*]*\Z")
 # What rules the final letter out: a negation just before it ("this contradicts (A).", "it cannot be (B)."; a
 # negation further back belongs to the question's wording: "the one that is not ... is the ability to set prices
-# (J)."), a condition anywhere in its sentence, or another bracketed letter there. Example: "not "
+# (J).", and one turned by "but" is none: "not listed, but is closest to (G)."), a condition anywhere in its sentence, or another bracketed letter there. Example: "not "
 FINAL_LETTER_AGAINST = re.compile(r"\b(?:not|no|never|cannot|can['’]t|isn['’]t|rules?\s+out|ruled\s+out|contradict\w*"
                                   r"|incorrect|wrong|false|eliminat\w*|except|exclud\w*|unlike|rather\s+than|instead\s+of"
-                                  r"|neither|nor)\b[^.!?\n]{0,30}$", re.IGNORECASE)
+                                  r"|neither|nor)\b(?![^.!?\n]*\bbut\b)[^.!?\n]{0,30}$", re.IGNORECASE)
 FINAL_LETTER_CONDITION = re.compile(r"\b(?:if|unless|whether)\b|\([A-Z]\)", re.IGNORECASE)
 FINAL_LETTER_CHARS = 400  # the last sentence is looked for this far from the end
 SHORT_REPLY = 150  # a one-line reply this short that opens with an option label is that option
