@@ -10,7 +10,7 @@ from generation.data.dataset_io import FINISH_COLUMN
 from generation.grading import decision
 from generation.grading.checking import MATH_TIMEOUT_S
 from generation.grading.rule import DEFAULT_POLICY, Policy
-from generation.judges import prompts
+from generation.judges import verdicts
 
 if TYPE_CHECKING:
     import datasets
@@ -71,7 +71,7 @@ def parse_verdict(reply: str | None, critique: bool = False, opened_thinking: bo
     """An LM judge's reply as Step 3 reads it: 1.0 (correct), 0.0 (wrong) or None (no final verdict, or the reply
     was cut off); `critique` replies name the first wrong paragraph (\\boxed{-1}: none); `opened_thinking` when the
     prompt opened a thinking block the reply continues."""
-    parse = prompts.parse_critique if critique else prompts.parse_verdict
+    parse = verdicts.parse_critique if critique else verdicts.parse_verdict
     return parse(reply, opened_thinking, truncated)
 
 

@@ -18,7 +18,8 @@ sys.path[:0] = [SCRIPTS, ROOT, os.path.join(ROOT, "tests")]
 
 import example_training as teach
 
-from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.logs import add_verbose_argument
+from generation.steps.settings import parse_quietly
 
 from fixtures_benchmarks import ROWS, write_benchmark
 from tiny_models import build_chat_model

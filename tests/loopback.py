@@ -155,9 +155,9 @@ def persona_responder(persona: Persona) -> Callable[[str, dict, int], Reply]:
         cut = visible < persona.words
         n = 1 if not persona.honours_n else int(request.get("n") or 1)
         seed = request.get("seed")
-        texts = [" ".join([f"s{seed}c{i}"] + ["word"] * (persona.words - 2) + ["True"])
-                 for i in range(n)]
-        texts = [" ".join(t.split()[:visible]) for t in texts]
+        # the verdict on a final line of its own, as the judge prompt asks (a reply cut short has none)
+        texts = [" ".join([f"s{seed}c{i}"] + ["word"] * (persona.words - 2)) for i in range(n)]
+        texts = [" ".join(t.split()[:visible]) + ("" if cut else "\nTrue") for t in texts]
         if path.split("?")[0].endswith("/messages"):
             return Reply(body=anthropic_body(request, texts[0], stop_reason="max_tokens" if cut else "end_turn"))
         return Reply(body=openai_body(request, texts, finish_reason="length" if cut else "stop"))
