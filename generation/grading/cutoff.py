@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 
-from generation.grading.other_questions import content_words
 from generation.grading.parsing import THINK_END, normalize_option
 
 CUT_FINISHES = {"length": "cut off at the token limit (finish reason length)",
@@ -15,22 +14,25 @@ BROKEN_END = re.compile(r"(?:[A-Za-z]-|[({\[\\^_=+])$")
 # answer", "The answer cannot be determined from the given information". Example: "I cannot determine"
 REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t|will\s+not)\s+(?:answer|help"
                      r"|determine|provide|choose|select|solve|pick)"
-                     r"|\b(?:we|one)\s+(?:can(?:no|['’])t|are\s+unable\s+to|are\s+not\s+able\s+to)\s+(?:determine|select"
-                     r"|choose|identify|find|give|provide)\s+(?:the|a|an|which)\s+(?:correct\s+|right\s+|exact\s+|final\s+)?"
+                     r"|\b(?:we|one)\s+(?:can(?:no|['’])t|are\s+unable\s+to|are\s+not\s+able\s+to)\s+"
+                     r"(?:determine|select|choose|identify|find|give|provide)\s+(?:the|a|an|which)\s+"
+                     r"(?:correct\s+|right\s+|exact\s+|final\s+)?"
                      r"(?:answer|option|choice)"
                      r"|\b(?:answer|question)\s+(?:cannot|can['’]t|could\s+not)\s+be\s+(?:determined|answered|found)",
                      re.IGNORECASE)
 # "None of the options": "none of the above", "The answer is not listed / not provided in the options", "The answer
 # is (not applicable)", "(no answer)", "(cannot be determined)", "not an option", "the question is likely
 # incomplete", "there is no solution". Example: "The answer is not provided in the options."
-NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:given\s+|provided\s+|listed\s+)?(?:above|options|choices|answers"
-                          r"|these|them)\b"
-                          r"|\bthe\s+question\s+is\s+(?:likely\s+|probably\s+)?(?:incorrect|incomplete|flawed|phrased\s+incorrectly)"
+NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:given\s+|provided\s+|listed\s+)?(?:above|options|choices"
+                          r"|answers|these|them)\b"
+                          r"|\bthe\s+question\s+is\s+(?:likely\s+|probably\s+)?(?:incorrect|incomplete|flawed"
+                          r"|phrased\s+incorrectly)"
                           r"|\bthere\s+is\s+no\s+(?:solution|correct\s+(?:answer|option))\b"
                           r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)"
                           r"|\b(?:answer|it|this)\s+is\s+not\s+(?:listed|among|in\s+the\s+(?:options|choices)|one\s+of"
                           r"|provided|given|available|included|present|an\s+option)"
-                          r"|\banswer\s+is\s*[:：]?\s*\((?:not\s+(?:applicable|listed|provided|an\s+option)|no\s+answer|none"
+                          r"|\banswer\s+is\s*[:：]?\s*\((?:not\s+(?:applicable|listed|provided|an\s+option)"
+                          r"|no\s+answer|none"
                           r"|cannot\s+be\s+determined|insufficient)\b",
                           re.IGNORECASE)
 # An option that is itself "none of the above" or "cannot be determined". Example: "None of the above"
@@ -57,6 +59,14 @@ OPTION_PLACE = re.compile(r"\b(?:first|second|third|fourth|fifth|sixth|seventh|e
 NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 NUMBER_TOLERANCE = 0.02  # an option's number is named by a value within 2% (a computed 0.2423 names the option 0.24)
 NAMING_CHARS = 4000  # how much of a text's end the judge reads (decision.JUDGE_TAIL_CHARS)
+# The words of an option text compared between questions: numbers and words of three letters or more.
+CONTENT_WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]{3,}")
+# Words every option list shares, so they tell no question from another. Example: "the"
+FUNCTION_WORD = re.compile(
+    r"the|and|for|are|was|were|with|that|this|from|not|all|its|his|her|has|have|had|been|but|than|more|less|most"
+    r"|least|only|both|none|any|which|who|whom|whose|what|when|where|how|why|their|there|they|them|these|those|into"
+    r"|onto|upon|over|under|between|about|above|below|each|other|some|such|can|could|may|might|will|would|should"
+    r"|does|did|one|two|three|also|very|because|answer|option|choice|correct|true|false")
 LOOP_PROBE = 60
 LOOP_WINDOW = 4000
 
@@ -101,6 +111,20 @@ def says_none(text: str, options: list | None) -> bool:
     return bool(REFUSAL.search(text) or options and not offers_none and NONE_OF_THEM.search(text))
 
 
+def content_words(text: str) -> set[str]:
+    """The words that tell one option text from another: numbers (as values: "4.0" is "4") and words of three
+    letters or more, lower-cased, function words left out."""
+    words = set()
+    for word in CONTENT_WORD.findall(text.lower()):
+        if word[0].isdigit():
+            word = word.replace(",", "")
+            word = word.rstrip("0").rstrip(".") if "." in word else word
+        elif FUNCTION_WORD.fullmatch(word):
+            continue
+        words.add(word)
+    return words
+
+
 def numbers(text: str) -> list[float]:
     """The numbers written in a text (thousands separators allowed)."""
     return [float(number.replace(",", "")) for number in NUMBER.findall(text)]
@@ -120,8 +144,8 @@ def names_option(text: str, options: list, letters: str) -> bool:
         wanted, option_values = normalize_option(option), numbers(option)
         if len(wanted) >= 2 and re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", normalized):
             return True
-        if option_values and all(any(abs(value - wanted_value) <= NUMBER_TOLERANCE * abs(wanted_value) for value in values)
-                                 for wanted_value in option_values):
+        if option_values and all(any(abs(value - wanted) <= NUMBER_TOLERANCE * abs(wanted) for value in values)
+                                 for wanted in option_values):
             return True
         own = content_words(option)
         if not option_values and own and 3 * len(own & words) >= 2 * len(own):

@@ -40,7 +40,8 @@ STATEMENT_SOURCE = (
     r"|\b(?:(?:actually|wait|instead|rather|correction|on\s+second\s+thought|so|hmm)\b[,:;!.—–-]*"
     r"|no\b[,:;!.—–-]+)\s*"  # "No, B." (but "it has no C." names no answer)
     r"(?:(?:it|that)(?:['’]s|\s+is)\b)?(?=[\s(*]*\(?[A-Za-z]\)?[\s*)]*(?:[.!]|$))"
-    r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?!\(?[A-Z]\)?\s*(?:[,;]|or\b|and\b))(?:but\s+)?(?:rather\s+)?"
+    r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?!\(?[A-Z]\)?\s*(?:[,;]|or\b|and\b))"
+    r"(?:but\s+)?(?:rather\s+)?"
     r"(?:(?:it|that)(?:['’]s|\s+is)\b)?"
     r"|\b(?:change|changing|switch|switching|revise|revising)\s+(?:my\s+)?(?:answer\s+)?to\b"
     r"|\b(?:i\.e\.|that\s+is|which\s+is|which\s+corresponds\s+to|corresponds\s+to|corresponding\s+to|matching|matches)"
@@ -101,8 +102,10 @@ OPEN_CHOICE = re.compile(r"\bor\b|/|\b(?:possibly|maybe|perhaps|alternatively)\b
 # either B or D", "choose between A and C"), or "either" opening its sentence with its letters closing it or followed
 # by "could be" ("It's either B or D.", "Either (A) or (C) could be correct"); "either A or B blood type" and "the
 # bond between A and B." are none. Example: "the answer is "
-EITHER_BEFORE = re.compile(r"\b(?:answer|option|choice|correct|choose|select|pick|go\s+with)\b[^.!?\n]*$", re.IGNORECASE)
-EITHER_OPENING = re.compile(r"(?:^|[.!?\n])[\s*]*(?:(?:so|then|hence|thus|therefore)[,\s]+)?(?:it['’]s\s+|it\s+is\s+)?$",
+EITHER_BEFORE = re.compile(r"\b(?:answer|option|choice|correct|choose|select|pick|go\s+with)\b[^.!?\n]*$",
+                           re.IGNORECASE)
+EITHER_OPENING = re.compile(r"(?:^|[.!?\n])[\s*]*(?:(?:so|then|hence|thus|therefore)[,\s]+)?"
+                            r"(?:it['’]s\s+|it\s+is\s+)?$",
                             re.IGNORECASE)
 EITHER_AFTER = re.compile(r"[\s*)]*(?:[.!](?!\w)|$|(?:could|might|may|would)\s+be\b|(?:is|are)\s+(?:correct|right"
                           r"|possible|likely)\b)", re.IGNORECASE)
@@ -115,14 +118,18 @@ ONLY_LETTER_LINE = re.compile(r"^[\s\[{$*]*(?:\(([A-Z])\)|([A-Z]))[\s)\]}.:$*]*$
 # A last line that labels an option's text: "B) Paris", "C. 4 m"; one ending in a colon opens a discussion of it.
 LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+?)(?<!:)$")
 # A reply whose last sentence closes on a bracketed letter: "..., or (H).", "which is closest to (D).", "This is the
-# definition of option (E).", "... is $20.00 (Option C)." (a full stop after that form); not where that sentence rules the letter out or names another one (FINAL_LETTER_AGAINST).
-FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))(?P<sentence>[^.!?\n]{0,300}?)(?:\((?:(?i:option|choice)\s+(?=[A-Z]\)[\s*]*[.!]))?"
+# definition of option (E).", "... is $20.00 (Option C)." (a full stop after that form); not where that sentence
+# rules the letter out or names another one (FINAL_LETTER_AGAINST).
+FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))(?P<sentence>[^.!?\n]{0,300}?)"
+                          r"(?:\((?:(?i:option|choice)\s+(?=[A-Z]\)[\s*]*[.!]))?"
                           r"(?P<letter>[A-Z])\)|\b(?i:option|choice)\s+(?P<bare>[A-Z])(?=[\s*]*[.!]))[\s*]*[.!]?[\s*]*\Z")
 # What rules the final letter out: a negation just before it ("this contradicts (A).", "it cannot be (B)."; a
 # negation further back belongs to the question's wording: "the one that is not ... is the ability to set prices
-# (J).", and one turned by "but" is none: "not listed, but is closest to (G)."), a condition anywhere in its sentence, or another bracketed letter there. Example: "not "
+# (J).", and one turned by "but" is none: "not listed, but is closest to (G)."), a condition anywhere in its
+# sentence, or another bracketed letter there. Example: "not "
 FINAL_LETTER_AGAINST = re.compile(r"\b(?:not|no|never|cannot|can['’]t|isn['’]t|rules?\s+out|ruled\s+out|contradict\w*"
-                                  r"|incorrect|wrong|false|eliminat\w*|except|exclud\w*|unlike|rather\s+than|instead\s+of"
+                                  r"|incorrect|wrong|false|eliminat\w*|except|exclud\w*|unlike|rather\s+than"
+                                  r"|instead\s+of"
                                   r"|neither|nor)\b(?![^.!?\n]*\bbut\b)[^.!?\n]{0,30}$", re.IGNORECASE)
 FINAL_LETTER_CONDITION = re.compile(r"\b(?:if|unless|whether)\b|\([A-Z]\)", re.IGNORECASE)
 FINAL_LETTER_CHARS = 400  # the last sentence is looked for this far from the end
@@ -392,7 +399,8 @@ def choice_candidates(text: str, letters: str, options: list | None,
         elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
             bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1) or ONLY_LETTER_LINE.match(
                 lines[0].upper()).group(2)  # a reply that is only "b" or "(c)"
-            found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, f"{OUT_OF_RANGE_NOTE}: {bare}"),
+            found.append((len(text), Choice(bare) if bare in letters
+                          else Choice(None, True, f"{OUT_OF_RANGE_NOTE}: {bare}"),
                           len(text)))
         labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
         listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list

@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable
 
 from generation.grading.boxes import MathReading
-from generation.grading.letter_statements import copula_letter, labelled_option, several_letters
 from generation.grading.math_parsing import (
     answer_end,
     bare_answer,
@@ -19,14 +18,6 @@ from generation.grading.math_parsing import (
     math_candidates,
     stated,
     unannounced_answer,
-)
-from generation.grading.other_questions import (
-    CHOICE_TURNS,
-    MATH_TURNS,
-    foreign_text,
-    option_words,
-    stated_option,
-    turn_after,
 )
 from generation.grading.parsing import (
     MARKDOWN,
@@ -38,6 +29,17 @@ from generation.grading.parsing import (
     named_option,
     normalize_option,
     stated_text_agrees,
+)
+from generation.grading.statements import (
+    CHOICE_TURNS,
+    MATH_TURNS,
+    copula_letter,
+    foreign_text,
+    labelled_option,
+    option_words,
+    several_letters,
+    stated_option,
+    turn_after,
 )
 
 Reading = tuple[int, object, int]
@@ -52,7 +54,8 @@ LABEL_LINE = re.compile(
     r"(?:[:=：]|->|=>|→|⟹|⇒|—|–|-{1,2})[ \t]*(\S.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 LABEL_LINES = 3  # a labelled line counts among the segment's last lines only
 # What may open a line before its statement ("1. ", "- ", "The ", "2. The final "). Example: "1. The "
-LINE_OPENING = re.compile(r"[ \t>*-]*(?:\d+[.)][ \t]*)?(?:the[ \t]+(?:(?:final|correct|right|best)[ \t]+)?)?", re.IGNORECASE)
+LINE_OPENING = re.compile(r"[ \t>*-]*(?:\d+[.)][ \t]*)?(?:the[ \t]+(?:(?:final|correct|right|best)[ \t]+)?)?",
+                          re.IGNORECASE)
 
 
 def flatten_tables(text: str) -> str:
@@ -129,7 +132,7 @@ def about_other_question(plain: str, reading: Reading, words: set[str]) -> bool:
 def own_answer(plain: str, read: Callable[[str], list[Reading]], options: list | None = None) -> \
         tuple[str, list[Reading], bool]:
     """A segment up to where it turns to other questions, its readings, and whether it was cut. After its answer: a
-    turn marker (grading.other_questions: a new question in the prompt's format; for multiple choice also the prompt's
+    turn marker (grading.statements: a new question in the prompt's format; for multiple choice also the prompt's
     option list, a header over several questions' answers, another response) or a letter stated with another
     question's option text (when a reading of this question stands: such letters before it are no readings either).
     Without an answer: a new question after its opening (so the answer of an invented question is never read)."""
@@ -145,7 +148,8 @@ def own_answer(plain: str, read: Callable[[str], list[Reading]], options: list |
         cuts = [turn_after(plain, kept[0][0] + 1, CHOICE_TURNS if options else MATH_TURNS)]
     else:  # a new question right at the start is the response restating its own
         cuts = [turn_after(plain, len(plain) - len(plain.lstrip()) + 1, MATH_TURNS)]
-    cuts += [plain.rfind("\n", 0, reading[0]) + 1 for reading in found if reading not in kept and reading[0] > kept[0][0]]
+    cuts += [plain.rfind("\n", 0, reading[0]) + 1 for reading in found
+             if reading not in kept and reading[0] > kept[0][0]]
     cut = min((cut for cut in cuts if cut is not None), default=None)
     return (plain, kept, False) if cut is None else (plain[:cut], own(read(plain[:cut])), True)
 

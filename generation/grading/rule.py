@@ -27,10 +27,10 @@ from generation.grading.cutoff import (
     says_none,
     unfinished,
 )
-from generation.grading.other_questions import stated_option
 from generation.grading.parsing import is_hedge, is_out_of_range, normalize_option, option_letter
 from generation.grading.quantities import quantities, total
 from generation.grading.readers import Reading, note_of, readings_of, value_of
+from generation.grading.statements import stated_option
 
 LOOP_TAIL = 200  # a text cut off in a loop within this many characters of its last answer repeats that answer
 HEDGES = ("incorrect", "undecided")  # Step 2's --hedges
@@ -46,7 +46,8 @@ REVISION = re.compile(
     r"|nearly|option|choice"
     r"|equal|less\s+than|more\s+than|higher|lower|greater|smaller|larger))"
     r"|(?:correct|right|actual|true|real)\s+(?:value|answer|result|option|choice|letter)\s+(?:is|was|would|should)"
-    r"|chang\w*\s+(?:my\s+)?answer|(?:need|have|are\s+asked)\s+to\s+(?:choose|select|pick)\s+(?:only\s+)?(?:one|a\s+single)"
+    r"|chang\w*\s+(?:my\s+)?answer"
+    r"|(?:need|have|are\s+asked)\s+to\s+(?:choose|select|pick)\s+(?:only\s+)?(?:one|a\s+single)"
     r"|only\s+one\s+(?:option|answer|choice)\s+(?:can|should|must|may|is\s+to)\s+be\s+(?:selected|chosen|given|picked)"
     r"|(?:asks|calls)\s+for\s+(?:a\s+single|one|only\s+one)\s+(?:answer|option|choice)|requires\s+a\s+single\s+answer"
     r"|espera|en\s+realidad|de\s+hecho|eigentlich|moment\s+mal|korrektur"

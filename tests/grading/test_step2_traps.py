@@ -55,9 +55,11 @@ def choice_trap(style: str, rng: random.Random) -> Trap:
     elif style == "hedge":
         text, truth = f"{lead}Both fit, so the correct answers are ({other}) and ({said}).", None
     elif style == "revision":
-        text = f"{lead}The answer is ({other}).\nHmm, wait, I made an arithmetic slip; recomputing, the answer is ({said})."
+        text = (f"{lead}The answer is ({other}).\nHmm, wait, I made an arithmetic slip; recomputing, the answer is "
+                f"({said}).")
     elif style == "labelled":
-        text = f"{lead}Comparing the values, the option that fits is:\n\n{said}. {text_of[said]}\n\nIt matches the balance."
+        text = (f"{lead}Comparing the values, the option that fits is:\n\n{said}. {text_of[said]}\n\nIt matches the "
+                "balance.")
     elif style == "copula":
         text = f"{lead}The most plausible value is therefore ({said})."
     elif style == "offer":
@@ -150,7 +152,7 @@ def tally(results: list[tuple[Trap, str, bool]], test: Callable[[Trap, str, bool
 def test_new_trap_styles_meet_the_issue_31_measure():
     results = graded(traps())
     assert len(results) >= 300
-    decided = lambda method: method in ("procedural", "no_answer")  # noqa: E731
+    decided = lambda method: method in ("procedural", "no_answer")
     false_positives = tally(results, lambda case, method, correct: decided(method) and correct and not case.truth)
     silent_negatives = tally(results, lambda case, method, correct: decided(method) and not correct and case.truth)
     right_or_undecided = len(results) - len(tally(results, lambda case, method, correct: decided(method) and (

@@ -1,21 +1,92 @@
-"""Multiple-choice statements beyond "the answer is X": several letters named as the answer (a hedge for a question
-with one answer), a sentence that closes on a bracketed letter after "is" ("The best defense would be (E)."), and a
-last letter written with its own option text ("... is B. Awareness stage.")."""
+"""Statements and turns of a response beyond "the answer is X".
+
+Where a response turns to other questions: few-shot outputs go on after their answer: they invent the next question in
+the prompt's format, "summarize" the answers to the prompt's example questions, or start another response. Each turn
+is a named marker below; the text from the first marker after an answer on is cut (as a stop sequence would have cut
+it). For multiple choice, a letter stated with an option text that shares no word with this question's options answers
+another question too.
+
+Multiple-choice statements: several letters named as the answer (a hedge for a question with one answer), a sentence
+that closes on a bracketed letter after "is" ("The best defense would be (E)."), and a last letter written with its own
+option text ("... is B. Awareness stage.").
+"""
 from __future__ import annotations
 
+import functools
 import re
 
 from generation.grading.boxes import HEDGE_NOTE
-from generation.grading.cutoff import unfinished
-from generation.grading.other_questions import stated_option
+from generation.grading.cutoff import content_words, unfinished
 from generation.grading.parsing import UNCOMMITTED_AFTER, Choice, committed, normalize_option, option_letter
+
+# A new question in the prompt's own format: a line opening with "Question:", "Question 2:", "Q:", "Problem:" or
+# "## Problem 3:" (markdown already removed). Example: "Question: What is 2 + 2?"
+NEW_QUESTION = re.compile(r"^[ \t>#-]*(?:question|problem|q)(?:[ \t]*\d+)?[ \t]*[:：]", re.IGNORECASE | re.MULTILINE)
+# The prompt's option-list and answer-cue lines (MMLU-Pro's "Options:" and "Answer: Let's think step by step.").
+# Example: "Options:"
+PROMPT_LINE = re.compile(r"^[ \t]*(?:(?:options|choices)[ \t]*[:：][ \t]*$|answer[ \t]*:[ \t]*let['’]s[ \t]+think"
+                         r"[ \t]+step[ \t]+by[ \t]+step)", re.IGNORECASE | re.MULTILINE)
+# A header over the answers of several questions: "The answers are:", "For the other questions:", "Now, combining all
+# the answers:", "Now, considering all the questions and answers:", "总结以上问题的答案：". Example: "The answers are:"
+SUMMARY_HEADER = re.compile(
+    r"^[^\n]{0,60}?(?:\b(?:the\s+answers\s+are(?:\s+as\s+follows)?|(?:all|each|every|the\s+other|other|previous"
+    r"|above|preceding|these|remaining)\s+(?:the\s+)?(?:questions?|answers)|questions\s+and\s+answers)\b"
+    r"|(?:以上|所有|上述|前面|其他)[^\n]{0,10}?(?:问题|答案))[^\n]{0,60}?[:：][ \t]*$", re.IGNORECASE | re.MULTILINE)
+# A line that starts another response ("=== response ===", "== output =="; a bare "===" may go on with the same
+# question). Example: "== response =="
+RESPONSE_SEPARATOR = re.compile(r"^[ \t]*=+[ \t]*(?:response|answer|output)[ \t]*=+[ \t]*$",
+                                re.IGNORECASE | re.MULTILINE)
+CHOICE_TURNS = (NEW_QUESTION, PROMPT_LINE, SUMMARY_HEADER, RESPONSE_SEPARATOR)
+# A math reply's "The answers are:" may list its own solutions; NEW_QUESTION is also the turn before any answer.
+MATH_TURNS = (NEW_QUESTION,)
+# An option text stated after its letter, a label mark and a space: "A. 240 W", "(B) 6.2 eV", "C: Paris"; not
+# "A.<EOS>", "(J), but ...", "B based on ...", "(B) (with a caveat)", "(C) for the first part", nor "(B). The ..."
+# (a new sentence after a bracketed letter). Example: ". 240 W"
+STATED_OPTION = re.compile(r"(?<![)\]])(?:[.:)\]]|[ \t]*[-–—:])[ \t]+|(?<=[)\]])(?:[ \t]*[-–—:])?[ \t]+")
+STATED_TEXT = re.compile(r"(?!(?:for|with|since|because|as|which|that|but|and|or|if|when|where|while|so|then|in|on"
+                         r"|at|by|from|to|of|is|was|are|were|however|although|though|see)\b)([\w$\\][^\n]{0,299}?)"
+                         r"[ \t*.]*(?:\n|$)", re.IGNORECASE)
+STATED_TEXT_WORDS = 20  # an option text is a phrase: a longer stated text is an explanation
+
+
+def option_words(options: list | None) -> frozenset[str]:
+    """The content words of all of a question's options."""
+    return options_words(tuple(map(str, options or [""])))
+
+
+@functools.lru_cache(maxsize=1024)
+def options_words(options: tuple[str, ...]) -> frozenset[str]:
+    """option_words of a tuple of option texts, remembered (rows of one benchmark share their options often)."""
+    return frozenset().union(*(content_words(option) for option in options))
+
+
+def stated_option(text: str, end: int) -> str | None:
+    """The option text stated right after a letter that ends at `end` (STATED_OPTION, STATED_TEXT), else None."""
+    mark = STATED_OPTION.match(text, end)
+    stated = STATED_TEXT.match(text, mark.end()) if mark else None
+    return stated.group(1) if stated else None
+
+
+def foreign_text(stated: str, words: set[str]) -> bool:
+    """Whether an option text stated with a letter is another question's: a phrase (at most STATED_TEXT_WORDS words)
+    with content words, none of them in this question's options (`words`, from option_words)."""
+    own = content_words(stated)
+    return bool(words) and bool(own) and len(stated.split()) <= STATED_TEXT_WORDS and not own & words
+
+
+def turn_after(text: str, position: int, markers: tuple[re.Pattern, ...]) -> int | None:
+    """Where the text first turns to other questions after `position` (a line of `markers`), else None."""
+    starts = [match.start() for marker in markers if (match := marker.search(text, position))]
+    return min(starts) if starts else None
+
 
 # Several letters listed: "(C) and (J)", "A, B and E", "(B, D, and F)", "(A), (B), (D)".
 LETTER_LIST = (r"[(\[]?[A-Z][)\]]?(?:[ \t]*(?:,[ \t]*(?:and[ \t]+)?|and[ \t]+|&[ \t]*)[(\[]?[A-Z](?![\w'’-])[)\]]?)+"
                r"(?![ \t]*(?:\w|\())")
 # A statement that names several letters as the answer: "the correct answers are (C) and (J)", "The answers are (E)
-# and (B).", "The true statements are (F) and (I).", "the answer must be a combination of (B) and (F)", "(C) and (J) are the correct answers", "The answer is
-# (GH)" / "is DE." (letters written together). Example: "the correct answers are (C) and (J)"
+# and (B).", "The true statements are (F) and (I).", "the answer must be a combination of (B) and (F)", "(C) and (J)
+# are the correct answers", "The answer is (GH)" / "is DE." (letters written together).
+# Example: "the correct answers are (C) and (J)"
 SEVERAL_LETTERS = re.compile(
     r"\b(?:the|final|correct|right|best|my)\s+(?:(?:correct|right|best|final|true)\s+)?(?:answers|options|choices"
     r"|statements)\s+"
@@ -31,10 +102,10 @@ LISTED_LETTER = re.compile(r"[A-Z]")
 # together. Example: "(C) and (J)"
 LETTERS_TOGETHER = re.compile(r"[A-Z][)\]]?[ \t]*(?:,|and\b|&)[ \t]*(?:and[ \t]+)?[(\[]?[A-Z](?![a-z])|\([A-Z]{2,4}\)"
                               r"|\b[A-Z]{2,4}[ \t]*[.!]?[ \t]*$", re.MULTILINE)
-# The last sentence that closes on a bracketed letter after a copula: "The most appropriate statement is (A).", "The man's
-# best defense would be (E).", "This is option E.", or goes on with that option's own text: "... is (G) Branding.",
-# "... was (F) his lavish spending", "... is (G): The proportion ..."; a question's negation
-# in its subject ("the option that is not ...") is no rejection. Example: "The best defense would be (E)."
+# The last sentence that closes on a bracketed letter after a copula: "The most appropriate statement is (A).",
+# "The man's best defense would be (E).", "This is option E.", or goes on with that option's own text: "... is (G)
+# Branding.", "... was (F) his lavish spending", "... is (G): The proportion ...". Example: "The best defense would
+# be (E)."
 COPULA_LETTER = re.compile(r"\b(?:is|was|would\s+be|must\s+be|should\s+be|will\s+be)[ \t]+(?:\(([A-Z])\)"
                            r"|(?i:option|choice)[ \t]+\(?([A-Z])\b\)?)")
 BRACKETED_LETTER = re.compile(r"\([A-Z]\)")
@@ -107,7 +178,8 @@ def labelled_option(text: str, letters: str, normalized: list[str],
         return []
     line_start = text.rfind("\n", 0, match.start()) + 1
     opening = LABEL_OPENING.fullmatch(text, line_start, match.start())
-    if opening and not text[:line_start].rstrip().endswith(":") or LABEL_AGAINST.search(text, line_start, match.start()):
+    if opening and not text[:line_start].rstrip().endswith(":") \
+            or LABEL_AGAINST.search(text, line_start, match.start()):
         return []
     if any(stop > match.start(1) for _, _, stop in read) or not committed(text, match.start()):
         return []  # a reading after it (a box, a statement) has the last word
