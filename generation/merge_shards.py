@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from generation.common.cli import Provenance, run_main
+from generation.common.cli import Provenance, command_parser, run_main
 from generation.common.logs import add_verbose_argument, parse_quietly
 from generation.common.writing import add_lock_argument, claim
 from generation.data.dataset_io import check_output_path
@@ -16,9 +16,9 @@ RECOMPUTE = {"unified_evaluation": evaluate_fields, "step3_verifiers": verify_fi
 
 def build_parser() -> argparse.ArgumentParser:
     """The merge command line: the parts, the output, --allow_gaps, --lock."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("--shards", nargs="+", required=True, help="the parts (outputs of one run's row ranges)")
-    parser.add_argument("--output_path", required=True)
+    parser.add_argument("--output_path", required=True, help="folder for the merged dataset")
     parser.add_argument("--allow_gaps", action="store_true",
                         help="merge although some rows are in no part (the gaps are recorded in the provenance)")
     add_lock_argument(parser)

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from generation.common.cli import Provenance, UserError, run_main
+from generation.common.cli import Provenance, UserError, command_parser, run_main
 from generation.common.logs import add_verbose_argument, parse_quietly
 from generation.common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
 from generation.data.dataset_io import add_split_argument, is_saved_dataset, read_input
@@ -23,7 +23,7 @@ from generation.report.weaver_export import ADDITIONS, constants_additions, expo
 
 def build_parser() -> argparse.ArgumentParser:
     """The report's command line."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("--dataset_path", required=True,
                         help="Step 3 output, a released Weaver dataset (hub id) or a plain Dataset folder")
     parser.add_argument("--output_dir", required=True, help="folder for report.json/.md/.html and the PNG figures")
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how majority vote compares answers (as Step 2); auto: multiple choice when the "
                              "dataset has options/choices, else math")
     parser.add_argument("--export_weaver", metavar="DIR",
-                        help="also write a plain Dataset folder that Weaver's local loader reads")
+                        help="also write a plain Dataset folder that Weaver's local loader reads (default: no export)")
     add_lock_argument(parser)
     add_split_argument(parser)
     parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
@@ -63,13 +63,19 @@ def check_target(path: str, is_own: Callable[[str], bool], what: str) -> None:
 def read_dataset(args: argparse.Namespace):
     """The dataset, its verifiers (the --verifiers subset) and its arrays: correctness, answers, methods."""
     dataset = read_input(args.dataset_path, args.split, args)
-    if "answer_correct" not in dataset.column_names:
-        raise UserError(f"{args.dataset_path} has no 'answer_correct' column; grade the samples first with Step 2 "
-                        f"(python generation/unified_evaluation.py --input_path ... --output_path ...)")
     wanted = [n.strip() for n in args.verifiers.split(",") if n.strip()] if args.verifiers else None
+    return (dataset, *verifier_arrays(dataset, args.dataset_path, wanted))
+
+
+def verifier_arrays(dataset, source: str, wanted: list[str] | None) -> tuple[list, dict, dict[str, np.ndarray]]:
+    """A graded dataset's verifiers (the `wanted` ones, all when None), its arrays (correctness, answers, methods,
+    non-finite counts) and each verifier's (rows x samples) scores; UserError when it has no grades or verifiers."""
+    if "answer_correct" not in dataset.column_names:
+        raise UserError(f"{source} has no 'answer_correct' column; grade the samples first with Step 2 "
+                        f"(python generation/unified_evaluation.py --input_path ... --output_path ...)")
     verifiers = choose(discover(dataset.column_names), wanted)
     if not verifiers:
-        raise UserError(f"{args.dataset_path} has no verifier columns (*_scores, *_verdicts); run Step 3 "
+        raise UserError(f"{source} has no verifier columns (*_scores, *_verdicts); run Step 3 "
                         f"(python generation/unified_RMs_and_LM_Judges.py) first")
     needed = ["answer_correct", "extracted_answers", "answer_extraction_method", *(v.column for v in verifiers)]
     table = dataset.select_columns([c for c in needed if c in dataset.column_names]).with_format("arrow")[:]
@@ -85,7 +91,7 @@ def read_dataset(args: argparse.Namespace):
             print(f"notice: verifier {name}: {count} non-finite score(s) (inf, -inf or NaN) counted as missing and "
                   f"left out of its metrics and figures", file=sys.stderr)
     arrays["non_finite"] = {name: count for name, count in left_out.items() if count}
-    return dataset, verifiers, arrays, scores
+    return verifiers, arrays, scores
 
 
 def write_report(folder: str, report: dict, extra: dict, correct: np.ndarray, source: str) -> None:

@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from generation.common.cli import command_parser
 from generation.common.writing import write_text_atomic
 from generation.reward_models.registry import kinds_table, markdown_table
 
@@ -66,7 +67,7 @@ def render() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: --write, or a check that VERIFIERS.md is current."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("--write", action="store_true", help="rewrite VERIFIERS.md")
     return parser
 

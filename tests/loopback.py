@@ -124,7 +124,8 @@ def _refusal(persona: Persona, path: str, request: dict, headers: dict) -> Reply
     if persona.reasoning:
         for name in ("max_tokens", "temperature", "top_p"):
             if name in request:
-                return _error(400, f"Unsupported parameter: '{name}' is not supported with this model.",
+                hint = " Use 'max_completion_tokens' instead." if name == "max_tokens" else ""
+                return _error(400, f"Unsupported parameter: '{name}' is not supported with this model.{hint}",
                               code="unsupported_parameter", param=name)
     text = _prompt_text(request)
     if persona.flagged and persona.flagged in text:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable, Iterable
 
-from generation.backends import batch
+from generation.backends import batch, batch_api
 from generation.backends.rules import (
     DEFAULT_REASONING_EFFORT,
     PROVIDERS,
@@ -38,6 +38,19 @@ def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callabl
     if config.api_mode == "batch":
         return batch.run_batch_jobs(config, jobs, on_result, desc, store, stats)
     return run_live(config, jobs, on_result, desc, stats)
+
+
+def money_record(stats: dict[str, Any]) -> dict[str, Any]:
+    """What provenance keeps of a run's API money beside cost_usd: the requests whose reply reported no usage
+    (counted at their worst case: cost_usd is then an upper bound) and, in batch mode, the batches' counts and the
+    provider's reasons."""
+    record = {"usage_unreported": {"requests": stats.get("unreported_requests", 0),
+                                   "prompt_tokens_at_most": stats.get("unreported_prompt_tokens", 0),
+                                   "completion_tokens_at_most": stats.get("unreported_completion_tokens", 0),
+                                   "cost_usd_at_most": stats.get("cost_upper_usd", 0.0)}}
+    if "batch" in stats:
+        record["batch"] = stats["batch"]
+    return record
 
 
 def stored_finishes(record: dict) -> list[str | None]:
@@ -87,27 +100,30 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --provider, --base_url, --max_concurrency (alias --num_workers) and --requests_per_minute."""
     group = parser.add_argument_group("API models")
     group.add_argument("--provider", choices=PROVIDERS, default=None,
-                       help="API provider; default: routed from the model name (or openai_compatible with --base_url)")
+                       help="API provider (default: routed from the model name, or openai_compatible with --base_url)")
     group.add_argument("--base_url", default=None,
-                       help="API base URL, e.g. an OpenAI-compatible server such as http://127.0.0.1:8000/v1")
+                       help="API base URL, e.g. an OpenAI-compatible server such as http://127.0.0.1:8000/v1 "
+                            "(default: the provider's own)")
     group.add_argument("--max_concurrency", "--num_workers", dest="max_concurrency", type=positive_int, default=16,
-                       help="API requests in flight at once (--num_workers is the reference's name); default 16")
+                       help="API requests in flight at once (--num_workers is the reference's name)")
     group.add_argument("--requests_per_minute", type=bounded_float(0.0, float("inf")), default=None,
                        help="cap on API requests started per minute (default: no cap)")
     group.add_argument("--request_timeout", type=bounded_float(0.0, float("inf")), default=600.0,
-                       help="seconds one API request may take before the SDK retries it (default 600)")
+                       help="seconds one API request may take before the SDK retries it")
     group.add_argument("--reasoning_effort", choices=REASONING_EFFORTS, default=None,
-                       help=f"reasoning models that take it (OpenAI o-series, gpt-5); default "
-                            f"{DEFAULT_REASONING_EFFORT!r} as in the reference; not sent to other models")
+                       help=f"reasoning models that take it (OpenAI o-series, gpt-5); not sent to other models "
+                            f"(default: {DEFAULT_REASONING_EFFORT} for those models, as in the reference)")
     group.add_argument("--max_n_per_request", type=positive_int, default=None,
                        help="completions asked per API request (default: the provider's limit, 128 for OpenAI "
                             "and Together, none for OpenAI-compatible servers; Anthropic is always 1)")
     group.add_argument("--api_mode", choices=("live", "batch"), default="live",
                        help="batch: OpenAI Batch / Anthropic Message Batches (half price, results within 24 h; "
-                            "resumable; requests failed or expired one by one are then sent live); default live")
+                            "resumable; under --max_cost each chunk reserves its worst case at the batch price)")
     group.add_argument("--batch_fallback", choices=("none", "live"), default="none",
-                       help="a batch that fails or is cancelled as a whole: none (default) stops the step with the "
-                            "provider's errors, keeping the checkpoint; live sends its requests live at full price")
+                       help="requests a batch leaves unanswered (failed or expired one by one, or a whole batch "
+                            "failed or cancelled): none sends nothing live (they stay failures a rerun submits "
+                            "again; a batch failed as a whole stops the step with the provider's errors); live sends "
+                            "them live at full price, within --max_cost")
     group.add_argument("--batch_max_enqueued_tokens", type=positive_int, default=None,
                        help="input tokens kept enqueued in batches at once; further chunks are submitted as earlier "
                             "ones end (default: OpenAI's usage tier 1 batch queue limit for the model, e.g. "
@@ -125,7 +141,7 @@ def api_config_from_args(args: argparse.Namespace, model: str, provider: str | N
     prices = getattr(args, "prices", None)
     api_mode = getattr(args, "api_mode", "live")
     if api_mode == "batch":
-        batch.check_batch_mode(provider, model, getattr(args, "max_cost", None))
+        batch_api.check_batch_mode(provider, model)
     return ApiConfig(model=model, provider=provider, base_url=getattr(args, "base_url", None), api_mode=api_mode,
                      prices=prices, budget=budget_for(args, model, pricing.price_of(model, prices)),
                      max_concurrency=getattr(args, "max_concurrency", 16),

@@ -28,9 +28,10 @@ def finish_word(engine: str, reason: Any) -> str | None:
     return FINISH_WORDS[engine].get(reason) if isinstance(reason, str) else None
 
 
-def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[str | None]]:
-    """Texts, usage and finish reasons of a chat.completions reply (1..n choices: servers that ignore `n` send
-    fewer); MalformedResponse when it is not one. An empty reply cut at the cap is a failure (None)."""
+def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int] | None, list[str | None]]:
+    """Texts, usage (None when the reply reports none) and finish reasons of a chat.completions reply (1..n
+    choices: servers that ignore `n` send fewer); MalformedResponse when it is not one. An empty reply cut at the
+    cap is a failure (None)."""
     choices = getattr(reply, "choices", None)
     if not isinstance(choices, list) or not 1 <= len(choices) <= n:
         got = len(choices) if isinstance(choices, list) else type(choices).__name__
@@ -39,12 +40,13 @@ def _openai_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int],
     finishes = [finish_word("openai", getattr(c, "finish_reason", None)) for c in choices]
     usage = getattr(reply, "usage", None)
     return ([t if isinstance(t, str) and (t or f != "length") else None for t, f in zip(texts, finishes)],
-            _usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0),
+            _usage(getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
                    getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0)), finishes)
 
 
-def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int], list[str | None]]:
-    """Text, usage and finish reason of an Anthropic messages reply; MalformedResponse when it is not one."""
+def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, int] | None, list[str | None]]:
+    """Text, usage (None when the reply reports none) and finish reason of an Anthropic messages reply;
+    MalformedResponse when it is not one."""
     blocks = getattr(reply, "content", None)
     if not isinstance(blocks, list):
         raise MalformedResponse(f"expected a content list, got {type(blocks).__name__}")
@@ -55,22 +57,25 @@ def _anthropic_texts(reply: Any, n: int) -> tuple[list[str | None], dict[str, in
             _anthropic_usage(usage), [finish])
 
 
-def _usage(prompt: Any, completion: Any, cached: Any = 0) -> dict[str, int]:
-    """Token usage as {prompt_tokens, completion_tokens} (0 for what the server did not report), with
-    cached_tokens (the part of the prompt read from the provider's prompt cache) when it reports some."""
-    usage = {"prompt_tokens": prompt if isinstance(prompt, int) else 0,
-             "completion_tokens": completion if isinstance(completion, int) else 0}
+def _usage(prompt: Any, completion: Any, cached: Any = 0) -> dict[str, int] | None:
+    """Token usage as {prompt_tokens, completion_tokens}, with cached_tokens (the part of the prompt read from the
+    provider's prompt cache) when it reports some; None when the reply does not report both counts (a gateway that
+    drops `usage`): its cost is unknown, never 0."""
+    if not (isinstance(prompt, int) and isinstance(completion, int)) or isinstance(prompt, bool):
+        return None
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
     if isinstance(cached, int) and cached > 0:
         usage["cached_tokens"] = cached
     return usage
 
 
-def _anthropic_usage(usage: Any) -> dict[str, int]:
-    """An Anthropic reply's usage: its input_tokens leave out cache reads and writes, which are input too."""
+def _anthropic_usage(usage: Any) -> dict[str, int] | None:
+    """An Anthropic reply's usage: its input_tokens leave out cache reads and writes, which are input too (None
+    when the reply reports none)."""
     read, written = (getattr(usage, f"cache_{kind}_input_tokens", 0) or 0 for kind in ("read", "creation"))
-    prompt = getattr(usage, "input_tokens", 0)
-    return _usage(prompt + read + written if isinstance(prompt, int) else prompt, getattr(usage, "output_tokens", 0),
-                  read)
+    prompt = getattr(usage, "input_tokens", None)
+    return _usage(prompt + read + written if isinstance(prompt, int) else prompt,
+                  getattr(usage, "output_tokens", None), read)
 
 
 def _error_code(exc: Any) -> str | None:
@@ -78,6 +83,13 @@ def _error_code(exc: Any) -> str | None:
     body = getattr(exc, "body", None)
     inner = body.get("error", body) if isinstance(body, dict) else None
     return (inner.get("code") or inner.get("type")) if isinstance(inner, dict) else None
+
+
+def _error_param(exc: Any) -> Any:
+    """The parameter an SDK status error's body names (OpenAI's error.param), if any."""
+    body = getattr(exc, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    return inner.get("param") if isinstance(inner, dict) else None
 
 
 def _provider_message(exc: Any) -> str:

@@ -19,6 +19,7 @@ from openai.types.shared.reasoning_effort import ReasoningEffort
 from generation.common.cli import UserError
 from generation.common.records import stable_hash
 from generation.common.redact import redact_text
+from generation.costs.pricing import max_output_of
 
 PROVIDERS = ("openai", "anthropic", "together", "openai_compatible")
 ENV_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "together": "TOGETHER_API_KEY",
@@ -131,6 +132,11 @@ class Completion:
     error: str | None = None
     finishes: list[str | None] = field(default_factory=list)  # per text: stop/length/content_filter/error or None
 
+    @classmethod
+    def failure(cls, n: int, error: str) -> Completion:
+        """`n` failed completions (no text, no usage, finish unknown) and the reason."""
+        return cls(texts=[None] * n, error=error, finishes=[None] * n)
+
     @property
     def truncated(self) -> list[bool]:
         """Per text: whether it was stopped by max_tokens."""
@@ -138,7 +144,13 @@ class Completion:
 
 
 class FatalApiError(UserError):
-    """Authentication, permission or bad-request error: retrying cannot help, so the run stops."""
+    """Authentication, permission or bad-request error: retrying cannot help, so the run stops. `refuses_all`: the
+    server refuses every request of the run this way (a key it does not accept, an exhausted quota), so none of
+    those in flight beside it is billed either."""
+
+    def __init__(self, message: str, refuses_all: bool = False) -> None:
+        super().__init__(message)
+        self.refuses_all = refuses_all
 
 
 class MalformedResponse(Exception):
@@ -286,7 +298,7 @@ def request_params(config: ApiConfig, job: ChatJob, n: int = 1, seed: int | None
     if seed is not None and config.provider != "anthropic":
         params["seed"] = seed
     if job.max_tokens is not None:
-        params[rules.cap] = job.max_tokens
+        params[rules.cap] = clamped_cap(config, job.max_tokens)
     elif config.provider == "anthropic":
         raise UserError("the Anthropic API needs a max_tokens cap")
     if rules.effort and config.reasoning_effort:
@@ -296,6 +308,18 @@ def request_params(config: ApiConfig, job: ChatJob, n: int = 1, seed: int | None
         if job.top_p is not None:
             params["top_p"] = job.top_p
     return params
+
+
+def clamped_cap(config: ApiConfig, max_tokens: int) -> int:
+    """The completion cap sent: the one asked, lowered to the model's documented maximum output (said once), which
+    the server would refuse anyway."""
+    documented = max_output_of(config.model)
+    if documented is None or max_tokens <= documented:
+        return max_tokens
+    notice_once(f"{config.provider} {config.model}: the completion cap {max_tokens:,} (--max_new_tokens, Step 3: "
+                f"--judge_max_tokens) is above the model's documented maximum output ({documented:,}): sending "
+                f"{documented:,}")
+    return documented
 
 
 def anthropic_takes_sampling() -> bool:
@@ -315,7 +339,7 @@ def sent_parameters(config: ApiConfig, job: ChatJob) -> dict[str, Any]:
         notice_once(f"{config.provider} {config.model}: {', '.join(missing)} not sent (the model or the installed "
                     "SDK's API version does not take it); the model's own setting is used")
     return {"sent": sent, "not_sent": missing, "reasoning_effort": params.get("reasoning_effort"),
-            "max_n_per_request": _max_n(config)}
+            "max_n_per_request": _max_n(config), "completion_cap": params.get(model_rules(config).cap)}
 
 
 def _max_n(config: ApiConfig) -> int | None:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from generation.backends.limits import LearnedLimits, parameter_limit
+from generation.backends.limits import LearnedLimits, parameter_limit, refusal_line, refused_parameter
 from generation.backends.replies import (
     _anthropic_texts,
     _error_code,
@@ -41,9 +41,7 @@ from generation.backends.rules import (
 )
 from generation.common.records import derived_seed
 from generation.costs import pricing
-from generation.costs.budget import Gate, worst_case
-
-LOWERED = "a parameter above the server's maximum was lowered"  # _call's result: ask again within the new limit
+from generation.costs.budget import Gate, output_limit, unreported_usage, worst_case
 
 
 class RateLimiter:
@@ -66,7 +64,8 @@ def _new_stats() -> dict[str, Any]:
     """Zeroed run statistics."""
     return {"jobs": 0, "samples": 0, "failed_jobs": 0, "failed_samples": 0, "requests": 0, "http_attempts": 0,
             "retries": 0, "truncated_samples": 0, "rate_limit_wait_s": 0.0, "prompt_tokens": 0,
-            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}, "cost_usd": 0.0, "learned_limits": {}}
+            "completion_tokens": 0, "wall_time_s": 0.0, "errors": {}, "cost_usd": 0.0, "cost_upper_usd": 0.0,
+            "learned_limits": {}}
 
 
 def _http_client(sdk: Any, event_hooks: dict) -> Any:
@@ -131,16 +130,16 @@ class _Runner:
             finally:
                 for task in tasks:
                     task.cancel()
-            for size, (got, used, reasons, failed) in zip(sizes, parts):
-                if failed == LOWERED:
-                    continue  # asked again below, within the maximum the server named
-                texts += got
-                finishes += reasons
-                for name, value in used.items():
+            for size, part in zip(sizes, parts):
+                if part is None:
+                    continue  # asked again below, with what the server taught (a maximum, a parameter left out)
+                texts += part.texts
+                finishes += part.finishes
+                for name, value in part.usage.items():
                     usage[name] = usage.get(name, 0) + value
-                error = error or failed
-                if not failed and len(got) < size:
-                    self.max_n = len(got)  # the server ignores (or caps) `n`: ask in requests it answers fully
+                error = error or part.error
+                if not part.error and len(part.texts) < size:
+                    self.max_n = len(part.texts)  # the server ignores (or caps) `n`: ask in requests it answers fully
         texts += [None] * (job.n - len(texts))
         finishes += [None] * (job.n - len(finishes))
         if error is None and any(t is None for t in texts):
@@ -156,10 +155,9 @@ class _Runner:
             return job.seed
         return derived_seed(job.seed, offset)
 
-    async def _call(self, job: ChatJob, n: int, seed: int | None
-                    ) -> tuple[list[str | None], dict[str, int], list[str | None], str | None]:
+    async def _call(self, job: ChatJob, n: int, seed: int | None) -> Completion | None:
         """One request (the SDK's retries, bounded re-asks for malformed replies, waiting out long 429 spells)
-        -> texts (1..n), usage, finish reasons, error."""
+        -> its 1..n completions, or None when a 400 lowered a parameter to the server's maximum (ask again)."""
         reason = ""
         attempt = 0
         while attempt <= MALFORMED_RETRIES:
@@ -174,7 +172,10 @@ class _Runner:
                     reply = await self._request(job, n, seed)
                 parse = _anthropic_texts if self.config.provider == "anthropic" else _openai_texts
                 texts, usage, finishes = parse(reply, n)
-                return texts, usage, finishes, None
+                if usage is None:  # billed all the same: counted at its worst case
+                    usage = unreported_usage(self.config.model, self.config.provider, job.messages, n,
+                                             job.max_tokens)
+                return Completion(texts=texts, usage=usage, finishes=finishes)
             except (MalformedResponse, json.JSONDecodeError) as exc:
                 reason = f"malformed reply ({_redact(exc, self.key)[:120]})"
             except self.sdk.APIStatusError as exc:
@@ -182,18 +183,22 @@ class _Runner:
                 if status == 429 and _error_code(exc) not in FATAL_CODES and await self._wait_out(exc):
                     attempt -= 1  # a rate-limit wait is not a malformed-reply re-ask
                     continue
-                if self._learn(parameter_limit(exc)):
-                    return [], {}, [], LOWERED
+                refused = refused_parameter(exc)
+                if self._learn(parameter_limit(exc)) or self.limits.refuse(refused, exc):
+                    return None
+                if refused is not None:
+                    raise FatalApiError(_redact(refusal_line(self.limits.where, refused, exc), self.key)) from None
                 if _is_prompt_error(exc):
-                    return [None] * n, {}, [None] * n, (f"HTTP {status} about this prompt: "
-                                                         f"{_redact(_provider_message(exc), self.key)[:100]}")
+                    return Completion.failure(n, f"HTTP {status} about this prompt: "
+                                                 f"{_redact(_provider_message(exc), self.key)[:100]}")
                 if 400 <= status < 500 and status not in (408, 409, 429) or _error_code(exc) in FATAL_CODES:
                     raise FatalApiError(f"{self.config.provider} API refused the request (HTTP {status}): "
-                                        f"{_redact(_provider_message(exc), self.key)}") from None
-                return [None] * n, {}, [None] * n, f"HTTP {status} after retries"
+                                        f"{_redact(_provider_message(exc), self.key)}",
+                                        status in (401, 403) or _error_code(exc) in FATAL_CODES) from None
+                return Completion.failure(n, f"HTTP {status} after retries")
             except self.sdk.APIConnectionError as exc:
-                return [None] * n, {}, [None] * n, f"{type(exc).__name__} after retries"
-        return [None] * n, {}, [None] * n, reason
+                return Completion.failure(n, f"{type(exc).__name__} after retries")
+        return Completion.failure(n, reason)
 
     def _learn(self, limit: tuple[str, int, int] | None) -> bool:
         """Lower the parameter a 400 named to the server's maximum for the rest of the run; False when it cannot."""
@@ -235,7 +240,7 @@ def _record(stats: dict[str, Any], completion: Completion) -> None:
     stats["failed_samples"] += failed
     stats["failed_jobs"] += bool(failed)
     stats["truncated_samples"] += sum(completion.truncated)
-    for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+    for name in ("prompt_tokens", "completion_tokens", "cached_tokens", *pricing.UNREPORTED_FIELDS):
         if name in completion.usage or name in stats:
             stats[name] = stats.get(name, 0) + completion.usage.get(name, 0)
     if completion.error:
@@ -256,22 +261,34 @@ async def _run_all(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[
         requests = len(_split(job.n, runner.max_n)) if runner.max_n else job.n
         return worst_case(price, config.model, config.provider, job.messages, requests, job.n, job.max_tokens)
 
-    if gate is not None:
+    capped = gate is not None and config.budget.cap is not None
+    if capped:
         worst(jobs[0])  # a model without a bound on its output stops here, before any request
+
+    stopped = {"refused_all": False}  # a FatalApiError said no request of the run can be billed
 
     async def worker() -> None:
         for job in queue:
             reserved = 0.0
             if gate is not None:
-                reserved = worst(job)
+                reserved = worst(job) if capped or output_limit(config.model, job.max_tokens) else 0.0
                 if not await gate.enter(reserved):
                     continue  # the next request no longer fits: counted as not sent
-            completion = await runner.run_job(job)
+            try:
+                completion = await runner.run_job(job)
+            except FatalApiError as err:  # refused: not billed
+                stopped["refused_all"] = err.refuses_all
+                if gate is not None:
+                    gate.leave(reserved, 0.0)
+                raise
+            except BaseException:  # stopped in flight: billed up to its worst case, unless the server refuses all
+                if gate is not None:
+                    unbilled = stopped["refused_all"]
+                    gate.leave(reserved, 0.0 if unbilled else reserved, 0.0 if unbilled else reserved)
+                raise
             if gate is not None:
-                usage = completion.usage
-                gate.leave(reserved, pricing.usage_cost(price, usage.get("prompt_tokens", 0),
-                                                        usage.get("completion_tokens", 0),
-                                                        cached_tokens=usage.get("cached_tokens", 0)) or 0.0)
+                cost, upper = pricing.record_cost(price, completion.usage)
+                gate.leave(reserved, reserved if cost is None else cost, reserved if cost is None else upper)
             _record(stats, completion)
             on_result(job, completion)
             bar.update(len(completion.texts))
@@ -293,8 +310,8 @@ def run_cost(config: ApiConfig, stats: dict[str, Any]) -> float | None:
     price = pricing.price_of(config.model, config.prices)
     if price is None:
         notice_once(pricing.no_price_notice(config.model))
-    return pricing.usage_cost(price, stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0),
-                              cached_tokens=stats.get("cached_tokens", 0))
+    cost, stats["cost_upper_usd"] = pricing.record_cost(price, stats)
+    return cost
 
 
 def run_live(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[ChatJob, Completion], None], desc: str,

@@ -78,6 +78,25 @@ def row_list(rows: list[int], shown: int = 10) -> str:
     return ", ".join(map(str, rows[:shown])) + (", ..." if len(rows) > shown else "")
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """--help that states each flag's default once, taken from the parser: "(default: X)" after the help of every
+    flag with a value default ('' for an empty text); a flag whose default is None says in its own help what leaving
+    it out means; switches and required flags show none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        """The action's help, with its real default appended where it has one."""
+        text = action.help or ""
+        if action.required or action.nargs == 0 or action.default in (None, argparse.SUPPRESS):
+            return text
+        shown = repr(action.default) if action.default == "" else str(action.default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+def command_parser(description: str | None) -> argparse.ArgumentParser:
+    """The argument parser every script starts from (its --help states each default once: DefaultsHelpFormatter)."""
+    return argparse.ArgumentParser(description=description, formatter_class=DefaultsHelpFormatter)
+
+
 def int_at_least(minimum: int) -> Callable[[str], int]:
     """argparse type: an integer >= minimum."""
     def parse(text: str) -> int:

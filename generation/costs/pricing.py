@@ -33,9 +33,14 @@ def _aliases(names: tuple[str, ...], value: Any) -> dict[str, Any]:
     return dict.fromkeys(names, value)
 
 
-# One row per API model of the judge registry and the common Step 1 API models (exact names as sent). OpenAI: its
-# pricing page (platform.openai.com/docs/pricing; cached input where it lists one); Anthropic: its pricing page
-# (docs.claude.com/en/docs/about-claude/pricing; "cache hits" as cached input).
+# One row per API model of the judge registry and the common Step 1 API models (exact names as sent), each dated with
+# the month it was read. OpenAI: its model and pricing pages (developers.openai.com/api/docs/models, .../pricing;
+# cached input where it lists one); Anthropic: its pricing page (platform.claude.com/docs/en/about-claude/pricing;
+# "cache hits" as cached input); Together: its pricing page. Rows read 2026-12: OpenAI's gpt-5.1 model page, its
+# models overview (gpt-5.4, gpt-5.4-mini, gpt-5.5); gpt-5.2, o3-pro and
+# o1-pro as OpenAI's page is quoted by GitHub's docs and OpenRouter (o3-pro and o1-pro answer the Responses API
+# only, which this pipeline does not call). Together's Batch API (up to 50% off, on the models Together lists) is not
+# driven here, so its rows have no batch discount.
 PRICES: dict[str, Price] = {
     "gpt-4o": _batched(2.50, 10.00, 1.25),
     "gpt-4o-mini": _batched(0.15, 0.60, 0.075),
@@ -50,6 +55,13 @@ PRICES: dict[str, Price] = {
     **_aliases(("gpt-5", "gpt-5-2025-08-07"), _batched(1.25, 10.00, 0.125, "2025-11")),
     **_aliases(("gpt-5-mini", "gpt-5-mini-2025-08-07"), _batched(0.25, 2.00, 0.025, "2025-11")),
     **_aliases(("gpt-5-nano", "gpt-5-nano-2025-08-07"), _batched(0.05, 0.40, 0.005, "2025-11")),
+    **_aliases(("gpt-5.1", "gpt-5.1-2025-11-13"), _batched(1.25, 10.00, 0.125, "2026-12")),
+    **_aliases(("gpt-5.2", "gpt-5.2-2025-12-11"), _batched(1.75, 14.00, 0.175, "2026-12")),
+    "gpt-5.4": _batched(2.50, 15.00, 0.25, "2026-12"),
+    "gpt-5.4-mini": _batched(0.75, 4.50, 0.075, "2026-12"),
+    "gpt-5.5": _batched(5.00, 30.00, 0.50, "2026-12"),
+    "o3-pro": _batched(20.00, 80.00, taken="2026-12"),
+    "o1-pro": _batched(150.00, 600.00, taken="2026-12"),
     "claude-3-7-sonnet-latest": _batched(3.00, 15.00, 0.30),
     "claude-3-5-sonnet-latest": _batched(3.00, 15.00, 0.30),
     "claude-3-5-haiku-latest": _batched(0.80, 4.00, 0.08),
@@ -74,7 +86,9 @@ MAX_OUTPUT_TOKENS: dict[str, int] = {
     **dict.fromkeys(("gpt-4.1", "gpt-4.1-2025-04-14", "gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano",
                      "gpt-4.1-nano-2025-04-14"), 32_768),
     **dict.fromkeys(("gpt-5", "gpt-5-2025-08-07", "gpt-5-mini", "gpt-5-mini-2025-08-07", "gpt-5-nano",
-                     "gpt-5-nano-2025-08-07"), 128_000),
+                     "gpt-5-nano-2025-08-07", "gpt-5.1", "gpt-5.1-2025-11-13", "gpt-5.2", "gpt-5.2-2025-12-11",
+                     "gpt-5.4", "gpt-5.4-mini", "gpt-5.5"), 128_000),
+    **dict.fromkeys(("o3-pro", "o1-pro"), 100_000),
     **dict.fromkeys(("claude-3-5-sonnet-latest", "claude-3-5-haiku-latest"), 8_192),
     "claude-3-7-sonnet-latest": 64_000,
     **dict.fromkeys(("claude-opus-4-1", "claude-opus-4-1-20250805", "claude-opus-4-0", "claude-opus-4-20250514"),
@@ -145,6 +159,40 @@ def usage_cost(price: Price | None, prompt_tokens: float, completion_tokens: flo
     return round(dollars * share / 1e6, 6)
 
 
+# Usage fields of requests whose reply reported no usage: how many, and their worst case in tokens (the prompt
+# counted as an upper bound, every completion at its cap or the model's maximum); `unbounded_requests` had neither.
+UNREPORTED_FIELDS = ("unreported_requests", "unreported_prompt_tokens", "unreported_completion_tokens",
+                     "unbounded_requests")
+
+
+def record_cost(price: Price | None, usage: dict, batch: bool = False) -> tuple[float | None, float]:
+    """(dollars of a usage record, the part of them that is an upper bound): reported tokens at the price, plus
+    the requests that reported no usage at their worst case; (None, 0) without a price or a bound."""
+    if price is None or usage.get("unbounded_requests"):
+        return None, 0.0
+    known = usage_cost(price, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), batch,
+                       usage.get("cached_tokens", 0)) or 0.0
+    upper = usage_cost(price, usage.get("unreported_prompt_tokens", 0), usage.get("unreported_completion_tokens", 0),
+                       batch) or 0.0
+    return round(known + upper, 6), upper
+
+
+def unreported_note(usage: dict, upper: float) -> str:
+    """' (an upper bound: ...)' for a summary line when some replies reported no usage, else ''."""
+    count = usage.get("unreported_requests", usage.get("requests", 0))
+    if not count:
+        return ""
+    return (f" (an upper bound: {count} request(s) reported no usage and count at their worst case, "
+            f"{format_cost(upper)})")
+
+
+def cost_text(cost: float | None, record: dict) -> str:
+    """A summary line's cost: the dollars, and when some replies reported no usage (record's usage_unreported),
+    that they are an upper bound."""
+    unreported = record.get("usage_unreported") or {}
+    return format_cost(cost) + unreported_note(unreported, unreported.get("cost_usd_at_most", 0.0))
+
+
 def no_price_notice(model: str) -> str:
     """The one-line notice for a model without a price."""
     return f"no price known for {model!r}: its cost is null; add it with --prices FILE (docs/costs.md)"
@@ -165,12 +213,14 @@ def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prices", metavar="FILE", type=load_prices, default=None,
                        help='JSON {model: {"input": $/Mtok, "output": $/Mtok, "batch_discount": 0.5, "cached_input": '
                             '$/Mtok}} adding to or replacing the built-in list prices (each row dated; first taken '
-                            f"{PRICES_TAKEN})")
+                            f"{PRICES_TAKEN}) (default: the built-in prices alone)")
     group.add_argument("--max_cost", metavar="USD", type=_non_negative, default=None,
-                       help="a ledger of API dollars: each request reserves its worst case (the cap sent, else the "
-                            "model's documented maximum output) and settles what it cost; requests stop when the "
-                            "next one no longer fits, so spend stays under USD; exit 1 (raise it and rerun: the "
-                            "checkpoint resumes); shared by all shards of a --num_shards run")
+                       help="a cap on the API dollars of the output: every run and shard on it spends from one "
+                            "ledger in its checkpoint folder; each request reserves its worst case (the cap sent, "
+                            "else the model's documented maximum output) and settles what it cost (its worst case "
+                            "when the reply reports no usage); requests stop when the next one no longer fits, so "
+                            "the output's spend stays under USD; exit 1 (raise it and rerun: the checkpoint resumes; "
+                            "--overwrite starts a new ledger) (default: no limit)")
     group.add_argument("--dry_run", action="store_true",
                        help="check the inputs, print the calls, tokens and estimated cost, call nothing; exit 0")
 

@@ -19,8 +19,8 @@ SAVE_METADATA_BYTES = 1 << 20  # room for dataset_dict.json, state.json, dataset
 def add_split_argument(parser) -> None:
     """--split: which split of a multi-split input to read (every step takes it)."""
     parser.add_argument("--split", default=None,
-                        help="split to read when the input has several (e.g. test); an input with one split needs "
-                             "none (the split read is printed and recorded in the provenance)")
+                        help="split to read when the input has several, e.g. test; the split read is printed and "
+                             "recorded in the provenance (default: the input's only split)")
 
 
 def read_input(path: str, split: str | None, args=None):
@@ -186,7 +186,7 @@ def checkpoint_dir(output_path: str) -> str:
 
 FINISH_COLUMN = "sample_finish_reasons"  # Step 1's finish reason per sample: stop, length, content_filter, error, null
 PER_SAMPLE_NAMES = ("samples", FINISH_COLUMN, "extracted_answers", "answer_correct")
-PER_SAMPLE_SUFFIXES = ("_scores", "_verdicts", "_judgments", "_correct", "_extraction_method")
+PER_SAMPLE_SUFFIXES = ("_scores", "_verdicts", "_judgments", "_correct", "_extraction_method", "_extraction_note")
 
 
 def is_per_sample_column(name: str) -> bool:

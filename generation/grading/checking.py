@@ -10,9 +10,9 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from multiprocessing.connection import wait
-from typing import Callable, Iterator
 
 from generation.grading.math_parsing import warm_math
 from generation.grading.parsing import DANGLING, LATEX_COMMAND
@@ -420,7 +420,7 @@ class MathWorkers:
             if worker["process"].is_alive():
                 worker["process"].kill()
 
-    def __enter__(self) -> "MathWorkers":
+    def __enter__(self) -> MathWorkers:
         return self
 
     def __exit__(self, *exc: object) -> None:

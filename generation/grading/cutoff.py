@@ -10,12 +10,17 @@ CUT_FINISHES = {"length": "cut off at the token limit (finish reason length)",
 # A text broken inside a word or an expression: a hyphen right after a letter, an open bracket, a backslash, an
 # operator, an underscore or caret. (A last word or number without a final period is no cut-off: "Final: B".)
 BROKEN_END = re.compile(r"(?:[A-Za-z]-|[({\[\\^_=+])$")
-REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t)\s+(?:answer|help"
+REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t|will\s+not)\s+(?:answer|help"
                      r"|determine|provide|choose|select|solve|pick)", re.IGNORECASE)
 NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:above|options|choices|answers|these|them)\b"
-                          r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)",
+                          r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)"
+                          r"|\b(?:answer|it)\s+is\s+not\s+(?:listed|among|in\s+the\s+(?:options|choices)|one\s+of)",
                           re.IGNORECASE)
 NONE_OPTION = re.compile(r"\b(?:none|neither)\b", re.IGNORECASE)  # an option that is itself "none of the above"
+# How a finished text ends: a sentence mark, a display block, a code fence or a table row, then closing marks
+# ("... is 42.", "... \\]", "...)**", "| B |"); a released text ending otherwise stopped mid-sentence.
+FINISHED_END = re.compile(r"(?:[.!?。！？…]|\\\]|\$\$|```|\|)[\s\"'”’)\]*_$>}]*$")
+LIST_ITEM_END = re.compile(r"\n[ \t]*\d+\.$")  # a text ending on the number of a list item it did not write
 LOOP_PROBE = 60
 LOOP_WINDOW = 4000
 
@@ -50,3 +55,12 @@ def no_answer_reason(sample: str, options: list | None = None, finish: str | Non
     if REFUSAL.search(tail) or options and not offers_none and NONE_OF_THEM.search(tail):
         return "refusal or none of the options"
     return None
+
+
+def unfinished(sample: str) -> bool:
+    """Whether a text stops mid-sentence (no FINISHED_END: "... the force is 4000 N times", "... = 3.17 kJ + 12"), on
+    an empty list item ("...\\n\\n1.") or inside display or inline math it opened ("\\[ x = \\frac{0.")."""
+    text = sample.rstrip()
+    tail = text[-2000:]
+    return bool(text) and (not FINISHED_END.search(text[-20:]) or bool(LIST_ITEM_END.search(text))
+                           or tail.count("\\[") > tail.count("\\]") or tail.count("\\(") > tail.count("\\)"))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from generation.common.cli import UserError
 from generation.data.dataset_io import (
@@ -13,7 +13,7 @@ from generation.data.dataset_io import (
 from generation.grading.checking import MATH_TIMEOUT_S, choice_correct, math_key, math_verdicts
 from generation.grading.math_parsing import gold_math_answer
 from generation.grading.parsing import valid_letters
-from generation.grading.rule import decide
+from generation.grading.rule import DEFAULT_POLICY, Policy, decide
 
 CHOICE_COUNTS = {"gpqa": 4, "gpqa_diamond": 4, "mmlu": 4, "mmlu_pro": 10}  # default option count per benchmark
 DATASET_TYPES = ("math", *CHOICE_COUNTS)
@@ -78,9 +78,10 @@ def check_rows(rows: list[dict], columns: list[str], dataset_type: str) -> None:
 
 
 def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Callable[[int], None],
-               timeout: float = MATH_TIMEOUT_S) -> list[list[Graded]]:
-    """Procedural grades for every sample of every row, each decided by rule.decide (math pairs are then judged once
-    each, in worker processes)."""
+               timeout: float = MATH_TIMEOUT_S, policy: Policy = DEFAULT_POLICY) -> list[list[Graded]]:
+    """Procedural grades for every sample of every row, each decided by rule.decide under the declared `policy` (a
+    hedge it grades incorrect is method procedural with its note; math pairs are then judged once each, in worker
+    processes)."""
     graded: list[list[Graded]] = []
     pending: dict[tuple[str, str], list[Graded]] = {}
     kind = "math" if dataset_type == "math" else "choice"
@@ -92,8 +93,10 @@ def grade_rows(rows: list[dict], dataset_type: str, workers: int, progress: Call
             if sample is None:
                 grades.append(Graded(None, False, "no_sample"))
                 continue
-            decision = decide(sample, kind, letters, row_options(row), finish)
-            if decision.method != "read":
+            decision = decide(sample, kind, letters, row_options(row), finish, policy, timeout)
+            if decision.method == "hedged":
+                grades.append(Graded(None, False, "procedural", decision.note))
+            elif decision.method != "read":
                 grades.append(Graded(None, False, decision.method, decision.note))
             elif kind == "math":
                 grade = Graded(decision.answer, False, "undecided")

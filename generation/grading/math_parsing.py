@@ -5,27 +5,23 @@ import contextlib
 import functools
 import re
 
+from generation.grading.boxes import HEDGE_NOTE, HEDGE_WORD, TEXT_WRAPPER, MathReading, box_groups, last_boxed
 from generation.grading.parsing import (
     BARE_EQUATION,
     CLAUSE,
     CONCLUSION,
     DANGLING,
     FINAL_ANSWER_LINE,
-    HEDGE_WORD,
     LATEX_COMMAND,
     MARKDOWN,
     MATH_SPAN,
     NOT_AN_ANSWER,
     QUESTION,
     SENTENCE_END,
-    TEXT_WRAPPER,
     TRAILER,
     WORDS,
-    MathReading,
     answer_is_matches,
-    box_groups,
     committed,
-    last_boxed,
 )
 
 
@@ -71,7 +67,7 @@ def bare_answer(line: str) -> str | None:
 
 def stated(answer: str) -> MathReading:
     """The reading of a stated answer: a hedge ("3 or 4", "5, possibly 6") is undecided."""
-    return MathReading(answer, "a hedge between answers" if HEDGE_WORD.search(TEXT_WRAPPER.sub(r"\1", answer)) else "")
+    return MathReading(answer, HEDGE_NOTE if HEDGE_WORD.search(TEXT_WRAPPER.sub(r"\1", answer)) else "")
 
 
 def math_candidates(plain: str, start: int = 0) -> list[tuple[int, MathReading, int]]:

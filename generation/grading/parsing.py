@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from generation.grading.boxes import HEDGE_NOTE, TEXT_WRAPPER, boxed_contents
+
 THINK_END = "</think>"
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
 MARKDOWN = re.compile(r"\*{2,}|__|`+")
@@ -43,7 +45,7 @@ STATEMENT_SOURCE = (
     r"|\b(?:which\s+is|corresponds\s+to|corresponding\s+to|i\.e\.,?)(?=\s*\([A-Z]\)[\s*]*(?:[.,;!]|$))"
     r"|\bclosest\b(?:(?!\b(?:wrong|incorrect|false)\b)(?:[^.\n]|\.(?=\d))){0,40}?\bis\b<FOREIGN>)"
     r"(?:\s*(?:therefore|thus|hence|clearly|most\s+likely|likely(?:\s+to\s+be)?|probably|almost\s+certainly"
-    r"|definitely|indeed|then|here|actually|still|option|choice|letter|,"
+    r"|definitely|indeed|then|here|actually|still|option|choice|letter|,|closest\s+to|nearest\s+to|approximately"
     r"|I\s+(?:believe|think|guess|would\s+say)(?:\s+(?:it['’]s|it\s+is|that))?|I['’]d\s+say|it['’]s|it\s+is)\b)*")
 # "Option C is correct", "choice (B) is the right one"; "C is the correct answer", "(B) is the best option",
 # "So B is correct", "Hence (C) is right" (counted only where committed: see QUALIFIED and UNCOMMITTED_AFTER).
@@ -51,13 +53,16 @@ LETTER_FIRST = re.compile(
     r"\b(?i:answer|option|choice)\s*\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?i:correct|right|best)\b"
     r"(?:\s+(?i:answer|option|choice|one)\b)?"
     r"|(?<![A-Za-z0-9'’-])\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?:(?i:(?:correct|right|best|final)\s+)?"
-    r"(?i:answer|option|choice|one)\b|(?i:correct|right)\b)")
+    r"(?i:answer|option|choice|one)\b|(?i:correct|right)\b)"
+    r"|\b(?i:makes?|making)\s+\(?([A-Z])\)?\s+(?i:the\s+(?:correct|right|best)\s+(?:answer|option|choice))\b")
 # What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only").
 LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|therefore|then|only|clearly|obviously"
                                  r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
-# A statement only counts where it commits: not in a question, nor under a condition ("only when", "if").
-UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[\s*)\].]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b|provided\b"
-                               r"|assuming\b|as\s+long\s+as\b|would\b|could\b|might\b)", re.IGNORECASE)
+# A statement only counts where it commits: not in a question, nor under a condition ("only when", "if") in its own
+# sentence ("B only if x > 0", "C, if we ignore friction"; "B. If you want, I can explain." and "B If you want, ..."
+# commit to B: a capital starts another sentence).
+UNCOMMITTED_AFTER = re.compile(r"[^.!?\n]*\?|[ \t*)\]]*(?:,\s*)?(?:only\b|if\b|when\b|whenever\b|unless\b"
+                               r"|provided\b|assuming\b|as\s+long\s+as\b|would\b|could\b|might\b)")
 # An "X is correct" sentence that goes on to qualify it ("... in classical mechanics, but not here") before any
 # "because" explains it.
 QUALIFIED = re.compile(r"(?:(?!\b(?:because|since)\b)[^.!?\n])*?\b(?:only|if|when|whenever|unless|provided|assuming"
@@ -66,7 +71,8 @@ UNCOMMITTED_BEFORE = re.compile(r"\b(?:if|whether|suppose|supposing|assuming|unl
                                 r"[^.!?\n]*$", re.IGNORECASE)
 # Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{...
 LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
-LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’-])")
+# A letter standing alone: "B", "(b)"; not the start of a word ("A-B bond") nor a function or variable ("H(X)", "x_1").
+LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’_^({-])")
 # Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
 NEXT_WORD = re.compile(r" +([a-z]+)")
 CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "with", "given", "due", "from", "here",
@@ -74,6 +80,8 @@ CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "wit
               "porque", "pois", "car", "parce", "weil", "da", "denn", "ya", "puisque"}
 REJECTED = re.compile(r"\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)", re.IGNORECASE)  # "A is wrong"
 BARE_LETTER = re.compile(r"[\s(\[{$*'\"]*[A-Za-z][\s)\]}.:$*'\"]*")  # "(I)" is a letter even if an option reads "I"
+# The option text a model writes right after its letter: "(B) 6.2 eV.", "B) Paris**", "B: the mitochondria".
+OPTION_TEXT_AFTER = re.compile(r"[ \t]*[).:\]]?[ \t]*[-–—:]?[ \t]*([^\n]{1,300}?)[ \t*.]*(?:\n|$)")
 NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\(([A-Z])\)")  # "Paris (B)"
 AMBIGUOUS_TAIL = re.compile(r"[ \t]*[)\]}.*$]*[ \t]*(?:,|\(|\band\b|\bor\b|/|&)[ \t]*(?:(?:or|and|possibly|maybe"
                             r"|perhaps|also|alternatively|option|choice)\b[ \t]*)*(?:[(\[{$*][ \t]*)*([A-Z])"
@@ -81,26 +89,27 @@ AMBIGUOUS_TAIL = re.compile(r"[ \t]*[)\]}.*$]*[ \t]*(?:,|\(|\band\b|\bor\b|/|&)[
 # "B, but C is also possible", "B, though D could be right": a second letter the statement leaves open.
 HEDGE_TAIL = re.compile(r"[\s*)\].]*,?\s*(?:but|though|although|or)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+"
                         r"(?:is|could|might|may|would)\s+(?:also|be|equally|possibly)\b", re.IGNORECASE)
-EITHER = re.compile(r"\b(?:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
+# Words between two letters that leave the choice open ("B or D", "B/D", "B, possibly D"); "and", "," list them.
+OPEN_CHOICE = re.compile(r"\bor\b|/|\b(?:possibly|maybe|perhaps|alternatively)\b", re.IGNORECASE)
+EITHER = re.compile(r"\b(?i:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
                     r"(?:option\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z0-9])")  # "either B or D": a hedge
+PART_VALUE = re.compile(r"[)\]}）][ \t]*[-−+=]?[ \t]*\d")  # "(a) 49 m/s": a part's label before its value
 LETTER_LINE_END = re.compile(r"[\s.)\]}*]*(?:$|\n)")  # a lower-case letter counts where it ends its line
-ONLY_LETTER_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[\s)\]}.:$*]*$")
-LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+)$")
+# A last line that is only a letter: "B", "(B).", "**C**"; an unclosed "(I" is a list cut off, not an answer.
+ONLY_LETTER_LINE = re.compile(r"^[\s\[{$*]*(?:\(([A-Z])\)|([A-Z]))[\s)\]}.:$*]*$")
+# A last line that labels an option's text: "B) Paris", "C. 4 m"; one ending in a colon opens a discussion of it.
+LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+?)(?<!:)$")
+# A reply whose last sentence closes on a bracketed letter: "..., or (H).", "which is closest to (D).", "This is the
+# definition of option (E)."; not where that sentence rules the letter out or names another one (FINAL_LETTER_AGAINST).
+FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))([^.!?\n]{0,300}?)\(([A-Z])\)[\s*]*[.!]?[\s*]*\Z")
+FINAL_LETTER_AGAINST = re.compile(r"\b(?:not|no|never|rules?\s+out|ruled\s+out|contradict\w*|incorrect|wrong|false"
+                                  r"|eliminat\w*|except|exclud\w*|unlike|rather\s+than|instead\s+of|neither|nor|if"
+                                  r"|unless|whether)\b|\([A-Z]\)", re.IGNORECASE)
+FINAL_LETTER_CHARS = 400  # the last sentence is looked for this far from the end
 SHORT_REPLY = 150  # a one-line reply this short that opens with an option label is that option
 NEGATED = re.compile(r"\b(?:not|wrong|incorrect|false|isn['’]t|but)\b", re.IGNORECASE)
 # A \boxed{} holding a letter, alone or labelling text ("(B) Paris", "C. 4 m"); "E = mc^2" is no letter.
 BOXED_LETTER = re.compile(r"[\s(\[]*[A-Z]\s*(?:[)\].:].*)?", re.DOTALL)
-BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-BRACE = re.compile(r"(?<!\\)[{}]")
-# Between boxes that list several answers ("$\boxed{2}$ and $\boxed{3}$", "x_1=\boxed{2}, x_2=\boxed{3}",
-# "\)\quad\text{and}\quad\(", display lines) or hedge between them ("\boxed{3}$ or possibly $\boxed{4}").
-BOX_GAP_TOKEN = (r"\s|\$|\\[()\[\]]|\\q?quad\b|\\[,;: !]|[,;&]|\\\\|\band\b|\bboth\b|"
-                 r"[A-Za-z](?:_\{?\w+\}?)?\s*=")
-BOX_LIST_GAP = re.compile(f"(?:{BOX_GAP_TOKEN})*")
-BOX_HEDGE_GAP = re.compile(rf"(?:{BOX_GAP_TOKEN}|[()]|\b(?:or|either|possibly|maybe|perhaps|else)\b)*")
-HEDGE_WORD = re.compile(r"\b(?:or|possibly|maybe|perhaps|either)\b", re.IGNORECASE)
-BOX_GAP_CHARS = 80
-TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{}]*)\}")
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 DANGLING = re.compile(r"[-+*/^=,(]\s*$")
 DISPLAY_OR_LINE = r"(\$\$[\s\S]{0,500}?\$\$|\\\[[\s\S]{0,500}?\\\]|.+)"  # a display block over lines, else the line
@@ -114,9 +123,7 @@ STATEMENTS, MATH_ANSWER_IS = ({foreign: re.compile(r"(?=[^\W\d_]|[ \t\n])" + sou
 FOREIGN_WORDS = ("respuesta", "antwort", "resposta", "opcion", "alternativa", "reponse", "losung")
 # The words an English STATEMENT can open with; in ASCII text it is tried only at these words and at line starts.
 STATEMENT_OPENERS = frozenset(
-    "answer correct right best final my option choice i let we going it that this the actually wait no instead "
-    "rather correction on so hmm not change changing switch switching revise revising which corresponds "
-    "corresponding matching matches closest".split())
+    ["answer", "correct", "right", "best", "final", "my", "option", "choice", "i", "let", "we", "going", "it", "that", "this", "the", "actually", "wait", "no", "instead", "rather", "correction", "on", "so", "hmm", "not", "change", "changing", "switch", "switching", "revise", "revising", "which", "corresponds", "corresponding", "matching", "matches", "closest"])
 ASCII_WORD = re.compile(r"[A-Za-z]+")
 NEWLINE = re.compile(r"\n")
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".
@@ -154,6 +161,11 @@ class Choice:
     note: str = ""
 
 
+def is_hedge(note: str) -> bool:
+    """Whether a reading's note says it offers several answers without choosing ("B or D", "3 or possibly 4")."""
+    return note.startswith(HEDGE_NOTE)
+
+
 def answer_segments(text: str) -> list[str]:
     """Where to look for the final answer: the text after the last </think> first, then the whole text."""
     if THINK_END in text:
@@ -166,75 +178,6 @@ def valid_letters(options: list | None, default: int = 4) -> str:
     """The answer letters of a question: one per option (A-J for ten), else A-D."""
     count = len(options) if options else default
     return "".join(chr(65 + i) for i in range(count))
-
-
-def closing_braces(text: str) -> dict[int, int]:
-    """Position of each unescaped '{' -> position of its matching '}' (unmatched ones are absent); one pass."""
-    stack: list[int] = []
-    pairs: dict[int, int] = {}
-    for match in BRACE.finditer(text):
-        if match.group(0) == "{":
-            stack.append(match.start())
-        elif stack:
-            pairs[stack.pop()] = match.start()
-    return pairs
-
-
-def boxed_contents(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of every \\boxed{...}/\\fbox{...} with nested braces, in order."""
-    boxes = list(BOXED.finditer(text))
-    pairs = closing_braces(text) if boxes else {}
-    return [(box.start(), pairs[box.end() - 1] + 1, text[box.end():pairs[box.end() - 1]].strip())
-            for box in boxes if box.end() - 1 in pairs]
-
-
-@dataclass(frozen=True)
-class MathReading:
-    """A math extraction: the answer as written (None if none read); note says why it is undecided (a hedge)."""
-
-    answer: str | None
-    note: str = ""
-
-
-def box_link(text: str, start: int, end: int) -> str | None:
-    """How the text between two boxes joins them: 'list' ("2 and 3"), 'hedge' ("3 or possibly 4"), else None."""
-    if end - start > BOX_GAP_CHARS:
-        return None
-    gap = TEXT_WRAPPER.sub(r" \1 ", text[start:end])
-    if not gap.strip(" \t\n$"):
-        return None  # boxes side by side with nothing between them are no list
-    if BOX_LIST_GAP.fullmatch(gap):
-        return "list"
-    return "hedge" if HEDGE_WORD.search(gap) and BOX_HEDGE_GAP.fullmatch(gap) else None
-
-
-def box_groups(text: str) -> list[tuple[int, MathReading, int]]:
-    """(position of the last box, reading, its end) of every run of boxes listed together; a run joined by "or" is a
-    hedge."""
-    groups: list[tuple[int, MathReading]] = []
-    previous = None
-    for start, end, content in boxed_contents(text):
-        if not content:
-            continue
-        link = box_link(text, previous[1], start) if previous else None
-        if link and groups:
-            answers = groups[-1][1].answer.split(" or " if groups[-1][1].note else ", ")
-            hedged = bool(groups[-1][1].note) or link == "hedge"
-            answers = list(dict.fromkeys(answers + [content]))
-            reading = MathReading((" or " if hedged else ", ").join(answers) if len(answers) > 1 else answers[0],
-                                  "a hedge between answers" if hedged and len(answers) > 1 else "")
-            groups[-1] = (start, reading, end)
-        else:
-            groups.append((start, MathReading(content), end))
-        previous = (start, end)
-    return groups
-
-
-def last_boxed(text: str) -> str | None:
-    """The final boxed answer: the last non-empty \\boxed{...}, joined with the boxes listed just before it
-    ("$\\boxed{2}$ and $\\boxed{3}$" -> "2, 3"; "\\boxed{3} or \\boxed{4}" -> "3 or 4", a hedge)."""
-    groups = box_groups(text)
-    return groups[-1][1].answer if groups else None
 
 
 def normalize_option(text: str) -> str:
@@ -271,8 +214,9 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
     letter = match.group(1)
     if letter.islower():  # "(b)" or a line-ending "answer: c" is an answer; "a car" is an article
         opened = any(c in prefix.group(0) for c in "([{（")
-        if not (opened and text[match.end():match.end() + 1] in ")]}）" or LETTER_LINE_END.match(text, match.end())):
-            return None
+        if not (opened and text[match.end():match.end() + 1] in ")]}）" or LETTER_LINE_END.match(text, match.end())) \
+                or PART_VALUE.match(text, match.end()):
+            return None  # "(a) 49 m/s, (b) ..." labels a part's value
         letter = letter.upper()
     if REJECTED.match(text, match.end()) or UNCOMMITTED_AFTER.match(text, match.end()):
         return None
@@ -284,7 +228,9 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
         return Choice(None, True, f"letter {letter} is not one of {letters[0]}-{letters[-1]}")
     for tail in (AMBIGUOUS_TAIL.match(text, match.end()), HEDGE_TAIL.match(text, match.end())):
         if tail and tail.group(1) in letters and tail.group(1) != letter:
-            return Choice(None, True, "several letters in the final statement")
+            if tail.re is HEDGE_TAIL or OPEN_CHOICE.search(tail.group(0)):
+                return Choice(None, True, f"{HEDGE_NOTE}: {letter} or {tail.group(1)}")
+            return Choice(None, True, f"{HEDGE_NOTE}: {letter} and {tail.group(1)} (several letters)")
     return Choice(letter)
 
 
@@ -352,6 +298,18 @@ def answer_is_matches(text: str, start: int) -> list[re.Match]:
     return matches_at(MATH_ANSWER_IS[False], text, positions)
 
 
+def stated_text_agrees(choice: Choice, text: str, end: int, normalized: list[str], letters: str) -> Choice:
+    """The choice, or an undecidable one when the option text stated right after its letter is another option's
+    ("The answer is (B) 6.2 eV" where 6.2 eV is option D): the letter and its text are two readings that disagree."""
+    if not choice.letter or not normalized:
+        return choice
+    stated = OPTION_TEXT_AFTER.match(text, end)
+    other = option_letter(stated.group(1), normalized, letters) if stated else None
+    if other and other != choice.letter:
+        return Choice(None, True, f"letter {choice.letter} stated with the text of option {other}")
+    return choice
+
+
 def choice_candidates(text: str, letters: str, options: list | None,
                       start: int = 0) -> list[tuple[int, Choice, int]]:
     """Every explicit answer statement in text from `start` on as (position, choice, where its answer ends)."""
@@ -361,11 +319,15 @@ def choice_candidates(text: str, letters: str, options: list | None,
         words = statement_text(text, match.end()) if normalized else ""
         letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
+        labelled = NAMED_WITH_LETTER.fullmatch(words.strip().rstrip(".!")) if normalized and not letter else None
+        if labelled and option_letter(labelled.group(1), normalized, letters) not in (None, labelled.group(2)):
+            choice = Choice(None, True, f"letter {labelled.group(2)} stated with the text of another option")
         if choice and committed(text, match.start()):
-            end = match.end() + len(words) if letter else letter_end(text, match.end(), choice.letter)
-            found.append((match.start(), choice, end))
+            by_text = letter or labelled and not choice.letter  # the statement's words end it, not a letter
+            end = match.end() + len(words) if by_text else letter_end(text, match.end(), choice.letter)
+            found.append((match.start(), stated_text_agrees(choice, text, end, normalized, letters), end))
     for match in LETTER_FIRST.finditer(text, start):
-        letter = match.group(1) or match.group(2)
+        letter = match.group(1) or match.group(2) or match.group(3)
         if match.group(2) and not LETTER_FIRST_BEFORE.search(text, max(0, match.start() - 40), match.start()):
             continue  # "Statement I is correct", "vitamin C is the right one"
         if letter in letters and committed(text, match.start()) and not QUALIFIED.match(text, match.end()) \
@@ -373,7 +335,8 @@ def choice_candidates(text: str, letters: str, options: list | None,
             found.append((match.start(), Choice(letter), match.end()))
     for match in EITHER.finditer(text, start):
         if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters):
-            found.append((match.start(), Choice(None, True, "a hedge between two letters"), match.end()))
+            found.append((match.start(), Choice(None, True, f"{HEDGE_NOTE}: {match.group(1)} or {match.group(2)}"),
+                          match.end()))
     for position, box_end, content in boxed_contents(text):
         if position < start:
             continue
@@ -383,19 +346,28 @@ def choice_candidates(text: str, letters: str, options: list | None,
             found.append((position, choice, box_end))
         elif letter := option_letter(inner, normalized, letters):
             found.append((position, Choice(letter), box_end))
+    tail_start = max(start, len(text) - FINAL_LETTER_CHARS)
+    final = FINAL_LETTER.search(text, tail_start)
+    if final and final.group(2) in letters and not FINAL_LETTER_AGAINST.search(final.group(1)) \
+            and not any(end >= final.end(2) for _, _, end in found):  # not the letter of a statement read above
+        found.append((final.start(2) - 1, Choice(final.group(2)), final.end(2) + 1))
     lines = [line for line in text.splitlines() if line.strip()]
     if lines:
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
-        if last and last.group(1) in letters:
-            found.append((len(text), Choice(last.group(1)), len(text)))
+        if last and (last.group(1) or last.group(2)) in letters:
+            found.append((len(text), Choice(last.group(1) or last.group(2)), len(text)))
         elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
-            bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1)  # a reply that is only "b" or "(c)"
+            bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1) or ONLY_LETTER_LINE.match(
+                lines[0].upper()).group(2)  # a reply that is only "b" or "(c)"
             found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, "letter out of range"),
                           len(text)))
         labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
         listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list
-        if labelled and not listed and option_letter(labelled.group(2), normalized, letters) == labelled.group(1):
-            found.append((len(text), Choice(labelled.group(1)), len(text)))
+        named = option_letter(labelled.group(2), normalized, letters) if labelled and not listed else None
+        if named:
+            found.append((len(text), stated_text_agrees(Choice(labelled.group(1)), labelled.group(2), 0, normalized,
+                                                        letters) if named != labelled.group(1) else Choice(named),
+                          len(text)))
         elif labelled and len(lines) == 1 and len(text) <= SHORT_REPLY and labelled.group(1) in letters \
                 and not NEGATED.search(labelled.group(2)):
             found.append((len(text), Choice(labelled.group(1)), len(text)))  # a short reply "B) 3.1 eV photon"

@@ -6,8 +6,11 @@ committed letter statement. The decision (grading.rule) uses all of them.
 """
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
+from generation.grading.boxes import MathReading
 from generation.grading.math_parsing import (
     answer_end,
     bare_answer,
@@ -19,13 +22,13 @@ from generation.grading.math_parsing import (
 from generation.grading.parsing import (
     MARKDOWN,
     Choice,
-    MathReading,
     answer_segments,
     choice_candidates,
     letter_after,
     letter_end,
     named_option,
     normalize_option,
+    stated_text_agrees,
 )
 
 Reading = tuple[int, object, int]
@@ -39,6 +42,9 @@ LABEL_LINE = re.compile(
     r"|resposta(?:[ \t]+final)?|ответ|итог|最终答案|答案|答え|正解|结果)[ \t]*"
     r"(?:[:=：]|->|=>|→|⟹|⇒|—|–|-{1,2})[ \t]*(\S.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 LABEL_LINES = 3  # a labelled line counts among the segment's last lines only
+# A new question in the prompt's own format, where a stop sequence would have ended the response: a line opening with
+# "Question:", "Question 2:", "Q:", "Problem:" or "## Problem 3:" (markdown already removed).
+NEW_QUESTION = re.compile(r"^[ \t>#-]*(?:question|problem|q)(?:[ \t]*\d+)?[ \t]*[:：]", re.IGNORECASE | re.MULTILINE)
 
 
 def flatten_tables(text: str) -> str:
@@ -77,7 +83,7 @@ def choice_readings(plain: str, letters: str, options: list | None) -> list[Read
         if choice or letter:
             read = choice or Choice(letter)
             end = letter_end(plain, match.start(1), read.letter) if choice else match.end()
-            found.append((match.start(), read, end))
+            found.append((match.start(), stated_text_agrees(read, plain, end, normalized, letters), end))
     return sorted(found, key=lambda reading: reading[0])
 
 
@@ -98,11 +104,23 @@ def unannounced(plain: str) -> list[Reading]:
     return [(len(plain), reading, len(plain))] if reading else []
 
 
+def own_answer(plain: str, read: Callable[[str], list[Reading]]) -> tuple[str, list[Reading]]:
+    """A segment up to where it turns to another question (NEW_QUESTION after a reading: a few-shot run-on inventing
+    the next "Question: ... The answer is ..." block), and its readings."""
+    found = read(plain)
+    for match in NEW_QUESTION.finditer(plain) if found else ():
+        if any(reading[0] < match.start() for reading in found):
+            return plain[:match.start()], read(plain[:match.start()])
+    return plain, found
+
+
 def readings_of(sample: str, kind: str, letters: str, options: list | None) -> tuple[str, list[Reading]]:
-    """The first segment with readings and its readings (an empty list when no reader finds an answer)."""
+    """The first segment with readings, cut where it turns to another question, and its readings (an empty list when
+    no reader finds an answer)."""
     segments = plain_segments(sample)
-    for plain in segments:
-        found = math_readings(plain) if kind == "math" else choice_readings(plain, letters, options)
+    read = math_readings if kind == "math" else functools.partial(choice_readings, letters=letters, options=options)
+    for segment in segments:
+        plain, found = own_answer(segment, read)
         if found:
             return plain, found
     if kind == "math":

@@ -1,11 +1,15 @@
 """The decision rule of Step 2's procedural grader: decide only when every reading agrees and nothing revises it.
 
-decide() is the one place every sample goes through. A sample is read by independent readers (grading.readers). It is
-decided (method "read": its answer is then compared with the gold one) only when every reading is decidable, all give
-the same answer, and the text after the last of them offers no other candidate or revision: revision words ("wait",
-"actually", "I made an error", "should be", "the correct value is"), "not X", or a parenthetical naming a value under
-a condition. Anything else is "undecided" (the judge's under --llm_fallback auto); a sample with no answer to read is
-"no_answer" where grading.cutoff.no_answer_reason says so.
+decide() is the one place every sample goes through. A sample is read by independent readers (grading.readers), up to
+where it turns to another question. Readings followed by an explicit correction (REVISION) and then a new committed
+answer are withdrawn. The sample is decided (method "read": its answer is then compared with the gold one) only when
+every standing reading is decidable, all give the same answer (math: equal under the grading's own equivalence), and
+the text after the last of them offers no other candidate or revision: revision words ("wait", "actually", "I made an
+error", "should be", "the correct value is"), "not X", or a parenthetical naming a value under a condition. Several
+different committed letters with no correction between them are a hedge (method "hedged": graded incorrect under the
+declared policy, Policy.hedges). Anything else is "undecided" (the judge's under --llm_fallback auto); a sample with
+no answer to read is "no_answer" where grading.cutoff.no_answer_reason says so, or, under Policy.answerless, when a
+released text (no finish reason) stops mid-sentence without any answer statement.
 """
 from __future__ import annotations
 
@@ -13,10 +17,14 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from generation.grading.checking import math_key, number_value, without_unit
-from generation.grading.cutoff import BROKEN_END, CUT_FINISHES, no_answer_reason
+from generation.grading.checking import MATH_TIMEOUT_S, math_key, math_verdict, number_value, without_unit
+from generation.grading.cutoff import BROKEN_END, CUT_FINISHES, no_answer_reason, unfinished
+from generation.grading.parsing import is_hedge
 from generation.grading.quantities import quantities, total
 from generation.grading.readers import Reading, note_of, readings_of, value_of
+
+HEDGES = ("incorrect", "undecided")  # Step 2's --hedges
+ANSWERLESS = ("no_answer", "undecided")  # Step 2's --answerless
 
 # Words that take back or correct what was just stated (English, Spanish, German, French, Russian, Chinese, Japanese).
 REVISION = re.compile(
@@ -38,6 +46,31 @@ CONDITION = re.compile(r"\b(?:if|assuming|assume|when|unless|otherwise|instead|a
 DIGIT = re.compile(r"\d")
 SIMPLE_FRACTION = re.compile(r"(-?)(?:\\[dt]?frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))")  # \frac{1}{2}, \dfrac{1}{2}, 1/2
 ASSIGNMENT = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=\S)")  # "x = 5" gives the answer 5
+# A marker of a question's parts between two answers: "(b) ...", "b) ...", "Part 2", "part (c)" (so "(a) ... the answer is
+# (C). (b) ... the answer is (F)." is a multi-part answer, not a hedge).
+PART_MARKER = re.compile(r"(?<![\w(])\(?[a-e]\)(?=\s)|\b(?i:part)\s+\(?(?:[a-e]|[1-5]|i{1,3}|iv)\)?(?!\w)")
+
+
+RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)  # "(C) and (B) respectively" answers two parts
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The declared grading policies (Step 2's --hedges and --answerless).
+
+    hedges: "incorrect" grades a multiple-choice hedge (several different committed letters with no correction
+    between them, or "B or D") incorrect with method procedural and a note, as a human grader does; "undecided" leaves
+    it to the judge. answerless: "no_answer" says a released text (no finish reason) with no answer statement anywhere
+    that stops mid-sentence holds no answer (it was cut off); "undecided" leaves it to the judge.
+    """
+
+    hedges: str = "incorrect"
+    answerless: str = "no_answer"
+
+    def __post_init__(self) -> None:
+        if self.hedges not in HEDGES or self.answerless not in ANSWERLESS:
+            raise ValueError(f"hedges must be one of {HEDGES} and answerless one of {ANSWERLESS}, "
+                             f"got {self.hedges!r}, {self.answerless!r}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +80,9 @@ class Decision:
     answer: str | None
     method: str
     note: str = ""
+
+
+DEFAULT_POLICY = Policy()
 
 
 def agreement_keys(value: str, kind: str) -> set[str]:
@@ -93,30 +129,69 @@ def revision_note(after: str, kind: str, letters: str) -> str:
     return ""
 
 
-def verdict_of(plain: str, found: list[Reading], kind: str, letters: str) -> Decision:
-    """The decision on a segment's readings: all decidable and agreeing, with nothing after them in doubt."""
+def standing(plain: str, found: list[Reading]) -> list[Reading]:
+    """The readings not withdrawn: those from the last one that an explicit correction (REVISION, before or in its own
+    statement) separates from the reading before it ("Answer: B ... wait, I misread ... Answer: D" stands on D)."""
+    start = 0
+    for index in range(1, len(found)):
+        if REVISION.search(plain, found[index - 1][2], max(found[index - 1][2], found[index][2])):
+            start = index
+    return found[start:]
+
+
+def readings_agree(values: list[str], kind: str, timeout: float | None) -> bool:
+    """Whether readings give one answer: the same letter; for math the same agreement key, else equal under the
+    grading's own equivalence (so \\sqrt8 and 2\\sqrt2 agree)."""
+    keys = [agreement_keys(value, kind) for value in values]
+    if all(first & second for first in keys for second in keys):
+        return True
+    return kind == "math" and all(math_verdict(first, second, timeout)[0] is True
+                                  for index, first in enumerate(values) for second in values[index + 1:])
+
+
+def hedged(note: str, policy: Policy) -> Decision:
+    """A multiple-choice hedge under the declared policy: graded incorrect (method "hedged"), or undecided."""
+    note = "hedged: " + note.removeprefix("readings disagree: ")
+    return Decision(None, "hedged" if policy.hedges == "incorrect" else "undecided", note)
+
+
+def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, policy: Policy,
+               timeout: float | None) -> Decision:
+    """The decision on a segment's readings: the standing ones all decidable and agreeing, nothing after them in doubt.
+    Math readings that disagree stay undecided ("or" also joins the solutions of an equation, and separate boxes
+    often answer separate parts)."""
+    found = standing(plain, found)
     notes = [note_of(reading) for reading in found if note_of(reading)]
     if notes:
+        if kind == "choice" and len(notes) == len(found) and all(map(is_hedge, notes)):
+            if PART_MARKER.search(plain) or RESPECTIVELY.search(plain, found[-1][0]):
+                return Decision(None, "undecided", "a multi-part answer: " + notes[-1].split(": ", 1)[-1])
+            return hedged(notes[-1], policy)
         return Decision(None, "undecided", notes[-1])
     values = list(dict.fromkeys(value_of(reading) for reading in found))
-    keys = [agreement_keys(value, kind) for value in values]
-    if any(not first & second for first in keys for second in keys):
-        return Decision(None, "undecided", "readings disagree: " + " vs ".join(values[:3]))
+    if not readings_agree(values, kind, timeout):
+        note = "readings disagree: " + " vs ".join(values[:3])
+        if kind == "choice" and PART_MARKER.search(plain, found[0][0], found[-1][0]):
+            return Decision(None, "undecided", "a multi-part answer: " + " vs ".join(values[:3]))
+        return hedged(note, policy) if kind == "choice" else Decision(None, "undecided", note)
     texts = [plain[max(reading[2] for reading in found):], *values]  # a revision glued to an answer counts too
     note = next(filter(None, (revision_note(text, kind, letters) for text in texts)), "")
     return Decision(None, "undecided", note) if note else Decision(value_of(found[-1]), "read")
 
 
-def decide(sample: str, kind: str, letters: str = "ABCD", options: list | None = None,
-           finish: str | None = None) -> Decision:
+def decide(sample: str, kind: str, letters: str = "ABCD", options: list | None = None, finish: str | None = None,
+           policy: Policy | None = None, timeout: float | None = MATH_TIMEOUT_S) -> Decision:
     """The one decision every sample goes through (kind: "math" or "choice"; finish: Step 1's finish reason)."""
+    policy = policy or DEFAULT_POLICY
     if finish in CUT_FINISHES:
         return Decision(None, "no_answer", no_answer_reason(sample, finish=finish))
     plain, found = readings_of(sample, kind, letters, options)
     if found:
-        decision = verdict_of(plain, found, kind, letters)
-        if decision.method == "read" and finish is None and BROKEN_END.search(sample.rstrip()):
+        decision = verdict_of(plain, found, kind, letters, policy, timeout)
+        if decision.method == "read" and finish is None and BROKEN_END.search(plain.rstrip()):
             return Decision(None, "undecided", "cut off inside a word or an expression after its answer")
         return decision
     reason = no_answer_reason(sample, None if kind == "math" else options or list(letters), finish)
+    if not reason and finish is None and policy.answerless == "no_answer" and unfinished(sample):
+        reason = "no answer statement, and the text stops mid-sentence (no finish reason: cut off)"
     return Decision(None, "no_answer", reason) if reason else Decision(None, "undecided", "no answer statement read")

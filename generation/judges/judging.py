@@ -20,7 +20,7 @@ from generation.backends.vllm_engine import (
 )
 from generation.common.cli import UserError, bounded_float, error_line, positive_int, row_list
 from generation.common.records import RecordStore, derived_seed, stable_hash
-from generation.costs.pricing import format_cost
+from generation.costs.pricing import cost_text
 from generation.data.sharding import run_store
 from generation.judges.prompts import (
     judge_messages,
@@ -63,18 +63,18 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                             f"greedy decoding, else 0.0 for one verdict and {SAMPLING_TEMPERATURE} when "
                             "--verdicts_per_sample > 1; 0 with K > 1 is refused since the K verdicts would be copies)")
     group.add_argument("--judge_seed", type=int, default=0,
-                       help="base sampling seed; each request's seed is derived from it and the prompt (default 0)")
+                       help="base sampling seed; each request's seed is derived from it and the prompt")
     group.add_argument("--judge_tensor_parallel_size", type=positive_int, default=None,
                        help="GPUs per vLLM judge (default: the registry's suggestion, capped at the visible GPUs)")
     group.add_argument("--judge_gpu_memory_utilization", type=bounded_float(0.0, 1.0), default=0.90,
-                       help="fraction of GPU memory a vLLM judge may take (default 0.90)")
-    group.add_argument("--judge_dtype", default="auto", help="vLLM judge dtype (default auto)")
+                       help="fraction of GPU memory a vLLM judge may take")
+    group.add_argument("--judge_dtype", default="auto", help="vLLM judge dtype")
     group.add_argument("--judge_enforce_eager", action="store_true",
                        help="skip CUDA-graph capture in vLLM judges (faster start, slower decoding)")
     group.add_argument("--judge_prompts", metavar="FILE", default=None,
                        help="JSON with the judge's system and user templates per mode (standard, critique), e.g. "
                             "the study's own prompt; placeholders: docs/step3-verifiers.md; its hash goes into "
-                            "provenance")
+                            "provenance (default: the built-in prompts)")
     add_window_arguments(group, "--judge_chunk_size", "--judge_per_request_seeds", "--judge_seed", "judgments")
     if "--max_concurrency" not in parser._option_string_actions:
         from generation.backends.calls import add_api_arguments
@@ -216,7 +216,7 @@ def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str
     print(f"judge {spec.name}: {counts['verdicts']} verdicts, {counts['unparsed']} judgments without a verdict "
           f"({counts['truncated_samples']} cut at max_tokens), {counts['failed_verdicts']} failed judgments, "
           f"{stats.get('too_long', 0)} prompts too long, {stats['missing_samples']} missing samples"
-          + (f", cost {format_cost(stats['cost_usd'])}" if "cost_usd" in stats else ""))
+          + (f", cost {cost_text(stats['cost_usd'], stats)}" if "cost_usd" in stats else ""))
     asked = sum(len(answer["texts"]) for answer in answers if answer)
     if asked and counts["truncated_samples"] > asked / 2:
         print(f"WARNING: judge {spec.name}: {counts['truncated_samples']} of {asked} judgments were cut at "
@@ -257,7 +257,7 @@ def api_jobs(config, chats: list, settings: JudgeSettings) -> list:
 def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
                   args: argparse.Namespace) -> tuple[list, dict]:
     """Ask an API judge through the shared async client (n = K per request); answers are cached in store."""
-    from generation.backends.calls import run_cached
+    from generation.backends.calls import money_record, run_cached
     from generation.backends.rules import sent_parameters
 
     config = api_config(spec, args)
@@ -275,7 +275,8 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
                      "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0),
                      "learned_limits": stats.get("learned_limits", {}),
                      "prompt_tokens": stats.get("prompt_tokens", 0),
-                     "completion_tokens": stats.get("completion_tokens", 0), "cost_usd": stats.get("cost_usd", 0.0)}
+                     "completion_tokens": stats.get("completion_tokens", 0), "cost_usd": stats.get("cost_usd", 0.0),
+                     **money_record(stats)}
 
 
 def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,

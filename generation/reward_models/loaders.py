@@ -3,21 +3,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from generation.reward_models.inputs import ScoreOptions
+from generation.reward_models.inputs import Encoded, ScoreOptions
 from generation.reward_models.native import (
     checkpoint_file,
     load_internlm2,
     missing_weights,
     read_checkpoint_tensors,
     read_config,
+    restore_buffers,
     tensor_names,
 )
 from generation.reward_models.registry import RewardModelSpec
-
-if TYPE_CHECKING:
-    from generation.reward_models.scoring import Scorer
 
 LDL_BINS = 10  # LDL-Reward: each rating distribution has 10 bins spread evenly over [0, 1]
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
@@ -79,104 +77,198 @@ def model_class(model_id: str, revision: str | None, auto: str, remote: bool) ->
     return _get_model_class(config, mapping)
 
 
-# ---- loading: each sets scorer.model, and scorer.heads / scorer.reference where the kind has them ---------------
-def load_classifier(scorer: "Scorer") -> None:
+def from_pretrained(spec: RewardModelSpec, options: ScoreOptions, dtype: Any, model_id: str, auto: str,
+                    remote: bool = False, allow_unused: bool = False) -> Any:
+    """Load weights with the class an auto class picks, through transformers' base loader (hub classes that
+    override from_pretrained, as QRM's does, would drop our keywords); refuse a head that would be random."""
+    import transformers
+
+    cls = model_class(model_id, spec.revision, auto, remote)
+    kwargs: dict[str, Any] = dict(revision=spec.revision, dtype=dtype, output_loading_info=True,
+                                  attn_implementation=resolve_attn(spec, options, cls))
+    if auto == CLASSIFIER and not remote:
+        kwargs["num_labels"] = 1  # remote heads (URM) size their outputs from their own config: keep it
+    if options.device_map:
+        kwargs["device_map"] = options.device_map
+    transformers.logging.set_verbosity_error()
+    model, info = transformers.PreTrainedModel.from_pretrained.__func__(cls, model_id, **kwargs)
+    missing = [k for k in info.get("missing_keys", []) if "rotary" not in k]
+    if missing:
+        raise RuntimeError(f"{model_id}: weights missing from the checkpoint would be random: {missing[:5]}")
+    unused = [k for k in info.get("unexpected_keys", []) if "rotary" not in k]
+    if unused and not allow_unused:
+        raise RuntimeError(f"{model_id}: checkpoint weights {unused[:5]} are unused by {type(model).__name__}; "
+                           f"wrong loader kind, or remote code not trusted?")
+    if remote:
+        model.config.use_cache = False  # legacy code builds DynamicCache.from_legacy_cache when it is on
+        restored = restore_buffers(model, f"{spec.name} ({model_id})")
+        if restored:
+            print(f"{spec.name}: restored non-persistent buffer(s) {', '.join(restored)} that transformers "
+                  "left uninitialised in the remote code's modules")
+    if not options.device_map:
+        model = model.to(options.device)
+    return model.eval()
+
+
+def input_device(model: Any) -> Any:
+    """Where a model's input tensors go: the device of its input embeddings."""
+    return model.get_input_embeddings().weight.device
+
+
+@dataclass
+class Loaded:
+    """What a loader kind builds: the model, and its heads, reference model and LDL gate where the kind has them;
+    the read-outs run it through the methods below."""
+
+    spec: RewardModelSpec
+    dtype: Any  # the torch dtype the model and its heads run in
+    model: Any
+    heads: Any = None
+    reference: Any = None
+    ldl_gate: tuple[bool, float] = (False, 1.0)  # LDL-Reward: whether the gate is softmaxed, at which temperature
+
+    def run_model(self, ids, mask):
+        """The loaded model's own output. Causal models with right padding need no mask (real tokens never attend
+        to later pads, and the fast causal kernels apply); remote heads that pool by the mask get it."""
+        return self.model(input_ids=ids, attention_mask=mask if self.spec.remote_model else None, use_cache=False)
+
+    def hidden(self, ids):
+        """Last hidden states of the base model, on the heads' device (device_map may place them elsewhere)."""
+        return self.model(input_ids=ids, use_cache=False).last_hidden_state.to(input_device(self.model))
+
+    @staticmethod
+    def pooled(hidden, positions):
+        """The hidden state at one position per row."""
+        import torch
+
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        return hidden[rows, positions.to(hidden.device)]
+
+    def close(self) -> None:
+        """Drop the references to the model and its heads (the caller frees the memory)."""
+        self.model = self.reference = self.heads = None
+
+
+@dataclass
+class Batch:
+    """One right-padded batch: its items, token ids, attention mask, each row's last real position, and the id of
+    the step marker its inputs carry (step PRMs; else None)."""
+
+    items: list[Encoded]
+    ids: Any
+    mask: Any
+    last: Any
+    step_id: int | None = None
+
+
+# ---- loading: (spec, options, dtype) -> what the kind builds ---------------------------------------------------
+def load_classifier(spec: RewardModelSpec, options: ScoreOptions, dtype: Any) -> Loaded:
     """A sequence classifier: transformers' own class, or the checkpoint's remote code (shims, buffers checked)."""
-    scorer.model = scorer.from_pretrained(scorer.spec.hf_id, CLASSIFIER, remote=scorer.spec.remote_model)
+    return Loaded(spec, dtype, from_pretrained(spec, options, dtype, spec.hf_id, CLASSIFIER, remote=spec.remote_model))
 
 
-def load_score_head(scorer: "Scorer") -> None:
+def load_score_head(spec: RewardModelSpec, options: ScoreOptions, dtype: Any) -> Loaded:
     """transformers' base model plus the checkpoint's `score` MLP (Qwen2.5-Math RM/PRM, INF-ORM)."""
-    torch, spec = scorer.torch, scorer.spec
-    scorer.model = scorer.from_pretrained(spec.hf_id, BASE, allow_unused=True)
+    import torch
+
+    model = from_pretrained(spec, options, dtype, spec.hf_id, BASE, allow_unused=True)
     head = mlp_from_state(torch, read_checkpoint_tensors(spec.hf_id, spec.revision, ("score.",)), "score.",
                           torch.nn.ReLU)
-    check_head(head, scorer.model.config.hidden_size, 2 if spec.kind == "step_prm" else 1, f"{spec.hf_id} score")
-    scorer.heads = head.to(device=scorer.input_device, dtype=scorer.dtype).eval()
+    check_head(head, model.config.hidden_size, 2 if spec.kind == "step_prm" else 1, f"{spec.hf_id} score")
+    return Loaded(spec, dtype, model, heads=head.to(device=input_device(model), dtype=dtype).eval())
 
 
-def load_gpm(scorer: "Scorer") -> None:
+def load_gpm(spec: RewardModelSpec, options: ScoreOptions, dtype: Any) -> Loaded:
     """GPM: base model plus its value head (preference vector) and prompt head (eigenvalues)."""
-    torch, spec = scorer.torch, scorer.spec
-    scorer.model = scorer.from_pretrained(spec.hf_id, BASE, allow_unused=True)
+    import torch
+
+    model = from_pretrained(spec, options, dtype, spec.hf_id, BASE, allow_unused=True)
     tensors = read_checkpoint_tensors(spec.hf_id, spec.revision, ("value_head.", "prompt_head."))
-    scorer.heads = torch.nn.ModuleDict({name: linear_layer(torch, tensors[f"{name}_head.weight"])
-                                        for name in ("value", "prompt")}).to(scorer.input_device, scorer.dtype)
+    heads = torch.nn.ModuleDict({name: linear_layer(torch, tensors[f"{name}_head.weight"])
+                                 for name in ("value", "prompt")}).to(input_device(model), dtype)
+    return Loaded(spec, dtype, model, heads=heads)
 
 
-def load_ldl(scorer: "Scorer") -> None:
+def load_ldl(spec: RewardModelSpec, options: ScoreOptions, dtype: Any) -> Loaded:
     """LDL-Reward: base model plus the regression and gating MLPs of its .pt files (float32, as the card's class)."""
-    torch, spec = scorer.torch, scorer.spec
-    scorer.model = scorer.from_pretrained(spec.hf_id, BASE, allow_unused=True)
+    import torch
+
+    model = from_pretrained(spec, options, dtype, spec.hf_id, BASE, allow_unused=True)
     files = {name: torch.load(checkpoint_file(spec.hf_id, spec.revision, f"{name}_layer.pt"), map_location="cpu",
                               weights_only=True) for name in ("regression", "gating")}
-    scorer.heads = torch.nn.ModuleDict({name: mlp_from_state(torch, state, "network.", torch.nn.LeakyReLU)
-                                        for name, state in files.items()}).to(scorer.input_device, torch.float32)
+    heads = torch.nn.ModuleDict({name: mlp_from_state(torch, state, "network.", torch.nn.LeakyReLU)
+                                 for name, state in files.items()}).to(input_device(model), torch.float32)
     raw = read_config(spec.hf_id, spec.revision)  # transformers drops `temperature` from the loaded config
-    scorer.ldl_gate = (bool(raw.get("softmax", False)), float(raw.get("temperature", 1.0)))
+    return Loaded(spec, dtype, model, heads=heads,
+                  ldl_gate=(bool(raw.get("softmax", False)), float(raw.get("temperature", 1.0))))
 
 
-def load_internlm2_reward(scorer: "Scorer") -> None:
+def load_internlm2_reward(spec: RewardModelSpec, options: ScoreOptions, dtype: Any) -> Loaded:
     """InternLM2 reward: its weights on transformers' LlamaModel plus the v_head (no remote modeling code)."""
-    spec, options = scorer.spec, scorer.options
+    import torch
+
     device = "cpu" if options.device_map else options.device
-    scorer.model, tensors = load_internlm2(spec.hf_id, spec.revision, scorer.dtype, device, resolve_attn(spec, options))
-    scorer.heads = linear_layer(scorer.torch, tensors["v_head.weight"]).to(device=device, dtype=scorer.dtype)
+    model, tensors = load_internlm2(spec.hf_id, spec.revision, dtype, device, resolve_attn(spec, options))
+    head = linear_layer(torch, tensors["v_head.weight"]).to(device=device, dtype=dtype)
+    return Loaded(spec, dtype, model, heads=head)
 
 
-def load_implicit(scorer: "Scorer") -> None:
+def load_implicit(spec: RewardModelSpec, options: ScoreOptions, dtype: Any) -> Loaded:
     """Implicit PRM: the policy and the reference causal LMs."""
-    scorer.model = scorer.from_pretrained(scorer.spec.hf_id, CAUSAL_LM)
-    scorer.reference = scorer.from_pretrained(scorer.spec.reference_model, CAUSAL_LM)
+    return Loaded(spec, dtype, from_pretrained(spec, options, dtype, spec.hf_id, CAUSAL_LM),
+                  reference=from_pretrained(spec, options, dtype, spec.reference_model, CAUSAL_LM))
 
 
-# ---- read-outs: (scorer, batch, ids, mask, last) -> one result per item ----------------------------------------
-def read_first_logit(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+# ---- read-outs: (what was loaded, one batch) -> one result per item --------------------------------------------
+def read_first_logit(loaded: Loaded, batch: Batch) -> list[float]:
     """logits[:, 0]: the raw scalar reward of a sequence classifier (remote heads: their first output)."""
-    out = scorer.run_model(ids, mask)
+    out = loaded.run_model(batch.ids, batch.mask)
     values = out.logits if getattr(out, "logits", None) is not None else out[0]
     return values.reshape(values.shape[0], -1)[:, 0].float().tolist()
 
 
-def read_score_field(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+def read_score_field(loaded: Loaded, batch: Batch) -> list[float]:
     """The `score` field of a gated multi-objective head (not its logits)."""
-    score = scorer.run_model(ids, mask).score
+    score = loaded.run_model(batch.ids, batch.mask).score
     return score.reshape(score.shape[0], -1)[:, 0].float().tolist()
 
 
-def read_correctness(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+def read_correctness(loaded: Loaded, batch: Batch) -> list[float]:
     """The HelpSteer2 `correctness` attribute of the model's attribute rewards."""
-    out = scorer.run_model(ids, mask)
+    out = loaded.run_model(batch.ids, batch.mask)
     rewards = out.logits if getattr(out, "rewards", None) is None else out.rewards
-    names = tuple(getattr(scorer.model, "attributes", None) or HELPSTEER_ATTRIBUTES)
+    names = tuple(getattr(loaded.model, "attributes", None) or HELPSTEER_ATTRIBUTES)
     return rewards[:, names.index("correctness")].float().tolist()
 
 
-def read_head_at_last(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+def read_head_at_last(loaded: Loaded, batch: Batch) -> list[float]:
     """The local head's first output at the last token (Qwen2.5-Math-RM, INF-ORM; InternLM2: its reward token)."""
-    hidden = scorer.hidden(ids)
-    return scorer.heads(scorer.pooled(hidden, last).to(scorer.dtype)).float()[:, 0].tolist()
+    hidden = loaded.hidden(batch.ids)
+    return loaded.heads(loaded.pooled(hidden, batch.last).to(loaded.dtype)).float()[:, 0].tolist()
 
 
-def read_step_probs(scorer: "Scorer", batch, ids, mask, last) -> list[list[float]]:
+def read_step_probs(loaded: Loaded, batch: Batch) -> list[list[float]]:
     """Qwen PRM: softmax of the per-token 2-class head, P(class 1) at every <extra_0>."""
-    probs = scorer.heads(scorer.hidden(ids).to(scorer.dtype)).float().softmax(-1)[..., 1]
-    at_step = (ids == scorer.encoder.step_id) & (mask == 1)
+    ids = batch.ids
+    probs = loaded.heads(loaded.hidden(ids).to(loaded.dtype)).float().softmax(-1)[..., 1]
+    at_step = (ids == batch.step_id) & (batch.mask == 1)
     results = [probs[row][at_step[row].to(probs.device)].tolist() for row in range(ids.shape[0])]
     if not all(results):
         raise ValueError("no step token survived in the input")
     return results
 
 
-def read_implicit(scorer: "Scorer", batch, ids, mask, last) -> list[list[float]]:
+def read_implicit(loaded: Loaded, batch: Batch) -> list[list[float]]:
     """Eurus card: beta * (log p_policy - log p_ref) per token from the last prompt token on, summed up to each
     step's read position (the token after its separator; <|im_end|> for the last step)."""
-    torch = scorer.torch
-    ratio = scorer.spec.beta * (token_logps(torch, scorer.model, ids) - token_logps(torch, scorer.reference, ids))
+    import torch
+
+    ids = batch.ids
+    ratio = loaded.spec.beta * (token_logps(torch, loaded.model, ids) - token_logps(torch, loaded.reference, ids))
     per_token = torch.zeros(ids.shape, dtype=torch.float32, device=ids.device)
     per_token[:, 1:] = ratio  # per_token[t]: reward of token t given the tokens before it
     results = []
-    for row, enc in enumerate(batch):
+    for row, enc in enumerate(batch.items):
         contrib = per_token[row].clone()
         contrib[:enc.start] = 0
         cumulative = contrib.cumsum(-1)
@@ -184,25 +276,27 @@ def read_implicit(scorer: "Scorer", batch, ids, mask, last) -> list[list[float]]
     return results
 
 
-def read_gpm(scorer: "Scorer", batch, ids, mask, last) -> list[dict]:
+def read_gpm(loaded: Loaded, batch: Batch) -> list[dict]:
     """GPM: unit preference vector of the response and the prompt's eigenvalues (softmax of the prompt head)."""
-    torch = scorer.torch
-    hidden = scorer.hidden(ids)
-    vectors = torch.nn.functional.normalize(scorer.heads["value"](scorer.pooled(hidden, last).to(scorer.dtype))
+    import torch
+
+    hidden = loaded.hidden(batch.ids)
+    vectors = torch.nn.functional.normalize(loaded.heads["value"](loaded.pooled(hidden, batch.last).to(loaded.dtype))
                                             .float(), p=2, dim=-1)
-    prompt_pos = torch.tensor([max(e.prompt_len - 1, 0) for e in batch], device=hidden.device)
-    eigen = scorer.heads["prompt"](scorer.pooled(hidden, prompt_pos).to(scorer.dtype)).float().softmax(-1)
+    prompt_pos = torch.tensor([max(e.prompt_len - 1, 0) for e in batch.items], device=hidden.device)
+    eigen = loaded.heads["prompt"](loaded.pooled(hidden, prompt_pos).to(loaded.dtype)).float().softmax(-1)
     return [{"v": v, "r": r} for v, r in zip(vectors.tolist(), eigen.tolist())]
 
 
-def read_ldl(scorer: "Scorer", batch, ids, mask, last) -> list[float]:
+def read_ldl(loaded: Loaded, batch: Batch) -> list[float]:
     """LDL-Reward: expected value on [0, 1] of the gate-weighted mix of the per-objective rating distributions."""
-    torch = scorer.torch
-    features = scorer.pooled(scorer.hidden(ids), last).float()
-    bins = scorer.heads["regression"](features)
+    import torch
+
+    features = loaded.pooled(loaded.hidden(batch.ids), batch.last).float()
+    bins = loaded.heads["regression"](features)
     distributions = bins.view(bins.shape[0], -1, LDL_BINS).softmax(-1)  # [B, objectives, bins]
-    weights = scorer.heads["gating"](features)
-    softmax, temperature = scorer.ldl_gate
+    weights = loaded.heads["gating"](features)
+    softmax, temperature = loaded.ldl_gate
     if softmax:
         weights = (weights / temperature).softmax(-1)
     mixed = torch.bmm(weights.unsqueeze(1), distributions).squeeze(1)  # [B, bins]
@@ -214,8 +308,8 @@ class Loader:
     """One loader kind's code: how its weights load, how its output is read, and the transformers auto class of
     its trunk (None: mapped natively); its input format: FORMATS."""
 
-    load: Callable[["Scorer"], None]
-    read: Callable[..., list]
+    load: Callable[[RewardModelSpec, ScoreOptions, Any], Loaded]
+    read: Callable[[Loaded, Batch], list]
     auto: str | None
 
 

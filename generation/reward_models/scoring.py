@@ -1,4 +1,5 @@
-"""Reward-model scoring: one (load, input format, read-out) row per loader kind; length-sorted batches."""
+"""Reward-model scoring: the Scorer (a pair's encoding, what its loader kind built, the kind's read-out), length-sorted
+batches with OOM back-off, per-row columns."""
 from __future__ import annotations
 
 import gc
@@ -9,16 +10,15 @@ from typing import Any, Callable
 from generation.common.cli import error_line
 from generation.reward_models.inputs import ChatEncoder, Encoded, ScoreOptions, resolve_dtype
 from generation.reward_models.loaders import (
-    CLASSIFIER,
     LOADERS,
     MISSING_SAMPLE,
+    Batch,
     ModelRun,
     add_remote_code_shims,
+    input_device,
     is_oom,
-    model_class,
-    resolve_attn,
 )
-from generation.reward_models.native import internlm2_reward_token, restore_buffers
+from generation.reward_models.native import internlm2_reward_token
 from generation.reward_models.registry import KINDS, RewardModelSpec
 
 
@@ -30,50 +30,22 @@ class Scorer:
 
         if spec.trust_remote_code:
             add_remote_code_shims()
-        self.spec, self.options, self.torch = spec, options, torch
-        self.dtype = getattr(torch, resolve_dtype(spec, options))
+        self.spec, self.torch = spec, torch
         reward_token = internlm2_reward_token(spec.hf_id, spec.revision) if spec.kind == "internlm2" else None
         self.encoder = ChatEncoder(spec, options, reward_token)
         self.tokenizer = self.encoder.tokenizer
-        self.model = self.reference = self.heads = None
-        LOADERS[spec.kind].load(self)
+        self.loaded = LOADERS[spec.kind].load(spec, options, getattr(torch, resolve_dtype(spec, options)))
         self.pad_id = self._pick_pad()
         self.model.config.pad_token_id = self.pad_id  # the pooling of HF and remote heads compares against it
+
+    @property
+    def model(self) -> Any:
+        """The loaded model (None once closed)."""
+        return self.loaded.model
 
     def encode(self, instruction: str, sample: str) -> Encoded:
         """The model's input for one (instruction, sample) pair."""
         return self.encoder.encode(instruction, sample)
-
-    def from_pretrained(self, model_id: str, auto: str, remote: bool = False, allow_unused: bool = False):
-        """Load weights with the class an auto class picks, through transformers' base loader (hub classes that
-        override from_pretrained, as QRM's does, would drop our keywords); refuse a head that would be random."""
-        import transformers
-
-        cls = model_class(model_id, self.spec.revision, auto, remote)
-        kwargs: dict[str, Any] = dict(revision=self.spec.revision, dtype=self.dtype, output_loading_info=True,
-                                      attn_implementation=resolve_attn(self.spec, self.options, cls))
-        if auto == CLASSIFIER and not remote:
-            kwargs["num_labels"] = 1  # remote heads (URM) size their outputs from their own config: keep it
-        if self.options.device_map:
-            kwargs["device_map"] = self.options.device_map
-        transformers.logging.set_verbosity_error()
-        model, info = transformers.PreTrainedModel.from_pretrained.__func__(cls, model_id, **kwargs)
-        missing = [k for k in info.get("missing_keys", []) if "rotary" not in k]
-        if missing:
-            raise RuntimeError(f"{model_id}: weights missing from the checkpoint would be random: {missing[:5]}")
-        unused = [k for k in info.get("unexpected_keys", []) if "rotary" not in k]
-        if unused and not allow_unused:
-            raise RuntimeError(f"{model_id}: checkpoint weights {unused[:5]} are unused by {type(model).__name__}; "
-                               f"wrong loader kind, or remote code not trusted?")
-        if remote:
-            model.config.use_cache = False  # legacy code builds DynamicCache.from_legacy_cache when it is on
-            restored = restore_buffers(model, f"{self.spec.name} ({model_id})")
-            if restored:
-                print(f"{self.spec.name}: restored non-persistent buffer(s) {', '.join(restored)} that transformers "
-                      "left uninitialised in the remote code's modules")
-        if not self.options.device_map:
-            model = model.to(self.options.device)
-        return model.eval()
 
     def _pick_pad(self) -> int:
         """A padding id that never occurs in real inputs, so "last non-pad token" pooling finds the true last token.
@@ -88,12 +60,6 @@ class Scorer:
                 return candidate
         return self.model.get_input_embeddings().num_embeddings - 1
 
-    @property
-    def input_device(self):
-        """Where input tensors go: the device of the input embeddings."""
-        return self.model.get_input_embeddings().weight.device
-
-    # ---- forward -------------------------------------------------------------------------------------------
     def forward(self, batch: list[Encoded]) -> list[Any]:
         """Score a batch (right-padded); returns one result per item (float, step list, or GPM vectors)."""
         torch = self.torch
@@ -103,27 +69,15 @@ class Scorer:
         for row, enc in enumerate(batch):
             ids[row, :len(enc.ids)] = torch.tensor(enc.ids)
             mask[row, :len(enc.ids)] = 1
-        ids, mask = ids.to(self.input_device), mask.to(self.input_device)
+        device = input_device(self.model)
+        ids, mask = ids.to(device), mask.to(device)
         with torch.no_grad():
-            return LOADERS[self.spec.kind].read(self, batch, ids, mask, mask.sum(-1) - 1)
-
-    def run_model(self, ids, mask):
-        """The loaded model's own output. Causal models with right padding need no mask (real tokens never attend
-        to later pads, and the fast causal kernels apply); remote heads that pool by the mask get it."""
-        return self.model(input_ids=ids, attention_mask=mask if self.spec.remote_model else None, use_cache=False)
-
-    def hidden(self, ids):
-        """Last hidden states of the base model, on the heads' device (device_map may place them elsewhere)."""
-        return self.model(input_ids=ids, use_cache=False).last_hidden_state.to(self.input_device)
-
-    def pooled(self, hidden, positions):
-        """The hidden state at one position per row."""
-        rows = self.torch.arange(hidden.shape[0], device=hidden.device)
-        return hidden[rows, positions.to(hidden.device)]
+            return LOADERS[self.spec.kind].read(self.loaded, Batch(batch, ids, mask, mask.sum(-1) - 1,
+                                                                   self.encoder.step_id))
 
     def close(self) -> None:
         """Free the model memory."""
-        self.model = self.reference = self.heads = None
+        self.loaded.close()
         gc.collect()
         if self.torch.cuda.is_available():
             self.torch.cuda.empty_cache()

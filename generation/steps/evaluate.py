@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from generation.backends import calls, rules
 from generation.backends.rules import _max_n
-from generation.common.cli import Provenance, UserError, bounded_float, positive_int
+from generation.common.cli import Provenance, UserError, bounded_float, command_parser, positive_int
 from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument
 from generation.costs.dry_run import api_estimate, report
@@ -30,26 +30,36 @@ from generation.data.merging import combined
 from generation.data.schema import STEP_COLUMNS, check_rows
 from generation.data.sharding import add_shard_arguments, row_range, run_keys, run_sharded, run_store
 from generation.grading import decision as grading
+from generation.grading.rule import ANSWERLESS, HEDGES, Policy
 
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
+NOTE_COLUMN = "answer_extraction_note"  # per-sample: why ("hedged: B vs D", "exact numbers", "no answer statement ...")
 JUDGE_CACHE = "llm_judge.jsonl"
 JUDGE_MAX_TOKENS = 300
+GRADED_COLUMNS = ("samples", "instruction", "answer", "options", "choices", FINISH_COLUMN)  # what grading reads
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The Step 2 command line (the reference's flags plus the LLM fallback and resume controls)."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = command_parser(__doc__)
     parser.add_argument("--input_path", "-i", required=True, help="Step 1 output, a released dataset, file or hub id")
     parser.add_argument("--output_path", "-o", required=True, help="folder for the graded dataset")
     parser.add_argument("--dataset_type", "-t", required=True, choices=grading.DATASET_TYPES)
     parser.add_argument("--parallel", "-p", type=positive_int, default=min(8, os.cpu_count() or 1),
-                        help="worker processes for math equivalence checks (default: CPU count, at most 8)")
+                        help="worker processes for math equivalence checks; the CPU count, at most 8")
     parser.add_argument("--max_samples", "-m", type=positive_int, default=None,
-                        help="keep the first N samples of each row (every per-sample column is cut alike)")
+                        help="keep the first N samples of each row, every per-sample column cut alike (default: all)")
     parser.add_argument("--max_rows", "-r", type=positive_int, default=None,
-                        help="grade the first N rows (from --start_row)")
+                        help="grade the first N rows from --start_row (default: all)")
     parser.add_argument("--llm_fallback", choices=("auto", "never", "always"), default="auto",
                         help="auto: the LLM judge grades only samples the procedural path cannot decide")
+    parser.add_argument("--hedges", choices=HEDGES, default="incorrect",
+                        help="a multiple-choice hedge (several different committed letters with no correction between "
+                             "them, 'B or D'): graded incorrect with a note, as a human grader does, or left undecided "
+                             "for the judge")
+    parser.add_argument("--answerless", choices=ANSWERLESS, default="no_answer",
+                        help="a sample with no finish reason (a released text), no answer statement anywhere, and a "
+                             "text that stops mid-sentence: no_answer (cut off) or undecided for the judge")
     parser.add_argument("--judge_model", default="gpt-4o-mini", help="LLM judge model (any --provider model)")
     parser.add_argument("--math_timeout", type=bounded_float(0, 3600), default=grading.MATH_TIMEOUT_S,
                         help="CPU seconds allowed for one math equivalence check (past it: undecided)")
@@ -72,12 +82,23 @@ def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
     check_output_path(args.output_path)
     dataset = read_input(args.input_path, args.split, args)
     dataset = dataset.select(row_range(len(dataset), args, args.input_path))
-    check_rows(dataset, STEP_COLUMNS["step2"], args.input_path, args.start_row)
-    columns = [c for c in ("samples", "instruction", "answer", "options", "choices", FINISH_COLUMN)
-               if c in dataset.column_names]
-    grading.check_rows(dataset.select_columns(columns).to_list(), dataset.column_names, args.dataset_type)
+    checked_rows(dataset, args.dataset_type, args.input_path, args.start_row)
     dataset = limit_samples(dataset, args.max_samples)
-    return dataset, dataset.select_columns(columns).to_list()
+    return dataset, grading_rows(dataset)
+
+
+def grading_rows(dataset: datasets.Dataset) -> list[dict]:
+    """The columns grading reads, one dict per row."""
+    return dataset.select_columns([c for c in GRADED_COLUMNS if c in dataset.column_names]).to_list()
+
+
+def checked_rows(dataset: datasets.Dataset, dataset_type: str, source: str, first_row: int = 0) -> list[dict]:
+    """grading_rows after Step 2's input checks (UserError naming the first row that cannot be graded as
+    `dataset_type`)."""
+    check_rows(dataset, STEP_COLUMNS["step2"], source, first_row)
+    rows = grading_rows(dataset)
+    grading.check_rows(rows, dataset.column_names, dataset_type)
+    return rows
 
 
 def judge_config(args: argparse.Namespace) -> rules.ApiConfig | None:
@@ -128,7 +149,7 @@ def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows:
                      failed_calls=run_stats.get("failed_jobs", 0),
                      tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
                      cost_usd={args.judge_model: run_stats.get("cost_usd")} if run_stats.get("jobs") else {},
-                     learned_limits=run_stats.get("learned_limits", {}))
+                     learned_limits=run_stats.get("learned_limits", {}), **calls.money_record(run_stats))
         for (r, i), key in zip(targets, keys):
             record = store.get(key)
             grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], args.dataset_type)
@@ -141,15 +162,22 @@ def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows:
 
 
 def with_grades(dataset: datasets.Dataset, graded: list[list[grading.Graded]]) -> datasets.Dataset:
-    """The dataset with extracted_answers, answer_correct and the method column (replacing older ones)."""
+    """The dataset with extracted_answers, answer_correct, the method and note columns (replacing older ones)."""
     columns = {"extracted_answers": [[g.answer for g in grades] for grades in graded],
                "answer_correct": [[bool(g.correct) for g in grades] for grades in graded],
-               METHOD_COLUMN: [[g.method for g in grades] for grades in graded]}
+               METHOD_COLUMN: [[g.method for g in grades] for grades in graded],
+               NOTE_COLUMN: [[g.note for g in grades] for grades in graded]}
     for name, values in columns.items():
         if name in dataset.column_names:
             dataset = dataset.remove_columns(name)
         dataset = dataset.add_column(name, values)
     return dataset
+
+
+def hedged_count(methods: list[list[str]], notes: list[list[str]]) -> int:
+    """How many samples are hedges graded incorrect (--hedges incorrect: method procedural, note "hedged: ...")."""
+    return sum(method == "procedural" and note.startswith("hedged")
+               for row_methods, row_notes in zip(methods, notes) for method, note in zip(row_methods, row_notes))
 
 
 def reasons(graded: list[list[grading.Graded]], method: str) -> dict[str, int]:
@@ -193,7 +221,8 @@ def merged_fields(dataset: datasets.Dataset, records: list[dict]) -> dict:
     llm = combined([record.get("llm_fallback") for record in records])
     summary = {**grading.summarize(graded, dataset_type), "llm_calls": llm.get("calls", 0),
                "llm_cost_usd": combined([record.get("summary", {}).get("llm_cost_usd") for record in records])}
-    return {"summary": summary, "llm_fallback": llm,
+    return {"summary": summary, "llm_fallback": llm, "grading_policy": records[0].get("grading_policy"),
+            "hedged": hedged_count(dataset[METHOD_COLUMN], dataset[NOTE_COLUMN]),
             **{key: combined([record.get(key) or {} for record in records])
                for key in ("undecided_reasons", "no_answer_reasons", "timings")}}
 
@@ -209,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with tqdm(total=sum(len(row["samples"]) for row in rows), desc="grading", unit="sample") as bar:
         graded = grading.grade_rows(rows, args.dataset_type, min(args.parallel, held_cpus()), bar.update,
-                                    args.math_timeout)
+                                    args.math_timeout, Policy(hedges=args.hedges, answerless=args.answerless))
     timings = {"procedural_s": round(time.perf_counter() - started, 3)}
     if args.dry_run:
         return dry_run(args, config, rows, graded)
@@ -219,6 +248,9 @@ def run(args: argparse.Namespace) -> int:
                "llm_cost_usd": llm.get("cost_usd", {})}  # only models this run called
     provenance.update(dataset_type=args.dataset_type, input_split=args.split, rows=len(rows), summary=summary,
                       llm_fallback=llm,
+                      grading_policy={"hedges": args.hedges, "answerless": args.answerless},
+                      hedged=hedged_count([[g.method for g in grades] for grades in graded],
+                                         [[g.note for g in grades] for grades in graded]),
                       undecided_reasons=reasons(graded, "undecided"),
                       no_answer_reasons=reasons(graded, "no_answer"), method_column=METHOD_COLUMN, timings=timings)
     save_atomic(with_grades(dataset, graded), args.output_path, provenance.snapshot())

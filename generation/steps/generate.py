@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import importlib.util
 import json
@@ -10,14 +11,14 @@ import re
 import time
 from typing import Any
 
-from generation.backends.calls import api_config_from_args
+from generation.backends.calls import api_config_from_args, money_record
 from generation.backends.rules import _max_n, key_names
 from generation.common.cli import Provenance, UserError, row_list
 from generation.common.records import derived_seed
 from generation.common.redact import redact_text
-from generation.costs.budget import output_bound
-from generation.costs.dry_run import api_estimate, local_estimate, report
-from generation.costs.pricing import format_cost
+from generation.costs.budget import output_bound, output_limit
+from generation.costs.pricing import cost_text
+from generation.costs.dry_run import Pilot, api_estimate, local_estimate, report
 from generation.data.benchmarks import BENCHMARKS, load_benchmark
 from generation.data.dataset_io import (
     FINISH_COLUMN,
@@ -109,7 +110,7 @@ def run_api(args: argparse.Namespace, keys: list[str], messages: list[list[dict]
             "retries": stats.get("retries", 0), "errors": stats.get("errors", {}), "api_parameters": sent,
             "truncated_samples": stats.get("truncated_samples", 0),
             "rate_limit_wait_s": stats.get("rate_limit_wait_s", 0.0), "cost_usd": {args.model: stats["cost_usd"]},
-            "learned_limits": stats.get("learned_limits", {})}
+            "learned_limits": stats.get("learned_limits", {}), **money_record(stats)}
 
 
 def run_local(args: argparse.Namespace, backend: str, tokenizer: Any, keys: list[str], token_ids: list[list[int]],
@@ -182,6 +183,9 @@ def generate(args: argparse.Namespace) -> int:
     if args.dataset not in BENCHMARKS:
         raise UserError(f"unknown --dataset {args.dataset!r}; choose one of {', '.join(BENCHMARKS)}")
     backend, provider = choose_backend(args)
+    if args.pilot and not (args.dry_run and backend == "api"):
+        raise UserError("--pilot ROWS goes with --dry_run and an API model: it sends the first rows for real to "
+                        "measure their replies")
     s1 = is_s1(args.model, args.chat_format)
     tokenizer, reasoning_effort = check_model(args, backend)
     dataset = load_benchmark(args.dataset, args.dataset_path, args.seed, None, args.mmlu_subjects,
@@ -209,8 +213,9 @@ def generate(args: argparse.Namespace) -> int:
     n = args.samples_per_instruction
     fingerprint = fingerprint_of(args, backend, s1, top_p, reasoning_effort)
     if args.dry_run:
+        pilot = run_pilot(args, keys, messages, fingerprint, instructions, top_p) if args.pilot else None
         return dry_run(args, backend, keys, messages, None if backend == "api" else token_ids, fingerprint,
-                             instructions)
+                       instructions, pilot)
     checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, args.overwrite)
     if checkpoint.adopted:
         print(f"{args.output_path} had no checkpoint: its {sum(map(len, checkpoint.adopted))} samples are kept")
@@ -242,9 +247,10 @@ def generate(args: argparse.Namespace) -> int:
                   time.time() - started, details.get("errors") or {})
 
 
-def cost_note(costs: dict | None) -> str:
+def cost_note(record: dict) -> str:
     """'; cost $x' for a summary line of an API run ('' when nothing was sent)."""
-    return f"; cost {format_cost(sum(costs.values()) if None not in costs.values() else None)}" if costs else ""
+    costs = record.get("cost_usd")
+    return f"; cost {cost_text(sum(costs.values()) if None not in costs.values() else None, record)}" if costs else ""
 
 
 def generate_sharded(args: argparse.Namespace) -> int:
@@ -285,7 +291,7 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     rate = f", {generated / seconds:.1f} samples/s" if generated and seconds > 0 else ""
     print(f"Step 1 done: {len(samples)} rows x {args.samples_per_instruction} samples ({backend}); "
           f"generated {generated}{rate} ({truncated} cut at max_new_tokens), reused {reused} from the checkpoint; "
-          f"saved to {args.output_path}" + cost_note(provenance.record.get("cost_usd")))
+          f"saved to {args.output_path}" + cost_note(provenance.record))
     code = 0
     if holes:
         reasons = "; ".join(f"{msg} (x{count})" for msg, count in list(errors.items())[:3])
@@ -298,13 +304,35 @@ def finish(args: argparse.Namespace, provenance: Provenance, dataset: Any, instr
     return code
 
 
+def run_pilot(args: argparse.Namespace, keys: list[str], messages: list[list[dict]], fingerprint: dict,
+              instructions: list[str], top_p: float | None) -> Pilot:
+    """--pilot N: the first N rows still missing samples are asked for real, live (within --max_cost, in the
+    output's ledger; their samples kept in the checkpoint, so the run reuses them); what they measured."""
+    n = args.samples_per_instruction
+    checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, args.overwrite)
+    try:
+        rows = [i for i, key in enumerate(keys) if checkpoint.count(key) < n][:args.pilot]
+        asks = [(messages[i], n - checkpoint.count(keys[i])) for i in rows]
+        live = copy.copy(args)
+        live.api_mode = "live"  # a pilot answers now, not within a batch's 24 hours
+        details = run_api(live, [keys[i] for i in rows], [messages[i] for i in rows], checkpoint, n, top_p)
+    finally:
+        checkpoint.close()
+    config = api_config_from_args(live, args.model)
+    counted = api_estimate(config, asks, args.max_new_tokens, _max_n(config))
+    usage = details["token_usage"]
+    return Pilot(len(rows), counted.completions, counted.input_tokens, usage["prompt_tokens"],
+                 usage["completion_tokens"], details["cost_usd"][args.model], details["usage_unreported"]["requests"])
+
+
 def dry_run(args: Any, backend: str, keys: list[str], messages: list[list[dict]], token_ids: list[list[int]] | None,
-          fingerprint: dict, instructions: list[str]) -> int:
-    """Step 1: min(len(dataset), max_rows) x samples_per_instruction, less what the checkpoint holds."""
+            fingerprint: dict, instructions: list[str], pilot: Pilot | None = None) -> int:
+    """Step 1: min(len(dataset), max_rows) x samples_per_instruction, less what the checkpoint holds (a pilot's
+    rows included); with a pilot, the expected cost from its measured replies."""
 
     n = args.samples_per_instruction
     held = dict.fromkeys(keys, 0)
-    if not args.overwrite and os.path.exists(os.path.join(checkpoint_dir(args.output_path), SAMPLE_LOG)):
+    if (not args.overwrite or pilot) and os.path.exists(os.path.join(checkpoint_dir(args.output_path), SAMPLE_LOG)):
         checkpoint = SampleCheckpoint(args.output_path, fingerprint, keys, instructions, False)
         held = {key: min(checkpoint.count(key), n) for key in keys}
         checkpoint.close()
@@ -313,8 +341,10 @@ def dry_run(args: Any, backend: str, keys: list[str], messages: list[list[dict]]
              f"samples_per_instruction); {sum(held.values())} already in the checkpoint; {sum(missing)} to generate"]
     if backend == "api":
         config = api_config_from_args(args, args.model)
-        est = api_estimate(config, list(zip(messages, missing)), args.max_new_tokens, _max_n(config))
+        est = api_estimate(config, list(zip(messages, missing)), args.max_new_tokens, _max_n(config), pilot)
+        if pilot is not None:
+            lines.append(pilot.line(output_limit(args.model, args.max_new_tokens)))
     else:
         est = local_estimate(args.model, [(len(ids), m) for ids, m in zip(token_ids, missing)], args.max_new_tokens)
-    report("Step 1", lines, [est])
+    report("Step 1", lines, [est], pilot)
     return 0

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from generation.backends import rules
 from generation.backends.rules import _max_n
-from generation.common.cli import Provenance, UserError, error_line, positive_int
+from generation.common.cli import Provenance, UserError, command_parser, error_line, positive_int
 from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument, provenance_path, write_json_atomic
 from generation.costs.dry_run import api_estimate, local_estimate, report
@@ -54,27 +54,34 @@ def load_judges_module():
 def build_parser() -> argparse.ArgumentParser:
     """The Step 3 command line: the reference flags plus device, dtype, resume and registry options."""
     judges_module = load_judges_module()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dataset_path", help="Step 2 output (or any dataset with instruction and samples)")
-    parser.add_argument("--output_path", help="where to save the dataset with verifier columns (may equal input)")
+    parser = command_parser(__doc__)
+    parser.add_argument("--dataset_path", help="Step 2 output (or any dataset with instruction and samples) "
+                                                "(default: none; required unless --list or --check)")
+    parser.add_argument("--output_path", help="where to save the dataset with verifier columns (may equal input) "
+                                               "(default: none; required unless --list or --check)")
     parser.add_argument("--reward_models", default=DEFAULT_REWARD_MODELS,
-                        help="comma-separated registry names and/or NAME=PATH:KIND entries; '' for none "
-                             "(default: the reference's 14 models)")
-    parser.add_argument("--rm_registry", help="JSON file with extra reward-model entries (RewardModelSpec fields)")
-    parser.add_argument("--lm_judges", default="", help="comma-separated LM judge names (see --list)")
+                        help="comma-separated registry names and/or NAME=PATH:KIND entries; '' for none")
+    parser.add_argument("--rm_registry", help="JSON file with extra reward-model entries (RewardModelSpec fields) "
+                                               "(default: the built-in registry alone)")
+    parser.add_argument("--lm_judges", default="", help="comma-separated LM judge names (see --list); '' for none")
     parser.add_argument("--batch_size", type=positive_int, default=4,
                         help="reward-model batch size (length-sorted batches, halved on OOM) in every mode")
     parser.add_argument("--max_input_length", type=positive_int, default=2048,
                         help="reward-model input tokens; longer inputs lose their middle, never the final answer")
-    parser.add_argument("--verdicts_per_sample", type=positive_int, default=1)
-    parser.add_argument("--critique_mode", action="store_true")
+    parser.add_argument("--verdicts_per_sample", type=positive_int, default=1,
+                        help="LM judge verdicts per sample (K > 1: sampled at --judge_temperature)")
+    parser.add_argument("--critique_mode", action="store_true", help="LM judges use the critique prompt")
     parser.add_argument("--sequential_rm_processing", action="store_true",
                         help="load, score and free one reward model at a time in this process "
-                             "(default on GPUs: one worker process per GPU)")
-    parser.add_argument("--max_rows", type=positive_int, default=None)
-    parser.add_argument("--max_samples", type=positive_int, default=None)
-    parser.add_argument("--push_to_hub", default=None, help="also push DatasetDict({'data': ...}) privately here")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+                             "(without it, on GPUs: one worker process per GPU)")
+    parser.add_argument("--max_rows", type=positive_int, default=None,
+                        help="score the first N rows from --start_row (default: all)")
+    parser.add_argument("--max_samples", type=positive_int, default=None,
+                        help="keep the first N samples of each row, every per-sample column cut alike (default: all)")
+    parser.add_argument("--push_to_hub", default=None,
+                        help="also push DatasetDict({'data': ...}) privately to this hub repo (default: not pushed)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto: CUDA when a GPU is visible; cuda without a GPU is an error")
     parser.add_argument("--dtype", choices=("auto",) + TORCH_DTYPES, default="auto",
                         help="reward-model dtype (auto: the registry's dtype on GPU, float32 on CPU)")
     parser.add_argument("--attn_implementation", choices=("auto", "flash_attention_2", "sdpa", "eager"),

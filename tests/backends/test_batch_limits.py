@@ -71,7 +71,7 @@ def test_chunks_are_submitted_as_earlier_ones_end_within_the_enqueued_limit(data
 
 
 def test_anthropic_progress_counts_the_requests_no_longer_processing(monkeypatch):
-    from generation.backends import batch
+    from generation.backends import batch_api as batch
     from generation.backends.rules import ApiConfig, ChatJob
 
     from loopback import ANTHROPIC

@@ -64,8 +64,8 @@ def live_run(data_dir, tmp_path):
 def test_step1_batch_equals_live(data_dir, tmp_path, service):
     live, live_prov = live_run(data_dir, tmp_path)
     out = str(tmp_path / "batch")
-    with LoopbackServer(persona_responder(OPENAI), batches=service) as server:
-        assert main(step1(data_dir, server.url, out, "--api_mode", "batch")) == 0
+    with LoopbackServer(persona_responder(OPENAI), batches=service) as server:  # what a batch leaves: sent live
+        assert main(step1(data_dir, server.url, out, "--api_mode", "batch", "--batch_fallback", "live")) == 0
         sent_live = chat_calls(server)
     data = load_output(out)
     assert data.column_names == live.column_names and data["samples"] == live["samples"]
@@ -77,6 +77,8 @@ def test_step1_batch_equals_live(data_dir, tmp_path, service):
     assert all(line["body"]["n"] == N and line["body"]["seed"] for line in service.inputs["batch_1"])
     prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["token_usage"] == live_prov["token_usage"]
+    assert prov["batch"]["batches"] == ["batch_1"] and prov["batch"]["live_fallback_requests"] == expected_live
+    assert prov["batch"]["answered"] == 4 - expected_live and sum(prov["batch"]["reasons"].values()) == expected_live
     live_cost, cost = live_prov["cost_usd"]["gpt-4o-mini"], prov["cost_usd"]["gpt-4o-mini"]
     share = (4 - expected_live) / 4  # the batched rows bill half, the live fallback full price
     assert cost == pytest.approx(live_cost * (share * 0.5 + (1 - share)), abs=1e-6)  # each part rounded to 1e-6
@@ -90,7 +92,8 @@ def test_anthropic_judge_batch_equals_live(tmp_path):
     for mode in ("live", "batch"):
         service = BatchService(persona_responder(ANTHROPIC), fails=lambda i: i == 0)
         with LoopbackServer(persona_responder(ANTHROPIC), batches=service) as server:
-            args = judge_args("--base_url", server.root, "--verdicts_per_sample", "2", "--api_mode", mode)
+            args = judge_args("--base_url", server.root, "--verdicts_per_sample", "2", "--api_mode", mode,
+                              "--batch_fallback", "live")
             spec = resolve_judges(["Claude-3-5-Haiku"], args)[0]
             columns[mode], stats = run_judge(spec, dataset(1, 3), args, str(tmp_path / mode))
             costs[mode] = stats["cost_usd"]
@@ -143,7 +146,7 @@ def test_batch_mode_for_a_provider_without_batch_api_is_one_line_error(data_dir,
 
 
 def test_batches_split_at_the_provider_limits(data_dir, tmp_path, monkeypatch):
-    from generation.backends import batch as batch_api
+    from generation.backends import batch_api
 
     assert batch_api.LIMITS == {"openai": (50_000, 200_000_000), "anthropic": (100_000, 256_000_000)}
     monkeypatch.setitem(batch_api.LIMITS, "openai", (3, 200_000_000))  # 4 requests: two batches

@@ -24,10 +24,11 @@ def jobs(count: int) -> list[ChatJob]:
                     max_tokens=None) for i in range(count)]
 
 
-def run_with_cap(cap: float, seed: int, count: int = 200, low: int = 10, high: int = 100_000):
-    """Run `count` jobs (n = 4, concurrency 64) under `cap` against the fake; (fake, budget, halted)."""
-    fake = FakeChatClient(PRICES[MODEL], random.Random(seed), low, high)
-    budget = Budget(cap)
+def run_with_cap(cap: float, seed: int, count: int = 200, low: int = 10, high: int = 100_000,
+                 omit_usage: bool = False, budget: Budget | None = None):
+    """Run `count` jobs (n = 4, concurrency 64) under `cap` (or `budget`) against the fake; (fake, budget, halted)."""
+    fake = FakeChatClient(PRICES[MODEL], random.Random(seed), low, high, omit_usage)
+    budget = budget or Budget(cap)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPENAI_API_KEY", "sk-test")
         patch.setattr(openai, "AsyncOpenAI", fake)
@@ -54,6 +55,16 @@ def test_spend_stays_under_the_cap_and_ends_within_one_worst_case(cap, seed):
     assert budget.spent == pytest.approx(fake.bill, abs=1e-5)  # the ledger settled what was billed
     assert halted  # 200 jobs cost more than $5: the cap, not the work, ended the run
     assert cap - fake.bill <= worst() + 1e-9  # it kept sending while the next job's worst case fitted
+
+
+@settings(max_examples=40, deadline=None)
+@given(cap=st.floats(0.01, 3.0), seed=st.integers(0, 2**32 - 1))
+def test_replies_without_usage_cannot_take_a_run_over_its_cap(cap, seed):
+    """A gateway that drops `usage`: each such reply settles at its reservation (an upper bound), never at $0."""
+    fake, budget, halted = run_with_cap(cap, seed, count=60, omit_usage=True)
+    assert fake.bill <= cap + 1e-9 and budget.spent >= fake.bill - 1e-9  # the ledger's figure bounds the bill
+    assert halted and cap - budget.spent <= worst() + 1e-9  # 60 worst cases pass $3: the cap ended the run
+    assert budget.ledger.totals().upper == pytest.approx(budget.spent)  # all of it an upper bound
 
 
 def test_near_the_cap_fewer_requests_are_in_flight(capsys):

@@ -118,3 +118,47 @@ def test_step1_dry_run_shows_the_batch_discount(data_dir, tmp_path, capsys):
         line = capsys.readouterr().out.split("total estimated API cost: ")[1].split("\n")[0]
         costs[mode] = [float(part.strip("$")) for part in line.split(" to ")]
     assert costs["batch"] == pytest.approx([c * 0.5 for c in costs["live"]], abs=1e-6) and costs["live"][1] > 0
+
+
+@pytest.mark.parametrize("model, maximum", [("o4-mini", 100_000), ("gpt-5", 128_000), ("gpt-5-mini", 128_000)])
+def test_uncapped_reasoning_models_get_an_upper_figure(data_dir, tmp_path, capsys, model, maximum):
+    from generation.costs.pricing import PRICES, usage_cost
+
+    assert step1(["--model", model, "--dataset", "math", "--dataset_path", os.path.join(data_dir, "math.jsonl"),
+                  "--output_path", str(tmp_path / "out"), "--samples_per_instruction", "4", "--max_rows", "3",
+                  "--dry_run"]) == 0  # no --max_new_tokens: no cap is sent to a reasoning model
+    text = capsys.readouterr().out
+    tokens = int(text.split("input ~")[1].split(" tokens")[0].replace(",", ""))
+    high = usage_cost(PRICES[model], tokens, 12 * maximum)
+    assert f"output <= {12 * maximum:,} tokens" in text and f"to {format_cost(high)}" in text
+    assert f"documented maximum output, {maximum:,} tokens" in text and "?" not in text.split("total")[1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_pilot_dry_run_expects_the_bill_within_30_percent(data_dir, tmp_path, capsys, seed):
+    """--pilot 2: two rows asked for real (kept, in the ledger), the other four estimated from their reply lengths;
+    the run that follows asks only those four, and its bill is within 30% of the expected figure."""
+    import json as json_module
+
+    from generation.costs.pricing import Price
+
+    from loopback_billing import BillingProvider
+
+    provider = BillingProvider(Price(2.0, 8.0), low=50, high=800, seed=seed)
+    prices = prices_file(tmp_path, {"loop": {"input": 2.0, "output": 8.0}})
+    out = str(tmp_path / "out")
+    with LoopbackServer(provider) as server:
+        args = step1_args(data_dir, out, server.url, "--prices", prices, "--max_new_tokens", "1000",
+                          "--samples_per_instruction", "8", "--max_rows", "6", "--max_cost", "1")
+        assert step1(args + ["--dry_run", "--pilot", "2"]) == 0
+        pilot_requests, pilot_bill = provider.requests, provider.bill
+        text = capsys.readouterr().out
+        assert step1(args) == 0
+        rest = provider.bill - pilot_bill
+    assert pilot_requests == 2 and provider.requests == 6  # the run reused the pilot's rows
+    assert "pilot: 2 row(s) sent for real (16 completions" in text and "2 already in the checkpoint" not in text
+    assert "12 rows x" not in text and "16 already in the checkpoint; 32 to generate" in text
+    expected = float(text.split("expected ~$")[1].split(" ")[0])
+    assert abs(expected - rest) / rest <= 0.3, (expected, rest)
+    prov = json_module.load(open(os.path.join(out, "provenance.json")))
+    assert prov["counts"]["reused_from_checkpoint"] == 16

@@ -11,6 +11,7 @@ import pytest
 from generation import generate_reasoning_samples
 from generation.common.cli import UserError, run_main
 from generation.costs.budget import Budget
+from generation.costs.ledger import Ledger
 
 from conftest import run_script
 from fixtures_benchmarks import write_benchmarks
@@ -37,15 +38,18 @@ def prices(tmp_path):
     return str(path)
 
 
-def test_a_file_ledger_is_one_budget_for_every_copy(tmp_path):
-    budget = Budget(3 * WORST, str(tmp_path / "ledger.json"))
+def test_a_file_ledger_is_one_budget_for_every_copy_and_every_run(tmp_path):
+    budget = Budget(3 * WORST, Ledger(str(tmp_path / "ledger.jsonl"), shared=True))
     copies = [pickle.loads(pickle.dumps(budget)) for _ in range(3)]  # what Ray hands each shard
     assert [copy.reserve(WORST) for copy in copies] == [True, True, True]
     assert not budget.reserve(WORST) and not budget.idle()
     for copy in copies:
         copy.settle(WORST, WORST)
     assert budget.idle() and budget.spent == pytest.approx(3 * WORST)
-    assert Budget(3 * WORST, str(tmp_path / "ledger.json")).spent == 0  # a new run starts its own ledger
+    rerun = Budget(3 * WORST, Ledger(str(tmp_path / "ledger.jsonl")))  # a new run on the same output
+    assert rerun.spent == pytest.approx(3 * WORST) and not rerun.reserve(WORST)
+    fresh = Budget(3 * WORST, Ledger(str(tmp_path / "ledger.jsonl"), fresh=True))  # --overwrite
+    assert fresh.reserve(WORST) and fresh.spent == 0
 
 
 @pytest.mark.parametrize("code", [errno.ENOLCK, errno.EOPNOTSUPP])
@@ -53,7 +57,7 @@ def test_a_file_system_without_flock_is_one_line_before_any_request(data_dir, tm
                                                                     code):
     """The shards' ledger needs flock: a sharded --max_cost run on a file system that refuses it stops in one line
     before Ray or any request starts and writes nothing; a ledger whose flock fails later says the same."""
-    ledger = Budget(WORST, str(tmp_path / "ledger.json"))
+    ledger = Budget(WORST, Ledger(str(tmp_path / "ledger.jsonl"), shared=True))
 
     def refuse(*_):
         raise OSError(code, os.strerror(code))
@@ -82,8 +86,14 @@ def test_three_shards_share_one_cap(data_dir, tmp_path, prices):
                           *step1_args(data_dir, server.url, out, prices, "--num_shards", "3",
                                       "--max_cost", str(3.5 * WORST)))
         sent = len(server.requests)
+        rerun = run_script("generate_reasoning_samples.py",
+                           *step1_args(data_dir, server.url, out, prices, "--num_shards", "3",
+                                       "--max_cost", str(3.5 * WORST)))
+        again = len(server.requests) - sent
     assert sent == 3, proc.stderr[-3000:]  # 3 x WORST <= cap < 4 x WORST across all shards
     assert proc.returncode == 1 and "--max_cost $0.00028 reached" in proc.stderr
+    assert again == 0 and rerun.returncode == 1, rerun.stderr[-3000:]  # the rerun's shards found the cap spent
+    assert "earlier runs on" in rerun.stderr and "$0.00024" in rerun.stderr
 
 
 def test_dry_run_with_shards_estimates_the_whole_run_and_writes_nothing(data_dir, tmp_path, prices):

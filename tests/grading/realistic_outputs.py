@@ -155,11 +155,11 @@ class Output:
         """A template filled with this output's answer ({L}/{A}), its option text ({O}) and the other one ({W})."""
         return template.format(L=self.answer, A=self.answer, W=self.other, O=option_text(self.answer))
 
-    def with_ending(self, template: str) -> "Output":
+    def with_ending(self, template: str) -> Output:
         """The same body and answer with another ending."""
         return replace(self, ending=self.fill(template))
 
-    def appended(self, template: str) -> "Output":
+    def appended(self, template: str) -> Output:
         """This output with text appended after its ending (a revision or a second candidate)."""
         return replace(self, ending=self.ending + self.fill(template))
 

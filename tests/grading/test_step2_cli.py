@@ -28,7 +28,7 @@ MATH_ROWS = [
 MC_ROWS = [
     {"instruction": "Question: capital of France?\n\nChoices:\nA) London\nB) Paris\nC) Rome\nD) Berlin",
      "answer": "B", "options": ["London", "Paris", "Rome", "Berlin"],
-     "samples": ["The answer is: B", "**Answer: (C)**", "The answer is A and C.", "The answer is: Paris"]},
+     "samples": ["The answer is: B", "**Answer: (C)**", "The answer is A and C, respectively.", "The answer is: Paris"]},
     {"instruction": "Question: 2+2?\n\nChoices:\nA) 3\nB) 4\nC) 5\nD) 6", "answer": "B",
      "options": ["3", "4", "5", "6"], "samples": ["Answer: B", "\\boxed{B}", "The answer is B", "B"]},
 ]
@@ -200,7 +200,8 @@ def test_unreadable_input_exits_2(tmp_path):
 
 def test_fallback_interrupted_keeps_finished_replies(tmp_path):
     """A judge run stopped by a fatal API error keeps the replies it got; the re-run asks only for the rest."""
-    rows = [{**MC_ROWS[0], "samples": ["The answer is A and C.", "The answer is B or D.", "Answer: A, B"]}]
+    rows = [{**MC_ROWS[0], "samples": ["The answer is A and C, respectively.",
+                                  "(a) The answer is (B). (b) The answer is (D).", "Answer: E"]}]
     source = save(rows, str(tmp_path / "in"))
     out = str(tmp_path / "out")
     args = ["-i", source, "-o", out, "-t", "mmlu", "--provider", "openai_compatible", "--max_concurrency", "1"]
@@ -226,7 +227,7 @@ def test_auto_judges_unread_samples_that_ended_normally_only(tmp_path):
     source = save([{**MC_ROWS[0], "samples": samples}], str(tmp_path / "in"))
     out = str(tmp_path / "out")
     args = ["-i", source, "-o", out, "-t", "mmlu", "--provider", "openai_compatible"]
-    assert unified_evaluation.main(args + ["--llm_fallback", "never"]) == 0
+    assert unified_evaluation.main(args + ["--llm_fallback", "never", "--answerless", "undecided"]) == 0
     row = graded(out)[0]
     # issue 18: without Step 1's finish reasons a missing final period alone is no cut-off: the judge reads it
     assert row["answer_extraction_method"] == ["procedural", "undecided", "undecided", "no_answer"]
@@ -235,8 +236,13 @@ def test_auto_judges_unread_samples_that_ended_normally_only(tmp_path):
     assert record["summary"]["methods"]["undecided"] == 2 and record["summary"]["llm_calls"] == 0
     assert record["undecided_reasons"] == {"no answer statement read": 2}
     assert record["no_answer_reasons"] == {"empty": 1}
+    assert record["grading_policy"] == {"hedges": "incorrect", "answerless": "undecided"}
+    # issue 31: by default (--answerless no_answer) the answerless text that stops mid-sentence holds no answer
+    assert unified_evaluation.main(args + ["--llm_fallback", "never"]) == 0
+    assert graded(out)[0]["answer_extraction_method"] == ["procedural", "undecided", "no_answer", "no_answer"]
+    assert unified_evaluation.main(args + ["--llm_fallback", "never", "--answerless", "undecided"]) == 0
     with LoopbackServer(judge_responder) as server:
-        assert unified_evaluation.main(args + ["--base_url", server.url]) == 0
+        assert unified_evaluation.main(args + ["--base_url", server.url, "--answerless", "undecided"]) == 0
         prompts = [request["json"]["messages"][-1]["content"] for request in server.requests]
         assert len(prompts) == 2 and any("closest match" in prompt for prompt in prompts)
     assert graded(out)[0]["answer_extraction_method"] == ["procedural", "llm", "llm", "no_answer"]

@@ -5,8 +5,9 @@ import itertools
 
 import pytest
 
+from generation.grading.boxes import last_boxed
 from generation.grading.math_parsing import gold_math_answer
-from generation.grading.parsing import Choice, last_boxed, valid_letters
+from generation.grading.parsing import Choice, valid_letters
 from generation.grading.readers import readings_of
 
 OPTIONS = ["London", "Paris", "Rome", "Berlin", "Madrid", "Lisbon", "Vienna", "Prague", "Oslo", "Dublin"]

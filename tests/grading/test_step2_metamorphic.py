@@ -16,6 +16,7 @@ from realistic_outputs import (
     CHOICE_SECOND,
     CHOICE_UNREAD,
     CHOICE_WRAPS,
+    MATH_ENDINGS,
     MATH_REVISIONS,
     MATH_SECOND,
     MATH_UNREAD,
@@ -26,11 +27,12 @@ from realistic_outputs import (
 )
 
 from generation.grading.decision import Graded, grade_rows
+from generation.grading.rule import Policy
 
 VARIANTS = 400  # per relation
 
 
-def grade_all(outputs: list[Output]) -> list[Graded]:
+def grade_all(outputs: list[Output], policy: Policy = Policy()) -> list[Graded]:
     """The grade of each output, every one in a row of its own (ten options for multiple choice)."""
     rows = [{"instruction": "q", "answer": output.gold, "samples": [output.text],
              **({"options": OPTIONS} if output.kind == "choice" else {})} for output in outputs]
@@ -38,7 +40,8 @@ def grade_all(outputs: list[Output]) -> list[Graded]:
     math = [i for i, output in enumerate(outputs) if output.kind == "math"]
     grades: list[Graded | None] = [None] * len(outputs)
     for indices, dataset_type in ((choice, "mmlu_pro"), (math, "math")):
-        for index, graded in zip(indices, grade_rows([rows[i] for i in indices], dataset_type, 1, lambda n: None)):
+        for index, graded in zip(indices, grade_rows([rows[i] for i in indices], dataset_type, 1, lambda n: None,
+                                                     policy=policy)):
             grades[index] = graded[0]
     return grades
 
@@ -55,9 +58,9 @@ def variants(templates: dict[str, str] | list[str], seed: int) -> list[tuple[Out
     return [(output, rng.choice(list(templates[output.kind]))) for output in outputs]
 
 
-def failures(pairs: list[tuple[Output, Output]], allowed) -> list[str]:
+def failures(pairs: list[tuple[Output, Output]], allowed, policy: Policy = Policy()) -> list[str]:
     """The (before, after) pairs whose grades break the relation `allowed(before_grade, after_grade, after)`."""
-    grades = grade_all([before for before, _ in pairs] + [after for _, after in pairs])
+    grades = grade_all([before for before, _ in pairs] + [after for _, after in pairs], policy)
     befores, afters = grades[:len(pairs)], grades[len(pairs):]
     return [f"{outcome(b)} -> {outcome(a)} ({a.note}): {after.text[-160:]!r}"
             for (_, after), b, a in zip(pairs, befores, afters) if not allowed(b, a, after)]
@@ -85,9 +88,10 @@ def test_wrapping_the_answer_keeps_the_verdict():
 def test_a_revision_to_another_value_flips_the_verdict_or_leaves_it_undecided():
     pairs = [(output, output.appended(template)) for output, template in variants(REVISIONS, 3)]
 
-    def allowed(before: Graded, after: Graded, revised: Output) -> bool:
+    def allowed(before: Graded, after: Graded, revised: Output) -> bool:  # issue 31: decided by the new answer
+        other_right = revised.other == revised.gold if revised.kind == "choice" else not revised.right
         return after.method == "undecided" or after.method == "procedural" and after.answer == revised.other \
-            and after.correct is not before.correct
+            and after.correct is other_right
 
     broken = failures(pairs, allowed)
     assert not broken, f"{len(broken)} of {len(pairs)} kept the old verdict, e.g.\n" + "\n".join(broken[:8])
@@ -100,15 +104,80 @@ def test_a_second_candidate_after_the_answer_never_leaves_a_false_positive():
 
 
 def test_removing_the_final_period_never_makes_a_reply_no_answer():
-    """Replies that state their answer and replies that end normally without a statement (the judge's to read)."""
+    """Replies that state their answer, and (under --answerless undecided) replies that end without a statement;
+    under the default policy an answerless released text that stops mid-sentence is no_answer (issue 31)."""
     endings = {"choice": CHOICE_UNREAD, "math": MATH_UNREAD}
     rng = random.Random(5)
-    pairs = []
+    pairs, answerless = [], []
     for output, template in variants(endings, 5):
         complete = output.with_ending(template) if rng.random() < 0.5 else output
         if complete.text.endswith("."):
-            pairs.append((complete, replace(complete, ending=complete.ending[:-1])))
-    assert len(pairs) > VARIANTS // 2
-    broken = failures(pairs, lambda before, after, _: after.method != "no_answer"
-                      and (outcome(after) == outcome(before) or after.method == "undecided"))
+            (answerless if complete is not output else pairs).append(
+                (complete, replace(complete, ending=complete.ending[:-1])))
+    assert len(pairs) > VARIANTS // 4 and len(answerless) > VARIANTS // 4
+
+    def kept(before: Graded, after: Graded, _: Output) -> bool:
+        return after.method != "no_answer" and (outcome(after) == outcome(before) or after.method == "undecided")
+
+    broken = failures(pairs, kept) + failures(answerless, kept, Policy(answerless="undecided"))
     assert not broken, f"{len(broken)} of {len(pairs)} became no_answer, e.g.\n" + "\n".join(broken[:8])
+    cut = failures(answerless, lambda before, after, _: after.method == "no_answer")
+    assert not cut, f"{len(cut)} of {len(answerless)} not no_answer, e.g.\n" + "\n".join(cut[:8])
+
+
+# --- issue 31: three relations on real-output shapes ---------------------------------------------------------------
+RUN_ONS = {  # a few-shot run-on inventing the next question in the prompt's format, with another answer ({W})
+    "choice": ["\n\nQuestion:\nWhich of the following is a noble gas?\nOptions:\nA. Oxygen\nB. Neon\nC. Iron\n"
+               "Answer: Let's think step by step. Noble gases fill their outer shell. The answer is ({W}).",
+               "\n\nQuestion 2: What is 2 + 2?\nThe answer is ({W}).\n\nQuestion 3: What is 3 + 3?\nThe answer is (",
+               "\nQ: Which planet is largest?\nA: Jupiter is the largest. The answer is ({W}).",
+               "\n\nQuestion:\nA ball is dropped from 5 m. Options:\nA. 1 s\nB. 2 s\nAnswer: Let's think step by step. "
+               "Using h = gt^2/2 gives about 1 s, which is option ({W}). Wait, actually it should be ({W})."],
+    "math": ["\n\nProblem:\nFind the sum of the first ten odd numbers.\n\nSolution: The sum is $\\boxed{{{W}}}$.",
+             "\n\nProblem 2: What is $3 \\cdot 4$?\nThe answer is ${W}$.\n\nProblem 3: Compute $2^5$.\nThe answer",
+             "\n\nQuestion: Solve for $y$.\n\nWe get $y = {W}$, so the final answer is $\\boxed{{{W}}}$."],
+}
+OFFERS = ["\n\nIf you want, I can explain.", " If you want, I can explain more.",
+          "\n\nIf you'd like, I can walk through any step again.", "\n\nLet me know if you have any questions!",
+          " If anything is unclear, feel free to ask.", "\n\nIf you have another question, I'm happy to help."]
+
+
+def test_a_run_on_into_another_question_never_changes_the_grade():
+    pairs = [(output, output.appended(template)) for output, template in variants(RUN_ONS, 31)]
+    broken = failures(pairs, lambda before, after, _: outcome(after) == outcome(before))
+    assert not broken, f"{len(broken)} of {len(pairs)} changed, e.g.\n" + "\n".join(broken[:8])
+
+
+def test_offering_to_explain_never_changes_the_grade():
+    pairs = [(output, output.appended(template)) for output, template in variants({"choice": OFFERS,
+                                                                                    "math": OFFERS}, 32)]
+    broken = failures(pairs, lambda before, after, _: outcome(after) == outcome(before))
+    assert not broken, f"{len(broken)} of {len(pairs)} changed, e.g.\n" + "\n".join(broken[:8])
+
+
+def equivalent_spellings(rng: random.Random) -> tuple[str, str, str]:
+    """(an answer, the same value spelled another way, a different value): surds, powers, multiples of pi."""
+    k, m = rng.randint(2, 9), rng.choice([2, 3, 5, 6, 7, 10, 11])
+    n, e = rng.randint(2, 9), rng.randint(2, 4)
+    return rng.choice([(f"{k}\\sqrt{{{m}}}", f"\\sqrt{{{k * k * m}}}", f"{k + 1}\\sqrt{{{m}}}"),
+                       (str(n ** e), f"{n}^{{{e}}}", str(n ** e + 1)),
+                       (f"{k}\\pi", f"\\pi \\cdot {k}", f"{k + 1}\\pi"),
+                       (f"\\frac{{{k}}}{{\\sqrt{{{m}}}}}", f"\\frac{{{k}\\sqrt{{{m}}}}}{{{m}}}", f"\\frac{{{k}}}{{{m}}}")])
+
+
+def test_restating_the_answer_in_an_equivalent_spelling_never_makes_it_undecided():
+    rng = random.Random(33)
+    pairs = []
+    for output in corpus(VARIANTS, 33):
+        if output.kind != "math":
+            continue
+        answer, same, other = equivalent_spellings(rng)
+        right = rng.random() < 0.5
+        stated = Output("math", output.body, "", answer, answer if right else other, other, right)
+        stated = stated.with_ending(rng.choice(list(MATH_ENDINGS.values())))
+        pairs.append((stated, replace(stated, ending=stated.ending + rng.choice(
+            [f"\n\nIn other words, the answer is ${same}$.", f"\n\nEquivalently, $\\boxed{{{same}}}$.",
+             f"\n\nThat is, the answer is ${same}$."]))))
+    assert len(pairs) > VARIANTS // 4
+    broken = failures(pairs, lambda before, after, restated: outcome(after) == outcome(before) == restated.right)
+    assert not broken, f"{len(broken)} of {len(pairs)} changed, e.g.\n" + "\n".join(broken[:8])

@@ -10,6 +10,7 @@ import pytest
 
 from generation.grading.decision import Graded, fallback_targets, grade_rows
 from generation.grading.parsing import MATH_ANSWER_IS, STATEMENTS, answer_is_matches, foreign_hint, statement_matches
+from generation.grading.rule import Policy
 
 OPTIONS4 = ["2 eV", "3.1 eV", "4.5 eV", "6 eV"]
 OPTIONS10 = [f"{n} J" for n in range(10, 110, 10)]
@@ -82,16 +83,18 @@ NAMED_LATER = [
     (REASONING + "The closest option to our value of 3.1 eV is (B).", "B", "B"),  # Llama on MMLU-Pro
     (REASONING + "This matches option C.", "C", "C"),
 ]
-CORRECTIONS = [  # issue 18: a revision after a committed answer leaves it to the judge
-    ("Answer: B\n\nActually, wait. I mixed up the wavelength; redoing it, it should be D.", "D", "undecided"),  # R1
+CORRECTIONS = [  # issue 31: an answer withdrawn by an explicit correction before a new committed one is no reading
+    ("Answer: B\n\nActually, wait. I mixed up the wavelength; redoing it, it should be D.", "D", "D"),  # R1
     ("The answer is not A; it is C.", "C", "C"),
-    ("**Answer: A**\n\nHmm, wait. Rechecking the sign, it should be (C).", "C", "undecided"),
-    ("Answer: B\n\nOn second thought, D.", "D", "undecided"),
-    ("Answer: A\nActually, it's C.", "C", "undecided"),
-    ("The answer is B. Correction: D.", "D", "undecided"),
-    ("Answer: C\n\nHmm, no. It must be B.", "B", "undecided"),
-    ("Answer: D. Wait, that's not right; I'll change my answer to A.", "A", "undecided"),
-    (REASONING + "$\\boxed{B}$\n\nHmm, wait: I misread the sign. It should be D.", "D", "undecided"),  # Qwen, R1
+    ("**Answer: A**\n\nHmm, wait. Rechecking the sign, it should be (C).", "C", "C"),
+    ("Answer: B\n\nOn second thought, D.", "D", "D"),
+    ("Answer: A\nActually, it's C.", "C", "C"),
+    ("The answer is B. Correction: D.", "D", "D"),
+    ("Answer: C\n\nHmm, no. It must be B.", "B", "B"),
+    ("Answer: D. Wait, that's not right; I'll change my answer to A.", "A", "A"),
+    (REASONING + "$\\boxed{B}$\n\nHmm, wait: I misread the sign. It should be D.", "D", "D"),  # Qwen, R1
+    ("Answer: B\n\nWait, I misread the question.\n\nAnswer: D\n\nHmm, actually B may fit better.", "D", "undecided"),
+    ("The answer is B. Actually, it should be D, or possibly C.", "D", "hedged"),
 ]
 OUT_OF_RANGE = [
     (REASONING + "The answer is C.\n\nHmm, none of these match 7 J exactly; the answer is E.", "C", "undecided"),
@@ -111,13 +114,18 @@ EXPLANATORY = [
     (REASONING + "The answer is (C).\n(A) is the best option if cost matters more than speed.", "C", "C"),
     (REASONING + "The answer is B. To check whether the answer is C instead, compare the units.", "B", "B"),
 ]
-LETTER_HEDGES = [
-    (REASONING + "It's either B or D.", "B", "undecided"),
-    (REASONING + "The answer is B, or possibly D.", "B", "undecided"),
-    (REASONING + "The answer is most likely B, but C is also possible.", "B", "undecided"),
-    (REASONING + "Answer: B (or maybe D)", "B", "undecided"),
-    (REASONING + "The answer is A or possibly C.", "A", "undecided"),
-    (REASONING + "Either (A) or (C) could be correct here.", "A", "undecided"),
+LETTER_HEDGES = [  # issue 31: a hedge is graded incorrect (declared policy --hedges incorrect), with its note
+    (REASONING + "It's either B or D.", "B", "hedged"),
+    (REASONING + "The answer is B, or possibly D.", "B", "hedged"),
+    (REASONING + "The answer is most likely B, but C is also possible.", "B", "hedged"),
+    (REASONING + "Answer: B (or maybe D)", "B", "hedged"),
+    (REASONING + "The answer is A or possibly C.", "A", "hedged"),
+    (REASONING + "Either (A) or (C) could be correct here.", "A", "hedged"),
+    ("The answer is (A).\n\nThe answer is (C).\n\nThe answer is (B).\n\nThe answer is (A).", "A", "hedged"),
+    (REASONING + "The answer is (B).\nAnswer: (D)", "B", "hedged"),
+    (REASONING + "The answer is (B) and (D).", "B", "hedged"),  # several letters for one question
+    (REASONING + "The answers are (B) and (D), respectively.", "B", "undecided"),  # a multi-part answer
+    ("(a) The speed is 3 m/s. The answer is (B). (b) The time is 2 s. The answer is (D).", "B", "undecided"),
 ]
 ENDED_UNREAD = [  # ended normally, answer not readable procedurally: the judge must read them
     (REASONING + "After comparing the options, the closest match is the second one.", "B", "undecided"),
@@ -132,7 +140,7 @@ BARE_LETTERS = [("(c)", "C", "C"), ("b", "B", "B"), ("c", "C", "C"), ("(d)", "D"
                 ("A. This one is wrong because the units differ.", "A", "undecided")]
 NO_ANSWER = [
     ("", "B", "no_answer"), ("   \n\n ", "B", "no_answer"),
-    (REASONING + CUT, "B", "undecided"),  # no final period alone is no cut-off (issue 18): the judge reads it
+    (REASONING + CUT, "B", "no_answer"),  # no statement, stops mid-sentence, no finish reason (--answerless)
     (REASONING + LOOP, "B", "no_answer"),  # Llama repetition loop until the limit
     (REASONING + LOOP + "Wait, let me re-check the calc", "B", "no_answer"),
     ("<think>\nOkay, the photon energy. Let me compute hc/lambda first. That gives 3.1 eV. Now the options.",
@@ -163,12 +171,13 @@ CHOICE_TABLE = (LETTER_IS_CORRECT + HEDGE_WORDS + CHOOSE + LANGUAGES + LOWER_CAS
                 + OUT_OF_RANGE + EXPLANATORY + LETTER_HEDGES + ENDED_UNREAD + BARE_LETTERS + NO_ANSWER + CHOICE_GUARDS)
 
 
-def grade_one(sample: str, gold: str, dataset_type: str, options: list | None = None) -> Graded:
+def grade_one(sample: str, gold: str, dataset_type: str, options: list | None = None,
+              policy: Policy = Policy()) -> Graded:
     """The grade of one sample in a one-row dataset."""
     row = {"instruction": "q", "answer": gold, "samples": [sample]}
     if options is not None:
         row["options"] = options
-    return grade_rows([row], dataset_type, 1, lambda n: None)[0][0]
+    return grade_rows([row], dataset_type, 1, lambda n: None, policy=policy)[0][0]
 
 
 def outcome(grade: Graded) -> object:
@@ -180,7 +189,11 @@ def outcome(grade: Graded) -> object:
 def test_choice_outcomes(sample, gold, expected):
     options = OPTIONS10 if "(K)" in sample else OPTIONS4
     grade = grade_one(sample, gold, "mmlu_pro", options)
-    if expected in ("undecided", "no_answer"):
+    if expected == "hedged":
+        assert (grade.method, grade.answer, grade.correct) == ("procedural", None, False)
+        assert grade.note.startswith("hedged") and grade_one(sample, gold, "mmlu_pro", options,
+                                                             Policy(hedges="undecided")).method == "undecided"
+    elif expected in ("undecided", "no_answer"):
         assert grade.method == expected and grade.correct is False and grade.note
     else:
         assert grade.method == "procedural" and grade.answer == expected
@@ -207,12 +220,13 @@ CONCLUSIONS = [
     (REASONING + "Thus $m + n = 17$.", "18", False),
 ]
 MATH_CORRECTIONS = [  # issue 18: a box revised in words is left to the judge
-    ("$\\boxed{12}$ ... The correct answer is 14", "14", "undecided"),
-    (REASONING + "$\\boxed{12}$\n\nWait, I double-counted the corners. The answer is 8.", "8", "undecided"),
-    (REASONING + "So $\\boxed{3}$. Hmm, actually the answer should be $4$.", "4", "undecided"),
-    (REASONING + "\\boxed{5}\n\nOn rechecking the second case: Answer: 7", "7", "undecided"),
-    (REASONING + "$\\boxed{10}$\n\nCorrection: the final answer is $\\frac{21}{2}$.", "\\frac{21}{2}", "undecided"),
-    (REASONING + "\\boxed{12}\n\nWait, I forgot the empty set. The answer is 13.", "12", "undecided"),
+    ("$\\boxed{12}$ ... The correct answer is 14", "14", True),  # issue 31: the withdrawn 12 is no reading
+    (REASONING + "$\\boxed{12}$\n\nWait, I double-counted the corners. The answer is 8.", "8", True),
+    (REASONING + "So $\\boxed{3}$. Hmm, actually the answer should be $4$.", "4", True),
+    (REASONING + "\\boxed{5}\n\nOn rechecking the second case: Answer: 7", "7", "undecided"),  # no correction word
+    (REASONING + "$\\boxed{10}$\n\nCorrection: the final answer is $\\frac{21}{2}$.", "\\frac{21}{2}", True),
+    (REASONING + "\\boxed{12}\n\nWait, I forgot the empty set. The answer is 13.", "12", False),
+    (REASONING + "\\boxed{12}\n\nWait, I forgot one case. The answer is 13, or maybe 14.", "13", "undecided"),
 ]
 MATH_HEDGES = [
     ("\\boxed{3}$ or possibly $\\boxed{4}", "4", "undecided"),
@@ -260,7 +274,7 @@ WORDS_EXTRA = [
 MATH_UNREAD = [
     (REASONING + "Thus the triangle is obtuse, as its largest angle exceeds a right angle.", "3", "undecided"),
     (REASONING + "This completes the computation of the sum.", "3", "undecided"),
-    (REASONING + CUT, "3", "undecided"), (REASONING + LOOP, "3", "no_answer"), ("", "3", "no_answer"),
+    (REASONING + CUT, "3", "no_answer"), (REASONING + LOOP, "3", "no_answer"), ("", "3", "no_answer"),
     (REASONING + "I cannot solve this problem with the given information.", "3", "no_answer"),
     ("<think>\nLet me set up the equation: 3x + 2 = 11, so x", "3", "no_answer"),
 ]
@@ -315,7 +329,7 @@ def test_auto_sends_every_undecided_sample_and_no_empty_one():
     row = {"instruction": "q", "answer": "B", "options": OPTIONS4, "samples": [sample for sample, _, _ in table]}
     graded = grade_rows([row], "mmlu", 1, lambda n: None)
     undecided = [(0, i) for i, (_, _, expected) in enumerate(table) if expected == "undecided"]
-    assert fallback_targets(graded, "auto") == undecided and len(undecided) > len(table) // 2
+    assert fallback_targets(graded, "auto") == undecided and len(undecided) >= 10
     assert fallback_targets(graded, "never") == []
 
 

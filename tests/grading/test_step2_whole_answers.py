@@ -12,6 +12,7 @@ from realistic_outputs import MATH_UNREAD, corpus
 
 from generation.grading.checking import math_verdict
 from generation.grading.decision import grade_rows
+from generation.grading.rule import Policy
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 CASES = 300
@@ -69,12 +70,12 @@ def test_compound_quantities_are_compared_whole_never_by_their_first_number():
     assert not wrong, f"{len(wrong)} of {CASES}, e.g. {wrong[:5]}"
 
 
-def grades_with(finishes: list[str | None] | None, samples: list[str]) -> list[str]:
+def grades_with(finishes: list[str | None] | None, samples: list[str], policy: Policy = Policy()) -> list[str]:
     """The methods of one math row's samples graded with (or, for None, without) a sample_finish_reasons column."""
     row = {"instruction": "q", "answer": "12", "samples": samples}
     if finishes is not None:
         row["sample_finish_reasons"] = finishes
-    return [grade.method for grade in grade_rows([row], "math", 1, lambda n: None)[0]]
+    return [grade.method for grade in grade_rows([row], "math", 1, lambda n: None, policy=policy)[0]]
 
 
 LOOP = "Wait, let me re-check the calculation once more. " * 40
@@ -87,16 +88,22 @@ def test_finish_reasons_decide_cut_offs_and_text_only_without_them():
     assert grades_with(["stop", "stop", "stop", "length", "content_filter"], samples) == [
         "undecided", "undecided", "procedural", "no_answer", "no_answer"]
     assert grades_with([None] * 5, samples) == grades_with(None, samples) == [  # released datasets: text heuristics
+        "no_answer", "no_answer", "procedural", "procedural", "undecided"]  # --answerless no_answer (issue 31)
+    assert grades_with(None, samples, Policy(answerless="undecided")) == [
         "no_answer", "undecided", "procedural", "procedural", "undecided"]
 
 
 def test_a_complete_reply_without_its_final_period_is_never_no_answer_whatever_its_finish_reason():
-    """Replies that state their answer, and replies that end without a statement (the judge reads those)."""
+    """Replies that state their answer; replies that end without a statement are the judge's when they ended normally
+    or under --answerless undecided, and no_answer by the declared policy only without a finish reason (issue 31)."""
     outputs = [output for output in corpus(CASES, 183) if output.kind == "math"]
-    outputs += [output.with_ending(MATH_UNREAD[i % 2]) for i, output in enumerate(outputs)]
-    samples = [output.text[:-1] for output in outputs if output.text.endswith(".")]
-    for finishes in (None, ["stop"] * len(samples)):
-        assert "no_answer" not in grades_with(finishes, samples)
+    stated = [output.text[:-1] for output in outputs if output.text.endswith(".")]
+    unread = [output.with_ending(MATH_UNREAD[i % 2]).text[:-1] for i, output in enumerate(outputs)]
+    for finishes in (None, ["stop"] * len(stated)):
+        assert "no_answer" not in grades_with(finishes, stated)
+    assert set(grades_with(["stop"] * len(unread), unread)) == {"undecided"}
+    assert set(grades_with(None, unread, Policy(answerless="undecided"))) == {"undecided"}
+    assert set(grades_with(None, unread)) == {"no_answer"}
 
 
 def test_readings_that_spell_one_value_differently_agree():
