@@ -100,9 +100,11 @@ def main() -> int:
         same = ours is not None and abs(ours - theirs) <= TOLERANCE
         differ += [] if same else [key]
         print(f"{key}: report.json {ours:.4f}, Weaver {theirs:.3f} ({run} {column}): {'equal' if same else 'DIFFER'}")
-    best = max((s["select_at_1"] for s in report["verifiers"].values() if s["select_at_1"] is not None), default=None)
-    if best is not None:
-        print(f"best single verifier's select@1 in report.json: {best:.4f}")
+    for kind, what in (("single", "best single verifier"), ("combination", "mean_of_normalised")):
+        values = [s["select_at_1"] for s in report["verifiers"].values() if s["select_at_1"] is not None
+                  and (s["kind"] == "combination") == (kind == "combination")]
+        if values:
+            print(f"{what}'s select@1 in report.json: {max(values):.4f}")
     return 1 if differ else 0
 
 

@@ -5,9 +5,10 @@ The chat model learns to answer "Compute $a + b$." as Step 1 prompts it (MATH pr
 taught answers are near misses, so at temperature 0.7 it is right on some samples and wrong on others. The reward
 model, starting from the chat model's layers, learns to score a right sum above a wrong one, from right and
 near-miss solutions and from the chat model's own samples. The judge, also starting from the chat model's layers,
-learns to check a solution in the judge's prompt format (judges/prompts.py): it writes the right sum, the sum the
-solution gives, then True when they agree and False when not; it is never shown whether a sample is right, only
-taught correct arithmetic, so at temperature its K verdicts on a sample differ now and then.
+learns to check a solution in the judge's prompt format (judges/prompts.py) with correct arithmetic: the right sum,
+the answer the solution states, that answer minus the sum, then True when the difference is 0 (check()). It is
+never told whether a sample is right; its subtractions are not always right, so at temperature its K verdicts on a
+sample differ now and then and their mean is a graded score.
 
 Every step is seeded and the numbers do not depend on the CPU: reproducible_numerics() (called before torch loads)
 makes torch use its portable kernels instead of the AVX2/AVX-512 ones it picks per CPU, MKL its conditional
@@ -29,7 +30,7 @@ WORDINGS = ("Compute ${}$.", "What is ${}$?", "Find the value of ${}$.", "Evalua
 PROBLEMS = [(a, b, w) for a, b in PAIRS for w in range(len(WORDINGS))]  # 64 problems: each sum in four wordings
 CHAT_STEPS, RM_STEPS, JUDGE_STEPS = 400, 400, 300
 BATCH, JUDGE_BATCH, CHAT_RATE, RM_RATE, JUDGE_RATE, SEED = 32, 16, 5e-3, 2e-3, 3e-3, 0
-VERDICT_WEIGHT = 10.0  # the judge's True/False token weighs this many tokens of its checking in the loss
+VERDICT_WEIGHT = 3.0  # the judge's True/False tokens weigh this many tokens of its checking in the loss
 WRONG_TARGETS = 0.45  # share of taught answers that are near misses: sampled answers are right about 2 times in 3
 VOCAB = 800  # the tokenizer also learns the example's prompts (judge prompt ~230 tokens, not ~610): cheaper to train
 OWN_SAMPLES = 4  # the chat model's own samples per problem (temperature 0.7, as in the example) the verifiers learn from
@@ -119,11 +120,14 @@ def chat_batch(tok, rng: random.Random):
 
 
 def check(a: int, b: int, text: str) -> str:
-    """The judge's checking of a solution to a + b: the right sum, the sum the solution states, the verdict."""
+    """The judge's checking of a solution to a + b: the right sum, the stated answer minus it, then the verdict (True
+    when that difference is 0). Each step is arithmetic on the two numbers just before it, as in the chat model's
+    own sums; a verdict comparing two distant numbers directly is beyond what a model this small learns in minutes."""
     stated = STATED.search(text.strip())
-    if stated is None:
-        return f"{a} + {b} = {a + b}. The solution states no answer.\nFalse"
-    return f"{a} + {b} = {a + b}. The solution says {stated.group(1)}.\n{stated.group(1) == str(a + b)}"
+    if stated is None or not stated.group(1).lstrip("-").isdigit():
+        return f"{a} + {b} = {a + b}. The solution states no number.\nFalse"
+    c, difference = stated.group(1), int(stated.group(1)) - (a + b)
+    return f"{a} + {b} = {a + b}. The solution says {c}. {c} - {a + b} = {difference}.\n{difference == 0}"
 
 
 def judge_batch(tok, rng: random.Random, samples: list[tuple[int, int, int, str]]):
@@ -132,8 +136,16 @@ def judge_batch(tok, rng: random.Random, samples: list[tuple[int, int, int, str]
     shown = rng.sample(samples, JUDGE_BATCH // 2)
     for a, b, w in rng.choices(PROBLEMS, k=JUDGE_BATCH - len(shown)):
         shown.append((a, b, w, solution(a, b, shown_sum(rng, a, b)[0])))
-    return padded([completion_pair(tok, judge_messages(math_prompt(problem(a, b, w)), text), check(a, b, text))
-                   for a, b, w, text in shown], tok.pad_token_id, left=True)
+    checks = [check(a, b, text) for a, b, w, text in shown]
+    batch = padded([completion_pair(tok, judge_messages(math_prompt(problem(a, b, w)), text), checked)
+                    for (a, b, w, text), checked in zip(shown, checks)], tok.pad_token_id, left=True)
+    return (*batch, [verdict_length(tok, checked) for checked in checks])
+
+
+def verdict_length(tok, checked: str) -> int:
+    """How many tokens the verdict (the last line) of a checking takes ("True" may be two: "Tr", "ue")."""
+    return len(tok(checked, add_special_tokens=False).input_ids) - len(
+        tok(checked.rsplit("\n", 1)[0] + "\n", add_special_tokens=False).input_ids)
 
 
 def own_samples(chat_model: str, seed: int) -> list[tuple[int, int, int, str]]:
@@ -206,11 +218,11 @@ def teach_chat_model(path: str, seed: int = SEED) -> None:
 
 def completion_loss(model, batch, verdict_weight: float = 1.0):
     """Next-token loss on the completions of a left-padded batch, with logits for the completion positions only (the
-    LM head over every prompt token would be most of a step's work); the verdict, the token before the closing EOS
-    that ends every row, weighs verdict_weight tokens."""
+    LM head over every prompt token would be most of a step's work). A batch with per-row verdict lengths: each
+    verdict token (those before the closing EOS that ends every row) weighs verdict_weight tokens."""
     import torch
 
-    ids, mask, labels = batch
+    ids, mask, labels, *verdicts = batch
     keep = int((labels != -100).sum(dim=1).max()) + 1
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # as generation numbers left-padded positions
     logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
@@ -218,7 +230,9 @@ def completion_loss(model, batch, verdict_weight: float = 1.0):
     losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, ignore_index=-100,
                                                reduction="none")
     weights = (targets != -100).float()
-    weights[:, -2] = verdict_weight
+    if verdicts:
+        offset = torch.arange(targets.shape[1] - 1, -1, -1)  # 0 at the EOS, 1 just before it, ...
+        weights[(offset >= 1) & (offset <= torch.tensor(verdicts[0])[:, None])] = verdict_weight
     return (losses * weights).sum() / weights.sum()
 
 

@@ -104,7 +104,7 @@ def draw_verifiers(report: dict, names: list[str], path: str) -> None:
     axes[0].invert_yaxis()
     for ax in axes:
         ax.set_ylabel("verifier (best select@1 first)")
-    fig.suptitle(f"Verifiers on {report['rows']} problems x {report['samples_per_row']} samples (names in bold: "
+    fig.suptitle(f"Verifiers on {report['rows']} problems x {report['samples_per_row']} samples\n(names in bold: "
                  f"select@1 interval overlaps the best one's)", fontsize=9)
     outside_legend(fig, kind_handles([stats[n]["kind"] for n in names])
                    + axes[0].get_legend_handles_labels()[0] + axes[1].get_legend_handles_labels()[0])

@@ -22,7 +22,7 @@ def settings(env: dict) -> str:
 
 
 @pytest.mark.parametrize("env,step1_cap,judge_cap", [
-    ({}, "--max_new_tokens 32", "--judge_max_tokens 64 --verdicts_per_sample 5"),  # the tiny offline defaults
+    ({}, "--max_new_tokens 32", "--judge_max_tokens 64 --verdicts_per_sample 5"),  # the tiny defaults
     ({"MODEL": "gpt-4o-mini", "LM_JUDGES": "GPT-4o-mini"}, None, None),  # real ones: their own defaults
     ({"LM_JUDGES": "GPT-4o-mini", "JUDGE_MAX_TOKENS": "900"}, "--max_new_tokens 32", "--judge_max_tokens 900"),
     ({"VERDICTS": "3"}, "--max_new_tokens 32", "--judge_max_tokens 64 --verdicts_per_sample 3"),
