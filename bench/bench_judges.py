@@ -32,22 +32,22 @@ def measure(url: str, samples: int, k: int, concurrency: int) -> dict:
     """Run one judge over `samples` samples (10 per row) with K verdicts each; return the figures."""
     from datasets import Dataset
 
-    from generation.judges.judging import add_judge_arguments, run_judge
+    from generation.common.cli import settings_from
+    from generation.judges.judging import run_judge
     from generation.judges.registry import parse_judge
+    from generation.steps.settings import VerifySettings
+    from generation.steps.verify import build_parser
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--verdicts_per_sample", type=int)
-    parser.add_argument("--critique_mode", action="store_true")
-    add_judge_arguments(parser)
-    args = parser.parse_args(["--verdicts_per_sample", str(k), "--base_url", url,
-                              "--max_concurrency", str(concurrency)])
+    args = build_parser().parse_args(["--verdicts_per_sample", str(k), "--base_url", url,
+                                      "--max_concurrency", str(concurrency)])
+    options = settings_from(VerifySettings, vars(args)).judges
     rows = (samples + 9) // 10
     data = Dataset.from_dict({"instruction": [f"Problem {r}" for r in range(rows)],
                               "samples": [[f"Solution {r}.{s}" for s in range(10)] for r in range(rows)]})
     data = data.select(range(rows)) if samples % 10 == 0 else data
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
-        columns, stats = run_judge(parse_judge("Bench=openai_compatible:loop"), data, args, cache)
+        columns, stats = run_judge(parse_judge("Bench=openai_compatible:loop"), data, options, cache)
         elapsed = time.perf_counter() - start
     verdicts = sum(v == 1.0 for row in columns["Bench_verdicts"] for sample in row for v in sample)
     requests = stats["requests"]

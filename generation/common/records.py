@@ -1,12 +1,16 @@
 """Append-only JSONL checkpoint: each finished unit of work is on disk before the next one is asked for."""
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import re
-from typing import Any, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
+from generation.common.cli import naming
+
+FINGERPRINT_KEY = "fingerprint"  # a log's record of the settings its records were made with (Step 1's sample log)
 SURROGATE = re.compile("[\ud800-\udfff]")  # lone UTF-16 halves: valid in a Python str, not encodable as UTF-8
 REPLACEMENT = "\ufffd"
 
@@ -35,40 +39,108 @@ def derived_seed(*parts: Any) -> int:
     return int(stable_hash(parts)[:8], 16)
 
 
-def log_lines(path: str) -> Iterator[tuple[str, Any, int]]:
-    """Yield (key, value, replaced code points) for every complete line of a log (read only: another process may be
-    appending to it; a torn last line is left out)."""
-    with open(path, encoding="utf-8") as handle:
+KEY_FIRST = re.compile(rb'\{"k": ("(?:[^"\\]|\\.)*")')  # a record line starts with its key (RecordStore.put)
+
+
+def keyed_lines(path: str, wanted: Callable[[str], bool] | None = None) -> Iterator[tuple[str, int, bytes]]:
+    """Yield (key, byte offset, line) for every complete line of a log whose key `wanted` accepts (all without it),
+    reading only the key of the others (read only: another process may be appending; a torn last line is left
+    out)."""
+    with open(path, "rb") as handle:
+        offset = 0
         for line in handle:
-            if not line.endswith("\n"):
+            start, offset = offset, offset + len(line)
+            if not line.endswith(b"\n"):
                 break  # torn write from a killed process
+            match = KEY_FIRST.match(line)
             try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
+                key = json.loads(match.group(1)) if match else json.loads(line)["k"]
+            except (ValueError, KeyError, TypeError):
                 continue
-            yield item["k"], item["v"], item.get("r", 0)
+            if wanted is None or wanted(key):
+                yield key, start, line
 
 
-def read_log(path: str) -> dict[str, Any]:
-    """A log's records (later keys win); {} when it is gone (another run's --overwrite may remove it)."""
+def log_lines(path: str, wanted: Callable[[str], bool] | None = None) -> Iterator[tuple[str, Any, int]]:
+    """Yield (key, value, replaced code points) for every complete line of a log whose key `wanted` accepts."""
+    for _, _, line in keyed_lines(path, wanted):
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        yield item["k"], item["v"], item.get("r", 0)
+
+
+def read_log(path: str, wanted: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    """A log's records whose key `wanted` accepts (later keys win); {} when it is gone (another run's --overwrite
+    may remove it)."""
     try:
-        return {key: value for key, value, _ in log_lines(path)}
+        return {key: value for key, value, _ in log_lines(path, wanted)}
     except FileNotFoundError:
         return {}
+
+
+def value_at(handle: BinaryIO, offset: int) -> Any:
+    """The value of the record line at a byte offset of an open log."""
+    handle.seek(offset)
+    return json.loads(handle.readline())["v"]
+
+
+def is_record_log(path: str) -> bool:
+    """Whether a file is a RecordStore log (its first line is a record, or it is empty), not another JSON-lines file
+    (a cost ledger) that compact() must never rewrite."""
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    return not first or KEY_FIRST.match(first) is not None
+
+
+def compact(logs: list[str], target: str) -> int:
+    """Write into target (atomically) one line per key of the logs: each log's last record of a key, the first log's
+    that holds the key winning (a log whose `fingerprint` record differs from the first one's belongs to other
+    settings and is left out); lines are copied as they are. Returns the bytes written."""
+    chosen: dict[str, tuple[str, int]] = {}
+    fingerprint = None
+    for log in logs:
+        latest = {key: offset for key, offset, _ in keyed_lines(log)}  # later lines of a log win
+        if FINGERPRINT_KEY in latest:
+            with open(log, "rb") as handle:
+                mine = value_at(handle, latest[FINGERPRINT_KEY])
+            if fingerprint is not None and mine != fingerprint:
+                continue
+            fingerprint = mine
+        for key, offset in latest.items():
+            chosen.setdefault(key, (log, offset))
+    for stale in glob.glob(glob.escape(target) + ".tmp-*"):  # left by a compaction that was killed
+        os.remove(stale)
+    tmp = f"{target}.tmp-{os.getpid()}"
+    written = 0
+    with open(tmp, "wb") as out:
+        for log in logs:
+            with open(log, "rb") as handle:
+                for key, offset in ((k, o) for k, (source, o) in chosen.items() if source == log):
+                    handle.seek(offset)
+                    written += out.write(handle.readline())
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, target)
+    return written
 
 
 class RecordStore:
     """A key -> JSON value log that survives SIGKILL: a torn last line is ignored on reload, later keys win.
 
-    `also_read`: other logs (read once, never written) whose records get() and `in` find too, after this log's own;
-    `records` holds this log's own only.
+    `also_read`: other logs (never written) whose records get() and `in` find too, after this log's own; only where
+    each record lies is held (key -> log and offset, for the keys `wanted` accepts), its value is read when asked
+    for, so memory does not grow with what other logs hold beyond that. `records` holds this log's own only.
     """
 
-    def __init__(self, path: str, sync_every: int = 1, also_read: Iterable[str] = ()) -> None:
+    def __init__(self, path: str, sync_every: int = 1, also_read: Iterable[str] = (),
+                 wanted: Callable[[str], bool] | None = None) -> None:
         self.path = path
         self.sync_every = max(1, sync_every)
         self.records: dict[str, Any] = {}
-        self.elsewhere: dict[str, Any] = {}  # records of the also_read logs
+        self.elsewhere: dict[str, tuple[str, int]] = {}  # key -> (an also_read log, offset of its record)
+        self._readers: dict[str, BinaryIO] = {}  # the also_read logs opened by get()
         self.replaced: dict[str, int] = {}  # key -> code points replaced by U+FFFD in its value (kept in the log)
         self._unstored_replaced = 0
         self._pending = 0
@@ -80,8 +152,16 @@ class RecordStore:
             self._truncate_torn_tail()
         for other in also_read:
             if os.path.realpath(other) != os.path.realpath(path):
-                self.elsewhere.update(read_log(other))
+                self._index(other, wanted)
         self._handle = open(path, "a", encoding="utf-8")
+
+    def _index(self, log: str, wanted: Callable[[str], bool] | None) -> None:
+        """Note where each wanted record of another log lies (a log that is gone holds none)."""
+        try:
+            for key, offset, _ in keyed_lines(log, wanted):
+                self.elsewhere[key] = (log, offset)
+        except FileNotFoundError:
+            return
 
     def _truncate_torn_tail(self) -> None:
         """Drop a partial last line so new records start on a fresh line."""
@@ -98,7 +178,14 @@ class RecordStore:
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value stored for key in this log, else in an also_read log, else default."""
-        return self.records[key] if key in self.records else self.elsewhere.get(key, default)
+        if key in self.records:
+            return self.records[key]
+        if key not in self.elsewhere:
+            return default
+        log, offset = self.elsewhere[key]
+        if log not in self._readers:
+            self._readers[log] = open(log, "rb")
+        return value_at(self._readers[log], offset)
 
     @property
     def replaced_code_points(self) -> int:
@@ -120,8 +207,9 @@ class RecordStore:
         self.records[key] = value
         self.replaced[key] = replaced
         line = {"k": key, "v": value, **({"r": replaced} if replaced else {})}
-        self._handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-        self._handle.flush()
+        with naming(self.path):
+            self._handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self._handle.flush()
         self._pending += 1
         if self._pending >= self.sync_every:
             self.flush()
@@ -129,15 +217,18 @@ class RecordStore:
 
     def flush(self) -> None:
         """Flush buffered records to disk."""
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        with naming(self.path):
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
         self._pending = 0
 
     def close(self) -> None:
-        """Flush and close the log."""
+        """Flush and close the log (and the other logs it reads)."""
         if not self._handle.closed:
             self.flush()
             self._handle.close()
+        for reader in self._readers.values():
+            reader.close()
 
     def __enter__(self) -> "RecordStore":
         return self

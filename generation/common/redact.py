@@ -31,9 +31,20 @@ def is_secret_name(name: str) -> bool:
     return any(word.endswith(tuple(SECRET_WORDS)) for word in words)
 
 
+_DERIVED: set[str] = set()  # credentials this process made itself (remember_secret)
+
+
+def remember_secret(value: str) -> None:
+    """Mask a credential this process derived itself (a Basic header from a URL's user-info) wherever it shows up,
+    e.g. echoed back in a server's error body."""
+    if len(value) >= MIN_ENV_SECRET:
+        _DERIVED.add(value)
+
+
 def environment_secrets() -> list[str]:
-    """Values of environment variables named like keys (OPENAI_API_KEY, HF_TOKEN, ...), longest first."""
-    values = {v for k, v in os.environ.items() if is_secret_name(k) and len(v) >= MIN_ENV_SECRET}
+    """Values of environment variables named like keys (OPENAI_API_KEY, HF_TOKEN, ...) and the credentials this
+    process derived (remember_secret), longest first."""
+    values = {v for k, v in os.environ.items() if is_secret_name(k) and len(v) >= MIN_ENV_SECRET} | _DERIVED
     return sorted(values, key=len, reverse=True)
 
 

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any, Callable, Iterator
 
-from generation.common.cli import UserError, error_line
+from generation.common.cli import UserError, error_line, naming
 from generation.common.redact import redact, redact_text
 
 PROVENANCE_FILE = "provenance.json"  # inside every output folder: replaced together with it, as one unit
@@ -53,7 +53,7 @@ def write_text_atomic(path: str, text: str, data: bool = False) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with naming(path), open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text if data else redact_text(text))
             handle.flush()
             os.fsync(handle.fileno())
@@ -146,20 +146,28 @@ def check_separate(outputs: dict[str, str], inputs: list[tuple[str, str]] = (), 
 
 @contextlib.contextmanager
 def claim(outputs: dict[str, str], inputs: list[tuple[str, str]] = (), mode: str = "flock", in_place: bool = False,
-          check: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold every output of a run: refuse nested paths, check each output (check), lock it and recover it."""
+          check: Callable[[str], None] | None = None, writes: bool = True) -> Iterator[None]:
+    """Hold every output of a run: refuse nested paths, check each output (check), lock it and recover it; a run
+    that writes nothing (writes=False: a dry run) only checks, so not even a lock file or its folder is made."""
     check_separate(outputs, inputs, in_place)
     with contextlib.ExitStack() as stack:
         for path in outputs.values():
             if check is not None:
                 check(path)
-            stack.enter_context(output_lock(path, mode))
+            if writes:
+                stack.enter_context(output_lock(path, mode))
         yield
 
 
+def lock_path(output_path: str) -> str:
+    """The lock file of an output: X.lock beside X."""
+    return real_path(output_path).rstrip(os.sep) + ".lock"
+
+
 @contextlib.contextmanager
-def output_lock(output_path: str, mode: str = "flock") -> Iterator[None]:
-    """Hold the output for this run (a lock file naming pid and host); a second run gets a one-line UserError.
+def output_lock(output_path: str, mode: str = "flock", ray_node: str | None = None) -> Iterator[None]:
+    """Hold the output for this run (a lock file naming pid, host and, in a Ray task, its Ray node); a second run
+    gets a one-line UserError.
 
     The lock is an flock on X.lock, so a killed owner on this host releases it and its file is taken over with a
     notice. A file left by another host is refused unless mode is "takeover" (flock may be node-local there);
@@ -170,7 +178,7 @@ def output_lock(output_path: str, mode: str = "flock") -> Iterator[None]:
         recover(output_path)
         yield
         return
-    path = real_path(output_path).rstrip(os.sep) + ".lock"
+    path = lock_path(output_path)
     handle = _locked_file(path, output_path)
     try:
         _adopt(handle.read().strip(), path, output_path, mode)
@@ -180,7 +188,7 @@ def output_lock(output_path: str, mode: str = "flock") -> Iterator[None]:
     try:
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps(owner_record()) + "\n")
+        handle.write(json.dumps({**owner_record(), **({"ray_node": ray_node} if ray_node else {})}) + "\n")
         handle.flush()
         recover(output_path)
         yield
@@ -193,6 +201,35 @@ def output_lock(output_path: str, mode: str = "flock") -> Iterator[None]:
 def owner_record() -> dict[str, Any]:
     """What a lock file says about its holder."""
     return {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def lock_holder(output_path: str) -> dict[str, Any] | None:
+    """What the lock file of an output says about its holder (None when there is none, or it is unreadable)."""
+    try:
+        with open(lock_path(output_path), encoding="utf-8") as handle:
+            record = json.loads(handle.read() or "null")
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def release_dead_holder(output_path: str, why: str) -> bool:
+    """Remove the lock file of an output whose holder is known to be dead (`why`, said in a notice), unless a
+    process of this host holds its flock; the next run then locks a new file. Returns whether it was removed."""
+    path, holder = lock_path(output_path), lock_holder(output_path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            except OSError:
+                pass  # a file system without flock: the holder's death is all there is to know
+            os.unlink(path)
+    except FileNotFoundError:
+        return False
+    print(f"notice: taking over the lock {path} left by {_owner(json.dumps(holder))}: {why}", file=sys.stderr)
+    return True
 
 
 def _adopt(previous: str, path: str, output_path: str, mode: str) -> None:

@@ -9,11 +9,11 @@ between (cap - one request's worst case) and the cap, over all its runs and shar
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
 import sys
+from dataclasses import dataclass
 
 from generation.common.cli import UserError
 from generation.common.writing import check_lockable
@@ -144,28 +144,41 @@ class Gate:
         self.changed = asyncio.Event()
 
 
-def budget_for(args: argparse.Namespace, model: str, price: Price | None) -> Budget | None:
-    """The run's Budget on the output's ledger (None for a model without a price, or a dry run without a pilot);
-    UserError under --max_cost for a model without a price. Said once: what earlier runs on the output spent."""
-    cap = getattr(args, "max_cost", None)
-    if price is None and cap is not None:
-        raise UserError(f"--max_cost needs a price for {model!r}: add it with --prices FILE "
-                        '({"MODEL": {"input": $/Mtok, "output": $/Mtok}})')
-    if price is None or getattr(args, "_budget", None) is not None:
-        return getattr(args, "_budget", None) if price is not None else None
-    output = getattr(args, "output_path", None)  # None: called without an output (a ledger in memory)
-    ledger = Ledger(output and os.path.join(checkpoint_dir(output), LEDGER_FILE),
-                    fresh=bool(getattr(args, "overwrite", False)), shared=bool(getattr(args, "num_shards", None)))
-    line = ledger_line(cap, ledger.peek(), output) if output else None
-    if line and line not in _SAID:
-        _SAID.add(line)
-        print(f"notice: {line}", file=sys.stderr)
-    if getattr(args, "dry_run", False) and not getattr(args, "pilot", None):
-        return None  # a dry run writes nothing
-    if ledger.shared:
-        check_lockable(ledger.path, ledger.lock_error)
-    args._budget = Budget(cap, ledger, output or "this run")
-    return args._budget
+@dataclass
+class RunBudget:
+    """One run's spending on its output's ledger (under --max_cost `cap`, or none: the ledger only counts): the
+    Budget made for the run's first model with a price, shared by every model of the run and, pickled, by its
+    shards."""
+
+    cap: float | None
+    output_path: str | None  # whose checkpoint folder holds the ledger; None: a ledger in memory
+    fresh: bool = False  # --overwrite: this run starts a new ledger
+    shared: bool = False  # --num_shards: shards in other processes write to it too
+    writes: bool = True  # False: a dry run without a pilot, which writes nothing
+    budget: Budget | None = None
+
+    def for_model(self, model: str, price: Price | None) -> Budget | None:
+        """The run's Budget for a model's requests (None for a model without a price, or a run that writes
+        nothing); UserError under --max_cost for a model without a price. Said once: what earlier runs on the
+        output spent."""
+        if price is None and self.cap is not None:
+            raise UserError(f"--max_cost needs a price for {model!r}: add it with --prices FILE "
+                            '({"MODEL": {"input": $/Mtok, "output": $/Mtok}})')
+        if price is None or self.budget is not None:
+            return self.budget if price is not None else None
+        output = self.output_path
+        ledger = Ledger(output and os.path.join(checkpoint_dir(output), LEDGER_FILE), fresh=self.fresh,
+                        shared=self.shared)
+        line = ledger_line(self.cap, ledger.peek(), output) if output else None
+        if line and line not in _SAID:
+            _SAID.add(line)
+            print(f"notice: {line}", file=sys.stderr)
+        if not self.writes:
+            return None  # a dry run writes nothing
+        if ledger.shared:
+            check_lockable(ledger.path, ledger.lock_error)
+        self.budget = Budget(self.cap, ledger, output or "this run")
+        return self.budget
 
 
 def output_limit(model: str, max_tokens: int | None) -> int | None:

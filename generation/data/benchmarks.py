@@ -181,7 +181,7 @@ def load_benchmark(name: str, dataset_path: str | None = None, seed: int = 42, m
     subjects = mmlu_subject_list(mmlu_subjects, mmlu_category) if name == "mmlu" else None
     if dataset_path:
         source = dataset_path
-        dataset = read_input(dataset_path, split)
+        dataset, _ = read_input(dataset_path, split)
         step_output = "instruction" in dataset.column_names  # a Step 1 (or later) output: already in benchmark order
         dataset = drop_generated_columns(dataset)
         check_rows(dataset, {column: Rule(present, f"fill it in (the {bench.hub_id} schema), or drop the row")

@@ -1,8 +1,9 @@
-"""The Ray cluster of --num_shards: join it with the driver's code and keys, and check every node before any shard.
+"""The Ray cluster of --num_shards: join it with the driver's code, and check every node before any shard.
 
 The preflight runs one small task on each node a shard could land on and refuses (one line naming the node and the
 fix) when the output folder is not shared, the driver's working directory is missing, the code or the key package
-versions differ, a forwarded variable did not arrive, or no node is big enough for a shard.
+versions differ, the node sets a variable of the environment contract (data/environment.py) that the driver does not
+or lacks a file one names, the node died, or no node is big enough for a shard.
 """
 from __future__ import annotations
 
@@ -12,17 +13,20 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
 from generation.common.cli import UserError, error_line
+from generation.common.processes import guard_descendants
+from generation.data.environment import contract_names, family_of, missing_files, node_only
 
 GENERATION_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("vllm", "transformers", "torch", "datasets")  # their versions must match the driver's on every node
-ALWAYS_FORWARDED = ("HF_TOKEN",)  # forwarded when set, besides the step's own key names
 CODE_EXCLUDES = ["__pycache__", "*.pyc"]
 CONNECT_TIMEOUT_S = 5.0
 PREFLIGHT_TIMEOUT_S = 300.0  # a node's first task unpacks the shipped code and may start a worker
+DEATH_WAIT_S = 60.0  # how long to wait for Ray to report dead a node that vanished (it misses health checks first)
 
 
 def check_reachable(address: str) -> None:
@@ -36,19 +40,18 @@ def check_reachable(address: str) -> None:
                         "(`ray start --head`), fix the address, or leave --ray_address out for a local Ray") from err
 
 
-def forwarded_env(names: list[str]) -> dict[str, str]:
-    """The variables (API keys) given to every shard: the named ones the driver has set; never printed or stored."""
-    return {name: os.environ[name] for name in dict.fromkeys([*names, *ALWAYS_FORWARDED]) if os.environ.get(name)}
-
-
-def connect(address: str | None, env_names: list[str]) -> None:
-    """Join the Ray cluster at address ('auto': the one on this machine), or start a local one (None); every task
-    runs the driver's generation package (shipped as a py_module) with the forwarded variables."""
+def connect(address: str | None) -> None:
+    """Join the Ray cluster at address ('auto': the one on this machine), or start a local one (None) whose
+    processes die with this one (common.processes); every task runs the driver's generation package (shipped as a
+    py_module). No variable goes into the runtime_env: Ray's runtime_env agent logs it (the environment contract
+    travels in the tasks' arguments)."""
     import ray
 
-    if address not in (None, "auto"):
+    if address is None:
+        guard_descendants()  # a SIGKILLed driver takes its local Ray (shards, agents) with it at once
+    elif address != "auto":
         check_reachable(address)
-    runtime_env = {"py_modules": [GENERATION_DIR], "excludes": CODE_EXCLUDES, "env_vars": forwarded_env(env_names)}
+    runtime_env = {"py_modules": [GENERATION_DIR], "excludes": CODE_EXCLUDES}
     try:
         ray.init(address=address or "local", runtime_env=runtime_env, log_to_driver=True,
                  **({} if address else {"include_dashboard": False}))
@@ -93,8 +96,9 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
-def node_report(probe: str, token: str, reply: str, cwd: str, names: list[str]) -> dict[str, Any]:
-    """Preflight task body on one node: read the driver's probe, write `reply` back, report code, packages, keys."""
+def node_report(probe: str, token: str, reply: str, cwd: str, files: dict[str, str]) -> dict[str, Any]:
+    """Preflight task body on one node: read the driver's probe, write `reply` back, report code, packages, the
+    contract variables the node sets itself and which of the driver's files (`files`: CA bundles) it lacks."""
     seen = None
     try:
         with open(probe, encoding="utf-8") as handle:
@@ -110,8 +114,8 @@ def node_report(probe: str, token: str, reply: str, cwd: str, names: list[str]) 
         except OSError as err:
             wrote = error_line(err)
     return {"sees_probe": seen == token, "write_error": wrote, "cwd": os.path.isdir(cwd), "code": code_hash(),
-            "packages": package_versions(), "missing": [name for name in names if not os.environ.get(name)],
-            "python": sys.version.split()[0]}
+            "packages": package_versions(), "contract": sorted(contract_names(dict(os.environ))),
+            "missing_files": missing_files(files), "python": sys.version.split()[0]}
 
 
 def fits(request: dict[str, float], resources: dict[str, float]) -> bool:
@@ -150,15 +154,21 @@ def node_problems(node: dict, report: dict, mine: dict, folder: str, reply_seen:
         if report["packages"].get(package) != version:
             problems.append(f"{name} has {package} {report['packages'].get(package) or 'not installed'} but the "
                             f"driver has {version or 'none'}: install the same versions on every node")
-    if report["missing"]:
-        problems.append(f"{name} does not get {', '.join(report['missing'])} from the driver: export them where "
-                        "the command starts (they are forwarded to every shard)")
+    extra = node_only(set(report["contract"]), mine["environment"])
+    if extra:
+        problems.append(f"{name} sets {', '.join(extra)} but the driver does not, so its shards would not talk to "
+                        "the servers the single run talks to: export the same where the command starts (it is "
+                        "forwarded to every shard), or unset it where that node's `ray start` runs")
+    if report["missing_files"]:
+        problems.append(f"{name} has no {', '.join(report['missing_files'])} (named by the driver's environment, "
+                        "which every shard gets): put the file at that path on every node")
     return problems
 
 
-def preflight(output_path: str, request: dict[str, float], env_names: list[str]) -> None:
-    """Before any shard: UserError unless some node fits a shard's request and every such node sees the output
-    folder, can write to it, has the driver's working directory, code, package versions and forwarded keys."""
+def preflight(output_path: str, request: dict[str, float], environment: dict[str, str]) -> None:
+    """Before any shard: UserError unless some node fits a shard's request and every such node is alive, sees the
+    output folder, can write to it, has the driver's working directory, code, package versions, sets no contract
+    variable the driver does not (`environment`: what every shard gets) and has the files it names."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -172,8 +182,8 @@ def preflight(output_path: str, request: dict[str, float], env_names: list[str])
     folder = os.path.dirname(os.path.abspath(output_path))
     token = uuid.uuid4().hex
     probe = os.path.join(folder, f".{os.path.basename(os.path.abspath(output_path))}.preflight-{token[:12]}")
-    names = list(forwarded_env(env_names))
-    mine = {"cwd": os.getcwd(), "code": code_hash(), "packages": package_versions()}
+    files = {name: value for name, value in environment.items() if family_of(name).file}
+    mine = {"cwd": os.getcwd(), "code": code_hash(), "packages": package_versions(), "environment": environment}
     task = ray.remote(node_report)
     replies = {node["NodeID"]: f"{probe}.{node['NodeID'][:12]}" for node in ready}
     os.makedirs(folder, exist_ok=True)  # where the output goes (its lock is there already in most steps)
@@ -181,15 +191,20 @@ def preflight(output_path: str, request: dict[str, float], env_names: list[str])
         handle.write(token)
     try:
         refs = [task.options(num_cpus=0, max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
-            node["NodeID"], soft=False)).remote(probe, token, replies[node["NodeID"]], mine["cwd"], names)
+            node["NodeID"], soft=False)).remote(probe, token, replies[node["NodeID"]], mine["cwd"], files)
             for node in ready]
         problems = []
         for node, ref in zip(ready, refs):
             try:
                 report = ray.get(ref, timeout=PREFLIGHT_TIMEOUT_S)
             except (ray.exceptions.RayError, TimeoutError) as err:
-                problems.append(f"node {node_name(node)} did not run the preflight task ({error_line(err)}): check "
-                                "that its Ray and Python match the driver's")
+                if isinstance(err, ray.exceptions.NodeDiedError) or reported_dead(node["NodeID"], DEATH_WAIT_S):
+                    problems.append(f"node {node_name(node)} is dead (Ray lost it during the preflight): start it "
+                                    "again (`ray start --address ...` there) or wait until `ray status` no longer "
+                                    "lists it, then run the same command again")
+                else:
+                    problems.append(f"node {node_name(node)} did not run the preflight task ({error_line(err)}): "
+                                    "check that its Ray and Python match the driver's")
                 continue
             problems += node_problems(node, report, mine, folder, _read(replies[node["NodeID"]]) == token)
     finally:
@@ -202,6 +217,24 @@ def preflight(output_path: str, request: dict[str, float], env_names: list[str])
         more = f" ({len(problems) - 1} more problem(s) above)" if len(problems) > 1 else ""
         raise UserError(f"cluster preflight: {problems[0]}{more}")
     print(f"cluster preflight: {len(ready)} node(s) ready (shared output folder, same code and packages)", flush=True)
+
+
+def dead_nodes() -> set[str]:
+    """Ids of the nodes Ray reports dead."""
+    import ray
+
+    return {node["NodeID"] for node in ray.nodes() if not node.get("Alive")}
+
+
+def reported_dead(node_id: str, wait_s: float) -> bool:
+    """Whether Ray reports the node dead, waiting up to wait_s for it to say so (a node that vanished is marked dead
+    once it missed its health checks)."""
+    deadline = time.monotonic() + wait_s
+    while node_id not in dead_nodes():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1.0)
+    return True
 
 
 def node_gpu_memory_gb() -> list[float]:

@@ -23,14 +23,12 @@ def add_split_argument(parser) -> None:
                              "recorded in the provenance (default: the input's only split)")
 
 
-def read_input(path: str, split: str | None, args=None):
-    """A step's input (load_split), its split printed; with args, args.split becomes the split read (recorded)."""
+def read_input(path: str, split: str | None):
+    """A step's input and the split read (load_split), the split printed."""
     dataset, name = load_split(path, split)
     if name is not None:
         print(f"reading split {name!r} of {path} ({len(dataset)} rows)")
-    if args is not None:
-        args.split = name
-    return dataset
+    return dataset, name
 
 
 def only_split(dataset_dict, source: str, split: str | None) -> str:
@@ -139,6 +137,12 @@ def check_free_space(dataset, output_path: str) -> None:
                         "(finished work is checkpointed)")
 
 
+def own_rows(dataset):
+    """A selection of rows (select, shuffle, --max_rows) as a dataset of its own rows, built in memory: the one way
+    indices are flattened, never into a cache file beside the input."""
+    return dataset.flatten_indices(keep_in_memory=True) if dataset._indices is not None else dataset
+
+
 def save_atomic(dataset, output_path: str, provenance: dict | None = None) -> None:
     """Save as DatasetDict({'data': dataset}) with its provenance inside, as one unit (common.writing.publish):
     never a half-written output, never an output without its own provenance."""
@@ -147,8 +151,7 @@ def save_atomic(dataset, output_path: str, provenance: dict | None = None) -> No
     check_output_path(output_path)
     os.makedirs(os.path.dirname(real_path(output_path)), exist_ok=True)
     check_free_space(dataset, output_path)
-    if dataset._indices is not None:  # a selection is written as its own rows; in memory: no cache beside the input
-        dataset = dataset.flatten_indices(keep_in_memory=True)
+    dataset = own_rows(dataset)
 
     def build(folder: str) -> None:
         try:

@@ -16,7 +16,7 @@ from generation.data.dataset_io import check_output_path, load_any, save_atomic
 
 # Arguments that say where a part ran, which rows, or how fast: they may differ between parts of one run.
 PER_PART = frozenset({"output_path", "start_row", "end_row", "max_rows", "num_shards", "ray_address", "overwrite",
-                      "push_to_hub", "dry_run", "max_concurrency", "parallel", "shards", "allow_gaps"})
+                      "push_to_hub", "dry_run", "max_concurrency", "parallel", "shards", "allow_gaps", "keep_shards"})
 SHARDED = " (sharded)"
 Recompute = Callable[[Any, list[dict]], dict]  # (merged dataset, part records) -> provenance fields over all rows
 

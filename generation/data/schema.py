@@ -43,6 +43,28 @@ def sample_list(allowed: tuple[str, ...] | None = None) -> Check:
     return check
 
 
+def score_list(value: Any) -> str | None:
+    """A list with one score per sample: a number (a verdict may be true/false), null (missing), or a list of those
+    (a judge's K verdicts, a PRM's step scores); a text that looks like a number is not one."""
+    if not isinstance(value, list):
+        return f"must be a list (one value per sample), not {_type_name(value)}"
+    for index, item in enumerate(value):
+        inner = item if isinstance(item, list) else [item]
+        wrong = next((x for x in inner if x is not None and not isinstance(x, (int, float))), None)
+        if wrong is not None:
+            return f"holds {_type_name(wrong)} {wrong!r} at sample {index}; only numbers or null are allowed"
+    return None
+
+
+def flag_list(value: Any) -> str | None:
+    """A list with one true/false per sample."""
+    if not isinstance(value, list):
+        return f"must be a list (one value per sample), not {_type_name(value)}"
+    wrong = next(((i, x) for i, x in enumerate(value) if not isinstance(x, bool)), None)
+    return None if wrong is None else f"holds {_type_name(wrong[1])} {wrong[1]!r} at sample {wrong[0]}; only true " \
+                                      "or false is allowed"
+
+
 @dataclass(frozen=True)
 class Rule:
     """One column's rule: the check of each row's value, and what to do when it fails."""
@@ -54,15 +76,20 @@ class Rule:
 SAMPLES = Rule(sample_list(), "store samples as a list of strings per row (null for a failed sample), e.g. JSON lines "
                               "with \"samples\": [\"...\", \"...\"], not a CSV text column")
 ANSWER = Rule(present, "give the row its ground-truth answer, or drop the row from the input")
+SCORES = Rule(score_list, "store a verifier's value per sample as a number (a judge's K verdicts: a list of numbers), "
+                         "null where it is missing: re-run Step 3 for it, or leave it out with --verifiers")
 COLUMN_RULES: dict[str, Rule] = {  # every column a step reads; a new column is one row here
     "instruction": Rule(text, "give every row its problem text"),
     "samples": SAMPLES,
     "answer": ANSWER,
     FINISH_COLUMN: Rule(sample_list(FINISH_REASONS), "re-run Step 1 for these rows, or drop the column"),
+    "answer_correct": Rule(flag_list, "grade every sample with Step 2 (generation/unified_evaluation.py)"),
+    "extracted_answers": Rule(sample_list(), "re-run Step 2 on these rows, or drop the column"),
 }
 STEP_COLUMNS = {  # the columns each step reads (rules apply to those present; required ones are checked apart)
     "step2": ("instruction", "samples", "answer", FINISH_COLUMN),
     "step3": ("instruction", "samples", FINISH_COLUMN),
+    "step4": ("instruction", "samples", "answer_correct", "extracted_answers", FINISH_COLUMN),  # + SCORES per verifier
 }
 
 

@@ -2,24 +2,62 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import glob
 import json
 import os
+import shutil
 import socket
 import sys
-from typing import Any, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Callable, TypeVar
 
 from generation.common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
-from generation.common.records import RecordStore, read_log
+from generation.common.records import RecordStore, compact, is_record_log, read_log
 from generation.common.redact import redact, redacted_streams
-from generation.common.writing import output_lock, real_path, write_json_atomic
-from generation.data.cluster import connect, preflight, smallest_gpu_gb
+from generation.common.writing import lock_holder, output_lock, real_path, release_dead_holder, write_json_atomic
+from generation.data.cluster import DEATH_WAIT_S, connect, preflight, reported_dead, smallest_gpu_gb
 from generation.data.dataset_io import checkpoint_dir, push_to_hub
+from generation.data.environment import apply, driver_environment
 from generation.data.merging import Recompute, merge
 
 SHARD_FOLDER = "shards"
-TASK_RETRIES = 2  # Ray re-runs a shard task this many times after a crash or a lost node; each run resumes
+TASK_RETRIES = 2  # the driver re-runs a shard task this many times after a crash or a lost node; each run resumes
+
+
+@dataclass(frozen=True)
+class RowSettings:
+    """--start_row/--end_row and the step's --max_rows: the rows a run (or one shard) processes."""
+
+    start_row: int
+    end_row: int | None
+    max_rows: int | None
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """The settings every step has: its output and rows, --num_shards/--ray_address/--keep_shards, --lock, --split,
+    --overwrite, --dry_run and --verbose (each step's settings add their own)."""
+
+    output_path: str | None  # None only for Step 3's --list and --check
+    rows: RowSettings
+    num_shards: int | None
+    ray_address: str | None
+    keep_shards: bool
+    lock: str
+    split: str | None
+    overwrite: bool
+    dry_run: bool
+    verbose: bool
+
+
+@dataclass(frozen=True)
+class PushingStepSettings(StepSettings):
+    """A step that also pushes its output to the hub: the merged output is pushed, never a shard."""
+
+    push_to_hub: str | None
+
+
+Settings = TypeVar("Settings", bound=StepSettings)
 
 
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,22 +71,25 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ray_address", default=None,
                        help="with --num_shards: a Ray cluster ('auto', HOST:PORT or ray://HOST:PORT) "
                             "(default: a local Ray started and stopped by this command)")
+    group.add_argument("--keep_shards", action="store_true",
+                       help="with --num_shards: keep the shard outputs and their checkpoints after a successful "
+                            "merge (default: their logs are folded into the output's checkpoint and they go)")
 
 
-def wants_shards(args: argparse.Namespace) -> bool:
+def wants_shards(settings: StepSettings) -> bool:
     """Whether to run on Ray (--num_shards); --ray_address alone is a usage error."""
-    if args.ray_address and not args.num_shards:
+    if settings.ray_address and not settings.num_shards:
         raise UserError("--ray_address is used only with --num_shards N; add --num_shards or drop --ray_address")
-    return bool(args.num_shards) and not getattr(args, "dry_run", False)  # a dry run estimates the whole run here
+    return bool(settings.num_shards) and not settings.dry_run  # a dry run estimates the whole run here
 
 
-def row_range(num_rows: int, args: argparse.Namespace, source: str) -> range:
+def row_range(num_rows: int, rows: RowSettings, source: str) -> range:
     """The rows --start_row/--end_row, then --max_rows, select out of num_rows; UserError when they select none."""
-    end = num_rows if args.end_row is None else min(args.end_row, num_rows)
-    if not args.start_row < end:
-        raise UserError(f"--start_row {args.start_row} / --end_row {args.end_row} select no rows of the "
+    end = num_rows if rows.end_row is None else min(rows.end_row, num_rows)
+    if not rows.start_row < end:
+        raise UserError(f"--start_row {rows.start_row} / --end_row {rows.end_row} select no rows of the "
                         f"{num_rows} in {source}")
-    return range(args.start_row, end)[:args.max_rows or None]
+    return range(rows.start_row, end)[:rows.max_rows or None]
 
 
 def split(rows: range, num_shards: int) -> list[range]:
@@ -62,15 +103,12 @@ def shard_path(output_path: str, rows: range) -> str:
     return os.path.join(checkpoint_dir(output_path), SHARD_FOLDER, f"rows_{rows.start:09d}_{rows.stop:09d}.hf")
 
 
-def shard_arguments(args: argparse.Namespace, rows: range) -> argparse.Namespace:
-    """The arguments of one shard's single-process run: its rows, its own output, no sharding, no hub push."""
-    shard = copy.copy(args)
-    shard.start_row, shard.end_row, shard.num_shards, shard.ray_address = rows.start, rows.stop, None, None
-    shard.max_rows = None  # already applied: rows are absolute indices of the rows the unsharded run would use
-    shard.output_path = shard_path(args.output_path, rows)
-    if hasattr(shard, "push_to_hub"):
-        shard.push_to_hub = None
-    return shard
+def shard_settings(settings: Settings, rows: range) -> Settings:
+    """The settings of one shard's single-process run: its rows, its own output, no sharding, no hub push."""
+    shard = replace(settings, output_path=shard_path(settings.output_path, rows), num_shards=None, ray_address=None,
+                    keep_shards=False,
+                    rows=RowSettings(rows.start, rows.stop, max_rows=None))  # rows: those the unsharded run uses
+    return replace(shard, push_to_hub=None) if isinstance(shard, PushingStepSettings) else shard
 
 
 def run_logs(output_path: str, name: str) -> list[str]:
@@ -86,12 +124,13 @@ def run_logs(output_path: str, name: str) -> list[str]:
     return [log for log in [os.path.join(folder, name), *sorted(shards)] if os.path.isfile(log)]
 
 
-def run_store(log_path: str, sync_every: int = 1, own_only: bool = False) -> RecordStore:
+def run_store(log_path: str, sync_every: int = 1, own_only: bool = False,
+              wanted: Callable[[str], bool] | None = None) -> RecordStore:
     """The cache log at log_path (in an output's or a shard's checkpoint folder), whose lookups also find what the
     run's other logs of that name hold, whatever shard layout or unsharded run wrote them (keys are content keys:
     what was asked and the settings that shape it), so no finished unit is paid for twice; own_only: this log's
-    records only (--overwrite)."""
-    return RecordStore(log_path, sync_every, also_read=[] if own_only else _sibling_logs(log_path))
+    records only (--overwrite); wanted: the keys this run can ask for (only those of the other logs are noted)."""
+    return RecordStore(log_path, sync_every, also_read=[] if own_only else _sibling_logs(log_path), wanted=wanted)
 
 
 def run_keys(log_path: str) -> set[str]:
@@ -105,85 +144,149 @@ def _sibling_logs(log_path: str) -> list[str]:
     return run_logs(folder.removesuffix(".checkpoint"), name)
 
 
+def fold_layouts(output_path: str) -> None:
+    """After a merge of shards that all finished: fold each checkpoint log of every shard layout of the run into the
+    output's own log of that name (records.compact: one record per key), then remove the shard outputs and their
+    checkpoints, so the run's resume state is one run's again (the done markers go first: a kill meanwhile leaves
+    shards that run again, resuming from the folded logs). A JSON-lines file that is no checkpoint log (a cost
+    ledger) is never rewritten, and a shard folder holding one stays."""
+    folder = checkpoint_dir(output_path)
+    shards = os.path.join(folder, SHARD_FOLDER)
+    if not os.path.isdir(shards):
+        return
+    logs = glob.glob(os.path.join(glob.escape(shards), "*.checkpoint", "*.jsonl"))
+    others = sorted(log for log in logs if not is_record_log(log))
+    names = {os.path.basename(log) for log in logs if log not in others}
+    names = {name for name in names if not os.path.exists(os.path.join(folder, name))
+             or is_record_log(os.path.join(folder, name))}
+    before = sum(os.path.getsize(os.path.join(root, name)) for root, _, files in os.walk(shards) for name in files)
+    written = sum(compact(run_logs(output_path, name), os.path.join(folder, name)) for name in sorted(names))
+    if others:
+        print(f"notice: folded the shards' checkpoint logs into {folder}; the shard outputs stay, as "
+              f"{others[0]} is no checkpoint log (e.g. a cost ledger)", file=sys.stderr)
+        return
+    for marker in glob.glob(os.path.join(glob.escape(shards), "*.done.json")):
+        os.remove(marker)
+    shutil.rmtree(shards)
+    print(f"folded the shards' checkpoints into {folder} ({written / 1e6:.2f} MB) and removed the shard outputs "
+          f"({before / 1e6:.2f} MB); --keep_shards keeps them", flush=True)
+
+
 def _done_marker(shard_output: str) -> str:
     return shard_output + ".done.json"
 
 
-def _settings(args: argparse.Namespace) -> str:
+def _settings(settings: StepSettings) -> str:
     """A shard's settings as stored in its done marker (redacted, as everything written)."""
-    return json.dumps(redact(public_args(args)), sort_keys=True, default=str)
+    return json.dumps(redact(public_args(settings)), sort_keys=True, default=str)
 
 
-def is_done(args: argparse.Namespace) -> bool:
-    """Whether this shard already finished with exactly these arguments (exit 0), so it is not run again."""
+def is_done(settings: StepSettings) -> bool:
+    """Whether this shard already finished with exactly these settings (exit 0), so it is not run again."""
     try:
-        with open(_done_marker(args.output_path)) as handle:
-            return json.load(handle).get("settings") == _settings(args)
+        with open(_done_marker(settings.output_path)) as handle:
+            return json.load(handle).get("settings") == _settings(settings)
     except (OSError, ValueError):
         return False
 
 
-def run_shard(step: str, args: argparse.Namespace, cwd: str) -> dict[str, Any]:
-    """Ray task body: one shard's single-process run, `step` = "module.function" (it resumes its own checkpoint),
-    holding the shard's lock (a task of a killed driver that still runs makes the rerun's task stop, not write too);
-    marks the shard done on exit 0."""
+def run_shard(step: str, settings: StepSettings, cwd: str, environment: dict[str, str], budget: Any = None
+              ) -> dict[str, Any]:
+    """Ray task body: one shard's single-process run, `step` = "module.function" taking (settings, budget) (it
+    resumes its own checkpoint; budget: the run's --max_cost ledger), with the driver's environment contract
+    (`environment`, data/environment.py), holding the shard's lock (a task of a killed driver that still runs makes
+    the rerun's task stop, not write too); marks the shard done on exit 0."""
     import importlib
 
+    import ray
+
+    apply(environment)  # before anything reads it (the SDKs, the redaction of keys)
     if not os.path.isdir(cwd):  # relative paths of the command line must mean what they meant to the driver
         return {"code": 2, "error": f"node {socket.gethostname()} has no folder {cwd} (the driver's working "
                                     "directory): run the command from a folder every node shares"}
     os.chdir(cwd)
     try:
         module, function = step.rsplit(".", 1)
-        with redacted_streams(), output_lock(args.output_path, args.lock):
-            code = getattr(importlib.import_module(module), function)(args)
+        node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        with redacted_streams(), output_lock(settings.output_path, settings.lock, ray_node=node):
+            code = getattr(importlib.import_module(module), function)(settings, budget)
     except UserError as err:  # bad input (or --max_cost reached: exit 1) repeats on a retry: report it instead
         return {"code": getattr(err, "exit_code", 2), "error": str(err)}
     if code == 0:
-        write_json_atomic(_done_marker(args.output_path), {"settings": _settings(args)})
+        write_json_atomic(_done_marker(settings.output_path), {"settings": _settings(settings)})
     return {"code": code}
 
 
-def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int | Callable[[float | None], int],
-                recompute: Recompute | None = None, env_names: list[str] | tuple[str, ...] = (),
-                num_cpus: int = 1) -> int:
-    """Run `step` ("module.function" taking the parsed arguments) on the shards of rows as Ray tasks (num_gpus each
-    where the cluster has GPUs, or num_gpus(memory of the cluster's smallest GPU); up to num_cpus CPUs; the
-    env_names variables forwarded) once the cluster preflight passed; merge them into --output_path when all ran
-    (`recompute`: the step's whole-run provenance fields). Returns the worst shard's exit code."""
+def run_tasks(step: str, shards: list[StepSettings], options: dict[str, Any], environment: dict[str, str],
+              budget: Any = None) -> dict[str, dict]:
+    """Run each shard as a Ray task (`options`: its resources; `environment`: the driver's contract; budget: the
+    --max_cost ledger every shard shares) until it returns, re-running a crashed one up to TASK_RETRIES times;
+    before re-running a shard whose node died, take over its lock once Ray reports that node dead (only then: a lock
+    of a live node's task is never taken). Results by shard output path."""
     import ray
 
-    provenance = Provenance(f"{step} (sharded)", args)
-    shards = [shard_arguments(args, part) for part in split(rows, args.num_shards)]
-    connect(args.ray_address, list(env_names))
+    task = ray.remote(run_shard).options(**options, max_retries=0)
+    cwd = os.getcwd()
+    tries = {shard.output_path: 0 for shard in shards}
+    pending = {task.remote(step, shard, cwd, environment, budget): shard for shard in shards}
+    results: dict[str, dict] = {}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        shard = pending.pop(ready[0])
+        try:
+            results[shard.output_path] = ray.get(ready[0])
+        except ray.exceptions.RayError as err:
+            if tries[shard.output_path] == TASK_RETRIES:
+                results[shard.output_path] = {"code": 1, "error": f"failed after {TASK_RETRIES} retries: "
+                                                                  f"{error_line(err)}"}
+                continue
+            if isinstance(err, ray.exceptions.NodeDiedError):
+                take_over_from_dead_node(shard)
+            tries[shard.output_path] += 1
+            pending[task.remote(step, shard, cwd, environment, budget)] = shard
+    return results
+
+
+def take_over_from_dead_node(shard: StepSettings) -> None:
+    """Release the lock a shard's task left on a node that died, once Ray reports that node dead."""
+    node = (lock_holder(shard.output_path) or {}).get("ray_node")
+    if node and reported_dead(node, DEATH_WAIT_S):
+        release_dead_holder(shard.output_path, f"its Ray node {node[:8]} is dead; rows {shard.rows.start_row}-"
+                                               f"{shard.rows.end_row} resume on another node")
+
+
+def run_sharded(step: str, settings: StepSettings, rows: range, num_gpus: int | Callable[[float | None], int],
+                recompute: Recompute | None = None, num_cpus: int = 1, budget: Any = None) -> int:
+    """Run `step` ("module.function" taking (settings, budget)) on the shards of rows as Ray tasks (num_gpus each
+    where the cluster has GPUs, or num_gpus(memory of the cluster's smallest GPU); up to num_cpus CPUs; the driver's
+    environment contract given to each; budget: the --max_cost ledger every shard shares) once the cluster preflight
+    passed; merge them into --output_path when all ran (`recompute`: the step's whole-run provenance fields).
+    Returns the worst shard's exit code."""
+    import ray
+
+    provenance = Provenance(f"{step} (sharded)", settings)
+    shards = [shard_settings(settings, part) for part in split(rows, settings.num_shards)]
+    connect(settings.ray_address)
     results: dict[str, dict] = {}
     try:
         gpus = (num_gpus(smallest_gpu_gb()) if callable(num_gpus) else num_gpus) if ray.cluster_resources().get(
             "GPU", 0) else 0
         cpus = min(num_cpus, max(node["Resources"].get("CPU", 1) for node in ray.nodes() if node.get("Alive")))
-        preflight(args.output_path, {"CPU": cpus, "GPU": gpus}, list(env_names))
-        task = ray.remote(run_shard).options(num_cpus=cpus, num_gpus=gpus, max_retries=TASK_RETRIES,
-                                             retry_exceptions=True)
-        todo = {}
+        environment = driver_environment()
+        preflight(settings.output_path, {"CPU": cpus, "GPU": gpus}, environment)
+        todo = []
         for shard in shards:
             if is_done(shard):
                 results[shard.output_path] = {"code": 0, "skipped": "done in an earlier run"}
             else:
-                todo[task.remote(step, shard, os.getcwd())] = shard.output_path
+                todo.append(shard)
         print(f"{len(shards)} shards of rows {rows.start}-{rows.stop}: {len(todo)} to run, "
               f"{len(shards) - len(todo)} done earlier; {gpus} GPU(s) per shard", flush=True)
-        pending = list(todo)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            try:
-                results[todo[ready[0]]] = ray.get(ready[0])
-            except ray.exceptions.RayError as err:
-                results[todo[ready[0]]] = {"code": 1, "error": f"failed after {TASK_RETRIES} retries: "
-                                                              f"{error_line(err)}"}
+        results.update(run_tasks(step, todo, {"num_cpus": cpus, "num_gpus": gpus}, environment, budget))
     finally:
         if ray.is_initialized():
             ray.shutdown()
-    report = {"shards": [{"rows": [s.start_row, s.end_row], "path": s.output_path, **results[s.output_path]}
+    report = {"shards": [{"rows": [s.rows.start_row, s.rows.end_row], "path": s.output_path, **results[s.output_path]}
                          for s in shards]}
     failed = [r for r in report["shards"] if "error" in r]
     for record in failed:
@@ -194,9 +297,12 @@ def run_sharded(step: str, args: argparse.Namespace, rows: range, num_gpus: int 
         print(f"{len(failed)} of {len(shards)} shards failed; run the same command again to run only those",
               file=sys.stderr)
         return 1
-    merged = merge([s.output_path for s in shards], args.output_path, provenance, report, recompute)
+    merged = merge([s.output_path for s in shards], settings.output_path, provenance, report, recompute)
     code = max(r["code"] for r in report["shards"])
-    if getattr(args, "push_to_hub", None) and push_to_hub(merged, args.push_to_hub):
+    if code == 0 and not settings.keep_shards:
+        fold_layouts(settings.output_path)
+    target = settings.push_to_hub if isinstance(settings, PushingStepSettings) else None
+    if target and push_to_hub(merged, target):
         code = 1
     if code:
         print("some shards have failures left (see above); run the same command again to retry only those",

@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+from generation.backends.calls import ApiSettings, add_api_arguments, api_config_for
 from generation.backends.local_generation import TEMPLATE_DATE, context_length
 from generation.backends.vllm_engine import (
     add_window_arguments,
@@ -20,19 +21,19 @@ from generation.backends.vllm_engine import (
 )
 from generation.common.cli import UserError, bounded_float, error_line, positive_int, row_list
 from generation.common.records import RecordStore, derived_seed, stable_hash
+from generation.costs.budget import RunBudget
 from generation.costs.pricing import cost_text
 from generation.data.sharding import run_store
 from generation.judges.prompts import (
     judge_messages,
     load_judge_prompts,
     opens_thinking,
-    parse_critique,
-    parse_verdict,
     prompts_hash,
     render_prompt,
     template_accepts_system,
 )
 from generation.judges.registry import JudgeSpec, parse_judge
+from generation.judges.verdicts import parse_critique, parse_verdict
 
 SAMPLING_TEMPERATURE = 0.7  # the default when K > 1 verdicts must be independent
 # Cached answers reach the OS as each lands (a killed run loses none); an fsync per answer would stall the
@@ -50,6 +51,25 @@ class JudgeSettings:
     seed: int
     critique: bool
     prompts_hash: str  # of the system and user templates used
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """The judges' flags: Step 3's --verdicts_per_sample and --critique_mode, add_judge_arguments' and the API's."""
+
+    verdicts_per_sample: int
+    critique_mode: bool
+    judge_max_tokens: int | None
+    judge_temperature: float | None
+    judge_seed: int
+    judge_tensor_parallel_size: int | None
+    judge_gpu_memory_utilization: float
+    judge_dtype: str
+    judge_enforce_eager: bool
+    judge_prompts: str | None
+    judge_chunk_size: int | None
+    judge_per_request_seeds: bool
+    api: ApiSettings
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,15 +97,13 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                             "provenance (default: the built-in prompts)")
     add_window_arguments(group, "--judge_chunk_size", "--judge_per_request_seeds", "--judge_seed", "judgments")
     if "--max_concurrency" not in parser._option_string_actions:
-        from generation.backends.calls import add_api_arguments
-
         add_api_arguments(parser)
 
 
-def judge_settings(spec: JudgeSpec, args: argparse.Namespace) -> JudgeSettings:
+def judge_settings(spec: JudgeSpec, options: JudgeOptions) -> JudgeSettings:
     """The effective sampling settings of a judge; UserError for K > 1 at temperature 0."""
-    k = args.verdicts_per_sample
-    temperature = args.judge_temperature
+    k = options.verdicts_per_sample
+    temperature = options.judge_temperature
     if temperature is None and spec.temperature is not None:
         temperature = spec.temperature  # the card advises against greedy decoding for this model
     if temperature is None:
@@ -93,35 +111,38 @@ def judge_settings(spec: JudgeSpec, args: argparse.Namespace) -> JudgeSettings:
     if k > 1 and temperature <= 0:
         raise UserError(f"--verdicts_per_sample {k} needs --judge_temperature > 0: at temperature 0 the {k} "
                         "verdicts would be copies of one")
-    max_tokens = args.judge_max_tokens or spec.max_tokens
-    if spec.backend == "api" and not args.judge_max_tokens:
+    max_tokens = options.judge_max_tokens or spec.max_tokens
+    if spec.backend == "api" and not options.judge_max_tokens:
         from generation.backends.rules import is_reasoning_model
 
-        max_tokens = None if is_reasoning_model(api_config(spec, args)) else max_tokens  # hidden reasoning shares it
-    return JudgeSettings(verdicts_per_sample=k, temperature=temperature, max_tokens=max_tokens, seed=args.judge_seed,
-                         critique=bool(args.critique_mode),
-                         prompts_hash=prompts_hash(custom_prompts(args), bool(args.critique_mode)))
+        max_tokens = None if is_reasoning_model(api_config(spec, options)) else max_tokens  # hidden reasoning shares it
+    return JudgeSettings(verdicts_per_sample=k, temperature=temperature, max_tokens=max_tokens,
+                         seed=options.judge_seed, critique=bool(options.critique_mode),
+                         prompts_hash=prompts_hash(custom_prompts(options), bool(options.critique_mode)))
 
 
-def custom_prompts(args: argparse.Namespace) -> dict | None:
+def custom_prompts(options: JudgeOptions) -> dict | None:
     """The --judge_prompts templates, or None for ours."""
-    return load_judge_prompts(args.judge_prompts) if getattr(args, "judge_prompts", None) else None
+    return load_judge_prompts(options.judge_prompts) if options.judge_prompts else None
 
 
-def resolve_judges(names: list[str], args: argparse.Namespace) -> list[JudgeSpec]:
-    """Judge specs for --lm_judges entries; UserError for unknown or duplicate names, bad settings, missing keys."""
+def resolve_judges(names: list[str], options: JudgeOptions, dry_run: bool = False,
+                   budget: RunBudget | None = None) -> list[JudgeSpec]:
+    """Judge specs for --lm_judges entries (API judges on the run's ledger, `budget`); UserError for unknown or
+    duplicate names, bad settings, missing keys (not checked in a dry run, which calls nothing)."""
     specs = [parse_judge(name) for name in names if name.strip()]
     names_seen = [spec.name for spec in specs]
     twice = sorted({name for name in names_seen if names_seen.count(name) > 1})
     if twice:
         raise UserError(f"LM judge(s) {', '.join(twice)} listed twice in --lm_judges")
     for spec in specs:
-        judge_settings(spec, args)
+        judge_settings(spec, options)
         if spec.backend == "api":
             from generation.backends.rules import check_ready
 
-            if not getattr(args, "dry_run", False):  # a dry run calls nothing and needs no key
-                check_ready(api_config(spec, args))
+            config = api_config(spec, options, budget)
+            if not dry_run:
+                check_ready(config)
         else:
             check_local_judge(spec)
     return specs
@@ -146,11 +167,10 @@ def judge_columns(spec: JudgeSpec, critique: bool) -> list[str]:
     return [f"{prefix}_verdicts", f"{prefix}_judgments"]
 
 
-def api_config(spec: JudgeSpec, args: argparse.Namespace):
-    """The ApiConfig of an API judge (--base_url, when given, applies to every API judge)."""
-    from generation.backends.calls import api_config_from_args
-
-    return api_config_from_args(args, spec.model, spec.provider)
+def api_config(spec: JudgeSpec, options: JudgeOptions, budget: RunBudget | None = None):
+    """The ApiConfig of an API judge (--base_url, when given, applies to every API judge) on the run's ledger
+    (`budget`; else one in memory)."""
+    return api_config_for(options.api, spec.model, spec.provider, budget)
 
 
 def prompt_key(*parts: object) -> str:
@@ -170,27 +190,30 @@ def cache_path(cache_dir: str, spec: JudgeSpec, critique: bool) -> str:
     return os.path.join(cache_dir, f"judge-{slug}{'-critique' if critique else ''}.jsonl")
 
 
-def judge_chats(dataset, settings: JudgeSettings, args: argparse.Namespace) -> list:
+def judge_chats(dataset, settings: JudgeSettings, options: JudgeOptions) -> list:
     """The judge chat of every sample, flat in row order; None for a missing sample or instruction."""
-    prompts = custom_prompts(args)
+    prompts = custom_prompts(options)
     return [judge_messages(instruction, sample, settings.critique, prompts)
             if sample is not None and instruction is not None else None
             for instruction, samples in zip(dataset["instruction"], dataset["samples"]) for sample in samples]
 
 
-def run_judge(spec: JudgeSpec, dataset, args: argparse.Namespace, cache_dir: str) -> tuple[dict[str, list], dict]:
-    """Judge every sample K times; return the judge's columns (rectangular, per row and sample) and its stats."""
+def run_judge(spec: JudgeSpec, dataset, options: JudgeOptions, cache_dir: str, overwrite: bool = False,
+              budget: RunBudget | None = None) -> tuple[dict[str, list], dict]:
+    """Judge every sample K times (overwrite: start again, no answer of this or another layout reused; budget: the
+    run's ledger); return the judge's columns (rectangular, per row and sample) and its stats."""
     started = time.time()
-    settings = judge_settings(spec, args)
+    settings = judge_settings(spec, options)
     sample_rows = dataset["samples"]
-    chats = judge_chats(dataset, settings, args)
+    chats = judge_chats(dataset, settings, options)
     cache = cache_path(cache_dir, spec, settings.critique)
-    overwrite = bool(getattr(args, "overwrite", False))  # start again: no answer of this or another layout reused
     if overwrite and os.path.exists(cache):
         os.remove(cache)
     with run_store(cache, sync_every=STORE_SYNC_EVERY, own_only=overwrite) as store:
-        run = run_vllm_judge if spec.backend == "vllm" else run_api_judge
-        answers, stats = run(spec, chats, settings, store, args)
+        if spec.backend == "vllm":
+            answers, stats = run_vllm_judge(spec, chats, settings, store, options)
+        else:
+            answers, stats = run_api_judge(api_config(spec, options, budget), chats, settings, store, spec.name)
         stats["replaced_code_points"] = store.replaced_code_points
     parse = parse_critique if settings.critique else parse_verdict
     k = settings.verdicts_per_sample
@@ -254,18 +277,18 @@ def api_jobs(config, chats: list, settings: JudgeSettings) -> list:
     return jobs
 
 
-def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
-                  args: argparse.Namespace) -> tuple[list, dict]:
-    """Ask an API judge through the shared async client (n = K per request); answers are cached in store."""
+def run_api_judge(config, chats: list, settings: JudgeSettings, store: RecordStore,
+                  name: str) -> tuple[list, dict]:
+    """Ask the API judge `name` (its ApiConfig) through the shared async client (n = K per request); answers are
+    cached in store."""
     from generation.backends.calls import money_record, run_cached
     from generation.backends.rules import sent_parameters
 
-    config = api_config(spec, args)
     jobs = api_jobs(config, chats, settings)
     stats: dict = {}
     asked = [job for job in jobs if job]
     sent = sent_parameters(config, asked[0]) if asked else {}
-    completions = run_cached(config, asked, store, desc=f"judge {spec.name} verdicts (identical prompts asked once)",
+    completions = run_cached(config, asked, store, desc=f"judge {name} verdicts (identical prompts asked once)",
                              stats=stats, unit="verdict")
     answers = [{"texts": completions[job.key].texts, "opened_thinking": False,
                 "truncated": completions[job.key].truncated or [False] * job.n} if job else None for job in jobs]
@@ -281,7 +304,7 @@ def run_api_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: 
 
 
 def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
-                   args: argparse.Namespace) -> tuple[list, dict]:
+                   options: JudgeOptions) -> tuple[list, dict]:
     """Ask a local judge with one vLLM engine (n = K per prompt); each finished judgment is cached in store."""
     from transformers import AutoTokenizer
 
@@ -303,7 +326,7 @@ def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store:
     todo = [(key, ids, seeds[key]) for key, ids in token_ids.items() if key not in too_long]
     if todo:
         needed = max(len(ids) for _, ids, _ in todo) + settings.max_tokens
-        generate_vllm(spec, args, settings, todo, store, min(context, needed) if context else needed)
+        generate_vllm(spec, options, settings, todo, store, min(context, needed) if context else needed)
     answers = [dict(store.get(key), opened_thinking=opens_thinking(prompts[key])) if key in store else None
                for key in keys]
     return answers, {"requests": len(prompts), "cached": len(prompts) - len(token_ids), "calls": len(todo),
@@ -317,22 +340,22 @@ def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
     return tokenizer(prompt, add_special_tokens=not tokenizer.chat_template)["input_ids"]
 
 
-def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSettings,
+def generate_vllm(spec: JudgeSpec, options: JudgeOptions, settings: JudgeSettings,
                   requests: list[tuple[str, list[int], int]], store: RecordStore, max_model_len: int) -> None:
     """Start one engine sized to the inputs, store each judgment as it finishes, then tear the engine down."""
     import torch
     from tqdm import tqdm
     from vllm import SamplingParams, TokensPrompt
 
-    tensor_parallel = args.judge_tensor_parallel_size or default_tensor_parallel(
+    tensor_parallel = options.judge_tensor_parallel_size or default_tensor_parallel(
         spec.model, min(spec.tensor_parallel, torch.cuda.device_count()), spec.trust_remote_code)
     llm = start_engine("--judge_gpu_memory_utilization", model=spec.model, trust_remote_code=spec.trust_remote_code,
-                       tensor_parallel_size=tensor_parallel, gpu_memory_utilization=args.judge_gpu_memory_utilization,
-                       max_model_len=max_model_len, seed=settings.seed, dtype=args.judge_dtype,
-                       enforce_eager=args.judge_enforce_eager)
+                       tensor_parallel_size=tensor_parallel,
+                       gpu_memory_utilization=options.judge_gpu_memory_utilization, max_model_len=max_model_len,
+                       seed=settings.seed, dtype=options.judge_dtype, enforce_eager=options.judge_enforce_eager)
     stream = ((TokensPrompt(prompt_token_ids=ids),
                SamplingParams(n=settings.verdicts_per_sample, temperature=settings.temperature,
-                              seed=seed if args.judge_per_request_seeds else None, max_tokens=settings.max_tokens))
+                              seed=seed if options.judge_per_request_seeds else None, max_tokens=settings.max_tokens))
               for _, ids, seed in requests)
 
     def finished(index: int, output) -> None:
@@ -343,7 +366,7 @@ def generate_vllm(spec: JudgeSpec, args: argparse.Namespace, settings: JudgeSett
     try:
         with tqdm(total=len(requests) * settings.verdicts_per_sample,
                   desc=f"{spec.name} verdicts (identical prompts asked once)", unit="verdict") as bar:
-            generate_streaming(llm, stream, finished, sequences_in_flight(llm, args.judge_chunk_size))
+            generate_streaming(llm, stream, finished, sequences_in_flight(llm, options.judge_chunk_size))
     finally:
         store.flush()
         stop_engine(llm)

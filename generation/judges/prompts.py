@@ -37,23 +37,6 @@ PLACEHOLDERS = {"standard": ("instruction", "sample"), "critique": ("instruction
 PLAIN_ROLES = {"system": "", "user": "USER: ", "assistant": "ASSISTANT: "}
 
 THINK_MARKERS = (("<think>", "</think>"), ("<|begin_of_thought|>", "<|end_of_thought|>"))
-VERDICT_WORD = re.compile(
-    r"(?P<neg>\bnot\s+|n't\s+)?\b(?P<word>true|false)\b(?!\s+(?:positive|negative)s?\b)", re.IGNORECASE)
-LATEX_WRAPPER = re.compile(r"\\(?:boxed|text|textbf|mathrm|mathbf)\{([^{}]*)\}")
-BARE_VERDICT = re.compile(
-    r"[\W_]*(?:(?:final\s+)?(?:verdict|answer|judge?ment|conclusion|decision|evaluation)[\W_]*)?"
-    r"(?:not\s+)?(?:true|false)[\W_]*", re.IGNORECASE)
-LABELLED_VERDICT = re.compile(  # "Final verdict: False (...)": the word right after the label
-    r"\b(?:verdict|answer|judge?ment|conclusion|decision|evaluation)\s*(?::|=|\bis\b)[\W_]*"
-    r"(?P<neg>not\s+)?(?P<word>true|false)\b", re.IGNORECASE)
-SEGMENT = re.compile(r"[^\n.!?]+[.!?]*")  # a sentence or a line: where a bare verdict stands alone
-WORD = re.compile(r"[A-Za-z]+")
-REMARK = re.compile(r"\([^()]*\)")  # "Verdict: False (true only for n=2)": a remark on a verdict, no new reasoning
-CONNECTIVES = frozenset({"final", "finally", "so", "thus", "therefore", "hence", "overall", "my", "the", "in",
-                         "conclusion", "summary", "verdict", "answer", "judgment", "judgement", "decision",
-                         "evaluation", "is", "and", "i", "think", "believe"})  # lead-ins and labels, no reasoning
-SOLUTION_MARKERS = re.compile(r"<\|(?:begin|end)_of_solution\|>")  # Sky-T1 wraps its answer in these
-BOXED_INTEGER = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
@@ -157,82 +140,3 @@ def strip_thinking(text: str, opened: bool = False) -> str | None:
         elif start in text:
             return None
     return None if opened and not closed else text
-
-
-def _unwrap(line: str) -> str:
-    """The line with \\boxed{...}/\\text{...} wrappers replaced by their content."""
-    previous = None
-    while previous != line:
-        previous, line = line, LATEX_WRAPPER.sub(r"\1", line)
-    return line
-
-
-def line_verdict(line: str) -> float | None:
-    """The last verdict word on a line: true 1.0, false 0.0, negated ones flipped; None if there is none."""
-    words = list(VERDICT_WORD.finditer(_unwrap(line)))
-    if not words:
-        return None
-    last = words[-1]
-    is_true = last.group("word").lower() == "true"
-    return float(is_true != bool(last.group("neg")))
-
-
-def committed_verdicts(text: str) -> list[tuple[int, int, float]]:
-    """(start, end, verdict) of each committed statement in text, in order: a sentence or line that is only a
-    verdict ("False.", "**Verdict: True**") or the word right after a label ("the answer is not true")."""
-    found = [(m.start(), m.end(), float((m.group("word").lower() == "true") != bool(m.group("neg"))))
-             for m in LABELLED_VERDICT.finditer(text)]
-    for segment in SEGMENT.finditer(text):
-        if BARE_VERDICT.fullmatch(segment.group().strip()):
-            found.append((segment.start(), segment.end(), line_verdict(segment.group())))
-    return sorted(found)
-
-
-def final_statements(text: str, statements: list[tuple[int, int, float]]) -> list[float]:
-    """The verdicts of the last run of statements with no reasoning between them (only labels, connectives and
-    remarks in parentheses): reasoning between two verdicts is a change of mind, so the later run counts."""
-    run: list[float] = []
-    previous_end = 0
-    for start, end, verdict in statements:
-        if any(word.lower() not in CONNECTIVES for word in WORD.findall(REMARK.sub("", text[previous_end:start]))):
-            run = []
-        run.append(verdict)
-        previous_end = max(previous_end, end)
-    return run
-
-
-def parse_verdict(text: str | None, opened_thinking: bool = False, truncated: bool = False) -> float | None:
-    """The verdict of a standard judgment: 1.0 (True), 0.0 (False) or None (no final verdict, or cut off).
-
-    After any thinking block (and Sky-T1's solution markers), the committed statements count: a sentence or line
-    that is only a verdict ("True", "**Verdict: False**", the format the prompt asks for) and the word right after
-    a label ("Final verdict: False (... true only for n=2)", "the answer is True"). A later statement overrides an
-    earlier one once reasoning separates them ("the answer is True. But wait, step 3 is wrong. False" is False);
-    when the final statements (no reasoning between them) disagree the verdict is None; when there is none, the
-    last verdict word of the final line counts. Matching is on whole words, so "untrue" is no verdict, "not true"
-    is False, and "false positive"/"true negative" are not verdicts.
-    """
-    if text is None or truncated:
-        return None
-    answer = strip_thinking(text, opened_thinking)
-    if answer is None:
-        return None
-    lines = [_unwrap(line.strip()) for line in SOLUTION_MARKERS.sub("\n", answer).splitlines() if line.strip()]
-    if not lines:
-        return None
-    joined = "\n".join(lines)
-    final = final_statements(joined, committed_verdicts(joined))
-    if final:
-        return final[-1] if len(set(final)) == 1 else None
-    return line_verdict(lines[-1])
-
-
-def parse_critique(text: str | None, opened_thinking: bool = False, truncated: bool = False) -> float | None:
-    """The verdict of a critique: the last \\boxed{integer}; -1 (no wrong paragraph) is 1.0, any other 0.0."""
-    if text is None or truncated:
-        return None
-    answer = strip_thinking(text, opened_thinking)
-    boxes = BOXED_INTEGER.findall(answer or "")
-    if not boxes:
-        return None
-    return 1.0 if int(boxes[-1]) == -1 else 0.0

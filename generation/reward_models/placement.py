@@ -1,7 +1,6 @@
 """Placing reward models on devices: in-process in sequence, or one worker process per free GPU (or GPU group)."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -12,8 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from generation.backends.engine_guard import guard_descendants
 from generation.common.cli import error_line
+from generation.common.processes import guard_descendants
 from generation.common.records import stable_hash
 from generation.common.writing import write_json_atomic
 from generation.data.sharding import run_store
@@ -62,8 +61,9 @@ def read_items(job: Job) -> list[tuple[str, str | None]]:
 
 def stored_results(job: Job) -> list:
     """Each item's stored score (None where none is stored) from the run's logs for the job's model and settings."""
-    with run_store(job.store_path, own_only=job.own_only) as store:
-        return [store.get(item_key(*item)) for item in read_items(job)]
+    keys = [item_key(*item) for item in read_items(job)]
+    with run_store(job.store_path, own_only=job.own_only, wanted=set(keys).__contains__) as store:
+        return [store.get(key) for key in keys]
 
 
 def run_job(job: Job, show_progress: bool = True) -> dict:
@@ -74,7 +74,7 @@ def run_job(job: Job, show_progress: bool = True) -> dict:
     items = read_items(job)
     keys = [item_key(*item) for item in items]
     summary: dict = {"model": job.spec.name}
-    with run_store(job.store_path, job.options.batch_size, job.own_only) as store:
+    with run_store(job.store_path, job.options.batch_size, job.own_only, set(keys).__contains__) as store:
         done = {i: store.get(key) for i, key in enumerate(keys) if key in store}
         scored: list[int] = []
 
@@ -145,7 +145,7 @@ def _launch(job: Job, gpus: list[int]) -> subprocess.Popen:
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus), "PYTHONPATH": path}
     guard_descendants()  # a worker holding a GPU never outlives this step
-    return subprocess.Popen([sys.executable, "-m", "generation.reward_models.placement", "--job", job_path], env=env)
+    return subprocess.Popen([sys.executable, "-m", "generation.reward_models.placement", job_path], env=env)
 
 
 def _read_summary(job: Job, returncode: int) -> dict:
@@ -187,16 +187,13 @@ def run_all(jobs: list[Job], device: str, sequential: bool, on_done: Callable[[J
     return f"parallel: one worker process per GPU ({len(gpus)} GPUs)"
 
 
-def _worker_main() -> None:
-    """Entry point of a worker process: run one job file."""
-    parser = argparse.ArgumentParser(description="reward-model worker (started by unified_RMs_and_LM_Judges.py)")
-    parser.add_argument("--job", required=True)
-    args = parser.parse_args()
-    with open(args.job, encoding="utf-8") as handle:
+def _worker_main(job_path: str) -> None:
+    """Entry point of a worker process (started by Step 3 with its job file's path): run one job file."""
+    with open(job_path, encoding="utf-8") as handle:
         job = Job.from_json(json.load(handle))
     summary = run_job(job)
     sys.exit(1 if "fatal" in summary else 0)
 
 
 if __name__ == "__main__":
-    _worker_main()
+    _worker_main(sys.argv[1])

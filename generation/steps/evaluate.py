@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 
 import datasets
 from tqdm import tqdm
@@ -14,6 +15,7 @@ from generation.backends.rules import _max_n
 from generation.common.cli import Provenance, UserError, bounded_float, command_parser, positive_int
 from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument
+from generation.costs.budget import RunBudget
 from generation.costs.dry_run import api_estimate, report
 from generation.data.cluster import held_cpus
 from generation.data.dataset_io import (
@@ -31,6 +33,7 @@ from generation.data.schema import STEP_COLUMNS, check_rows
 from generation.data.sharding import add_shard_arguments, row_range, run_keys, run_sharded, run_store
 from generation.grading import decision as grading
 from generation.grading.rule import ANSWERLESS, HEDGES, Policy
+from generation.steps.settings import EvaluateSettings, run_budget
 
 METHOD_COLUMN = "answer_extraction_method"  # per-sample: procedural | llm | no_answer | no_sample | undecided
 NOTE_COLUMN = "answer_extraction_note"  # per-sample: why ("hedged: B vs D", "exact numbers", "no answer statement ...")
@@ -77,14 +80,14 @@ def judge_cache_path(output_path: str) -> str:
     return os.path.join(checkpoint_dir(output_path), JUDGE_CACHE)
 
 
-def load_rows(args: argparse.Namespace) -> tuple[datasets.Dataset, list[dict]]:
-    """The input dataset cut to --max_rows/--max_samples, and its rows as dicts (validated)."""
-    check_output_path(args.output_path)
-    dataset = read_input(args.input_path, args.split, args)
-    dataset = dataset.select(row_range(len(dataset), args, args.input_path))
-    checked_rows(dataset, args.dataset_type, args.input_path, args.start_row)
-    dataset = limit_samples(dataset, args.max_samples)
-    return dataset, grading_rows(dataset)
+def load_rows(settings: EvaluateSettings) -> tuple[datasets.Dataset, list[dict], str | None]:
+    """The input dataset cut to --max_rows/--max_samples, its rows as dicts (validated), and the split read."""
+    check_output_path(settings.output_path)
+    dataset, split = read_input(settings.input_path, settings.split)
+    dataset = dataset.select(row_range(len(dataset), settings.rows, settings.input_path))
+    checked_rows(dataset, settings.dataset_type, settings.input_path, settings.rows.start_row)
+    dataset = limit_samples(dataset, settings.max_samples)
+    return dataset, grading_rows(dataset), split
 
 
 def grading_rows(dataset: datasets.Dataset) -> list[dict]:
@@ -101,21 +104,22 @@ def checked_rows(dataset: datasets.Dataset, dataset_type: str, source: str, firs
     return rows
 
 
-def judge_config(args: argparse.Namespace) -> rules.ApiConfig | None:
-    """The judge's API configuration (no network, no key needed yet); None with --llm_fallback never."""
-    if args.llm_fallback == "never":
+def judge_config(settings: EvaluateSettings, budget: RunBudget) -> rules.ApiConfig | None:
+    """The judge's API configuration (no network, no key needed yet) on the run's ledger (`budget`); None with
+    --llm_fallback never."""
+    if settings.llm_fallback == "never":
         return None
-    return calls.api_config_from_args(args, args.judge_model)
+    return calls.api_config_for(settings.api, settings.judge_model, budget=budget)
 
 
-def fallback_jobs(args: argparse.Namespace, config: rules.ApiConfig, rows: list[dict],
+def fallback_jobs(settings: EvaluateSettings, config: rules.ApiConfig, rows: list[dict],
                   targets: list[tuple[int, int]]) -> tuple[list[str], dict[str, rules.ChatJob]]:
     """The judge request key of each target, and one ChatJob per distinct key."""
     keys = []
     jobs: dict[str, rules.ChatJob] = {}
     for r, i in targets:
         job = rules.ChatJob(key="", messages=grading.judge_messages(rows[r], rows[r]["samples"][i],
-                                                                             args.dataset_type),
+                                                                             settings.dataset_type),
                                     temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
         job.key = rules.request_key(config, job)
         jobs.setdefault(job.key, job)
@@ -123,17 +127,18 @@ def fallback_jobs(args: argparse.Namespace, config: rules.ApiConfig, rows: list[
     return keys, jobs
 
 
-def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows: list[dict],
+def run_fallback(settings: EvaluateSettings, config: rules.ApiConfig | None, rows: list[dict],
                  graded: list[list[grading.Graded]]) -> dict:
     """Let the LLM judge grade the fallback targets; replies are cached on disk so a re-run, with any shard layout,
     asks nothing twice."""
-    targets = grading.fallback_targets(graded, args.llm_fallback)
-    stats = {"mode": args.llm_fallback, "judge_model": args.judge_model, "targets": len(targets), "calls": 0,
-             "cached": 0, "unusable_replies": 0, "error": None}
+    targets = grading.fallback_targets(graded, settings.llm_fallback)
+    stats = {"mode": settings.llm_fallback, "judge_model": settings.judge_model, "targets": len(targets), "calls": 0,
+             "cached": 0, "unusable_replies": 0, "missing": 0, "error": None}
     if not targets:
         return stats
-    keys, jobs = fallback_jobs(args, config, rows, targets)
-    with run_store(judge_cache_path(args.output_path), own_only=args.overwrite) as store:
+    keys, jobs = fallback_jobs(settings, config, rows, targets)
+    with run_store(judge_cache_path(settings.output_path), own_only=settings.overwrite,
+                   wanted=jobs.__contains__) as store:
         if any(key not in store for key in jobs):
             try:
                 rules.check_ready(config)
@@ -148,15 +153,17 @@ def run_fallback(args: argparse.Namespace, config: rules.ApiConfig | None, rows:
         stats.update(calls=run_stats.get("jobs", 0), cached=run_stats.get("cached", 0),
                      failed_calls=run_stats.get("failed_jobs", 0),
                      tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
-                     cost_usd={args.judge_model: run_stats.get("cost_usd")} if run_stats.get("jobs") else {},
+                     cost_usd={settings.judge_model: run_stats.get("cost_usd")} if run_stats.get("jobs") else {},
                      learned_limits=run_stats.get("learned_limits", {}), **calls.money_record(run_stats))
         for (r, i), key in zip(targets, keys):
             record = store.get(key)
-            grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], args.dataset_type)
+            grade = grading.read_judge_reply(record["texts"][0] if record else None, rows[r], settings.dataset_type)
             if grade is not None:
                 graded[r][i] = grade
-            elif record is not None:
-                stats["unusable_replies"] += 1
+            else:
+                stats["missing"] += 1  # a failed call, a call not made (no key), or an unusable reply
+                if record is not None:
+                    stats["unusable_replies"] += 1
         stats["replaced_code_points"] = store.replaced_code_points
     return stats
 
@@ -188,7 +195,7 @@ def reasons(graded: list[list[grading.Graded]], method: str) -> dict[str, int]:
     return notes
 
 
-def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
+def exit_code(settings: EvaluateSettings, summary: dict, llm: dict) -> int:
     """Explain what is missing on stderr; 1 when a wanted judgement is missing, else 0."""
     undecided = summary["methods"]["undecided"]
     if llm["error"]:
@@ -196,20 +203,25 @@ def exit_code(args: argparse.Namespace, summary: dict, llm: dict) -> int:
     if undecided:
         print(f"{undecided} sample(s) could not be graded procedurally and are undecided: answer_correct is False "
               f"for them and {METHOD_COLUMN} says 'undecided'. Decide them with --llm_fallback auto and an API key "
-              f"for --judge_model {args.judge_model} (or --base_url for an OpenAI-compatible server), then run the "
+              f"for --judge_model {settings.judge_model} (or --base_url for an OpenAI-compatible server), then run the "
               "same command again; cached judge replies are reused.", file=sys.stderr)
-    missing_judge = bool(llm["error"]) and args.llm_fallback == "always"
-    return 1 if undecided and args.llm_fallback != "never" or missing_judge else 0
+    missing_judge = settings.llm_fallback == "always" and bool(llm["error"] or llm.get("missing"))
+    if missing_judge and llm.get("missing"):
+        print(f"FAILED: {llm['missing']} of the {llm['targets']} LLM judgement(s) --llm_fallback always asks for are "
+              "missing (failed calls or unusable replies; those samples keep their procedural grade); run the same "
+              "command again to ask only for those", file=sys.stderr)
+    return 1 if undecided and settings.llm_fallback != "never" or missing_judge else 0
 
 
 
-def run_shards(args: argparse.Namespace) -> int:
+def run_shards(settings: EvaluateSettings) -> int:
     """Step 2's row ranges as Ray tasks, merged into the output."""
-    config = judge_config(args)
-    load_rows(args)  # bad input stops here, before Ray starts
-    rows = row_range(len(load_any(args.input_path, args.split)), args, args.input_path)
-    return run_sharded("generation.steps.evaluate.run", args, rows, num_gpus=0, recompute=merged_fields,
-                       env_names=rules.key_names(config.provider) if config else [], num_cpus=args.parallel)
+    budget = run_budget(settings, settings.api.max_cost)  # every shard's
+    judge_config(settings, budget)  # bad judge flags stop here, before Ray starts
+    settings = replace(settings, split=load_rows(settings)[2])  # and bad input
+    rows = row_range(len(load_any(settings.input_path, settings.split)), settings.rows, settings.input_path)
+    return run_sharded("generation.steps.evaluate.run", settings, rows, num_gpus=0, recompute=merged_fields,
+                       num_cpus=settings.parallel, budget=budget)
 
 
 def merged_fields(dataset: datasets.Dataset, records: list[dict]) -> dict:
@@ -227,35 +239,37 @@ def merged_fields(dataset: datasets.Dataset, records: list[dict]) -> dict:
                for key in ("undecided_reasons", "no_answer_reasons", "timings")}}
 
 
-def run(args: argparse.Namespace) -> int:
-    """Grade, save atomically with provenance, print the summary; exit 1 when a wanted LLM judgement is missing."""
-    provenance = Provenance("unified_evaluation", args)
-    config = judge_config(args)
-    dataset, rows = load_rows(args)
-    cache = judge_cache_path(args.output_path)
-    if args.overwrite and not args.dry_run and os.path.exists(cache):
+def run(settings: EvaluateSettings, budget: RunBudget | None = None) -> int:
+    """Grade, save atomically with provenance, print the summary; exit 1 when a wanted LLM judgement is missing
+    (budget: the ledger of the sharded run this is a shard of, else the run's own)."""
+    provenance = Provenance("unified_evaluation", settings)
+    config = judge_config(settings, budget if budget is not None else run_budget(settings, settings.api.max_cost))
+    dataset, rows, split = load_rows(settings)
+    cache = judge_cache_path(settings.output_path)
+    if settings.overwrite and not settings.dry_run and os.path.exists(cache):
         os.remove(cache)
     started = time.perf_counter()
     with tqdm(total=sum(len(row["samples"]) for row in rows), desc="grading", unit="sample") as bar:
-        graded = grading.grade_rows(rows, args.dataset_type, min(args.parallel, held_cpus()), bar.update,
-                                    args.math_timeout, Policy(hedges=args.hedges, answerless=args.answerless))
+        graded = grading.grade_rows(rows, settings.dataset_type, min(settings.parallel, held_cpus()), bar.update,
+                                    settings.math_timeout,
+                                    Policy(hedges=settings.hedges, answerless=settings.answerless))
     timings = {"procedural_s": round(time.perf_counter() - started, 3)}
-    if args.dry_run:
-        return dry_run(args, config, rows, graded)
-    llm = run_fallback(args, config, rows, graded)
+    if settings.dry_run:
+        return dry_run(settings, config, rows, graded)
+    llm = run_fallback(settings, config, rows, graded)
     timings["llm_fallback_s"] = round(time.perf_counter() - started - timings["procedural_s"], 3)
-    summary = {**grading.summarize(graded, args.dataset_type), "llm_calls": llm["calls"],
+    summary = {**grading.summarize(graded, settings.dataset_type), "llm_calls": llm["calls"],
                "llm_cost_usd": llm.get("cost_usd", {})}  # only models this run called
-    provenance.update(dataset_type=args.dataset_type, input_split=args.split, rows=len(rows), summary=summary,
+    provenance.update(dataset_type=settings.dataset_type, input_split=split, rows=len(rows), summary=summary,
                       llm_fallback=llm,
-                      grading_policy={"hedges": args.hedges, "answerless": args.answerless},
+                      grading_policy={"hedges": settings.hedges, "answerless": settings.answerless},
                       hedged=hedged_count([[g.method for g in grades] for grades in graded],
                                          [[g.note for g in grades] for grades in graded]),
                       undecided_reasons=reasons(graded, "undecided"),
                       no_answer_reasons=reasons(graded, "no_answer"), method_column=METHOD_COLUMN, timings=timings)
-    save_atomic(with_grades(dataset, graded), args.output_path, provenance.snapshot())
-    print_summary(summary, llm, args.output_path)
-    return exit_code(args, summary, llm)
+    save_atomic(with_grades(dataset, graded), settings.output_path, provenance.snapshot())
+    print_summary(summary, llm, settings.output_path)
+    return exit_code(settings, summary, llm)
 
 
 def print_summary(summary: dict, llm: dict, output_path: str) -> None:
@@ -276,18 +290,18 @@ def print_summary(summary: dict, llm: dict, output_path: str) -> None:
     print(f"  full summary: {os.path.join(output_path, 'provenance.json')}")
 
 
-def dry_run(args: argparse.Namespace, config: rules.ApiConfig | None, rows: list[dict], graded: list) -> int:
+def dry_run(settings: EvaluateSettings, config: rules.ApiConfig | None, rows: list[dict], graded: list) -> int:
     """Step 2: the seed's per-sample extraction count; this pipeline asks the LLM only for its fallback targets."""
 
     samples = sum(len(row["samples"]) for row in rows)
-    targets = grading.fallback_targets(graded, args.llm_fallback) if config is not None else []
-    jobs: dict = fallback_jobs(args, config, rows, targets)[1] if targets else {}
-    cache = judge_cache_path(args.output_path)
-    cached = set(jobs) & run_keys(cache) if jobs and not args.overwrite else set()
+    targets = grading.fallback_targets(graded, settings.llm_fallback) if config is not None else []
+    jobs: dict = fallback_jobs(settings, config, rows, targets)[1] if targets else {}
+    cache = judge_cache_path(settings.output_path)
+    cached = set(jobs) & run_keys(cache) if jobs and not settings.overwrite else set()
     lines = [f"{len(rows)} rows, {samples} samples (seed formula for answer extraction: min(len(dataset), max_rows) "
              f"x min(samples_per_instruction, max_samples) = {samples}); procedural grading decides all but "
-             f"{len(targets)}, which --llm_fallback {args.llm_fallback} sends to the LLM judge ({len(jobs)} distinct "
-             f"prompts, {len(cached)} cached)"]
+             f"{len(targets)}, which --llm_fallback {settings.llm_fallback} sends to the LLM judge ({len(jobs)} "
+             f"distinct prompts, {len(cached)} cached)"]
     todo = [(job.messages, job.n) for key, job in jobs.items() if key not in cached]
     cap = max((job.max_tokens for job in jobs.values()), default=None)
     estimates = [api_estimate(config, todo, cap, _max_n(config))] if jobs else []

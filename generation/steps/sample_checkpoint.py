@@ -8,12 +8,11 @@ from collections import Counter
 from typing import Any
 
 from generation.common.cli import UserError
-from generation.common.records import RecordStore, read_log
+from generation.common.records import FINGERPRINT_KEY, RecordStore, read_log
 from generation.common.writing import provenance_path
 from generation.data.dataset_io import FINISH_COLUMN, checkpoint_dir, is_saved_dataset, load_any
 from generation.data.sharding import run_logs
 
-FINGERPRINT_KEY = "fingerprint"
 SAMPLE_LOG = "samples.jsonl"  # in the output's checkpoint folder
 SYNC_EVERY = 64  # records between fsyncs; every record reaches the OS at once, so SIGKILL loses nothing
 
@@ -59,11 +58,15 @@ class SampleCheckpoint:
     def _take_from_run_logs(self, output_path: str, fingerprint: dict, keys: list[str]) -> int:
         """Copy in the samples that the run's other logs (another shard layout, the unsharded run) hold for these
         rows beyond this log's, made with the same settings; returns how many, so no finished row is asked again."""
-        taken = 0
+        taken, owned = 0, set(keys)
+
+        def wanted(key: str) -> bool:  # only the rows this run owns are read (not the whole run's)
+            return key == FINGERPRINT_KEY or key.startswith("s/") and key[2:].rsplit("/", 1)[0] in owned
+
         for path in run_logs(output_path, SAMPLE_LOG):
             if os.path.realpath(path) == os.path.realpath(self.path):
                 continue
-            records = read_log(path)
+            records = read_log(path, wanted)
             if records.get(FINGERPRINT_KEY) != fingerprint:
                 continue
             texts, finishes = samples_by_row(records, Counter())

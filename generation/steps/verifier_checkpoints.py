@@ -12,7 +12,10 @@ from generation.common.cli import row_list
 from generation.common.records import stable_hash
 from generation.common.redact import redact
 from generation.common.writing import write_json_atomic
+from generation.costs.budget import RunBudget
 from generation.costs.pricing import format_cost
+from generation.judges.judging import JudgeOptions
+from generation.judges.registry import JudgeSpec
 from generation.reward_models.inputs import ScoreOptions, resolve_dtype
 from generation.reward_models.loaders import MISSING_SAMPLE, resolve_attn
 from generation.reward_models.placement import Job, run_all, stored_results
@@ -175,21 +178,24 @@ class VerifierCheckpoints:
         self.report[spec.name] = stats
 
     # ---- LM judges -------------------------------------------------------------------------------------------
-    def run_judge(self, spec, judges_module, dataset, args) -> None:
-        """Run one LM judge (it caches its own requests); a failure is recorded and never discards other columns."""
-        critique = bool(args.critique_mode)
+    def run_judge(self, spec: JudgeSpec, judges_module, dataset, options: JudgeOptions,
+                  budget: RunBudget | None = None) -> None:
+        """Run one LM judge (it caches its own requests; budget: the run's ledger); a failure is recorded
+        and never discards other columns."""
+        critique = bool(options.critique_mode)
         wanted = judges_module.judge_columns(spec, critique)
         name = wanted[0].removesuffix("_verdicts")  # the column prefix: standard and critique runs keep apart
-        settings = {k: getattr(args, k, None) for k in ("verdicts_per_sample", "critique_mode", "judge_temperature",
-                                                        "judge_seed", "judge_max_tokens")}
-        settings["prompts_hash"] = judges_module.judge_settings(spec, args).prompts_hash  # --judge_prompts
+        settings = {"verdicts_per_sample": options.verdicts_per_sample, "critique_mode": options.critique_mode,
+                    "judge_temperature": options.judge_temperature, "judge_seed": options.judge_seed,
+                    "judge_max_tokens": options.judge_max_tokens,
+                    "prompts_hash": judges_module.judge_settings(spec, options).prompts_hash}  # --judge_prompts
         key = _hash([self.fingerprint, dataclasses.asdict(spec), settings])
         self.column_info.update({c: {"judge": spec.name, "model": spec.model, "prompts_hash": settings["prompts_hash"]}
                                  for c in wanted})
         if self._skip_or_reuse(name, key, wanted[:1], dataset):  # released datasets hold only `_verdicts`
             return
         try:
-            columns, stats = judges_module.run_judge(spec, dataset, args, self.folder)
+            columns, stats = judges_module.run_judge(spec, dataset, options, self.folder, self.overwrite, budget)
         except Exception as err:  # noqa: BLE001 - one judge's failure must not lose the other verifiers
             self.report[name] = {"status": "failed", "failures": sum(len(s) for s in dataset["samples"]),
                                  "error": f"{type(err).__name__}: {err}"}
@@ -216,10 +222,11 @@ class VerifierCheckpoints:
     def print_summary(self, output_path: str) -> int:
         """Print one line per verifier; 1 when failures remain (a re-run retries only those), else 0."""
         print(f"Step 3 summary ({output_path}):")
-        failed = False
+        failed = []
         for name, report in self.report.items():
             failures = report.get("failures", 0)
-            failed = failed or bool(failures)
+            if failures:
+                failed.append(f"{name} ({failures})")
             detail = f", {failures} failed samples" if failures else ""
             if failures and report.get("failed_rows"):  # judges name the rows, as Step 1's summary does
                 detail += f" in rows {row_list(report['failed_rows'])}"
@@ -231,5 +238,6 @@ class VerifierCheckpoints:
             detail += f", cost {format_cost(report['cost_usd'])}" if "cost_usd" in report else ""
             print(f"  {name}: {report['status']}{detail}")
         if failed:
-            print("Failures are None in the data. Run the same command again to retry only them.")
+            print(f"FAILED: samples of {', '.join(failed)} have no score or verdict (None in the data, see above); "
+                  "run the same command again to retry only them")
         return 1 if failed else 0

@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import replace
 from typing import Any, Callable
 
-from generation.backends import rules
 from generation.backends.rules import _max_n
 from generation.common.cli import Provenance, UserError, command_parser, error_line, positive_int
 from generation.common.logs import add_verbose_argument
 from generation.common.writing import add_lock_argument, provenance_path, write_json_atomic
+from generation.costs.budget import RunBudget
 from generation.costs.dry_run import api_estimate, local_estimate, report
 from generation.costs.token_counts import chat_tokens, counter_for
 from generation.data.dataset_io import (
@@ -26,6 +27,8 @@ from generation.data.dataset_io import (
 from generation.data.merging import combined
 from generation.data.schema import STEP_COLUMNS, check_rows
 from generation.data.sharding import add_shard_arguments, row_range, run_keys, run_sharded
+from generation.judges import judging
+from generation.judges.registry import JudgeSpec
 from generation.reward_models.inputs import TORCH_DTYPES, ScoreOptions
 from generation.reward_models.loaders import check_loadable
 from generation.reward_models.placement import gpus_needed
@@ -36,24 +39,15 @@ from generation.reward_models.registry import (
     resolve,
     vllm_backend_text,
 )
+from generation.steps.settings import VerifySettings, run_budget
 from generation.steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
 DEFAULT_REWARD_MODELS = ("GRM,Skyworks,URM,QRM,GPM,GRMLlama32,OffsetBias,GRMGemma,ArmorRM,QwenPRM,EurusPRMStage1,"
                          "EurusPRMStage2,InternLM2Reward7B,DecisionTreeReward8B")
 
 
-def load_judges_module():
-    """The LM-judge half of the step (judges.judging), or None when it is not installed."""
-    try:
-        from generation.judges import judging as lm_judges
-    except ImportError:
-        return None
-    return lm_judges
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The Step 3 command line: the reference flags plus device, dtype, resume and registry options."""
-    judges_module = load_judges_module()
     parser = command_parser(__doc__)
     parser.add_argument("--dataset_path", help="Step 2 output (or any dataset with instruction and samples) "
                                                 "(default: none; required unless --list or --check)")
@@ -97,8 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="load each --reward_models entry, score two built-in correct/wrong pairs and print how "
                              "it loaded, whether its scores are finite and rank correct above wrong, seconds and "
                              "peak memory (no dataset needed); exit 1 if any fails to load or is non-finite")
-    if judges_module is not None:
-        judges_module.add_judge_arguments(parser)
+    judging.add_judge_arguments(parser)
     add_shard_arguments(parser)
     add_lock_argument(parser)
     add_split_argument(parser)
@@ -131,40 +124,42 @@ def pick_device(choice: str) -> str:
     return choice
 
 
-def load_rows(args: argparse.Namespace):
-    """Load, validate and slice the input dataset as the reference does (start/end, max_rows, max_samples)."""
-    dataset = read_input(args.dataset_path, args.split, args)
+def load_rows(settings: VerifySettings):
+    """Load, validate and slice the input dataset as the reference does (start/end, max_rows, max_samples); the
+    dataset and the split read."""
+    dataset, split = read_input(settings.dataset_path, settings.split)
     before = (len(dataset), sum(len(s) for s in dataset["samples"] if isinstance(s, list))
               if "samples" in dataset.column_names else 0)
     if "instruction" not in dataset.column_names and "problem" in dataset.column_names:
         dataset = dataset.rename_column("problem", "instruction")
     missing = [c for c in ("instruction", "samples") if c not in dataset.column_names]
     if missing:
-        raise UserError(f"{args.dataset_path} lacks column(s) {', '.join(missing)}; Step 3 needs 'instruction' "
+        raise UserError(f"{settings.dataset_path} lacks column(s) {', '.join(missing)}; Step 3 needs 'instruction' "
                         f"(or 'problem') and 'samples' (it has {', '.join(dataset.column_names)})")
-    dataset = dataset.select(row_range(len(dataset), args, args.dataset_path))
-    check_rows(dataset, STEP_COLUMNS["step3"], args.dataset_path, args.start_row)
-    dataset = limit_samples(dataset, args.max_samples)
+    dataset = dataset.select(row_range(len(dataset), settings.rows, settings.dataset_path))
+    check_rows(dataset, STEP_COLUMNS["step3"], settings.dataset_path, settings.rows.start_row)
+    dataset = limit_samples(dataset, settings.max_samples)
     after = (len(dataset), sum(len(s) for s in dataset["samples"] if isinstance(s, list)))
-    if after != before and os.path.realpath(args.dataset_path) == os.path.realpath(args.output_path):
+    if after != before and os.path.realpath(settings.dataset_path) == os.path.realpath(settings.output_path):
         raise UserError(f"--start_row/--end_row/--max_rows/--max_samples keep {after[0]} of {before[0]} rows and "
                         f"{after[1]} of {before[1]} samples: writing them over the input would delete the rest; "
                         "give a different --output_path")
     sizes = [len(s) if isinstance(s, list) else -1 for s in dataset["samples"]]
     if sizes:
         common = max(set(sizes), key=sizes.count)
-        odd = [args.start_row + i for i, n in enumerate(sizes) if n != common]
+        odd = [settings.rows.start_row + i for i, n in enumerate(sizes) if n != common]
         if odd:
             raise UserError(f"'samples' must hold the same number of samples in every row ({common} in most); "
                             f"rows {odd[:10]}{' ...' if len(odd) > 10 else ''} differ. Re-run Step 1 for them "
                             "or use --max_samples to cut every row to the same length")
-    return dataset
+    return dataset, split
 
 
-def score_options(args: argparse.Namespace, device: str) -> ScoreOptions:
+def score_options(settings: VerifySettings, device: str) -> ScoreOptions:
     """Reward-model run options from the command line."""
-    return ScoreOptions(device=device, dtype=args.dtype, attn_implementation=args.attn_implementation,
-                        batch_size=args.batch_size, max_input_length=args.max_input_length, backend=args.rm_backend)
+    return ScoreOptions(device=device, dtype=settings.dtype, attn_implementation=settings.attn_implementation,
+                        batch_size=settings.batch_size, max_input_length=settings.max_input_length,
+                        backend=settings.rm_backend)
 
 
 def preflight(specs) -> None:
@@ -182,27 +177,26 @@ def preflight(specs) -> None:
         raise UserError(f"{len(failures)} of {len(specs)} reward models cannot be loaded:\n  " + "\n  ".join(failures))
 
 
-def resolve_verifiers(args: argparse.Namespace, judges_module) -> tuple[list, list]:
-    """The reward-model and judge specs the command line names (UserError for unknown ones)."""
-    extra = load_registry_file(args.rm_registry) if args.rm_registry else []
-    judge_names = [n.strip() for n in args.lm_judges.split(",") if n.strip()]
-    if judge_names and judges_module is None:
-        raise UserError("--lm_judges needs generation/judges/judging.py, which is missing from this installation")
-    return resolve(args.reward_models, extra), judges_module.resolve_judges(judge_names, args) if judge_names else []
+def resolve_verifiers(settings: VerifySettings, budget: RunBudget) -> tuple[list, list[JudgeSpec]]:
+    """The reward-model and judge specs the command line names (UserError for unknown ones; API judges on the run's
+    ledger, `budget`)."""
+    extra = load_registry_file(settings.rm_registry) if settings.rm_registry else []
+    judge_names = [n.strip() for n in settings.lm_judges.split(",") if n.strip()]
+    judge_specs = judging.resolve_judges(judge_names, settings.judges, settings.dry_run, budget) if judge_names else []
+    return resolve(settings.reward_models, extra), judge_specs
 
 
-
-def run_shards(args: argparse.Namespace) -> int:
+def run_shards(settings: VerifySettings) -> int:
     """Step 3's row ranges as Ray tasks, merged into the output."""
-    check_output_path(args.output_path)
-    rm_specs, judge_specs = resolve_verifiers(args, load_judges_module())
-    load_rows(args)  # bad input stops here, before Ray starts
-    rows = row_range(len(load_any(args.dataset_path, args.split)), args, args.dataset_path)
-    judge_gpus = [args.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs if s.backend == "vllm"]
-    keys = [name for spec in judge_specs if spec.backend == "api" for name in rules.key_names(spec.provider)]
-    return run_sharded("generation.steps.verify.run", args, rows, shard_gpus(rm_specs, judge_gpus),
-                       recompute=merged_fields,
-                       env_names=keys)
+    check_output_path(settings.output_path)
+    budget = run_budget(settings, settings.judges.api.max_cost)  # every shard's
+    rm_specs, judge_specs = resolve_verifiers(settings, budget)
+    settings = replace(settings, split=load_rows(settings)[1])  # bad input stops here, before Ray starts
+    rows = row_range(len(load_any(settings.dataset_path, settings.split)), settings.rows, settings.dataset_path)
+    judge_gpus = [settings.judges.judge_tensor_parallel_size or s.tensor_parallel for s in judge_specs
+                  if s.backend == "vllm"]
+    return run_sharded("generation.steps.verify.run", settings, rows, shard_gpus(rm_specs, judge_gpus),
+                       recompute=merged_fields, budget=budget)
 
 
 def shard_gpus(rm_specs: list, judge_gpus: list[int]) -> Callable[[float | None], int]:
@@ -220,36 +214,40 @@ def merged_fields(dataset, records: list[dict]) -> dict:
                for key in ("verifiers", "earlier_verifiers", "failures")}}
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run Step 3; return 1 when any verifier has failures left (re-run to retry them) or the hub push failed."""
-    judges_module = load_judges_module()
-    check_output_path(args.output_path)
-    rm_specs, judge_specs = resolve_verifiers(args, judges_module)
-    device = pick_device(args.device)
-    dataset = load_rows(args)
-    if getattr(args, "dry_run", False):
-        return dry_run(args, dataset, rm_specs, judge_specs, judges_module)
-    provenance = Provenance("step3_verifiers", args)
-    checkpoints = VerifierCheckpoints(checkpoint_dir(args.output_path), rows_fingerprint(dataset), args.overwrite)
-    options = score_options(args, device)
+def run(settings: VerifySettings, budget: RunBudget | None = None) -> int:
+    """Run Step 3 (budget: the ledger of the sharded run this is a shard of, else the run's own); return 1 when any
+    verifier has failures left (re-run to retry them) or the hub push failed."""
+    check_output_path(settings.output_path)
+    budget = budget if budget is not None else run_budget(settings, settings.judges.api.max_cost)
+    rm_specs, judge_specs = resolve_verifiers(settings, budget)
+    device = pick_device(settings.device)
+    dataset, split = load_rows(settings)
+    settings = replace(settings, split=split)
+    if settings.dry_run:
+        return dry_run(settings, budget, dataset, rm_specs, judge_specs)
+    provenance = Provenance("step3_verifiers", settings)
+    checkpoints = VerifierCheckpoints(checkpoint_dir(settings.output_path), rows_fingerprint(dataset),
+                                      settings.overwrite)
+    options = score_options(settings, device)
     rm_todo = checkpoints.plan_reward_models(rm_specs, dataset, options)
     preflight(rm_todo)
-    mode = checkpoints.run_reward_models(rm_todo, dataset, options, args.sequential_rm_processing)
+    mode = checkpoints.run_reward_models(rm_todo, dataset, options, settings.sequential_rm_processing)
     for spec in judge_specs:
-        checkpoints.run_judge(spec, judges_module, dataset, args)
+        checkpoints.run_judge(spec, judging, dataset, settings.judges, budget)
     dataset = checkpoints.merge_into(dataset)
-    provenance.update(input_split=args.split, rows=len(dataset), samples=sum(len(s) for s in dataset["samples"]),
+    provenance.update(input_split=settings.split, rows=len(dataset), samples=sum(len(s) for s in dataset["samples"]),
                       device=device,
                       rm_mode=mode, fingerprint=checkpoints.fingerprint, verifiers=checkpoints.report,
-                      earlier_verifiers=earlier_verifiers(args.dataset_path, checkpoints.report, dataset.column_names),
+                      earlier_verifiers=earlier_verifiers(settings.dataset_path, checkpoints.report,
+                                                          dataset.column_names),
                       failures={n: r["failures"] for n, r in checkpoints.report.items() if r.get("failures")},
                       pushed_to_hub=None)
-    save_atomic(dataset, args.output_path, provenance.snapshot())
-    push_error = push_to_hub(dataset, args.push_to_hub) if args.push_to_hub else None
-    if args.push_to_hub:  # the push's outcome, recorded in the output's own provenance (one file replaced)
+    save_atomic(dataset, settings.output_path, provenance.snapshot())
+    push_error = push_to_hub(dataset, settings.push_to_hub) if settings.push_to_hub else None
+    if settings.push_to_hub:  # the push's outcome, recorded in the output's own provenance (one file replaced)
         provenance.update(pushed_to_hub=push_error or "ok")
-        write_json_atomic(provenance_path(args.output_path), provenance.snapshot())
-    code = checkpoints.print_summary(args.output_path)
+        write_json_atomic(provenance_path(settings.output_path), provenance.snapshot())
+    code = checkpoints.print_summary(settings.output_path)
     return 1 if push_error else code
 
 
@@ -272,32 +270,34 @@ def _kept(entry: dict) -> bool:
     return entry.get("status") == "kept existing columns"
 
 
-def dry_run(args: argparse.Namespace, dataset: Any, rm_specs: list, judge_specs: list, judges_module: Any) -> int:
+def dry_run(settings: VerifySettings, budget: RunBudget, dataset: Any, rm_specs: list,
+            judge_specs: list[JudgeSpec]) -> int:
     """Step 3: samples x reward models, and samples x judges x K verdicts, less what judge caches hold."""
 
     rows, samples = len(dataset), sum(len(s) for s in dataset["samples"])
     present = sum(s is not None for row in dataset["samples"] for s in row)
-    k = args.verdicts_per_sample
+    options = settings.judges
+    k = options.verdicts_per_sample
     lines = [f"{rows} rows, {samples} samples ({present} present); reward models: {samples} x {len(rm_specs)} = "
              f"{samples * len(rm_specs)} scores (local, no API cost); LM judges: {samples} x {len(judge_specs)} x "
              f"{k} = {samples * len(judge_specs) * k} verdicts (seed formula; missing samples are not asked)"]
     estimates = []
     for spec in judge_specs:
-        settings = judges_module.judge_settings(spec, args)
-        chats = judges_module.judge_chats(dataset, settings, args)
+        judge = judging.judge_settings(spec, options)
+        chats = judging.judge_chats(dataset, judge, options)
         if spec.backend != "api":
             count, how = counter_for(spec.model, None)
             est = local_estimate(spec.model, [(chat_tokens(count, c), k) for c in chats if c is not None],
-                                 settings.max_tokens)
+                                 judge.max_tokens)
             est.counted_with = f"{how}; the judge's tokenizer is not loaded"
             estimates.append(est)
             continue
-        config = judges_module.api_config(spec, args)
-        jobs = [job for job in judges_module.api_jobs(config, chats, settings) if job]
-        cache = judges_module.cache_path(checkpoint_dir(args.output_path), spec, settings.critique)
-        cached = {job.key for job in jobs} & run_keys(cache) if not args.overwrite else set()
+        config = judging.api_config(spec, options, budget)
+        jobs = [job for job in judging.api_jobs(config, chats, judge) if job]
+        cache = judging.cache_path(checkpoint_dir(settings.output_path), spec, judge.critique)
+        cached = {job.key for job in jobs} & run_keys(cache) if not settings.overwrite else set()
         est = api_estimate(config, [(job.messages, job.n) for job in jobs if job.key not in cached],
-                           settings.max_tokens, _max_n(config))
+                           judge.max_tokens, _max_n(config))
         est.model = f"{spec.name} ({spec.model})"
         est.notes.insert(0, f"{len(cached)} of {len(jobs)} prompts cached")
         estimates.append(est)

@@ -6,7 +6,7 @@ import pytest
 from datasets import Dataset
 from test_step3b_parsing import judge_args
 
-from generation.backends.calls import api_config_from_args
+from generation.backends.calls import api_config_for
 from generation.backends.rules import check_ready
 from generation.common.cli import UserError
 from generation.generate_reasoning_samples import main
@@ -68,9 +68,9 @@ def judge(persona: Persona, tmp_path, samples: list[str], *extra: str, url=None)
     """Judge one row of samples with the persona as an API judge; -> verdicts per sample, stats, requests."""
     data = Dataset.from_dict({"instruction": ["Problem"], "samples": [samples]})
     with LoopbackServer(persona_responder(persona)) as server:
-        args = judge_args("--base_url", url(server) if url else server.url, *extra)
-        spec = resolve_judges([ROUTES[persona.name.split("+")[0]][1]], args)[0]
-        columns, stats = run_judge(spec, data, args, str(tmp_path / f"judge-{persona.name}"))
+        options = judge_args("--base_url", url(server) if url else server.url, *extra)
+        spec = resolve_judges([ROUTES[persona.name.split("+")[0]][1]], options)[0]
+        columns, stats = run_judge(spec, data, options, str(tmp_path / f"judge-{persona.name}"))
         requests = list(server.requests)
     return columns["J_verdicts"][0], stats, requests
 
@@ -174,7 +174,7 @@ def test_base_url_credentials_work_and_are_redacted(persona, url, tmp_path, caps
     assert verdicts == [[1.0]]
     gone = url(LoopbackServer()).replace(":" + url(LoopbackServer()).split(":")[-1].split("/")[0], ":9")
     with pytest.raises(UserError) as info:
-        check_ready(api_config_from_args(judge_args("--base_url", gone), "served"))
+        check_ready(api_config_for(judge_args("--base_url", gone).api, "served"))
     assert "cannot reach" in str(info.value) and "s3cretpw" not in str(info.value) and "tok3n" not in str(info.value)
 
 
@@ -203,18 +203,18 @@ def test_request_timeout_and_long_429_spells(tmp_path, capsys):
             return Reply(status=429, body={"error": {"message": "slow down"}}, headers={"retry-after-ms": "50"})
         return default_responder(path, request, count)
 
-    args = judge_args("--request_timeout", "0.5")
+    options = judge_args("--request_timeout", "0.5")
     with LoopbackServer(slow_then_limited) as server:
-        config = api_config_from_args(judge_args("--base_url", server.url, "--request_timeout", "0.5"), "served")
+        config = api_config_for(judge_args("--base_url", server.url, "--request_timeout", "0.5").api, "served")
         config.max_retries = 1
-        assert config.timeout == 0.5 and args.request_timeout == 0.5
+        assert config.timeout == 0.5 and options.api.request_timeout == 0.5
         done = []
         stats = run_chat_jobs(config, [ChatJob(key="k", messages=[{"role": "user", "content": "q"}])],
                               lambda job, c: done.append(c))
     assert done[0].texts[0] and stats["rate_limit_wait_s"] > 0 and stats["failed_samples"] == 0
     assert "rate limited (HTTP 429): waiting" in capsys.readouterr().err
     with LoopbackServer(lambda *a: Reply(status=429, body={}, headers={"retry-after-ms": "50"})) as server:
-        config = api_config_from_args(judge_args("--base_url", server.url), "served")
+        config = api_config_for(judge_args("--base_url", server.url).api, "served")
         config.max_retries, config.rate_limit_wait_s = 0, 0.3  # the bound: then the job is a failure, not a hang
         stats = run_chat_jobs(config, [ChatJob(key="k", messages=[{"role": "user", "content": "q"}])],
                               lambda job, c: done.append(c))

@@ -92,10 +92,10 @@ def test_anthropic_judge_batch_equals_live(tmp_path):
     for mode in ("live", "batch"):
         service = BatchService(persona_responder(ANTHROPIC), fails=lambda i: i == 0)
         with LoopbackServer(persona_responder(ANTHROPIC), batches=service) as server:
-            args = judge_args("--base_url", server.root, "--verdicts_per_sample", "2", "--api_mode", mode,
-                              "--batch_fallback", "live")
-            spec = resolve_judges(["Claude-3-5-Haiku"], args)[0]
-            columns[mode], stats = run_judge(spec, dataset(1, 3), args, str(tmp_path / mode))
+            options = judge_args("--base_url", server.root, "--verdicts_per_sample", "2", "--api_mode", mode,
+                                 "--batch_fallback", "live")
+            spec = resolve_judges(["Claude-3-5-Haiku"], options)[0]
+            columns[mode], stats = run_judge(spec, dataset(1, 3), options, str(tmp_path / mode))
             costs[mode] = stats["cost_usd"]
             live_calls = [r for r in server.requests if r["path"].endswith("/v1/messages")]
         if mode == "batch":

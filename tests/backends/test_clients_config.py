@@ -5,9 +5,9 @@ import argparse
 
 import pytest
 
-from generation.backends.calls import add_api_arguments, api_config_from_args
+from generation.backends.calls import ApiSettings, add_api_arguments, api_config_for
 from generation.backends.rules import ApiConfig, ChatJob, check_ready, request_key, resolve_provider
-from generation.common.cli import UserError
+from generation.common.cli import UserError, settings_from
 
 from conftest import free_port
 from loopback import LoopbackServer
@@ -43,14 +43,15 @@ def test_arguments_alias_and_defaults():
     assert (args.provider, args.base_url, args.max_concurrency, args.requests_per_minute) == (None, None, 16, None)
     assert parser.parse_args(["--num_workers", "8"]).max_concurrency == 8
     args = parser.parse_args(["--max_concurrency", "32", "--requests_per_minute", "120", "--base_url", "http://h/v1"])
-    config = api_config_from_args(args, "tiny-chat")
+    config = api_config_for(settings_from(ApiSettings, vars(args), partial=True), "tiny-chat")
     assert config == ApiConfig(model="tiny-chat", provider="openai_compatible", base_url="http://h/v1",
                                max_concurrency=32, requests_per_minute=120.0)
     for bad in (["--num_workers", "0"], ["--requests_per_minute", "-1"], ["--provider", "groq"]):
         with pytest.raises(SystemExit):
             parser.parse_args(bad)
     with pytest.raises(UserError, match="not a known API model"):
-        api_config_from_args(parser.parse_args([]), "Qwen/Qwen2.5-0.5B-Instruct")
+        api_config_for(settings_from(ApiSettings, vars(parser.parse_args([])), partial=True),
+                       "Qwen/Qwen2.5-0.5B-Instruct")
 
 
 def test_request_key_is_stable_and_sensitive():

@@ -1,5 +1,5 @@
 """No orphaned engines: processes a step starts (forked or spawned, and their own children) die with the step, even
-after `kill -9` of the step's pid alone (backends/engine_guard.py)."""
+after `kill -9` of the step's pid alone (common/processes.py); the GPU memory check (backends/engine_guard.py)."""
 from __future__ import annotations
 
 import os
@@ -20,7 +20,7 @@ from fixtures_benchmarks import write_benchmark
 STEP = """
 import multiprocessing, os, subprocess, sys, time
 sys.path.insert(0, {generation!r})
-from generation.backends.engine_guard import guard_descendants
+from generation.common.processes import guard_descendants
 
 def engine():  # like vLLM's EngineCore: a child of the step that starts workers of its own
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])

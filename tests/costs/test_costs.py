@@ -101,9 +101,9 @@ def test_step2_fallback_cost(tmp_path, monkeypatch):
 
 def test_step3_cost_per_judge(tmp_path, capsys):
     with LoopbackServer(scripted) as server:
-        args = judge_args("--base_url", server.url, "--prices", prices_file(tmp_path))
-        spec = resolve_judges(["Loop=openai_compatible:loop"], args)[0]
-        _, stats = run_judge(spec, dataset(), args, str(tmp_path))
+        options = judge_args("--base_url", server.url, "--prices", prices_file(tmp_path))
+        spec = resolve_judges(["Loop=openai_compatible:loop"], options)[0]
+        _, stats = run_judge(spec, dataset(), options, str(tmp_path))
     assert stats["cost_usd"] == pytest.approx((8 * 10 * 2 + 8 * 5 * 8) / 1e6)
     assert f"cost {format_cost(stats['cost_usd'])}" in capsys.readouterr().out
 

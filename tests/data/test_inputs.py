@@ -53,19 +53,26 @@ def with_row(index: int, **changes) -> list[dict]:
 
 BAD_INPUTS = {  # name: (rows, steps refusing them, words the error names)
     "samples as text (a CSV export)": ([{**GOOD, "samples": '["a", "b"]'} for _ in range(3)],
-                                       ("step2", "step3"), ("row 0", "'samples'", "list")),
+                                       ("step2", "step3", "step4"), ("row 0", "'samples'", "list")),
     "mixed sample types": (with_row(1, samples=["a", None, 3], answer_correct=[True, False, False],
                                     extracted_answers=["a", None, None], R_scores=[0.1, 0.2, 0.3]),
-                           ("step2", "step3"), ("row 1", "'samples'", "int")),
-    "ragged per-sample column": (with_row(2, extracted_answers=["B"]), ("step2", "step3"),
+                           ("step2", "step3", "step4"), ("row 1", "'samples'", "int")),
+    "ragged per-sample column": (with_row(2, extracted_answers=["B"]), ("step2", "step3", "step4"),
                                  ("row 2", "'extracted_answers'", "one value per sample")),
-    "finish reason unknown": (with_row(1, sample_finish_reasons=["stop", "timeout"]), ("step2", "step3"),
+    "finish reason unknown": (with_row(1, sample_finish_reasons=["stop", "timeout"]), ("step2", "step3", "step4"),
                               ("row 1", "'sample_finish_reasons'", "timeout")),
-    "finish reasons ragged": (with_row(0, sample_finish_reasons=["stop"]), ("step2", "step3"),
+    "finish reasons ragged": (with_row(0, sample_finish_reasons=["stop"]), ("step2", "step3", "step4"),
                               ("row 0", "'sample_finish_reasons'", "one value per sample")),
     "null answer": (with_row(1, answer=None), ("step2",), ("row 1", "'answer'", "null")),
+    "scores as text": ([{**GOOD, "R_scores": ["0.9", "0.1"]} for _ in range(3)], ("step4",),
+                       ("row 0", "'R_scores'", "str '0.9'", "number")),
+    "correctness as text": (with_row(2, answer_correct=["True", "False"]), ("step4",),
+                            ("row 2", "'answer_correct'", "true or false")),
 }
-STEPS = {"step2": (unified_evaluation.main, step2), "step3": (step3.main, step3_argv)}
+STEPS = {"step2": (unified_evaluation.main, step2), "step3": (step3.main, step3_argv),
+         "step4": (verifier_report.main, lambda src, out: ["--dataset_path", src, "--output_dir", out,
+                                                           "--export_weaver", out + "_weaver", "--rename",
+                                                           "R=URM_scores"])}
 
 
 @pytest.mark.parametrize("step", sorted(STEPS))

@@ -140,8 +140,8 @@ def test_step2_fallback_stores_replies_with_lone_surrogates(tmp_path):
     out = str(tmp_path / "graded")
     with LoopbackServer(surrogate_responder) as server:
         unified_evaluation.main(["-i", source, "-o", out, "-t", "mmlu", "--provider", "openai_compatible",
-                                 "--base_url", server.url, "--judge_model", "judge"])
-        assert server.requests  # the undecided sample went to the judge
+                                 "--base_url", server.url, "--judge_model", "judge", "--hedges", "undecided"])
+        assert server.requests  # the undecided sample (a hedge, sent on by --hedges undecided) went to the judge
     assert datasets.load_from_disk(out)["data"]["extracted_answers"][0][0] == "B"
     with open(provenance_path(out)) as handle:
         assert json.load(handle)["llm_fallback"]["replaced_code_points"] >= 1

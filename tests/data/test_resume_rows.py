@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from generation.common.records import read_log
 from generation.common.writing import provenance_path
 from generation.data.dataset_io import checkpoint_dir
-from generation.data.sharding import run_keys, run_store, shard_path, split
+from generation.data.sharding import fold_layouts, run_keys, run_logs, run_store, shard_path, split
 
 import tiny_reward_models as tiny
 from conftest import GENERATION, run_script
@@ -39,7 +39,8 @@ layouts = st.lists(st.one_of(st.none(), st.integers(1, 6)), min_size=1, max_size
 @given(layouts=layouts, rows=st.integers(1, 9), reader=st.one_of(st.none(), st.integers(1, 6)))
 def test_a_unit_stored_by_any_layout_is_found_by_every_other(layouts, rows, reader):
     """Runs with any shard layouts store units keyed by content; a store opened for any shard (or the whole output)
-    finds every unit, prefers its own record, writes only its own log; own_only and a dry run's run_keys too."""
+    finds every unit, prefers its own record, writes only its own log, notes only the units it can ask for; own_only
+    and a dry run's run_keys too; folding the layouts after a merge keeps every unit in one log."""
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "out.hf")
         written: dict[str, str] = {}
@@ -59,6 +60,38 @@ def test_a_unit_stored_by_any_layout_is_found_by_every_other(layouts, rows, read
                 assert set(store.records) == own  # the others' records are read, never copied in
             with run_store(path, own_only=True) as store:
                 assert {key for key in written if key in store} == own
+            mine = {key for key in written if int(key.split()[1]) % 2} if part is None else \
+                {f"row {row}" for row in part}
+            with run_store(path, wanted=mine.__contains__) as store:  # only what this run can ask for is noted
+                assert set(store.elsewhere) <= mine and all(store.get(key) == written[key] for key in mine)
+        on_disk = sum(os.path.getsize(log) for log in run_logs(out, LOG))
+        fold_layouts(out)  # after a merge: one log of the run's records, no shard folder
+        assert run_logs(out, LOG) == [log_of(out, None)] and read_log(log_of(out, None)) == written
+        assert os.path.getsize(log_of(out, None)) <= on_disk and not os.path.exists(checkpoint_dir(out) + "/shards")
+
+
+LEDGER_LINES = '{"open": "run-1"}\n{"w": "run-1/123", "run": "run-1", "spent": 0.25, "held": 0.0, "upper": 0.3}\n'
+
+
+@pytest.mark.parametrize("shard_has_one", [False, True])
+def test_folding_never_rewrites_a_file_that_is_no_checkpoint_log(tmp_path, shard_has_one):
+    """A cost ledger beside the checkpoint logs (the output's, or a shard's own) stays byte for byte; a shard folder
+    holding one stays too."""
+    out = str(tmp_path / "out.hf")
+    ledger = os.path.join(checkpoint_dir(out), "budget_ledger.jsonl")
+    for part in (range(0, 2), range(2, 4)):
+        with run_store(log_of(out, part)) as store:
+            for row in part:
+                store.put(f"row {row}", row)
+    os.makedirs(checkpoint_dir(out), exist_ok=True)
+    with open(ledger, "w") as handle:
+        handle.write(LEDGER_LINES)
+    if shard_has_one:
+        with open(os.path.join(checkpoint_dir(shard_path(out, range(0, 2))), "budget_ledger.jsonl"), "w") as handle:
+            handle.write(LEDGER_LINES)
+    fold_layouts(out)
+    assert open(ledger).read() == LEDGER_LINES and read_log(log_of(out, None)) == {f"row {i}": i for i in range(4)}
+    assert os.path.exists(os.path.join(checkpoint_dir(out), "shards")) == shard_has_one
 
 
 def test_every_cache_log_is_opened_through_run_store():

@@ -1,5 +1,4 @@
 """--num_shards on a local Ray (2 CPUs, one per module): Steps 1-3 equal single runs; killed runs resume."""
-import argparse
 import hashlib
 import json
 import os
@@ -12,7 +11,7 @@ import datasets
 import psutil
 import pytest
 
-from generation.data.sharding import row_range, split
+from generation.data.sharding import RowSettings, row_range, split
 from generation.generate_reasoning_samples import main as step1
 
 import tiny_reward_models as tiny
@@ -73,10 +72,10 @@ def shard_workers() -> list[psutil.Process]:
 def test_split_and_row_range():
     assert split(range(0, 5), 2) == [range(0, 2), range(2, 5)]
     assert split(range(3, 5), 4) == [range(3, 4), range(4, 5)]  # more shards than rows: empty shards left out
-    args = argparse.Namespace(start_row=2, end_row=None, max_rows=3)
-    assert row_range(10, args, "x") == range(2, 5)
+    rows = RowSettings(start_row=2, end_row=None, max_rows=3)
+    assert row_range(10, rows, "x") == range(2, 5)
     with pytest.raises(Exception, match="select no rows"):
-        row_range(2, args, "x")
+        row_range(2, rows, "x")
 
 
 def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
@@ -88,9 +87,9 @@ def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert len(server.requests) == 2 * 6  # each row asked once per run
         again = run_script("generate_reasoning_samples.py", *step1_args(server.url, data_dir, sharded),
-                           "--num_shards", "2", "--ray_address", ray_address)  # done shards are not run again
-        assert again.returncode == 0 and "0 to run, 2 done earlier" in again.stdout, again.stderr[-3000:]
-        assert len(server.requests) == 2 * 6
+                           "--num_shards", "2", "--ray_address", ray_address)  # from the folded checkpoint
+        assert again.returncode == 0 and "folded the shards' checkpoints" in again.stdout, again.stderr[-3000:]
+        assert len(server.requests) == 2 * 6 and os.listdir(sharded + ".checkpoint") == ["samples.jsonl"]
     want, got = load_output(single), load_output(sharded)
     assert got.column_names == want.column_names and got.to_list() == want.to_list()
     prov = json.load(open(os.path.join(sharded, "provenance.json")))
@@ -209,8 +208,9 @@ def kill_and_resume(data_dir: str, tmp_path, kill) -> None:
         resumed = [r["json"]["messages"][-1]["content"] for r in server.requests[asked_before:]]
     data = load_output(out)
     assert len(data) == 12 and all(len(s) == N and None not in s for s in data["samples"])
-    keys = sorted({json.loads(line)["k"].split("/")[1] for log in shard_logs(out) for line in open(log)
-                   if '"s/' in line}, key=lambda k: int(k.split("-")[0]))
+    folded = os.path.join(out + ".checkpoint", "samples.jsonl")  # the shards' logs, folded after the merge
+    keys = sorted({json.loads(line)["k"].split("/")[1] for line in open(folded) if '"s/' in line},
+                  key=lambda k: int(k.split("-")[0]))
     assert len(keys) == 12 and 2 <= len(before) < 12
     for key, prompt in zip(keys, data["instruction"]):
         assert resumed.count(prompt) <= (0 if key in before else 2)  # finished rows are never asked again
@@ -240,6 +240,31 @@ def test_a_sigkilled_driver_resumes(ray_address, data_dir, tmp_path):
     kill_and_resume(data_dir, tmp_path, kill_driver)
 
 
+@pytest.mark.slow
+def test_a_sigkilled_driver_takes_its_local_ray_with_it_at_once(data_dir, tmp_path):
+    """Without --ray_address the command's own Ray (shards, raylet, Ray's agents) dies with it: no request is sent
+    after the kill (Ray's agents used to live on for a minute, its shards to send for seconds)."""
+    out = str(tmp_path / "local.hf")
+    with LoopbackServer(seeded_reply(delay=0.2)) as server:
+        driver = subprocess.Popen([sys.executable, os.path.join(GENERATION, "generate_reasoning_samples.py"),
+                                   *step1_args(server.url, data_dir, out, "mmlu_pro"), "--num_shards", "2"],
+                                  env={**os.environ, **OFFLINE_ENV}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        deadline = time.time() + 240
+        while time.time() < deadline and len(finished_rows(out)) < 2:
+            time.sleep(0.05)
+        ray_processes = psutil.Process(driver.pid).children(recursive=True)
+        assert any("run_shard" in " ".join(p.cmdline()) for p in ray_processes)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        time.sleep(1.0)  # a request already on the wire may still land
+        sent = len(server.requests)
+        time.sleep(3.0)
+        assert len(server.requests) == sent
+    alive = [p for p in ray_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [" ".join(p.cmdline())[:80] for p in alive]
+
+
 def test_step1_vllm_two_shards_equal_the_single_run(ray_address, tiny_chat_model, data_dir, tmp_path):
     common = ["--model", tiny_chat_model, "--backend", "vllm", "--dataset", "math", "--dataset_path",
               os.path.join(data_dir, "math.jsonl"), "--samples_per_instruction", "2", "--max_new_tokens", "8",
@@ -256,13 +281,16 @@ def test_step1_vllm_two_shards_equal_the_single_run(ray_address, tiny_chat_model
 
 def test_a_shard_held_by_a_running_task_is_not_written_twice(data_dir, tmp_path):
     """A task of a killed driver that still runs holds its shard: the rerun's task stops ('in use'), writes nothing."""
+    from generation.common.cli import settings_from
     from generation.common.writing import output_lock
-    from generation.data.sharding import run_shard, shard_arguments
+    from generation.data.environment import driver_environment
+    from generation.data.sharding import run_shard, shard_settings
     from generation.generate_reasoning_samples import build_parser
+    from generation.steps.settings import GenerateSettings
 
     args = build_parser().parse_args(step1_args("http://127.0.0.1:9/v1", data_dir, str(tmp_path / "out")))
-    shard = shard_arguments(args, range(0, 2))
+    shard = shard_settings(settings_from(GenerateSettings, vars(args)), range(0, 2))
     with output_lock(shard.output_path):  # the old task, still running
-        result = run_shard("generation.steps.generate.generate", shard, os.getcwd())
+        result = run_shard("generation.steps.generate.generate", shard, os.getcwd(), driver_environment())
     assert result["code"] == 2 and "in use" in result["error"]
     assert not os.path.exists(shard.output_path) and not os.path.exists(shard.output_path + ".done.json")

@@ -58,7 +58,7 @@ def parts(source: str, folder: str, bounds=((0, 1), (1, 3))) -> list[str]:
 ENTRY_POINTS = {
     "step1": (generate_reasoning_samples.main,
               lambda src, out: ["--model", "loop", "--base_url", "http://127.0.0.1:9/v1", "--dataset", "mmlu",
-                                "--output_path", out, "--dry_run"]),
+                                "--output_path", out]),  # the lock is taken before anything is read or asked
     "step2": (unified_evaluation.main,
               lambda src, out: ["-i", src, "-o", out, "-t", "mmlu", "--llm_fallback", "never"]),
     "step3": (step3.main, lambda src, out: ["--dataset_path", src, "--output_path", out, "--reward_models", ""]),
@@ -83,7 +83,7 @@ def test_file_system_without_flock_is_one_line_naming_lock_none(tmp_path, capsys
     assert "--lock none" in line and errno.errorcode[code] in line
     assert not os.path.exists(out) and not os.path.exists(out + ".lock")
     if entry == "step1":
-        return  # its dry run needs the loopback; the lock was the point
+        return  # a whole run needs a server; the lock was the point
     writing._WARNED.clear()
     status, err = cli(main, command + ["--lock", "none"], capsys)
     assert status == 0 and err.count("warning: --lock none") == 1, err

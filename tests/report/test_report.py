@@ -243,8 +243,8 @@ def no_correct() -> dict:
 
 @pytest.mark.parametrize(("make", "words"), [
     (no_correct, ["no 'answer_correct' column", "Step 2"]),
-    (ragged_verifier, ["row 0", "oracle_scores", "2 values", "ragged"]),
-    (ragged_correct, ["row 3", "ragged", "--max_samples"]),
+    (ragged_verifier, ["row 0", "oracle_scores", "2 values", "one value per sample"]),
+    (ragged_correct, ["row 3", "answer_correct", "one value per sample"]),
 ])
 def test_bad_input_one_line_error_and_nothing_written(tmp_path, make, words):
     source = save(make(), tmp_path / "in.hf")

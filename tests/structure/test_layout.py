@@ -29,15 +29,11 @@ def modules() -> dict[str, str]:
 
 
 def imports_of(path: str, known: set[str]) -> set[str]:
-    """Project modules a file imports anywhere (functions included; `if TYPE_CHECKING:` blocks left out), named
+    """Project modules a file imports anywhere (functions and type-only `if TYPE_CHECKING:` blocks included), named
     without the `generation.` prefix."""
     tree = ast.parse(open(path, encoding="utf-8").read())
-    skipped = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
-               and getattr(block.test, "id", None) == "TYPE_CHECKING" for node in ast.walk(block)}
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -70,6 +66,14 @@ def test_no_import_cycle():
     for start in sorted(edges):
         if start not in state:
             visit(start, [start])
+
+
+def test_type_only_imports_count(tmp_path):
+    """An import under `if TYPE_CHECKING:` is a dependency too (a type-only cycle is still a cycle)."""
+    path = tmp_path / "module.py"
+    path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from generation.common.cli import X\n"
+                    "def f():\n    import generation.data.sharding\n")
+    assert imports_of(str(path), {"common.cli", "data.sharding", "costs.budget"}) == {"common.cli", "data.sharding"}
 
 
 def test_dependencies_point_one_way():

@@ -56,9 +56,9 @@ def dataset(n_rows: int = 2, per_row: int = 4) -> Dataset:
 
 def test_scripted_judgments_parse_end_to_end(tmp_path):
     with LoopbackServer(scripted) as server:
-        args = judge_args("--base_url", server.url)
-        spec = resolve_judges(["Loop=openai_compatible:judge-model"], args)[0]
-        columns, stats = run_judge(spec, dataset(), args, str(tmp_path))
+        options = judge_args("--base_url", server.url)
+        spec = resolve_judges(["Loop=openai_compatible:judge-model"], options)[0]
+        columns, stats = run_judge(spec, dataset(), options, str(tmp_path))
     verdicts, judgments = columns["Loop_verdicts"], columns["Loop_judgments"]
     assert [[v for (v,) in row] for row in verdicts] == [[SCRIPT[i][1] for i in range(4)],
                                                           [SCRIPT[i][1] for i in range(4, 8)]]
@@ -82,10 +82,10 @@ def test_api_judgment_cut_at_max_tokens_is_none(tmp_path, monkeypatch):
 
     for name in ("Loop=openai_compatible:judge-model", "Claude=anthropic:claude-x"):
         with LoopbackServer(cut) as server:
-            args = judge_args("--base_url", server.url)
-            spec = resolve_judges([name], args)[0]
-            columns, stats = run_judge(spec, dataset(1, 2), args, str(tmp_path / spec.name))
-            again, _ = run_judge(spec, dataset(1, 2), args, str(tmp_path / spec.name))  # from the cache
+            options = judge_args("--base_url", server.url)
+            spec = resolve_judges([name], options)[0]
+            columns, stats = run_judge(spec, dataset(1, 2), options, str(tmp_path / spec.name))
+            again, _ = run_judge(spec, dataset(1, 2), options, str(tmp_path / spec.name))  # from the cache
         column = f"{spec.name}_verdicts"
         assert columns[column] == [[[None], [None]]] == again[column]
         assert stats["truncated_samples"] == 2 and stats["failures"] == 0
@@ -94,9 +94,9 @@ def test_api_judgment_cut_at_max_tokens_is_none(tmp_path, monkeypatch):
 def test_k_verdicts_with_n_and_registry_judge(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with LoopbackServer(scripted) as server:
-        args = judge_args("--base_url", server.url, "--verdicts_per_sample", "3", "--judge_seed", "7")
-        spec = resolve_judges(["GPT-4o-mini"], args)[0]
-        columns, stats = run_judge(spec, dataset(1, 3), args, str(tmp_path))
+        options = judge_args("--base_url", server.url, "--verdicts_per_sample", "3", "--judge_seed", "7")
+        spec = resolve_judges(["GPT-4o-mini"], options)[0]
+        columns, stats = run_judge(spec, dataset(1, 3), options, str(tmp_path))
     assert columns["GPT-4o-mini_verdicts"] == [[[1.0] * 3, [0.0] * 3, [None] * 3]]
     assert [len(texts) for texts in columns["GPT-4o-mini_judgments"][0]] == [3, 3, 3]
     assert len(server.requests) == 3  # one request per sample, n=3
@@ -111,9 +111,9 @@ def test_k_verdicts_with_n_and_registry_judge(tmp_path, monkeypatch):
 def test_anthropic_judge_k_calls(tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     with LoopbackServer(scripted) as server:
-        args = judge_args("--base_url", server.root, "--verdicts_per_sample", "2")
-        spec = resolve_judges(["Claude-3-5-Haiku"], args)[0]
-        columns, _ = run_judge(spec, dataset(1, 2), args, str(tmp_path))
+        options = judge_args("--base_url", server.root, "--verdicts_per_sample", "2")
+        spec = resolve_judges(["Claude-3-5-Haiku"], options)[0]
+        columns, _ = run_judge(spec, dataset(1, 2), options, str(tmp_path))
     assert columns["Claude-3-5-Haiku_verdicts"] == [[[1.0, 1.0], [0.0, 0.0]]]
     assert len(server.requests) == 4 and all(r["path"].endswith("/messages") for r in server.requests)
     assert server.requests[0]["json"]["system"].startswith("You are a strict grader")
@@ -129,9 +129,9 @@ def test_critique_mode_reads_boxed_index(tmp_path):
 
     data = Dataset.from_dict({"instruction": ["P"], "samples": [[f"first SAMPLE-{i}\n\nsecond" for i in range(3)]]})
     with LoopbackServer(critic) as server:
-        args = judge_args("--base_url", server.url, "--critique_mode")
-        spec = resolve_judges(["C=openai_compatible:critic"], args)[0]
-        columns, stats = run_judge(spec, data, args, str(tmp_path))
+        options = judge_args("--base_url", server.url, "--critique_mode")
+        spec = resolve_judges(["C=openai_compatible:critic"], options)[0]
+        columns, stats = run_judge(spec, data, options, str(tmp_path))
     assert columns["C_critique_verdicts"] == [[[0.0], [1.0], [None]]]
     assert columns["C_critique_judgments"][0][2] == ["No box here"]
     assert stats["unparsed"] == 1
@@ -145,14 +145,14 @@ def test_request_failures_are_none_counted_and_retried_next_run(tmp_path):
 
     data = dataset(1, 3)
     with LoopbackServer(flaky) as server:
-        args = judge_args("--base_url", server.url)
+        options = judge_args("--base_url", server.url)
         spec = parse_judge("F=openai_compatible:m")
-        columns, stats = run_judge(spec, data, args, str(tmp_path))
+        columns, stats = run_judge(spec, data, options, str(tmp_path))
     assert columns["F_verdicts"] == [[[1.0], [None], [None]]]
     assert stats["failures"] == 1 and stats["unparsed"] == 1
     with LoopbackServer(scripted) as server:  # the server recovered: only the failed request is asked again
-        args = judge_args("--base_url", server.url)
-        columns, stats = run_judge(spec, data, args, str(tmp_path))
+        options = judge_args("--base_url", server.url)
+        columns, stats = run_judge(spec, data, options, str(tmp_path))
     assert len(server.requests) == 1 and sample_index(server.requests[0]["json"]) == 1
     assert columns["F_verdicts"] == [[[1.0], [0.0], [None]]] and stats["failures"] == 0
     assert stats["cached"] == 2
@@ -167,8 +167,8 @@ DRIVER = textwrap.dedent("""
     from test_step3b_parsing import judge_args
     data = Dataset.from_dict({{"instruction": ["P"], "samples": [["SAMPLE-%d" % (i % 8) + " v%d" % i
                                                                  for i in range(40)]]}})
-    args = judge_args("--base_url", {url!r}, "--max_concurrency", "2")
-    run_judge(parse_judge("K=openai_compatible:m"), data, args, {cache!r})
+    options = judge_args("--base_url", {url!r}, "--max_concurrency", "2")
+    run_judge(parse_judge("K=openai_compatible:m"), data, options, {cache!r})
 """)
 
 

@@ -1,13 +1,13 @@
 """Step 3b end to end: unified_RMs_and_LM_Judges.py with a loopback API judge (columns, failures, resume)."""
-import argparse
 import json
 
 import datasets
 import pytest
 from test_step3b_api import SCRIPT, sample_index, scripted
+from test_step3b_parsing import judge_args
 
 from generation.common.writing import provenance_path
-from generation.judges.judging import judge_columns
+from generation.judges.judging import JudgeSettings, judge_columns
 from generation.judges.registry import parse_judge
 from generation.steps.verifier_checkpoints import VerifierCheckpoints, rows_fingerprint
 
@@ -99,14 +99,15 @@ class CountingJudges:
         self.modes: list[bool] = []
 
     @staticmethod
-    def judge_settings(spec, args) -> argparse.Namespace:
+    def judge_settings(spec, options) -> JudgeSettings:
         """Only the prompts' hash is read by the bookkeeping."""
-        return argparse.Namespace(prompts_hash="ours")
+        return JudgeSettings(verdicts_per_sample=1, temperature=0.0, max_tokens=None, seed=0,
+                             critique=options.critique_mode, prompts_hash="ours")
 
-    def run_judge(self, spec, dataset, args, folder):
+    def run_judge(self, spec, dataset, options, folder, overwrite, budget):
         """Record the mode asked for and answer every sample with one verdict."""
-        self.modes.append(args.critique_mode)
-        verdicts, judgments = judge_columns(spec, args.critique_mode)
+        self.modes.append(options.critique_mode)
+        verdicts, judgments = judge_columns(spec, options.critique_mode)
         rows = dataset["samples"]
         return {verdicts: [[[1.0]] * len(r) for r in rows], judgments: [[["True"]] * len(r) for r in rows]}, {}
 
@@ -117,7 +118,7 @@ def test_standard_and_critique_runs_keep_separate_checkpoints(tmp_path):
     spec, judges, reports = parse_judge("Loop=openai_compatible:judge"), CountingJudges(), []
     for critique in (False, True, False, True):
         checkpoints = VerifierCheckpoints(str(tmp_path), rows_fingerprint(data), overwrite=False)
-        checkpoints.run_judge(spec, judges, data, argparse.Namespace(critique_mode=critique, verdicts_per_sample=1))
+        checkpoints.run_judge(spec, judges, data, judge_args(*["--critique_mode"] * critique))
         reports.append(checkpoints.report)
     assert judges.modes == [False, True]
     assert reports[2]["Loop"]["status"] == reports[3]["Loop_critique"]["status"] == "reused checkpoint"

@@ -1,21 +1,21 @@
 """Step 3b pure parts: verdict parsing, prompts and chat rendering, the judge registry, settings and columns."""
-import argparse
 
 import pytest
 
-from generation.common.cli import UserError
-from generation.judges.judging import add_judge_arguments, judge_columns, judge_settings, resolve_judges
+from generation.common.cli import UserError, settings_from
+from generation.judges.judging import JudgeOptions, judge_columns, judge_settings, resolve_judges
 from generation.judges.prompts import (
     fold_system,
     judge_messages,
     opens_thinking,
-    parse_critique,
-    parse_verdict,
     render_prompt,
     split_paragraphs,
     template_accepts_system,
 )
 from generation.judges.registry import JUDGE_REGISTRY, JUDGES, markdown_table, parse_judge
+from generation.judges.verdicts import parse_critique, parse_verdict
+from generation.steps.settings import VerifySettings
+from generation.steps.verify import build_parser
 
 from tiny_models import NO_SYSTEM_TEMPLATE, build_tokenizer
 
@@ -175,13 +175,9 @@ def test_custom_judges(tmp_path):
         parse_judge("bad_verdicts=openai:gpt-4o")
 
 
-def judge_args(*argv: str) -> argparse.Namespace:
-    """Parse judge flags next to the orchestrator's --verdicts_per_sample and --critique_mode."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--verdicts_per_sample", type=int, default=1)
-    parser.add_argument("--critique_mode", action="store_true")
-    add_judge_arguments(parser)
-    return parser.parse_args(list(argv))
+def judge_args(*argv: str) -> JudgeOptions:
+    """The judges' settings of a Step 3 command line with these flags."""
+    return settings_from(VerifySettings, vars(build_parser().parse_args(list(argv)))).judges
 
 
 def test_settings_temperature_rules():

@@ -1,11 +1,12 @@
-"""The verdict parser over generated judgments: the last committed verdict counts once reasoning separates it from
-earlier ones; final statements that disagree give None; notes and mentions around them change nothing."""
+"""The verdict parser over generated judgments: the last committed verdict counts once reasoning (or a verdict
+label: "Final verdict:") separates it from earlier ones; final statements that disagree give None; notes and mentions
+around them change nothing."""
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generation.judges.prompts import parse_verdict
+from generation.judges.verdicts import parse_verdict
 
 # committed statements: value -> text (bare lines and sentences, labelled readings, wrapped and negated forms)
 STATEMENTS = [
@@ -14,6 +15,7 @@ STATEMENTS = [
     lambda v: f"Final answer: \\boxed{{\\text{{{v}}}}}", lambda v: f"Verdict: {v} (checked every step).",
     lambda v: f"The answer is not {'False' if v == 'True' else 'True'}.",
 ]
+HEADED = {4, 6, 8}  # statements under a verdict label ("Final verdict:", "Verdict:"): each starts a new run
 # reasoning: no committed verdict in it, though some mention the words
 REASONING = [
     "Let me check the algebra.", "But wait, the final step is wrong.", "Step 2 divides by zero.",
@@ -28,14 +30,17 @@ SEPARATORS = ["\n", "\n\n", " "]
 
 @st.composite
 def judgments(draw) -> tuple[str, float | None]:
-    """A judgment of reasoning and verdict runs, and the verdict of its final run (None if it disagrees)."""
+    """A judgment of reasoning and verdict runs, and the verdict of its final run (None if it disagrees); a run
+    starts after reasoning or at a statement under a verdict label."""
     parts: list[str] = [draw(st.sampled_from(REASONING))] if draw(st.booleans()) else []
     final: list[str] = []
     for index in range(draw(st.integers(1, 4))):
         if index:
             parts.append(draw(st.sampled_from(REASONING)))
         final = draw(st.lists(st.sampled_from(["True", "False"]), min_size=1, max_size=3))
-        parts += [draw(st.sampled_from(STATEMENTS))(value) for value in final]
+        kinds = [draw(st.sampled_from(range(len(STATEMENTS)))) for _ in final]
+        parts += [STATEMENTS[kind](value) for kind, value in zip(kinds, final)]
+        final = final[max([i for i, kind in enumerate(kinds) if kind in HEADED], default=0):]
     parts += draw(st.lists(st.sampled_from(NOTES), max_size=2))
     text = parts[0]
     for part in parts[1:]:  # a bare verdict is its own sentence or line

@@ -34,9 +34,9 @@ def no_system_model(tiny_chat_model, tmp_path_factory) -> str:
 def live_children() -> set[int]:
     """Pids of this process's running descendants (not zombies, not multiprocessing's resource tracker, not the engine
     guard's watchdog: both live as long as this process, from the first engine it starts on)."""
-    from generation.backends import engine_guard
+    from generation.common import processes
 
-    running, watchdogs = set(), {watchdog.pid for watchdog in engine_guard._WATCHDOG}
+    running, watchdogs = set(), {watchdog.pid for watchdog in processes._WATCHDOG}
     for proc in psutil.Process().children(recursive=True):
         try:
             if (proc.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(proc.cmdline())
@@ -49,11 +49,11 @@ def live_children() -> set[int]:
 
 @pytest.mark.slow
 def test_offline_vllm_judge_k_verdicts_resume_and_teardown(no_system_model, tmp_path):
-    args = judge_args("--verdicts_per_sample", "2", "--judge_temperature", "1.0", "--judge_max_tokens", "6",
+    options = judge_args("--verdicts_per_sample", "2", "--judge_temperature", "1.0", "--judge_max_tokens", "6",
                       "--judge_dtype", "float32", "--judge_enforce_eager", "--judge_seed", "3")
-    spec = resolve_judges([f"TinyJudge={no_system_model}"], args)[0]
+    spec = resolve_judges([f"TinyJudge={no_system_model}"], options)[0]
     before = live_children()
-    columns, stats = run_judge(spec, Dataset.from_dict(DATA), args, str(tmp_path))
+    columns, stats = run_judge(spec, Dataset.from_dict(DATA), options, str(tmp_path))
     assert live_children() <= before  # the engine's worker processes are gone
     verdicts, judgments = columns["TinyJudge_verdicts"], columns["TinyJudge_judgments"]
     assert [len(row) for row in verdicts] == [3, 3] and all(len(v) == 2 for row in verdicts for v in row)
@@ -80,15 +80,15 @@ def test_offline_vllm_judge_k_verdicts_resume_and_teardown(no_system_model, tmp_
                 record = next((r for r in records if text in r["texts"]), None)
                 if record and record["truncated"][record["texts"].index(text)]:
                     assert value is None
-    again, stats = run_judge(spec, Dataset.from_dict(DATA), args, str(tmp_path))  # resumes from the cache
+    again, stats = run_judge(spec, Dataset.from_dict(DATA), options, str(tmp_path))  # resumes from the cache
     assert again == columns and stats["calls"] == 0 and stats["cached"] == 5
 
 
 def test_vllm_server_as_openai_compatible_judge(vllm_server, tmp_path):
-    args = judge_args("--base_url", vllm_server, "--verdicts_per_sample", "2", "--judge_max_tokens", "8")
-    spec = resolve_judges(["TinyServer=openai_compatible:tiny-chat"], args)[0]
+    options = judge_args("--base_url", vllm_server, "--verdicts_per_sample", "2", "--judge_max_tokens", "8")
+    spec = resolve_judges(["TinyServer=openai_compatible:tiny-chat"], options)[0]
     assert spec == parse_judge("TinyServer=openai_compatible:tiny-chat")
-    columns, stats = run_judge(spec, Dataset.from_dict(DATA), args, str(tmp_path))
+    columns, stats = run_judge(spec, Dataset.from_dict(DATA), options, str(tmp_path))
     judgments = columns["TinyServer_judgments"]
     assert [len(row) for row in columns["TinyServer_verdicts"]] == [3, 3]
     assert all(len(v) == 2 for row in columns["TinyServer_verdicts"] for v in row)
