@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole pipeline on one benchmark: Step 1 (generate samples), Step 2 (grade them), Step 3 (reward model + LM judge).
-# Defaults run offline on CPU, with no API key: a tiny chat model and a tiny reward model taught small sums on the
-# spot (once per SEED, about a minute; scripts/example_training.py), so the report shows real signal on 64 problems:
-# the chat model is right on some samples and wrong on others, the reward model ranks right answers higher and picks
-# a right one more often than the first sample is right. VERBOSE=1 shows the libraries' logs. BACKEND=vllm runs Step 1 through vLLM. Override any default with environment variables, e.g.
+# The whole pipeline on one benchmark: Step 1 (generate samples), Step 2 (grade them), Step 3 (reward model + LM judge),
+# Step 4 (report). Defaults run offline on CPU, with no API key: a tiny chat model, reward model and judge taught small
+# sums on the spot (once per SEED, about two minutes; scripts/example_training.py), so the report shows real signal on
+# 64 problems: the chat model is right on some samples and wrong on others, the reward model ranks right answers higher
+# and picks a right one more often than the first sample is right, the judge's K verdicts per sample lean to the right
+# ones. With the tiny defaults every step computes the same numbers on any x86 CPU (torch's portable kernels, MKL's
+# reproducible mode). VERBOSE=1 shows the libraries' logs. BACKEND=vllm runs Step 1 through vLLM. Override any default
+# with environment variables, e.g.
 #   MODEL=Qwen/Qwen2.5-0.5B-Instruct DATASET_PATH= MAX_ROWS=20 bash example.sh      # a real model, MATH-500 from the hub
 #   MODEL=gpt-4o-mini LLM_FALLBACK=auto LM_JUDGES=GPT-4o-mini bash example.sh         # API models (OPENAI_API_KEY set)
 #   REWARD_MODELS=SkyworkV2-Qwen3-0.6B bash example.sh                                  # a real reward model (hub)
@@ -32,9 +35,13 @@ MAX_NEW_TOKENS=${MAX_NEW_TOKENS-${TINY_MODEL:+32}}   # empty: Step 1's default (
 TEMPERATURE=${TEMPERATURE:-0.7}
 LLM_FALLBACK=${LLM_FALLBACK:-never}               # Step 2: auto asks an LLM only for undecidable samples (needs a key)
 REWARD_MODELS=${REWARD_MODELS-TinyRM=$INPUTS/tiny-rm:sequence_classifier}
-LM_JUDGES=${LM_JUDGES-TinyJudge=$INPUTS/tiny-chat}
+LM_JUDGES=${LM_JUDGES-TinyJudge=$INPUTS/tiny-judge}
 JUDGE_MAX_TOKENS=${JUDGE_MAX_TOKENS-${TINY_JUDGE:+64}}  # empty: each judge's registry budget (2048, 8192 reasoning)
-WEAVER_RENAMES=${WEAVER_RENAMES-${TINY_RM:+TinyRM=URM_scores}}  # Weaver reads only names it maps: the tiny RM as URM
+VERDICTS=${VERDICTS-${TINY_JUDGE:+5}}             # verdicts per sample (at temperature 0.7); empty: Step 3's default 1
+WEAVER_RENAMES=${WEAVER_RENAMES:-}                # Step 4 --rename pairs for verifiers that are a model Weaver names
+if [ -n "$TINY_MODEL" ] && [ -n "$TINY_RM" ] && [ -n "$TINY_JUDGE" ]; then  # all tiny: the same numbers on every
+  export ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE,STRICT            # x86 CPU (portable kernels, MKL's CNR)
+fi
 
 step1_args=(--model "$MODEL" --dataset "$DATASET" --output_path "$OUT/samples.hf" --backend "$BACKEND"
             --samples_per_instruction "$SAMPLES" --temperature "$TEMPERATURE" --seed "$SEED")
@@ -45,6 +52,7 @@ verbose=()
 [ "${VERBOSE:-}" = 1 ] && verbose=(--verbose)
 for pair in $WEAVER_RENAMES; do report_args+=(--rename "$pair"); done
 [ -n "$JUDGE_MAX_TOKENS" ] && judge_args+=(--judge_max_tokens "$JUDGE_MAX_TOKENS")
+[ -n "$VERDICTS" ] && judge_args+=(--verdicts_per_sample "$VERDICTS")
 [ -n "$DATASET_PATH" ] && step1_args+=(--dataset_path "$DATASET_PATH")
 [ -n "$MAX_ROWS" ] && step1_args+=(--max_rows "$MAX_ROWS")
 

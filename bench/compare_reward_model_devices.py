@@ -14,7 +14,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "..", "tests")]
+sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "..", "scripts"), os.path.join(HERE, "..", "tests")]
 
 from generation.reward_models.inputs import ScoreOptions  # noqa: E402
 from generation.reward_models.registry import RewardModelSpec  # noqa: E402

@@ -81,10 +81,11 @@ def report_metrics(dataset: DatasetLike, verifiers: list[str] | None = None, dat
     baselines (pass@k, majority vote, first sample, sample accuracy) and per verifier its AUROC, select@1, coverage
     and mean scores; `verifiers` picks some by name, `dataset_type` how majority vote compares answers."""
     from generation import verifier_report
+    from generation.report.analysis import analyse
 
     if dataset_type != "auto":
         _check_type(dataset_type)
     data, source = _dataset(dataset, split)
     chosen, arrays, scores = verifier_report.verifier_arrays(data, source, verifiers)
     kind = verifier_report.answer_type(dataset_type, data.column_names)
-    return verifier_report.compute(chosen, arrays, scores, kind)[0]
+    return analyse(chosen, arrays, scores, kind)[0]

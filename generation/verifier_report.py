@@ -16,9 +16,10 @@ from generation.common.writing import add_lock_argument, claim, publish_together
 from generation.data.dataset_io import add_split_argument, is_saved_dataset, own_rows, read_input
 from generation.data.schema import COLUMN_RULES, SCORES, STEP_COLUMNS, check_rows
 from generation.grading.decision import DATASET_TYPES
-from generation.report import metrics, render
-from generation.report.scores import COMBINED, choose, correctness, discover, sample_count, score_matrix, text_lists
-from generation.report.weaver_export import export_plan, weaver_dataset
+from generation.report import figures, render
+from generation.report.analysis import analyse, keep_rows, ranked, recorded_costs, unscored_rows
+from generation.report.scores import choose, correctness, discover, sample_count, score_matrix, text_lists
+from generation.report.weaver_export import ADDITIONS, constants_additions, export_plan, weaver_dataset
 from generation.steps.settings import parse_quietly
 
 
@@ -37,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_lock_argument(parser)
     add_split_argument(parser)
     parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
-                        help="(repeatable) export verifier OLD (name or column) under Weaver's column name NEW, e.g. "
-                             "MyRM=URM_scores; Weaver reads only the verifier names its constants.py maps")
+                        help="(repeatable) export verifier OLD (name or column) under Weaver's column name NEW for "
+                             "the same model, e.g. MyURM=URM_scores (a verifier Weaver has no name for keeps its own "
+                             "and gets its lines for weaver/constants.py in the export)")
+    parser.add_argument("--drop_unscored_rows", action="store_true",
+                        help="leave rows where no verifier has any score out of the report and the Weaver export "
+                             "(Weaver's loader cannot take them); default: name them and keep them")
     add_verbose_argument(parser)
     return parser
 
@@ -93,45 +98,22 @@ def verifier_arrays(dataset, source: str, wanted: list[str] | None) -> tuple[lis
     return verifiers, arrays, scores
 
 
-def compute(verifiers, arrays: dict, scores: dict[str, np.ndarray], dataset_type: str) -> tuple[dict, dict]:
-    """report.json's content and the best-of-k curves."""
-    correct = arrays["correct"]
-    kinds = {v.name: v.kind for v in verifiers}
-    empty = [name for name, values in scores.items() if np.isnan(values).all()]
-    for name in empty:
-        column = next(v.column for v in verifiers if v.name == name)
-        print(f"warning: verifier {name} has no score at all (column {column!r} is all None): reported with "
-              f"coverage 0 and null metrics; re-run Step 3 for it or leave it out with --verifiers", file=sys.stderr)
-    combined = metrics.normalised_mean([scores[name] for name in scores if name not in empty])
-    if combined is not None:
-        scores = {**scores, COMBINED: combined}
-        kinds[COMBINED] = "reward_model"
-    report = {"rows": int(correct.shape[0]), "samples_per_row": int(correct.shape[1]),
-              "baselines": metrics.baselines(correct, arrays["answers"], arrays["methods"], dataset_type),
-              "verifiers": {name: metrics.verifier_stats(kinds[name], values, correct)
-                            for name, values in tqdm(scores.items(), desc="verifier metrics", unit="verifier")}}
-    ks = metrics.k_values(correct.shape[1])
-    curves = {name: metrics.best_of_k(scores[name], correct, ks) for name in render.ranked(report)
-              if name not in empty}
-    if arrays["answers"] is not None:
-        with tqdm(total=metrics.RESAMPLES, desc="majority vote of k", unit="draw") as bar:
-            groups = metrics.vote_groups(arrays["answers"], dataset_type)
-            curves["majority vote"] = metrics.majority_of_k(groups, correct, ks, bar.update)
-    curves["pass@k"] = metrics.pass_at_k(correct, ks)
-    return report, {"ks": ks, "curves": curves, "scores": scores, "empty": empty}
-
-
 def write_report(folder: str, report: dict, extra: dict, correct: np.ndarray, source: str) -> None:
-    """report.json, the three figures, report.md and report.html into folder."""
+    """report.json, the figures, report.md and report.html into folder."""
     os.makedirs(folder)
     write_json_atomic(os.path.join(folder, "report.json"), report)
-    render.draw_auroc(report, os.path.join(folder, "auroc.png"))
-    render.draw_best_of_k(extra["curves"], extra["ks"], os.path.join(folder, "best_of_k.png"))
-    top = [n for n in render.ranked(report) if n not in extra["empty"]][:render.TOP_DISTRIBUTIONS]
-    render.draw_distributions({n: extra["scores"][n] for n in top}, correct,
-                              os.path.join(folder, "score_distributions.png"))
-    write_text_atomic(os.path.join(folder, "report.md"), render.markdown(report, source))
-    write_text_atomic(os.path.join(folder, "report.html"), render.page(report, source, folder))
+    names = ranked(report)
+    figures.draw_verifiers(report, names, os.path.join(folder, "auroc.png"))
+    figures.draw_best_of_k(report["best_of_k"], names, os.path.join(folder, "best_of_k.png"))
+    top = [n for n in names if n not in extra["empty"]][:figures.TOP_DISTRIBUTIONS]
+    figures.draw_distributions({n: extra["scores"][n] for n in top}, correct,
+                               os.path.join(folder, "score_distributions.png"))
+    related = report["correlations"]["verifiers"]
+    figures.draw_correlations(related, extra["matrix"], {n: extra["kinds"][n] for n in related},
+                              os.path.join(folder, "correlations.png"))
+    figures.draw_scatter(report, os.path.join(folder, "auroc_vs_select.png"))
+    write_text_atomic(os.path.join(folder, "report.md"), render.markdown(report, source, extra["costs"]))
+    write_text_atomic(os.path.join(folder, "report.html"), render.page(report, source, folder, extra["costs"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     check_target(args.output_dir, lambda p: os.path.isfile(os.path.join(p, "report.json")), "report folder")
     if args.export_weaver:
         check_target(args.export_weaver, is_saved_dataset, "dataset folder")
-    elif args.rename:
-        raise UserError("--rename names columns of the Weaver export: pass --export_weaver DIR too")
+    elif args.rename or args.drop_unscored_rows:
+        flag = "--rename" if args.rename else "--drop_unscored_rows"
+        raise UserError(f"{flag} is about the Weaver export: pass --export_weaver DIR too")
     outputs = {"--output_dir": args.output_dir}
     if args.export_weaver:
         outputs["--export_weaver"] = args.export_weaver
@@ -155,39 +138,74 @@ def report_and_export(args: argparse.Namespace) -> int:
     dataset, verifiers, arrays, scores = read_dataset(args)
     plan = export_plan(verifiers, args.rename) if args.export_weaver else None
     dataset_type = answer_type(args.dataset_type, dataset.column_names)
+    unscored = unscored_rows(scores) if args.export_weaver else []
+    if unscored and args.drop_unscored_rows:
+        keep = ~np.isin(np.arange(len(dataset)), unscored)
+        dataset = dataset.select(np.flatnonzero(keep))
+        arrays, scores = keep_rows(arrays, scores, keep)
+        provenance.update(dropped_unscored_rows=unscored)
+        print(f"notice: left out {len(unscored)} row(s) where no verifier has a score (--drop_unscored_rows): "
+              f"{row_list(unscored)}", file=sys.stderr)
+    elif unscored:
+        print(f"warning: {len(unscored)} row(s) have no score from any verifier ({row_list(unscored)}): Weaver's "
+              f"loader drops them from the scores but not from the answers, so its majority vote and first sample "
+              f"fail or misalign; pass --drop_unscored_rows to leave them out of the report and the export",
+              file=sys.stderr)
     started = time.time()
-    report, extra = compute(verifiers, arrays, scores, dataset_type)
+    report, extra = analyse(verifiers, arrays, scores, dataset_type)
+    extra["costs"] = recorded_costs(args.dataset_path)
     if args.export_weaver:
         judges = {v.name: scores[v.name] for v in verifiers if v.kind == "judge"}
-        exported, mapping = weaver_dataset(dataset, verifiers, plan, judges)
-        provenance.update(weaver_export=mapping)
+        exported, mapping = weaver_dataset(dataset, verifiers, plan, judges, arrays["answers"], dataset_type)
+        additions = constants_additions(plan)
+        provenance.update(weaver_export=mapping, unscored_rows=unscored)
         extra["weaver"] = mapping
+
+        def build_export(folder: str) -> None:
+            own_rows(exported).save_to_disk(folder)
+            if additions:
+                write_text_atomic(os.path.join(folder, ADDITIONS), additions)
+
     provenance.update(verifiers={v.name: {"kind": v.kind, "column": v.column} for v in verifiers},
                       dataset_type=dataset_type, all_none_verifiers=extra["empty"],
                       non_finite_scores=arrays["non_finite"],
                       compute_time_s=round(time.time() - started, 3))
+
     def build_report(folder: str) -> None:
         write_report(folder, report, extra, arrays["correct"], args.dataset_path)
 
     units = [(args.output_dir, build_report)]
     if args.export_weaver:
-        units.insert(0, (args.export_weaver, lambda folder: own_rows(exported).save_to_disk(folder)))
+        units.insert(0, (args.export_weaver, build_export))
     publish_together(units, provenance.snapshot())
     print_summary(report, args, extra)
     return 0
 
 
+def row_list(rows: list[int], shown: int = 10) -> str:
+    """Row numbers, the first few and how many more."""
+    more = f" and {len(rows) - shown} more" if len(rows) > shown else ""
+    return ", ".join(map(str, rows[:shown])) + more
+
+
 def print_summary(report: dict, args: argparse.Namespace, extra: dict) -> None:
-    """A short summary: baselines, the best verifiers, where the files are."""
+    """A short summary: baselines, the best verifiers with their intervals, where the files are."""
     print(f"{report['rows']} problems x {report['samples_per_row']} samples; {render.baseline_line(report)}")
-    for name in render.ranked(report)[:5]:
+    bounds, overlapping = report["intervals"]["verifiers"], report["ranking"]["overlapping_best"] or []
+    for name in ranked(report)[:5]:
         stats = report["verifiers"][name]
-        print(f"  {name}: select@1 {render.cell(stats['select_at_1'])}, AUROC {render.cell(stats['auroc'])}")
-    print(f"report: {os.path.join(args.output_dir, 'report.md')} (and report.html, report.json, 3 PNG figures)")
+        near = " (interval overlaps the best's)" if name in overlapping[1:] else ""
+        print(f"  {name}: select@1 {render.with_interval(stats['select_at_1'], bounds[name]['select_at_1'])}, "
+              f"AUROC {render.with_interval(stats['auroc'], bounds[name]['auroc'])}{near}")
+    print(f"report: {os.path.join(args.output_dir, 'report.md')} (and report.html, report.json, "
+          f"{len(render.FIGURES)} PNG figures)")
     if args.export_weaver:
         mapping = extra["weaver"]
-        print(f"weaver export: {args.export_weaver} (plain Dataset; load_from_disk); renamed {mapping['renamed']}; "
-              f"left out (weaver has no name for them): {mapping['dropped'] or 'none'}")
+        print(f"weaver export: {args.export_weaver} (plain Dataset; load_from_disk); renamed "
+              f"{mapping['renamed'] or 'none'}")
+        if mapping["not_in_weaver_constants"]:
+            print(f"  Weaver's constants lack {', '.join(mapping['not_in_weaver_constants'])}: add the lines in "
+                  f"{os.path.join(args.export_weaver, ADDITIONS)} to weaver/constants.py before running Weaver")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ class ApiSettings:
 
 
 def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callable[[ChatJob, Completion], None],
-                  desc: str = "API requests", store: Any = None) -> dict[str, Any]:
+                  desc: str = "API requests", store: Any = None, unit: str = "sample") -> dict[str, Any]:
     """Run every job asynchronously; on_result(job, completion) runs in this thread as each lands; -> stats.
 
     --api_mode batch: the jobs go through the provider's batch API instead; `store` (the run's RecordStore) keeps
@@ -57,7 +57,7 @@ def run_chat_jobs(config: ApiConfig, jobs: Iterable[ChatJob], on_result: Callabl
         return stats
     if config.api_mode == "batch":
         return batch.run_batch_jobs(config, jobs, on_result, desc, store, stats)
-    return run_live(config, jobs, on_result, desc, stats)
+    return run_live(config, jobs, on_result, desc, stats, unit)
 
 
 def money_record(stats: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def stored_finishes(record: dict) -> list[str | None]:
 
 
 def run_cached(config: ApiConfig, jobs: Iterable[ChatJob], store: Any, desc: str = "API requests",
-               stats: dict[str, Any] | None = None) -> dict[str, Completion]:
+               stats: dict[str, Any] | None = None, unit: str = "sample") -> dict[str, Completion]:
     """Completions for all jobs, asking only for keys not in `store`; fully successful ones are stored as they land.
 
     Cached completions carry usage {} so that summing usage over the result gives this run's cost. Jobs sharing a
@@ -104,7 +104,7 @@ def run_cached(config: ApiConfig, jobs: Iterable[ChatJob], store: Any, desc: str
             completion.texts = store.clean(completion.texts)
         results[job.key] = completion
 
-    run_stats = run_chat_jobs(config, todo.values(), keep, desc, store)
+    run_stats = run_chat_jobs(config, todo.values(), keep, desc, store, unit)
     if stats is not None:
         stats.update(run_stats, cached=len(results) - run_stats["jobs"])
     return results

@@ -315,10 +315,11 @@ def run_cost(config: ApiConfig, stats: dict[str, Any]) -> float | None:
 
 
 def run_live(config: ApiConfig, jobs: list[ChatJob], on_result: Callable[[ChatJob, Completion], None], desc: str,
-             stats: dict[str, Any]) -> dict[str, Any]:
-    """Run jobs as live requests (calls.run_chat_jobs' live half); fills and returns stats."""
+             stats: dict[str, Any], unit: str = "sample") -> dict[str, Any]:
+    """Run jobs as live requests (calls.run_chat_jobs' live half; the bar counts completions as `unit`); fills and
+    returns stats."""
     started = time.perf_counter()
-    with tqdm(total=sum(job.n for job in jobs), desc=desc, unit="sample", smoothing=0.05) as bar:
+    with tqdm(total=sum(job.n for job in jobs), desc=desc, unit=unit, smoothing=0.05) as bar:
         try:
             asyncio.run(_run_all(config, jobs, on_result, bar, stats))
         finally:

@@ -288,7 +288,8 @@ def run_api_judge(config, chats: list, settings: JudgeSettings, store: RecordSto
     stats: dict = {}
     asked = [job for job in jobs if job]
     sent = sent_parameters(config, asked[0]) if asked else {}
-    completions = run_cached(config, asked, store, desc=f"judge {name}", stats=stats)
+    completions = run_cached(config, asked, store, desc=f"judge {name} verdicts (identical prompts asked once)",
+                             stats=stats, unit="verdict")
     answers = [{"texts": completions[job.key].texts, "opened_thinking": False,
                 "truncated": completions[job.key].truncated or [False] * job.n} if job else None for job in jobs]
     return answers, {"requests": stats.get("jobs", 0) + stats.get("cached", 0), "cached": stats.get("cached", 0),
@@ -363,8 +364,8 @@ def generate_vllm(spec: JudgeSpec, options: JudgeOptions, settings: JudgeSetting
         bar.update(len(output.outputs))
 
     try:
-        with tqdm(total=len(requests) * settings.verdicts_per_sample, desc=f"{spec.name} verdicts",
-                  unit="verdict") as bar:
+        with tqdm(total=len(requests) * settings.verdicts_per_sample,
+                  desc=f"{spec.name} verdicts (identical prompts asked once)", unit="verdict") as bar:
             generate_streaming(llm, stream, finished, sequences_in_flight(llm, options.judge_chunk_size))
     finally:
         store.flush()

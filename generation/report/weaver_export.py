@@ -3,13 +3,18 @@
 Weaver (HazyResearch/scaling-verification, weaver/dataset.py) reads a local path with
 `pd.DataFrame(load_from_disk(path))`, treats every `*_scores` column as a reward model and every `*_verdicts` column
 as a judge, maps names through VERIFIER_NAME_MAP (weaver/constants.py) and raises KeyError for a name its
-VERIFIER_DESCRIPTIONS lacks; each verifier column is `np.stack(...).squeeze()`d to (problems, samples).
+VERIFIER_DESCRIPTIONS lacks; each verifier column is `np.stack(...).squeeze()`d to (problems, samples). Its majority
+vote (weaver/models.py, MajorityVote) groups `extracted_answers` by exact string, skips only its sentinel
+'NO_ANSWER' (None is an answer group of its own) and fails on a row where every answer is skipped.
 """
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
 from generation.common.cli import UserError
+from generation.report.metrics import vote_groups
 from generation.report.scores import Verifier
 
 # Raw column names whose VERIFIER_NAME_MAP entry has a VERIFIER_DESCRIPTIONS entry (weaver/constants.py).
@@ -38,6 +43,10 @@ WEAVER_COLUMNS = frozenset({
 EXAMPLES = "URM_scores for a reward model, GPT-4o_verdicts for a judge"
 # Our column -> the name weaver's map has for the same model (claude-3-5-sonnet-latest in judge_registry.py).
 WEAVER_RENAMES = {"Claude-3-5-Sonnet_verdicts": "judge_claude-3-5-sonnet-latest_verdicts"}
+# Columns VERIFIER_NAME_MAP maps to a name VERIFIER_DESCRIPTIONS lacks: the description goes under the mapped name.
+MAPPED_UNDESCRIBED = {"judge_gemma-2-27b-it_verdicts": "Gemma-2-27B"}
+NO_ANSWER = "NO_ANSWER"  # weaver's sentinel for a sample without an answer (its majority vote skips it)
+ADDITIONS = "weaver_constants_additions.py"  # written into the export when Weaver's constants lack a verifier
 
 
 def weaver_name(column: str) -> str | None:
@@ -63,20 +72,46 @@ def parse_renames(pairs: list[str], verifiers: list[Verifier]) -> dict[str, str]
 
 
 def export_plan(verifiers: list[Verifier], pairs: list[str]) -> dict[str, str]:
-    """{our column: its name in the export} for the verifier columns Weaver can read; refuses an export with none."""
+    """{our column: its name in the export}: --rename's name, else the name Weaver's map has for the same model, else
+    the column's own name (never another model's)."""
     renames = parse_renames(pairs, verifiers)
-    plan = {column: renames.get(column) or weaver_name(column) for v in verifiers for column in v.columns}
-    plan = {column: name for column, name in plan.items() if name is not None}
+    plan = {column: renames.get(column) or weaver_name(column) or column for v in verifiers for column in v.columns}
     shared = sorted({name for name in plan.values() if list(plan.values()).count(name) > 1})
     if shared:
         raise UserError(f"--export_weaver: two verifier columns would both be named {shared[0]!r} in the export; "
                         f"--rename one of them or leave it out with --verifiers")
-    if not plan:
-        example = "GPT-4o_verdicts" if verifiers[0].kind == "judge" else "URM_scores"
-        raise UserError(f"--export_weaver: Weaver maps none of the verifier columns {[v.column for v in verifiers]} "
-                        f"(weaver/constants.py); give one a name Weaver knows with --rename OLD=NEW, e.g. "
-                        f"--rename {verifiers[0].column}={example}")
     return plan
+
+
+def constants_additions(plan: dict[str, str]) -> str | None:
+    """The lines to add to weaver/constants.py so that Weaver reads the exported columns it does not describe
+    (None when it describes them all); a column is described under its own name (what Weaver's loader looks up for
+    a name its map lacks), so no verifier passes for another model."""
+    missing = [name for name in plan.values() if name not in WEAVER_COLUMNS]
+    if not missing:
+        return None
+    lines = ["# Weaver (HazyResearch/scaling-verification) reads a verifier column only when weaver/constants.py",
+             "# describes it. These columns of the export next to this file have no entry there: add these lines at",
+             "# the end of weaver/constants.py before running Weaver's selection on the export. num_parameters is",
+             "# unknown (None): Weaver's verifier_size filters other than \"all\" leave such verifiers out.",
+             "VERIFIER_DESCRIPTIONS.update({"]
+    for name in missing:
+        kind = "judge" if name.endswith("_verdicts") else "reward"
+        key = json.dumps(MAPPED_UNDESCRIBED.get(name, name))
+        lines.append(f'    {key}: {{"num_parameters": None, "type": "{kind}"}},')
+    return "\n".join([*lines, "})", ""])
+
+
+def weaver_answers(answers: list[list[str | None]], dataset_type: str) -> list[list[str | None]]:
+    """extracted_answers as Weaver's majority vote should read them: answers Step 2's vote holds equal written with
+    the spelling of their first sample, a missing answer as NO_ANSWER (rows with no answer at all left as they are:
+    Weaver's vote cannot take a row whose answers it all skips)."""
+    groups = vote_groups(answers, dataset_type)
+    written = []
+    for row, ids in zip(answers, groups):
+        spelling = {int(i): answer for i, answer in reversed(list(zip(ids, row)))}  # the first sample's wins
+        written.append(row if (ids < 0).all() else [spelling[int(i)] if i >= 0 else NO_ANSWER for i in ids])
+    return written
 
 
 def one_per_sample(scores: np.ndarray) -> list[list[list[float | None]]]:
@@ -84,15 +119,18 @@ def one_per_sample(scores: np.ndarray) -> list[list[list[float | None]]]:
     return [[[None if np.isnan(v) else float(v)] for v in row] for row in scores]
 
 
-def weaver_dataset(dataset, verifiers: list[Verifier], plan: dict[str, str], judge_scores: dict[str, np.ndarray]):
-    """The dataset with the plan's columns under their Weaver names (each judge's K verdicts averaged) and the other
-    verifier columns dropped; columns that are no verifier's are kept as they are.
+def weaver_dataset(dataset, verifiers: list[Verifier], plan: dict[str, str], judge_scores: dict[str, np.ndarray],
+                   answers: list[list[str | None]] | None, dataset_type: str):
+    """The dataset with the plan's columns under their Weaver names (each judge's K verdicts averaged), the verifier
+    columns not chosen dropped, extracted_answers as Weaver's vote should read them; other columns kept as they are.
 
-    Returns (dataset, {"renamed": {...}, "dropped": [...], "not_chosen": [...]}).
+    Returns (dataset, {"renamed": {...}, "not_chosen": [...], "not_in_weaver_constants": [...]}).
     """
-    chosen = {column for v in verifiers for column in v.columns}
     dropped = [c for c in dataset.column_names if c.endswith(("_scores", "_verdicts")) and c not in plan]
     out = dataset.remove_columns(dropped)
+    if answers is not None:
+        out = out.remove_columns("extracted_answers").add_column("extracted_answers",
+                                                                 weaver_answers(answers, dataset_type))
     for verifier in verifiers:
         if verifier.kind == "judge" and verifier.column in plan:
             out = out.remove_columns(verifier.column).add_column(verifier.column,
@@ -100,5 +138,5 @@ def weaver_dataset(dataset, verifiers: list[Verifier], plan: dict[str, str], jud
     renamed = {c: name for c, name in plan.items() if name != c}
     if renamed:
         out = out.rename_columns(renamed)
-    return out, {"renamed": renamed, "dropped": [c for c in dropped if c in chosen],
-                 "not_chosen": [c for c in dropped if c not in chosen]}
+    return out, {"renamed": renamed, "not_chosen": dropped,
+                 "not_in_weaver_constants": [name for name in plan.values() if name not in WEAVER_COLUMNS]}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -154,7 +153,7 @@ def run_fallback(settings: EvaluateSettings, config: rules.ApiConfig | None, row
         stats.update(calls=run_stats.get("jobs", 0), cached=run_stats.get("cached", 0),
                      failed_calls=run_stats.get("failed_jobs", 0),
                      tokens={k: run_stats.get(k, 0) for k in ("prompt_tokens", "completion_tokens")},
-                     cost_usd={settings.judge_model: run_stats.get("cost_usd", 0.0)},
+                     cost_usd={settings.judge_model: run_stats.get("cost_usd")} if run_stats.get("jobs") else {},
                      learned_limits=run_stats.get("learned_limits", {}), **calls.money_record(run_stats))
         for (r, i), key in zip(targets, keys):
             record = store.get(key)
@@ -260,7 +259,7 @@ def run(settings: EvaluateSettings, budget: RunBudget | None = None) -> int:
     llm = run_fallback(settings, config, rows, graded)
     timings["llm_fallback_s"] = round(time.perf_counter() - started - timings["procedural_s"], 3)
     summary = {**grading.summarize(graded, settings.dataset_type), "llm_calls": llm["calls"],
-               "llm_cost_usd": llm.get("cost_usd", {settings.judge_model: 0.0})}
+               "llm_cost_usd": llm.get("cost_usd", {})}  # only models this run called
     provenance.update(dataset_type=settings.dataset_type, input_split=split, rows=len(rows), summary=summary,
                       llm_fallback=llm,
                       grading_policy={"hedges": settings.hedges, "answerless": settings.answerless},
@@ -269,8 +268,26 @@ def run(settings: EvaluateSettings, budget: RunBudget | None = None) -> int:
                       undecided_reasons=reasons(graded, "undecided"),
                       no_answer_reasons=reasons(graded, "no_answer"), method_column=METHOD_COLUMN, timings=timings)
     save_atomic(with_grades(dataset, graded), settings.output_path, provenance.snapshot())
-    print(json.dumps(summary, indent=2))
+    print_summary(summary, llm, settings.output_path)
     return exit_code(settings, summary, llm)
+
+
+def print_summary(summary: dict, llm: dict, output_path: str) -> None:
+    """A few readable lines (the whole summary is in the output's provenance.json); costs of models called only."""
+    def share(key: str) -> str:
+        return "-" if summary[key] is None else f"{summary[key]:.3f}"
+
+    sizes = summary["samples_per_problem"]
+    methods = ", ".join(f"{count} {method}" for method, count in summary["methods"].items() if count)
+    print(f"graded {summary['samples']} samples of {summary['problems']} problems ({methods})")
+    print(f"  sample accuracy {share('sample_accuracy')}, pass@{sizes[0] if len(sizes) == 1 else 'k'} "
+          f"{share('pass_at_k')}, majority vote {share('majority_vote_accuracy')}, first sample "
+          f"{share('first_sample_accuracy')}; no answer extracted: {share('extraction_failure_rate')} of samples")
+    if llm.get("calls") or llm.get("cached"):
+        costs = "".join(f", {model} " + ("cost unknown" if cost is None else f"${cost:.4f}")
+                        for model, cost in summary["llm_cost_usd"].items())
+        print(f"  LLM judge: {llm['calls']} calls, {llm['cached']} cached replies{costs}")
+    print(f"  full summary: {os.path.join(output_path, 'provenance.json')}")
 
 
 def dry_run(settings: EvaluateSettings, config: rules.ApiConfig | None, rows: list[dict], graded: list) -> int:

@@ -54,7 +54,7 @@ def judge_responder(path: str, request: dict, count: int) -> Reply:
     return Reply(body=openai_body(request, [json.dumps(reply)]))
 
 
-def test_math_columns_max_samples_and_no_llm_call(tmp_path):
+def test_math_columns_max_samples_and_no_llm_call(tmp_path, capsys):
     source = save(MATH_ROWS, str(tmp_path / "in"))
     out = str(tmp_path / "out")
     with LoopbackServer(judge_responder) as server:
@@ -79,6 +79,10 @@ def test_math_columns_max_samples_and_no_llm_call(tmp_path):
     assert record["summary"]["pass_at_k"] == 1.0
     assert record["summary"]["sample_accuracy"] == pytest.approx(5 / 7, abs=1e-6)
     assert record["summary"]["extraction_failure_rate"] == 0.25
+    assert record["summary"]["llm_cost_usd"] == {}  # no model was called: none is named with a cost
+    printed = capsys.readouterr().out.splitlines()[-3:]  # a short readable summary, the JSON stays in provenance
+    assert printed[0] == "graded 8 samples of 2 problems (6 procedural, 1 no_answer, 1 no_sample)"
+    assert "sample accuracy 0.714, pass@4 1.000" in printed[1] and printed[2].endswith("provenance.json")
 
 
 def test_fallback_calls_once_then_uses_cache(tmp_path):
@@ -134,7 +138,8 @@ def test_undecided_without_key_is_written_and_exits_nonzero(tmp_path):
     never = run_script("unified_evaluation.py", "-i", source, "-o", out, "-t", "gpqa_diamond",
                        "--llm_fallback", "never",
                        cwd=GENERATION)
-    assert never.returncode == 0 and '"llm_calls": 0' in never.stdout  # the user declined the judge
+    assert never.returncode == 0 and "LLM judge" not in never.stdout  # the user declined the judge: no call, no cost
+    assert "full summary:" in never.stdout and "{" not in never.stdout  # readable lines, the JSON in provenance
     assert "1 sample(s) could not be graded" in never.stderr
     rows = [{**MC_ROWS[1], "samples": ["Answer: B"]}]  # decided procedurally, but 'always' wants the judge
     clear = save(rows, str(tmp_path / "clear"))

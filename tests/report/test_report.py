@@ -17,13 +17,14 @@ from generation.report import metrics
 
 from conftest import run_script
 
+pytestmark = pytest.mark.filterwarnings("error")  # no warning reaches the console
 CORRECT = [[False, True, False, True], [False] * 4, [True, True, False, False], [False, False, True, False]]
 # row 0: a 2-2 tie goes to the earlier answer "1" (wrong); row 2: \frac and \dfrac are one answer (Step 2's key)
 ANSWERS = [["1", "2", "1", "2"], ["3", "3", None, "4"], ["\\frac{1}{2}", "\\dfrac{1}{2}", "5", "6"],
            [None, None, "7", None]]
 JUDGE = [[[1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [None, None]], [[0.0, 0.0]] * 4,
          [[1.0, 1.0], [0.0, 0.0], [1.0, None], [0.0, 0.0]], [[0.0, 0.0], [1.0, 1.0], [1.0, 1.0], [0.0, 0.0]]]
-FIGURES = ("auroc.png", "best_of_k.png", "score_distributions.png")
+FIGURES = ("auroc.png", "best_of_k.png", "score_distributions.png", "correlations.png", "auroc_vs_select.png")
 
 # Worked out by hand from the rows above.
 EXPECTED_BASELINES = {"pass_at_k": 0.75, "majority_vote": 0.5, "first_sample": 0.25, "sample_accuracy": 5 / 16}
@@ -87,7 +88,8 @@ def pairwise_auroc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def test_report_numbers_are_the_hand_computed_ones(tmp_path, capsys):
     result = report(tmp_path)
-    assert set(result) == {"rows", "samples_per_row", "baselines", "verifiers"}
+    assert set(result) == {"rows", "samples_per_row", "baselines", "verifiers", "intervals", "ranking", "best_of_k",
+                           "correlations"}
     assert (result["rows"], result["samples_per_row"]) == (4, 4)
     assert_close(result["baselines"], EXPECTED_BASELINES)
     assert set(result["verifiers"]) == {*EXPECTED, "mean_of_normalised"}
@@ -104,19 +106,22 @@ def test_combined_verifier_is_the_mean_of_z_scores(tmp_path):
     z = [(m - np.nanmean(m)) / np.nanstd(m) for m in (correct.astype(float), judge, 1.0 - correct)]
     combined = np.nanmean(np.stack(z), axis=0)  # constant and all-None verifiers are left out
     stats = result["verifiers"]["mean_of_normalised"]
-    assert stats["kind"] == "reward_model"
+    assert stats["kind"] == "combination"
     assert stats["auroc"] == pytest.approx(pairwise_auroc(combined.ravel(), correct.ravel()), abs=1e-9)
     assert stats["mean_score_correct"] == pytest.approx(combined[correct].mean(), abs=1e-9)
     assert stats["select_at_1"] == pytest.approx(correct[np.arange(4), combined.argmax(axis=1)].mean(), abs=1e-9)
 
 
-@pytest.mark.parametrize(("chosen", "auroc", "select"), [("oracle,constant", 1.0, 0.75), ("oracle,P", 0.5, 0.25)])
+@pytest.mark.parametrize(("chosen", "auroc", "select"), [("oracle,constant", None, None), ("oracle,P", 0.5, 0.25)])
 def test_verifiers_subset_and_combination(tmp_path, chosen, auroc, select):
-    # oracle alone sets the ranking; oracle + (1 - oracle) cancel to a constant: AUROC 0.5, the first sample
+    # a constant verifier takes no part, so oracle alone would be "combined": no combination is reported;
+    # oracle + (1 - oracle) cancel to a constant: AUROC 0.5, the first sample
     result = report(tmp_path, "--verifiers", chosen)
-    assert set(result["verifiers"]) == {*chosen.split(","), "mean_of_normalised"}
-    assert result["verifiers"]["mean_of_normalised"]["auroc"] == pytest.approx(auroc, abs=1e-9)
-    assert result["verifiers"]["mean_of_normalised"]["select_at_1"] == pytest.approx(select, abs=1e-9)
+    combined = {"mean_of_normalised"} if auroc is not None else set()
+    assert set(result["verifiers"]) == {*chosen.split(","), *combined}
+    if combined:
+        assert result["verifiers"]["mean_of_normalised"]["auroc"] == pytest.approx(auroc, abs=1e-9)
+        assert result["verifiers"]["mean_of_normalised"]["select_at_1"] == pytest.approx(select, abs=1e-9)
 
 
 def test_figures_markdown_and_html(tmp_path):
@@ -130,6 +135,7 @@ def test_figures_markdown_and_html(tmp_path):
         assert pixels.shape[0] > 100 and pixels.std() > 5, f"{name} is blank"
     text = (folder / "report.md").read_text()
     rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert "0.750 [" in text  # values carry their intervals
     assert rows[1:] == ["oracle", "J", "constant", "mean_of_normalised", "P", "Broken"]  # by select_at_1
     assert all(f"]({name})" in text for name in FIGURES)
     page = (folder / "report.html").read_text()
@@ -144,12 +150,12 @@ def test_best_of_k_is_exact_against_enumeration():
     scores[0, 2] = np.nan
     ks = metrics.k_values(6)
     assert ks == [1, 2, 4, 6]
-    for k, value in zip(ks, metrics.best_of_k(scores, correct, ks)):
+    for k, value in zip(ks, metrics.best_of_k(scores, correct, ks).value()):
         filled = np.where(np.isnan(scores), -np.inf, scores)
         hits = [[row[list(s)][np.argmax(filled[r, list(s)])] for s in itertools.combinations(range(6), k)]
                 for r, row in enumerate(correct)]
         assert value == pytest.approx(np.mean(hits), abs=1e-12)
-    passes = metrics.pass_at_k(correct, ks)
+    passes = metrics.pass_at_k(correct, ks).value()
     assert passes[0] == pytest.approx(correct.mean()) and passes[-1] == pytest.approx(correct.any(axis=1).mean())
 
 
@@ -157,7 +163,7 @@ def test_majority_curve_ends_at_step2_majority_vote():
     correct = np.array(CORRECT)
     groups = metrics.vote_groups(ANSWERS, "math")
     assert groups[2, 0] == groups[2, 1]  # \frac{1}{2} and \dfrac{1}{2}: one answer, as in Step 2
-    curve = metrics.majority_of_k(groups, correct, [1, 2, 4])
+    curve = metrics.majority_of_k(groups, correct, [1, 2, 4]).value()
     assert curve[-1] == pytest.approx(EXPECTED_BASELINES["majority_vote"])
     # k=1: the single drawn sample's own correctness when it has an answer; estimated from 200 draws per row
     assert curve[0] == pytest.approx(5 / 16, abs=0.06)
@@ -183,14 +189,15 @@ def test_released_schema_reads_and_exports_for_weaver(tmp_path):
     result = json.loads((tmp_path / "rep" / "report.json").read_text())
     kinds = {name: stats["kind"] for name, stats in result["verifiers"].items()}
     assert kinds == {"GRM": "reward_model", "QwenPRM": "prm", "GPT-4o-mini": "judge", "Claude-3-5-Sonnet": "judge",
-                     "TinyRM": "reward_model", "mean_of_normalised": "reward_model"}
+                     "TinyRM": "reward_model", "mean_of_normalised": "combination"}
     assert result["verifiers"]["GRM"]["select_at_1"] == 1.0 and result["baselines"]["majority_vote"] == 1.0
 
     # What weaver/dataset.py does with a local path: DataFrame(load_from_disk), discover, map names, stack
     frame = pd.DataFrame(datasets.load_from_disk(str(export)))
     found = [c for c in frame.columns if c.endswith(("_scores", "_verdicts"))]
     assert sorted(found) == sorted(["GRM_scores", "QwenPRM_min_scores", "QwenPRM_max_scores", "QwenPRM_avg_scores",
-                                    "GPT-4o-mini_verdicts", "judge_claude-3-5-sonnet-latest_verdicts"])
+                                    "GPT-4o-mini_verdicts", "judge_claude-3-5-sonnet-latest_verdicts",
+                                    "TinyRM_scores"])  # a verifier Weaver has no name for keeps its own
     for column in found:
         values = np.stack(frame[column].values).squeeze().astype(float)
         assert values.shape == (2, 3), column
@@ -198,6 +205,7 @@ def test_released_schema_reads_and_exports_for_weaver(tmp_path):
     assert sonnet.tolist() == [[1.0, 0.5, 0.0], [0.5, 0.5, 0.5]]  # K verdicts averaged to one per sample
     assert np.isnan(np.stack(frame["GRM_scores"].values).astype(float)[1, 1])  # None stays missing, never 0
     assert {"instruction", "samples", "answer_correct", "extracted_answers"} <= set(frame.columns)
+    assert frame["extracted_answers"].tolist() == [["A", "A", "B"], ["B", "NO_ANSWER", "C"]]  # Weaver's sentinel
 
 
 def test_hub_ids_go_through_load_dataset(tmp_path, monkeypatch):
@@ -264,7 +272,7 @@ def test_failed_write_keeps_the_earlier_report(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(verifier_report.render, "draw_distributions", broken)
+    monkeypatch.setattr(verifier_report.figures, "draw_distributions", broken)
     with pytest.raises(RuntimeError):
         verifier_report.main(["--dataset_path", str(tmp_path / "in.hf"), "--output_dir", str(tmp_path / "rep"),
                               "--verifiers", "oracle", "--export_weaver", str(tmp_path / "w"),

@@ -5,27 +5,35 @@ import json
 import os
 
 import datasets
+import matplotlib.figure
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_report import known_rows, save
+from test_report import save
 
 from generation import verifier_report
 from generation.common.cli import UserError
+from generation.report.weaver_export import ADDITIONS
 
+pytestmark = pytest.mark.filterwarnings("error")  # no warning reaches the console
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "weaver_constants.json")) as _handle:
     WEAVER = json.load(_handle)
 
 
-def weaver_load(path: str) -> list[str]:
+def weaver_load(path: str, additions: bool = False) -> list[str]:
     """What weaver/dataset.py does with a local path: discover *_scores/*_verdicts, map their names, look each up
-    in VERIFIER_DESCRIPTIONS (KeyError otherwise), stack each to (problems, samples); returns the names."""
+    in VERIFIER_DESCRIPTIONS (KeyError otherwise), stack each to (problems, samples); returns the names. additions:
+    with the export's lines for weaver/constants.py added first."""
+    described = {name: {} for name in WEAVER["described"]}
+    if additions:
+        with open(os.path.join(path, ADDITIONS)) as handle:
+            exec(handle.read(), {"VERIFIER_DESCRIPTIONS": described})  # noqa: S102 (the lines, as in constants.py)
     frame = pd.DataFrame(datasets.load_from_disk(path))
     found = [c for c in frame.columns if c.endswith(("_scores", "_verdicts"))]
     names = [WEAVER["name_map"].get(c, c) for c in found]
-    missing = [n for n in names if n not in WEAVER["described"]]
+    missing = [n for n in names if n not in described]
     if missing:
         raise KeyError(missing)
     matrices = [np.stack(frame[c].values, axis=0).squeeze() for c in found]
@@ -58,21 +66,33 @@ def test_every_column_weaver_maps_is_exported_and_loads(tmp_path):
     kept = [c for c in datasets.load_from_disk(export).column_names if c.endswith(("_scores", "_verdicts"))]
     assert sorted(kept) == sorted(mapped)
     assert len(weaver_load(export)) == len(mapped)
+    assert not os.path.exists(os.path.join(export, ADDITIONS))  # nothing to add
 
 
-def test_export_without_a_weaver_name_is_refused_in_one_line(tmp_path):
-    source = save(known_rows(), tmp_path / "in.hf")
-    with pytest.raises(UserError) as err:
-        verifier_report.main(["--dataset_path", source, "--output_dir", str(tmp_path / "rep"),
-                              "--export_weaver", str(tmp_path / "weaver")])
-    assert "--rename" in str(err.value) and "\n" not in str(err.value)
-    assert sorted(os.listdir(tmp_path)) == ["in.hf"]
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ours=st.lists(st.sampled_from(["TinyRM_scores", "QwQ-32B_verdicts", "SkyworkV2-Qwen3-0.6B_scores",
+                                      "Gemma-3-4B_verdicts", "judge_gemma-2-27b-it_verdicts", "My RM_scores"]),
+                     min_size=1, max_size=4, unique=True),
+       mapped=st.lists(st.sampled_from(["GRM_scores", "GPT-4o_verdicts", "QwQ-32B-Preview_verdicts"]), max_size=2,
+                       unique=True))
+def test_verifiers_without_a_weaver_name_keep_their_own_with_lines_for_weavers_constants(
+        tmp_path_factory, monkeypatch, ours, mapped):
+    """Any mix of verifiers Weaver names and verifiers it does not: the latter are exported under their own names
+    (never another model's), Weaver's loader refuses them until the export's lines are added to its constants, then
+    reads every one."""
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, path, *a, **k: open(path, "wb").close())
+    export = step4(tmp_path_factory.mktemp("own"), graded(ours + mapped))
+    kept = [c for c in datasets.load_from_disk(export).column_names if c.endswith(("_scores", "_verdicts"))]
+    assert sorted(kept) == sorted(ours + mapped)
+    with pytest.raises(KeyError):
+        weaver_load(export)
+    assert sorted(weaver_load(export, additions=True)) == sorted(WEAVER["name_map"].get(c, c) for c in ours + mapped)
 
 
 def test_rename_exports_a_verifier_under_a_weaver_name(tmp_path):
     columns = graded(["TinyRM_scores", "TinyJudge_verdicts", "Other_scores"])
     export = step4(tmp_path, columns, "--rename", "TinyRM=URM_scores", "--rename", "TinyJudge_verdicts=GPT-4o_verdicts")
-    assert sorted(weaver_load(export)) == ["GPT-4o", "URM (8B)"]
+    assert sorted(weaver_load(export, additions=True)) == ["GPT-4o", "Other_scores", "URM (8B)"]
     frame = pd.DataFrame(datasets.load_from_disk(export))
     assert np.stack(frame["URM_scores"].values).tolist() == columns["TinyRM_scores"]
 

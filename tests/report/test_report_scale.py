@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from matplotlib.container import BarContainer
 from test_report import known_rows, save
 
 from generation import verifier_report
 
+pytestmark = pytest.mark.filterwarnings("error")  # no warning reaches the console
 BASELINES = ("pass@k", "majority vote")
 
 
@@ -30,7 +32,13 @@ def many_verifiers(count: int, rows: int = 30, samples: int = 8, seed: int = 0) 
 
 @pytest.fixture
 def figures(monkeypatch) -> dict:
-    """Every figure the report saves, by file name, measured after its layout: legend boxes, colours, labels."""
+    """Every figure the report saves (capture_figures)."""
+    return capture_figures(monkeypatch)
+
+
+def capture_figures(monkeypatch) -> dict:
+    """Every figure the report saves, by file name, measured after its layout: legend boxes, colours, labels, and
+    per axes its texts, lines, bars and tick labels."""
     saved, original = {}, matplotlib.figure.Figure.savefig
 
     def savefig(fig, path, *args, **kwargs):
@@ -41,10 +49,17 @@ def figures(monkeypatch) -> dict:
             "figure": fig.bbox.bounds,
             "entries": [(text.get_text(), text.get_window_extent(renderer).bounds)
                         for legend in legends for text in legend.get_texts()],
-            "panels": [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes if ax.axison],
+            "panels": [(ax.get_xlabel(), ax.get_ylabel()) if not hasattr(ax, "_colorbar") else (ax.get_ylabel(),) * 2
+                       for ax in fig.axes if ax.axison],  # a colour bar: its one label
             "line_colours": {line.get_label(): matplotlib.colors.to_hex(line.get_color())
                              for ax in fig.axes for line in ax.get_lines() if not line.get_label().startswith("_")},
-            "bars": sum(len(c) for ax in fig.axes for c in ax.containers),
+            "bars": sum(len(c) for ax in fig.axes for c in ax.containers if isinstance(c, BarContainer)),
+            "axes": [{"xlabel": ax.get_xlabel(), "texts": [t.get_text() for t in ax.texts],
+                      "lines": [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")],
+                      "containers": [(c.get_label(), [(p.get_height(), p.get_width(),
+                                                      matplotlib.colors.to_hex(p.get_facecolor())) for p in c])
+                                     for c in ax.containers if isinstance(c, BarContainer)],
+                      "ticks": [t.get_text() for t in ax.get_yticklabels()]} for ax in fig.axes],
         }
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
@@ -68,7 +83,8 @@ def inside(box: tuple, figure: tuple) -> bool:
 
 def test_forty_verifiers_figures_stay_readable(tmp_path, figures):
     report = run(tmp_path, many_verifiers(40))
-    assert set(figures) == {"auroc.png", "best_of_k.png", "score_distributions.png"}
+    assert set(figures) == {"auroc.png", "best_of_k.png", "score_distributions.png", "correlations.png",
+                            "auroc_vs_select.png"}
     for name, figure in figures.items():
         outside = [label for label, box in figure["entries"] if not inside(box, figure["figure"])]
         assert not outside, f"{name}: legend entries outside the figure: {outside}"
@@ -128,7 +144,7 @@ def test_non_finite_scores_are_counted_and_left_out(tmp_path_factory, monkeypatc
 
 @pytest.mark.parametrize("count", [1, 9, 10, 11, 25, 40, 64])
 def test_palette_never_repeats_a_colour(count):
-    from generation.report import render
+    from generation.report import figures
 
-    colours = [matplotlib.colors.to_hex(colour) for colour in render.palette(count)]
+    colours = [matplotlib.colors.to_hex(colour) for colour in figures.palette(count)]
     assert len(colours) == count == len(set(colours))

@@ -7,6 +7,9 @@ import re
 import subprocess
 
 import pytest
+from test_report_small_cases import pixels_vary
+
+from generation.report.render import FIGURES
 
 from conftest import OFFLINE_ENV, ROOT
 
@@ -46,5 +49,11 @@ def test_example_shows_signal(tmp_path):
     assert rm["select_at_1"] > first + MARGIN  # picking by the reward model beats taking the first sample
     assert rm["select_at_1"] > baselines["sample_accuracy"] + MARGIN  # ... and one sample's expected accuracy
     assert judge["coverage"] > 0.9  # the judge emits a verdict for (almost) every sample
+    assert judge["auroc"] >= 0.6  # ... and its K verdicts lean to the right samples: a judge with signal
+    assert report["intervals"]["verifiers"]["TinyRM"]["select_at_1"][0] > first  # beyond the resampling noise
+    folder = tmp_path / "example" / "report"
+    assert all(pixels_vary(folder / name) for name in FIGURES)  # no blank figure
+    additions = (tmp_path / "example" / "weaver.hf" / "weaver_constants_additions.py").read_text()
+    assert '"TinyRM_scores"' in additions and '"TinyJudge_verdicts"' in additions  # own names, never URM's
     assert len([line for line in console if line.strip()]) <= CONSOLE_LINES, "\n".join(console)
     assert "resource_tracker" not in text and " INFO " not in text

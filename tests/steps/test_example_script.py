@@ -22,11 +22,12 @@ def settings(env: dict) -> str:
 
 
 @pytest.mark.parametrize("env,step1_cap,judge_cap", [
-    ({}, "--max_new_tokens 32", "--judge_max_tokens 64"),  # the tiny offline defaults
+    ({}, "--max_new_tokens 32", "--judge_max_tokens 64 --verdicts_per_sample 5"),  # the tiny defaults
     ({"MODEL": "gpt-4o-mini", "LM_JUDGES": "GPT-4o-mini"}, None, None),  # real ones: their own defaults
     ({"LM_JUDGES": "GPT-4o-mini", "JUDGE_MAX_TOKENS": "900"}, "--max_new_tokens 32", "--judge_max_tokens 900"),
+    ({"VERDICTS": "3"}, "--max_new_tokens 32", "--judge_max_tokens 64 --verdicts_per_sample 3"),
 ])
 def test_token_budgets_follow_the_models(env, step1_cap, judge_cap):
     step1, judges = settings(env).split(" | ")
     assert (step1_cap in step1) if step1_cap else "--max_new_tokens" not in step1
-    assert (judge_cap in judges) if judge_cap else "--judge_max_tokens" not in judges
+    assert (judges.strip() == judge_cap) if judge_cap else judges.strip() == ""

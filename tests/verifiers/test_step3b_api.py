@@ -160,7 +160,7 @@ def test_request_failures_are_none_counted_and_retried_next_run(tmp_path):
 
 DRIVER = textwrap.dedent("""
     import sys
-    sys.path[:0] = [{generation!r}, {tests!r}, {helpers!r}]
+    sys.path[:0] = [{generation!r}, {tests!r}, {helpers!r}, {scripts!r}]
     from datasets import Dataset
     from generation.judges.registry import parse_judge
     from generation.judges.judging import run_judge
@@ -186,7 +186,7 @@ def test_resume_after_kill_mid_judge(tmp_path):
     store_file = cache_path(cache, spec, critique=False)
     with LoopbackServer(slow) as server:
         code = DRIVER.format(generation=root, tests=os.path.join(root, "tests", "verifiers"),
-                             helpers=os.path.join(root, "tests"),
+                             helpers=os.path.join(root, "tests"), scripts=os.path.join(root, "scripts"),
                              url=server.url, cache=cache)
         proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.time() + 120
