@@ -2,7 +2,7 @@
 rows other shards own.
 
 Usage: python bench/bench_resume_state.py [--tree CHECKOUT] [--rows 200] [--samples 4] [--text_bytes 2000]
-    [--memory_rows 2000,20000,60000]
+    [--memory_rows 2000,20000,60000] [--memory_only]
 --tree: the checkout whose generation/ runs (default: this one), to compare two versions on the same machine.
 Disk: Step 1 of `--rows` math rows against a local OpenAI-compatible server (each sample `--text_bytes` long), once
 unsharded into its own output (one run's resume state), then into another output with --num_shards 2, then 3, then
@@ -219,10 +219,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--text_bytes", type=int, default=2000)
     parser.add_argument("--memory_rows", default="2000,20000,60000")
+    parser.add_argument("--memory_only", action="store_true", help="skip the disk figures (four Step 1 runs on Ray)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         print(f"code: {args.tree}")
-        disk(args.tree, args.rows, args.samples, args.text_bytes, folder)
+        if not args.memory_only:
+            disk(args.tree, args.rows, args.samples, args.text_bytes, folder)
         memory(args.tree, [int(n) for n in args.memory_rows.split(",")], args.samples, args.text_bytes, folder)
 
 
