@@ -14,15 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
 
-class QuietServer(ThreadingHTTPServer):
-    """A threading HTTP server that prints no traceback when a client resets a kept-alive connection (a client
-    closing its pool is no server error; printed, it lands in the output of the step that a test reads)."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 @dataclass
 class Reply:
     """What the server sends back for one request."""
@@ -175,6 +166,15 @@ def persona_responder(persona: Persona) -> Callable[[str, dict, int], Reply]:
     return respond
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-request (a timeout, a cancelled retry) is routine for a real server: no traceback
+    on the test process's stderr, which the tests read as the step's console."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class LoopbackServer:
     """Threaded server; `responder(path, request_json, count)` decides each Reply. Records every request."""
 
@@ -248,7 +248,7 @@ class LoopbackServer:
                 self.wfile.write(body)
 
         ThreadingHTTPServer.daemon_threads = True
-        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.request_queue_size = 256
         self.httpd.socket.listen(self.httpd.request_queue_size)  # the socket listened with the default backlog (5)
         # serve_forever looks for a shutdown every poll_interval (default 0.5 s), so each `with` block's exit waited

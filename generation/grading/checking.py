@@ -16,7 +16,7 @@ from multiprocessing.connection import wait
 
 from generation.grading.math_parsing import warm_math
 from generation.grading.parsing import DANGLING, LATEX_COMMAND
-from generation.grading.quantities import as_latex, is_compound, quantity_verdict, scientific_value
+from generation.grading.quantities import as_latex, is_compound, notation_pair, quantity_verdict, scientific_value
 
 MATH_TIMEOUT_S = 5.0
 HARD_TIMEOUT_FACTOR = 3  # a worker silent for this many soft timeouts is killed
@@ -293,6 +293,7 @@ def word_verdict(pred: str, gold: str) -> tuple[bool | None, str]:
 
 def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -> tuple[bool | None, str]:
     """(equivalent?, how): True/False when decided, None when the procedural path cannot decide."""
+    pred, gold = notation_pair(pred, gold)  # notations math-verify reads apart (quantities)
     if math_key(pred) == math_key(gold):
         return True, "same text"
     based = base_verdict(pred, gold)

@@ -1,12 +1,14 @@
 """Final-answer extraction from model samples (no judging): multiple-choice letters and math answers."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 from generation.grading.boxes import HEDGE_NOTE, TEXT_WRAPPER, boxed_contents
 
 THINK_END = "</think>"
+OUT_OF_RANGE_NOTE = "letter out of range"  # every note of a letter that names no option starts so
 STATEMENT_CHARS = 300  # an option's text named in an answer statement is looked for this far
 MARKDOWN = re.compile(r"\*{2,}|__|`+")
 # Words for "answer" and "the answer is" in the languages of MMLU-style use (zh, es, fr, de, ru, ja, pt).
@@ -38,7 +40,9 @@ STATEMENT_SOURCE = (
     r"|\b(?:(?:actually|wait|instead|rather|correction|on\s+second\s+thought|so|hmm)\b[,:;!.—–-]*"
     r"|no\b[,:;!.—–-]+)\s*"  # "No, B." (but "it has no C." names no answer)
     r"(?:(?:it|that)(?:['’]s|\s+is)\b)?(?=[\s(*]*\(?[A-Za-z]\)?[\s*)]*(?:[.!]|$))"
-    r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?:but\s+)?(?:rather\s+)?(?:(?:it|that)(?:['’]s|\s+is)\b)?"
+    r"|\bnot\s+(?:option\s+|choice\s+)?\(?[A-Z]\)?\s*[;,]?\s+(?!\(?[A-Z]\)?\s*(?:[,;]|or\b|and\b))"
+    r"(?:but\s+)?(?:rather\s+)?"
+    r"(?:(?:it|that)(?:['’]s|\s+is)\b)?"
     r"|\b(?:change|changing|switch|switching|revise|revising)\s+(?:my\s+)?(?:answer\s+)?to\b"
     r"|\b(?:i\.e\.|that\s+is|which\s+is|which\s+corresponds\s+to|corresponds\s+to|corresponding\s+to|matching|matches)"
     r"[,:]?\s+(?:option|choice|answer)\b(?=\s*\(?[A-Z]\)?[\s*)]*(?:[.,;!]|$))"
@@ -54,10 +58,12 @@ LETTER_FIRST = re.compile(
     r"(?:\s+(?i:answer|option|choice|one)\b)?"
     r"|(?<![A-Za-z0-9'’-])\(?([A-Z])\)?\s+is\s+(?i:the\s+)?(?:(?i:(?:correct|right|best|final)\s+)?"
     r"(?i:answer|option|choice|one)\b|(?i:correct|right)\b)"
-    r"|\b(?i:makes?|making)\s+\(?([A-Z])\)?\s+(?i:the\s+(?:correct|right|best)\s+(?:answer|option|choice))\b")
-# What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only").
+    r"|\b(?i:makes?|making)\s+(?:(?i:option|choice)\s+)?\(?([A-Z])\)?\s+(?i:the\s+(?:correct|right|best)\s+"
+    r"(?:answer|option|choice))\b")
+# What may come before a letter that opens "X is correct": a sentence start or a connective ("So", "Hence", "only",
+# "the reason that (B) is the correct answer", "The statement (B) is correct").
 LETTER_FIRST_BEFORE = re.compile(r"(?:^|[.,;:!?*(\n—–-]|\b(?:so|thus|hence|therefore|then|only|clearly|obviously"
-                                 r"|means|option|choice|answer|letter))[\s*]*\(?$", re.IGNORECASE)
+                                 r"|means|option|choice|answer|letter|statement|that))[\s*]*\(?$", re.IGNORECASE)
 # A statement only counts where it commits: not in a question, nor under a condition ("only when", "if") in its own
 # sentence ("B only if x > 0", "C, if we ignore friction"; "B. If you want, I can explain." and "B If you want, ..."
 # commit to B: a capital starts another sentence).
@@ -69,8 +75,9 @@ QUALIFIED = re.compile(r"(?:(?!\b(?:because|since)\b)[^.!?\n])*?\b(?:only|if|whe
                        r"|except|but|though|although|whereas|for\s+an?)\b", re.IGNORECASE)
 UNCOMMITTED_BEFORE = re.compile(r"\b(?:if|whether|suppose|supposing|assuming|unless)\b"
                                 r"[^.!?\n]*$", re.IGNORECASE)
-# Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{...
-LETTER_PREFIX = re.compile(r"(?:[\s$(\[{\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
+# Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{..., the
+# brace closing "\text{The answer is } (I)".
+LETTER_PREFIX = re.compile(r"(?:[\s$(\[{}\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
 # A letter standing alone: "B", "(b)"; not the start of a word ("A-B bond") nor a function or variable ("H(X)", "x_1").
 LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’_^({-])")
 # Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
@@ -82,7 +89,7 @@ REJECTED = re.compile(r"\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)
 BARE_LETTER = re.compile(r"[\s(\[{$*'\"]*[A-Za-z][\s)\]}.:$*'\"]*")  # "(I)" is a letter even if an option reads "I"
 # The option text a model writes right after its letter: "(B) 6.2 eV.", "B) Paris**", "B: the mitochondria".
 OPTION_TEXT_AFTER = re.compile(r"[ \t]*[).:\]]?[ \t]*[-–—:]?[ \t]*([^\n]{1,300}?)[ \t*.]*(?:\n|$)")
-NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\(([A-Z])\)")  # "Paris (B)"
+NAMED_WITH_LETTER = re.compile(r"(.+?)\s*\((?:(?i:option|choice)\s+)?([A-Z])\)")  # "Paris (B)", "$20.00 (Option C)"
 AMBIGUOUS_TAIL = re.compile(r"[ \t]*[)\]}.*$]*[ \t]*(?:,|\(|\band\b|\bor\b|/|&)[ \t]*(?:(?:or|and|possibly|maybe"
                             r"|perhaps|also|alternatively|option|choice)\b[ \t]*)*(?:[(\[{$*][ \t]*)*([A-Z])"
                             r"(?![A-Za-z0-9])")
@@ -91,6 +98,17 @@ HEDGE_TAIL = re.compile(r"[\s*)\].]*,?\s*(?:but|though|although|or)\s+(?:option\
                         r"(?:is|could|might|may|would)\s+(?:also|be|equally|possibly)\b", re.IGNORECASE)
 # Words between two letters that leave the choice open ("B or D", "B/D", "B, possibly D"); "and", "," list them.
 OPEN_CHOICE = re.compile(r"\bor\b|/|\b(?:possibly|maybe|perhaps|alternatively)\b", re.IGNORECASE)
+# What makes "either B or D" a hedge between answers: an answer word before it in its sentence ("the answer is
+# either B or D", "choose between A and C"), or "either" opening its sentence with its letters closing it or followed
+# by "could be" ("It's either B or D.", "Either (A) or (C) could be correct"); "either A or B blood type" and "the
+# bond between A and B." are none. Example: "the answer is "
+EITHER_BEFORE = re.compile(r"\b(?:answer|option|choice|correct|choose|select|pick|go\s+with)\b[^.!?\n]*$",
+                           re.IGNORECASE)
+EITHER_OPENING = re.compile(r"(?:^|[.!?\n])[\s*]*(?:(?:so|then|hence|thus|therefore)[,\s]+)?"
+                            r"(?:it['’]s\s+|it\s+is\s+)?$",
+                            re.IGNORECASE)
+EITHER_AFTER = re.compile(r"[\s*)]*(?:[.!](?!\w)|$|(?:could|might|may|would)\s+be\b|(?:is|are)\s+(?:correct|right"
+                          r"|possible|likely)\b)", re.IGNORECASE)
 EITHER = re.compile(r"\b(?i:either|between)\s+(?:option\s+|choice\s+)?\(?([A-Z])\)?\s+(?:or|and)\s+"
                     r"(?:option\s+|choice\s+)?\(?([A-Z])\)?(?![A-Za-z0-9])")  # "either B or D": a hedge
 PART_VALUE = re.compile(r"[)\]}）][ \t]*[-−+=]?[ \t]*\d")  # "(a) 49 m/s": a part's label before its value
@@ -100,11 +118,20 @@ ONLY_LETTER_LINE = re.compile(r"^[\s\[{$*]*(?:\(([A-Z])\)|([A-Z]))[\s)\]}.:$*]*$
 # A last line that labels an option's text: "B) Paris", "C. 4 m"; one ending in a colon opens a discussion of it.
 LETTER_AND_TEXT_LINE = re.compile(r"^[\s(\[{$*]*([A-Z])[).:]\s+(.+?)(?<!:)$")
 # A reply whose last sentence closes on a bracketed letter: "..., or (H).", "which is closest to (D).", "This is the
-# definition of option (E)."; not where that sentence rules the letter out or names another one (FINAL_LETTER_AGAINST).
-FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))([^.!?\n]{0,300}?)\(([A-Z])\)[\s*]*[.!]?[\s*]*\Z")
-FINAL_LETTER_AGAINST = re.compile(r"\b(?:not|no|never|rules?\s+out|ruled\s+out|contradict\w*|incorrect|wrong|false"
-                                  r"|eliminat\w*|except|exclud\w*|unlike|rather\s+than|instead\s+of|neither|nor|if"
-                                  r"|unless|whether)\b|\([A-Z]\)", re.IGNORECASE)
+# definition of option (E).", "... is $20.00 (Option C)." (a full stop after that form); not where that sentence
+# rules the letter out or names another one (FINAL_LETTER_AGAINST).
+FINAL_LETTER = re.compile(r"(?:^|(?<=[.!?\n]))(?P<sentence>[^.!?\n]{0,300}?)"
+                          r"(?:\((?:(?i:option|choice)\s+(?=[A-Z]\)[\s*]*[.!]))?"
+                          r"(?P<letter>[A-Z])\)|\b(?i:option|choice)\s+(?P<bare>[A-Z])(?=[\s*]*[.!]))[\s*]*[.!]?[\s*]*\Z")
+# What rules the final letter out: a negation just before it ("this contradicts (A).", "it cannot be (B)."; a
+# negation further back belongs to the question's wording: "the one that is not ... is the ability to set prices
+# (J).", and one turned by "but" is none: "not listed, but is closest to (G)."), a condition anywhere in its
+# sentence, or another bracketed letter there. Example: "not "
+FINAL_LETTER_AGAINST = re.compile(r"\b(?:not|no|never|cannot|can['’]t|isn['’]t|rules?\s+out|ruled\s+out|contradict\w*"
+                                  r"|incorrect|wrong|false|eliminat\w*|except|exclud\w*|unlike|rather\s+than"
+                                  r"|instead\s+of"
+                                  r"|neither|nor)\b(?![^.!?\n]*\bbut\b)[^.!?\n]{0,30}$", re.IGNORECASE)
+FINAL_LETTER_CONDITION = re.compile(r"\b(?:if|unless|whether)\b|\([A-Z]\)", re.IGNORECASE)
 FINAL_LETTER_CHARS = 400  # the last sentence is looked for this far from the end
 SHORT_REPLY = 150  # a one-line reply this short that opens with an option label is that option
 NEGATED = re.compile(r"\b(?:not|wrong|incorrect|false|isn['’]t|but)\b", re.IGNORECASE)
@@ -166,6 +193,11 @@ def is_hedge(note: str) -> bool:
     return note.startswith(HEDGE_NOTE)
 
 
+def is_out_of_range(note: str) -> bool:
+    """Whether a reading's note says its letter names no option ("letter out of range: E is not one of A-D")."""
+    return note.startswith(OUT_OF_RANGE_NOTE)
+
+
 def answer_segments(text: str) -> list[str]:
     """Where to look for the final answer: the text after the last </think> first, then the whole text."""
     if THINK_END in text:
@@ -180,6 +212,7 @@ def valid_letters(options: list | None, default: int = 4) -> str:
     return "".join(chr(65 + i) for i in range(count))
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_option(text: str) -> str:
     """Option text reduced for comparison: no markup, case, punctuation at the ends or repeated spaces."""
     text = TEXT_WRAPPER.sub(r"\1", MARKDOWN.sub("", str(text)))
@@ -225,7 +258,7 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
         if word and word.group(1) not in CONNECTORS:
             return None
     if letter not in letters:
-        return Choice(None, True, f"letter {letter} is not one of {letters[0]}-{letters[-1]}")
+        return Choice(None, True, f"{OUT_OF_RANGE_NOTE}: {letter} is not one of {letters[0]}-{letters[-1]}")
     for tail in (AMBIGUOUS_TAIL.match(text, match.end()), HEDGE_TAIL.match(text, match.end())):
         if tail and tail.group(1) in letters and tail.group(1) != letter:
             if tail.re is HEDGE_TAIL or OPEN_CHOICE.search(tail.group(0)):
@@ -334,7 +367,10 @@ def choice_candidates(text: str, letters: str, options: list | None,
                 and not UNCOMMITTED_AFTER.match(text, match.end()):
             found.append((match.start(), Choice(letter), match.end()))
     for match in EITHER.finditer(text, start):
-        if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters):
+        if match.group(1) != match.group(2) and {match.group(1), match.group(2)} <= set(letters) \
+                and (EITHER_BEFORE.search(text, max(0, match.start() - 80), match.start()) or match.group(0)[
+                    0] in "Ee" and EITHER_OPENING.search(text, max(0, match.start() - 40), match.start())
+                    and EITHER_AFTER.match(text, match.end())):
             found.append((match.start(), Choice(None, True, f"{HEDGE_NOTE}: {match.group(1)} or {match.group(2)}"),
                           match.end()))
     for position, box_end, content in boxed_contents(text):
@@ -348,18 +384,23 @@ def choice_candidates(text: str, letters: str, options: list | None,
             found.append((position, Choice(letter), box_end))
     tail_start = max(start, len(text) - FINAL_LETTER_CHARS)
     final = FINAL_LETTER.search(text, tail_start)
-    if final and final.group(2) in letters and not FINAL_LETTER_AGAINST.search(final.group(1)) \
-            and not any(end >= final.end(2) for _, _, end in found):  # not the letter of a statement read above
-        found.append((final.start(2) - 1, Choice(final.group(2)), final.end(2) + 1))
+    key = final and ("letter" if final.group("letter") else "bare")
+    if key and final.group(key) in letters and not FINAL_LETTER_AGAINST.search(final.group("sentence")) \
+            and not FINAL_LETTER_CONDITION.search(final.group("sentence")) \
+            and not any(end >= final.end(key) for _, _, end in found):  # not the letter of a statement read above
+        found.append((final.start(key) - 1, Choice(final.group(key)), final.end(key) + (key == "letter")))
     lines = [line for line in text.splitlines() if line.strip()]
     if lines:
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
-        if last and (last.group(1) or last.group(2)) in letters:
+        item = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # "F. True ...\nG" is a list cut off
+        if last and (last.group(1) or last.group(2)) in letters and not (
+                item and ord(last.group(1) or last.group(2)) == ord(item.group(1)) + 1):
             found.append((len(text), Choice(last.group(1) or last.group(2)), len(text)))
         elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
             bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1) or ONLY_LETTER_LINE.match(
                 lines[0].upper()).group(2)  # a reply that is only "b" or "(c)"
-            found.append((len(text), Choice(bare) if bare in letters else Choice(None, True, "letter out of range"),
+            found.append((len(text), Choice(bare) if bare in letters
+                          else Choice(None, True, f"{OUT_OF_RANGE_NOTE}: {bare}"),
                           len(text)))
         labelled = LETTER_AND_TEXT_LINE.match(lines[-1])
         listed = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # the end of a restated option list

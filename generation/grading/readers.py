@@ -30,6 +30,17 @@ from generation.grading.parsing import (
     normalize_option,
     stated_text_agrees,
 )
+from generation.grading.statements import (
+    CHOICE_TURNS,
+    MATH_TURNS,
+    copula_letter,
+    foreign_text,
+    labelled_option,
+    option_words,
+    several_letters,
+    stated_option,
+    turn_after,
+)
 
 Reading = tuple[int, object, int]
 TABLE_ROW = re.compile(r"^[ \t]*\|(.*)\|[ \t]*$", re.MULTILINE)
@@ -42,9 +53,9 @@ LABEL_LINE = re.compile(
     r"|resposta(?:[ \t]+final)?|ответ|итог|最终答案|答案|答え|正解|结果)[ \t]*"
     r"(?:[:=：]|->|=>|→|⟹|⇒|—|–|-{1,2})[ \t]*(\S.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 LABEL_LINES = 3  # a labelled line counts among the segment's last lines only
-# A new question in the prompt's own format, where a stop sequence would have ended the response: a line opening with
-# "Question:", "Question 2:", "Q:", "Problem:" or "## Problem 3:" (markdown already removed).
-NEW_QUESTION = re.compile(r"^[ \t>#-]*(?:question|problem|q)(?:[ \t]*\d+)?[ \t]*[:：]", re.IGNORECASE | re.MULTILINE)
+# What may open a line before its statement ("1. ", "- ", "The ", "2. The final "). Example: "1. The "
+LINE_OPENING = re.compile(r"[ \t>*-]*(?:\d+[.)][ \t]*)?(?:the[ \t]+(?:(?:final|correct|right|best)[ \t]+)?)?",
+                          re.IGNORECASE)
 
 
 def flatten_tables(text: str) -> str:
@@ -74,9 +85,12 @@ def label_lines(plain: str) -> list[re.Match]:
 
 
 def choice_readings(plain: str, letters: str, options: list | None) -> list[Reading]:
-    """Every committed letter reading of a segment: statements, boxes, a last letter line, labelled lines."""
+    """Every committed letter reading of a segment: statements, boxes, a last letter line, labelled lines, statements
+    naming several letters, sentences closing on a bracketed letter after "is"."""
     found = choice_candidates(plain, letters, options)
     normalized = [normalize_option(option) for option in options or []]
+    found += several_letters(plain, letters) + copula_letter(plain, letters, normalized, found)
+    found += labelled_option(plain, letters, normalized, found)
     for match in label_lines(plain):
         choice = letter_after(match.group(1), 0, letters)
         letter = named_option(match.group(1), normalized, letters) if normalized and not choice else None
@@ -104,28 +118,55 @@ def unannounced(plain: str) -> list[Reading]:
     return [(len(plain), reading, len(plain))] if reading else []
 
 
-def own_answer(plain: str, read: Callable[[str], list[Reading]]) -> tuple[str, list[Reading]]:
-    """A segment up to where it turns to another question (NEW_QUESTION after a reading: a few-shot run-on inventing
-    the next "Question: ... The answer is ..." block), and its readings."""
+def about_other_question(plain: str, reading: Reading, words: set[str]) -> bool:
+    """Whether a letter reading answers another question: a line that opens with the statement and states the letter
+    with an option text ("The answer is A. 240 W") that shares no word with this question's options (`words`)."""
+    item, end = reading[1], reading[2]
+    if not isinstance(item, Choice) or not item.letter or not LINE_OPENING.fullmatch(
+            plain, plain.rfind("\n", 0, reading[0]) + 1, reading[0]):
+        return False
+    stated = stated_option(plain, end)
+    return stated is not None and foreign_text(stated, words)
+
+
+def own_answer(plain: str, read: Callable[[str], list[Reading]], options: list | None = None) -> \
+        tuple[str, list[Reading], bool]:
+    """A segment up to where it turns to other questions, its readings, and whether it was cut. After its answer: a
+    turn marker (grading.statements: a new question in the prompt's format; for multiple choice also the prompt's
+    option list, a header over several questions' answers, another response) or a letter stated with another
+    question's option text (when a reading of this question stands: such letters before it are no readings either).
+    Without an answer: a new question after its opening (so the answer of an invented question is never read)."""
+    def own(found: list[Reading]) -> list[Reading]:
+        if not options or len(found) < 2:
+            return found
+        kept = [reading for reading in found if not about_other_question(plain, reading, option_words(options))]
+        return kept or found
+
     found = read(plain)
-    for match in NEW_QUESTION.finditer(plain) if found else ():
-        if any(reading[0] < match.start() for reading in found):
-            return plain[:match.start()], read(plain[:match.start()])
-    return plain, found
+    kept = own(found)
+    if kept:
+        cuts = [turn_after(plain, kept[0][0] + 1, CHOICE_TURNS if options else MATH_TURNS)]
+    else:  # a new question right at the start is the response restating its own
+        cuts = [turn_after(plain, len(plain) - len(plain.lstrip()) + 1, MATH_TURNS)]
+    cuts += [plain.rfind("\n", 0, reading[0]) + 1 for reading in found
+             if reading not in kept and reading[0] > kept[0][0]]
+    cut = min((cut for cut in cuts if cut is not None), default=None)
+    return (plain, kept, False) if cut is None else (plain[:cut], own(read(plain[:cut])), True)
 
 
-def readings_of(sample: str, kind: str, letters: str, options: list | None) -> tuple[str, list[Reading]]:
-    """The first segment with readings, cut where it turns to another question, and its readings (an empty list when
-    no reader finds an answer)."""
+def readings_of(sample: str, kind: str, letters: str, options: list | None) -> tuple[str, list[Reading], bool]:
+    """The first segment with readings, cut where it turns to other questions, its readings (an empty list when no
+    reader finds an answer), and whether it was cut (its end is then no end of the response)."""
     segments = plain_segments(sample)
     read = math_readings if kind == "math" else functools.partial(choice_readings, letters=letters, options=options)
+    first = None
     for segment in segments:
-        plain, found = own_answer(segment, read)
+        plain, found, cut = own_answer(segment, read, options if kind != "math" else None)
         if found:
-            return plain, found
-    if kind == "math":
-        return segments[0], unannounced(segments[0])
-    return segments[0], []
+            return plain, found, cut
+        first = first or (plain, cut)
+    plain, cut = first
+    return plain, unannounced(plain) if kind == "math" else [], cut
 
 
 def value_of(reading: Reading) -> str | None:

@@ -18,11 +18,21 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from generation.grading.checking import MATH_TIMEOUT_S, math_key, math_verdict, number_value, without_unit
-from generation.grading.cutoff import BROKEN_END, CUT_FINISHES, no_answer_reason, unfinished
-from generation.grading.parsing import is_hedge
+from generation.grading.cutoff import (
+    BROKEN_END,
+    CUT_FINISHES,
+    looping,
+    names_option,
+    no_answer_reason,
+    says_none,
+    unfinished,
+)
+from generation.grading.parsing import is_hedge, is_out_of_range, normalize_option, option_letter
 from generation.grading.quantities import quantities, total
 from generation.grading.readers import Reading, note_of, readings_of, value_of
+from generation.grading.statements import stated_option
 
+LOOP_TAIL = 200  # a text cut off in a loop within this many characters of its last answer repeats that answer
 HEDGES = ("incorrect", "undecided")  # Step 2's --hedges
 ANSWERLESS = ("no_answer", "undecided")  # Step 2's --answerless
 
@@ -31,12 +41,23 @@ REVISION = re.compile(
     r"\b(?:wait|actually|oops|hold\s+on|correction|on\s+second\s+thought|scratch\s+that|I\s+was\s+wrong"
     r"|I\s+(?:have\s+)?made\s+an?\s+(?:\w+\s+)?(?:error|mistake|slip)|(?:my|a|an)\s+(?:\w+\s+)?(?:mistake|slip)"
     r"|miscalculat\w*|recalculat\w*|recomput\w*|redo(?:ing)?|re-do|revis(?:e|ed|ing|ion)"
-    r"|(?:should|must)\s+(?:actually\s+)?(?:be|have\s+been)\b(?!\s+(?:noted|mentioned|clear|obvious|emphasi[sz]ed"
-    r"|pointed|careful|aware))"
+    r"|(?:should|must)\s+(?:actually\s+)?(?:be|have\s+been)\b(?=\s+(?:\(?[A-Z]\)?(?![\w'’])|[-−+$\d(\\.]"
+    r"|the\s+(?:correct|right|answer|value|option|choice|result)|closer|close\s+to|around|about|approximately|roughly"
+    r"|nearly|option|choice"
+    r"|equal|less\s+than|more\s+than|higher|lower|greater|smaller|larger))"
     r"|(?:correct|right|actual|true|real)\s+(?:value|answer|result|option|choice|letter)\s+(?:is|was|would|should)"
-    r"|chang\w*\s+(?:my\s+)?answer|espera|en\s+realidad|de\s+hecho|eigentlich|moment\s+mal|korrektur"
+    r"|chang\w*\s+(?:my\s+)?answer"
+    r"|(?:need|have|are\s+asked)\s+to\s+(?:choose|select|pick)\s+(?:only\s+)?(?:one|a\s+single)"
+    r"|only\s+one\s+(?:option|answer|choice)\s+(?:can|should|must|may|is\s+to)\s+be\s+(?:selected|chosen|given|picked)"
+    r"|(?:asks|calls)\s+for\s+(?:a\s+single|one|only\s+one)\s+(?:answer|option|choice)|requires\s+a\s+single\s+answer"
+    r"|espera|en\s+realidad|de\s+hecho|eigentlich|moment\s+mal|korrektur"
     r"|en\s+fait|на\s+самом\s+деле|подожд\w*|исправ\w*)\b|等等|不对|实际上|更正|其实|待って|実は",
     re.IGNORECASE)
+# Words that choose one answer of a hedge stated before: "(F) or (G), but since ..., the final answer is (F)", "(I) or
+# (J). However, ... so the answer is (J)". Example: "but since"
+NARROWING = re.compile(r"\b(?:but|however|since|final|finally|most|more|better|rather|choose|select|pick|go\s+with"
+                       r"|prefer\w*|only\s+one|single)\b", re.IGNORECASE)
+HEDGE_LETTERS = re.compile(r"\b[A-Z]\b")  # the letters a hedge's note names ("a hedge between answers: F or G")
 # "not X": a value or letter negated after the answer (a question "Why not C?" states nothing).
 NOT_VALUE = re.compile(r"\bnot\s+(?:equal\s+to\s+|option\s+|choice\s+)?[\s$(\[{]*(?:\\boxed\{\s*)?"
                        r"(?:[A-Z](?![\w'’-])|[-−]?\d)(?![^.!?\n]*\?)")
@@ -51,7 +72,9 @@ ASSIGNMENT = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=\S)")  # "x = 5" 
 PART_MARKER = re.compile(r"(?<![\w(])\(?[a-e]\)(?=\s)|\b(?i:part)\s+\(?(?:[a-e]|[1-5]|i{1,3}|iv)\)?(?!\w)")
 
 
-RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)  # "(C) and (B) respectively" answers two parts
+# Letters that answer a question's parts: "(C) and (B) respectively", "(J) and (I) for the two questions".
+RESPECTIVELY = re.compile(r"\b(?:respectively|for\s+(?:the\s+)?(?:two|three|both|each|first|second)\s+"
+                          r"(?:questions?|parts?))\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -131,12 +154,24 @@ def revision_note(after: str, kind: str, letters: str) -> str:
 
 def standing(plain: str, found: list[Reading]) -> list[Reading]:
     """The readings not withdrawn: those from the last one that an explicit correction (REVISION, before or in its own
-    statement) separates from the reading before it ("Answer: B ... wait, I misread ... Answer: D" stands on D)."""
+    statement) separates from the reading before it ("Answer: B ... wait, I misread ... Answer: D" stands on D), or
+    that narrows a hedge before it down to one of its letters ("The answer is (F) or (G), but since ..., the final
+    answer is (F)" stands on F)."""
     start = 0
     for index in range(1, len(found)):
-        if REVISION.search(plain, found[index - 1][2], max(found[index - 1][2], found[index][2])):
+        between = plain[found[index - 1][2]:max(found[index - 1][2], found[index][2])]
+        if REVISION.search(plain, found[index - 1][2], max(found[index - 1][2], found[index][2])) or narrows(
+                found[index - 1], found[index], between):
             start = index
     return found[start:]
+
+
+def narrows(hedge: Reading, reading: Reading, between: str) -> bool:
+    """Whether a single letter reading chooses one letter of the hedge reading before it, with a word of choice
+    between them (NARROWING)."""
+    note, letter = note_of(hedge), value_of(reading)
+    return is_hedge(note) and bool(letter) and not note_of(reading) and bool(NARROWING.search(between)) \
+        and letter in HEDGE_LETTERS.findall(note.split(":", 1)[-1])
 
 
 def readings_agree(values: list[str], kind: str, timeout: float | None) -> bool:
@@ -155,7 +190,7 @@ def hedged(note: str, policy: Policy) -> Decision:
     return Decision(None, "hedged" if policy.hedges == "incorrect" else "undecided", note)
 
 
-def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, policy: Policy,
+def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, options: list | None, policy: Policy,
                timeout: float | None) -> Decision:
     """The decision on a segment's readings: the standing ones all decidable and agreeing, nothing after them in doubt.
     Math readings that disagree stay undecided ("or" also joins the solutions of an equation, and separate boxes
@@ -163,10 +198,13 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, policy
     found = standing(plain, found)
     notes = [note_of(reading) for reading in found if note_of(reading)]
     if notes:
-        if kind == "choice" and len(notes) == len(found) and all(map(is_hedge, notes)):
+        letters_read = list(dict.fromkeys(value_of(reading) for reading in found if not note_of(reading)))
+        if kind == "choice" and all(is_hedge(note) or is_out_of_range(note) for note in notes) and (
+                len(notes) == len(found) and any(map(is_hedge, notes)) or len(letters_read) > 1):
+            note = notes[-1] if len(letters_read) < 2 else "readings disagree: " + " vs ".join(letters_read[:3])
             if PART_MARKER.search(plain) or RESPECTIVELY.search(plain, found[-1][0]):
-                return Decision(None, "undecided", "a multi-part answer: " + notes[-1].split(": ", 1)[-1])
-            return hedged(notes[-1], policy)
+                return Decision(None, "undecided", "a multi-part answer: " + note.split(": ", 1)[-1])
+            return hedged(note, policy)
         return Decision(None, "undecided", notes[-1])
     values = list(dict.fromkeys(value_of(reading) for reading in found))
     if not readings_agree(values, kind, timeout):
@@ -174,8 +212,14 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, policy
         if kind == "choice" and PART_MARKER.search(plain, found[0][0], found[-1][0]):
             return Decision(None, "undecided", "a multi-part answer: " + " vs ".join(values[:3]))
         return hedged(note, policy) if kind == "choice" else Decision(None, "undecided", note)
-    texts = [plain[max(reading[2] for reading in found):], *values]  # a revision glued to an answer counts too
+    end = max(reading[2] for reading in found)
+    stated = stated_option(plain, end) if kind == "choice" and options else None
+    if stated and option_letter(stated, [normalize_option(option) for option in options], letters) == values[-1]:
+        end = plain.index(stated, end) + len(stated)  # the letter's own option text ("(E) It should be used.")
+    texts = [plain[end:], *values]  # a revision glued to an answer counts too
     note = next(filter(None, (revision_note(text, kind, letters) for text in texts)), "")
+    if note and kind == "choice" and says_none(plain[end:], options):
+        return Decision(None, "no_answer", "the answer is withdrawn: none of the options")
     return Decision(None, "undecided", note) if note else Decision(value_of(found[-1]), "read")
 
 
@@ -185,13 +229,17 @@ def decide(sample: str, kind: str, letters: str = "ABCD", options: list | None =
     policy = policy or DEFAULT_POLICY
     if finish in CUT_FINISHES:
         return Decision(None, "no_answer", no_answer_reason(sample, finish=finish))
-    plain, found = readings_of(sample, kind, letters, options)
+    plain, found, cut = readings_of(sample, kind, letters, options)
     if found:
-        decision = verdict_of(plain, found, kind, letters, policy, timeout)
-        if decision.method == "read" and finish is None and BROKEN_END.search(plain.rstrip()):
+        decision = verdict_of(plain, found, kind, letters, options, policy, timeout)
+        if decision.method == "read" and finish is None and not cut and BROKEN_END.search(plain.rstrip()) and not (
+                looping(plain) and len(plain) - found[-1][2] <= LOOP_TAIL):  # a loop repeating its answer is cut
             return Decision(None, "undecided", "cut off inside a word or an expression after its answer")
         return decision
     reason = no_answer_reason(sample, None if kind == "math" else options or list(letters), finish)
     if not reason and finish is None and policy.answerless == "no_answer" and unfinished(sample):
         reason = "no answer statement, and the text stops mid-sentence (no finish reason: cut off)"
+    if not reason and kind == "choice" and options and policy.answerless == "no_answer" and "\\boxed" not in plain \
+            and not names_option(plain, options, letters):  # (a boxed expression may evaluate to an option)
+        reason = "no answer statement, and no option named"
     return Decision(None, "no_answer", reason) if reason else Decision(None, "undecided", "no answer statement read")

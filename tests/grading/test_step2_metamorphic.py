@@ -181,3 +181,30 @@ def test_restating_the_answer_in_an_equivalent_spelling_never_makes_it_undecided
     assert len(pairs) > VARIANTS // 4
     broken = failures(pairs, lambda before, after, restated: outcome(after) == outcome(before) == restated.right)
     assert not broken, f"{len(broken)} of {len(pairs)} changed, e.g.\n" + "\n".join(broken[:8])
+
+
+# --- issue 31, part 2: answers about other questions ---------------------------------------------------------------
+FOREIGN_TEXTS = ["1000 times more", "The Kuiper belt", "interference", "Notify the parents in writing",
+                 "an internal locus of control", "individualism", "cognitive", "240 W", "Parvoviruses lack nucleic acid"]
+SUMMARIES = ["\n\nNow, combining all the answers:\n{lines}", "\n\nThe answers are:\n\n{numbered}",
+             "\n\n== response ==\n{lines}", "\n\nFor the other questions:\n{numbered}", "\n\n{lines}"]
+
+
+def summary(rng: random.Random, letters: str = "ABCDEFGHIJ") -> str:
+    """A few-shot "summary" of the prompt's example questions: letters stated with texts that are none of this
+    question's options, under a header or alone."""
+    texts = rng.sample(FOREIGN_TEXTS, rng.randint(2, 5))
+    picked = [rng.choice(letters) for _ in texts]
+    lines = "\n".join(f"The answer is {letter}. {text}" for letter, text in zip(picked, texts))
+    numbered = "\n\n".join(f"{index}. The answer is ({letter})." for index, letter in enumerate(picked, 1))
+    template = rng.choice(SUMMARIES)
+    return template.format(lines=lines, numbered=numbered)
+
+
+def test_a_summary_of_other_questions_answers_never_changes_the_grade():
+    """Letters stated after the answer with option texts of other questions, or under a header over several
+    questions' answers, answer other questions: the grade stays (graded as a hedge on main)."""
+    rng = random.Random(34)
+    pairs = [(output, output.appended(summary(rng))) for output in corpus(VARIANTS, 34) if output.kind == "choice"]
+    broken = failures(pairs, lambda before, after, _: outcome(after) == outcome(before))
+    assert not broken, f"{len(broken)} of {len(pairs)} changed, e.g.\n" + "\n".join(broken[:8])
