@@ -2,14 +2,16 @@
 rows other shards own.
 
 Usage: python bench/bench_resume_state.py [--tree CHECKOUT] [--rows 200] [--samples 4] [--text_bytes 2000]
-    [--memory_rows 2000,20000,60000]
+    [--memory_rows 2000,20000,60000] [--memory_only]
 --tree: the checkout whose generation/ runs (default: this one), to compare two versions on the same machine.
 Disk: Step 1 of `--rows` math rows against a local OpenAI-compatible server (each sample `--text_bytes` long), once
 unsharded into its own output (one run's resume state), then into another output with --num_shards 2, then 3, then
 unsharded (a local Ray each time); after each run, the bytes of OUTPUT.checkpoint (the resume state) and of the
-shard folder, and the requests sent. Memory: sibling shard logs holding each of `--memory_rows` rows (Step 1 sample
-logs, and Steps 2/3 cache logs), then, in a fresh process, the peak resident memory added by opening the checkpoint of
-a shard that owns 100 of those rows (Step 1's SampleCheckpoint, Steps 2/3's run_store).
+shard folder, and the requests sent. Memory: sibling shard logs holding each of `--memory_rows` other rows (Step 1
+sample logs, a Steps 2/3 cache log, an API judge's answer logs with `--samples` answers per row, keyed by the real
+request keys) besides the 100 rows of one shard, then, in a fresh process, the peak resident memory that shard adds
+when it opens its checkpoint (Step 1's SampleCheckpoint, run_store for a cache whose keys it knows) or judges its rows
+(run_judge, every answer found in the other logs, no request).
 """
 from __future__ import annotations
 
@@ -114,24 +116,71 @@ from generation.steps.sample_checkpoint import SampleCheckpoint
 from generation.data.sharding import run_store
 out, kind, owned = sys.argv[1], sys.argv[2], int(sys.argv[3])
 keys = [f"{i}-h" for i in range(owned)]
-if kind == "wanted" and "wanted" not in inspect.signature(run_store).parameters:
-    print("n/a")
-    sys.exit()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if kind == "samples":
     store = SampleCheckpoint(out, {"fp": 1}, keys, ["q"] * owned, False)
     assert store.taken == owned * 4, store.taken
-else:
+else:  # a cache whose keys the shard knows before opening it (main: a callable `wanted`; now: the keys themselves)
     mine = {f"k{i}" for i in range(owned)}
     log = os.path.join(out + ".checkpoint", "shards", "mine.hf.checkpoint", "cache.jsonl")
-    store = run_store(log, wanted=mine.__contains__) if kind == "wanted" else run_store(log)
+    required = inspect.signature(run_store).parameters["wanted"].default is inspect.Parameter.empty
+    store = run_store(log, wanted=mine if required else mine.__contains__)
     assert all(store.get(key) for key in mine)
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
 """
 
+JUDGE = """
+import json, os, resource, sys
+import datasets
+from generation.common.cli import settings_from
+from generation.judges import judging
+from generation.steps.settings import VerifySettings
+from generation.steps.verify import build_parser
+out, url, (owned, others, samples, text_bytes, write) = sys.argv[1], sys.argv[2], map(int, sys.argv[3:8])
+options = settings_from(VerifySettings, vars(build_parser().parse_args(["--base_url", url]))).judges
+spec = judging.resolve_judges(["Loop=openai_compatible:judge"], options)[0]
 
-def memory(tree: str, counts: list[int], text_bytes: int, folder: str) -> None:
+
+def rows(span):
+    return datasets.Dataset.from_dict({"instruction": [f"Compute ${i} + {i}$." for i in span],
+                                       "samples": [[f"Step {j}. The answer is: {2 * i}" for j in range(samples)]
+                                                   for i in span]})
+
+
+if write:  # another layout's answer logs (4 shards) for the others' rows and the measured shard's own
+    settings, config = judging.judge_settings(spec, options), judging.api_config(spec, options)
+    total = others + owned
+    for part in range(4):
+        span = range(part * total // 4, (part + 1) * total // 4)
+        folder = os.path.join(out + ".checkpoint", "shards", f"rows_{span.start:09d}_{span.stop:09d}.hf.checkpoint")
+        os.makedirs(folder)
+        with open(judging.cache_path(folder, spec, False), "w") as handle:
+            for job in judging.api_jobs(config, judging.judge_chats(rows(span), settings, options), settings):
+                handle.write(json.dumps({"k": job.key, "v": {"texts": ["x" * text_bytes], "usage": {},
+                                                             "finishes": ["stop"]}}) + "\\n")
+    sys.exit()
+mine = rows(range(others, others + owned))
+judging.run_judge(spec, rows(range(-1, 0)), options, out + ".warm")  # lazy imports, the client: not the cache's
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+_, stats = judging.run_judge(spec, mine, options, os.path.join(out + ".checkpoint", "shards", "mine.hf.checkpoint"))
+assert stats["cached"] == owned * samples and stats["calls"] == 0, stats
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def run_code(tree: str, code: str, *argv: object) -> str:
+    """The last word a script printed, run with `tree`'s code in a fresh process."""
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True, text=True,
+                          env={**ENV, "PYTHONPATH": tree}, cwd=tree)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    return (proc.stdout.split() or [""])[-1]
+
+
+def memory(tree: str, counts: list[int], samples: int, text_bytes: int, folder: str) -> None:
     """Print the memory a shard owning OWNED rows adds when other shards' logs hold `counts` rows."""
+    server, _ = serve(text_bytes)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     for count in counts:
         out = os.path.join(folder, f"mem{count}.hf")
         shards = os.path.join(out + ".checkpoint", "shards")
@@ -149,17 +198,18 @@ def memory(tree: str, counts: list[int], text_bytes: int, folder: str) -> None:
                 for row in rows:
                     handle.write(json.dumps({"k": f"k{row}", "v": {"texts": [text] * 4, "usage": {}}}) + "\n")
         logs = sum(size(os.path.join(shards, name, "samples.jsonl")) for name in os.listdir(shards))
-        figures = []
-        for kind in ("samples", "cache", "wanted"):
-            proc = subprocess.run([sys.executable, "-c", MEMORY, out, kind, str(OWNED)], capture_output=True,
-                                  text=True, env={**ENV, "PYTHONPATH": tree}, cwd=tree)
-            if proc.returncode:
-                raise RuntimeError(proc.stderr[-3000:])
-            figures.append(proc.stdout.split()[-1])
-        print(f"other shards' rows {count}: sample logs {logs / 1e6:.1f} MB; a shard of {OWNED} rows adds "
-              f"{figures[0]} MB (Step 1), {figures[1]} MB (a Steps 2/3 cache, keys unknown: judges) and "
-              f"{figures[2]} MB (keys known: LLM fallback, reward models)")
+        figures = [run_code(tree, MEMORY, out, kind, OWNED) for kind in ("samples", "wanted")]
         shutil.rmtree(out + ".checkpoint")
+        run_code(tree, JUDGE, out, url, OWNED, count, samples, text_bytes, 1)
+        judge_logs = size(shards)
+        figures.append(run_code(tree, JUDGE, out, url, OWNED, count, samples, text_bytes, 0))
+        print(f"other shards' rows {count}: sample logs {logs / 1e6:.1f} MB; a shard of {OWNED} rows adds "
+              f"{figures[0]} MB (Step 1), {figures[1]} MB (a cache whose keys it knows: LLM fallback, reward models); "
+              f"judge answer logs {judge_logs / 1e6:.1f} MB ({count * samples} other answers): its API judge adds "
+              f"{figures[2]} MB")
+        shutil.rmtree(out + ".checkpoint")
+        shutil.rmtree(out + ".warm")
+    server.shutdown()
 
 
 def main() -> None:
@@ -169,11 +219,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--text_bytes", type=int, default=2000)
     parser.add_argument("--memory_rows", default="2000,20000,60000")
+    parser.add_argument("--memory_only", action="store_true", help="skip the disk figures (four Step 1 runs on Ray)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         print(f"code: {args.tree}")
-        disk(args.tree, args.rows, args.samples, args.text_bytes, folder)
-        memory(args.tree, [int(n) for n in args.memory_rows.split(",")], args.text_bytes, folder)
+        if not args.memory_only:
+            disk(args.tree, args.rows, args.samples, args.text_bytes, folder)
+        memory(args.tree, [int(n) for n in args.memory_rows.split(",")], args.samples, args.text_bytes, folder)
 
 
 if __name__ == "__main__":

@@ -196,6 +196,12 @@ class LoopbackServer:
                 if outer.batches and outer.batches.serves(self.path):
                     self._reply(outer.batches.handle("GET", self.path, b"", dict(self.headers)))
                     return
+                if getattr(outer.responder, "answers_get", False):  # a server whose reads are scripted too (a hub)
+                    with outer.lock:
+                        outer.requests.append({"path": self.path, "json": {}, "headers": dict(self.headers)})
+                        count = len(outer.requests)
+                    self._reply(outer.responder(self.path, {}, count))
+                    return
                 body = json.dumps({"object": "list", "data": [{"id": "loopback", "object": "model"}]}).encode()
                 self._send(200, body, {"Content-Type": "application/json"})
 

@@ -23,6 +23,7 @@ class TwoNodeRay:
         self.log_dir, self.hidden, self.gpus, self.env = log_dir, hidden, gpus, env
         self.address = f"127.0.0.1:{free_port()}"
         self.procs: list[subprocess.Popen] = []
+        self.worker_lost = False  # kill_worker() ran and the worker was not started again
 
     def _start(self, name: str, argv: list[str]) -> None:
         """Start one process in its own session (so stop() ends it and its children)."""
@@ -49,6 +50,12 @@ class TwoNodeRay:
         self._start("worker", ["unshare", "-m", "-u", "--propagation", "private", "sh", "-c",
                                f"hostname {WORKER_HOST} && {mounts}exec {worker}"])
         self._wait(self._alive() + 1, timeout)
+        self.worker_lost = False
+
+    def ensure_worker(self) -> None:
+        """Start the worker node again if a test killed it (both nodes alive for the next test)."""
+        if self.worker_lost:
+            self.start_worker()
 
     def kill_worker(self) -> None:
         """SIGKILL every process of the worker node (those in its mount namespace), as when a machine is lost."""
@@ -61,6 +68,7 @@ class TwoNodeRay:
             except OSError:  # ended meanwhile
                 continue
         worker.wait()
+        self.worker_lost = True
 
     def _alive(self) -> int:
         """How many nodes Ray reports alive."""
@@ -80,14 +88,16 @@ class TwoNodeRay:
             time.sleep(2)
         raise RuntimeError(f"{count} Ray node(s) not up after {timeout} s; see the logs in {self.log_dir}")
 
-    def stop(self) -> None:
-        """End both nodes (SIGTERM to their sessions, SIGKILL after 30 s)."""
+    def stop(self, grace_s: float = 5) -> None:
+        """End both nodes (SIGTERM to their sessions, SIGKILL after grace_s: the head's `ray start --block` and GCS
+        outlive a SIGTERM by more than 30 s)."""
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.time() + grace_s
         for proc in self.procs:
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()

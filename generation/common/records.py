@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Container, Iterable, Iterator
 
 from generation.common.cli import naming
 
@@ -129,13 +129,13 @@ def compact(logs: list[str], target: str) -> int:
 class RecordStore:
     """A key -> JSON value log that survives SIGKILL: a torn last line is ignored on reload, later keys win.
 
-    `also_read`: other logs (never written) whose records get() and `in` find too, after this log's own; only where
-    each record lies is held (key -> log and offset, for the keys `wanted` accepts), its value is read when asked
-    for, so memory does not grow with what other logs hold beyond that. `records` holds this log's own only.
+    `also_read`: other logs (never written) whose records of the `wanted` keys get() and `in` find too, after this
+    log's own; only where each of those records lies is held (key -> log and offset), its value is read when asked
+    for, so memory does not grow with what other logs hold for other keys. `records` holds this log's own only.
     """
 
     def __init__(self, path: str, sync_every: int = 1, also_read: Iterable[str] = (),
-                 wanted: Callable[[str], bool] | None = None) -> None:
+                 wanted: Container[str] = frozenset()) -> None:
         self.path = path
         self.sync_every = max(1, sync_every)
         self.records: dict[str, Any] = {}
@@ -155,10 +155,10 @@ class RecordStore:
                 self._index(other, wanted)
         self._handle = open(path, "a", encoding="utf-8")
 
-    def _index(self, log: str, wanted: Callable[[str], bool] | None) -> None:
+    def _index(self, log: str, wanted: Container[str]) -> None:
         """Note where each wanted record of another log lies (a log that is gone holds none)."""
         try:
-            for key, offset, _ in keyed_lines(log, wanted):
+            for key, offset, _ in keyed_lines(log, wanted.__contains__):
                 self.elsewhere[key] = (log, offset)
         except FileNotFoundError:
             return

@@ -136,11 +136,11 @@ def node_name(node: dict) -> str:
 def node_problems(node: dict, report: dict, mine: dict, folder: str, reply_seen: bool) -> list[str]:
     """One line per thing wrong on a node (empty when it is ready), each naming the node and the fix."""
     name = f"node {node_name(node)}"
-    if not report["sees_probe"]:
-        return [f"{name} does not see the output folder {folder} (the driver's probe file is not there): put "
-                "--output_path on a filesystem every node mounts at the same path (NFS, Lustre, ...)"]
     problems = []
-    if report["write_error"] or not reply_seen:
+    if not report["sees_probe"]:  # then its writes cannot reach the driver either: the other checks still apply
+        problems.append(f"{name} does not see the output folder {folder} (the driver's probe file is not there): "
+                        "put --output_path on a filesystem every node mounts at the same path (NFS, Lustre, ...)")
+    elif report["write_error"] or not reply_seen:
         why = report["write_error"] or "its file did not reach the driver"
         problems.append(f"{name} cannot write to {folder} so that the driver sees it ({why}): make the folder "
                         "writable and shared by every node")

@@ -164,14 +164,16 @@ def save_atomic(dataset, output_path: str, provenance: dict | None = None) -> No
 
 
 def push_to_hub(dataset, repo: str) -> str | None:
-    """Push DatasetDict({'data': dataset}) privately to the hub; None on success, else the reason (local copy stays)."""
+    """Push DatasetDict({'data': dataset}) privately to the hub (HF_ENDPOINT's); None on success, else the reason, with
+    one FAILED: line (the local copy stays; the step exits 1)."""
     import datasets
 
     try:
         datasets.DatasetDict({"data": dataset}).push_to_hub(repo, private=True)
     except Exception as err:  # noqa: BLE001 - network, auth, permissions: the local output is already saved
         reason = error_line(err)
-        print(f"warning: push to {repo} failed ({reason}); the local output is saved", file=sys.stderr)
+        print(f"FAILED: push to {repo} failed ({reason}); the local output is saved: fix the cause and run the same "
+              "command again to push it (finished work is reused)", file=sys.stderr)
         return reason
     print(f"pushed to https://huggingface.co/datasets/{repo} (split 'data', private)")
     return None

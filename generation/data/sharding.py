@@ -9,10 +9,10 @@ import shutil
 import socket
 import sys
 from dataclasses import dataclass, replace
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Collection, TypeVar
 
 from generation.common.cli import Provenance, UserError, error_line, int_at_least, positive_int, public_args
-from generation.common.records import RecordStore, compact, is_record_log, read_log
+from generation.common.records import RecordStore, compact, is_record_log, keyed_lines
 from generation.common.redact import redact, redacted_streams
 from generation.common.writing import lock_holder, output_lock, real_path, release_dead_holder, write_json_atomic
 from generation.data.cluster import DEATH_WAIT_S, connect, preflight, reported_dead, smallest_gpu_gb
@@ -124,18 +124,25 @@ def run_logs(output_path: str, name: str) -> list[str]:
     return [log for log in [os.path.join(folder, name), *sorted(shards)] if os.path.isfile(log)]
 
 
-def run_store(log_path: str, sync_every: int = 1, own_only: bool = False,
-              wanted: Callable[[str], bool] | None = None) -> RecordStore:
+def run_store(log_path: str, wanted: Collection[str], sync_every: int = 1, own_only: bool = False) -> RecordStore:
     """The cache log at log_path (in an output's or a shard's checkpoint folder), whose lookups also find what the
     run's other logs of that name hold, whatever shard layout or unsharded run wrote them (keys are content keys:
-    what was asked and the settings that shape it), so no finished unit is paid for twice; own_only: this log's
-    records only (--overwrite); wanted: the keys this run can ask for (only those of the other logs are noted)."""
+    what was asked and the settings that shape it), so no finished unit is paid for twice. wanted: the keys this run
+    can ask for, known before the store opens; only those of the other logs are noted, so a shard holds nothing for
+    the rows other shards own. own_only: this log's records only (--overwrite)."""
     return RecordStore(log_path, sync_every, also_read=[] if own_only else _sibling_logs(log_path), wanted=wanted)
 
 
-def run_keys(log_path: str) -> set[str]:
-    """The keys that the log at log_path or any other log of its run holds (read only: a dry run writes nothing)."""
-    return {key for log in _sibling_logs(log_path) for key in read_log(log)}
+def run_keys(log_path: str, wanted: Collection[str]) -> set[str]:
+    """The wanted keys that the log at log_path or any other log of its run holds (read only: a dry run writes
+    nothing; only the keys of other lines are read)."""
+    found: set[str] = set()
+    for log in _sibling_logs(log_path):
+        try:
+            found.update(key for key, _, _ in keyed_lines(log, wanted.__contains__))
+        except FileNotFoundError:  # removed meanwhile by another run's --overwrite
+            continue
+    return found
 
 
 def _sibling_logs(log_path: str) -> list[str]:

@@ -7,7 +7,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from generation.backends.calls import ApiSettings, add_api_arguments, api_config_for
 from generation.backends.local_generation import TEMPLATE_DATE, context_length
@@ -209,12 +211,12 @@ def run_judge(spec: JudgeSpec, dataset, options: JudgeOptions, cache_dir: str, o
     cache = cache_path(cache_dir, spec, settings.critique)
     if overwrite and os.path.exists(cache):
         os.remove(cache)
-    with run_store(cache, sync_every=STORE_SYNC_EVERY, own_only=overwrite) as store:
-        if spec.backend == "vllm":
-            answers, stats = run_vllm_judge(spec, chats, settings, store, options)
-        else:
-            answers, stats = run_api_judge(api_config(spec, options, budget), chats, settings, store, spec.name)
-        stats["replaced_code_points"] = store.replaced_code_points
+    # opened by the backend once it knows its request keys: other layouts' answers to other requests are not noted
+    open_cache = partial(run_store, cache, sync_every=STORE_SYNC_EVERY, own_only=overwrite)
+    if spec.backend == "vllm":
+        answers, stats = run_vllm_judge(spec, chats, settings, open_cache, options)
+    else:
+        answers, stats = run_api_judge(api_config(spec, options, budget), chats, settings, open_cache, spec.name)
     parse = parse_critique if settings.critique else parse_verdict
     k = settings.verdicts_per_sample
     counts = dict.fromkeys(("verdicts", "failures", "failed_verdicts", "unparsed", "truncated_samples"), 0)
@@ -277,10 +279,10 @@ def api_jobs(config, chats: list, settings: JudgeSettings) -> list:
     return jobs
 
 
-def run_api_judge(config, chats: list, settings: JudgeSettings, store: RecordStore,
+def run_api_judge(config, chats: list, settings: JudgeSettings, open_cache: Callable[[Collection[str]], RecordStore],
                   name: str) -> tuple[list, dict]:
     """Ask the API judge `name` (its ApiConfig) through the shared async client (n = K per request); answers are
-    cached in store."""
+    cached in the store open_cache gives for the request keys."""
     from generation.backends.calls import money_record, run_cached
     from generation.backends.rules import sent_parameters
 
@@ -288,8 +290,9 @@ def run_api_judge(config, chats: list, settings: JudgeSettings, store: RecordSto
     stats: dict = {}
     asked = [job for job in jobs if job]
     sent = sent_parameters(config, asked[0]) if asked else {}
-    completions = run_cached(config, asked, store, desc=f"judge {name} verdicts (identical prompts asked once)",
-                             stats=stats, unit="verdict")
+    with open_cache({job.key for job in asked}) as store:
+        completions = run_cached(config, asked, store, desc=f"judge {name} verdicts (identical prompts asked once)",
+                                 stats=stats, unit="verdict")
     answers = [{"texts": completions[job.key].texts, "opened_thinking": False,
                 "truncated": completions[job.key].truncated or [False] * job.n} if job else None for job in jobs]
     return answers, {"requests": stats.get("jobs", 0) + stats.get("cached", 0), "cached": stats.get("cached", 0),
@@ -300,12 +303,13 @@ def run_api_judge(config, chats: list, settings: JudgeSettings, store: RecordSto
                      "learned_limits": stats.get("learned_limits", {}),
                      "prompt_tokens": stats.get("prompt_tokens", 0),
                      "completion_tokens": stats.get("completion_tokens", 0), "cost_usd": stats.get("cost_usd", 0.0),
-                     **money_record(stats)}
+                     "replaced_code_points": store.replaced_code_points, **money_record(stats)}
 
 
-def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store: RecordStore,
-                   options: JudgeOptions) -> tuple[list, dict]:
-    """Ask a local judge with one vLLM engine (n = K per prompt); each finished judgment is cached in store."""
+def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings,
+                   open_cache: Callable[[Collection[str]], RecordStore], options: JudgeOptions) -> tuple[list, dict]:
+    """Ask a local judge with one vLLM engine (n = K per prompt); each finished judgment is cached in the store
+    open_cache gives for the rendered prompts' keys."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
@@ -320,19 +324,20 @@ def run_vllm_judge(spec: JudgeSpec, chats: list, settings: JudgeSettings, store:
         seeds[key] = seed
         keys.append(key)
     prompts.pop(None, None)
-    token_ids = {key: prompt_token_ids(tokenizer, prompt) for key, prompt in prompts.items() if key not in store}
     context = context_length(spec.model, spec.trust_remote_code)
-    too_long = {key for key, ids in token_ids.items() if context and len(ids) >= context}
-    todo = [(key, ids, seeds[key]) for key, ids in token_ids.items() if key not in too_long]
-    if todo:
-        needed = max(len(ids) for _, ids, _ in todo) + settings.max_tokens
-        generate_vllm(spec, options, settings, todo, store, min(context, needed) if context else needed)
-    answers = [dict(store.get(key), opened_thinking=opens_thinking(prompts[key])) if key in store else None
-               for key in keys]
+    with open_cache(prompts) as store:
+        token_ids = {key: prompt_token_ids(tokenizer, prompt) for key, prompt in prompts.items() if key not in store}
+        too_long = {key for key, ids in token_ids.items() if context and len(ids) >= context}
+        todo = [(key, ids, seeds[key]) for key, ids in token_ids.items() if key not in too_long]
+        if todo:
+            needed = max(len(ids) for _, ids, _ in todo) + settings.max_tokens
+            generate_vllm(spec, options, settings, todo, store, min(context, needed) if context else needed)
+        answers = [dict(store.get(key), opened_thinking=opens_thinking(prompts[key])) if key in store else None
+                   for key in keys]
     return answers, {"requests": len(prompts), "cached": len(prompts) - len(token_ids), "calls": len(todo),
                      "too_long": sum(key in too_long for key in keys), "context_length": context,
                      "system_role": system_role, "chat_template": bool(tokenizer.chat_template),
-                     "chat_template_date": TEMPLATE_DATE}
+                     "chat_template_date": TEMPLATE_DATE, "replaced_code_points": store.replaced_code_points}
 
 
 def prompt_token_ids(tokenizer, prompt: str) -> list[int]:

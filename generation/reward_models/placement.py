@@ -62,7 +62,7 @@ def read_items(job: Job) -> list[tuple[str, str | None]]:
 def stored_results(job: Job) -> list:
     """Each item's stored score (None where none is stored) from the run's logs for the job's model and settings."""
     keys = [item_key(*item) for item in read_items(job)]
-    with run_store(job.store_path, own_only=job.own_only, wanted=set(keys).__contains__) as store:
+    with run_store(job.store_path, set(keys), own_only=job.own_only) as store:
         return [store.get(key) for key in keys]
 
 
@@ -74,7 +74,7 @@ def run_job(job: Job, show_progress: bool = True) -> dict:
     items = read_items(job)
     keys = [item_key(*item) for item in items]
     summary: dict = {"model": job.spec.name}
-    with run_store(job.store_path, job.options.batch_size, job.own_only, set(keys).__contains__) as store:
+    with run_store(job.store_path, set(keys), job.options.batch_size, job.own_only) as store:
         done = {i: store.get(key) for i, key in enumerate(keys) if key in store}
         scored: list[int] = []
 

@@ -137,8 +137,7 @@ def run_fallback(settings: EvaluateSettings, config: rules.ApiConfig | None, row
     if not targets:
         return stats
     keys, jobs = fallback_jobs(settings, config, rows, targets)
-    with run_store(judge_cache_path(settings.output_path), own_only=settings.overwrite,
-                   wanted=jobs.__contains__) as store:
+    with run_store(judge_cache_path(settings.output_path), jobs, own_only=settings.overwrite) as store:
         if any(key not in store for key in jobs):
             try:
                 rules.check_ready(config)
@@ -297,7 +296,7 @@ def dry_run(settings: EvaluateSettings, config: rules.ApiConfig | None, rows: li
     targets = grading.fallback_targets(graded, settings.llm_fallback) if config is not None else []
     jobs: dict = fallback_jobs(settings, config, rows, targets)[1] if targets else {}
     cache = judge_cache_path(settings.output_path)
-    cached = set(jobs) & run_keys(cache) if jobs and not settings.overwrite else set()
+    cached = run_keys(cache, jobs) if jobs and not settings.overwrite else set()
     lines = [f"{len(rows)} rows, {samples} samples (seed formula for answer extraction: min(len(dataset), max_rows) "
              f"x min(samples_per_instruction, max_samples) = {samples}); procedural grading decides all but "
              f"{len(targets)}, which --llm_fallback {settings.llm_fallback} sends to the LLM judge ({len(jobs)} "

@@ -295,7 +295,7 @@ def dry_run(settings: VerifySettings, budget: RunBudget, dataset: Any, rm_specs:
         config = judging.api_config(spec, options, budget)
         jobs = [job for job in judging.api_jobs(config, chats, judge) if job]
         cache = judging.cache_path(checkpoint_dir(settings.output_path), spec, judge.critique)
-        cached = {job.key for job in jobs} & run_keys(cache) if not settings.overwrite else set()
+        cached = run_keys(cache, {job.key for job in jobs}) if not settings.overwrite else set()
         est = api_estimate(config, [(job.messages, job.n) for job in jobs if job.key not in cached],
                            judge.max_tokens, _max_n(config))
         est.model = f"{spec.name} ({spec.model})"

@@ -1,6 +1,7 @@
 """The two rules at every entry point (Steps 1-4, merge_shards.py): read-only inputs are read and left exactly as
-they were; when every external call fails, every step exits non-zero with one line saying so; a dry run writes
-nothing at all, not even the parent folder of its output; a full disk mid-checkpoint is one line naming the file."""
+they were; when every external call fails, every step exits non-zero with one line saying so, and so does a push to
+the hub that fails; a dry run writes nothing at all, not even the parent folder of its output; a full disk
+mid-checkpoint is one line naming the file."""
 from __future__ import annotations
 
 import hashlib
@@ -15,6 +16,7 @@ from generation import unified_RMs_and_LM_Judges as step3
 from generation.common.cli import run_main
 from generation.common.records import RecordStore
 
+from conftest import run_script
 from fixtures_benchmarks import write_benchmarks
 from loopback import LoopbackServer, Reply
 
@@ -96,6 +98,33 @@ def failing(path: str, request: dict, count: int) -> Reply:
     """Every call fails (a server error that retrying does not cure)."""
     return Reply(status=400, body={"error": {"message": "this server refuses every request",
                                              "type": "invalid_request_error"}})
+
+
+def refusing_hub(path: str, request: dict, count: int) -> Reply:
+    """A hub (HF_ENDPOINT) that refuses every call, reads included, as for a token it does not accept."""
+    return Reply(status=401, body={"error": "Invalid credentials in Authorization header"})
+
+
+refusing_hub.answers_get = True
+HUB_ONLINE = {"HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_TOKEN": "hf_loopback_only"}
+
+
+@pytest.mark.slow
+def test_a_hub_push_that_fails_exits_non_zero_with_one_line(tmp_path):
+    """Steps 1 and 3 with --push_to_hub, the hub (HF_ENDPOINT, on loopback) refusing every call and nothing else
+    failing: the output is saved, the push went to that hub, and the step exits 1 with one line."""
+    make_inputs(str(tmp_path / "in"))
+    with LoopbackServer() as server, LoopbackServer(refusing_hub) as hub:
+        runs = every_entry_point(str(tmp_path / "in"), str(tmp_path / "out"), server.url)
+        for name, script in (("step1", "generate_reasoning_samples.py"), ("step3", "unified_RMs_and_LM_Judges.py")):
+            # a subprocess: the hub libraries read HF_ENDPOINT when they are imported
+            proc = run_script(script, *runs[name][1], "--push_to_hub", "me/out",
+                              env={**HUB_ONLINE, "HF_ENDPOINT": hub.root})
+            told = [line for line in proc.stderr.splitlines() if line.startswith(("error:", "FAILED:"))]
+            assert proc.returncode == 1 and len(told) == 1 and "Traceback" not in proc.stderr, (name, proc.stderr)
+            assert told[0].startswith("FAILED: push to me/out failed (") and "401" in told[0], told
+            assert datasets.load_from_disk(runs[name][1][runs[name][1].index("--output_path") + 1])["data"]
+        assert hub.requests and all("/me/out" in request["path"] for request in hub.requests)
 
 
 def test_when_every_external_call_fails_every_step_exits_non_zero_with_one_line(tmp_path, capsys):

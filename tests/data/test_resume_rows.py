@@ -10,11 +10,13 @@ import datasets
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_step3b_parsing import judge_args
 
 from generation.common.records import read_log
 from generation.common.writing import provenance_path
 from generation.data.dataset_io import checkpoint_dir
 from generation.data.sharding import fold_layouts, run_keys, run_logs, run_store, shard_path, split
+from generation.judges import judging
 
 import tiny_reward_models as tiny
 from conftest import GENERATION, run_script
@@ -46,28 +48,57 @@ def test_a_unit_stored_by_any_layout_is_found_by_every_other(layouts, rows, read
         written: dict[str, str] = {}
         for run, shards in enumerate(layouts):
             for part in [None] if shards is None else split(range(rows), shards):
-                with run_store(log_of(out, part), sync_every=100) as store:
-                    for row in part or range(rows):
+                asks = part or range(rows)
+                with run_store(log_of(out, part), {f"row {row}" for row in asks}, sync_every=100) as store:
+                    for row in asks:
                         if f"row {row}" not in store:  # what a step does: ask only for what no log holds
                             written[f"row {row}"] = store.put(f"row {row}", f"by run {run}")
         assert set(written) == {f"row {row}" for row in range(rows)}
-        assert run_keys(log_of(out, None)) == set(written)
+        assert run_keys(log_of(out, None), {*written, "row never written"}) == set(written)
+        assert run_keys(log_of(out, None), {"row 0"}) == {"row 0"}  # only the keys asked about are collected
         for part in [None] if reader is None else split(range(rows), reader):
             path = log_of(out, part)
             own = set(read_log(path))
-            with run_store(path) as store:
+            with run_store(path, written) as store:
                 assert all(store.get(key) == value for key, value in written.items())
                 assert set(store.records) == own  # the others' records are read, never copied in
-            with run_store(path, own_only=True) as store:
+            with run_store(path, written, own_only=True) as store:
                 assert {key for key in written if key in store} == own
             mine = {key for key in written if int(key.split()[1]) % 2} if part is None else \
                 {f"row {row}" for row in part}
-            with run_store(path, wanted=mine.__contains__) as store:  # only what this run can ask for is noted
+            with run_store(path, mine) as store:  # only what this run can ask for is noted
                 assert set(store.elsewhere) <= mine and all(store.get(key) == written[key] for key in mine)
         on_disk = sum(os.path.getsize(log) for log in run_logs(out, LOG))
         fold_layouts(out)  # after a merge: one log of the run's records, no shard folder
         assert run_logs(out, LOG) == [log_of(out, None)] and read_log(log_of(out, None)) == written
         assert os.path.getsize(log_of(out, None)) <= on_disk and not os.path.exists(checkpoint_dir(out) + "/shards")
+
+
+def judge_dataset(rows: range) -> datasets.Dataset:
+    """Step 1-style rows with two samples each (one missing in every third row)."""
+    return datasets.Dataset.from_list([{"instruction": f"Compute {i} + {i}.", "answer": str(2 * i),
+                                        "samples": [f"The answer is: {2 * i}", None if i % 3 else "It is 7."]}
+                                       for i in rows])
+
+
+@pytest.mark.parametrize("others", [0, 30, 200])
+def test_a_judge_shard_notes_nothing_for_the_rows_other_shards_own(tmp_path, monkeypatch, others):
+    """An API judge's cache in a shard of 6 rows, after another layout judged those rows and `others` more: it finds
+    its own rows' answers (no request) and notes only those, however many other rows the other logs hold."""
+    out, mine = str(tmp_path / "out.hf"), range(3, 9)
+    with LoopbackServer(judge_reply) as server:
+        options = judge_args("--base_url", server.url)
+        spec = judging.resolve_judges(["Loop=openai_compatible:judge"], options)[0]
+        rows = range(3 + others + 6)  # the earlier unsharded run: the shard's rows among the others
+        whole, _ = judging.run_judge(spec, judge_dataset(rows), options, checkpoint_dir(out))
+        asked = len(server.requests)
+        opened = []
+        monkeypatch.setattr(judging, "run_store", lambda *a, **k: opened.append(run_store(*a, **k)) or opened[-1])
+        columns, stats = judging.run_judge(spec, judge_dataset(mine), options, checkpoint_dir(shard_path(out, mine)))
+        present = sum(s is not None for row in judge_dataset(mine)["samples"] for s in row)
+        assert len(server.requests) == asked and stats["cached"] == present == 8
+    assert all(values == whole[name][3:9] for name, values in columns.items())
+    assert [(len(store.elsewhere), len(store.records)) for store in opened] == [(stats["cached"], 0)]
 
 
 LEDGER_LINES = '{"open": "run-1"}\n{"w": "run-1/123", "run": "run-1", "spent": 0.25, "held": 0.0, "upper": 0.3}\n'
@@ -80,7 +111,7 @@ def test_folding_never_rewrites_a_file_that_is_no_checkpoint_log(tmp_path, shard
     out = str(tmp_path / "out.hf")
     ledger = os.path.join(checkpoint_dir(out), "budget_ledger.jsonl")
     for part in (range(0, 2), range(2, 4)):
-        with run_store(log_of(out, part)) as store:
+        with run_store(log_of(out, part), set()) as store:
             for row in part:
                 store.put(f"row {row}", row)
     os.makedirs(checkpoint_dir(out), exist_ok=True)
