@@ -47,6 +47,10 @@ LIST_ITEM_END = re.compile(r"\n[ \t]*\d+\.$")  # a text ending on the number of 
 CUT_NUMBER = re.compile(r"(?:[=≈×*/+({\[−-]|\\(?:approx|times|cdot))[ \t$]*[-−]?\d+\.$")
 ENVIRONMENT_OPEN = re.compile(r"\\begin\s*\{")  # \begin{aligned} ... without its \end{aligned}: math it opened
 ENVIRONMENT_CLOSE = re.compile(r"\\end\s*\{")
+DISPLAY_DOLLARS = "$$"  # a text holding an odd number of these stops inside the display math it opened
+# A markdown table row, its cells counted by its bars: a last row with fewer bars than the row before it was cut off.
+# Example: "| T | F |"
+TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
 # How a text names an option by its letter: "(C)", "option C", "choice (C)", a line "C." / "C)" / "C:", or a capital
 # standing alone that is no article, pronoun or variable ("B is wrong", not "A car", "I think", "E = mc^2").
 # Example: "option C"
@@ -156,10 +160,22 @@ def names_option(text: str, options: list, letters: str) -> bool:
 def unfinished(sample: str) -> bool:
     """Whether a text stops mid-sentence (no FINISHED_END: "... the force is 4000 N times", "... = 3.17 kJ + 12"), on
     an empty list item ("...\\n\\n1."), inside a number ("... = 0.") or inside display or inline math or an environment
-    it opened ("\\[ x = \\frac{0.", "\\begin{aligned} ... &= 0.")."""
+    it opened ("\\[ x = \\frac{0.", "\\begin{aligned} ... &= 0.", "$$ y^2 = 576$$ $$"), or inside a table (a last line
+    ending in a bar that is no row, or a row with fewer cells than the row before it)."""
     text = sample.rstrip()
     tail = text[-2000:]
     return bool(text) and (not FINISHED_END.search(text[-20:]) or bool(LIST_ITEM_END.search(text))
-                           or bool(CUT_NUMBER.search(text[-40:]))
+                           or bool(CUT_NUMBER.search(text[-40:])) or text.count(DISPLAY_DOLLARS) % 2 == 1
                            or tail.count("\\[") > tail.count("\\]") or tail.count("\\(") > tail.count("\\)")
-                           or len(ENVIRONMENT_OPEN.findall(tail)) > len(ENVIRONMENT_CLOSE.findall(tail)))
+                           or len(ENVIRONMENT_OPEN.findall(tail)) > len(ENVIRONMENT_CLOSE.findall(tail))
+                           or text.endswith("|") and cut_table(text))
+
+
+def cut_table(text: str) -> bool:
+    """Whether a text ending in a bar stops inside a table or a bracket: its last line is no row (TABLE_ROW) and holds
+    an odd number of bars or an open bracket ("P(S|U) = P(U|"; "is |x|" is closed), or it is a row with fewer cells
+    than the row before."""
+    lines = text[-2000:].splitlines()
+    if not TABLE_ROW.match(lines[-1]):
+        return lines[-1].count("|") % 2 == 1 or lines[-1].count("(") > lines[-1].count(")")
+    return len(lines) > 1 and bool(TABLE_ROW.match(lines[-2])) and lines[-1].count("|") < lines[-2].count("|")

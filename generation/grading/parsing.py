@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from generation.grading.boxes import HEDGE_NOTE, TEXT_WRAPPER, boxed_contents
+from generation.grading.quantities import after_equals, stated_value
 
 THINK_END = "</think>"
 OUT_OF_RANGE_NOTE = "letter out of range"  # every note of a letter that names no option starts so
@@ -77,7 +78,7 @@ UNCOMMITTED_BEFORE = re.compile(r"\b(?:if|whether|suppose|supposing|assuming|unl
                                 r"[^.!?\n]*$", re.IGNORECASE)
 # Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{..., the
 # brace closing "\text{The answer is } (I)".
-LETTER_PREFIX = re.compile(r"(?:[\s$(\[{}\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
+LETTER_PREFIX = re.compile(r"(?:\.{3}|…|[\s$(\[{}\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
 # A letter standing alone: "B", "(b)"; not the start of a word ("A-B bond") nor a function or variable ("H(X)", "x_1").
 LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’_^({-])")
 # Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
@@ -85,7 +86,10 @@ NEXT_WORD = re.compile(r" +([a-z]+)")
 CONNECTORS = {"because", "since", "as", "and", "which", "is", "was", "for", "with", "given", "due", "from", "here",
               "in", "of", "this", "that", "the", "it", "so", "based", "per", "according", "option", "choice", "or",
               "porque", "pois", "car", "parce", "weil", "da", "denn", "ya", "puisque"}
-REJECTED = re.compile(r"\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)", re.IGNORECASE)  # "A is wrong"
+# A letter rejected right after it: "A is wrong", "(G), but it's not correct". Example: " is wrong"
+REJECTED = re.compile(r"[)\]]?(?:\s+(?:is\s+(?:incorrect|wrong|false|not)\b|isn['’]t\b)|,?\s*(?:but|though|although)\s+"
+                      r"(?:it|this|that)(?:['’]s|\s+is)\s+not\s+(?:correct|right|close|even|the)\b)", re.IGNORECASE)
+EQUATION_AFTER = re.compile(r"\s*=(?!=)")  # a letter that opens an equation is a variable. Example: " ="
 BARE_LETTER = re.compile(r"[\s(\[{$*'\"]*[A-Za-z][\s)\]}.:$*'\"]*")  # "(I)" is a letter even if an option reads "I"
 # The option text a model writes right after its letter: "(B) 6.2 eV.", "B) Paris**", "B: the mitochondria".
 OPTION_TEXT_AFTER = re.compile(r"[ \t]*[).:\]]?[ \t]*[-–—:]?[ \t]*([^\n]{1,300}?)[ \t*.]*(?:\n|$)")
@@ -234,6 +238,21 @@ def named_option(text: str, normalized: list[str], letters: str) -> str | None:
     return option_letter(text, normalized, letters)
 
 
+def option_by_value(text: str, normalized: list[str], letters: str) -> str | None:
+    """The letter of the one option a stated value equals: the text after the last "=" of a calculation is an option's
+    text ("$6! / 3! = 120$"), or its number equals the option's only number and its unit words, if any, open the
+    option's unit ("approximately 385 meters" names the option "385.0"; "5.2 g" names "5.2g of Ni", never "5.2 cm")."""
+    if "=" in text and (letter := option_letter(after_equals(text) or "", normalized, letters)):
+        return letter
+    value = stated_value(text)
+    if value is None:
+        return None
+    hits = [letters[index] for index, option in enumerate(normalized[:len(letters)])
+            if (offered := stated_value(option)) and offered[0] == value[0]
+            and (not offered[1] or offered[1][:len(value[1])] == value[1])]
+    return hits[0] if len(hits) == 1 else None
+
+
 def letter_after(text: str, start: int, letters: str) -> Choice | None:
     """The answer letter right after a statement ending at `start`, honouring word boundaries and articles.
 
@@ -251,7 +270,8 @@ def letter_after(text: str, start: int, letters: str) -> Choice | None:
                 or PART_VALUE.match(text, match.end()):
             return None  # "(a) 49 m/s, (b) ..." labels a part's value
         letter = letter.upper()
-    if REJECTED.match(text, match.end()) or UNCOMMITTED_AFTER.match(text, match.end()):
+    if REJECTED.match(text, match.end()) or UNCOMMITTED_AFTER.match(text, match.end()) \
+            or EQUATION_AFTER.match(text, match.end()):  # "$I = \\frac{\\pi}{2}$" names a variable
         return None
     if letter in "AI":
         word = NEXT_WORD.match(text, match.end())
@@ -343,6 +363,17 @@ def stated_text_agrees(choice: Choice, text: str, end: int, normalized: list[str
     return choice
 
 
+def cut_last_line(lines: list[str]) -> bool:
+    """Whether a last line holding only a letter was cut off: the next label of a list ("F. True ...\\nG", "(E) means
+    ...\\n(F)") or the first letter of the word the two lines before it open with ("Hence ...\\nHence ...\\nH")."""
+    last = lines and ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
+    letter = last and (last.group(1) or last.group(2))
+    item = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])
+    openings = {line.split(None, 1)[0] for line in lines[-3:-1]} if len(lines) > 2 else set()
+    return bool(letter) and (bool(item) and ord(letter) == ord(item.group(1)) + 1
+                             or len(openings) == 1 and len(next(iter(openings))) > 1 and openings.pop()[0] == letter)
+
+
 def choice_candidates(text: str, letters: str, options: list | None,
                       start: int = 0) -> list[tuple[int, Choice, int]]:
     """Every explicit answer statement in text from `start` on as (position, choice, where its answer ends)."""
@@ -352,6 +383,8 @@ def choice_candidates(text: str, letters: str, options: list | None,
         words = statement_text(text, match.end()) if normalized else ""
         letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
+        if not choice and normalized and (letter := option_by_value(words, normalized, letters)):
+            choice = Choice(letter)  # "The answer is approximately 385 meters." (option "385.0")
         labelled = NAMED_WITH_LETTER.fullmatch(words.strip().rstrip(".!")) if normalized and not letter else None
         if labelled and option_letter(labelled.group(1), normalized, letters) not in (None, labelled.group(2)):
             choice = Choice(None, True, f"letter {labelled.group(2)} stated with the text of another option")
@@ -382,19 +415,17 @@ def choice_candidates(text: str, letters: str, options: list | None,
             found.append((position, choice, box_end))
         elif letter := option_letter(inner, normalized, letters):
             found.append((position, Choice(letter), box_end))
+    lines = [line for line in text.splitlines() if line.strip()]
     tail_start = max(start, len(text) - FINAL_LETTER_CHARS)
-    final = FINAL_LETTER.search(text, tail_start)
+    final = FINAL_LETTER.search(text, tail_start) if not cut_last_line(lines) else None
     key = final and ("letter" if final.group("letter") else "bare")
     if key and final.group(key) in letters and not FINAL_LETTER_AGAINST.search(final.group("sentence")) \
             and not FINAL_LETTER_CONDITION.search(final.group("sentence")) \
             and not any(end >= final.end(key) for _, _, end in found):  # not the letter of a statement read above
         found.append((final.start(key) - 1, Choice(final.group(key)), final.end(key) + (key == "letter")))
-    lines = [line for line in text.splitlines() if line.strip()]
     if lines:
         last = ONLY_LETTER_LINE.match(TEXT_WRAPPER.sub(r"\1", lines[-1]))
-        item = len(lines) > 1 and LETTER_AND_TEXT_LINE.match(lines[-2])  # "F. True ...\nG" is a list cut off
-        if last and (last.group(1) or last.group(2)) in letters and not (
-                item and ord(last.group(1) or last.group(2)) == ord(item.group(1)) + 1):
+        if last and (last.group(1) or last.group(2)) in letters and not cut_last_line(lines):
             found.append((len(text), Choice(last.group(1) or last.group(2)), len(text)))
         elif len(lines) == 1 and ONLY_LETTER_LINE.match(lines[0].upper()) and len(lines[0].strip()) <= 4:
             bare = ONLY_LETTER_LINE.match(lines[0].upper()).group(1) or ONLY_LETTER_LINE.match(

@@ -220,3 +220,32 @@ NOTATIONS = (  # (name, pattern, rewrite, whether it applies given this side and
 def notation_pair(pred: str, gold: str) -> tuple[str, str]:
     """The answer and the gold with their notations rewritten (each given the other as it was written)."""
     return in_notation(pred, gold), in_notation(gold, pred)
+
+
+# A value stated or offered as an option: a number and at most three unit words, in brackets or after "approximately".
+# Example: "approximately 385 meters"
+STATED_VALUE = re.compile(r"\(?[ \t]*(?:(?:approximately|approx\.?|about|around|roughly|nearly|\\approx|≈)[ \t]*)?"
+                          r"(-?\d+(?:\.\d+)?)[ \t]*((?:%|[^\W\d_][^\s\d()]*)(?:[ \t]+[^\W\d_][^\s\d()]*){0,2})?[ \t]*\)?",
+                          re.IGNORECASE)
+# Words that make a stated value's tail a clause, not a unit ("5 or C", "2 because ..."). Example: "or"
+NOT_A_UNIT = re.compile(r"(?:or|and|but|not|nor|because|since|as|which|for|if|when|so|than|to|is|are|was|were|the|an?"
+                        r"|with|from|by|at|in|on|times|per)", re.IGNORECASE)
+MATH_WORD = re.compile(r"(?<!\\)\b[A-Za-z]{2,}")  # a word (no LaTeX command) in a calculation. Example: "since"
+THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # "1,500" is 1500. Example: "1,500"
+
+
+def after_equals(text: str) -> str | None:
+    """The text after the last "=" of a calculation that holds no words ("$6! / 3! = 120$" gives "120$"; "the point
+    (2, 4), since 2 \\cdot 4=8" gives None), the text itself if it has no "="."""
+    before, _, after = text.rpartition("=")
+    return None if MATH_WORD.search(before.replace("\\", " \\")) else after
+
+
+def stated_value(text: str) -> tuple[float, list[str]] | None:
+    """A value and its unit words (STATED_VALUE; "%" and "percent" alike) stated after the last "=" of a calculation
+    (after_equals), else None."""
+    after = after_equals(text)
+    match = STATED_VALUE.fullmatch(THOUSANDS_COMMA.sub("", plain(after).replace("−", "-")).rstrip(" .!")) \
+        if after else None
+    unit = (match.group(2) or "").lower().replace("percent", "%").split() if match else []
+    return (float(match.group(1)), unit) if match and not any(map(NOT_A_UNIT.fullmatch, unit)) else None

@@ -38,7 +38,7 @@ from generation.grading.statements import (
     labelled_option,
     option_words,
     several_letters,
-    stated_option,
+    stated_or_bracketed,
     turn_after,
 )
 
@@ -125,7 +125,7 @@ def about_other_question(plain: str, reading: Reading, words: set[str]) -> bool:
     if not isinstance(item, Choice) or not item.letter or not LINE_OPENING.fullmatch(
             plain, plain.rfind("\n", 0, reading[0]) + 1, reading[0]):
         return False
-    stated = stated_option(plain, end)
+    stated = stated_or_bracketed(plain, end)
     return stated is not None and foreign_text(stated, words)
 
 

@@ -21,6 +21,7 @@ from generation.grading.checking import MATH_TIMEOUT_S, math_key, math_verdict, 
 from generation.grading.cutoff import (
     BROKEN_END,
     CUT_FINISHES,
+    cut_table,
     looping,
     names_option,
     no_answer_reason,
@@ -30,7 +31,7 @@ from generation.grading.cutoff import (
 from generation.grading.parsing import is_hedge, is_out_of_range, normalize_option, option_letter
 from generation.grading.quantities import quantities, total
 from generation.grading.readers import Reading, note_of, readings_of, value_of
-from generation.grading.statements import stated_option
+from generation.grading.statements import paraphrase_after, stated_option, worded_against
 
 LOOP_TAIL = 200  # a text cut off in a loop within this many characters of its last answer repeats that answer
 HEDGES = ("incorrect", "undecided")  # Step 2's --hedges
@@ -199,8 +200,11 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, option
     notes = [note_of(reading) for reading in found if note_of(reading)]
     if notes:
         letters_read = list(dict.fromkeys(value_of(reading) for reading in found if not note_of(reading)))
+        hedge_letters = {letter for note in notes if is_hedge(note)
+                         for letter in HEDGE_LETTERS.findall(note.split(":", 1)[-1])}
         if kind == "choice" and all(is_hedge(note) or is_out_of_range(note) for note in notes) and (
-                len(notes) == len(found) and any(map(is_hedge, notes)) or len(letters_read) > 1):
+                len(notes) == len(found) and hedge_letters or len(letters_read) > 1
+                or hedge_letters and not set(letters_read) <= hedge_letters):  # "(A) and (I). ... (F)."
             note = notes[-1] if len(letters_read) < 2 else "readings disagree: " + " vs ".join(letters_read[:3])
             if PART_MARKER.search(plain) or RESPECTIVELY.search(plain, found[-1][0]):
                 return Decision(None, "undecided", "a multi-part answer: " + note.split(": ", 1)[-1])
@@ -213,6 +217,10 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, option
             return Decision(None, "undecided", "a multi-part answer: " + " vs ".join(values[:3]))
         return hedged(note, policy) if kind == "choice" else Decision(None, "undecided", note)
     end = max(reading[2] for reading in found)
+    worded = paraphrase_after(plain, end, [normalize_option(option) for option in options], letters) \
+        if kind == "choice" and options else None
+    if worded and worded != (values[-1], True):  # "The right choice is (F) protecting local optometrists ..." (B)
+        return Decision(None, "undecided", worded_against(values[-1], worded))
     stated = stated_option(plain, end) if kind == "choice" and options else None
     if stated and option_letter(stated, [normalize_option(option) for option in options], letters) == values[-1]:
         end = plain.index(stated, end) + len(stated)  # the letter's own option text ("(E) It should be used.")
@@ -232,9 +240,10 @@ def decide(sample: str, kind: str, letters: str = "ABCD", options: list | None =
     plain, found, cut = readings_of(sample, kind, letters, options)
     if found:
         decision = verdict_of(plain, found, kind, letters, options, policy, timeout)
-        if decision.method == "read" and finish is None and not cut and BROKEN_END.search(plain.rstrip()) and not (
-                looping(plain) and len(plain) - found[-1][2] <= LOOP_TAIL):  # a loop repeating its answer is cut
-            return Decision(None, "undecided", "cut off inside a word or an expression after its answer")
+        if decision.method == "read" and finish is None and not cut and (
+                BROKEN_END.search(plain.rstrip()) or sample.rstrip().endswith("|") and cut_table(sample.rstrip())) \
+                and not (looping(plain) and len(plain) - found[-1][2] <= LOOP_TAIL):  # a loop repeating its answer
+            return Decision(None, "undecided", "cut off inside a word, an expression or a table after its answer")
         return decision
     reason = no_answer_reason(sample, None if kind == "math" else options or list(letters), finish)
     if not reason and finish is None and policy.answerless == "no_answer" and unfinished(sample):

@@ -36,7 +36,21 @@ SUMMARY_HEADER = re.compile(
 # question). Example: "== response =="
 RESPONSE_SEPARATOR = re.compile(r"^[ \t]*=+[ \t]*(?:response|answer|output)[ \t]*=+[ \t]*$",
                                 re.IGNORECASE | re.MULTILINE)
-CHOICE_TURNS = (NEW_QUESTION, PROMPT_LINE, SUMMARY_HEADER, RESPONSE_SEPARATOR)
+# A sentence that announces the answers of all the questions: "Now, let's combine all the answers into a single
+# response.", "Let me summarize all the answers." (a line of its own). Example: "Now, let's combine all the answers."
+COMBINE_ANSWERS = re.compile(r"^[^\n]{0,40}?\b(?:combin\w*|summar\w*|list\w*|compil\w*|collect\w*)[ \t]+(?:all[ \t]+)?"
+                             r"(?:of[ \t]+)?(?:the[ \t]+|these[ \t]+|our[ \t]+)?answers\b[^\n]{0,60}$",
+                             re.IGNORECASE | re.MULTILINE)
+# A line listing letters with one of them repeated: the answers of several questions in turn ("Final Answer: C, A, C,
+# I"), no choice among this question's options. Example: "The answer is (A), (C), (A)."
+REPEATED_LETTERS = re.compile(r"^[^\n]*?(?<![\w(])\(?([A-Z])\)?(?:[ \t]*,[ \t]*\(?[A-Z]\)?)*[ \t]*,[ \t]*\(?\1\)?(?!\w)",
+                              re.MULTILINE)
+# A line giving letters for several named questions: "(B) for the physics question, (D) for the law question".
+# Example: "(B) for the physics question, (D) for"
+PER_QUESTION = re.compile(r"^[^\n]*?\(?[A-Z]\)?[ \t]+for[ \t]+(?:the[ \t]+)?[^\n()]{0,60}?\bquestions?\b[^\n]*?\(?[A-Z]\)?"
+                          r"[ \t]+for\b", re.MULTILINE)
+CHOICE_TURNS = (NEW_QUESTION, PROMPT_LINE, SUMMARY_HEADER, RESPONSE_SEPARATOR, COMBINE_ANSWERS, REPEATED_LETTERS,
+                PER_QUESTION)
 # A math reply's "The answers are:" may list its own solutions; NEW_QUESTION is also the turn before any answer.
 MATH_TURNS = (NEW_QUESTION,)
 # An option text stated after its letter, a label mark and a space: "A. 240 W", "(B) 6.2 eV", "C: Paris"; not
@@ -46,6 +60,7 @@ STATED_OPTION = re.compile(r"(?<![)\]])(?:[.:)\]]|[ \t]*[-–—:])[ \t]+|(?<=[)
 STATED_TEXT = re.compile(r"(?!(?:for|with|since|because|as|which|that|but|and|or|if|when|where|while|so|then|in|on"
                          r"|at|by|from|to|of|is|was|are|were|however|although|though|see)\b)([\w$\\][^\n]{0,299}?)"
                          r"[ \t*.]*(?:\n|$)", re.IGNORECASE)
+BRACKETED_TEXT = re.compile(r"[.:)\]]?[ \t]+\(([^()\n]{3,200})\)[ \t.]*(?:\n|$)")  # Example: ". (Boycotts, Buycotts)"
 STATED_TEXT_WORDS = 20  # an option text is a phrase: a longer stated text is an explanation
 
 
@@ -65,6 +80,12 @@ def stated_option(text: str, end: int) -> str | None:
     mark = STATED_OPTION.match(text, end)
     stated = STATED_TEXT.match(text, mark.end()) if mark else None
     return stated.group(1) if stated else None
+
+
+def stated_or_bracketed(text: str, end: int) -> str | None:
+    """stated_option, or an option text in brackets after the letter's mark ("H. (Boycotts, Buycotts)")."""
+    bracketed = BRACKETED_TEXT.match(text, end)
+    return stated_option(text, end) or (bracketed.group(1) if bracketed else None)
 
 
 def foreign_text(stated: str, words: set[str]) -> bool:
@@ -98,6 +119,10 @@ SEVERAL_LETTERS = re.compile(
     r"|\b(?:answer|option|choice)\s+(?:is|would\s+be)\s*[:：]?\s*(?:\((?P<joined>[A-Z]{2,4})\)"
     r"|(?P<bare>[A-Z]{2,4})(?=[ \t]*[.!]?[ \t]*(?:$|\n)))", re.IGNORECASE)
 LISTED_LETTER = re.compile(r"[A-Z]")
+# An answer statement ending in a colon over two lines labelling different options: "the final answer is:\nC. ...\nH.
+# ...". Example: "the final answer is:\nC. Water\nH. Saline"
+LABELLED_LINES = re.compile(r"\b(?:answers?|options?|choices?)[ \t]+(?:is|are)[ \t]*[:：][ \t]*\n\s*\(?([A-Z])[.)][ \t]+\S[^\n]*\n"
+                            r"\s*\(?(?!\1)([A-Z])[.)][ \t]+\S", re.IGNORECASE)
 # What every SEVERAL_LETTERS statement holds, searched first because it is fast: two letters listed or written
 # together. Example: "(C) and (J)"
 LETTERS_TOGETHER = re.compile(r"[A-Z][)\]]?[ \t]*(?:,|and\b|&)[ \t]*(?:and[ \t]+)?[(\[]?[A-Z](?![a-z])|\([A-Z]{2,4}\)"
@@ -121,12 +146,23 @@ LABEL_AGAINST = re.compile(r"\b(?:not|no|never|cannot|isn['’]t|rather\s+than|i
 LABEL_OPENING = re.compile(r"[ \t>*•-]*(?:\d+[.)][ \t]*)?(?:(?i:option|choice)[ \t]+)?")
 LABELLED_CHARS = 600  # the labelled option is looked for this far from the end
 # Where a sentence closes after its letter: a mark, its end, or an explaining clause ("is (H), as it increases ...").
+# The rest of a sentence after its letter, up to a sentence mark that is no decimal point or its line's end.
+# Example: " that he didn't know what was in the package."
+SENTENCE_REST = re.compile(r"[ \t]*[-–—:]?[ \t]*((?:[^.!?\n]|\.(?=\d))*)")
+PARAPHRASE_STEM = 5  # "protecting" and "protect" share the stem "prote"
+# A negation or a rejection in a text or an option. Example: "didn't"
+PARAPHRASE_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|without|cannot|incorrect|wrong|false|unlikely"
+                                 r"|lack\w*|absen\w*|fail\w*)\b"
+                                 r"|n['’]t\b", re.IGNORECASE)
 SENTENCE_CLOSE = re.compile(r"[ \t*]*(?:[.!;:](?!\d)|$|\n|,?[ \t]+(?:as|because|since|which|due\s+to|given)\b)")
 
 
 def several_letters(text: str, letters: str) -> list[tuple[int, Choice, int]]:
-    """Statements naming several different valid letters as the answer, each an undecidable hedge reading."""
-    found = []
+    """Statements naming several different valid letters as the answer, each an undecidable hedge reading; also an
+    answer statement ending in a colon over two lines that label different options (LABELLED_LINES)."""
+    found = [(match.start(), Choice(None, True, f"{HEDGE_NOTE}: {match.group(1)} and {match.group(2)} (several "
+                                                f"letters)"), match.end())
+             for match in LABELLED_LINES.finditer(text) if {match.group(1), match.group(2)} <= set(letters)]
     if not LETTERS_TOGETHER.search(text):
         return found
     for match in SEVERAL_LETTERS.finditer(text):
@@ -155,8 +191,57 @@ def copula_letter(text: str, letters: str, normalized: list[str],
         return []
     stated = stated_option(text, end)
     closes = SENTENCE_CLOSE.match(text, end) or stated and option_letter(stated, normalized, letters) == letter
-    return [(match.start(), Choice(letter), end)] if closes and committed(text, match.start()) and \
-        not UNCOMMITTED_AFTER.match(text, end) else []
+    if not committed(text, match.start()) or UNCOMMITTED_AFTER.match(text, end):
+        return []
+    if closes:
+        return [(match.start(), Choice(letter), end)]
+    sentence = SENTENCE_REST.match(text, end)
+    closest = paraphrased_option(sentence.group(1), normalized, letters)
+    if closest == (letter, True):
+        return [(match.start(), Choice(letter), sentence.end(1))]
+    return [(match.start(), Choice(None, True, worded_against(letter, closest)), sentence.end(1))] if closest else []
+
+
+def worded_against(letter: str, closest: tuple[str, bool]) -> str:
+    """The note of a letter stated with words of another option, or against its own option's sense."""
+    if closest[0] == letter:
+        return f"letter {letter} stated against the sense of its option (a negation or another number)"
+    return f"letter {letter} stated with the text of option {closest[0]}"
+
+
+def paraphrased_option(stated: str, normalized: list[str], letters: str) -> tuple[str, bool] | None:
+    """The letter of the option a text stated after a letter words in its own way ("(D) that he didn't know what was
+    in the package" for "the defendant didn't know what was in the package"), and whether the text keeps its sense: the
+    one option sharing strictly the most word stems with it (PARAPHRASE_STEM), at least two or all of the text's; it
+    keeps the sense with its numbers among the option's and as many negations (PARAPHRASE_NEGATION) as the option, so
+    "(D) does not protect ..." words "... will help protect ..." against its sense; else None."""
+    words = stems(PARAPHRASE_NEGATION.sub(" ", stated))  # negations are counted apart
+    if not words:
+        return None
+    shared = [len(words & stems(PARAPHRASE_NEGATION.sub(" ", option))) for option in normalized[:len(letters)]]
+    best = max(shared, default=0)
+    if best == 0 or shared.count(best) > 1:
+        return None
+    index = shared.index(best)
+    option = normalized[index]
+    if best < 2 and not words <= stems(option):
+        return None
+    numbers = {word for word in content_words(stated) if word[0].isdigit()}
+    return letters[index], numbers <= content_words(option) and \
+        len(PARAPHRASE_NEGATION.findall(stated)) == len(PARAPHRASE_NEGATION.findall(option))
+
+
+def paraphrase_after(text: str, end: int, normalized: list[str], letters: str) -> tuple[str, bool] | None:
+    """paraphrased_option of the words right after a letter ending at `end`, up to the sentence's end or an explaining
+    clause (SENTENCE_CLOSE): "is (F) that the merchant shipped the goods ..."."""
+    rest = SENTENCE_REST.match(text, end).group(1)
+    return paraphrased_option(rest[:SENTENCE_CLOSE.search(rest).start()], normalized, letters) if rest else None
+
+
+@functools.lru_cache(maxsize=4096)
+def stems(text: str) -> frozenset[str]:
+    """The content words of a text (cutoff.content_words), words cut to their first PARAPHRASE_STEM letters."""
+    return frozenset(word if word[0].isdigit() else word[:PARAPHRASE_STEM] for word in content_words(text))
 
 
 def labelled_option(text: str, letters: str, normalized: list[str],
