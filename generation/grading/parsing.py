@@ -78,7 +78,7 @@ UNCOMMITTED_BEFORE = re.compile(r"\b(?:if|whether|suppose|supposing|assuming|unl
                                 r"[^.!?\n]*$", re.IGNORECASE)
 # Formatting that may sit between a statement and its letter: spaces, $, brackets, quotes, \boxed{, \text{..., the
 # brace closing "\text{The answer is } (I)".
-LETTER_PREFIX = re.compile(r"(?:\.{3}|…|[\s$(\[{}\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
+LETTER_PREFIX = re.compile(r"(?:[\s$(\[{}\"'~（「]|\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{|\\[(\[])*")
 # A letter standing alone: "B", "(b)"; not the start of a word ("A-B bond") nor a function or variable ("H(X)", "x_1").
 LETTER = re.compile(r"([A-Za-z])(?![A-Za-z0-9'’_^({-])")
 # Words that may follow a real answer letter; "A car"/"I think" after "The answer is" are an article/pronoun.
@@ -383,7 +383,8 @@ def choice_candidates(text: str, letters: str, options: list | None,
         words = statement_text(text, match.end()) if normalized else ""
         letter = named_option(words, normalized, letters) if not BARE_LETTER.fullmatch(words) else None
         choice = Choice(letter) if letter else letter_after(text, match.end(), letters)  # "I and II" is a text
-        if not choice and normalized and (letter := option_by_value(words, normalized, letters)):
+        if not choice and normalized and not words.lstrip().startswith("=") \
+                and (letter := option_by_value(words, normalized, letters)):  # ("not F) = 1 - P(F)" states nothing)
             choice = Choice(letter)  # "The answer is approximately 385 meters." (option "385.0")
         labelled = NAMED_WITH_LETTER.fullmatch(words.strip().rstrip(".!")) if normalized and not letter else None
         if labelled and option_letter(labelled.group(1), normalized, letters) not in (None, labelled.group(2)):

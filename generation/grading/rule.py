@@ -31,7 +31,7 @@ from generation.grading.cutoff import (
 from generation.grading.parsing import is_hedge, is_out_of_range, normalize_option, option_letter
 from generation.grading.quantities import quantities, total
 from generation.grading.readers import Reading, note_of, readings_of, value_of
-from generation.grading.statements import paraphrase_after, stated_option, worded_against
+from generation.grading.statements import stated_option, worded_after
 
 LOOP_TAIL = 200  # a text cut off in a loop within this many characters of its last answer repeats that answer
 HEDGES = ("incorrect", "undecided")  # Step 2's --hedges
@@ -217,10 +217,10 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, option
             return Decision(None, "undecided", "a multi-part answer: " + " vs ".join(values[:3]))
         return hedged(note, policy) if kind == "choice" else Decision(None, "undecided", note)
     end = max(reading[2] for reading in found)
-    worded = paraphrase_after(plain, end, [normalize_option(option) for option in options], letters) \
+    worded = worded_after(plain, end, values[-1], [normalize_option(option) for option in options], letters) \
         if kind == "choice" and options else None
-    if worded and worded != (values[-1], True):  # "The right choice is (F) protecting local optometrists ..." (B)
-        return Decision(None, "undecided", worded_against(values[-1], worded))
+    if worded:  # "The right choice is (F) protecting local optometrists ..." (option B's words)
+        return Decision(None, "undecided", worded)
     stated = stated_option(plain, end) if kind == "choice" and options else None
     if stated and option_letter(stated, [normalize_option(option) for option in options], letters) == values[-1]:
         end = plain.index(stated, end) + len(stated)  # the letter's own option text ("(E) It should be used.")

@@ -16,7 +16,7 @@ import functools
 import re
 
 from generation.grading.boxes import HEDGE_NOTE
-from generation.grading.cutoff import content_words, unfinished
+from generation.grading.cutoff import NUMBER_TOLERANCE, content_words, numbers, unfinished
 from generation.grading.parsing import UNCOMMITTED_AFTER, Choice, committed, normalize_option, option_letter
 
 # A new question in the prompt's own format: a line opening with "Question:", "Question 2:", "Q:", "Problem:" or
@@ -60,7 +60,11 @@ STATED_OPTION = re.compile(r"(?<![)\]])(?:[.:)\]]|[ \t]*[-–—:])[ \t]+|(?<=[)
 STATED_TEXT = re.compile(r"(?!(?:for|with|since|because|as|which|that|but|and|or|if|when|where|while|so|then|in|on"
                          r"|at|by|from|to|of|is|was|are|were|however|although|though|see)\b)([\w$\\][^\n]{0,299}?)"
                          r"[ \t*.]*(?:\n|$)", re.IGNORECASE)
-BRACKETED_TEXT = re.compile(r"[.:)\]]?[ \t]+\(([^()\n]{3,200})\)[ \t.]*(?:\n|$)")  # Example: ". (Boycotts, Buycotts)"
+# An option text in brackets after a letter's mark, no comment on it ("(approximately ...)", "(Note: ...)").
+# Example: ". (Boycotts, Buycotts)"
+BRACKETED_TEXT = re.compile(r"[.:][ \t]+\((?!(?:note|with|approx\w*|assuming|if|see|based|because|since|this|that|which"
+                            r"|i|we|it|or|and|but|not|rounded|closest|given)\b)([A-Z][^()\n]{2,200})\)[ \t.]*(?:\n|$)",
+                            re.IGNORECASE)
 STATED_TEXT_WORDS = 20  # an option text is a phrase: a longer stated text is an explanation
 
 
@@ -121,7 +125,7 @@ SEVERAL_LETTERS = re.compile(
 LISTED_LETTER = re.compile(r"[A-Z]")
 # An answer statement ending in a colon over two lines labelling different options: "the final answer is:\nC. ...\nH.
 # ...". Example: "the final answer is:\nC. Water\nH. Saline"
-LABELLED_LINES = re.compile(r"\b(?:answers?|options?|choices?)[ \t]+(?:is|are)[ \t]*[:：][ \t]*\n\s*\(?([A-Z])[.)][ \t]+\S[^\n]*\n"
+LABELLED_LINES = re.compile(r"\b(?:answer|option|choice)[ \t]+is[ \t]*[:：][ \t]*\n\s*\(?([A-Z])[.)][ \t]+\S[^\n]*\n"
                             r"\s*\(?(?!\1)([A-Z])[.)][ \t]+\S", re.IGNORECASE)
 # What every SEVERAL_LETTERS statement holds, searched first because it is fast: two letters listed or written
 # together. Example: "(C) and (J)"
@@ -213,8 +217,9 @@ def paraphrased_option(stated: str, normalized: list[str], letters: str) -> tupl
     """The letter of the option a text stated after a letter words in its own way ("(D) that he didn't know what was
     in the package" for "the defendant didn't know what was in the package"), and whether the text keeps its sense: the
     one option sharing strictly the most word stems with it (PARAPHRASE_STEM), at least two or all of the text's; it
-    keeps the sense with its numbers among the option's and as many negations (PARAPHRASE_NEGATION) as the option, so
-    "(D) does not protect ..." words "... will help protect ..." against its sense; else None."""
+    keeps the sense with its numbers near the option's (cutoff.NUMBER_TOLERANCE) and, unless it is a part of the
+    option's own text, as many negations (PARAPHRASE_NEGATION), so "(D) does not protect ..." words "... will help
+    protect ..." against its sense; else None."""
     words = stems(PARAPHRASE_NEGATION.sub(" ", stated))  # negations are counted apart
     if not words:
         return None
@@ -226,16 +231,23 @@ def paraphrased_option(stated: str, normalized: list[str], letters: str) -> tupl
     option = normalized[index]
     if best < 2 and not words <= stems(option):
         return None
-    numbers = {word for word in content_words(stated) if word[0].isdigit()}
-    return letters[index], numbers <= content_words(option) and \
-        len(PARAPHRASE_NEGATION.findall(stated)) == len(PARAPHRASE_NEGATION.findall(option))
+    offered = numbers(option)
+    close = all(any(abs(value - number) <= NUMBER_TOLERANCE * abs(number) for number in offered)
+                for value in numbers(stated))
+    own_words = normalize_option(stated) in option  # a part of the option's own text keeps its sense
+    return letters[index], close and (own_words or len(PARAPHRASE_NEGATION.findall(stated))
+                                      == len(PARAPHRASE_NEGATION.findall(option)))
 
 
-def paraphrase_after(text: str, end: int, normalized: list[str], letters: str) -> tuple[str, bool] | None:
-    """paraphrased_option of the words right after a letter ending at `end`, up to the sentence's end or an explaining
-    clause (SENTENCE_CLOSE): "is (F) that the merchant shipped the goods ..."."""
+def worded_after(text: str, end: int, letter: str, normalized: list[str], letters: str) -> str | None:
+    """Why the words right after `letter` (ending at `end`) word another option or go against its own, or None: both
+    the rest of the sentence and its part before an explaining clause (SENTENCE_CLOSE) must say so (paraphrased_option),
+    so "(H) as the landlord has the right to reenter" or an option's own "which" clause leaves the letter standing."""
     rest = SENTENCE_REST.match(text, end).group(1)
-    return paraphrased_option(rest[:SENTENCE_CLOSE.search(rest).start()], normalized, letters) if rest else None
+    cut = SENTENCE_CLOSE.search(" " + rest).start()  # (a clause word may open the rest: "(H) as the landlord ...")
+    readings = [paraphrased_option(part, normalized, letters) for part in (rest[:max(0, cut - 1)], rest)]
+    return None if not rest or any(reading in (None, (letter, True)) for reading in readings) \
+        else worded_against(letter, readings[0])
 
 
 @functools.lru_cache(maxsize=4096)
