@@ -24,6 +24,7 @@ from generation.grading.parsing import (
     Choice,
     answer_segments,
     choice_candidates,
+    is_out_of_range,
     letter_after,
     letter_end,
     named_option,
@@ -52,6 +53,9 @@ LABEL_LINE = re.compile(
     r"|respuesta(?:[ \t]+final)?|r[ée]ponse(?:[ \t]+finale)?|(?:endg[üu]ltige[ \t]+)?antwort|ergebnis|resultado"
     r"|resposta(?:[ \t]+final)?|ответ|итог|最终答案|答案|答え|正解|结果)[ \t]*"
     r"(?:[:=：]|->|=>|→|⟹|⇒|—|–|-{1,2})[ \t]*(\S.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+# A statement line with a placeholder instead of its answer: it states nothing. Example: "The answer is ..."
+EMPTY_STATEMENT = re.compile(r"^[ \t]*(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]+is[ \t]*[:：]?[ \t]*(?:\.{3}|…)[ \t]*$",
+                             re.IGNORECASE | re.MULTILINE)
 LABEL_LINES = 3  # a labelled line counts among the segment's last lines only
 # What may open a line before its statement ("1. ", "- ", "The ", "2. The final "). Example: "1. The "
 LINE_OPENING = re.compile(r"[ \t>*-]*(?:\d+[.)][ \t]*)?(?:the[ \t]+(?:(?:final|correct|right|best)[ \t]+)?)?",
@@ -71,8 +75,9 @@ def flatten_tables(text: str) -> str:
 
 
 def plain_segments(sample: str) -> list[str]:
-    """The segments to read (the text after </think> first), tables flattened and markdown removed."""
-    return [MARKDOWN.sub("", flatten_tables(segment)) for segment in answer_segments(sample)]
+    """The segments to read (the text after </think> first), tables flattened, markdown and placeholder statements
+    (EMPTY_STATEMENT) removed."""
+    return [EMPTY_STATEMENT.sub("", MARKDOWN.sub("", flatten_tables(segment))) for segment in answer_segments(sample)]
 
 
 def label_lines(plain: str) -> list[re.Match]:
@@ -133,13 +138,17 @@ def own_answer(plain: str, read: Callable[[str], list[Reading]], options: list |
         tuple[str, list[Reading], bool]:
     """A segment up to where it turns to other questions, its readings, and whether it was cut. After its answer: a
     turn marker (grading.statements: a new question in the prompt's format; for multiple choice also the prompt's
-    option list, a header over several questions' answers, another response) or a letter stated with another
+    option list, a header over several questions' answers, another response), a letter stated with another
     question's option text (when a reading of this question stands: such letters before it are no readings either).
+    A letter out of this question's range after a letter in it is another question's too, but ends nothing ("The
+    answer is (C).\n\nFinal Answer: (E)" of four options reads C; more answer lines after it are still read).
     Without an answer: a new question after its opening (so the answer of an invented question is never read)."""
     def own(found: list[Reading]) -> list[Reading]:
         if not options or len(found) < 2:
             return found
         kept = [reading for reading in found if not about_other_question(plain, reading, option_words(options))]
+        first = next((reading[0] for reading in kept if value_of(reading)), len(plain))
+        kept = [reading for reading in kept if reading[0] <= first or not is_out_of_range(note_of(reading))]
         return kept or found
 
     found = read(plain)
@@ -148,8 +157,8 @@ def own_answer(plain: str, read: Callable[[str], list[Reading]], options: list |
         cuts = [turn_after(plain, kept[0][0] + 1, CHOICE_TURNS if options else MATH_TURNS)]
     else:  # a new question right at the start is the response restating its own
         cuts = [turn_after(plain, len(plain) - len(plain.lstrip()) + 1, MATH_TURNS)]
-    cuts += [plain.rfind("\n", 0, reading[0]) + 1 for reading in found
-             if reading not in kept and reading[0] > kept[0][0]]
+    cuts += [plain.rfind("\n", 0, reading[0]) + 1 for reading in found  # (a letter out of range cuts nothing)
+             if reading not in kept and reading[0] > kept[0][0] and not is_out_of_range(note_of(reading))]
     cut = min((cut for cut in cuts if cut is not None), default=None)
     return (plain, kept, False) if cut is None else (plain[:cut], own(read(plain[:cut])), True)
 

@@ -62,6 +62,11 @@ HEDGE_LETTERS = re.compile(r"\b[A-Z]\b")  # the letters a hedge's note names ("a
 # "not X": a value or letter negated after the answer (a question "Why not C?" states nothing).
 NOT_VALUE = re.compile(r"\bnot\s+(?:equal\s+to\s+|option\s+|choice\s+)?[\s$(\[{]*(?:\\boxed\{\s*)?"
                        r"(?:[A-Z](?![\w'’-])|[-−]?\d)(?![^.!?\n]*\?)")
+# The answer rejected in its own sentence: "The closest option is (E) 3025, but it is not the correct answer."
+# Example: "but it is not the correct answer"
+REJECTED_AFTER = re.compile(r"\b(?:but|though|although|however)\b,?\s+(?:it|this|that)(?:['’]s|\s+is)\s+not\s+(?:the\s+)?"
+                            r"(?:correct|right|exact|true|valid)\b", re.IGNORECASE)
+SENTENCE_END = re.compile(r"[!?\n]|\.(?!\d)")  # Example: "."
 PARENTHETICAL = re.compile(r"[(\[]((?:[^()\[\]\n]|[(\[][^()\[\]\n]{0,40}[)\]]){3,300})[)\]]")  # one nested level
 CONDITION = re.compile(r"\b(?:if|assuming|assume|when|unless|otherwise|instead|alternatively|would|under)\b",
                        re.IGNORECASE)
@@ -224,6 +229,9 @@ def verdict_of(plain: str, found: list[Reading], kind: str, letters: str, option
     stated = stated_option(plain, end) if kind == "choice" and options else None
     if stated and option_letter(stated, [normalize_option(option) for option in options], letters) == values[-1]:
         end = plain.index(stated, end) + len(stated)  # the letter's own option text ("(E) It should be used.")
+    close = SENTENCE_END.search(plain, end)
+    if kind == "choice" and REJECTED_AFTER.search(plain, end, close.start() if close else len(plain)):
+        return Decision(None, "undecided", "the answer rejected in its own sentence")
     texts = [plain[end:], *values]  # a revision glued to an answer counts too
     note = next(filter(None, (revision_note(text, kind, letters) for text in texts)), "")
     if note and kind == "choice" and says_none(plain[end:], options):

@@ -153,6 +153,9 @@ LABELLED_CHARS = 600  # the labelled option is looked for this far from the end
 # The rest of a sentence after its letter, up to a sentence mark that is no decimal point or its line's end.
 # Example: " that he didn't know what was in the package."
 SENTENCE_REST = re.compile(r"[ \t]*[-–—:]?[ \t]*((?:[^.!?\n]|\.(?=\d))*)")
+# Where a comment on the answer opens: "(E) 2 diopters, but note ...", "(C) 108 candles (which is ...)", or nowhere.
+# Example: ", but note"
+COMMENT = re.compile(r",?[ \t]+(?:but|however|although|though)\b|[ \t]*\(|$", re.IGNORECASE)
 PARAPHRASE_STEM = 5  # "protecting" and "protect" share the stem "prote"
 # A negation or a rejection in a text or an option. Example: "didn't"
 PARAPHRASE_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|without|cannot|incorrect|wrong|false|unlikely"
@@ -241,10 +244,11 @@ def paraphrased_option(stated: str, normalized: list[str], letters: str) -> tupl
 
 def worded_after(text: str, end: int, letter: str, normalized: list[str], letters: str) -> str | None:
     """Why the words right after `letter` (ending at `end`) word another option or go against its own, or None: both
-    the rest of the sentence and its part before an explaining clause (SENTENCE_CLOSE) must say so (paraphrased_option),
+    the rest of the sentence and its part before an explaining clause (SENTENCE_CLOSE) or a comment (COMMENT) must say
+    so (paraphrased_option),
     so "(H) as the landlord has the right to reenter" or an option's own "which" clause leaves the letter standing."""
     rest = SENTENCE_REST.match(text, end).group(1)
-    cut = SENTENCE_CLOSE.search(" " + rest).start()  # (a clause word may open the rest: "(H) as the landlord ...")
+    cut = min(SENTENCE_CLOSE.search(" " + rest).start(), COMMENT.search(" " + rest).start())  # " " + : "(H) as ..."
     readings = [paraphrased_option(part, normalized, letters) for part in (rest[:max(0, cut - 1)], rest)]
     return None if not rest or any(reading in (None, (letter, True)) for reading in readings) \
         else worded_against(letter, readings[0])
