@@ -24,7 +24,6 @@ from generation.grading.parsing import (
     Choice,
     answer_segments,
     choice_candidates,
-    is_out_of_range,
     letter_after,
     letter_end,
     named_option,
@@ -140,15 +139,11 @@ def own_answer(plain: str, read: Callable[[str], list[Reading]], options: list |
     turn marker (grading.statements: a new question in the prompt's format; for multiple choice also the prompt's
     option list, a header over several questions' answers, another response), a letter stated with another
     question's option text (when a reading of this question stands: such letters before it are no readings either).
-    A letter out of this question's range after a letter in it is another question's too, but ends nothing ("The
-    answer is (C).\n\nFinal Answer: (E)" of four options reads C; more answer lines after it are still read).
     Without an answer: a new question after its opening (so the answer of an invented question is never read)."""
     def own(found: list[Reading]) -> list[Reading]:
         if not options or len(found) < 2:
             return found
         kept = [reading for reading in found if not about_other_question(plain, reading, option_words(options))]
-        first = next((reading[0] for reading in kept if value_of(reading)), len(plain))
-        kept = [reading for reading in kept if reading[0] <= first or not is_out_of_range(note_of(reading))]
         return kept or found
 
     found = read(plain)
@@ -157,8 +152,8 @@ def own_answer(plain: str, read: Callable[[str], list[Reading]], options: list |
         cuts = [turn_after(plain, kept[0][0] + 1, CHOICE_TURNS if options else MATH_TURNS)]
     else:  # a new question right at the start is the response restating its own
         cuts = [turn_after(plain, len(plain) - len(plain.lstrip()) + 1, MATH_TURNS)]
-    cuts += [plain.rfind("\n", 0, reading[0]) + 1 for reading in found  # (a letter out of range cuts nothing)
-             if reading not in kept and reading[0] > kept[0][0] and not is_out_of_range(note_of(reading))]
+    cuts += [plain.rfind("\n", 0, reading[0]) + 1 for reading in found
+             if reading not in kept and reading[0] > kept[0][0]]
     cut = min((cut for cut in cuts if cut is not None), default=None)
     return (plain, kept, False) if cut is None else (plain[:cut], own(read(plain[:cut])), True)
 

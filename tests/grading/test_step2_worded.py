@@ -175,32 +175,17 @@ def test_cut_lists_variables_rejections_and_listed_lines_are_no_letter_answers()
         assert decide(listed, "choice", LETTERS, options).method != "read", listed
 
 
-def test_a_placeholder_statement_or_a_letter_out_of_range_after_the_answer_never_changes_the_grade():
-    """'The answer is ...' (a placeholder) after the answer states nothing; a final letter outside this question's
-    options after a letter inside them answers another question (undecided on the code before)."""
+
+def test_a_placeholder_statement_after_the_answer_never_changes_the_grade():
+    """'The answer is ...' (a placeholder) after the answer states nothing (undecided on the code before)."""
     rng = random.Random(3108)
     for _ in range(VARIANTS):
         count = rng.randint(4, 9)
         options = [f"{value} mol" for value in rng.sample(range(2, 80), count)]
         letters = LETTERS[:count]
         said = rng.choice(letters)
-        answer, tail = rng.choice([
-            (rng.choice([f"which is closest to option ({said}).", f"The answer is ({said})."]),
-             rng.choice(["The answer is ...", "The answer is …"])),
-            (f"The answer is ({said}).", f"Final Answer: The answer is ({rng.choice([LETTERS[count], 'M', 'P'])}).")])
+        answer = rng.choice([f"which is closest to option ({said}).", f"The answer is ({said})."])
+        tail = rng.choice(["The answer is ...", "The answer is …", "Final answer is: ..."])
         text = f"{rng.choice(REASONS)}So the amount is {rng.randint(2, 80)} mol, {answer}\n\n{tail}"
         decision = decide(text, "choice", letters, options)
         assert (decision.method, decision.answer) == ("read", said), text
-
-
-def test_bare_answer_lines_with_a_letter_out_of_range_stay_a_hedge():
-    """Several bare answer lines with different letters stay a hedge when one of them names no option (the letter out
-    of range is dropped, not taken for the end of the response)."""
-    rng = random.Random(3109)
-    for _ in range(VARIANTS):
-        count = rng.randint(4, 9)
-        letters = LETTERS[:count]
-        first, second = rng.sample(letters, 2)
-        lines = [first, rng.choice(LETTERS[count:] + "KLM"), second, rng.choice(letters)]
-        text = "\n\n".join(f"The answer is ({letter})." for letter in lines)
-        assert decide(text, "choice", letters, [f"{n} mol" for n in range(count)]).method == "hedged", text
