@@ -14,7 +14,7 @@ BROKEN_END = re.compile(r"(?:[A-Za-z]-|[({\[\\^_=+])$")
 # answer", "The answer cannot be determined from the given information". Example: "I cannot determine"
 REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t|will\s+not)\s+(?:answer|help"
                      r"|determine|provide|choose|select|solve|pick)"
-                     r"|\b(?:we|one)\s+(?:can(?:no|['’])t|are\s+unable\s+to|are\s+not\s+able\s+to)\s+"
+                     r"|\b(?:we|one)\s+(?:can(?:no|['’])t|are\s+unable\s+to|are\s+not\s+able\s+to)\s+(?:\w+ly\s+)?"
                      r"(?:determine|select|choose|identify|find|give|provide)\s+(?:the|a|an|which)\s+"
                      r"(?:correct\s+|right\s+|exact\s+|final\s+)?"
                      r"(?:answer|option|choice)"
@@ -22,14 +22,16 @@ REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+ab
                      re.IGNORECASE)
 # "None of the options": "none of the above", "The answer is not listed / not provided in the options", "The answer
 # is (not applicable)", "(no answer)", "(cannot be determined)", "not an option", "the question is likely
-# incomplete", "there is no solution". Example: "The answer is not provided in the options."
+# incomplete", "there is no solution", "The correct answer based on the calculation is not among the options".
+# Example: "The answer is not provided in the options."
 NONE_OF_THEM = re.compile(r"\bnone\s+of\s+(?:the\s+)?(?:given\s+|provided\s+|listed\s+)?(?:above|options|choices"
                           r"|answers|these|them)\b"
                           r"|\bthe\s+question\s+is\s+(?:likely\s+|probably\s+)?(?:incorrect|incomplete|flawed"
                           r"|phrased\s+incorrectly)"
                           r"|\bthere\s+is\s+no\s+(?:solution|correct\s+(?:answer|option))\b"
                           r"|\bno\s+(?:correct\s+)?(?:option|choice|answer)\s+(?:is\s+)?(?:correct|fits|matches)"
-                          r"|\b(?:answer|it|this)\s+is\s+not\s+(?:listed|among|in\s+the\s+(?:options|choices)|one\s+of"
+                          r"|\b(?:answer|it|this|result|value)(?:\s+[\w-]+){0,5}?\s+is\s+not\s+(?:listed|among"
+                          r"|in\s+the\s+(?:given\s+|provided\s+)?(?:list|options|choices)|one\s+of"
                           r"|provided|given|available|included|present|an\s+option)"
                           r"|\banswer\s+is\s*[:：]?\s*\((?:not\s+(?:applicable|listed|provided|an\s+option)"
                           r"|no\s+answer|none"
