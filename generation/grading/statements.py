@@ -223,10 +223,10 @@ def paraphrased_option(stated: str, normalized: list[str], letters: str) -> tupl
     keeps the sense with its numbers near the option's (cutoff.NUMBER_TOLERANCE) and, unless it is a part of the
     option's own text, as many negations (PARAPHRASE_NEGATION), so "(D) does not protect ..." words "... will help
     protect ..." against its sense; else None."""
-    words = stems(PARAPHRASE_NEGATION.sub(" ", stated))  # negations are counted apart
+    words = stems(stated)
     if not words:
         return None
-    shared = [len(words & stems(PARAPHRASE_NEGATION.sub(" ", option))) for option in normalized[:len(letters)]]
+    shared = [len(words & stems(option)) for option in normalized[:len(letters)]]
     best = max(shared, default=0)
     if best == 0 or shared.count(best) > 1:
         return None
@@ -256,8 +256,10 @@ def worded_after(text: str, end: int, letter: str, normalized: list[str], letter
 
 @functools.lru_cache(maxsize=4096)
 def stems(text: str) -> frozenset[str]:
-    """The content words of a text (cutoff.content_words), words cut to their first PARAPHRASE_STEM letters."""
-    return frozenset(word if word[0].isdigit() else word[:PARAPHRASE_STEM] for word in content_words(text))
+    """The content words of a text (cutoff.content_words) but its negations (counted apart), words cut to their
+    first PARAPHRASE_STEM letters."""
+    words = content_words(PARAPHRASE_NEGATION.sub(" ", text))
+    return frozenset(word if word[0].isdigit() else word[:PARAPHRASE_STEM] for word in words)
 
 
 def labelled_option(text: str, letters: str, normalized: list[str],
