@@ -22,11 +22,14 @@ GROUPS = {
     "ours_incorrect": (1_599, "silent false negative"),
     "noans_official_letter": (2_025, "silent false negative"),
     "hedged": (1_904, "silent false negative"),
-    # the hedged samples other than the 289 whose "Final Answer" line repeats the prompt example's letter (those are
-    # counted exactly by a regex over all held-out samples instead: 175 of them name the gold letter first)
-    "hedged, other shapes": (1_904 - 289, "silent false negative"),
+    # the hedged samples other than the two shapes that repeat the prompt examples' answers, which are counted exactly
+    # by a regex over all held-out samples instead (bench/README.md): 289 "Final Answer" lines after an answer
+    # (Qwen1.5 chat models; 175 name the gold letter first) and 97 runs of six bare answer lines (gemini-1.5-flash;
+    # 43 give the gold letter in the sixth line)
+    "hedged, other shapes": (1_904 - 289 - 97, "silent false negative"),
 }
-PROMPT_EXAMPLE_SHAPE = "answer letter, then a final-answer line repeating the prompt example answer"
+PROMPT_EXAMPLE_SHAPES = ("answer letter, then a final-answer line repeating the prompt example answer",
+                         "five bare answer lines for the prompt examples")
 
 
 def hypergeometric_cdf(errors: int, size: int, bad: int, read: int) -> float:
@@ -61,7 +64,7 @@ def main() -> None:
     with open(args.csv, encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row["group"] in GROUPS]
     rows += [dict(row, group="hedged, other shapes") for row in rows
-             if row["group"] == "hedged" and not row["reason"].startswith(PROMPT_EXAMPLE_SHAPE)]
+             if row["group"] == "hedged" and not row["reason"].startswith(PROMPT_EXAMPLE_SHAPES)]
     read, verdicts = Counter(row["group"] for row in rows), Counter((row["group"], row["verdict"]) for row in rows)
     print("| group | size | read | errors: clear / with arguable | 95% bound in group, clear: hypergeometric "
           "(Clopper-Pearson, rule of three) | as share of all held-out | 95% bound with arguable | as share |")
