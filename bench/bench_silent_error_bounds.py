@@ -6,12 +6,18 @@ bound on the errors in the whole group (hypergeometric: the sample was drawn wit
 Clopper-Pearson binomial bound and the rule of three are printed beside it) and that bound as a share of all
 held-out samples. Group sizes are those of main's held-out run (`--set held_out`).
 
-    python bench/bench_silent_error_bounds.py [--csv bench/issue31_silent_errors_read.csv]
+    python bench/bench_silent_error_bounds.py [--csv bench/issue31_silent_errors_read.csv] [--dump held_out.jsonl]
+
+With --dump (the JSON lines `bench_grading_real.py --set held_out --dump` writes), the two hedge shapes that repeat
+the prompt examples' answers are also counted over every dumped hedge, with how many name the gold letter where
+this question's answer stands.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import re
 from collections import Counter
 from math import comb
 
@@ -30,6 +36,34 @@ GROUPS = {
 }
 PROMPT_EXAMPLE_SHAPES = ("answer letter, then a final-answer line repeating the prompt example answer",
                          "five bare answer lines for the prompt examples")
+
+
+# "The answer is (C).\n\nFinal Answer: The answer is (E)." or "... Now, let's combine all the answers.\n\nThe answer
+# is E.": the later letter is the prompt's example answer (the same across a category); this question's is the first.
+FINAL_LINE_AFTER_ANSWER = re.compile(
+    r"The answer is \(?([A-J])\)?\.?\s*\n\s*(?:\n\s*)?(?:Final [Aa]nswer:?\s*\n?\s*The answer is\s*\*{0,2}\(?([A-J])\b"
+    r"|Now, let's combine all the answers\.?\s*\n\s*\n?\s*The answer is \(?([A-J])\b)")
+# six lines "The answer is (A)" ... "The answer is (G)": five for the prompt's examples, the sixth for this question
+BARE_ANSWER_LINE = re.compile(r"^\s*The answer is \(([A-J])\)\s*$", re.M)
+
+
+def count_prompt_example_shapes(dump: str) -> Counter:
+    """Hedges of the two shapes in a dump, and how many give the gold letter where this question's answer stands."""
+    counts: Counter = Counter()
+    with open(dump, encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            text = record["text"] or ""
+            if record["kind"] != "hedged":
+                continue
+            match, bare = FINAL_LINE_AFTER_ANSWER.search(text), BARE_ANSWER_LINE.findall(text)
+            if match and match.group(1) != (match.group(2) or match.group(3)):
+                counts["final line"] += 1
+                counts["final line, first letter gold"] += match.group(1) == record["gold"]
+            elif len(bare) >= 6:
+                counts["six bare lines"] += 1
+                counts["six bare lines, sixth gold"] += bare[5] == record["gold"]
+    return counts
 
 
 def hypergeometric_cdf(errors: int, size: int, bad: int, read: int) -> float:
@@ -60,6 +94,7 @@ def main() -> None:
     """Print the table for bench/README.md."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--csv", default="bench/issue31_silent_errors_read.csv")
+    parser.add_argument("--dump", help="held-out dump of bench_grading_real.py, to count the prompt-example shapes")
     args = parser.parse_args()
     with open(args.csv, encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row["group"] in GROUPS]
@@ -78,6 +113,8 @@ def main() -> None:
         print(f"| {group} | {size:,} | {n} | {clear} / {arguable} | {bound} ({cp:.0f}{three}) | "
               f"{100 * bound / HELD_OUT_SAMPLES:.3f}% | {bound_arguable} | "
               f"{100 * bound_arguable / HELD_OUT_SAMPLES:.3f}% |")
+    if args.dump:
+        print(dict(count_prompt_example_shapes(args.dump)))
 
 
 if __name__ == "__main__":
