@@ -44,7 +44,7 @@ FINAL_LINE_AFTER_ANSWER = re.compile(
     r"The answer is \(?([A-J])\)?\.?\s*\n\s*(?:\n\s*)?(?:Final [Aa]nswer:?\s*\n?\s*The answer is\s*\*{0,2}\(?([A-J])\b"
     r"|Now, let's combine all the answers\.?\s*\n\s*\n?\s*The answer is \(?([A-J])\b)")
 # six lines "The answer is (A)" ... "The answer is (G)": five for the prompt's examples, the sixth for this question
-BARE_ANSWER_LINE = re.compile(r"^\s*The answer is \(([A-J])\)\s*$", re.M)
+BARE_ANSWER_LINE = re.compile(r"^\s*The answer is \(([A-J])\)\s*$", re.MULTILINE)
 
 
 def count_prompt_example_shapes(dump: str) -> Counter:
