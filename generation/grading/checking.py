@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing
-import random
 import re
 import signal
 import threading
@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from multiprocessing.connection import wait
 
+from generation.grading.math_engine import sample_points, values_differ
 from generation.grading.math_parsing import warm_math
 from generation.grading.parsing import DANGLING, LATEX_COMMAND
 from generation.grading.quantities import as_latex, is_compound, notation_pair, quantity_verdict, scientific_value
 
 MATH_TIMEOUT_S = 5.0
 HARD_TIMEOUT_FACTOR = 3  # a worker silent for this many soft timeouts is killed
-PRECISION = 60  # significant digits of the value guard
-REL_TOL = 1e-12  # for values written with a decimal approximation (a sympy Float)
 SPACING = re.compile(r"\\[,;:!> ]|\\(?:left|right|displaystyle|big|Big)\b|\s+")
 DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°")
 TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
@@ -124,8 +123,10 @@ def prepare_latex(text: str) -> str:
     return text.strip().strip("$").strip()
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_math(text: str):
-    """math-verify's parse of one answer as a sympy object, or None when it cannot be read in full."""
+    """math-verify's parse of one answer as a sympy object, or None when it cannot be read in full (memoised: a gold
+    answer is parsed once, not once per distinct response; a parse cut by a deadline raises and is not kept)."""
     from math_verify import parse
 
     parsed = parse("\\boxed{" + prepare_latex(text) + "}", parsing_timeout=None)
@@ -133,49 +134,6 @@ def parse_math(text: str):
         return None
     read = parsed[1] if len(parsed) > 1 and isinstance(parsed[1], str) else ""
     return None if DANGLING.search(read) else parsed[0]
-
-
-def closed_value(expr):
-    """The high-precision value of a closed (symbol-free) sympy expression, or None."""
-    try:
-        if expr.free_symbols or not expr.is_number:
-            return None
-        value = expr.evalf(PRECISION)
-        if getattr(value, "_prec", PRECISION) < 10:  # no reliable digits: sin(pi) evaluates to 0.e-136
-            return None
-        return value if value.is_finite else None
-    except Exception:  # sympy raises many types on exotic values
-        return None
-
-
-def values_differ(first, second, percent: bool) -> bool:
-    """True when two closed expressions have provably different values (x100 allowed with %).
-
-    Exact values differ when their difference evaluates to a non-zero number (so 1/10^20 differs from
-    1/(10^20+1)); a value written with a decimal approximation (a sympy Float) must agree to REL_TOL.
-    """
-    import sympy
-
-    a, b = closed_value(first), closed_value(second)
-    if a is None or b is None:
-        return False
-    exact = not (first.has(sympy.Float) or second.has(sympy.Float))
-    for scale in ((1, 100, Fraction(1, 100)) if percent else (1,)):
-        if exact:
-            gap = closed_value(first - second * sympy.Rational(scale))
-            if gap is None or gap == 0:  # None: no reliable digit, i.e. zero as far as 60 digits can tell
-                return False
-        elif abs(a - b * scale) <= REL_TOL * max(abs(a), abs(b * scale)):
-            return False
-    return True
-
-
-def sample_points(symbols: set) -> list[dict]:
-    """Two fixed non-integer points for checking a symbolic identity numerically."""
-    import sympy
-
-    rng = random.Random(7)
-    return [{s: sympy.Rational(rng.randint(101, 999), 97) for s in sorted(symbols, key=str)} for _ in range(2)]
 
 
 def assigned_value(expr):

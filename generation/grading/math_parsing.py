@@ -6,6 +6,7 @@ import functools
 import re
 
 from generation.grading.boxes import HEDGE_NOTE, HEDGE_WORD, TEXT_WRAPPER, MathReading, box_groups, last_boxed
+from generation.grading.math_engine import fast_math
 from generation.grading.parsing import (
     BARE_EQUATION,
     CLAUSE,
@@ -109,9 +110,10 @@ def gold_math_answer(answer: str) -> str:
 
 @functools.cache
 def warm_math() -> None:
-    """Import math-verify, latex2sympy and sympy and verify one pair, once per process (their first use takes
-    seconds, more on a loaded machine): called before any per-pair deadline starts."""
+    """Import math-verify, latex2sympy and sympy, set up two-stage LaTeX parsing, and verify one pair, once per
+    process (their first use takes seconds, more on a loaded machine): called before any per-pair deadline starts."""
     with contextlib.suppress(Exception):
         from math_verify import parse, verify
 
+        fast_math()
         verify(parse("$2$"), parse("$\\frac{4}{2}$"))
