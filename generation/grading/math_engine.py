@@ -82,7 +82,7 @@ def two_stage_latex_parsing() -> None:
         parser.math = math
         return parser
 
-    create_parser.two_stage = True
+    create_parser.two_stage, create_parser.full_ll = True, full_ll
     _Latex2Sympy.create_parser = create_parser
 
 
@@ -94,7 +94,7 @@ def nonzero_somewhere(first, second) -> bool:
     if not isinstance(first, sympy.Expr) or not isinstance(second, sympy.Expr) or first.has(sympy.Float) \
             or second.has(sympy.Float):
         return False
-    symbols = (first - second).free_symbols
+    symbols = first.free_symbols | second.free_symbols
     if not all(isinstance(symbol, sympy.Symbol) for symbol in symbols):
         return False
     return any(values_differ(first.subs(point), second.subs(point), False) for point in sample_points(symbols)
@@ -114,7 +114,7 @@ def simplify_only_when_needed() -> None:
     def sympy_symbolic_eq(gold, pred) -> bool:
         return not nonzero_somewhere(gold, pred) and symbolic_eq(gold, pred)
 
-    sympy_symbolic_eq.needed_only = True
+    sympy_symbolic_eq.needed_only, sympy_symbolic_eq.__wrapped__ = True, symbolic_eq
     grader.sympy_symbolic_eq = sympy_symbolic_eq
 
 
