@@ -41,11 +41,11 @@ def load_rows(path: str) -> tuple[list[dict], list[list[bool] | None]]:
     return rows, scores
 
 
-def grade_file(path: str, records: list[dict]) -> Counter:
+def grade_file(path: str, records: list[dict], timeout: float = grading.MATH_TIMEOUT_S) -> Counter:
     """Grade one file, appending each sample's grade to `records`; counts for its table line."""
     rows, scores = load_rows(path)
     started = time.process_time()
-    graded = grading.grade_rows(rows, "math", 1, lambda n: None)
+    graded = grading.grade_rows(rows, "math", 1, lambda n: None, timeout)
     counts: Counter = Counter(seconds=time.process_time() - started)
     for row_index, (grades, score) in enumerate(zip(graded, scores)):
         for index, grade in enumerate(grades):
@@ -63,6 +63,8 @@ def main() -> None:
     """Print one table line per file and a total."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+", help="evaluation-harness output files (.jsonl)")
+    parser.add_argument("--math_timeout", type=float, default=grading.MATH_TIMEOUT_S,
+                        help="CPU seconds per math comparison, as Step 2's --math_timeout")
     parser.add_argument("--dump", help="write every sample's grade to this JSON-lines file")
     parser.add_argument("--compare-to", help="a --dump of another code version: fail unless every grade is the same")
     args = parser.parse_args()
@@ -71,10 +73,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     total: Counter = Counter()
     records: list[dict] = []
+    common = os.path.commonpath([os.path.abspath(path) for path in args.files]) if len(args.files) > 1 else ""
     for path in args.files:
-        counts = grade_file(path, records)
+        counts = grade_file(path, records, args.math_timeout)
         total.update(counts)
-        print(line(os.path.basename(path), counts), flush=True)
+        print(line(os.path.relpath(os.path.abspath(path), common) if common else os.path.basename(path), counts),
+              flush=True)
     if len(args.files) > 1:
         print(line("all", total))
     if args.dump:
