@@ -40,10 +40,15 @@ UNITS = ("mm|cm|dm|m|km|in|inch|inches|ft|foot|feet|yd|yards?|mi|miles?|(?:milli
          r"|(?:square|sq\.?|cubic)\s+(?:units?|mm|cm|m|km|in|inch|inches|ft|feet|foot|yards?|miles?|meters?|metres?)"
          "|units?|degrees?|deg|rad|radians?|dollars?|cents?|euros?|s|sec|seconds?|min|minutes?|h|hr|hrs|hours?|days?"
          "|weeks?|months?|years?|g|kg|mg|grams?|kilograms?|lbs?|pounds?|oz|ounces?|l|ml|liters?|litres?|gallons?"
-         "|mph|km/h|m/s|ways|times")
+         "|mph|km/h|m/s|ways|times"
+         # science (no one-letter symbol: "5j" may be complex, "5K" a thousand): "0.26 Å", "3.5 eV", "53 kJ/mol"
+         r"|nm|fm|[uµμ]m|microns?|angstroms?|Å|\\AA|[kMG]?eV|kJ|MJ|joules?|ergs?|k?cal|kelvins?|[kMG]?Hz|k?Pa|atm"
+         "|m?mol|moles?|AU|k?pc|Mpc|Gyr|Myr|yr|arcsec|arcseconds?|arcmin|arcminutes?")
 UNIT_WORD = re.compile(f"(?:{UNITS})|square|cubic", re.IGNORECASE)
-WITH_UNIT = re.compile(rf"(.*?\d[^A-Za-z]*?)\s*(?:{UNITS})\.?\s*(?:\^\s*\{{?[23]\}}?|²|³)?\s*\.?", re.IGNORECASE)
-UNIT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}|\\[,;:! ]|~")
+# One unit with its power ("cm^2", "s^{-1}"), and a unit made of several ("kJ/mol", "erg s^{-1}", "g/cm^3").
+UNIT_TERM = rf"(?:{UNITS})\.?\s*(?:\^\s*\{{?-?[1-3]\}}?|²|³|⁻¹)?"
+WITH_UNIT = re.compile(rf"(.*?\d[^A-Za-z]*?)\s*{UNIT_TERM}(?:\s*(?:/|\\cdot|\s)\s*{UNIT_TERM})*\s*\.?", re.IGNORECASE)
+UNIT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\s*\{~?((?:[^{}]|\{[^{}]*\})*)\}|\\[,;:! ]|~")
 # One-variable inequalities, normalised (no spaces, <= and >=): "x<=3", "-2<x<=5", "3>=x"; and "x \in [1, 2)".
 RELATIONS = (("\\leq", "<="), ("\\le", "<="), ("\\geq", ">="), ("\\ge", ">="), ("\\lt", "<"), ("\\gt", ">"),
              ("≤", "<="), ("≥", ">="))
@@ -259,9 +264,9 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
         return based, "base digits"
     if is_compound(pred) or is_compound(gold):
         return quantity_verdict(pred, gold), "compound quantity compared as a whole"
-    if looks_textual(pred) and len(NUMBERS.findall(pred)) > 1:
-        return None, "several values in a worded answer"  # never graded by one of them
     pred_number, gold_number = without_unit(pred), without_unit(gold)
+    if pred_number is None and looks_textual(pred) and len(NUMBERS.findall(pred)) > 1:
+        return None, "several values in a worded answer"  # never graded by one of them (a unit's power is none)
     if pred_number is not None or gold_number is not None:
         if pred_number is not None and gold_number is not None and math_key(pred) != math_key(gold):
             units = [SPACING.sub("", UNIT_WRAPPER.sub(lambda m: m.group(1) or "", t)).lower() for t in (pred, gold)]

@@ -16,7 +16,8 @@ EXPRESSIONS = st.recursive(ATOMS, lambda inner: st.one_of(
     st.tuples(inner, inner).map(lambda pair: f"\\frac{{{pair[0]}}}{{{pair[1]}}}"),
     st.tuples(inner, ATOMS).map(lambda pair: f"{{{pair[0]}}}^{{{pair[1]}}}"),
     inner.map(lambda text: f"\\sqrt{{{text}}}"), inner.map(lambda text: f"\\left({text}\\right)"),
-    inner.map(lambda text: f"-{text}"), inner.map(lambda text: f"\\sin({text})"), inner.map(lambda text: f"e^{{{text}}}"),
+    inner.map(lambda text: f"-{text}"), inner.map(lambda text: f"\\sin({text})"),
+    inner.map(lambda text: f"e^{{{text}}}"),
 ), max_leaves=6)
 # Answer shapes around an expression: a bare value, a tuple, a set, an interval, an assignment, an inequality, and
 # answers SLL alone cannot parse (a leading minus before a power, a bracket times a function): LL decides those.
