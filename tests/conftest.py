@@ -18,7 +18,8 @@ SCRIPTS = os.path.join(ROOT, "scripts")
 # The checkout's root (its `generation` package before any installed copy), scripts/ (the example's builders: tiny
 # models, benchmark files), tests/ (shared helpers) and each test folder (tests import shared fixtures from one another
 # by module name). Subprocesses get the root on PYTHONPATH, so every script a test starts runs this checkout's package.
-TEST_FOLDERS = sorted(entry.path for entry in os.scandir(TESTS) if entry.is_dir() and not entry.name.startswith((".", "_")))
+TEST_FOLDERS = sorted(entry.path for entry in os.scandir(TESTS)
+                      if entry.is_dir() and not entry.name.startswith((".", "_")))
 for folder in (*TEST_FOLDERS, ROOT, SCRIPTS, TESTS):
     if folder not in sys.path:
         sys.path.insert(0, folder)
