@@ -38,7 +38,8 @@ from loopback_batches import BatchService  # noqa: E402
 def rows(count: int) -> list[dict]:
     """MATH-500-shaped rows of varied lengths."""
     return [{"problem": f"Compute the sum of the first {i + 2} odd numbers, then explain " + "why " * (i % 7),
-             "solution": f"The sum is $\\boxed{{{(i + 2) ** 2}}}$.", "answer": str((i + 2) ** 2), "subject": "Algebra", "level": 1 + i % 5,
+             "solution": f"The sum is $\\boxed{{{(i + 2) ** 2}}}$.", "answer": str((i + 2) ** 2), "subject": "Algebra",
+             "level": 1 + i % 5,
              "unique_id": f"bench/{i}.json"} for i in range(count)]
 
 
