@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from multiprocessing.connection import wait
 
-from generation.grading.math_engine import sample_points, values_differ
-from generation.grading.math_parsing import warm_math
+from generation.grading.math_parsing import sample_points, values_differ, warm_math
 from generation.grading.parsing import DANGLING, LATEX_COMMAND
 from generation.grading.quantities import as_latex, is_compound, notation_pair, quantity_verdict, scientific_value
 

@@ -7,8 +7,7 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generation.grading.math_engine import fast_math, nonzero_somewhere
-from generation.grading.math_parsing import warm_math
+from generation.grading.math_parsing import fast_math, nonzero_somewhere, warm_math
 
 ATOMS = st.sampled_from(["x", "t", "a", "2", "3", "10", "\\pi", "\\frac{1}{2}", "\\sqrt{3}", "C_1", "\\omega_n", "e"])
 EXPRESSIONS = st.recursive(ATOMS, lambda inner: st.one_of(
