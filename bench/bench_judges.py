@@ -1,4 +1,5 @@
-"""Step 3b API judge speed: verdicts/s through judges.judging.run_judge against a loopback server answering after 200 ms.
+"""Step 3b API judge speed: verdicts/s through judges.judging.run_judge against a loopback server answering
+after 200 ms.
 
 Usage: python bench/bench_judges.py [--samples 1000] [--verdicts 3] [--max_concurrency 64]
 What is counted: each sample is one request asking for K = --verdicts judgments (`n`=K), so verdicts/s = K x

@@ -24,20 +24,22 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OPENAI_API_KEY": "sk-bench",
                    "ANTHROPIC_API_KEY": "sk-ant-bench", "WEAVER_BATCH_POLL_S": "0.01"})
 
-from fixtures_benchmarks import write_benchmark  # noqa: E402
-from loopback import LoopbackServer  # noqa: E402
-from loopback_batches import BatchService  # noqa: E402
 from loopback_billing import BillingProvider  # noqa: E402
 
 from generation.common.cli import run_main  # noqa: E402
 from generation.costs.pricing import PRICES  # noqa: E402
 from generation.generate_reasoning_samples import main  # noqa: E402
 
+from fixtures_benchmarks import write_benchmark  # noqa: E402
+from loopback import LoopbackServer  # noqa: E402
+from loopback_batches import BatchService  # noqa: E402
+
 
 def rows(count: int) -> list[dict]:
     """MATH-500-shaped rows of varied lengths."""
     return [{"problem": f"Compute the sum of the first {i + 2} odd numbers, then explain " + "why " * (i % 7),
-             "solution": f"The sum is $\\boxed{{{(i + 2) ** 2}}}$.", "answer": str((i + 2) ** 2), "subject": "Algebra", "level": 1 + i % 5,
+             "solution": f"The sum is $\\boxed{{{(i + 2) ** 2}}}$.", "answer": str((i + 2) ** 2), "subject": "Algebra",
+             "level": 1 + i % 5,
              "unique_id": f"bench/{i}.json"} for i in range(count)]
 
 

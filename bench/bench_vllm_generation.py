@@ -100,7 +100,8 @@ params = [SamplingParams(n=args["samples"], temperature=0.7, top_p=0.9, stop_tok
 outs = llm.generate([{"prompt_token_ids": i} for i in ids], params, use_tqdm=False)
 marks.append(["generation", start, time.time()])
 start = time.time()
-Dataset.from_dict({"problem": problems, "samples": [[c.text for c in o.outputs] for o in outs]}).save_to_disk(args["out"])
+Dataset.from_dict({"problem": problems,
+                   "samples": [[c.text for c in o.outputs] for o in outs]}).save_to_disk(args["out"])
 marks.append(["save + provenance", start, time.time()])
 tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
 json.dump({"booted": booted, "main": [marks[0][2], time.time()], "marks": marks, "tokens": tokens},

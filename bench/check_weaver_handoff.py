@@ -71,7 +71,8 @@ def run_weaver(args: argparse.Namespace, export: str, scratch: str, config: str,
                f"--config-name={config}", *COMMON, *(o.format(path=export) for o in overrides)]
     done = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False)
     if done.returncode != 0 or "SUMMARY RESULTS" not in done.stdout:
-        sys.exit(f"Weaver's {config} run failed (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        sys.exit(f"Weaver's {config} run failed (exit {done.returncode}):\n"
+                 f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     return summary_row(done.stdout)
 
 

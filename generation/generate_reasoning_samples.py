@@ -23,15 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_path", required=True, help="output folder (DatasetDict with split 'data')")
     p.add_argument("--dataset_path", default=None,
                    help="read the benchmark from a local file or folder in its hub schema (default: from the hub)")
-    p.add_argument("--max_rows", type=positive_int, default=None, help="keep N problems, counted from --start_row (default: all)")
+    p.add_argument("--max_rows", type=positive_int, default=None,
+                   help="keep N problems, counted from --start_row (default: all)")
     p.add_argument("--samples_per_instruction", type=positive_int, default=1, help="samples per problem")
     p.add_argument("--batch_size", type=positive_int, default=4,
                    help="transformers: sequences per generate call (a problem's samples may span calls); "
                         "vLLM sends every prompt with n samples, so it is not needed there; unused by APIs")
     p.add_argument("--max_length", type=positive_int, default=2048, help="local models: prompt + output tokens")
     p.add_argument("--max_new_tokens", type=positive_int, default=None,
-                   help=f"tokens per sample (default: {DEFAULT_MAX_NEW_TOKENS}; reasoning API models such as o3-mini: no "
-                        "cap, since their hidden reasoning shares it)")
+                   help=f"tokens per sample (default: {DEFAULT_MAX_NEW_TOKENS}; reasoning API models such as "
+                        "o3-mini: no cap, since their hidden reasoning shares it)")
     p.add_argument("--temperature", type=bounded_float(0.0, float("inf"), low_inclusive=True), default=0.7,
                    help="sampling temperature")
     p.add_argument("--top_p", type=bounded_float(0.0, 1.0), default=None,
@@ -49,12 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat_format", choices=["s1"], default=None,
                    help="s1: the Qwen/s1 ChatML prompt (default: s1 when 's1' is a whole token of --model, else the "
                         "problem as one user turn)")
-    p.add_argument("--mmlu_subjects", nargs="+", default=None, help="MMLU subject configs, in this order (default: the --mmlu_category set)")
+    p.add_argument("--mmlu_subjects", nargs="+", default=None,
+                   help="MMLU subject configs, in this order (default: the --mmlu_category set)")
     p.add_argument("--mmlu_category", choices=sorted(MMLU_SUBJECTS), default="college",
                    help="built-in MMLU subject set when --mmlu_subjects is absent")
     p.add_argument("--backend", choices=["auto", "api", "vllm", "transformers"], default="auto",
                    help="auto: the API for API models, else vLLM when installed, else transformers")
-    p.add_argument("--push_to_hub", metavar="REPO", default=None, help="also push the output to this hub repo, split 'data', private (default: not pushed)")
+    p.add_argument("--push_to_hub", metavar="REPO", default=None,
+                   help="also push the output to this hub repo, split 'data', private (default: not pushed)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard this output's checkpoint (and its --max_cost ledger) and start again")
     p.add_argument("--pilot", metavar="ROWS", type=positive_int, default=None,

@@ -33,7 +33,7 @@ BATCH, JUDGE_BATCH, CHAT_RATE, RM_RATE, JUDGE_RATE, SEED = 32, 16, 5e-3, 2e-3, 3
 VERDICT_WEIGHT = 3.0  # the judge's True/False tokens weigh this many tokens of its checking in the loss
 WRONG_TARGETS = 0.45  # share of taught answers that are near misses: sampled answers are right about 2 times in 3
 VOCAB = 800  # the tokenizer also learns the example's prompts (judge prompt ~230 tokens, not ~610): cheaper to train
-OWN_SAMPLES = 4  # the chat model's own samples per problem (temperature 0.7, as in the example) the verifiers learn from
+OWN_SAMPLES = 4  # the chat model's own samples per problem (temperature 0.7 as in the example) the verifiers learn from
 MARKER = "trained.json"  # written last: a folder holding it is a finished model
 STATED = re.compile(r"The answer is: (\S+)\s*$")  # the answer a solution states (the line Step 2 reads)
 # torch's portable kernels (not the AVX2/AVX-512 ones it picks per CPU), MKL's reproducible mode, one thread each

@@ -1,6 +1,7 @@
 """Session fixtures: offline environment, import path, tiny models and a real vLLM OpenAI-compatible server."""
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import time
 import urllib.request
 import uuid
+import warnings
 
 import pytest
 
@@ -18,7 +20,8 @@ SCRIPTS = os.path.join(ROOT, "scripts")
 # The checkout's root (its `generation` package before any installed copy), scripts/ (the example's builders: tiny
 # models, benchmark files), tests/ (shared helpers) and each test folder (tests import shared fixtures from one another
 # by module name). Subprocesses get the root on PYTHONPATH, so every script a test starts runs this checkout's package.
-TEST_FOLDERS = sorted(entry.path for entry in os.scandir(TESTS) if entry.is_dir() and not entry.name.startswith((".", "_")))
+TEST_FOLDERS = sorted(entry.path for entry in os.scandir(TESTS)
+                      if entry.is_dir() and not entry.name.startswith((".", "_")))
 for folder in (*TEST_FOLDERS, ROOT, SCRIPTS, TESTS):
     if folder not in sys.path:
         sys.path.insert(0, folder)
@@ -122,6 +125,16 @@ ray.shutdown()
 """
 
 
+@pytest.fixture(autouse=True)
+def collect_earlier_garbage(request) -> None:
+    """A test that turns warnings into errors first collects what earlier tests of its worker left to the garbage
+    collector (an engine's ZeroMQ context, a child's pipe): their ResourceWarnings are theirs, not this test's."""
+    if any(mark.args[:1] == ("error",) for mark in request.node.iter_markers("filterwarnings")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gc.collect()
+
+
 @pytest.fixture(scope="session")
 def ray_address():
     """One local Ray cluster for the whole session (held by a child process); the scripts join it with
@@ -136,6 +149,7 @@ def ray_address():
         holder.wait(timeout=120)
     except subprocess.TimeoutExpired:
         holder.kill()
+    holder.stdout.close()  # left open, the garbage collector reports it in whichever test runs last
 
 
 @pytest.fixture(scope="session")

@@ -23,9 +23,10 @@ class BatchService:
 
     fails(i): the i-th request of a batch errors (HTTP 500 line); expire_after: requests from that index on expire;
     hold: while set, batches stay in progress (a driver killed mid-batch; Anthropic's `processing` count goes down
-    by one per status check, its other counts stay 0 until the batch ends, as Anthropic reports them). OpenAI only: fail_whole: every batch fails
-    validation with these errors (batch.errors.data); enqueued_limit: the organisation's batch queue limit in input
-    tokens (the server's count: characters / 4), a batch that would pass it fails with token_limit_exceeded.
+    by one per status check, its other counts stay 0 until the batch ends, as Anthropic reports them). OpenAI only:
+    fail_whole: every batch fails validation with these errors (batch.errors.data); enqueued_limit: the
+    organisation's batch queue limit in input tokens (the server's count: characters / 4), a batch that would pass it
+    fails with token_limit_exceeded.
     """
 
     def __init__(self, responder: Callable, fails: Callable[[int], bool] = lambda i: False,
@@ -84,8 +85,9 @@ class BatchService:
             return Reply(status=400, body={"error": {"message": "purpose must be batch", "type": "invalid_request"}})
         file_id = f"file-{len(self.files) + 1}"
         self.files[file_id] = fields["file"]
-        return Reply(body={"id": file_id, "object": "file", "bytes": len(fields["file"]), "created_at": int(time.time()),
-                           "filename": "batch.jsonl", "purpose": "batch", "status": "processed"})
+        return Reply(body={"id": file_id, "object": "file", "bytes": len(fields["file"]),
+                           "created_at": int(time.time()), "filename": "batch.jsonl", "purpose": "batch",
+                           "status": "processed"})
 
     def _create_openai(self, request: dict) -> Reply:
         """POST /v1/batches -> a Batch in status validating."""

@@ -8,9 +8,9 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from loopback import OPENAI, Persona, Reply, _prompt_text, _refusal, anthropic_body, openai_body
-
 from generation.costs.pricing import Price, usage_cost
+
+from loopback import OPENAI, Persona, Reply, _prompt_text, _refusal, anthropic_body, openai_body
 
 DEFAULT_MAXIMUM = 16_384  # the server's own maximum output where the model has none (no cap sent)
 

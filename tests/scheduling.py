@@ -41,7 +41,8 @@ def unit_cost(unit: str, nodeids: list[str]) -> float:
     if unit in measured_seconds():
         return measured_seconds()[unit]
     sources = [open(os.path.join(ROOT, name)).read() for name in {nodeid.split("::")[0] for nodeid in nodeids}]
-    return SLOW_SECONDS * sum(text.count("mark.slow") + ("pytestmark = pytest.mark.slow" in text) * text.count("def test_")
+    return SLOW_SECONDS * sum(text.count("mark.slow")
+                              + ("pytestmark = pytest.mark.slow" in text) * text.count("def test_")
                               for text in sources)
 
 

@@ -55,6 +55,11 @@ def stop_engine(llm) -> None:
         # vLLM's default grace is 5 s, then it kills the engine process before its worker has unlinked its shared
         # memory: the "resource_tracker ... leaked shared_memory" warning at exit. A busy CPU needs longer.
         engine_core.shutdown(timeout=SHUTDOWN_GRACE_S)
+    context = getattr(getattr(engine_core, "resources", None), "ctx", None)
+    if context is not None and not context.closed:
+        # vLLM's shutdown closes its sockets, not their ZeroMQ context: each engine would leave two I/O threads
+        # behind, and a "ResourceWarning: Unclosed context" whenever the garbage collector meets it
+        context.destroy(linger=0)
     try:
         from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
     except ImportError:  # a vLLM without this helper: collect here; the torch caches below are all else to free

@@ -108,7 +108,8 @@ def ledger_line(cap: float | None, spent: Totals, where: str) -> str | None:
     line = f"earlier runs on {where} spent {format_cost(spent.spent)}{upper}"
     if cap is None:
         return line
-    return line + f"; --max_cost {format_cost(cap)} is the total for it: {format_cost(max(0.0, cap - spent.spent))} left"
+    return line + (f"; --max_cost {format_cost(cap)} is the total for it: "
+                   f"{format_cost(max(0.0, cap - spent.spent))} left")
 
 
 class Gate:

@@ -98,8 +98,8 @@ def check_json_text(path: str) -> None:
                                 f"{raw[err.start:err.start + 1]!r}); re-export the file as UTF-8") from None
             if "\\u" in line and LONE_SURROGATE_ESCAPE.search(line):
                 raise UserError(f"cannot read dataset {path}: line {number} holds a lone UTF-16 surrogate escape "
-                                f"({LONE_SURROGATE_ESCAPE.search(line).group()[-6:]}) that no text can hold; replace it "
-                                "(e.g. with \\ufffd) and run again")
+                                f"({LONE_SURROGATE_ESCAPE.search(line).group()[-6:]}) that no text can hold; "
+                                "replace it (e.g. with \\ufffd) and run again")
 
 
 def read_error(err: BaseException) -> str:

@@ -51,7 +51,8 @@ def first_row(record: dict, seen: frozenset[str] = frozenset()) -> int:
         return record["row_range"][0]
     arguments = record.get("arguments", {})
     for key, value in arguments.items():
-        source = read_provenance(value) if key not in PER_PART and isinstance(value, str) and value not in seen else None
+        source = (read_provenance(value) if key not in PER_PART and isinstance(value, str) and value not in seen
+                  else None)
         if source:
             return first_row(source, seen | {value}) + (arguments.get("start_row") or 0)
     return arguments.get("start_row") or 0

@@ -64,7 +64,8 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
     """--start_row/--end_row (one row range, e.g. a SLURM array task) and --num_shards/--ray_address (Ray)."""
     group = parser.add_argument_group("row ranges and sharding")
     group.add_argument("--start_row", type=int_at_least(0), default=0, help="first row to process (0-based)")
-    group.add_argument("--end_row", type=int_at_least(0), default=None, help="row after the last one to process (default: the last row)")
+    group.add_argument("--end_row", type=int_at_least(0), default=None,
+                       help="row after the last one to process (default: the last row)")
     group.add_argument("--num_shards", type=positive_int, default=None,
                        help="split the rows into N contiguous ranges, each a Ray task with its own resumable "
                             "shard, merged into --output_path at the end (default: one process, no shards)")

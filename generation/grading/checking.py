@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing
-import random
 import re
 import signal
 import threading
@@ -14,14 +14,12 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from multiprocessing.connection import wait
 
-from generation.grading.math_parsing import warm_math
+from generation.grading.math_parsing import sample_points, values_differ, warm_math
 from generation.grading.parsing import DANGLING, LATEX_COMMAND
 from generation.grading.quantities import as_latex, is_compound, notation_pair, quantity_verdict, scientific_value
 
 MATH_TIMEOUT_S = 5.0
 HARD_TIMEOUT_FACTOR = 3  # a worker silent for this many soft timeouts is killed
-PRECISION = 60  # significant digits of the value guard
-REL_TOL = 1e-12  # for values written with a decimal approximation (a sympy Float)
 SPACING = re.compile(r"\\[,;:!> ]|\\(?:left|right|displaystyle|big|Big)\b|\s+")
 DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°")
 TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
@@ -41,10 +39,15 @@ UNITS = ("mm|cm|dm|m|km|in|inch|inches|ft|foot|feet|yd|yards?|mi|miles?|(?:milli
          r"|(?:square|sq\.?|cubic)\s+(?:units?|mm|cm|m|km|in|inch|inches|ft|feet|foot|yards?|miles?|meters?|metres?)"
          "|units?|degrees?|deg|rad|radians?|dollars?|cents?|euros?|s|sec|seconds?|min|minutes?|h|hr|hrs|hours?|days?"
          "|weeks?|months?|years?|g|kg|mg|grams?|kilograms?|lbs?|pounds?|oz|ounces?|l|ml|liters?|litres?|gallons?"
-         "|mph|km/h|m/s|ways|times")
+         "|mph|km/h|m/s|ways|times"
+         # science (no one-letter symbol: "5j" may be complex, "5K" a thousand): "0.26 Å", "3.5 eV", "53 kJ/mol"
+         r"|nm|fm|[uµμ]m|microns?|angstroms?|Å|\\AA|[kMG]?eV|kJ|MJ|joules?|ergs?|k?cal|kelvins?|[kMG]?Hz|k?Pa|atm"
+         "|m?mol|moles?|AU|k?pc|Mpc|Gyr|Myr|yr|arcsec|arcseconds?|arcmin|arcminutes?")
 UNIT_WORD = re.compile(f"(?:{UNITS})|square|cubic", re.IGNORECASE)
-WITH_UNIT = re.compile(rf"(.*?\d[^A-Za-z]*?)\s*(?:{UNITS})\.?\s*(?:\^\s*\{{?[23]\}}?|²|³)?\s*\.?", re.IGNORECASE)
-UNIT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}|\\[,;:! ]|~")
+# One unit with its power ("cm^2", "s^{-1}"), and a unit made of several ("kJ/mol", "erg s^{-1}", "g/cm^3").
+UNIT_TERM = rf"(?:{UNITS})\.?\s*(?:\^\s*\{{?-?[1-3]\}}?|²|³|⁻¹)?"
+WITH_UNIT = re.compile(rf"(.*?\d[^A-Za-z]*?)\s*{UNIT_TERM}(?:\s*(?:/|\\cdot|\s)\s*{UNIT_TERM})*\s*\.?", re.IGNORECASE)
+UNIT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname)\s*\{~?((?:[^{}]|\{[^{}]*\})*)\}|\\[,;:! ]|~")
 # One-variable inequalities, normalised (no spaces, <= and >=): "x<=3", "-2<x<=5", "3>=x"; and "x \in [1, 2)".
 RELATIONS = (("\\leq", "<="), ("\\le", "<="), ("\\geq", ">="), ("\\ge", ">="), ("\\lt", "<"), ("\\gt", ">"),
              ("≤", "<="), ("≥", ">="))
@@ -124,8 +127,10 @@ def prepare_latex(text: str) -> str:
     return text.strip().strip("$").strip()
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_math(text: str):
-    """math-verify's parse of one answer as a sympy object, or None when it cannot be read in full."""
+    """math-verify's parse of one answer as a sympy object, or None when it cannot be read in full (memoised: a gold
+    answer is parsed once, not once per distinct response; a parse cut by a deadline raises and is not kept)."""
     from math_verify import parse
 
     parsed = parse("\\boxed{" + prepare_latex(text) + "}", parsing_timeout=None)
@@ -133,49 +138,6 @@ def parse_math(text: str):
         return None
     read = parsed[1] if len(parsed) > 1 and isinstance(parsed[1], str) else ""
     return None if DANGLING.search(read) else parsed[0]
-
-
-def closed_value(expr):
-    """The high-precision value of a closed (symbol-free) sympy expression, or None."""
-    try:
-        if expr.free_symbols or not expr.is_number:
-            return None
-        value = expr.evalf(PRECISION)
-        if getattr(value, "_prec", PRECISION) < 10:  # no reliable digits: sin(pi) evaluates to 0.e-136
-            return None
-        return value if value.is_finite else None
-    except Exception:  # sympy raises many types on exotic values
-        return None
-
-
-def values_differ(first, second, percent: bool) -> bool:
-    """True when two closed expressions have provably different values (x100 allowed with %).
-
-    Exact values differ when their difference evaluates to a non-zero number (so 1/10^20 differs from
-    1/(10^20+1)); a value written with a decimal approximation (a sympy Float) must agree to REL_TOL.
-    """
-    import sympy
-
-    a, b = closed_value(first), closed_value(second)
-    if a is None or b is None:
-        return False
-    exact = not (first.has(sympy.Float) or second.has(sympy.Float))
-    for scale in ((1, 100, Fraction(1, 100)) if percent else (1,)):
-        if exact:
-            gap = closed_value(first - second * sympy.Rational(scale))
-            if gap is None or gap == 0:  # None: no reliable digit, i.e. zero as far as 60 digits can tell
-                return False
-        elif abs(a - b * scale) <= REL_TOL * max(abs(a), abs(b * scale)):
-            return False
-    return True
-
-
-def sample_points(symbols: set) -> list[dict]:
-    """Two fixed non-integer points for checking a symbolic identity numerically."""
-    import sympy
-
-    rng = random.Random(7)
-    return [{s: sympy.Rational(rng.randint(101, 999), 97) for s in sorted(symbols, key=str)} for _ in range(2)]
 
 
 def assigned_value(expr):
@@ -301,9 +263,9 @@ def math_verdict(pred: str, gold: str, timeout: float | None = MATH_TIMEOUT_S) -
         return based, "base digits"
     if is_compound(pred) or is_compound(gold):
         return quantity_verdict(pred, gold), "compound quantity compared as a whole"
-    if looks_textual(pred) and len(NUMBERS.findall(pred)) > 1:
-        return None, "several values in a worded answer"  # never graded by one of them
     pred_number, gold_number = without_unit(pred), without_unit(gold)
+    if pred_number is None and looks_textual(pred) and len(NUMBERS.findall(pred)) > 1:
+        return None, "several values in a worded answer"  # never graded by one of them (a unit's power is none)
     if pred_number is not None or gold_number is not None:
         if pred_number is not None and gold_number is not None and math_key(pred) != math_key(gold):
             units = [SPACING.sub("", UNIT_WRAPPER.sub(lambda m: m.group(1) or "", t)).lower() for t in (pred, gold)]

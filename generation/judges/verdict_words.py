@@ -27,19 +27,23 @@ TRUE = latin_or_cjk(words("true", "correct", "valid", "flawless", "verdadero", "
                           "correcta", "válido", "válida", "vrai", "vraie", "correcte", "valide", "wahr", "richtig",
                           "korrekt", "gültig", "verdadeiro", "verdadeira", "correto", "correta", "vero", "corretto",
                           "corretta", "valido", "valida", "верно", "верный", "верная", "верное", "правильно",
-                          "правильный", "правильная", "правильное", "истина", "истинно") + "|" + COPULA_ONLY + "|" + NO_ERROR,
-                    words("正确", "正しい", "正解", "✅", "✔", "☑", "✓"))
-# A verdict word for False: "False", "incorrect", "wrong", "invalid", "Falso", "faux", "falsch", "неверно", "错误", "❌".
+                          "правильный", "правильная", "правильное", "истина", "истинно")
+                    + "|" + COPULA_ONLY + "|" + NO_ERROR,
+                    words("正确", "正しい", "正解",
+                          "✅", "✔", "☑", "✓"))
+# A verdict word for False: "False", "incorrect", "wrong", "invalid", "Falso", "faux", "falsch", "неверно",
+# "错误", "❌".
 FALSE = latin_or_cjk(words("false", "incorrect", "wrong", "invalid", "flawed", "erroneous", "unsound",
                            "falso", "falsa", "incorrecto", "incorrecta", "inválido", "inválida", "faux", "fausse",
                            "incorrecte", "invalide", "falsch", "inkorrekt", "ungültig", "incorreto", "incorreta",
                            "sbagliato", "errato", "errata", "invalido", "invalida", "неверно", "неверный", "неверная",
                            "неверное", "неправильно", "неправильный", "неправильная", "неправильное", "ложь",
                            "ложно"),
-                     words("错误", "不正确", "不对", "誤り", "間違い", "間違っている", "正しくない", "不正解", "❌", "✘", "✗",
-                           "✖", "❎"))
+                     words("错误", "不正确", "不对", "誤り", "間違い", "間違っている", "正しくない", "不正解",
+                           "❌", "✘", "✗", "✖", "❎"))
 # A negation right before a verdict word, one adverb allowed between: "not", "isn't entirely", "no es", "nicht", "не".
-NEGATION = r"(?:(?<![^\W\d_])(?:not|never|no|nicht|nie|pas|non|não|не)|n't)\s+(?:[^\W\d_]+ly\s+|[^\W\d_]+\s+(?=(?:correct|true|right)\b))?"
+NEGATION = (r"(?:(?<![^\W\d_])(?:not|never|no|nicht|nie|pas|non|não|не)|n't)\s+"
+            r"(?:[^\W\d_]+ly\s+|[^\W\d_]+\s+(?=(?:correct|true|right)\b))?")
 VERDICT = re.compile(rf"(?P<neg>{NEGATION})?(?:(?P<false>{FALSE})|(?P<true>{TRUE}))", re.IGNORECASE)
 # Words after which a verdict word still predicates ("False because ...", "correct and complete"); any other word
 # makes it attributive ("the correct answer", "a false assumption", "False Positive"): no verdict.
@@ -60,7 +64,8 @@ LABELS = frozenset(
     "veredito conclusão avaliação decisão verdetto risposta conclusione valutazione giudizio".split())
 # Labels that name the verdict itself (not an answer or result): a verdict after them in another format, such as
 # "My final verdict is: [[A>B]]", is no True/False verdict.
-VERDICT_LABEL = re.compile(r"\b(?:verdict|judge?ment|decision|veredicto|urteil|вердикт)\b|判断|判定|裁决", re.IGNORECASE)
+VERDICT_LABEL = re.compile(r"\b(?:verdict|judge?ment|decision|veredicto|urteil|вердикт)\b|判断|判定|裁决",
+                           re.IGNORECASE)
 CJK_LABEL = re.compile("结论|判断|答案|裁决|评判|判定|评估|结果|結論|評価|答え|判決")
 LABEL_WORDS = 5
 # What joins a label to its verdict: "Verdict: False", "answer = True", "Verdict -> False", "the answer is True".
@@ -72,7 +77,8 @@ CONCLUSION = re.compile(
     r"^\W*(?:" + words(
         "therefore", "thus", "hence", "so", "consequently", "accordingly", "in conclusion", "to conclude",
         "bottom line", "tl;dr", "tldr", "short answer", "long story short",
-        "in summary", "to summarize", "entonces", "alors", "to summarise", "to sum up", "summing up", "in short", "in sum", "overall",
+        "in summary", "to summarize", "entonces", "alors", "to summarise", "to sum up", "summing up", "in short",
+        "in sum", "overall",
         "all in all", "all things considered", "ultimately", "finally", "in the end", "as a result", "in total",
         "i conclude", "i would say", "i'd say", "i judge", "i rate", "i will go with", "i'll go with", "i must say",
         "my final", "por lo tanto", "por tanto", "así que", "en conclusión", "en resumen", "en definitiva",
@@ -80,7 +86,8 @@ CONCLUSION = re.compile(
         "also", "daher", "deshalb", "somit", "folglich", "insgesamt", "zusammenfassend", "abschließend",
         "schließlich", "letztlich", "portanto", "logo", "assim", "em conclusão", "em resumo", "quindi",
         "pertanto", "dunque", "in conclusione", "in sintesi", "итак", "следовательно", "поэтому", "таким образом",
-        "в итоге", "в заключение", "значит") + r"(?![^\W\d_])|因此|所以|综上所述|综上|总之|总的来说|最终|したがって|従って|よって|以上より|結論として|つまり)",
+        "в итоге", "в заключение", "значит") + r"(?![^\W\d_])|因此|所以|综上所述|综上|总之|总的来说|最终|"
+    r"したがって|従って|よって|以上より|結論として|つまり)",
     re.IGNORECASE)
 # A revision of what came before, at the start of a clause: "Wait,", "Actually,", "On reflection", "Hmm", "Espera",
 # "En fait", "Moment mal", "На самом деле", "等等", "待って".
@@ -168,11 +175,12 @@ PART = re.compile(
 NOTE = re.compile(r"^\W*(?:note|nb|n\.b|p\.?s|remark|caveat|disclaimer|aside|side\s+note|nota|hinweis|anmerkung|"
                   r"remarque|примечание|замечание|注|备注|注意|補足)\b\W", re.IGNORECASE)
 # Clause boundaries: a comma, semicolon or dash, or a contrast ("but", "however", "pero", "aber", "但是").
-CLAUSE_BREAK = re.compile(r"(?:[,，；]|;(?![^\W\d_]))\s*|\s[—–]\s|\s(?=(?:but|however|although|though|whereas|yet|pero|aunque|mais|"
-                          r"aber|но)\b)|(?=但是|然而)", re.IGNORECASE)
-# A verdict that opens a line, its reason after a dash or colon: "False — the proof fails", "True: every step holds".
-LEAD_VERDICT = re.compile(rf"[^\w(]*(?P<neg>{NEGATION})?(?:(?P<false>{FALSE})|(?P<true>{TRUE}))[ \t*]*(?:[—–:：]|\s-\s)",
+CLAUSE_BREAK = re.compile(r"(?:[,，；]|;(?![^\W\d_]))\s*|\s[—–]\s|"
+                          r"\s(?=(?:but|however|although|though|whereas|yet|pero|aunque|mais|aber|но)\b)|(?=但是|然而)",
                           re.IGNORECASE)
+# A verdict that opens a line, its reason after a dash or colon: "False — the proof fails", "True: every step holds".
+LEAD_VERDICT = re.compile(rf"[^\w(]*(?P<neg>{NEGATION})?(?:(?P<false>{FALSE})|(?P<true>{TRUE}))"
+                          r"[ \t*]*(?:[—–:：]|\s-\s)", re.IGNORECASE)
 # Words that may stand around a verdict in a sentence that is only a verdict ("So, my final answer is: False.",
 # "I would say the solution is correct.", "Es falso.").
 FILLER = frozenset(
@@ -181,14 +189,16 @@ FILLER = frozenset(
     "clearly definitely simply and must be as therefore here d ll will decision judgment judgement conclusion "
     "evaluation assessment in summary short label grade rating outcome la el es le est die ist der das lösung "
     "antwort réponse solución respuesta resposta soluzione risposta c ce это решение ответ m am confident sure "
-    "certain given provided by student of there found detected completely fully entirely totally absolutely perfectly certainly indeed".split())
+    "certain given provided by student of there found detected completely fully entirely totally absolutely "
+    "perfectly certainly indeed".split())
 # The words of a sentence that only remarks on what precedes it on its line: "... = 2. This is correct."
 PRONOUN_REMARK = frozenset("this that it its s is was all also too here so".split())
 # A yes or a no (English, Spanish, French, German, Portuguese, Italian, Russian, Chinese, Japanese) that answers
 # a question: "Yes", "No", "Sí", "Oui", "Nein", "Não", "Да", "是", "否", "はい", "いいえ"; a word after it other than
 # punctuation ("No doubt", "Yes and no") makes it no answer.
 YES_NO = re.compile(r"(?<![^\W\d_])(?:(?P<yes>yes|yep|yeah|sí|si|oui|ja|sim|sì|да)|(?P<no>no|nope|non|nein|não|нет))"
-                    r"(?![^\W\d_])(?=[ \t]*(?:[.,!;:—–]|-\s|$))|(?:(?P<cjkyes>是的|是|对|はい)|(?P<cjkno>否|不是|不对|いいえ))"
+                    r"(?![^\W\d_])(?=[ \t]*(?:[.,!;:—–]|-\s|$))|"
+                    r"(?:(?P<cjkyes>是的|是|对|はい)|(?P<cjkno>否|不是|不对|いいえ))"
                     r"(?=[ \t]*(?:[。，！.,!]|$))", re.IGNORECASE | re.MULTILINE)
 # A label before the answer to a question: "A:", "Answer:", "My answer:", "Respuesta:", "I'd say".
 ANSWER_LABEL = re.compile(r"(?:(?<![^\W\d_])(?:my\s+)?(?:a|answer|respuesta|réponse|antwort|resposta|risposta|ответ)"
@@ -198,7 +208,8 @@ ANSWER_LABEL = re.compile(r"(?:(?<![^\W\d_])(?:my\s+)?(?:a|answer|respuesta|rép
 # correcta la solución?", "Ist die Lösung richtig?", "Верно ли решение?").
 QUESTION_WORDS = frozenset(
     "is are was does do did has have there any arrive at reach get give obtain complete contain contains q question s "
-    "correctly properly really actually solve solves solved answered problem está estão è est elle il ist ли é solução o".split())
+    "correctly properly really actually solve solves solved answered problem está estão è est elle il ist ли é "
+    "solução o".split())
 # A verdict word of a question that is no verdict word elsewhere: "right", "correctly", "errors", "mistakes", and
 # a comparison with the reference ("equivalent to the reference", "match the expected answer").
 QUESTION_VERDICT = re.compile(

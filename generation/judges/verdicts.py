@@ -75,8 +75,8 @@ def predicative(text: str, match: re.Match) -> bool:
 
 def clause_verdicts(clause: str) -> list[float | None]:
     """The values of the verdict words a clause predicates, mentions left out (a condition before or right after a
-    verdict word, a part of the solution named before it, or a report of what the solution says); PARTIAL for a qualified one ("partially correct",
-    "correct except for step 3")."""
+    verdict word, a part of the solution named before it, or a report of what the solution says); PARTIAL for a
+    qualified one ("partially correct", "correct except for step 3")."""
     values = []
     for match in vocabulary.VERDICT.finditer(clause):
         before, after = clause[:match.start()], clause[match.end():match.end() + 24]
@@ -241,8 +241,9 @@ def is_bare(sentence: str) -> bool:
     """Whether a sentence is only a verdict: its other words are labels, connectives and fillers, and it relates no
     quantities ("5 and 24 → 24 > 12 → Invalid" checks a case)."""
     rest = vocabulary.VERDICT.sub(" ", vocabulary.NEG_RAISING.sub(" ", sentence))
-    return not re.search(r"[=<>→⇒≤≥≠]", rest) and all(token.lower() in vocabulary.FILLER or token.lower() in vocabulary.LABELS or
-               vocabulary.CONCLUSION.match(token) for token in WORD.findall(rest))
+    return not re.search(r"[=<>→⇒≤≥≠]", rest) and all(
+        token.lower() in vocabulary.FILLER or token.lower() in vocabulary.LABELS or vocabulary.CONCLUSION.match(token)
+        for token in WORD.findall(rest))
 
 
 def sentence_readings(sentence: str, start: int, starts_line: bool) -> list[Reading]:

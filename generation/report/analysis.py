@@ -20,7 +20,8 @@ MAJORITY, PASS = "majority vote", "pass@k"  # best-of-k curves that are no verif
 def ranked(report: dict) -> list[str]:
     """Verifier names by select_at_1, best first (undefined last, then by name)."""
     verifiers = report["verifiers"]
-    return sorted(verifiers, key=lambda n: (verifiers[n]["select_at_1"] is None, -(verifiers[n]["select_at_1"] or 0), n))
+    return sorted(verifiers,
+                  key=lambda n: (verifiers[n]["select_at_1"] is None, -(verifiers[n]["select_at_1"] or 0), n))
 
 
 def ranking(report: dict) -> dict:

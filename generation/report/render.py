@@ -89,5 +89,6 @@ def page(report: dict, source: str, folder: str, costs: dict[str, float]) -> str
     for name, title in FIGURES.items():
         with open(os.path.join(folder, name), "rb") as handle:
             data = base64.b64encode(handle.read()).decode()
-        parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+        parts.append(f"<h2>{html.escape(title)}</h2>"
+                     f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
     return "\n".join(parts + ["</body></html>"]) + "\n"

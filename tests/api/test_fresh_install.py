@@ -1,5 +1,6 @@
-"""The package as a user installs it: in a fresh venv, `python -c "import generation; ..."` from a neutral folder grades a
-sample, parses a verdict and computes a report from a saved dataset, using the installed copy of `generation`."""
+"""The package as a user installs it: in a fresh venv, `python -c "import generation; ..."` from a neutral folder
+grades a sample, parses a verdict and computes a report from a saved dataset, using the installed copy of
+`generation`."""
 from __future__ import annotations
 
 import json

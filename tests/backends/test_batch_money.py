@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+from loopback_billing import BillingProvider
 from test_batch_mode import data_dir, fast_polls  # noqa: F401 - shared fixtures (fast polls, keys; math rows)
 
 from generation.backends import batch_api
@@ -15,7 +16,6 @@ from generation.generate_reasoning_samples import main
 from fixtures_benchmarks import load_output
 from loopback import LoopbackServer
 from loopback_batches import BatchService
-from loopback_billing import BillingProvider
 
 N = 3
 CHAT = "/v1/chat/completions"

@@ -68,7 +68,8 @@ UNSUPPORTED = {
     "unsupported_value": "Unsupported value: '{name}' does not support {value} with this model. Only the default (1) "
                          "value is supported.",
 }
-MAX_TOKENS = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+MAX_TOKENS = ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+              "Use 'max_completion_tokens' instead.")
 
 
 def refusing(refused: dict[str, str]):

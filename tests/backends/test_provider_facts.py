@@ -1,5 +1,6 @@
 """Provider facts that must not drift: reasoning efforts are what the installed openai SDK accepts, price rows are
-dated (test_price_table.py), every priced OpenAI/Anthropic model has a documented maximum output, provenance lists only what is sent."""
+dated (test_price_table.py), every priced OpenAI/Anthropic model has a documented maximum output, provenance lists
+only what is sent."""
 import ast
 import os
 

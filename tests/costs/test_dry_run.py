@@ -140,9 +140,9 @@ def test_a_pilot_dry_run_expects_the_bill_within_30_percent(data_dir, tmp_path, 
     the run that follows asks only those four, and its bill is within 30% of the expected figure."""
     import json as json_module
 
-    from generation.costs.pricing import Price
-
     from loopback_billing import BillingProvider
+
+    from generation.costs.pricing import Price
 
     provider = BillingProvider(Price(2.0, 8.0), low=50, high=800, seed=seed)
     prices = prices_file(tmp_path, {"loop": {"input": 2.0, "output": 8.0}})

@@ -10,6 +10,7 @@ import pytest
 from fake_provider import FakeChatClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback_billing import BillingProvider
 from test_budget_ledger import MODEL, jobs, run_with_cap, worst
 
 from generation.backends import runner
@@ -23,7 +24,6 @@ from generation.generate_reasoning_samples import main as step1
 
 from fixtures_benchmarks import write_benchmarks
 from loopback import LoopbackServer
-from loopback_billing import BillingProvider
 
 PRICE = {"input": 2.0, "output": 8.0}
 

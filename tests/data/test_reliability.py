@@ -157,7 +157,8 @@ def test_step3_judge_stores_replies_with_lone_surrogates(tmp_path):
     judgments = datasets.load_from_disk(out)["data"]["Loop_judgments"]
     assert judgments[0][0] == [f"{FIXED} The answer is: C"]
     with open(provenance_path(out)) as handle:
-        assert json.load(handle)["verifiers"]["Loop"]["replaced_code_points"] == 3  # the 3 distinct prompts, each asked once
+        # the 3 distinct prompts, each asked once
+        assert json.load(handle)["verifiers"]["Loop"]["replaced_code_points"] == 3
 
 
 # ---- 3. one-line errors, nothing half-written --------------------------------------------------------------------

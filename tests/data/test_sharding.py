@@ -94,7 +94,8 @@ def test_step1_two_shards_equal_the_single_run(ray_address, data_dir, tmp_path):
     assert got.column_names == want.column_names and got.to_list() == want.to_list()
     prov = json.load(open(os.path.join(sharded, "provenance.json")))
     assert [s["rows"] for s in prov["shards"]] == [[0, 3], [3, 6]] and prov["rows"] == 6
-    assert prov["sampling"] == json.load(open(os.path.join(single, "provenance.json")))["sampling"]  # what the shards share
+    # what the shards share
+    assert prov["sampling"] == json.load(open(os.path.join(single, "provenance.json")))["sampling"]
     assert "counts" not in prov and [p["counts"]["samples"] for p in prov["shard_provenance"]] == [6, 6]
 
 

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import GENERATION
 from generation.common.cli import command_parser
+
+from conftest import GENERATION
 
 SCRIPTS = sorted(os.path.basename(path) for path in glob.glob(os.path.join(GENERATION, "*.py"))
                  if re.search(r"^if __name__ == .__main__.:", open(path, encoding="utf-8").read(), re.M))

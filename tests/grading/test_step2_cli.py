@@ -28,7 +28,8 @@ MATH_ROWS = [
 MC_ROWS = [
     {"instruction": "Question: capital of France?\n\nChoices:\nA) London\nB) Paris\nC) Rome\nD) Berlin",
      "answer": "B", "options": ["London", "Paris", "Rome", "Berlin"],
-     "samples": ["The answer is: B", "**Answer: (C)**", "The answer is A and C, respectively.", "The answer is: Paris"]},
+     "samples": ["The answer is: B", "**Answer: (C)**", "The answer is A and C, respectively.",
+                 "The answer is: Paris"]},
     {"instruction": "Question: 2+2?\n\nChoices:\nA) 3\nB) 4\nC) 5\nD) 6", "answer": "B",
      "options": ["3", "4", "5", "6"], "samples": ["Answer: B", "\\boxed{B}", "The answer is B", "B"]},
 ]

@@ -162,7 +162,8 @@ def equivalent_spellings(rng: random.Random) -> tuple[str, str, str]:
     return rng.choice([(f"{k}\\sqrt{{{m}}}", f"\\sqrt{{{k * k * m}}}", f"{k + 1}\\sqrt{{{m}}}"),
                        (str(n ** e), f"{n}^{{{e}}}", str(n ** e + 1)),
                        (f"{k}\\pi", f"\\pi \\cdot {k}", f"{k + 1}\\pi"),
-                       (f"\\frac{{{k}}}{{\\sqrt{{{m}}}}}", f"\\frac{{{k}\\sqrt{{{m}}}}}{{{m}}}", f"\\frac{{{k}}}{{{m}}}")])
+                       (f"\\frac{{{k}}}{{\\sqrt{{{m}}}}}", f"\\frac{{{k}\\sqrt{{{m}}}}}{{{m}}}",
+                        f"\\frac{{{k}}}{{{m}}}")])
 
 
 def test_restating_the_answer_in_an_equivalent_spelling_never_makes_it_undecided():
@@ -185,7 +186,8 @@ def test_restating_the_answer_in_an_equivalent_spelling_never_makes_it_undecided
 
 # --- issue 31, part 2: answers about other questions ---------------------------------------------------------------
 FOREIGN_TEXTS = ["1000 times more", "The Kuiper belt", "interference", "Notify the parents in writing",
-                 "an internal locus of control", "individualism", "cognitive", "240 W", "Parvoviruses lack nucleic acid"]
+                 "an internal locus of control", "individualism", "cognitive", "240 W",
+                 "Parvoviruses lack nucleic acid"]
 SUMMARIES = ["\n\nNow, combining all the answers:\n{lines}", "\n\nThe answers are:\n\n{numbered}",
              "\n\n== response ==\n{lines}", "\n\nFor the other questions:\n{numbered}", "\n\n{lines}"]
 

@@ -79,3 +79,22 @@ def test_every_spelling_of_the_empty_set_agrees(answer, gold):
 @given(st.sampled_from("xyzt"), st.integers(-99, 99), st.booleans())
 def test_a_text_wrapped_assignment_equals_its_value(variable, value, changed):
     assert math_verdict(rf"\text{{{variable}={value}}}", str(value + changed), 5)[0] is (not changed)
+
+
+# Units of the sciences in the spellings real answers use: symbol or name, in \text{} / \mathrm{} (with a leading ~)
+# or bare, with a power, or a unit made of several ("kJ/mol", "erg s^{-1}").
+SCIENCE_UNITS = st.sampled_from(["Å", r"\AA", "angstroms", "eV", "MeV", "nm", "kJ/mol", "kJ / mole", "erg s^{-1}",
+                                 "ergs/s", r"erg \cdot s^{-1}", "arcseconds", "arcsec", "Hz", "kPa", "atm", "Gyr",
+                                 "kcal m^{-2} yr^{-1}", "g/mol", "cm^{-3}", "joules", "kelvins"])
+UNIT_SPELLINGS = st.sampled_from(["{value} {unit}", r"{value} \text{{ {unit}}}", r"{value} \, \mathrm{{~{unit}}}",
+                                  r"{value}\,\text{{{unit}}}"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.decimals("0.01", "9999", places=2), SCIENCE_UNITS, UNIT_SPELLINGS, st.integers(1, 50))
+def test_number_with_a_science_unit_is_its_number(value, unit, spelling, shift):
+    """A number with a unit of the sciences equals the bare number, and differs from another number; never undecided.
+    (The unit is the one the question asks for: two different units stay undecided.)"""
+    answer = spelling.format(value=value, unit=unit.replace(r"\text", ""))
+    assert math_verdict(answer, str(value), 5)[0] is True
+    assert math_verdict(answer, str(value + shift), 5)[0] is False

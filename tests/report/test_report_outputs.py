@@ -122,7 +122,8 @@ def test_rename_onto_a_kept_column_is_refused(tmp_path):
 # How the second path is written from the first: the same folder or one inside the other, spelled in several ways
 # (trailing slash, "." and ".." segments, a symlink to the folder).
 RELATIONS = {"same": "{base}", "same/": "{base}/", "inside": "{base}/b", "deeper": "{base}/b/c",
-             "dotdot": "{base}/b/../b", "dot": "{base}/./b", "link": "{alias}", "link-inside": "{alias}/b", "contains": "{parent}"}
+             "dotdot": "{base}/b/../b", "dot": "{base}/./b", "link": "{alias}", "link-inside": "{alias}/b",
+             "contains": "{parent}"}
 
 
 def tree(root) -> list[str]:

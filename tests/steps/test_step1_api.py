@@ -173,7 +173,8 @@ def test_kill_and_resume_never_repeats_a_finished_sample(data_dir, tmp_path):
         resumed = [prompt_of(r) for r in server.requests[asked_before:]]
     data = load_output(out)
     assert len(data) == 12 and all(len(s) == N and None not in s for s in data["samples"])
-    prov = json.load(open(os.path.join(out, "provenance.json")))  # the loopback bills 10 prompt + 5 tokens per completion
+    # the loopback bills 10 prompt + 5 tokens per completion
+    prov = json.load(open(os.path.join(out, "provenance.json")))
     assert prov["token_usage_all_runs"] == {"prompt_tokens": 12 * 10, "completion_tokens": 12 * N * 5}
     assert prov["token_usage"]["completion_tokens"] == (12 - len(done_before)) * N * 5
     texts = [t for s in data["samples"] for t in s]

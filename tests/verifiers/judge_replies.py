@@ -38,7 +38,8 @@ WORDS = {  # value -> the words a style uses for it ({yes}: the answer to "Is it
            "esyes": "Sí", "fryes": "Oui", "deyes": "Ja", "ruyes": "Да", "zhyes": "是", "jayes": "はい"},
     False: {"V": "False", "v": "false", "C": "Wrong", "c": "incorrect", "es": "Falso", "de": "falsch",
             "fr": "incorrecte", "ru": "неверно", "zh": "错误", "ja": "正しくない", "json": "false", "yes": "No",
-            "no": "Yes", "esyes": "No", "fryes": "Non", "deyes": "Nein", "ruyes": "Нет", "zhyes": "否", "jayes": "いいえ"},
+            "no": "Yes", "esyes": "No", "fryes": "Non", "deyes": "Nein", "ruyes": "Нет", "zhyes": "否",
+            "jayes": "いいえ"},
 }
 # Endings that state one verdict, in the styles real judges write ({V}: the verdict word of that style).
 ENDINGS = [
