@@ -225,8 +225,8 @@ def notation_pair(pred: str, gold: str) -> tuple[str, str]:
 # A value stated or offered as an option: a number and at most three unit words, in brackets or after "approximately".
 # Example: "approximately 385 meters"
 STATED_VALUE = re.compile(r"\(?[ \t]*(?:(?:approximately|approx\.?|about|around|roughly|nearly|\\approx|≈)[ \t]*)?"
-                          r"(-?\d+(?:\.\d+)?)[ \t]*((?:%|[^\W\d_][^\s\d()]*)(?:[ \t]+[^\W\d_][^\s\d()]*){0,2})?[ \t]*\)?",
-                          re.IGNORECASE)
+                          r"(-?\d+(?:\.\d+)?)[ \t]*((?:%|[^\W\d_][^\s\d()]*)(?:[ \t]+[^\W\d_][^\s\d()]*){0,2})?"
+                          r"[ \t]*\)?", re.IGNORECASE)
 # Words that make a stated value's tail a clause, not a unit ("5 or C", "2 because ..."). Example: "or"
 NOT_A_UNIT = re.compile(r"(?:or|and|but|not|nor|because|since|as|which|for|if|when|so|than|to|is|are|was|were|the|an?"
                         r"|with|from|by|at|in|on|times|per)", re.IGNORECASE)

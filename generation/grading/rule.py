@@ -64,8 +64,8 @@ NOT_VALUE = re.compile(r"\bnot\s+(?:equal\s+to\s+|option\s+|choice\s+)?[\s$(\[{]
                        r"(?:[A-Z](?![\w'’-])|[-−]?\d)(?![^.!?\n]*\?)")
 # The answer rejected in its own sentence: "The closest option is (E) 3025, but it is not the correct answer."
 # Example: "but it is not the correct answer"
-REJECTED_AFTER = re.compile(r"\b(?:but|though|although|however)\b,?\s+(?:it|this|that)(?:['’]s|\s+is)\s+not\s+(?:the\s+)?"
-                            r"(?:correct|right|exact|true|valid)\b", re.IGNORECASE)
+REJECTED_AFTER = re.compile(r"\b(?:but|though|although|however)\b,?\s+(?:it|this|that)(?:['’]s|\s+is)\s+not\s+"
+                            r"(?:the\s+)?(?:correct|right|exact|true|valid)\b", re.IGNORECASE)
 SENTENCE_END = re.compile(r"[!?\n]|\.(?!\d)")  # Example: "."
 PARENTHETICAL = re.compile(r"[(\[]((?:[^()\[\]\n]|[(\[][^()\[\]\n]{0,40}[)\]]){3,300})[)\]]")  # one nested level
 CONDITION = re.compile(r"\b(?:if|assuming|assume|when|unless|otherwise|instead|alternatively|would|under)\b",

@@ -43,12 +43,12 @@ COMBINE_ANSWERS = re.compile(r"^[^\n]{0,40}?\b(?:combin\w*|summar\w*|list\w*|com
                              re.IGNORECASE | re.MULTILINE)
 # A line listing letters with one of them repeated: the answers of several questions in turn ("Final Answer: C, A, C,
 # I"), no choice among this question's options. Example: "The answer is (A), (C), (A)."
-REPEATED_LETTERS = re.compile(r"^[^\n]*?(?<![\w(])\(?([A-Z])\)?(?:[ \t]*,[ \t]*\(?[A-Z]\)?)*[ \t]*,[ \t]*\(?\1\)?(?!\w)",
-                              re.MULTILINE)
+REPEATED_LETTERS = re.compile(r"^[^\n]*?(?<![\w(])\(?([A-Z])\)?(?:[ \t]*,[ \t]*\(?[A-Z]\)?)*[ \t]*,[ \t]*"
+                              r"\(?\1\)?(?!\w)", re.MULTILINE)
 # A line giving letters for several named questions: "(B) for the physics question, (D) for the law question".
 # Example: "(B) for the physics question, (D) for"
-PER_QUESTION = re.compile(r"^[^\n]*?\(?[A-Z]\)?[ \t]+for[ \t]+(?:the[ \t]+)?[^\n()]{0,60}?\bquestions?\b[^\n]*?\(?[A-Z]\)?"
-                          r"[ \t]+for\b", re.MULTILINE)
+PER_QUESTION = re.compile(r"^[^\n]*?\(?[A-Z]\)?[ \t]+for[ \t]+(?:the[ \t]+)?[^\n()]{0,60}?\bquestions?\b[^\n]*?"
+                          r"\(?[A-Z]\)?[ \t]+for\b", re.MULTILINE)
 CHOICE_TURNS = (NEW_QUESTION, PROMPT_LINE, SUMMARY_HEADER, RESPONSE_SEPARATOR, COMBINE_ANSWERS, REPEATED_LETTERS,
                 PER_QUESTION)
 # A math reply's "The answers are:" may list its own solutions; NEW_QUESTION is also the turn before any answer.
