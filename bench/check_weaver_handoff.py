@@ -4,12 +4,13 @@
         --export datasets/example/weaver.hf --report datasets/example/report
 
 --weaver is a checkout of HazyResearch/scaling-verification and --python the interpreter of an environment where its
-selection code runs (hydra-core, omegaconf, wandb, rich, tabulate, sentence-transformers, tensorboardX and metal-ama
-from github.com/mayeechen/metal-ama; see docs/step4-report.md). Weaver runs unmodified on a copy of the export (its
-weak supervision may write into the dataset folder), from a scratch folder (hydra writes outputs/ there); when the
-export holds weaver_constants_additions.py, its lines are executed in weaver.constants first, exactly as if they had
-been added to weaver/constants.py. Prints one line per run; exit 1 when a shared baseline differs from report.json by
-more than Weaver's printed rounding (3 decimals).
+selection code runs (hydra-core, omegaconf, wandb, rich, tabulate, sentence-transformers, tensorboardX, numpy<2.4
+and metal-ama from github.com/mayeechen/metal-ama; see docs/step4-report.md). Weaver runs unmodified on a copy of the
+export (its weak supervision may write into the dataset folder), from a scratch folder (hydra writes outputs/ there);
+when the export holds weaver_constants_additions.py, its lines are executed in weaver.constants first, exactly as if
+they had been added to weaver/constants.py. Prints one line per run; exit 1 when a shared baseline differs from
+report.json by more than Weaver's printed rounding (3 decimals), exit 2 when Weaver's environment is unfit or one of
+its runs fails.
 """
 from __future__ import annotations
 
@@ -53,6 +54,28 @@ RUNS = {
 SHARED = {"first_sample": ("first_sample", "Select_Acc"), "sample_accuracy": ("first_sample", "Sample_Acc"),
           "majority_vote": ("majority_vote", "Select_Acc"), "pass_at_k": ("coverage", "Select_Acc")}
 TOLERANCE = 0.0005 + 1e-9  # Weaver prints 3 decimals
+# Weaver's majority vote (weaver/models.py) calls int() on a 1-element array: NumPy 2.4 raises TypeError there.
+NUMPY_BELOW = (2, 4)
+
+
+def fail(message: str) -> None:
+    """Stop with exit 2: Weaver's environment or one of its runs failed (not a baseline that differs)."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
+
+
+def check_environment(python: str) -> None:
+    """Stop with a one-line error when Weaver's Python lacks NumPy or has one its majority vote fails on."""
+    done = subprocess.run([python, "-c", "import numpy; print(numpy.__version__)"], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        fail(f"--python {python}: cannot import numpy there ({why}); install Weaver's dependencies "
+             "(docs/step4-report.md)")
+    version = tuple(int(part) for part in done.stdout.strip().split(".")[:2])
+    if version >= NUMPY_BELOW:
+        fail(f"--python {python}: numpy {done.stdout.strip()} makes Weaver's majority vote fail (TypeError: only "
+             "0-dimensional arrays can be converted to Python scalars); run pip install 'numpy<2.4' there")
 
 
 def summary_row(text: str) -> dict[str, str]:
@@ -71,7 +94,7 @@ def run_weaver(args: argparse.Namespace, export: str, scratch: str, config: str,
                f"--config-name={config}", *COMMON, *(o.format(path=export) for o in overrides)]
     done = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False)
     if done.returncode != 0 or "SUMMARY RESULTS" not in done.stdout:
-        sys.exit(f"Weaver's {config} run failed (exit {done.returncode}):\n"
+        fail(f"Weaver's {config} run failed (exit {done.returncode}):\n"
                  f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     return summary_row(done.stdout)
 
@@ -84,6 +107,7 @@ def main() -> int:
     parser.add_argument("--export", required=True, help="a Step 4 --export_weaver folder")
     parser.add_argument("--report", required=True, help="the Step 4 --output_dir of the same run")
     args = parser.parse_args()
+    check_environment(args.python)
     with open(os.path.join(args.report, "report.json")) as handle:
         report = json.load(handle)
     results = {}
