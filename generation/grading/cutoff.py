@@ -12,8 +12,8 @@ CUT_FINISHES = {"length": "cut off at the token limit (finish reason length)",
 BROKEN_END = re.compile(r"(?:[A-Za-z]-|[({\[\\^_=+])$")
 # A refusal, or a statement that the answer cannot be told: "I cannot answer", "we cannot determine the correct
 # answer", "The answer cannot be determined from the given information". Example: "I cannot determine"
-REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t|will\s+not)\s+(?:answer|help"
-                     r"|determine|provide|choose|select|solve|pick)"
+REFUSAL = re.compile(r"\bI\s+(?:can(?:no|['’])t|am\s+unable\s+to|am\s+not\s+able\s+to|won['’]t|will\s+not)\s+"
+                     r"(?:answer|help|determine|provide|choose|select|solve|pick)"
                      r"|\b(?:we|one)\s+(?:can(?:no|['’])t|are\s+unable\s+to|are\s+not\s+able\s+to)\s+(?:\w+ly\s+)?"
                      r"(?:determine|select|choose|identify|find|give|provide)\s+(?:the|a|an|which)\s+"
                      r"(?:correct\s+|right\s+|exact\s+|final\s+)?"

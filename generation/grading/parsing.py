@@ -154,7 +154,10 @@ STATEMENTS, MATH_ANSWER_IS = ({foreign: re.compile(r"(?=[^\W\d_]|[ \t\n])" + sou
 FOREIGN_WORDS = ("respuesta", "antwort", "resposta", "opcion", "alternativa", "reponse", "losung")
 # The words an English STATEMENT can open with; in ASCII text it is tried only at these words and at line starts.
 STATEMENT_OPENERS = frozenset(
-    ["answer", "correct", "right", "best", "final", "my", "option", "choice", "i", "let", "we", "going", "it", "that", "this", "the", "actually", "wait", "no", "instead", "rather", "correction", "on", "so", "hmm", "not", "change", "changing", "switch", "switching", "revise", "revising", "which", "corresponds", "corresponding", "matching", "matches", "closest"])
+    ["answer", "correct", "right", "best", "final", "my", "option", "choice", "i", "let", "we", "going", "it",
+     "that", "this", "the", "actually", "wait", "no", "instead", "rather", "correction", "on", "so", "hmm", "not",
+     "change", "changing", "switch", "switching", "revise", "revising", "which", "corresponds", "corresponding",
+     "matching", "matches", "closest"])
 ASCII_WORD = re.compile(r"[A-Za-z]+")
 NEWLINE = re.compile(r"\n")
 # Words that open no answer: "the answer is correct", "the answer is in the form ...", "the answer is a fraction".

@@ -73,8 +73,8 @@ CONDITION = re.compile(r"\b(?:if|assuming|assume|when|unless|otherwise|instead|a
 DIGIT = re.compile(r"\d")
 SIMPLE_FRACTION = re.compile(r"(-?)(?:\\[dt]?frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))")  # \frac{1}{2}, \dfrac{1}{2}, 1/2
 ASSIGNMENT = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=\S)")  # "x = 5" gives the answer 5
-# A marker of a question's parts between two answers: "(b) ...", "b) ...", "Part 2", "part (c)" (so "(a) ... the answer is
-# (C). (b) ... the answer is (F)." is a multi-part answer, not a hedge).
+# A marker of a question's parts between two answers: "(b) ...", "b) ...", "Part 2", "part (c)" (so "(a) ... the answer
+# is (C). (b) ... the answer is (F)." is a multi-part answer, not a hedge).
 PART_MARKER = re.compile(r"(?<![\w(])\(?[a-e]\)(?=\s)|\b(?i:part)\s+\(?(?:[a-e]|[1-5]|i{1,3}|iv)\)?(?!\w)")
 
 
