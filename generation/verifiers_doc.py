@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from generation.common.cli import command_parser
 from generation.common.writing import write_text_atomic
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         write_text_atomic(VERIFIERS_PATH, text)  # the one writer (atomic, redacted) as for every output
         print(f"wrote {VERIFIERS_PATH}")
         return 0
-    current = open(VERIFIERS_PATH, encoding="utf-8").read() if os.path.exists(VERIFIERS_PATH) else ""
+    current = Path(VERIFIERS_PATH).read_text(encoding="utf-8") if os.path.exists(VERIFIERS_PATH) else ""
     if current != text:
         print("VERIFIERS.md is out of date: run python generation/verifiers_doc.py --write", file=sys.stderr)
         return 1

@@ -176,7 +176,7 @@ def vllm_server(tiny_chat_model, tmp_path_factory) -> str:
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"vLLM server exited early:\n{open(log_path).read()[-4000:]}")
+                raise RuntimeError(f"vLLM server exited early:\n{log_path.read_text()[-4000:]}")
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                     if response.status == 200:
@@ -184,7 +184,7 @@ def vllm_server(tiny_chat_model, tmp_path_factory) -> str:
             except OSError:
                 pass
             if time.time() > deadline:
-                raise RuntimeError(f"vLLM server did not start:\n{open(log_path).read()[-4000:]}")
+                raise RuntimeError(f"vLLM server did not start:\n{log_path.read_text()[-4000:]}")
             time.sleep(1)
         yield f"{url}/v1"
     finally:

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import re
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECONDS_FILE = os.path.join(ROOT, "tests", "unit_seconds.json")
@@ -21,7 +22,7 @@ SLOW_SECONDS = 10  # a guess for a slow test of a unit not measured yet
 @functools.cache
 def work_unit(test_file: str) -> str:
     """The work unit of a test file (a path relative to the repository root)."""
-    source = open(os.path.join(ROOT, test_file)).read()
+    source = Path(ROOT, test_file).read_text()
     used = [name for name in SLOW_FIXTURES if re.search(rf"def \w+\([^)]*\b{name}\b", source)]
     return used[0] if used else test_file
 
@@ -40,7 +41,7 @@ def unit_cost(unit: str, nodeids: list[str]) -> float:
     """How long a unit is expected to take: its measured seconds, else a guess from its slow tests."""
     if unit in measured_seconds():
         return measured_seconds()[unit]
-    sources = [open(os.path.join(ROOT, name)).read() for name in {nodeid.split("::")[0] for nodeid in nodeids}]
+    sources = [Path(ROOT, name).read_text() for name in {nodeid.split("::")[0] for nodeid in nodeids}]
     return SLOW_SECONDS * sum(text.count("mark.slow")
                               + ("pytestmark = pytest.mark.slow" in text) * text.count("def test_")
                               for text in sources)
