@@ -279,6 +279,11 @@ def api_jobs(config, chats: list, settings: JudgeSettings) -> list:
     return jobs
 
 
+def verdicts_bar(name: str) -> str:
+    """The label of a judge's progress bar, API or vLLM (it counts verdicts; identical prompts are asked once)."""
+    return f"judge {name} verdicts (identical prompts asked once)"
+
+
 def run_api_judge(config, chats: list, settings: JudgeSettings, open_cache: Callable[[Collection[str]], RecordStore],
                   name: str) -> tuple[list, dict]:
     """Ask the API judge `name` (its ApiConfig) through the shared async client (n = K per request); answers are
@@ -291,7 +296,7 @@ def run_api_judge(config, chats: list, settings: JudgeSettings, open_cache: Call
     asked = [job for job in jobs if job]
     sent = sent_parameters(config, asked[0]) if asked else {}
     with open_cache({job.key for job in asked}) as store:
-        completions = run_cached(config, asked, store, desc=f"judge {name} verdicts (identical prompts asked once)",
+        completions = run_cached(config, asked, store, desc=verdicts_bar(name),
                                  stats=stats, unit="verdict")
     answers = [{"texts": completions[job.key].texts, "opened_thinking": False,
                 "truncated": completions[job.key].truncated or [False] * job.n} if job else None for job in jobs]
@@ -370,7 +375,7 @@ def generate_vllm(spec: JudgeSpec, options: JudgeOptions, settings: JudgeSetting
 
     try:
         with tqdm(total=len(requests) * settings.verdicts_per_sample,
-                  desc=f"{spec.name} verdicts (identical prompts asked once)", unit="verdict") as bar:
+                  desc=verdicts_bar(spec.name), unit="verdict") as bar:
             generate_streaming(llm, stream, finished, sequences_in_flight(llm, options.judge_chunk_size))
     finally:
         store.flush()
